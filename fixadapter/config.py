@@ -1,0 +1,127 @@
+"""Configuration: YAML validated by pydantic, overridden by FIXADAPTER_* environment variables.
+
+Credentials never come from a committed file: `account.password` is a SecretStr, normally set
+through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message naming it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from fixadapter.errors import ConfigError
+
+ENV_PREFIX = "FIXADAPTER_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AccountConfig(_Section):
+    """One cTrader account, as printed on its FIX API credentials form."""
+
+    host: Annotated[str, Field(min_length=1)]
+    sender_comp_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._\-]+$")]
+    target_comp_id: str = "CSERVER"
+    username: Annotated[str, Field(pattern=r"^[0-9]+$", description="the bare numeric trader login")]
+    password: SecretStr
+    quote_port: Annotated[int, Field(gt=0, lt=65536)] = 5201
+    trade_port: Annotated[int, Field(gt=0, lt=65536)] = 5202
+    heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
+    reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///var/fixadapter.db"
+    echo: bool = False
+
+
+class OrdersConfig(_Section):
+    inflight_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    ready_timeout_seconds: Annotated[float, Field(ge=0)] = 10.0
+    reconcile_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
+
+
+class LoggingConfig(_Section):
+    level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    fix_messages: bool = False
+
+
+class AdapterConfig(_Section):
+    account: AccountConfig
+    store: StoreConfig = StoreConfig()
+    orders: OrdersConfig = OrdersConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sessions_file: Path = Path("sessions.cfg")
+    dictionary: Path = Path("spec/FIX44-CTRADER.xml")
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """FIXADAPTER_ACCOUNT__PASSWORD=x -> {"account": {"password": "x"}}."""
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AdapterConfig:
+    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    try:
+        return AdapterConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration:\n{_describe(exc)}") from None
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AdapterConfig:
+    """Read YAML at `path` (optional: everything may come from the environment)."""
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return build_config(data, environ)

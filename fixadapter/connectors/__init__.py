@@ -1,0 +1,1 @@
+"""Connectors map one venue protocol onto the normalized model."""

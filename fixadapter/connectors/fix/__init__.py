@@ -1,0 +1,1 @@
+"""cTrader FIX 4.4 connector (QuickFIX). Only this package and fixadapter.sim import quickfix."""

@@ -1,0 +1,216 @@
+"""The QuickFIX Application and Log: every callback converts, hands off, and never raises.
+
+QuickFIX lends the Message only for the duration of a callback, and an exception escaping a
+callback ends the process (the binding calls Py_Exit). So each body is guarded, reads the message
+once into our model (one toString() and integer-tag reads of the parsed fields: one C++ call
+instead of one per field), and passes the result to `sink`, which must be thread-safe and quick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import quickfix as fix
+from pydantic import ValidationError
+
+from fixadapter.config import AccountConfig
+from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.codec import DECODERS, unknown_tags
+from fixadapter.connectors.fix.wire import Fields, WireError
+from fixadapter.logs import mask_secrets
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.reports import MalformedMessage, SessionStatus, VenueReport
+
+log = logging.getLogger("fixadapter.fix")
+
+Sink = Callable[[VenueReport], None]
+ORDER_MSG_TYPES = frozenset({"D", "F", "G"})
+
+
+def session_kind(session_id: fix.SessionID) -> SessionKind:
+    return SessionKind(session_id.getSessionQualifier())
+
+
+class FixApplication(fix.Application):  # type: ignore[misc]
+    def __init__(self, account: AccountConfig, sink: Sink, metrics: Metrics) -> None:
+        super().__init__()
+        self._account = account
+        self._sink = sink
+        self._metrics = metrics
+        self._logout_text: dict[SessionKind, str | None] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803 - QuickFIX's names
+        try:
+            log.info("session %s created", sessionID.toString())
+        except Exception:
+            self._failed("onCreate")
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            kind = session_kind(sessionID)
+            self._logout_text[kind] = None
+            self._metrics.logons.labels(kind.value).inc()
+            self._metrics.session_up.labels(kind.value).set(1)
+            log.info("%s logged on", kind.value)
+            self._sink(SessionStatus(session=kind, state=SessionState.LOGGED_ON))
+        except Exception:
+            self._failed("onLogon")
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            kind = session_kind(sessionID)
+            text = self._logout_text.pop(kind, None)
+            self._metrics.session_up.labels(kind.value).set(0)
+            log.info("%s logged out%s", kind.value, f": {text}" if text else "")
+            self._sink(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
+        except Exception:
+            self._failed("onLogout")
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            kind = session_kind(sessionID)
+            header = message.getHeader()
+            header.setField(t.SENDER_SUB_ID, kind.value)
+            header.setField(t.TARGET_SUB_ID, kind.value)
+            msg_type = header.getField(t.MSG_TYPE)
+            if msg_type == "A":
+                message.setField(t.USERNAME, self._account.username)
+                message.setField(t.PASSWORD, self._account.password.get_secret_value())
+            self._metrics.messages_sent.labels(kind.value, msg_type).inc()
+        except Exception:
+            self._failed("toAdmin")
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        replay = False
+        try:
+            kind = session_kind(sessionID)
+            header = message.getHeader()
+            header.setField(t.SENDER_SUB_ID, kind.value)
+            header.setField(t.TARGET_SUB_ID, kind.value)
+            msg_type = header.getField(t.MSG_TYPE)
+            # Never let the engine replay an order on a ResendRequest: reconciliation recovers state.
+            replay = msg_type in ORDER_MSG_TYPES and header.isSetField(t.POSS_DUP_FLAG)
+            if not replay:
+                self._metrics.messages_sent.labels(kind.value, msg_type).inc()
+        except Exception:
+            self._failed("toApp")
+        if replay:
+            raise fix.DoNotSend()
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            kind = session_kind(sessionID)
+            header = message.getHeader()
+            msg_type = header.getField(t.MSG_TYPE)
+            self._metrics.messages_received.labels(kind.value, msg_type).inc()
+            if msg_type == "5" and message.isSetField(t.TEXT):
+                text = message.getField(t.TEXT)
+                self._logout_text[kind] = text
+                self._metrics.logon_failures.labels(kind.value).inc()
+                log.warning("%s: server logout: %s", kind.value, text)
+            elif msg_type == "3":
+                self._metrics.session_rejects.labels(kind.value).inc()
+                log.warning("%s: session reject from server: %s", kind.value, mask_secrets(message.toString()))
+        except Exception:
+            self._failed("fromAdmin")
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            self._receive(session_kind(sessionID), message.toString())
+        except Exception:
+            self._failed("fromApp")
+
+    def _receive(self, kind: SessionKind, raw: str) -> None:
+        msg_type: str | None = None
+        try:
+            fields = Fields.parse(raw)
+            msg_type = fields.require(t.MSG_TYPE)
+            self._metrics.messages_received.labels(kind.value, msg_type).inc()
+            decoder = DECODERS[kind].get(msg_type)
+            if decoder is None:
+                raise WireError(f"unexpected message type {msg_type} on {kind.value}")
+            unknown = unknown_tags(msg_type, fields)
+            if unknown:
+                self._metrics.unknown_tags.labels(kind.value, msg_type).inc(len(unknown))
+                log.warning("%s %s carries tags our dictionary does not define: %s", kind.value, msg_type, unknown)
+            report = decoder(fields, raw)
+        except (WireError, ValidationError) as exc:
+            self._metrics.malformed_messages.labels(kind.value, "unreadable").inc()
+            log.error("%s: cannot read message (%s): %s", kind.value, exc, mask_secrets(raw))
+            self._sink(MalformedMessage(session=kind, msg_type=msg_type, error=str(exc), raw=raw))
+            return
+        self._sink(report)
+
+    def _failed(self, where: str) -> None:
+        self._metrics.callback_errors.labels(where).inc()
+        log.exception("error in QuickFIX callback %s (the session continues)", where)
+
+
+class EngineLog(fix.Log):  # type: ignore[misc]
+    """QuickFIX's own log stream: counts what the engine drops (garbled, rejected) and masks secrets."""
+
+    def __init__(self, kind: SessionKind | None, metrics: Metrics, messages: bool) -> None:
+        super().__init__()
+        self._kind = kind.value if kind else "engine"
+        self._metrics = metrics
+        self._messages = messages
+
+    def clear(self) -> None:
+        pass
+
+    def backup(self) -> None:
+        pass
+
+    def onIncoming(self, text: str) -> None:  # noqa: N802
+        if self._messages:
+            try:
+                log.info("%s <- %s", self._kind, mask_secrets(text))
+            except Exception:
+                self._metrics.callback_errors.labels("log").inc()
+
+    def onOutgoing(self, text: str) -> None:  # noqa: N802
+        if self._messages:
+            try:
+                log.info("%s -> %s", self._kind, mask_secrets(text))
+            except Exception:
+                self._metrics.callback_errors.labels("log").inc()
+
+    def onEvent(self, text: str) -> None:  # noqa: N802
+        try:
+            masked = mask_secrets(text)
+            lowered = text.lower()
+            if "invalid message" in lowered or "garbled" in lowered:
+                self._metrics.malformed_messages.labels(self._kind, "garbled").inc()
+                log.error("%s: dropped a garbled message from the server: %s", self._kind, masked)
+            elif "message rejected" in lowered or "reject" in lowered:
+                self._metrics.malformed_messages.labels(self._kind, "rejected_by_engine").inc()
+                log.warning("%s: %s", self._kind, masked)
+            else:
+                log.debug("%s: %s", self._kind, masked)
+        except Exception:
+            self._metrics.callback_errors.labels("log").inc()
+
+
+class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
+    def __init__(self, metrics: Metrics, messages: bool = False) -> None:
+        super().__init__()
+        self._metrics = metrics
+        self._messages = messages
+        self._logs: list[EngineLog] = []  # QuickFIX holds raw pointers: keep the Python objects alive
+
+    def create(self, *args: fix.SessionID) -> EngineLog:
+        kind = session_kind(args[0]) if args else None
+        made = EngineLog(kind, self._metrics, self._messages)
+        self._logs.append(made)
+        return made
+
+    def destroy(self, made: EngineLog) -> None:
+        del made  # the Python object stays in self._logs until the factory goes

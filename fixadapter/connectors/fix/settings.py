@@ -1,0 +1,68 @@
+"""sessions.cfg plus the account's config -> QuickFIX SessionSettings text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fixadapter.config import AdapterConfig
+from fixadapter.errors import ConfigError
+from fixadapter.model.enums import SessionKind
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+Section = tuple[str, dict[str, str]]
+
+
+def parse_settings(text: str) -> list[Section]:
+    """QuickFIX's INI dialect: repeated [SESSION] sections, key=value, # comments."""
+    sections: list[Section] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            sections.append((stripped[1:-1].strip().upper(), {}))
+            continue
+        key, eq, value = stripped.partition("=")
+        if not eq or not sections:
+            raise ConfigError(f"sessions file line {number}: expected key=value inside a section: {line!r}")
+        sections[-1][1][key.strip()] = value.strip()
+    return sections
+
+
+def resolve_path(path: Path) -> Path:
+    """A relative path is looked up in the working directory, then in the project checkout."""
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    fallback = PROJECT_ROOT / path
+    if fallback.exists():
+        return fallback
+    raise ConfigError(f"file not found: {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
+
+
+def render_settings(config: AdapterConfig) -> str:
+    account = config.account
+    sections = parse_settings(resolve_path(config.sessions_file).read_text(encoding="utf-8"))
+    ports = {SessionKind.QUOTE.value: account.quote_port, SessionKind.TRADE.value: account.trade_port}
+    lines: list[str] = []
+    qualifiers: list[str] = []
+    for name, values in sections:
+        values = dict(values)
+        if name == "DEFAULT":
+            values["DataDictionary"] = str(resolve_path(Path(values.get("DataDictionary", config.dictionary))))
+            values["TargetCompID"] = account.target_comp_id
+            values["HeartBtInt"] = str(account.heartbeat_seconds)
+            values["ReconnectInterval"] = str(account.reconnect_seconds)
+        elif name == "SESSION":
+            qualifier = values.get("SessionQualifier", "")
+            if qualifier not in ports:
+                raise ConfigError(f"sessions file: SessionQualifier must be QUOTE or TRADE, not {qualifier!r}")
+            qualifiers.append(qualifier)
+            values["SenderCompID"] = account.sender_comp_id
+            values["SocketConnectHost"] = account.host
+            values["SocketConnectPort"] = str(ports[qualifier])
+        lines.append(f"[{name}]")
+        lines.extend(f"{key}={value}" for key, value in values.items())
+    if sorted(qualifiers) != ["QUOTE", "TRADE"]:
+        raise ConfigError(f"sessions file must define one QUOTE and one TRADE session, found {qualifiers}")
+    return "\n".join(lines) + "\n"

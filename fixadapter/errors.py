@@ -1,0 +1,56 @@
+"""Every exception fixadapter raises derives from FixAdapterError.
+
+    FixAdapterError
+    ├── ConfigError                 a bad config key or value (names it)
+    ├── OrderRejected               refused before it reached the venue (reason says why and what to do)
+    │   ├── SessionNotReady         TRADE is not logged on and reconciled yet
+    │   └── UnknownSymbol           not in the venue's instrument list (lists close matches)
+    ├── OrderNotFound               no order with that ClOrdID in the store
+    ├── InvalidTransition           a report contradicts the order's state machine
+    ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
+    └── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FixAdapterError(Exception):
+    """Base of the tree above."""
+
+
+class ConfigError(FixAdapterError):
+    pass
+
+
+class OrderRejected(FixAdapterError):
+    pass
+
+
+class SessionNotReady(OrderRejected):
+    pass
+
+
+class UnknownSymbol(OrderRejected):
+    pass
+
+
+class OrderNotFound(FixAdapterError):
+    pass
+
+
+class StoreError(FixAdapterError):
+    pass
+
+
+class SessionError(FixAdapterError):
+    pass
+
+
+class InvalidTransition(FixAdapterError):
+    def __init__(self, cl_ord_id: str, current: Any, target: Any) -> None:
+        super().__init__(f"order {cl_ord_id}: {current} -> {target} is not a legal transition")
+        self.cl_ord_id = cl_ord_id
+        self.current = current
+        self.target = target

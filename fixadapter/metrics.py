@@ -1,0 +1,73 @@
+"""Every Prometheus metric of the adapter, on a registry owned by the adapter instance (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_received = Counter(
+            "fixadapter_fix_messages_received_total", "FIX messages received", ["session", "msg_type"], registry=r
+        )
+        self.messages_sent = Counter(
+            "fixadapter_fix_messages_sent_total", "FIX messages sent", ["session", "msg_type"], registry=r
+        )
+        self.malformed_messages = Counter(
+            "fixadapter_fix_malformed_messages_total",
+            "Messages from the server that could not be parsed or converted (logged, never fatal)",
+            ["session", "reason"],
+            registry=r,
+        )
+        self.unknown_tags = Counter(
+            "fixadapter_fix_unknown_tags_total",
+            "Fields the dictionary does not define for the message that carried them",
+            ["session", "msg_type"],
+            registry=r,
+        )
+        self.session_rejects = Counter(
+            "fixadapter_fix_session_rejects_total", "Session-level Reject (35=3) messages", ["session"], registry=r
+        )
+        self.callback_errors = Counter(
+            "fixadapter_callback_errors_total",
+            "Exceptions caught in QuickFIX callbacks and engine handlers",
+            ["where"],
+            registry=r,
+        )
+        self.logons = Counter("fixadapter_fix_logons_total", "Successful logons", ["session"], registry=r)
+        self.logon_failures = Counter(
+            "fixadapter_fix_logon_failures_total", "Logons refused by the server", ["session"], registry=r
+        )
+        self.session_up = Gauge(
+            "fixadapter_fix_session_logged_on", "1 while the session is logged on", ["session"], registry=r
+        )
+        self.orders_submitted = Counter(
+            "fixadapter_orders_submitted_total", "Orders sent to the venue", registry=r
+        )
+        self.order_rejects = Counter(
+            "fixadapter_order_rejects_total", "Orders rejected, by where and reason code", ["source", "reason"],
+            registry=r,
+        )
+        self.duplicate_reports = Counter(
+            "fixadapter_duplicate_execution_reports_total", "Execution reports seen before (dropped)", registry=r
+        )
+        self.invalid_transitions = Counter(
+            "fixadapter_invalid_transitions_total", "Reports that contradict an order's state", registry=r
+        )
+        self.unmatched_reports = Counter(
+            "fixadapter_unmatched_reports_total", "Reports for no order the adapter knows", ["kind"], registry=r
+        )
+        self.status_queries = Counter(
+            "fixadapter_order_status_queries_total", "OrderStatusRequests sent for orders with no answer", registry=r
+        )
+        self.reconciliations = Counter(
+            "fixadapter_reconciliations_total", "Reconciliations after logon, by outcome", ["outcome"], registry=r
+        )
+        self.round_trip = Histogram(
+            "fixadapter_order_round_trip_seconds",
+            "From send to the venue's first answer",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )

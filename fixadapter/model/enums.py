@@ -1,0 +1,107 @@
+"""Closed vocabularies of the normalized model (venue codes are mapped only in each connector)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class TimeInForce(StrEnum):
+    """cTrader derives it from the order type and expiry; it is reported, never requested."""
+
+    GOOD_TILL_CANCEL = "good_till_cancel"
+    IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
+    GOOD_TILL_DATE = "good_till_date"
+
+
+class OrderStatus(StrEnum):
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ExecKind(StrEnum):
+    """What the venue says happened in one execution report."""
+
+    ACCEPTED = "accepted"
+    TRADE = "trade"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    STATUS = "status"
+
+
+class OrderEventKind(StrEnum):
+    """What consumers are told happened to an order."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCEL_REQUESTED = "cancel_requested"
+    REPLACE_REQUESTED = "replace_requested"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+    CANCEL_REJECTED = "cancel_rejected"
+    REPLACE_REJECTED = "replace_rejected"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    RECONCILED = "reconciled"
+
+
+class RequestKind(StrEnum):
+    CANCEL = "cancel"
+    REPLACE = "replace"
+
+
+class PositionSide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+
+class SessionKind(StrEnum):
+    QUOTE = "QUOTE"
+    TRADE = "TRADE"
+
+
+class SessionState(StrEnum):
+    LOGGED_ON = "logged_on"
+    LOGGED_OUT = "logged_out"
+
+
+OPEN_STATUSES: frozenset[OrderStatus] = frozenset(
+    {
+        OrderStatus.PENDING_NEW,
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+        OrderStatus.PENDING_REPLACE,
+    }
+)
+DONE_STATUSES: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+IN_FLIGHT_STATUSES: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE}
+)

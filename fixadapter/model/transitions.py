@@ -1,0 +1,112 @@
+"""How one venue report changes one order: a pure function, shared by live and reconciliation paths."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
+
+from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus
+from fixadapter.model.orders import Fill, Order, utc_now
+from fixadapter.model.reports import ExecutionReport
+
+PRICE_PLACES = Decimal("1e-10")
+
+# What a status report (H / mass status answer, reconciliation) means when it moves an order.
+_STATUS_EVENT: dict[OrderStatus, OrderEventKind] = {
+    OrderStatus.NEW: OrderEventKind.ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED: OrderEventKind.PARTIALLY_FILLED,
+    OrderStatus.FILLED: OrderEventKind.FILLED,
+    OrderStatus.CANCELLED: OrderEventKind.CANCELLED,
+    OrderStatus.REJECTED: OrderEventKind.REJECTED,
+    OrderStatus.EXPIRED: OrderEventKind.EXPIRED,
+}
+_KIND_EVENT: dict[ExecKind, OrderEventKind] = {
+    ExecKind.ACCEPTED: OrderEventKind.ACCEPTED,
+    ExecKind.CANCELLED: OrderEventKind.CANCELLED,
+    ExecKind.REPLACED: OrderEventKind.REPLACED,
+    ExecKind.REJECTED: OrderEventKind.REJECTED,
+    ExecKind.EXPIRED: OrderEventKind.EXPIRED,
+}
+
+
+class Applied(NamedTuple):
+    order: Order
+    kind: OrderEventKind
+    fill: Fill | None
+
+
+def apply_execution(order: Order, report: ExecutionReport) -> Applied | None:
+    """Move `order` by `report`; None when the report changes nothing (a duplicate or a stale echo).
+
+    Fills are derived from the increase of CumQty, so a report seen twice under two different keys
+    still cannot fill twice. Raises InvalidTransition for a report that contradicts the order's state.
+    """
+    fill = _fill_from(order, report)
+    changes: dict[str, object] = {"order_id": report.order_id or order.order_id}
+    if report.position_id:
+        changes["position_id"] = report.position_id
+    if fill is not None:
+        changes["cum_qty"] = report.cum_qty
+        changes["avg_px"] = report.avg_px if report.avg_px is not None else fill.price
+    if report.kind is ExecKind.REPLACED:
+        changes.update(_replaced_terms(order, report))
+    if report.kind in (ExecKind.CANCELLED, ExecKind.REPLACED) or report.status in (
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+    ):
+        changes["pending_request_id"] = None
+    if report.kind is ExecKind.REJECTED or report.status is OrderStatus.REJECTED:
+        changes["reason"] = report.text or "rejected by the venue without a reason"
+    kind = _event_kind(order, report, fill)
+    if kind is None:
+        return None
+    return Applied(order.moved_to(report.status, **changes), kind, fill)
+
+
+def _event_kind(order: Order, report: ExecutionReport, fill: Fill | None) -> OrderEventKind | None:
+    if fill is not None:
+        done = report.status is OrderStatus.FILLED
+        return OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
+    if report.kind is ExecKind.REPLACED:
+        return OrderEventKind.REPLACED
+    if report.status == order.status:
+        return None
+    if report.kind in (ExecKind.STATUS, ExecKind.TRADE):
+        return _STATUS_EVENT.get(report.status)
+    return _KIND_EVENT.get(report.kind)
+
+
+def _replaced_terms(order: Order, report: ExecutionReport) -> dict[str, object]:
+    return {
+        "quantity": report.quantity if report.quantity is not None else order.quantity,
+        "price": report.price if report.price is not None else order.price,
+        "stop_price": report.stop_price if report.stop_price is not None else order.stop_price,
+        "expire_time": report.expire_time if report.expire_time is not None else order.expire_time,
+    }
+
+
+def _fill_from(order: Order, report: ExecutionReport) -> Fill | None:
+    if report.cum_qty is None or report.cum_qty <= order.cum_qty:
+        return None
+    quantity = report.cum_qty - order.cum_qty
+    price = _last_price(order, report, quantity)
+    return Fill(
+        fill_id=report.dedupe_key,
+        cl_ord_id=order.cl_ord_id,
+        order_id=report.order_id,
+        symbol_id=order.symbol_id,
+        side=order.side,
+        quantity=quantity,
+        price=price,
+        time=report.transact_time or utc_now(),
+    )
+
+
+def _last_price(order: Order, report: ExecutionReport, quantity: Decimal) -> Decimal:
+    """Price of the newest quantity: the change of the average price's notional over the change of quantity."""
+    if report.avg_px is None:
+        return report.price or order.price or order.stop_price or Decimal(0)
+    before = (order.avg_px or Decimal(0)) * order.cum_qty
+    after = report.avg_px * (report.cum_qty or Decimal(0))
+    return ((after - before) / quantity).quantize(PRICE_PLACES).normalize()

@@ -1,0 +1,216 @@
+"""OrderStore: the only code that talks SQL. Synchronous by design: the engine calls it from one
+worker thread, which keeps writes ordered and the event loop free.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from fixadapter.errors import StoreError
+from fixadapter.model.enums import OPEN_STATUSES
+from fixadapter.model.orders import Fill, Order, OrderRequest, Position
+from fixadapter.model.reports import ExecutionReport, Instrument
+from fixadapter.store import schema
+
+log = logging.getLogger("fixadapter.store")
+T = TypeVar("T")
+
+_ORDER_COLUMNS = tuple(column.name for column in schema.orders.columns)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL + NORMAL: a commit survives a process crash (SIGKILL); only an OS crash could lose the last one.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {url.split('@')[-1]!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row = order.model_dump(include=set(_ORDER_COLUMNS))
+    for key in ("side", "order_type", "status", "previous_status"):
+        value = row.get(key)
+        row[key] = None if value is None else str(value)
+    return row
+
+
+def _order_from(row: Any) -> Order:
+    return Order.model_validate(dict(row._mapping))
+
+
+class OrderStore:
+    """Orders, their requests and executions, venue positions and instruments."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo)
+
+    def create_schema(self) -> None:
+        self._run(lambda conn: schema.metadata.create_all(conn))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        with self._transaction() as conn:
+            return work(conn)
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def insert_order(self, order: Order) -> bool:
+        """Persist a new order; False when the ClOrdID exists already (the caller's retry)."""
+        try:
+            self._run(lambda conn: conn.execute(insert(schema.orders).values(**_order_row(order))))
+        except IntegrityError:
+            return False
+        return True
+
+    def save_order(self, order: Order) -> None:
+        row = _order_row(order)
+        self._run(
+            lambda conn: conn.execute(
+                update(schema.orders).where(schema.orders.c.cl_ord_id == order.cl_ord_id).values(**row)
+            )
+        )
+
+    def get_order(self, cl_ord_id: str) -> Order | None:
+        query = select(schema.orders).where(schema.orders.c.cl_ord_id == cl_ord_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def open_orders(self) -> list[Order]:
+        statuses = [str(status) for status in OPEN_STATUSES]
+        query = select(schema.orders).where(schema.orders.c.status.in_(statuses))
+        rows = self._run(lambda conn: conn.execute(query.order_by(schema.orders.c.created_at)).all())
+        return [_order_from(row) for row in rows]
+
+    def orders(self) -> list[Order]:
+        query = select(schema.orders).order_by(schema.orders.c.created_at)
+        return [_order_from(row) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def insert_request(self, request: OrderRequest, order: Order) -> None:
+        """Persist a cancel/replace request and the order's pending state in one transaction."""
+        row = request.model_dump()
+        row["kind"] = str(request.kind)
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(schema.order_requests).values(**row))
+            conn.execute(
+                update(schema.orders)
+                .where(schema.orders.c.cl_ord_id == order.cl_ord_id)
+                .values(**_order_row(order))
+            )
+
+        self._run(work)
+
+    def requests(self) -> list[OrderRequest]:
+        rows = self._run(lambda conn: conn.execute(select(schema.order_requests)).all())
+        return [OrderRequest.model_validate(dict(row._mapping)) for row in rows]
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def has_execution(self, dedupe_key: str) -> bool:
+        query = select(schema.executions.c.id).where(schema.executions.c.dedupe_key == dedupe_key)
+        return self._run(lambda conn: conn.execute(query).first()) is not None
+
+    def record_execution(
+        self, order: Order, event_name: str, report: ExecutionReport | None, fill: Fill | None, key: str
+    ) -> bool:
+        """Append the execution and update the order atomically; False if `key` was recorded before."""
+        row = {
+            "dedupe_key": key,
+            "cl_ord_id": order.cl_ord_id,
+            "order_id": order.order_id,
+            "event": event_name,
+            "status": str(order.status),
+            "fill_qty": fill.quantity if fill else None,
+            "fill_price": fill.price if fill else None,
+            "cum_qty": order.cum_qty,
+            "avg_px": order.avg_px,
+            "text": (report.text if report else None) or order.reason,
+            "transact_time": report.transact_time if report else None,
+            "received_at": datetime.now(UTC),
+            "raw": report.raw if report else None,
+        }
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(schema.executions).values(**row))
+            conn.execute(
+                update(schema.orders)
+                .where(schema.orders.c.cl_ord_id == order.cl_ord_id)
+                .values(**_order_row(order))
+            )
+
+        try:
+            self._run(work)
+        except IntegrityError:
+            return False
+        return True
+
+    def executions(self, cl_ord_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(schema.executions).order_by(schema.executions.c.id)
+        if cl_ord_id is not None:
+            query = query.where(schema.executions.c.cl_ord_id == cl_ord_id)
+        return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    # -- positions and instruments ------------------------------------------------------------
+
+    def replace_positions(self, current: Sequence[Position]) -> None:
+        """The venue is the authority: its list replaces ours whole."""
+
+        def work(conn: Connection) -> None:
+            conn.execute(schema.positions.delete())
+            if current:
+                conn.execute(insert(schema.positions), [p.model_dump(mode="python") for p in current])
+
+        self._run(work)
+
+    def positions(self) -> list[Position]:
+        query = select(schema.positions).order_by(schema.positions.c.position_id)
+        return [Position.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())]
+
+    def replace_instruments(self, current: Sequence[Instrument]) -> None:
+        now = datetime.now(UTC)
+
+        def work(conn: Connection) -> None:
+            conn.execute(schema.instruments.delete())
+            if current:
+                rows = [{**i.model_dump(), "updated_at": now} for i in current]
+                conn.execute(insert(schema.instruments), rows)
+
+        self._run(work)
+
+    def instruments(self) -> list[Instrument]:
+        query = select(schema.instruments.c.symbol_id, schema.instruments.c.name, schema.instruments.c.digits)
+        return [Instrument.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())]
