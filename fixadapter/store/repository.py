@@ -109,6 +109,24 @@ class OrderStore:
         row = self._run(lambda conn: conn.execute(query).first())
         return None if row is None else _order_from(row)
 
+    def order_for_request(self, request_id: str) -> Order | None:
+        query = select(schema.orders).join(
+            schema.order_requests, schema.order_requests.c.cl_ord_id == schema.orders.c.cl_ord_id
+        )
+        query = query.where(schema.order_requests.c.request_id == request_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def order_by_venue_id(self, order_id: str) -> Order | None:
+        query = select(schema.orders).where(schema.orders.c.order_id == order_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def get_request(self, request_id: str) -> OrderRequest | None:
+        query = select(schema.order_requests).where(schema.order_requests.c.request_id == request_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else OrderRequest.model_validate(dict(row._mapping))
+
     def open_orders(self) -> list[Order]:
         statuses = [str(status) for status in OPEN_STATUSES]
         query = select(schema.orders).where(schema.orders.c.status.in_(statuses))

@@ -209,6 +209,9 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
     def create(self, *args: fix.SessionID) -> EngineLog:
         kind = session_kind(args[0]) if args else None
         made = EngineLog(kind, self._metrics, self._messages)
+        # The engine keeps the raw pointer; if the Python proxy also owned it, QuickFIX's threads would
+        # meet a freed object (a segfault seen on the first log call). Python keeps it alive instead.
+        made.thisown = False
         self._logs.append(made)
         return made
 

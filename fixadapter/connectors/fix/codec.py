@@ -213,9 +213,9 @@ def new_order_single(order: Order, now: datetime) -> Outbound:
     return "D", body
 
 
-def order_cancel_request(order: Order, request: OrderRequest) -> Outbound:
-    body: list[Pair] = [(t.ORIG_CL_ORD_ID, order.cl_ord_id), (t.CL_ORD_ID, request.request_id)]
-    _optional(body, t.ORDER_ID, order.order_id)
+def order_cancel_request(request: OrderRequest, order_id: str | None) -> Outbound:
+    body: list[Pair] = [(t.ORIG_CL_ORD_ID, request.cl_ord_id), (t.CL_ORD_ID, request.request_id)]
+    _optional(body, t.ORDER_ID, order_id)
     return "F", body
 
 

@@ -1,0 +1,3 @@
+from fixadapter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The Python API: one Adapter per account.
+
+    async with Adapter(load_config(path)) as adapter:
+        order = await adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
+                                              quantity=10000))
+        async for event in adapter.events():
+            ...
+
+Events also arrive by callback (`on_event`). Every method raises a FixAdapterError subclass whose
+message says what went wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+from fixadapter.config import AdapterConfig
+from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.orders import EventCallback, OrderEngine, SessionCallback
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import DONE_STATUSES
+from fixadapter.model.orders import Order, OrderEvent, Position
+from fixadapter.model.reports import Instrument
+from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.store.repository import OrderStore
+
+
+class Adapter:
+    def __init__(self, config: AdapterConfig, connector: TradeConnector | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        if connector is None:
+            from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
+
+            connector = FixConnector(config, self.metrics)
+        self.engine = OrderEngine(OrderStore(config.store.url, config.store.echo), connector, self.metrics,
+                                  config.orders)  # fmt: skip
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+
+    async def __aenter__(self) -> Adapter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def ready(self) -> bool:
+        """TRADE is logged on and reconciled: new orders are accepted."""
+        return self.engine.ready
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await self.engine.wait_ready(timeout)
+
+    async def submit(self, request: NewOrder) -> Order:
+        return await self.engine.submit(request)
+
+    async def cancel(self, request: CancelOrder | str) -> Order:
+        return await self.engine.cancel(CancelOrder(cl_ord_id=request) if isinstance(request, str) else request)
+
+    async def replace(self, request: ReplaceOrder) -> Order:
+        return await self.engine.replace(request)
+
+    async def order(self, cl_ord_id: str) -> Order | None:
+        return await self.engine.get_order(cl_ord_id)
+
+    async def orders(self) -> list[Order]:
+        return await asyncio.to_thread(self.engine.store.orders)
+
+    async def positions(self) -> list[Position]:
+        return await self.engine.positions()
+
+    def instruments(self) -> list[Instrument]:
+        return self.engine.catalog.all()
+
+    def events(self) -> AsyncIterator[OrderEvent]:
+        return self.engine.events()
+
+    def on_event(self, callback: EventCallback) -> None:
+        self.engine.on_event(callback)
+
+    def on_session(self, callback: SessionCallback) -> None:
+        self.engine.on_session(callback)
+
+    async def wait_for(self, cl_ord_id: str, *statuses: str, timeout: float = 10.0) -> Order:
+        """Wait until the order reaches one of `statuses` (default: any final status)."""
+        wanted = set(statuses) or {str(s) for s in DONE_STATUSES}
+        queue = self.engine.subscribe()
+        try:
+            current = await self.order(cl_ord_id)
+            async with asyncio.timeout(timeout):
+                while current is None or str(current.status) not in wanted:
+                    event = await queue.get()
+                    if event.order.cl_ord_id == cl_ord_id:
+                        current = event.order
+            return current
+        finally:
+            self.engine.unsubscribe(queue)

@@ -1,0 +1,59 @@
+"""FixConnector: the TradeConnector over QuickFIX (QUOTE + TRADE sessions of one account)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fixadapter.config import AdapterConfig
+from fixadapter.connectors.base import Deliver
+from fixadapter.connectors.fix import codec
+from fixadapter.connectors.fix.application import FixApplication
+from fixadapter.connectors.fix.session import FixSessions
+from fixadapter.errors import SessionError
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import SessionKind
+from fixadapter.model.orders import Order, OrderRequest
+
+
+class FixConnector:
+    def __init__(self, config: AdapterConfig, metrics: Metrics) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._sessions: FixSessions | None = None
+
+    def start(self, deliver: Deliver) -> None:
+        application = FixApplication(self._config.account, deliver, self._metrics)
+        self._sessions = FixSessions(self._config, application, self._metrics)
+        self._sessions.start()
+
+    def stop(self) -> None:
+        if self._sessions is not None:
+            self._sessions.stop()
+
+    def _send(self, outbound: codec.Outbound, kind: SessionKind = SessionKind.TRADE) -> None:
+        if self._sessions is None:
+            raise SessionError("the FIX connector is not started")
+        msg_type, body = outbound
+        if not self._sessions.send(kind, msg_type, body):
+            raise SessionError(f"{kind.value} is not logged on: {msg_type} was not sent")
+
+    def send_new_order(self, order: Order) -> None:
+        self._send(codec.new_order_single(order, datetime.now(UTC)))
+
+    def send_cancel(self, request: OrderRequest, order_id: str | None) -> None:
+        self._send(codec.order_cancel_request(request, order_id))
+
+    def send_replace(self, order: Order, request: OrderRequest) -> None:
+        self._send(codec.order_cancel_replace_request(order, request))
+
+    def send_status_request(self, cl_ord_id: str) -> None:
+        self._send(codec.order_status_request(cl_ord_id))
+
+    def send_mass_status_request(self, request_id: str) -> None:
+        self._send(codec.order_mass_status_request(request_id))
+
+    def send_positions_request(self, request_id: str) -> None:
+        self._send(codec.request_for_positions(request_id))
+
+    def send_instruments_request(self, request_id: str) -> None:
+        self._send(codec.security_list_request(request_id))

@@ -1,0 +1,1 @@
+"""The asyncio side: order lifecycle, reconciliation, and delivery to consumers. Imports no quickfix."""

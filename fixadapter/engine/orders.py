@@ -1,0 +1,675 @@
+"""OrderEngine: validate -> persist -> send; venue reports -> state machine -> store -> consumers.
+
+Everything here runs on one asyncio loop. Reports arrive from connector threads through
+`deliver` (call_soon_threadsafe) and are handled strictly in arrival order by one task; the
+store runs on one worker thread so writes keep that order and the loop never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from fixadapter.config import OrdersConfig
+from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.pending import PendingRequests
+from fixadapter.engine.tasks import TaskGroup
+from fixadapter.errors import (
+    InvalidTransition,
+    OrderNotFound,
+    OrderRejected,
+    SessionError,
+    SessionNotReady,
+)
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import (
+    IN_FLIGHT_STATUSES,
+    ExecKind,
+    OrderEventKind,
+    OrderStatus,
+    OrderType,
+    RequestKind,
+    SessionKind,
+    SessionState,
+)
+from fixadapter.model.ids import IdAllocator
+from fixadapter.model.orders import Order, OrderEvent, OrderRequest, utc_now
+from fixadapter.model.reports import (
+    BusinessReject,
+    CancelRejected,
+    ExecutionReport,
+    Instrument,
+    MalformedMessage,
+    PositionReport,
+    SecurityListReport,
+    SessionStatus,
+    VenueReport,
+)
+from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.model.transitions import apply_execution
+from fixadapter.store.repository import OrderStore
+
+log = logging.getLogger("fixadapter.engine")
+P = ParamSpec("P")
+T = TypeVar("T")
+RECENT_KEYS = 50_000
+RECENT_ORDERS = 10_000
+
+EventCallback = Callable[[OrderEvent], None]
+SessionCallback = Callable[[SessionStatus], None]
+
+
+class OrderEngine:
+    def __init__(
+        self,
+        store: OrderStore,
+        connector: TradeConnector,
+        metrics: Metrics,
+        config: OrdersConfig,
+        ids: IdAllocator | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = Catalog()
+        self.metrics = metrics
+        self._connector = connector
+        self._config = config
+        self._ids = ids or IdAllocator()
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fixadapter-store")
+        self._orders: OrderedDict[str, Order] = OrderedDict()
+        self._by_request: dict[str, OrderRequest] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._seen_keys: OrderedDict[str, None] = OrderedDict()
+        self._sent_at: dict[str, float] = {}
+        self._queried_at: dict[str, float] = {}
+        self._pending = PendingRequests()
+        self._subscribers: list[asyncio.Queue[OrderEvent]] = []
+        self._callbacks: list[EventCallback] = []
+        self._session_callbacks: list[SessionCallback] = []
+        self._ready = asyncio.Event()
+        self._trade_up = False
+        self.last_session_text: str | None = None
+        self._inbox: asyncio.Queue[VenueReport] = asyncio.Queue()
+        self._tasks = TaskGroup(metrics)
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._positions_refresh: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
+            ExecutionReport: self._on_execution,
+            CancelRejected: self._on_cancel_rejected,
+            BusinessReject: self._on_business_reject,
+            PositionReport: self._on_position_report,
+            SecurityListReport: self._on_security_list,
+            SessionStatus: self._on_session_status,
+            MalformedMessage: self._on_malformed,
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover open orders from the store, then start the connector; orders wait for reconciliation."""
+        self._loop = asyncio.get_running_loop()
+        await self._db(self.store.create_schema)
+        recovered = await self._db(self.store.open_orders)
+        for order in recovered:
+            self._remember(order)
+        for request in await self._db(self.store.requests):
+            self._by_request[request.request_id] = request
+        self.catalog.replace(await self._db(self.store.instruments))
+        if recovered:
+            log.info("recovered %d open orders from the store; they are reconciled after logon", len(recovered))
+        self._tasks.spawn(self._process_reports(), name="reports")
+        self._tasks.spawn(self._watch_in_flight(), name="in-flight")
+        await asyncio.to_thread(self._connector.start, self.deliver)
+
+    async def stop(self) -> None:
+        self._ready.clear()
+        await asyncio.to_thread(self._connector.stop)
+        while not self._inbox.empty():
+            await self._handle(self._inbox.get_nowait())
+        await self._tasks.cancel_all()
+        self._pending.fail_all(SessionNotReady("the adapter is stopping"))
+        self._db_thread.shutdown(wait=True)
+        self.store.close()
+
+    def deliver(self, report: VenueReport) -> None:
+        """Thread-safe entry for connector threads: O(1), hands the report to the loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._inbox.put_nowait, report)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        wait = self._config.ready_timeout_seconds if timeout is None else timeout
+        try:
+            await asyncio.wait_for(self._ready.wait(), wait)
+        except TimeoutError:
+            reason = f" (last server message: {self.last_session_text})" if self.last_session_text else ""
+            raise SessionNotReady(
+                f"TRADE is not logged on and reconciled after {wait:g}s{reason}; "
+                "check host, ports and credentials, or retry when the session is back"
+            ) from None
+
+    async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, lambda: fn(*args, **kwargs))
+
+    # -- consumers ----------------------------------------------------------------------------
+
+    def on_event(self, callback: EventCallback) -> None:
+        self._callbacks.append(callback)
+
+    def on_session(self, callback: SessionCallback) -> None:
+        self._session_callbacks.append(callback)
+
+    def subscribe(self) -> asyncio.Queue[OrderEvent]:
+        """A queue that receives every order event from now on; give it back with unsubscribe()."""
+        queue: asyncio.Queue[OrderEvent] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[OrderEvent]) -> None:
+        if queue in self._subscribers:
+            self._subscribers.remove(queue)
+
+    async def events(self) -> AsyncIterator[OrderEvent]:
+        """Every order event from now on, in order, until the caller stops iterating."""
+        queue = self.subscribe()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.unsubscribe(queue)
+
+    def _publish(self, event: OrderEvent) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                self.metrics.callback_errors.labels("event_callback").inc()
+                log.exception("an on_event callback raised (ignored)")
+
+    # -- orders in ----------------------------------------------------------------------------
+
+    async def submit(self, request: NewOrder) -> Order:
+        """Persist, then send. A ClOrdID seen before returns that order instead of sending again."""
+        if request.cl_ord_id is not None:
+            existing = await self.get_order(request.cl_ord_id)
+            if existing is not None:
+                return existing
+        await self.wait_ready()
+        instrument = self.catalog.resolve(request.symbol)
+        if request.expire_time is not None and request.expire_time <= datetime.now(UTC):
+            raise OrderRejected(f"expire_time {request.expire_time.isoformat()} is already past")
+        order = Order(
+            cl_ord_id=request.cl_ord_id or self._ids.next(),
+            symbol_id=instrument.symbol_id,
+            symbol=instrument.name,
+            **request.model_dump(include={"side", "order_type", "quantity", "price", "stop_price",
+                                          "expire_time", "position_id", "label", "strategy"}),
+        )  # fmt: skip
+        if not await self._db(self.store.insert_order, order):
+            stored = await self._db(self.store.get_order, order.cl_ord_id)
+            if stored is None:
+                raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
+            return stored
+        self._remember(order)
+        self._publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
+        self._sent_at[order.cl_ord_id] = time.perf_counter()
+        try:
+            self._connector.send_new_order(order)
+        except SessionError as exc:
+            return await self._reject_unsent(order, str(exc))
+        self.metrics.orders_submitted.inc()
+        return order
+
+    async def cancel(self, request: CancelOrder) -> Order:
+        """Ask the venue to cancel. An order we never stored is still asked for: the venue decides."""
+        await self.wait_ready()
+        order = await self.get_order(request.cl_ord_id)
+        if order is None:
+            return await self._cancel_untracked(request)
+        self._check_amendable(order, "cancel")
+        venue_request = OrderRequest(
+            request_id=request.request_id or self._ids.next("C"),
+            cl_ord_id=order.cl_ord_id,
+            kind=RequestKind.CANCEL,
+        )
+        pending = order.moved_to(OrderStatus.PENDING_CANCEL, pending_request_id=venue_request.request_id)
+        await self._send_request(pending, venue_request, OrderEventKind.CANCEL_REQUESTED)
+        return pending
+
+    async def replace(self, request: ReplaceOrder) -> Order:
+        await self.wait_ready()
+        order = await self.get_order(request.cl_ord_id)
+        if order is None:
+            raise OrderNotFound(f"no order with ClOrdID {request.cl_ord_id} in the store")
+        self._check_amendable(order, "replace")
+        if order.order_type is OrderType.MARKET:
+            raise OrderRejected("a market order cannot be replaced (cTrader amends pending orders only)")
+        if request.quantity <= order.cum_qty:
+            raise OrderRejected(f"new quantity {request.quantity} must exceed the filled {order.cum_qty}")
+        venue_request = OrderRequest(
+            request_id=request.request_id or self._ids.next("R"),
+            cl_ord_id=order.cl_ord_id,
+            kind=RequestKind.REPLACE,
+            quantity=request.quantity,
+            price=request.price,
+            stop_price=request.stop_price,
+            expire_time=request.expire_time,
+        )
+        pending = order.moved_to(OrderStatus.PENDING_REPLACE, pending_request_id=venue_request.request_id)
+        await self._send_request(pending, venue_request, OrderEventKind.REPLACE_REQUESTED)
+        return pending
+
+    @staticmethod
+    def _check_amendable(order: Order, action: str) -> None:
+        if order.is_done:
+            raise OrderRejected(f"order {order.cl_ord_id} is already {order.status}: nothing to {action}")
+        if order.pending_request_id is not None:
+            raise OrderRejected(
+                f"order {order.cl_ord_id} has request {order.pending_request_id} in flight; "
+                f"wait for its answer before another {action}"
+            )
+
+    async def _send_request(self, pending: Order, request: OrderRequest, kind: OrderEventKind) -> None:
+        await self._db(self.store.insert_request, request, pending)
+        self._by_request[request.request_id] = request
+        self._remember(pending)
+        self._publish(OrderEvent(kind=kind, order=pending))
+        self._sent_at[request.request_id] = time.perf_counter()
+        try:
+            if request.kind is RequestKind.CANCEL:
+                self._connector.send_cancel(request, pending.order_id)
+            else:
+                self._connector.send_replace(pending, request)
+        except SessionError as exc:
+            await self._refuse_request(pending, request.request_id, None, f"not sent: {exc}")
+
+    async def _cancel_untracked(self, request: CancelOrder) -> Order:
+        request_id = request.request_id or self._ids.next("C")
+        answer = self._pending.open(f"cancel:{request_id}")
+        venue_request = OrderRequest(request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL)
+        self._connector.send_cancel(venue_request, None)
+        try:
+            async with asyncio.timeout(self._config.reconcile_timeout_seconds):
+                (report,) = await answer
+        except TimeoutError:
+            raise OrderRejected(f"no answer from the venue to the cancel of {request.cl_ord_id}") from None
+        return await self._adopt_external(report)
+
+    async def _reject_unsent(self, order: Order, reason: str) -> Order:
+        rejected = order.moved_to(OrderStatus.REJECTED, reason=f"{reason}; not sent, resubmit when ready")
+        await self._record(rejected, OrderEventKind.REJECTED, None, f"unsent:{order.cl_ord_id}")
+        self.metrics.order_rejects.labels("adapter", "NOT_SENT").inc()
+        return rejected
+
+    async def get_order(self, cl_ord_id: str) -> Order | None:
+        cached = self._orders.get(cl_ord_id)
+        if cached is not None:
+            return cached
+        return await self._db(self.store.get_order, cl_ord_id)
+
+    def _remember(self, order: Order) -> None:
+        self._orders[order.cl_ord_id] = order
+        self._orders.move_to_end(order.cl_ord_id)
+        if order.order_id:
+            self._by_venue_id[order.order_id] = order.cl_ord_id
+        while len(self._orders) > RECENT_ORDERS:
+            _, oldest = next(iter(self._orders.items()))
+            if oldest.is_open:
+                break
+            self._orders.popitem(last=False)
+            if oldest.order_id:
+                self._by_venue_id.pop(oldest.order_id, None)
+
+    async def find(self, cl_ord_id: str | None, order_id: str | None) -> Order | None:
+        """The order a report is about: by its ClOrdID, a cancel/replace id, or the venue's OrderID."""
+        if cl_ord_id:
+            if cl_ord_id in self._orders:
+                return self._orders[cl_ord_id]
+            request = self._by_request.get(cl_ord_id)
+            if request is not None:
+                return await self.get_order(request.cl_ord_id)
+        if order_id and order_id in self._by_venue_id:
+            return await self.get_order(self._by_venue_id[order_id])
+        found = None
+        if cl_ord_id:
+            found = await self._db(self.store.get_order, cl_ord_id)
+            found = found or await self._db(self.store.order_for_request, cl_ord_id)
+        if found is None and order_id:
+            found = await self._db(self.store.order_by_venue_id, order_id)
+        return found
+
+    # -- reports in ---------------------------------------------------------------------------
+
+    async def _process_reports(self) -> None:
+        while True:
+            report = await self._inbox.get()
+            await self._handle(report)
+
+    async def _handle(self, report: VenueReport) -> None:
+        try:
+            await self._handlers[type(report)](report)
+        except Exception:
+            self.metrics.callback_errors.labels("engine").inc()
+            log.exception("failed to handle %s (continuing)", type(report).__name__)
+
+    async def _on_execution(self, report: ExecutionReport) -> None:
+        if report.mass_status_id is not None:
+            collection = self._pending.get(f"mass:{report.mass_status_id}")
+            if collection is not None:
+                collection.add(report, report.total_reports)
+                return
+        order = await self.find(report.cl_ord_id, report.order_id)
+        if order is None:
+            untracked = self._pending.get(f"cancel:{report.cl_ord_id}")
+            if untracked is not None:
+                untracked.add(report, 1)
+                return
+            self.metrics.unmatched_reports.labels("execution_report").inc()
+            log.warning("execution report for no known order (ClOrdID %s, OrderID %s)", report.cl_ord_id,
+                        report.order_id)  # fmt: skip
+            return
+        await self.apply_report(order, report)
+        waiter = self._pending.get(f"status:{order.cl_ord_id}")
+        if waiter is not None:
+            waiter.add(report, 1)
+
+    async def apply_report(self, order: Order, report: ExecutionReport) -> Order:
+        """The one path by which a venue execution report changes an order (live and reconciliation)."""
+        if report.dedupe_key in self._seen_keys and report.kind is not ExecKind.STATUS:
+            self.metrics.duplicate_reports.inc()
+            return order
+        try:
+            applied = apply_execution(order, report)
+        except InvalidTransition as exc:
+            self.metrics.invalid_transitions.inc()
+            log.warning("ignored a report that contradicts the order's state: %s", exc)
+            return order
+        if applied is None:
+            if report.kind is not ExecKind.STATUS:
+                self.metrics.duplicate_reports.inc()
+            return order
+        recorded = await self._record(applied.order, applied.kind, report, report.dedupe_key, applied.fill)
+        if recorded and applied.fill is not None:
+            self._schedule_positions_refresh()
+        return applied.order
+
+    async def _record(
+        self,
+        order: Order,
+        kind: OrderEventKind,
+        report: ExecutionReport | None,
+        key: str,
+        fill: Any = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Persist first, then tell consumers: nobody hears of a change the store does not have."""
+        if not await self._db(self.store.record_execution, order, kind.value, report, fill, key):
+            self.metrics.duplicate_reports.inc()
+            return False
+        self._seen_keys[key] = None
+        if len(self._seen_keys) > RECENT_KEYS:
+            self._seen_keys.popitem(last=False)
+        self._remember(order)
+        self._observe_round_trip(order, report)
+        if kind is OrderEventKind.REJECTED:
+            self.metrics.order_rejects.labels("venue", _reason_code(order.reason)).inc()
+        self._publish(OrderEvent(kind=kind, order=order, fill=fill, reason=reason or _reason_of(kind, order)))
+        return True
+
+    def _observe_round_trip(self, order: Order, report: ExecutionReport | None) -> None:
+        key = report.cl_ord_id if report and report.cl_ord_id else order.cl_ord_id
+        started = self._sent_at.pop(key, None)
+        if started is not None:
+            self.metrics.round_trip.observe(time.perf_counter() - started)
+
+    async def _on_cancel_rejected(self, reject: CancelRejected) -> None:
+        order = await self.find(reject.request_id, reject.order_id)
+        if order is None:
+            untracked = self._pending.get(f"cancel:{reject.request_id}")
+            if untracked is not None:
+                untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
+                return
+            self.metrics.unmatched_reports.labels("cancel_reject").inc()
+            log.warning("cancel reject for no known order: %s", reject.text)
+            return
+        await self._refuse_request(order, reject.request_id, reject.status, reject.text)
+
+    async def _refuse_request(
+        self, order: Order, request_id: str, venue_status: OrderStatus | None, text: str | None
+    ) -> None:
+        request = self._by_request.get(request_id) or await self._db(self.store.get_request, request_id)
+        replace = request is not None and request.kind is RequestKind.REPLACE
+        if order.is_done:
+            target = order.status
+        elif venue_status is not None and venue_status not in IN_FLIGHT_STATUSES:
+            target = venue_status
+        else:
+            target = order.previous_status or OrderStatus.NEW
+        try:
+            restored = order.moved_to(target, pending_request_id=None)
+        except InvalidTransition as exc:
+            self.metrics.invalid_transitions.inc()
+            log.warning("cannot roll back after a refused request: %s", exc)
+            return
+        kind = OrderEventKind.REPLACE_REJECTED if replace else OrderEventKind.CANCEL_REJECTED
+        self.metrics.order_rejects.labels("venue", _reason_code(text)).inc()
+        await self._record(restored, kind, None, f"refused:{request_id}", reason=text or "refused by the venue")
+
+    async def _on_business_reject(self, reject: BusinessReject) -> None:
+        ref = reject.ref_id or ""
+        for prefix in ("mass:", "positions:"):
+            collection = self._pending.get(prefix + ref)
+            if collection is not None:
+                collection.finish()  # cTrader's way of saying "no working orders"
+                return
+        untracked = self._pending.get(f"cancel:{ref}")
+        if untracked is not None:
+            untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
+            return
+        order = await self.find(ref, None)
+        if order is None:
+            self.metrics.unmatched_reports.labels("business_reject").inc()
+            log.warning("business reject for unknown reference %r: %s", ref, reject.text)
+            return
+        if ref != order.cl_ord_id:
+            await self._refuse_request(order, ref, None, reject.text)
+            return
+        if order.status is OrderStatus.PENDING_NEW:
+            rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
+            await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
+        waiter = self._pending.get(f"status:{ref}")
+        if waiter is not None:
+            waiter.add(reject, 1)
+
+    async def _on_position_report(self, report: PositionReport) -> None:
+        collection = self._pending.get(f"positions:{report.request_id}")
+        if collection is None:
+            log.debug("position report for a finished request %s", report.request_id)
+        elif report.no_positions:
+            collection.finish()
+        else:
+            collection.add(report, report.total_reports)
+
+    async def _on_security_list(self, report: SecurityListReport) -> None:
+        collection = self._pending.get(f"instruments:{report.request_id}")
+        if collection is not None:
+            collection.add(report, 1)
+
+    async def _on_malformed(self, report: MalformedMessage) -> None:
+        log.warning("%s message %s could not be read and was skipped: %s", report.session.value,
+                    report.msg_type, report.error)  # fmt: skip
+
+    async def _on_session_status(self, status: SessionStatus) -> None:
+        for callback in self._session_callbacks:
+            try:
+                callback(status)
+            except Exception:
+                self.metrics.callback_errors.labels("session_callback").inc()
+                log.exception("an on_session callback raised (ignored)")
+        if status.session is not SessionKind.TRADE:
+            return
+        if status.state is SessionState.LOGGED_ON:
+            self._trade_up = True
+            self.last_session_text = None
+            if self._reconcile_task is not None:
+                self._reconcile_task.cancel()
+            from fixadapter.engine.reconciler import reconcile  # circular by design: it drives the engine
+
+            self._reconcile_task = self._tasks.spawn(reconcile(self), name="reconcile")
+            return
+        self._trade_up = False
+        self._ready.clear()
+        self.last_session_text = status.text or self.last_session_text
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+            self._reconcile_task = None
+        self._pending.fail_all(SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}"))
+
+    # -- used by the reconciler ---------------------------------------------------------------
+
+    @property
+    def reconcile_timeout(self) -> float:
+        return self._config.reconcile_timeout_seconds
+
+    def mark_ready(self) -> None:
+        self._ready.set()
+
+    def open_orders(self) -> list[Order]:
+        return [order for order in self._orders.values() if order.is_open]
+
+    async def ask(self, key: str, send: Callable[[], None], timeout: float) -> list[Any]:
+        """Send one request and wait for its complete answer."""
+        answer = self._pending.open(key)
+        send()
+        async with asyncio.timeout(timeout):
+            return await answer
+
+    async def ask_instruments(self, timeout: float) -> list[Instrument]:
+        request_id = self._ids.next("S")
+        answer = await self.ask(
+            f"instruments:{request_id}", lambda: self._connector.send_instruments_request(request_id), timeout
+        )
+        instruments = [i for report in answer if report.ok for i in report.instruments]
+        if instruments:
+            self.catalog.replace(instruments)
+            await self._db(self.store.replace_instruments, instruments)
+        return instruments
+
+    async def ask_mass_status(self, timeout: float) -> list[ExecutionReport]:
+        request_id = self._ids.next("M")
+        return await self.ask(
+            f"mass:{request_id}", lambda: self._connector.send_mass_status_request(request_id), timeout
+        )
+
+    async def ask_positions(self, timeout: float) -> list[PositionReport]:
+        request_id = self._ids.next("P")
+        return await self.ask(
+            f"positions:{request_id}", lambda: self._connector.send_positions_request(request_id), timeout
+        )
+
+    async def ask_status(self, cl_ord_id: str, timeout: float) -> ExecutionReport | BusinessReject:
+        self.metrics.status_queries.inc()
+        self._queried_at[cl_ord_id] = time.monotonic()
+        (answer,) = await self.ask(
+            f"status:{cl_ord_id}", lambda: self._connector.send_status_request(cl_ord_id), timeout
+        )
+        return answer  # type: ignore[no-any-return]
+
+    async def save_positions(self, positions: list[Any]) -> None:
+        await self._db(self.store.replace_positions, positions)
+
+    async def positions(self) -> list[Any]:
+        return await self._db(self.store.positions)
+
+    async def adopt_external(self, report: ExecutionReport) -> Order:
+        return await self._adopt_external(report)
+
+    async def _adopt_external(self, report: ExecutionReport) -> Order:
+        """An order the venue has and the store does not (placed elsewhere): keep it, visibly."""
+        instrument = self.catalog.by_id(report.symbol_id or 0)
+        order = Order(
+            cl_ord_id=report.orig_cl_ord_id or report.cl_ord_id or f"venue-{report.order_id}",
+            order_id=report.order_id,
+            symbol_id=report.symbol_id or 0,
+            symbol=instrument.name if instrument else str(report.symbol_id),
+            side=report.side or "buy",
+            order_type=report.order_type or OrderType.LIMIT,
+            quantity=report.quantity or report.leaves_qty or 0,
+            price=report.price,
+            stop_price=report.stop_price,
+            position_id=report.position_id,
+            label=report.label,
+            status=report.status,
+            cum_qty=report.cum_qty or 0,
+            avg_px=report.avg_px,
+            reason="not placed through this adapter; adopted from the venue",
+        )
+        if await self._db(self.store.insert_order, order):
+            await self._record(order, OrderEventKind.RECONCILED, report, report.dedupe_key)
+        return order
+
+    def _schedule_positions_refresh(self) -> None:
+        if self._positions_refresh is None or self._positions_refresh.done():
+            self._positions_refresh = self._tasks.spawn(self._refresh_positions(), name="positions-refresh")
+
+    async def _refresh_positions(self) -> None:
+        await asyncio.sleep(0.05)  # coalesce a burst of fills into one request
+        if not self._trade_up:
+            return
+        from fixadapter.engine.reconciler import positions_from
+
+        try:
+            reports = await self.ask_positions(self._config.reconcile_timeout_seconds)
+        except (TimeoutError, SessionNotReady, SessionError) as exc:
+            log.warning("positions refresh failed (%s); the next fill or logon retries", exc)
+            return
+        await self.save_positions(positions_from(reports))
+
+    async def _watch_in_flight(self) -> None:
+        """Orders with no answer after the timeout are queried with an OrderStatusRequest."""
+        timeout = self._config.inflight_timeout_seconds
+        while True:
+            await asyncio.sleep(min(timeout / 2, 1.0))
+            if not self._ready.is_set():
+                continue
+            now = time.monotonic()
+            for order in self.open_orders():
+                if order.status not in IN_FLIGHT_STATUSES:
+                    continue
+                age = (utc_now() - order.updated_at).total_seconds()
+                last = self._queried_at.get(order.cl_ord_id, 0.0)
+                if age >= timeout and now - last >= timeout and f"status:{order.cl_ord_id}" not in self._pending:
+                    log.warning("no answer for %s after %.1fs: asking the venue for its status",
+                                order.cl_ord_id, age)  # fmt: skip
+                    self._tasks.spawn(self._query(order.cl_ord_id, timeout), name=f"status-{order.cl_ord_id}")
+
+    async def _query(self, cl_ord_id: str, timeout: float) -> None:
+        try:
+            await self.ask_status(cl_ord_id, timeout)
+        except (TimeoutError, SessionNotReady, SessionError) as exc:
+            log.warning("status query for %s unanswered (%s); will ask again", cl_ord_id, exc)
+
+
+def _reason_code(text: str | None) -> str:
+    if not text:
+        return "UNSPECIFIED"
+    head = text.split(":", 1)[0].strip()
+    return head if head.replace("_", "").isalnum() and head.isupper() else "OTHER"
+
+
+def _reason_of(kind: OrderEventKind, order: Order) -> str | None:
+    return order.reason if kind is OrderEventKind.REJECTED else None

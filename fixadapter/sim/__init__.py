@@ -1,0 +1,1 @@
+"""Faithful simulators of the cTrader venue, used by the demo and the test suites."""

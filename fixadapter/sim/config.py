@@ -1,0 +1,33 @@
+"""Simulator settings: one cTrader account served on a QUOTE and a TRADE port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from fixadapter.model.enums import SessionKind
+
+
+class SimConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    quote_port: Annotated[int, Field(ge=0, lt=65536)] = 5201
+    trade_port: Annotated[int, Field(ge=0, lt=65536)] = 5202
+    control_port: Annotated[int, Field(ge=0, lt=65536)] = 5280
+    comp_id: str = "CSERVER"
+    sender_comp_id: str = "demo.sim.1234567"
+    username: str = "1234567"
+    password: SecretStr = SecretStr("sim-password")
+    dictionary: Path = Path("spec/FIX44-CTRADER.xml")
+    state_path: Path | None = None
+    partial_fill_parts: Annotated[int, Field(ge=1, le=100)] = 1
+    fill_interval_ms: Annotated[int, Field(ge=1)] = 200
+    tick_interval_ms: Annotated[int, Field(ge=1)] = 250
+    seed: int | None = None
+    log_messages: bool = False
+
+    def port(self, kind: SessionKind) -> int:
+        return self.quote_port if kind is SessionKind.QUOTE else self.trade_port

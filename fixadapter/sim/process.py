@@ -1,0 +1,116 @@
+"""Run the simulator as a separate process (tests, demo, bench) and talk to its control port."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fixadapter.sim.runner import READY_LINE
+
+START_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class SimProcess:
+    """One simulator process; ports are chosen once and kept across restarts (like a real venue)."""
+
+    state_path: Path | None = None
+    quote_port: int = field(default_factory=free_port)
+    trade_port: int = field(default_factory=free_port)
+    control_port: int = field(default_factory=free_port)
+    sender_comp_id: str = "demo.sim.1234567"
+    username: str = "1234567"
+    password: str = "sim-password"
+    extra_args: tuple[str, ...] = ()
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SimProcess:
+        command = [
+            sys.executable, "-m", "fixadapter", "simulate",
+            "--quote-port", str(self.quote_port), "--trade-port", str(self.trade_port),
+            "--control-port", str(self.control_port), "--sender-comp-id", self.sender_comp_id,
+            "--username", self.username, *self.extra_args,
+        ]  # fmt: skip
+        if self.state_path is not None:
+            command += ["--state", str(self.state_path)]
+        env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None and self._process.stdout is not None  # noqa: S101 - set by start()
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            line = self._process.stdout.readline().decode(errors="replace")
+            if READY_LINE in line:
+                return
+            if not line and self._process.poll() is not None:
+                raise RuntimeError(f"simulator exited with {self._process.returncode} before it was ready")
+        self.kill()
+        raise RuntimeError(f"simulator not ready after {START_SECONDS:g}s")
+
+    def kill(self) -> None:
+        """SIGKILL the simulator and its QUOTE child at once: a crash, not a shutdown."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(10)
+        self._process = None
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._process = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"http://127.0.0.1:{self.control_port}{path}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            return json.loads(response.read())
+
+    def adapter_settings(self, password: str | None = None) -> dict[str, Any]:
+        """The `account` section an adapter needs to reach this simulator."""
+        return {
+            "host": "127.0.0.1",
+            "sender_comp_id": self.sender_comp_id,
+            "username": self.username,
+            "password": password if password is not None else self.password,
+            "quote_port": self.quote_port,
+            "trade_port": self.trade_port,
+            "heartbeat_seconds": 30,
+            "reconnect_seconds": 1,
+        }

@@ -1,0 +1,63 @@
+"""`fixadapter simulate`: the TRADE port, the venue and the control port in this process; the QUOTE
+port in a child process that exits with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+from typing import Any
+
+from fixadapter.sim.config import SimConfig
+from fixadapter.sim.control import ControlServer
+from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
+from fixadapter.sim.quote_server import run_quote_process
+from fixadapter.sim.trade_server import TradeServer
+from fixadapter.sim.venue import Venue
+
+log = logging.getLogger("fixadapter.sim")
+READY_LINE = "fixadapter simulator ready"
+CHILD_START_SECONDS = 30
+
+
+def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop`); prints READY_LINE with the ports once listening."""
+    stop = stop or threading.Event()
+    venue = Venue(RandomWalk(DEFAULT_SYMBOLS, seed=config.seed), config.state_path, config.partial_fill_parts)
+    context = multiprocessing.get_context("spawn")
+    parent_end, child_end = context.Pipe()
+    quote = context.Process(target=run_quote_process, args=(config, child_end), name="sim-quote", daemon=True)
+    quote.start()
+    if not parent_end.poll(CHILD_START_SECONDS) or parent_end.recv() != "ready":
+        quote.kill()
+        raise RuntimeError("the QUOTE port process did not start; is its port free?")
+    trade = TradeServer(config, venue)
+    trade.start()
+    control = ControlServer(config.host, config.control_port, trade, lambda r: parent_end.send(("logout", r)))
+    control.start()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping the simulator", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"{READY_LINE}: QUOTE {config.host}:{config.quote_port} TRADE {config.host}:{config.trade_port} "
+        f"control http://{config.host}:{control.port}",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        control.stop()
+        trade.stop()
+        parent_end.send("stop")
+        quote.join(5)
+        if quote.is_alive():
+            quote.kill()
+        sys.stdout.flush()

@@ -1,0 +1,335 @@
+"""The simulated CSERVER TRADE port: D, F, G, H, AF, AN and x answered as cTrader answers them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import quickfix as fix
+
+from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.wire import Fields, WireError, format_decimal, format_utc, parse_utc, to_decimal
+from fixadapter.model.enums import SessionKind
+from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
+from fixadapter.sim.config import SimConfig
+from fixadapter.sim.instruments import security_list
+from fixadapter.sim.venue import (
+    CancelRefused,
+    ExecKind,
+    Execution,
+    NotFound,
+    OrderKind,
+    PlaceRequest,
+    Side,
+    Venue,
+    VenueOrder,
+    VenueStatus,
+)
+
+log = logging.getLogger("fixadapter.sim.trade")
+
+EXEC_TYPE = {
+    ExecKind.NEW: "0", ExecKind.TRADE: "F", ExecKind.CANCELLED: "4", ExecKind.REPLACED: "5",
+    ExecKind.REJECTED: "8", ExecKind.EXPIRED: "C", ExecKind.STATUS: "I",
+}  # fmt: skip
+ORD_STATUS = {
+    VenueStatus.NEW: "0", VenueStatus.PARTIALLY_FILLED: "1", VenueStatus.FILLED: "2",
+    VenueStatus.CANCELLED: "4", VenueStatus.REJECTED: "8", VenueStatus.EXPIRED: "C",
+}  # fmt: skip
+SIDE = {"1": Side.BUY, "2": Side.SELL}
+SIDE_CODE = {Side.BUY: "1", Side.SELL: "2"}
+ORD_TYPE = {"1": OrderKind.MARKET, "2": OrderKind.LIMIT, "3": OrderKind.STOP}
+ORD_TYPE_CODE = {kind: code for code, kind in ORD_TYPE.items()}
+
+
+class BadRequest(ValueError):
+    """A request cTrader would refuse with this `CODE:text`."""
+
+
+@dataclass
+class Faults:
+    """Test scenarios switched on through the control port."""
+
+    extra_tag: tuple[int, str] | None = None
+    freeze_prices: bool = False
+
+
+def execution_report(execution: Execution, *, mass_status: tuple[str, int] | None = None) -> list[Pair]:
+    """The one ER builder: only the tags cTrader sends (no ExecID, no LastPx)."""
+    order = execution.order
+    body: list[Pair] = []
+    if mass_status is None:
+        body.append((t.CL_ORD_ID, execution.request_id))
+    exec_type = EXEC_TYPE[execution.kind]
+    if execution.kind is ExecKind.STATUS and order.status is VenueStatus.NEW and mass_status is None:
+        exec_type = "0"  # an H answer for a working order looks like the New ER in cTrader's example
+    body += [
+        (t.CUM_QTY, format_decimal(order.cum_qty)),
+        (t.ORDER_ID, str(order.order_id)),
+        (t.ORDER_QTY, format_decimal(order.quantity)),
+        (t.ORD_STATUS, ORD_STATUS[order.status]),
+        (t.ORD_TYPE, ORD_TYPE_CODE[order.kind]),
+        (t.SIDE, SIDE_CODE[order.side]),
+        (t.SYMBOL, str(order.symbol_id)),
+        (t.TIME_IN_FORCE, _time_in_force(order)),
+        (t.TRANSACT_TIME, format_utc(order.transact_time)),
+        (t.EXEC_TYPE, exec_type),
+        (t.LEAVES_QTY, format_decimal(order.leaves_qty)),
+    ]
+    optional: list[tuple[int, object]] = [
+        (t.AVG_PX, order.avg_px if order.cum_qty > 0 else None),
+        (t.LAST_QTY, execution.last_qty),
+        (t.ORIG_CL_ORD_ID, execution.orig_request_id),
+        (t.PRICE, order.price),
+        (t.STOP_PX, order.stop_price),
+        (t.EXPIRE_TIME, order.expire_time),
+        (t.TEXT, execution.text),
+        (t.ORD_REJ_REASON, "0" if execution.kind is ExecKind.REJECTED else None),
+        (t.POS_MAINT_RPT_ID, order.position_id or None),
+        (t.DESIGNATION, order.label),
+    ]
+    body += [(tag, _text(value)) for tag, value in optional if value is not None]
+    if mass_status is not None:
+        body += [(t.MASS_STATUS_REQ_ID, mass_status[0]), (t.TOT_NUM_REPORTS, str(mass_status[1]))]
+    return body
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, datetime):
+        return format_utc(value, millis=False)
+    return str(value)
+
+
+def _time_in_force(order: VenueOrder) -> str:
+    if order.kind is OrderKind.MARKET:
+        return "3"
+    return "6" if order.expire_time is not None else "1"
+
+
+def _symbol_id(fields: Fields) -> int:
+    symbol = fields.require(t.SYMBOL)
+    if not symbol.isdigit():
+        raise BadRequest(f"INVALID_REQUEST: Expected numeric symbolId, but got {symbol}")
+    return int(symbol)
+
+
+def _optional_int(fields: Fields, tag: int, name: str) -> int | None:
+    value = fields.get(tag)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest(f"INVALID_REQUEST: {name} must be numeric, got {value}")
+    return int(value)
+
+
+def place_request(fields: Fields) -> PlaceRequest:
+    kind = ORD_TYPE.get(fields.require(t.ORD_TYPE))
+    if kind is None:
+        raise BadRequest(f"INVALID_REQUEST: OrdType {fields.get(t.ORD_TYPE)} is not supported")
+    return PlaceRequest(
+        cl_ord_id=fields.require(t.CL_ORD_ID),
+        symbol_id=_symbol_id(fields),
+        side=SIDE[fields.require(t.SIDE)],
+        kind=kind,
+        quantity=to_decimal(fields.require(t.ORDER_QTY)) or Decimal(0),
+        price=to_decimal(fields.get(t.PRICE)),
+        stop_price=to_decimal(fields.get(t.STOP_PX)),
+        expire_time=parse_utc(fields.get(t.EXPIRE_TIME)),
+        position_id=_optional_int(fields, t.POS_MAINT_RPT_ID, "PosMaintRptID"),
+        label=fields.get(t.DESIGNATION),
+    )
+
+
+class TradeServer:
+    """Owns the TRADE acceptor, the venue and the thread that moves prices and executes orders."""
+
+    def __init__(self, config: SimConfig, venue: Venue) -> None:
+        self.config = config
+        self.venue = venue
+        self.faults = Faults()
+        self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self._stop = threading.Event()
+        self._clock_thread = threading.Thread(target=self._run_clock, name="sim-clock", daemon=True)
+        self._handlers: dict[str, Callable[[Fields], None]] = {
+            "D": self._new_order,
+            "F": self._cancel,
+            "G": self._replace,
+            "H": self._status,
+            "AF": self._mass_status,
+            "AN": self._positions,
+            "x": self._security_list,
+        }
+
+    def start(self) -> None:
+        self._acceptor = fix.ThreadedSocketAcceptor(
+            self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.TRADE)
+        )
+        self._acceptor.start()
+        self._clock_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._acceptor is not None:
+            self._acceptor.stop()
+        self.venue.close()
+
+    def handle(self, msg_type: str, raw: str, session_id: fix.SessionID) -> None:
+        handler = self._handlers.get(msg_type)
+        if handler is None:
+            self.app.send("j", [(t.REF_MSG_TYPE, msg_type), (t.BUSINESS_REJECT_REASON, "3"),
+                                (t.TEXT, f"INVALID_REQUEST: {msg_type} is not supported on TRADE")])  # fmt: skip
+            return
+        handler(Fields.parse(raw))
+
+    # -- senders ------------------------------------------------------------------------------
+
+    def send_executions(self, executions: list[Execution]) -> None:
+        for execution in executions:
+            body = execution_report(execution)
+            if self.faults.extra_tag is not None:
+                body.append((self.faults.extra_tag[0], self.faults.extra_tag[1]))
+                self.faults.extra_tag = None
+            self.app.send("8", body)
+
+    def _business_reject(self, ref_id: str, text: str) -> None:
+        self.app.send("j", [(t.BUSINESS_REJECT_REF_ID, ref_id), (t.BUSINESS_REJECT_REASON, "0"), (t.TEXT, text)])
+
+    def _answer(self, result: list[Execution] | NotFound | CancelRefused) -> None:
+        if isinstance(result, NotFound):
+            self._business_reject(result.request_id, result.text)
+        elif isinstance(result, CancelRefused):
+            order = result.order
+            self.app.send("9", [
+                (t.CL_ORD_ID, result.request_id), (t.ORDER_ID, str(order.order_id)),
+                (t.ORD_STATUS, ORD_STATUS[order.status]), (t.ORIG_CL_ORD_ID, order.cl_ord_id),
+                (t.TEXT, result.text), (t.CXL_REJ_RESPONSE_TO, str(result.response_to)),
+            ])  # fmt: skip
+        else:
+            self.send_executions(result)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _new_order(self, fields: Fields) -> None:
+        try:
+            request = place_request(fields)
+        except (BadRequest, WireError) as exc:
+            self._business_reject(fields.get(t.CL_ORD_ID) or "", str(exc))
+            return
+        self.send_executions(self.venue.place(request, datetime.now(UTC)))
+
+    def _cancel(self, fields: Fields) -> None:
+        try:
+            order_id = _optional_int(fields, t.ORDER_ID, "OrderID")
+        except BadRequest as exc:
+            self._business_reject(fields.require(t.CL_ORD_ID), str(exc))
+            return
+        self._answer(self.venue.cancel(fields.require(t.CL_ORD_ID), fields.require(t.ORIG_CL_ORD_ID),
+                                       order_id, datetime.now(UTC)))  # fmt: skip
+
+    def _replace(self, fields: Fields) -> None:
+        request_id = fields.require(t.CL_ORD_ID)
+        try:
+            order_id = _optional_int(fields, t.ORDER_ID, "OrderID")
+            result = self.venue.replace(
+                request_id, fields.require(t.ORIG_CL_ORD_ID), order_id,
+                to_decimal(fields.require(t.ORDER_QTY)) or Decimal(0), to_decimal(fields.get(t.PRICE)),
+                to_decimal(fields.get(t.STOP_PX)), parse_utc(fields.get(t.EXPIRE_TIME)), datetime.now(UTC),
+            )  # fmt: skip
+        except (BadRequest, WireError) as exc:
+            self._business_reject(request_id, str(exc))
+            return
+        self._answer(result)
+
+    def _status(self, fields: Fields) -> None:
+        result = self.venue.status(fields.require(t.CL_ORD_ID), datetime.now(UTC))
+        if isinstance(result, NotFound):
+            self._business_reject(result.request_id, result.text)
+        else:
+            self.send_executions([result])
+
+    def _mass_status(self, fields: Fields) -> None:
+        request_id = fields.require(t.MASS_STATUS_REQ_ID)
+        if fields.get(t.MASS_STATUS_REQ_TYPE) != "7":
+            self._business_reject(request_id, "INVALID_REQUEST: only MassStatusReqType=7 is supported")
+            return
+        created_before = parse_utc(fields.get(t.ISSUE_DATE))
+        orders = [o for o in self.venue.working_orders() if created_before is None or o.created_at < created_before]
+        if not orders:
+            self._business_reject(request_id, "ORDER_NOT_FOUND:No working orders")
+            return
+        for order in orders:
+            report = Execution(kind=ExecKind.STATUS, order=order, request_id=order.cl_ord_id)
+            self.app.send("8", execution_report(report, mass_status=(request_id, len(orders))))
+
+    def _positions(self, fields: Fields) -> None:
+        request_id = fields.require(t.POS_REQ_ID)
+        wanted = fields.get(t.POS_MAINT_RPT_ID)
+        positions = [p for p in self.venue.positions() if wanted is None or str(p.position_id) == wanted]
+        if not positions:
+            self.app.send("AP", [(t.POS_REQ_ID, request_id), (t.TOTAL_NUM_POS_REPORTS, "0"),
+                                 (t.POS_REQ_RESULT, "2")])  # fmt: skip
+            return
+        for position in positions:
+            long = position.side is Side.BUY
+            volume = format_decimal(position.volume)
+            self.app.send(
+                "AP",
+                [(t.SYMBOL, str(position.symbol_id)), (t.POS_REQ_ID, request_id),
+                 (t.POS_MAINT_RPT_ID, str(position.position_id)), (t.TOTAL_NUM_POS_REPORTS, str(len(positions))),
+                 (t.POS_REQ_RESULT, "0"), (t.SETTL_PRICE, format_decimal(position.entry_price))],
+                [(t.NO_POSITIONS, t.LONG_QTY, [[(t.LONG_QTY, volume if long else "0"),
+                                                (t.SHORT_QTY, "0" if long else volume)]])],
+            )  # fmt: skip
+
+    def _security_list(self, fields: Fields) -> None:
+        body, groups = security_list(fields, self.venue.symbols())
+        self.app.send("y", body, groups)
+
+    # -- the clock: prices, triggers, expiries, fills in parts --------------------------------
+
+    def _run_clock(self) -> None:
+        tick = self.config.tick_interval_ms / 1000
+        fill_every = self.config.fill_interval_ms / 1000
+        next_fill = 0.0
+        elapsed = 0.0
+        step = min(tick, fill_every)
+        while not self._stop.wait(step):
+            elapsed += step
+            try:
+                if elapsed >= tick:
+                    elapsed = 0.0
+                    self._tick()
+                next_fill += step
+                if next_fill >= fill_every:
+                    next_fill = 0.0
+                    self._advance_parts()
+            except Exception:
+                log.exception("simulator clock step failed (continuing)")
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC)
+        for spec in self.venue.symbols():
+            if self.faults.freeze_prices:
+                quote = self.venue.quote(spec.symbol_id)
+            else:
+                quote = self.venue.prices.step(spec.symbol_id)
+            self.send_executions(self.venue.on_quote(quote, now))
+        self.send_executions(self.venue.expire_due(now))
+
+    def set_quote(self, symbol_id: int, bid: Decimal, ask: Decimal) -> None:
+        """Pin a price (control port) and execute whatever it crosses, as a market move would."""
+        quote = self.venue.prices.set_quote(symbol_id, bid, ask)
+        self.send_executions(self.venue.on_quote(quote, datetime.now(UTC)))
+
+    def _advance_parts(self) -> None:
+        now = datetime.now(UTC)
+        for order in self.venue.working_orders():
+            if order.under_execution:
+                self.send_executions(self.venue.advance(order.order_id, now))
