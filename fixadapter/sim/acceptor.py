@@ -19,6 +19,7 @@ from fixadapter.sim.config import SimConfig
 
 log = logging.getLogger("fixadapter.sim")
 Pair = tuple[int, str]
+REJECTED_LOGON_PREFIX = "Rejected Logon Attempt: "
 RepeatingGroup = tuple[int, int, list[list[Pair]]]  # count tag, delimiter tag, entries
 Handler = Callable[[str, str, "fix.SessionID"], None]
 
@@ -76,6 +77,10 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
             self._stamp(message, sessionID)
+            if message.getHeader().getField(t.MSG_TYPE) == "5" and message.isSetField(t.TEXT):
+                # QuickFIX prefixes a refused logon's reason; cTrader sends the bare reason.
+                text = message.getField(t.TEXT)
+                message.setField(t.TEXT, text.removeprefix(REJECTED_LOGON_PREFIX))
         except Exception:
             log.exception("toAdmin failed")
 
@@ -155,6 +160,6 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         return bool(session is not None and session.isLoggedOn())
 
     def force_logout(self, reason: str) -> None:
-        session = fix.Session.lookupSession(self.session_id) if self.session_id else None
-        if session is not None and session.isLoggedOn():
-            session.logout(reason)
+        """A server-initiated Logout; unlike Session.logout() it leaves the session open to the next logon."""
+        if self.logged_on():
+            self.send("5", [(t.TEXT, reason)])

@@ -51,10 +51,15 @@ class SimProcess:
         if self.state_path is not None:
             command += ["--state", str(self.state_path)]
         env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
-        )
+        if self.log_path is None:
+            self._process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+            )
+        else:
+            with open(self.log_path, "ab") as log:
+                self._process = subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+                )
         self._wait_ready()
         return self
 
@@ -77,6 +82,11 @@ class SimProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait(10)
+        self._release()
+
+    def _release(self) -> None:
+        if self._process is not None and self._process.stdout is not None:
+            self._process.stdout.close()
         self._process = None
 
     def stop(self) -> None:
@@ -88,7 +98,7 @@ class SimProcess:
             self._process.wait(15)
         except subprocess.TimeoutExpired:
             self.kill()
-        self._process = None
+        self._release()
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,53 @@
+"""The simulator runs as its own process on loopback; the adapter runs in the test process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixadapter.config import AdapterConfig, build_config
+from fixadapter.sim.process import SimProcess
+
+SimFactory = Callable[..., SimProcess]
+ConfigFactory = Callable[..., AdapterConfig]
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[SimFactory]:
+    """Start simulators (stopped at teardown); each keeps its venue state in tmp_path."""
+    started: list[SimProcess] = []
+
+    def start(**options: Any) -> SimProcess:
+        options.setdefault("state_path", tmp_path / f"venue-{len(started)}.sqlite")
+        options.setdefault("log_path", tmp_path / f"sim-{len(started)}.log")
+        sim = SimProcess(**options).start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(start_sim: SimFactory) -> SimProcess:
+    return start_sim(extra_args=("--tick-ms", "100"))
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> ConfigFactory:
+    def make(sim: SimProcess, store_url: str | None = None, **account: Any) -> AdapterConfig:
+        return build_config(
+            {
+                "account": {**sim.adapter_settings(), **account},
+                "store": {"url": store_url or f"sqlite:///{tmp_path / 'adapter.db'}"},
+                "orders": {"inflight_timeout_seconds": 1.0, "ready_timeout_seconds": 15,
+                           "reconcile_timeout_seconds": 5},
+            },
+            environ={},
+        )  # fmt: skip
+
+    return make

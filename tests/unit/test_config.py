@@ -1,0 +1,206 @@
+"""Specification of configuration: YAML plus FIXADAPTER_SECTION__KEY overrides, errors naming the bad key,
+a password that never shows, and the QuickFIX settings rendered from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixadapter.config import AdapterConfig, build_config, load_config
+from fixadapter.connectors.fix.settings import parse_settings, render_settings
+from fixadapter.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "s3cr3t-Pa55"  # noqa: S105 - a test value
+ENVIRON = {"FIXADAPTER_ACCOUNT__PASSWORD": PASSWORD}
+MINIMAL_YAML = """\
+account:
+  host: demo-uk-eqx-01.p.c-trader.com
+  sender_comp_id: demo.icmarkets.8536054
+  username: "8536054"
+"""
+
+
+def account(**changes: Any) -> dict[str, Any]:
+    values = {"host": "127.0.0.1", "sender_comp_id": "demo.broker.1234567", "username": "1234567"}
+    return {**values, **changes}
+
+
+def config_with(sessions_file: Path, **account_changes: Any) -> AdapterConfig:
+    return build_config({"account": account(**account_changes), "sessions_file": str(sessions_file)}, ENVIRON)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fixadapter.yaml"
+    path.write_text(MINIMAL_YAML, encoding="utf-8")
+    return path
+
+
+def test_load_config_minimal_yaml_with_password_from_env_loads(config_file: Path) -> None:
+    config = load_config(config_file, environ=ENVIRON)
+
+    assert config.account.host == "demo-uk-eqx-01.p.c-trader.com"
+    assert config.account.sender_comp_id == "demo.icmarkets.8536054"
+    assert config.account.username == "8536054"
+    assert config.account.password.get_secret_value() == PASSWORD
+    assert (config.account.quote_port, config.account.trade_port) == (5201, 5202)
+    assert config.account.target_comp_id == "CSERVER"
+
+
+def test_load_config_without_password_names_account_password(config_file: Path) -> None:
+    with pytest.raises(ConfigError, match=r"account\.password: Field required"):
+        load_config(config_file, environ={})
+
+
+def test_load_config_env_overrides_yaml(config_file: Path) -> None:
+    environ = {**ENVIRON, "FIXADAPTER_ACCOUNT__HOST": "127.0.0.1", "FIXADAPTER_ACCOUNT__TRADE_PORT": "6202"}
+
+    config = load_config(config_file, environ=environ)
+
+    assert config.account.host == "127.0.0.1"
+    assert config.account.trade_port == 6202
+    assert config.account.sender_comp_id == "demo.icmarkets.8536054"
+
+
+def test_build_config_ignores_environment_variables_of_other_programs() -> None:
+    environ = {**ENVIRON, "FIXADAPTER_TEST_POSTGRES_URL": "postgresql://x", "OTHER__THING": "1"}
+
+    assert build_config({"account": account()}, environ).account.host == "127.0.0.1"
+
+
+def test_build_config_from_environment_alone_loads() -> None:
+    environ = {f"FIXADAPTER_ACCOUNT__{key.upper()}": value for key, value in account().items()}
+
+    config = load_config(None, environ={**environ, **ENVIRON})
+
+    assert config.account.username == "1234567"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"hots": "127.0.0.1"}, "account.hots"),
+        ({"trade_port": 99999}, "account.trade_port"),
+        ({"quote_port": 0}, "account.quote_port"),
+        ({"username": "demo.x"}, "account.username"),
+        ({"sender_comp_id": "demo broker"}, "account.sender_comp_id"),
+        ({"heartbeat_seconds": 0}, "account.heartbeat_seconds"),
+    ],
+)
+def test_build_config_bad_key_or_value_raises_config_error_naming_it(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config({"account": account(**changes)}, ENVIRON)
+
+    assert f"  {named}: " in str(raised.value)
+
+
+def test_build_config_unknown_section_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"  storage: Extra inputs are not permitted"):
+        build_config({"account": account(), "storage": {"url": "sqlite://"}}, ENVIRON)
+
+
+def test_build_config_bad_env_value_is_named_by_its_config_key() -> None:
+    with pytest.raises(ConfigError, match=r"account\.trade_port"):
+        build_config({"account": account()}, {**ENVIRON, "FIXADAPTER_ACCOUNT__TRADE_PORT": "not-a-port"})
+
+
+def test_config_password_never_shows_in_repr_or_str() -> None:
+    config = build_config({"account": account()}, ENVIRON)
+
+    assert PASSWORD not in repr(config)
+    assert PASSWORD not in str(config)
+    assert PASSWORD not in repr(config.account)
+
+
+def test_config_error_never_shows_the_password() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config({"account": account(trade_port=99999)}, ENVIRON)
+
+    assert PASSWORD not in str(raised.value)
+
+
+def test_load_config_missing_file_raises_config_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+
+    with pytest.raises(ConfigError, match=rf"cannot read config file {missing}: No such file"):
+        load_config(missing, environ=ENVIRON)
+
+
+def test_load_config_invalid_yaml_raises_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("account:\n  host: [unclosed\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=rf"config file {path} is not valid YAML"):
+        load_config(path, environ=ENVIRON)
+
+
+def test_load_config_yaml_that_is_not_a_mapping_raises_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- account\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="must hold a mapping at the top level"):
+        load_config(path, environ=ENVIRON)
+
+
+# ---- QuickFIX settings ------------------------------------------------------------------------
+
+
+def test_render_settings_gives_quote_and_trade_sessions_from_the_account() -> None:
+    config = config_with(REPO_ROOT / "sessions.cfg", host="127.0.0.1", quote_port=6201, trade_port=6202)
+
+    sections = parse_settings(render_settings(config))
+
+    sessions = {values["SessionQualifier"]: values for name, values in sections if name == "SESSION"}
+    assert set(sessions) == {"QUOTE", "TRADE"}
+    for qualifier, port in (("QUOTE", "6201"), ("TRADE", "6202")):
+        assert sessions[qualifier]["SenderCompID"] == "demo.broker.1234567"
+        assert sessions[qualifier]["SocketConnectHost"] == "127.0.0.1"
+        assert sessions[qualifier]["SocketConnectPort"] == port
+
+
+def test_render_settings_default_section_targets_cserver_resets_on_logon_and_has_absolute_dictionary() -> None:
+    config = config_with(REPO_ROOT / "sessions.cfg", target_comp_id="cServer", heartbeat_seconds=10)
+
+    (default,) = [values for name, values in parse_settings(render_settings(config)) if name == "DEFAULT"]
+
+    assert default["TargetCompID"] == "cServer"
+    assert default["HeartBtInt"] == "10"
+    assert default["ResetOnLogon"] == "Y"
+    dictionary = Path(default["DataDictionary"])
+    assert dictionary.is_absolute()
+    assert dictionary.is_file()
+
+
+def test_render_settings_contains_no_password() -> None:
+    config = config_with(REPO_ROOT / "sessions.cfg")
+
+    assert PASSWORD not in render_settings(config)
+
+
+def test_render_settings_without_trade_session_raises_config_error(tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions.cfg"
+    sessions.write_text("[DEFAULT]\nConnectionType=initiator\n[SESSION]\nSessionQualifier=QUOTE\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"one QUOTE and one TRADE session, found \['QUOTE'\]"):
+        render_settings(config_with(sessions))
+
+
+def test_render_settings_unknown_session_qualifier_raises_config_error(tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions.cfg"
+    sessions.write_text("[SESSION]\nSessionQualifier=PRICES\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="SessionQualifier must be QUOTE or TRADE, not 'PRICES'"):
+        render_settings(config_with(sessions))
+
+
+def test_render_settings_missing_sessions_file_raises_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        render_settings(config_with(tmp_path / "absent.cfg"))
+
+
+def test_parse_settings_line_outside_a_section_raises_config_error_with_line_number() -> None:
+    with pytest.raises(ConfigError, match="sessions file line 2: expected key=value inside a section"):
+        parse_settings("# comment\nConnectionType=initiator\n")
