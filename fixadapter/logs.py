@@ -6,17 +6,15 @@ import logging
 import re
 import sys
 
+_SECRET_KEYS = r"password|passwd|access_?token|refresh_?token|client_?secret|token"
 _SECRET_PATTERNS = (
-    # FIX Password (554) in raw messages, with SOH or | as separator.
-    (re.compile(r"(?<![0-9])554=[^\x01|]*"), "554=******"),
-    # key=value or key: value forms of passwords, tokens and OAuth secrets.
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|access_?token|refresh_?token|client_?secret|token)"
-            r"(\"?\s*[:=]\s*\"?)[^\s\"',}]+"
-        ),
-        r"\1\2******",
-    ),
+    # FIX Password (554) in raw messages: SOH, `|`, an escaped "\x01" (from %r) or a line start before it;
+    # the value runs to the next separator, spaces included.
+    (re.compile(r"(^|[\x01|\s]|\\x01)554=(?:(?!\\x01)[^\x01|\r\n])*"), r"\g<1>554=******"),
+    # key = "quoted value" or key: 'quoted value' (a dict repr, JSON, YAML), spaces included.
+    (re.compile(rf"(?i)\b({_SECRET_KEYS})(['\"]?\s*[:=]\s*)(['\"])(.*?)\3"), r"\1\2\3******\3"),
+    # key=value without quotes.
+    (re.compile(rf"(?i)\b({_SECRET_KEYS})(\s*[:=]\s*)(?!['\"*])[^\s'\",}}]+"), r"\1\2******"),
 )
 
 
@@ -35,6 +33,8 @@ class MaskingFilter(logging.Filter):
         if masked != message or record.args:
             record.msg = masked
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -87,6 +87,7 @@ class OrderEngine:
         self._by_venue_id: dict[str, str] = {}
         self._seen_keys: OrderedDict[str, None] = OrderedDict()
         self._sent_at: dict[str, float] = {}
+        self._unsent: set[str] = set()
         self._queried_at: dict[str, float] = {}
         self._pending = PendingRequests()
         self._subscribers: list[asyncio.Queue[OrderEvent]] = []
@@ -226,13 +227,35 @@ class OrderEngine:
             return stored
         self._remember(order)
         self._publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
-        self._sent_at[order.cl_ord_id] = time.perf_counter()
         try:
-            self._connector.send_new_order(order)
+            await self._send_when_ready(order)
         except SessionError as exc:
             return await self._reject_unsent(order, str(exc))
         self.metrics.orders_submitted.inc()
         return order
+
+    async def _send_when_ready(self, order: Order) -> None:
+        """Send; if the session dropped under us (nothing was written), send again once it is back.
+
+        QuickFIX refuses to send while logged out and, with PersistMessages=N, keeps nothing to
+        replay, so a refused send is known not to have reached the venue and may be repeated.
+        """
+        while True:
+            self._sent_at[order.cl_ord_id] = time.perf_counter()
+            try:
+                self._connector.send_new_order(order)
+                self._unsent.discard(order.cl_ord_id)
+                return
+            except SessionError as exc:
+                # Reconciliation must not ask the venue about it: it is known not to be there.
+                self._unsent.add(order.cl_ord_id)
+                self._ready.clear()
+                log.warning("%s not sent (%s); sending when TRADE is back", order.cl_ord_id, exc)
+                try:
+                    await self.wait_ready()
+                except SessionNotReady as timeout:
+                    self._unsent.discard(order.cl_ord_id)
+                    raise SessionError(str(timeout)) from exc
 
     async def cancel(self, request: CancelOrder) -> Order:
         """Ask the venue to cancel. An order we never stored is still asked for: the venue decides."""
@@ -549,7 +572,8 @@ class OrderEngine:
         self._ready.set()
 
     def open_orders(self) -> list[Order]:
-        return [order for order in self._orders.values() if order.is_open]
+        """Open orders the venue may know of (not those still waiting for their first send)."""
+        return [o for o in self._orders.values() if o.is_open and o.cl_ord_id not in self._unsent]
 
     async def ask(self, key: str, send: Callable[[], None], timeout: float) -> list[Any]:
         """Send one request and wait for its complete answer."""

@@ -63,14 +63,17 @@ async def _reconcile_once(engine: OrderEngine) -> None:
     timeout = engine.reconcile_timeout
     instruments = await engine.ask_instruments(timeout)
     working = await engine.ask_mass_status(timeout)
-    changed = 0
-    for report in working:
-        changed += await _apply_working(engine, report)
-    missing = [o for o in engine.open_orders() if o.order_id not in {r.order_id for r in working}]
+    # Orders the venue did not list are asked for one by one first: that also gives an order whose
+    # acknowledgement was lost its OrderID, so the list below cannot mistake it for a foreign order.
+    listed = {report.order_id for report in working}
+    missing = [o for o in engine.open_orders() if o.order_id is None or o.order_id not in listed]
     answers = await asyncio.gather(*(engine.ask_status(o.cl_ord_id, timeout) for o in missing))
     for order, answer in zip(missing, answers, strict=True):
         if isinstance(answer, BusinessReject) and order.status is not OrderStatus.PENDING_NEW:
             log.warning("venue does not know order %s (%s): %s", order.cl_ord_id, order.status, answer.text)
+    changed = 0
+    for report in working:
+        changed += await _apply_working(engine, report)
     positions = positions_from(await engine.ask_positions(timeout))
     await engine.save_positions(positions)
     log.info(

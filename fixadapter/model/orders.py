@@ -38,8 +38,9 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELLED, S.EXPIRED}
     ),
     # A fill can race a cancel; the cancel answer (ER 150=4 or a reject) still follows.
+    # ... and a refused cancel rolls back, even to PENDING_NEW when it chased an unacknowledged order.
     S.PENDING_CANCEL: frozenset(
-        {S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.NEW, S.REJECTED}
+        {S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.NEW, S.REJECTED, S.PENDING_NEW}
     ),
     # A replace is answered by ER 150=5 with 39=0 (or 1 when partly filled), or refused.
     S.PENDING_REPLACE: frozenset(

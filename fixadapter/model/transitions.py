@@ -69,6 +69,9 @@ def _event_kind(order: Order, report: ExecutionReport, fill: Fill | None) -> Ord
         done = report.status is OrderStatus.FILLED
         return OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
     if report.kind is ExecKind.REPLACED:
+        unchanged = all(getattr(order, k) == v for k, v in _replaced_terms(order, report).items())
+        if unchanged and report.status == order.status and order.pending_request_id is None:
+            return None  # the same replace reported again
         return OrderEventKind.REPLACED
     if report.status == order.status:
         return None

@@ -92,7 +92,9 @@ class OrderStore:
         """Persist a new order; False when the ClOrdID exists already (the caller's retry)."""
         try:
             self._run(lambda conn: conn.execute(insert(schema.orders).values(**_order_row(order))))
-        except IntegrityError:
+        except IntegrityError as exc:
+            if self.get_order(order.cl_ord_id) is None:
+                raise StoreError(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
             return False
         return True
 
@@ -192,7 +194,9 @@ class OrderStore:
 
         try:
             self._run(work)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not self.has_execution(key):
+                raise StoreError(f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
             return False
         return True
 

@@ -90,7 +90,9 @@ def test_build_config_from_environment_alone_loads() -> None:
         ({"heartbeat_seconds": 0}, "account.heartbeat_seconds"),
     ],
 )
-def test_build_config_bad_key_or_value_raises_config_error_naming_it(changes: dict[str, Any], named: str) -> None:
+def test_build_config_bad_key_or_value_raises_config_error_naming_it(
+    changes: dict[str, Any], named: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
         build_config({"account": account(**changes)}, ENVIRON)
 
@@ -161,7 +163,7 @@ def test_render_settings_gives_quote_and_trade_sessions_from_the_account() -> No
         assert sessions[qualifier]["SocketConnectPort"] == port
 
 
-def test_render_settings_default_section_targets_cserver_resets_on_logon_and_has_absolute_dictionary() -> None:
+def test_render_settings_defaults_target_cserver_reset_on_logon_and_use_an_absolute_dictionary() -> None:
     config = config_with(REPO_ROOT / "sessions.cfg", target_comp_id="cServer", heartbeat_seconds=10)
 
     (default,) = [values for name, values in parse_settings(render_settings(config)) if name == "DEFAULT"]
@@ -182,7 +184,9 @@ def test_render_settings_contains_no_password() -> None:
 
 def test_render_settings_without_trade_session_raises_config_error(tmp_path: Path) -> None:
     sessions = tmp_path / "sessions.cfg"
-    sessions.write_text("[DEFAULT]\nConnectionType=initiator\n[SESSION]\nSessionQualifier=QUOTE\n", encoding="utf-8")
+    sessions.write_text(
+        "[DEFAULT]\nConnectionType=initiator\n[SESSION]\nSessionQualifier=QUOTE\n", encoding="utf-8"
+    )
 
     with pytest.raises(ConfigError, match=r"one QUOTE and one TRADE session, found \['QUOTE'\]"):
         render_settings(config_with(sessions))
@@ -196,9 +200,9 @@ def test_render_settings_unknown_session_qualifier_raises_config_error(tmp_path:
         render_settings(config_with(sessions))
 
 
-def test_render_settings_missing_sessions_file_raises_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="file not found"):
-        render_settings(config_with(tmp_path / "absent.cfg"))
+def test_render_settings_missing_relative_sessions_file_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"file not found: no-such-sessions\.cfg"):
+        render_settings(config_with(Path("no-such-sessions.cfg")))
 
 
 def test_parse_settings_line_outside_a_section_raises_config_error_with_line_number() -> None:

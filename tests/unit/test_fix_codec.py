@@ -162,7 +162,11 @@ def test_decode_cancel_reject_is_a_refused_cancel_with_status_and_text() -> None
 
     assert isinstance(reject, CancelRejected)
     assert reject.response_to is RequestKind.CANCEL
-    assert (reject.request_id, reject.orig_cl_ord_id, reject.order_id) == ("gBljx7YOg5jY", "FdXLfS0tTyUL", "629")
+    assert (reject.request_id, reject.orig_cl_ord_id, reject.order_id) == (
+        "gBljx7YOg5jY",
+        "FdXLfS0tTyUL",
+        "629",
+    )
     assert reject.status is OrderStatus.NEW
     assert reject.text == "Order is under execution"
 
@@ -198,7 +202,9 @@ def test_decode_security_list_gives_instrument_name_id_and_digits() -> None:
 
 
 def test_decode_security_list_with_several_entries_keeps_each_entry() -> None:
-    raw = SECURITY_LIST.replace("146=1|55=39|1007=NZDCHF|1008=4|", "146=2|55=39|1007=NZDCHF|1008=4|55=1|1007=EURUSD|1008=5|")
+    raw = SECURITY_LIST.replace(
+        "146=1|55=39|1007=NZDCHF|1008=4|", "146=2|55=39|1007=NZDCHF|1008=4|55=1|1007=EURUSD|1008=5|"
+    )
 
     security_list = decode(raw)
 
@@ -215,7 +221,9 @@ def test_dedupe_key_differs_between_new_and_fill_er_of_one_order() -> None:
 
 
 def test_dedupe_key_is_stable_for_the_same_er() -> None:
-    resent = MARKET_FILL_ER.replace("34=78|", "34=79|").replace("52=20170117-10:02:15.045", "52=20170117-10:02:16.000")
+    resent = MARKET_FILL_ER.replace("34=78|", "34=79|").replace(
+        "52=20170117-10:02:15.045", "52=20170117-10:02:16.000"
+    )
 
     assert codec.dedupe_key(Fields.parse(MARKET_FILL_ER)) == codec.dedupe_key(Fields.parse(MARKET_FILL_ER))
     assert codec.dedupe_key(Fields.parse(resent)) == codec.dedupe_key(Fields.parse(MARKET_FILL_ER))
@@ -309,7 +317,11 @@ def test_new_order_single_adds_expiry_position_and_label_when_set() -> None:
     _, body = codec.new_order_single(order, NOW)
 
     assert body_tags(body) == [11, 55, 54, 60, 38, 40, 44, 126, 721, 494]
-    assert (dict(body)[126], dict(body)[721], dict(body)[494]) == ("20250102-10:00:00", "47888826", "my-label")
+    assert (dict(body)[126], dict(body)[721], dict(body)[494]) == (
+        "20250102-10:00:00",
+        "47888826",
+        "my-label",
+    )
 
 
 @pytest.mark.parametrize(
@@ -324,7 +336,13 @@ def test_new_order_single_quantity_has_no_exponent_or_trailing_zeros(quantity: D
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(D("1.10E-5"), "0.000011"), (D("1.08350"), "1.0835"), (D("0"), "0"), (D("0.000"), "0"), (D("120"), "120")],
+    [
+        (D("1.10E-5"), "0.000011"),
+        (D("1.08350"), "1.0835"),
+        (D("0"), "0"),
+        (D("0.000"), "0"),
+        (D("120"), "120"),
+    ],
 )
 def test_format_decimal_is_plain_without_trailing_zeros(value: Decimal, text: str) -> None:
     assert format_decimal(value) == text
@@ -333,14 +351,21 @@ def test_format_decimal_is_plain_without_trailing_zeros(value: Decimal, text: st
 def test_order_cancel_request_names_original_and_new_id_and_venue_id_when_known() -> None:
     request = OrderRequest(request_id="cxl-0001", cl_ord_id="ord-0003", kind=RequestKind.CANCEL)
 
-    assert codec.order_cancel_request(request, "5123456") == ("F", [(41, "ord-0003"), (11, "cxl-0001"), (37, "5123456")])
+    assert codec.order_cancel_request(request, "5123456") == (
+        "F",
+        [(41, "ord-0003"), (11, "cxl-0001"), (37, "5123456")],
+    )
     assert codec.order_cancel_request(request, None) == ("F", [(41, "ord-0003"), (11, "cxl-0001")])
 
 
 def test_order_cancel_replace_request_for_a_limit_sends_price() -> None:
     order = make_order(cl_ord_id="ord-0003", order_type=OrderType.LIMIT, price=D("1.08"), order_id="5123456")
     request = OrderRequest(
-        request_id="rpl-0001", cl_ord_id="ord-0003", kind=RequestKind.REPLACE, quantity=D("20000"), price=D("1.1")
+        request_id="rpl-0001",
+        cl_ord_id="ord-0003",
+        kind=RequestKind.REPLACE,
+        quantity=D("20000"),
+        price=D("1.1"),
     )
 
     msg_type, body = codec.order_cancel_replace_request(order, request)
@@ -350,7 +375,9 @@ def test_order_cancel_replace_request_for_a_limit_sends_price() -> None:
 
 
 def test_order_cancel_replace_request_for_a_stop_sends_stop_price() -> None:
-    order = make_order(cl_ord_id="ord-0004", order_type=OrderType.STOP, stop_price=D("1.075"), order_id="5123457")
+    order = make_order(
+        cl_ord_id="ord-0004", order_type=OrderType.STOP, stop_price=D("1.075"), order_id="5123457"
+    )
     request = OrderRequest(
         request_id="rpl-0001", cl_ord_id="ord-0004", kind=RequestKind.REPLACE,
         quantity=D("20000"), stop_price=D("1.07400"),
@@ -378,7 +405,9 @@ def test_security_list_request_asks_for_all_symbols() -> None:
 
 
 def outbound_messages() -> list[tuple[str, list[tuple[int, str]]]]:
-    limit = make_order(cl_ord_id="ord-0003", order_type=OrderType.LIMIT, price=D("1.0825"), order_id="5123456")
+    limit = make_order(
+        cl_ord_id="ord-0003", order_type=OrderType.LIMIT, price=D("1.0825"), order_id="5123456"
+    )
     replace = OrderRequest(request_id="rpl-1", cl_ord_id="ord-0003", kind=RequestKind.REPLACE, price=D("1.1"))
     cancel = OrderRequest(request_id="cxl-1", cl_ord_id="ord-0003", kind=RequestKind.CANCEL)
     return [

@@ -110,9 +110,9 @@ def test_apply_execution_stale_partial_report_after_filled_raises_invalid_transi
 
 
 def test_apply_execution_replace_report_updates_terms_and_clears_pending_request() -> None:
-    order = make_order(
-        order_type=OrderType.LIMIT, price=D("1.08"), status=S.NEW, order_id="629"
-    ).moved_to(S.PENDING_REPLACE, pending_request_id="rpl-1")
+    order = make_order(order_type=OrderType.LIMIT, price=D("1.08"), status=S.NEW, order_id="629").moved_to(
+        S.PENDING_REPLACE, pending_request_id="rpl-1"
+    )
     report = make_report(
         kind=ExecKind.REPLACED, status=S.NEW, order_id="629", cl_ord_id="rpl-1",
         quantity=D("5000"), price=D("1.1"),

@@ -32,8 +32,10 @@ def parse_settings(text: str) -> list[Section]:
 
 def resolve_path(path: Path) -> Path:
     """A relative path is looked up in the working directory, then in the project checkout."""
-    if path.is_absolute() or path.exists():
+    if path.exists():
         return path.resolve()
+    if path.is_absolute():
+        raise ConfigError(f"file not found: {path}")
     fallback = PROJECT_ROOT / path
     if fallback.exists():
         return fallback

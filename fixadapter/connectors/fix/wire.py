@@ -93,9 +93,10 @@ def to_decimal(value: str | None) -> Decimal | None:
 def to_int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.lstrip("-").isdigit():
-        raise WireError(f"not an integer: {value!r}")
-    return int(value)
+    try:
+        return int(value) if value.isascii() else int("x")
+    except ValueError:
+        raise WireError(f"not an integer: {value!r}") from None
 
 
 def parse_utc(value: str | None) -> datetime | None:

@@ -1,0 +1,209 @@
+"""Specification of OrderStore on SQLite and, when FIXADAPTER_TEST_POSTGRES_URL is set, PostgreSQL.
+
+Each PostgreSQL test gets its own schema (dropped afterwards), so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.schema import CreateSchema, DropSchema
+
+from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
+from fixadapter.model.orders import Fill, Order, OrderRequest, Position
+from fixadapter.model.reports import Instrument
+from fixadapter.store.repository import OrderStore
+from tests.unit.conftest import T0, make_order, make_report
+
+D = Decimal
+S = OrderStatus
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgresql_store(postgres_url: str) -> Iterator[OrderStore]:
+    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(CreateSchema(schema_name))
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
+    store = OrderStore(url.render_as_string(hide_password=False))
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.execute(DropSchema(schema_name, cascade=True))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> OrderStore:
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def limit_order(cl_ord_id: str = "ord-1", **changes: object) -> Order:
+    values: dict[str, object] = {"order_type": OrderType.LIMIT, "price": D("1.08355"), "status": S.NEW}
+    return make_order(cl_ord_id=cl_ord_id, **{**values, **changes})
+
+
+def test_store_get_order_round_trips_every_field_exactly(store: OrderStore) -> None:
+    order = make_order(
+        cl_ord_id="ord-0003", order_id="5123456", symbol_id=10026, symbol="XAUUSD", side=Side.SELL,
+        order_type=OrderType.STOP, quantity=D("0.01"), stop_price=D("1.08355"),
+        expire_time=datetime(2025, 1, 2, 10, 0, 0, 123456, tzinfo=UTC), position_id="47888826",
+        label="my-label", strategy="mean.rev:1", status=S.PARTIALLY_FILLED, previous_status=S.NEW,
+        cum_qty=D("0.005"), avg_px=D("2345.678901"), pending_request_id="cxl-1", reason="why not",
+        created_at=T0, updated_at=T0 + timedelta(microseconds=1),
+    )  # fmt: skip
+    assert store.insert_order(order)
+
+    assert store.get_order("ord-0003") == order
+
+
+def test_store_get_order_returns_aware_utc_times_for_times_given_in_another_zone(store: OrderStore) -> None:
+    paris = timezone(timedelta(hours=1))
+    store.insert_order(make_order(created_at=datetime(2024, 5, 6, 10, 30, tzinfo=paris)))
+
+    stored = store.get_order("ord-1")
+
+    assert stored is not None
+    assert stored.created_at == T0
+    assert stored.created_at.utcoffset() == timedelta(0)
+
+
+def test_store_get_order_of_unknown_id_is_none(store: OrderStore) -> None:
+    assert store.get_order("nope") is None
+
+
+def test_store_insert_order_with_the_same_cl_ord_id_twice_returns_false(store: OrderStore) -> None:
+    assert store.insert_order(make_order()) is True
+
+    assert store.insert_order(make_order(quantity=D("5000"))) is False
+    assert store.get_order("ord-1").quantity == D("10000")  # type: ignore[union-attr]
+
+
+def test_store_save_order_updates_the_row(store: OrderStore) -> None:
+    store.insert_order(make_order())
+    moved = make_order().moved_to(S.NEW, order_id="101")
+
+    store.save_order(moved)
+
+    assert store.get_order("ord-1") == moved
+
+
+def test_store_record_execution_with_the_same_key_twice_stores_one_row(store: OrderStore) -> None:
+    order = make_order()
+    store.insert_order(order)
+    filled = order.moved_to(S.FILLED, order_id="101", cum_qty=D("10000"), avg_px=D("1.0674"))
+    report = make_report(status=S.FILLED, cum_qty=D("10000"), avg_px=D("1.0674"), raw="35=8|...")
+    fill = Fill(
+        fill_id="k", cl_ord_id="ord-1", order_id="101", symbol_id=1, side=Side.BUY,
+        quantity=D("10000"), price=D("1.0674"), time=T0,
+    )  # fmt: skip
+
+    first = store.record_execution(filled, "filled", report, fill, "fix:101|F|2")
+    second = store.record_execution(filled, "filled", report, fill, "fix:101|F|2")
+
+    assert (first, second) == (True, False)
+    (row,) = store.executions("ord-1")
+    assert (row["fill_qty"], row["fill_price"], row["status"]) == (D("10000"), D("1.0674"), "filled")
+    assert row["transact_time"] == T0
+    assert store.has_execution("fix:101|F|2")
+    assert store.get_order("ord-1") == filled
+
+
+def test_store_record_execution_refused_as_duplicate_leaves_the_order_unchanged(store: OrderStore) -> None:
+    order = make_order()
+    store.insert_order(order)
+    accepted = order.moved_to(S.NEW, order_id="101")
+    store.record_execution(accepted, "accepted", make_report(), None, "fix:101|0|0")
+
+    duplicate = accepted.moved_to(S.CANCELLED)
+    assert store.record_execution(duplicate, "cancelled", None, None, "fix:101|0|0") is False
+
+    assert store.get_order("ord-1").status is S.NEW  # type: ignore[union-attr]
+
+
+def test_store_open_orders_returns_only_open_statuses(store: OrderStore) -> None:
+    for number, status in enumerate(S):
+        store.insert_order(make_order(cl_ord_id=f"ord-{number}", status=status))
+
+    open_statuses = {order.status for order in store.open_orders()}
+
+    assert open_statuses == {S.PENDING_NEW, S.NEW, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE}
+
+
+def test_store_insert_request_finds_the_order_by_request_id_in_its_pending_state(store: OrderStore) -> None:
+    store.insert_order(limit_order())
+    request = OrderRequest(
+        request_id="rpl-1", cl_ord_id="ord-1", kind=RequestKind.REPLACE, quantity=D("20000"),
+        price=D("1.1"), created_at=T0,
+    )  # fmt: skip
+    pending = limit_order().moved_to(S.PENDING_REPLACE, pending_request_id="rpl-1")
+
+    store.insert_request(request, pending)
+
+    assert store.order_for_request("rpl-1") == pending
+    assert store.get_request("rpl-1") == request
+    assert store.requests() == [request]
+    assert store.order_for_request("rpl-2") is None
+
+
+def test_store_order_by_venue_id_finds_the_order(store: OrderStore) -> None:
+    store.insert_order(limit_order("ord-1", order_id="641"))
+    store.insert_order(limit_order("ord-2", order_id="642"))
+
+    found = store.order_by_venue_id("642")
+
+    assert found is not None
+    assert found.cl_ord_id == "ord-2"
+    assert store.order_by_venue_id("999") is None
+
+
+def test_store_replace_positions_replaces_the_whole_set(store: OrderStore) -> None:
+    old = Position(position_id="101", symbol_id=1, side=PositionSide.LONG, quantity=D("1000"), updated_at=T0)
+    kept = Position(position_id="102", symbol_id=1, side=PositionSide.LONG, quantity=D("1000"), updated_at=T0)
+    store.replace_positions([old, kept])
+    new = Position(
+        position_id="721", symbol_id=1, side=PositionSide.SHORT, quantity=D("30000"),
+        entry_price=D("1.06671"), updated_at=T0,
+    )  # fmt: skip
+
+    store.replace_positions([kept, new])
+
+    assert store.positions() == [kept, new]
+
+
+def test_store_replace_positions_with_nothing_empties_the_set(store: OrderStore) -> None:
+    store.replace_positions([Position(position_id="1", symbol_id=1, side=PositionSide.LONG, quantity=D(1))])
+
+    store.replace_positions([])
+
+    assert store.positions() == []
+
+
+def test_store_replace_instruments_replaces_the_list(store: OrderStore) -> None:
+    store.replace_instruments([Instrument(symbol_id=1, name="EURUSD", digits=5)])
+    current = [
+        Instrument(symbol_id=39, name="NZDCHF", digits=4),
+        Instrument(symbol_id=10026, name="XAUUSD", digits=2),
+    ]
+
+    store.replace_instruments(current)
+
+    assert sorted(store.instruments(), key=lambda i: i.symbol_id) == current
