@@ -35,8 +35,9 @@ class Adapter:
             from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
 
             connector = FixConnector(config, self.metrics)
-        self.engine = OrderEngine(OrderStore(config.store.url, config.store.echo), connector, self.metrics,
-                                  config.orders)  # fmt: skip
+        self.engine = OrderEngine(
+            OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
+        )
 
     async def start(self) -> None:
         await self.engine.start()
@@ -65,7 +66,9 @@ class Adapter:
         return await self.engine.submit(request)
 
     async def cancel(self, request: CancelOrder | str) -> Order:
-        return await self.engine.cancel(CancelOrder(cl_ord_id=request) if isinstance(request, str) else request)
+        return await self.engine.cancel(
+            CancelOrder(cl_ord_id=request) if isinstance(request, str) else request
+        )
 
     async def replace(self, request: ReplaceOrder) -> Order:
         return await self.engine.replace(request)
@@ -76,7 +79,10 @@ class Adapter:
     async def orders(self) -> list[Order]:
         return await asyncio.to_thread(self.engine.store.orders)
 
-    async def positions(self) -> list[Position]:
+    async def positions(self, refresh: bool = False) -> list[Position]:
+        """Open positions from the store; `refresh` asks the venue first (TRADE must be up)."""
+        if refresh:
+            return await self.engine.refresh_positions()
         return await self.engine.positions()
 
     def instruments(self) -> list[Instrument]:

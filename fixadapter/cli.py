@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _simulate_parser(sub)
     _order_parser(sub)
+    run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
+    run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser("demo", help="run the simulator and trade a few orders against it")
     demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
     return parser
@@ -62,10 +64,18 @@ def _simulate(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     password = os.environ.get("FIXADAPTER_SIM_PASSWORD", "sim-password")
     config = SimConfig(
-        host=args.host, quote_port=args.quote_port, trade_port=args.trade_port, control_port=args.control_port,
-        sender_comp_id=args.sender_comp_id, username=args.username, password=SecretStr(password),
-        state_path=args.state, partial_fill_parts=args.partial_fills, tick_interval_ms=args.tick_ms, seed=args.seed,
-    )  # fmt: skip
+        host=args.host,
+        quote_port=args.quote_port,
+        trade_port=args.trade_port,
+        control_port=args.control_port,
+        sender_comp_id=args.sender_comp_id,
+        username=args.username,
+        password=SecretStr(password),
+        state_path=args.state,
+        partial_fill_parts=args.partial_fills,
+        tick_interval_ms=args.tick_ms,
+        seed=args.seed,
+    )
     run_simulator(config)
     return 0
 
@@ -79,6 +89,14 @@ def _order(args: argparse.Namespace) -> int:
     return asyncio.run(send_and_watch(config, fields, args.watch_seconds))
 
 
+def _run(args: argparse.Namespace) -> int:
+    from fixadapter.daemon import run_daemon
+
+    config = load_config(args.config)
+    configure_logging(config.logging.level)
+    return asyncio.run(run_daemon(config))
+
+
 def _demo(args: argparse.Namespace) -> int:
     from fixadapter.demo import run_demo
 
@@ -88,7 +106,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"simulate": _simulate, "order": _order, "demo": _demo}
+    commands = {"simulate": _simulate, "order": _order, "run": _run, "demo": _demo}
     try:
         return commands[args.command](args)
     except (FixAdapterError, ValidationError) as exc:

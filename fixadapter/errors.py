@@ -1,14 +1,14 @@
 """Every exception fixadapter raises derives from FixAdapterError.
 
-    FixAdapterError
-    ├── ConfigError                 a bad config key or value (names it)
-    ├── OrderRejected               refused before it reached the venue (reason says why and what to do)
-    │   ├── SessionNotReady         TRADE is not logged on and reconciled yet
-    │   └── UnknownSymbol           not in the venue's instrument list (lists close matches)
-    ├── OrderNotFound               no order with that ClOrdID in the store
-    ├── InvalidTransition           a report contradicts the order's state machine
-    ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
-    └── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
+FixAdapterError
+├── ConfigError                 a bad config key or value (names it)
+├── OrderRejected               refused before it reached the venue (reason says why and what to do)
+│   ├── SessionNotReady         TRADE is not logged on and reconciled yet
+│   └── UnknownSymbol           not in the venue's instrument list (lists close matches)
+├── OrderNotFound               no order with that ClOrdID in the store
+├── InvalidTransition           a report contradicts the order's state machine
+├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
+└── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
 """
 
 from __future__ import annotations

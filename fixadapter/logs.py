@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 
-_SECRET_KEYS = r"password|passwd|access_?token|refresh_?token|client_?secret|token"
+_SECRET_KEYS = r"password|passwd|access_?token|refresh_?token|client_?secret|token"  # noqa: S105 - names
 _SECRET_PATTERNS = (
     # FIX Password (554) in raw messages: SOH, `|`, an escaped "\x01" (from %r) or a line start before it;
     # the value runs to the next separator, spaces included.

@@ -10,7 +10,10 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.messages_received = Counter(
-            "fixadapter_fix_messages_received_total", "FIX messages received", ["session", "msg_type"], registry=r
+            "fixadapter_fix_messages_received_total",
+            "FIX messages received",
+            ["session", "msg_type"],
+            registry=r,
         )
         self.messages_sent = Counter(
             "fixadapter_fix_messages_sent_total", "FIX messages sent", ["session", "msg_type"], registry=r
@@ -28,7 +31,10 @@ class Metrics:
             registry=r,
         )
         self.session_rejects = Counter(
-            "fixadapter_fix_session_rejects_total", "Session-level Reject (35=3) messages", ["session"], registry=r
+            "fixadapter_fix_session_rejects_total",
+            "Session-level Reject (35=3) messages",
+            ["session"],
+            registry=r,
         )
         self.callback_errors = Counter(
             "fixadapter_callback_errors_total",
@@ -47,23 +53,35 @@ class Metrics:
             "fixadapter_orders_submitted_total", "Orders sent to the venue", registry=r
         )
         self.order_rejects = Counter(
-            "fixadapter_order_rejects_total", "Orders rejected, by where and reason code", ["source", "reason"],
+            "fixadapter_order_rejects_total",
+            "Orders rejected, by where and reason code",
+            ["source", "reason"],
             registry=r,
         )
         self.duplicate_reports = Counter(
-            "fixadapter_duplicate_execution_reports_total", "Execution reports seen before (dropped)", registry=r
+            "fixadapter_duplicate_execution_reports_total",
+            "Execution reports seen before (dropped)",
+            registry=r,
         )
         self.invalid_transitions = Counter(
             "fixadapter_invalid_transitions_total", "Reports that contradict an order's state", registry=r
         )
         self.unmatched_reports = Counter(
-            "fixadapter_unmatched_reports_total", "Reports for no order the adapter knows", ["kind"], registry=r
+            "fixadapter_unmatched_reports_total",
+            "Reports for no order the adapter knows",
+            ["kind"],
+            registry=r,
         )
         self.status_queries = Counter(
-            "fixadapter_order_status_queries_total", "OrderStatusRequests sent for orders with no answer", registry=r
+            "fixadapter_order_status_queries_total",
+            "OrderStatusRequests sent for orders with no answer",
+            registry=r,
         )
         self.reconciliations = Counter(
-            "fixadapter_reconciliations_total", "Reconciliations after logon, by outcome", ["outcome"], registry=r
+            "fixadapter_reconciliations_total",
+            "Reconciliations after logon, by outcome",
+            ["outcome"],
+            registry=r,
         )
         self.round_trip = Histogram(
             "fixadapter_order_round_trip_seconds",

@@ -16,8 +16,13 @@ REQUEST_FIELDS = ("symbol", "side", "order_type", "quantity", "price", "stop_pri
 
 def describe(event: OrderEvent) -> str:
     order = event.order
-    parts = [f"{event.kind.value:<17}", order.cl_ord_id, f"{order.side.value} {order.quantity} {order.symbol}",
-             f"status={order.status.value}", f"filled={order.cum_qty}"]  # fmt: skip
+    parts = [
+        f"{event.kind.value:<17}",
+        order.cl_ord_id,
+        f"{order.side.value} {order.quantity} {order.symbol}",
+        f"status={order.status.value}",
+        f"filled={order.cum_qty}",
+    ]
     if event.fill is not None:
         parts.append(f"fill {event.fill.quantity}@{event.fill.price}")
     if order.position_id:
@@ -30,8 +35,10 @@ def describe(event: OrderEvent) -> str:
 async def send_and_watch(config: AdapterConfig, fields: dict[str, Any], watch_seconds: float) -> int:
     request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
     async with Adapter(config) as adapter:
-        print(f"waiting for TRADE logon and reconciliation at {config.account.host}:{config.account.trade_port} ...",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"waiting for logon and reconciliation at {config.account.host}:{config.account.trade_port}",
+            file=sys.stderr,
+        )
         await adapter.wait_ready()
         queue = adapter.engine.subscribe()
         order = await adapter.submit(request)
@@ -42,7 +49,9 @@ async def send_and_watch(config: AdapterConfig, fields: dict[str, Any], watch_se
                     if event.order.cl_ord_id != order.cl_ord_id:
                         continue
                     print(describe(event), flush=True)
-                    if event.order.is_done or (event.order.status.value == "new" and request.order_type != "market"):
+                    if event.order.is_done or (
+                        event.order.status.value == "new" and request.order_type != "market"
+                    ):
                         break
         except TimeoutError:
             print(f"no final state after {watch_seconds:g}s; the order stays in the store", file=sys.stderr)

@@ -1,16 +1,17 @@
 """The contract every trade connector (FIX, Open API) fulfils for the engine.
 
-| method                      | when the engine calls it                        | answered by                  |
-|-----------------------------|-------------------------------------------------|------------------------------|
-| start(deliver)              | once; `deliver` is thread-safe                  | SessionStatus reports        |
-| stop()                      | shutdown (blocking; run in a worker thread)     |                              |
-| send_new_order(order)       | after the order is persisted as PENDING_NEW     | ExecutionReport / BusinessReject |
-| send_cancel(request, order_id) | after the request is persisted                  | ExecutionReport / CancelRejected / BusinessReject |
-| send_replace(order, request)| after the request is persisted                  | same as cancel               |
-| send_status_request(id)     | reconciliation and in-flight timeouts           | ExecutionReport / BusinessReject |
-| send_mass_status_request(id)| reconciliation after every logon                | ExecutionReports with the id / BusinessReject |
-| send_positions_request(id)  | reconciliation and after fills                  | PositionReports with the id  |
-| send_instruments_request(id)| first logon                                     | SecurityListReport           |
+- start(deliver): once; `deliver` is thread-safe. Answered by SessionStatus reports.
+- stop(): at shutdown; blocking, so call it from a worker thread.
+- send_new_order(order): after the order is persisted as PENDING_NEW.
+  Answered by ExecutionReport or BusinessReject.
+- send_cancel(request, order_id), send_replace(order, request): after the request is persisted.
+  Answered by ExecutionReport, CancelRejected or BusinessReject.
+- send_status_request(cl_ord_id): reconciliation and in-flight timeouts; one ExecutionReport or a
+  BusinessReject.
+- send_mass_status_request(id): after every logon; ExecutionReports carrying the id, or a BusinessReject
+  when there are none.
+- send_positions_request(id): after every logon and after fills; PositionReports carrying the id.
+- send_instruments_request(id): after every logon; one SecurityListReport.
 
 Every send raises fixadapter.errors.SessionError when the message could not be handed to the venue.
 """

@@ -31,7 +31,11 @@ class Catalog:
     def resolve(self, symbol: str) -> Instrument:
         """'EURUSD' or '1' -> the instrument; an unknown name lists the closest names."""
         text = symbol.strip()
-        found = self._by_id.get(int(text)) if text.isascii() and text.isdigit() else self._by_name.get(text.upper())
+        found = (
+            self._by_id.get(int(text))
+            if text.isascii() and text.isdigit()
+            else self._by_name.get(text.upper())
+        )
         if found is not None:
             return found
         if not self._by_id:

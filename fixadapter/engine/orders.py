@@ -124,7 +124,9 @@ class OrderEngine:
             self._by_request[request.request_id] = request
         self.catalog.replace(await self._db(self.store.instruments))
         if recovered:
-            log.info("recovered %d open orders from the store; they are reconciled after logon", len(recovered))
+            log.info(
+                "recovered %d open orders from the store; they are reconciled after logon", len(recovered)
+            )
         self._tasks.spawn(self._process_reports(), name="reports")
         self._tasks.spawn(self._watch_in_flight(), name="in-flight")
         await asyncio.to_thread(self._connector.start, self.deliver)
@@ -217,9 +219,20 @@ class OrderEngine:
             cl_ord_id=request.cl_ord_id or self._ids.next(),
             symbol_id=instrument.symbol_id,
             symbol=instrument.name,
-            **request.model_dump(include={"side", "order_type", "quantity", "price", "stop_price",
-                                          "expire_time", "position_id", "label", "strategy"}),
-        )  # fmt: skip
+            **request.model_dump(
+                include={
+                    "side",
+                    "order_type",
+                    "quantity",
+                    "price",
+                    "stop_price",
+                    "expire_time",
+                    "position_id",
+                    "label",
+                    "strategy",
+                }
+            ),
+        )
         if not await self._db(self.store.insert_order, order):
             stored = await self._db(self.store.get_order, order.cl_ord_id)
             if stored is None:
@@ -323,7 +336,9 @@ class OrderEngine:
     async def _cancel_untracked(self, request: CancelOrder) -> Order:
         request_id = request.request_id or self._ids.next("C")
         answer = self._pending.open(f"cancel:{request_id}")
-        venue_request = OrderRequest(request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL)
+        venue_request = OrderRequest(
+            request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL
+        )
         self._connector.send_cancel(venue_request, None)
         try:
             async with asyncio.timeout(self._config.reconcile_timeout_seconds):
@@ -402,8 +417,11 @@ class OrderEngine:
                 untracked.add(report, 1)
                 return
             self.metrics.unmatched_reports.labels("execution_report").inc()
-            log.warning("execution report for no known order (ClOrdID %s, OrderID %s)", report.cl_ord_id,
-                        report.order_id)  # fmt: skip
+            log.warning(
+                "execution report for no known order (ClOrdID %s, OrderID %s)",
+                report.cl_ord_id,
+                report.order_id,
+            )
             return
         await self.apply_report(order, report)
         waiter = self._pending.get(f"status:{order.cl_ord_id}")
@@ -490,7 +508,9 @@ class OrderEngine:
             return
         kind = OrderEventKind.REPLACE_REJECTED if replace else OrderEventKind.CANCEL_REJECTED
         self.metrics.order_rejects.labels("venue", _reason_code(text)).inc()
-        await self._record(restored, kind, None, f"refused:{request_id}", reason=text or "refused by the venue")
+        await self._record(
+            restored, kind, None, f"refused:{request_id}", reason=text or "refused by the venue"
+        )
 
     async def _on_business_reject(self, reject: BusinessReject) -> None:
         ref = reject.ref_id or ""
@@ -533,8 +553,12 @@ class OrderEngine:
             collection.add(report, 1)
 
     async def _on_malformed(self, report: MalformedMessage) -> None:
-        log.warning("%s message %s could not be read and was skipped: %s", report.session.value,
-                    report.msg_type, report.error)  # fmt: skip
+        log.warning(
+            "%s message %s could not be read and was skipped: %s",
+            report.session.value,
+            report.msg_type,
+            report.error,
+        )
 
     async def _on_session_status(self, status: SessionStatus) -> None:
         for callback in self._session_callbacks:
@@ -560,7 +584,9 @@ class OrderEngine:
         if self._reconcile_task is not None:
             self._reconcile_task.cancel()
             self._reconcile_task = None
-        self._pending.fail_all(SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}"))
+        self._pending.fail_all(
+            SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}")
+        )
 
     # -- used by the reconciler ---------------------------------------------------------------
 
@@ -654,14 +680,18 @@ class OrderEngine:
         await asyncio.sleep(0.05)  # coalesce a burst of fills into one request
         if not self._trade_up:
             return
-        from fixadapter.engine.reconciler import positions_from
-
         try:
-            reports = await self.ask_positions(self._config.reconcile_timeout_seconds)
+            await self.refresh_positions()
         except (TimeoutError, SessionNotReady, SessionError) as exc:
             log.warning("positions refresh failed (%s); the next fill or logon retries", exc)
-            return
-        await self.save_positions(positions_from(reports))
+
+    async def refresh_positions(self) -> list[Any]:
+        """Ask the venue for its open positions now and store them (the venue is the authority)."""
+        from fixadapter.engine.reconciler import positions_from
+
+        positions = positions_from(await self.ask_positions(self._config.reconcile_timeout_seconds))
+        await self.save_positions(positions)
+        return positions
 
     async def _watch_in_flight(self) -> None:
         """Orders with no answer after the timeout are queried with an OrderStatusRequest."""
@@ -676,9 +706,14 @@ class OrderEngine:
                     continue
                 age = (utc_now() - order.updated_at).total_seconds()
                 last = self._queried_at.get(order.cl_ord_id, 0.0)
-                if age >= timeout and now - last >= timeout and f"status:{order.cl_ord_id}" not in self._pending:
-                    log.warning("no answer for %s after %.1fs: asking the venue for its status",
-                                order.cl_ord_id, age)  # fmt: skip
+                if (
+                    age >= timeout
+                    and now - last >= timeout
+                    and f"status:{order.cl_ord_id}" not in self._pending
+                ):
+                    log.warning(
+                        "no answer for %s after %.1fs: asking the venue for its status", order.cl_ord_id, age
+                    )
                     self._tasks.spawn(self._query(order.cl_ord_id, timeout), name=f"status-{order.cl_ord_id}")
 
     async def _query(self, cl_ord_id: str, timeout: float) -> None:

@@ -50,7 +50,9 @@ async def reconcile(engine: OrderEngine) -> None:
             await _reconcile_once(engine)
         except (TimeoutError, SessionError, SessionNotReady) as exc:
             engine.metrics.reconciliations.labels("failed").inc()
-            log.error("reconciliation failed (%s); retrying in %.0fs, orders stay blocked", exc, RETRY_SECONDS)
+            log.error(
+                "reconciliation failed (%s); retrying in %.0fs, orders stay blocked", exc, RETRY_SECONDS
+            )
             await asyncio.sleep(RETRY_SECONDS)
             continue
         engine.metrics.reconciliations.labels("done").inc()
@@ -79,8 +81,13 @@ async def _reconcile_once(engine: OrderEngine) -> None:
     log.info(
         "reconciled in %.0f ms: %d instruments, %d working orders at the venue (%d changed), "
         "%d open orders queried, %d positions",
-        (time.monotonic() - started) * 1000, len(instruments), len(working), changed, len(missing), len(positions),
-    )  # fmt: skip
+        (time.monotonic() - started) * 1000,
+        len(instruments),
+        len(working),
+        changed,
+        len(missing),
+        len(positions),
+    )
 
 
 async def _apply_working(engine: OrderEngine, report: ExecutionReport) -> int:

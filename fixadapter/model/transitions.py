@@ -107,7 +107,7 @@ def _fill_from(order: Order, report: ExecutionReport) -> Fill | None:
 
 
 def _last_price(order: Order, report: ExecutionReport, quantity: Decimal) -> Decimal:
-    """Price of the newest quantity: the change of the average price's notional over the change of quantity."""
+    """Price of the newest quantity: the change of the notional (AvgPx x CumQty) over the quantity added."""
     if report.avg_px is None:
         return report.price or order.price or order.stop_price or Decimal(0)
     before = (order.avg_px or Decimal(0)) * order.cum_qty

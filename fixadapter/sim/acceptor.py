@@ -90,10 +90,10 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         except Exception:
             log.exception("toApp failed")
 
-    def _stamp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+    def _stamp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
         header.setField(t.SENDER_SUB_ID, self.kind.value)
-        client = self._client_sub_id.get(sessionID.toString())
+        client = self._client_sub_id.get(session_id.toString())
         if client:
             header.setField(t.TARGET_SUB_ID, client)
 

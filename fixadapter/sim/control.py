@@ -98,7 +98,7 @@ class ControlServer:
         control = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("control: " + format, *args)
 
             def _reply(self, status: int, payload: object) -> None:
@@ -109,7 +109,7 @@ class ControlServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            def do_GET(self) -> None:
                 if self.path == "/health":
                     self._reply(200, {"ok": True})
                 elif self.path == "/state":
@@ -117,7 +117,7 @@ class ControlServer:
                 else:
                     self._reply(404, {"error": f"no such path {self.path}"})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 action = control._posts.get(self.path)
                 if action is None:
                     self._reply(404, {"error": f"no such path {self.path}"})

@@ -21,6 +21,7 @@ def security_list(fields: Fields, symbols: Sequence[SymbolSpec]) -> tuple[list[P
     if not chosen:
         return [*body, (t.SECURITY_REQUEST_RESULT, "2")], []
     entries = [
-        [(t.SYMBOL, str(s.symbol_id)), (t.SYMBOL_NAME, s.name), (t.SYMBOL_DIGITS, str(s.digits))] for s in chosen
+        [(t.SYMBOL, str(s.symbol_id)), (t.SYMBOL_NAME, s.name), (t.SYMBOL_DIGITS, str(s.digits))]
+        for s in chosen
     ]
     return [*body, (t.SECURITY_REQUEST_RESULT, "0")], [(t.NO_RELATED_SYM, t.SYMBOL, entries)]

@@ -36,18 +36,29 @@ class SimProcess:
     control_port: int = field(default_factory=free_port)
     sender_comp_id: str = "demo.sim.1234567"
     username: str = "1234567"
-    password: str = "sim-password"
+    password: str = "sim-password"  # noqa: S105 - the simulator's own test credential
     extra_args: tuple[str, ...] = ()
     log_path: Path | None = None
     _process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SimProcess:
         command = [
-            sys.executable, "-m", "fixadapter", "simulate",
-            "--quote-port", str(self.quote_port), "--trade-port", str(self.trade_port),
-            "--control-port", str(self.control_port), "--sender-comp-id", self.sender_comp_id,
-            "--username", self.username, *self.extra_args,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "fixadapter",
+            "simulate",
+            "--quote-port",
+            str(self.quote_port),
+            "--trade-port",
+            str(self.trade_port),
+            "--control-port",
+            str(self.control_port),
+            "--sender-comp-id",
+            self.sender_comp_id,
+            "--username",
+            self.username,
+            *self.extra_args,
+        ]
         if self.state_path is not None:
             command += ["--state", str(self.state_path)]
         env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
@@ -107,7 +118,7 @@ class SimProcess:
     def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"http://127.0.0.1:{self.control_port}{path}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")  # noqa: S310
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
         request.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
             return json.loads(response.read())

@@ -44,8 +44,15 @@ class QuoteServer:
             body, groups = security_list(fields, self.symbols)
             self.app.send("y", body, groups, session_id)
             return
-        self.app.send("j", [(t.REF_MSG_TYPE, msg_type), (t.BUSINESS_REJECT_REASON, "3"),
-                            (t.TEXT, f"INVALID_REQUEST: {msg_type} is not supported on QUOTE")], session_id=session_id)  # fmt: skip
+        self.app.send(
+            "j",
+            [
+                (t.REF_MSG_TYPE, msg_type),
+                (t.BUSINESS_REJECT_REASON, "3"),
+                (t.TEXT, f"INVALID_REQUEST: {msg_type} is not supported on QUOTE"),
+            ],
+            session_id=session_id,
+        )
 
 
 def run_quote_process(config: SimConfig, parent: Connection) -> None:

@@ -12,7 +12,14 @@ from decimal import Decimal
 import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
-from fixadapter.connectors.fix.wire import Fields, WireError, format_decimal, format_utc, parse_utc, to_decimal
+from fixadapter.connectors.fix.wire import (
+    Fields,
+    WireError,
+    format_decimal,
+    format_utc,
+    parse_utc,
+    to_decimal,
+)
 from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
 from fixadapter.sim.config import SimConfig
@@ -33,13 +40,22 @@ from fixadapter.sim.venue import (
 log = logging.getLogger("fixadapter.sim.trade")
 
 EXEC_TYPE = {
-    ExecKind.NEW: "0", ExecKind.TRADE: "F", ExecKind.CANCELLED: "4", ExecKind.REPLACED: "5",
-    ExecKind.REJECTED: "8", ExecKind.EXPIRED: "C", ExecKind.STATUS: "I",
-}  # fmt: skip
+    ExecKind.NEW: "0",
+    ExecKind.TRADE: "F",
+    ExecKind.CANCELLED: "4",
+    ExecKind.REPLACED: "5",
+    ExecKind.REJECTED: "8",
+    ExecKind.EXPIRED: "C",
+    ExecKind.STATUS: "I",
+}
 ORD_STATUS = {
-    VenueStatus.NEW: "0", VenueStatus.PARTIALLY_FILLED: "1", VenueStatus.FILLED: "2",
-    VenueStatus.CANCELLED: "4", VenueStatus.REJECTED: "8", VenueStatus.EXPIRED: "C",
-}  # fmt: skip
+    VenueStatus.NEW: "0",
+    VenueStatus.PARTIALLY_FILLED: "1",
+    VenueStatus.FILLED: "2",
+    VenueStatus.CANCELLED: "4",
+    VenueStatus.REJECTED: "8",
+    VenueStatus.EXPIRED: "C",
+}
 SIDE = {"1": Side.BUY, "2": Side.SELL}
 SIDE_CODE = {Side.BUY: "1", Side.SELL: "2"}
 ORD_TYPE = {"1": OrderKind.MARKET, "2": OrderKind.LIMIT, "3": OrderKind.STOP}
@@ -183,8 +199,14 @@ class TradeServer:
     def handle(self, msg_type: str, raw: str, session_id: fix.SessionID) -> None:
         handler = self._handlers.get(msg_type)
         if handler is None:
-            self.app.send("j", [(t.REF_MSG_TYPE, msg_type), (t.BUSINESS_REJECT_REASON, "3"),
-                                (t.TEXT, f"INVALID_REQUEST: {msg_type} is not supported on TRADE")])  # fmt: skip
+            self.app.send(
+                "j",
+                [
+                    (t.REF_MSG_TYPE, msg_type),
+                    (t.BUSINESS_REJECT_REASON, "3"),
+                    (t.TEXT, f"INVALID_REQUEST: {msg_type} is not supported on TRADE"),
+                ],
+            )
             return
         handler(Fields.parse(raw))
 
@@ -199,18 +221,26 @@ class TradeServer:
             self.app.send("8", body)
 
     def _business_reject(self, ref_id: str, text: str) -> None:
-        self.app.send("j", [(t.BUSINESS_REJECT_REF_ID, ref_id), (t.BUSINESS_REJECT_REASON, "0"), (t.TEXT, text)])
+        self.app.send(
+            "j", [(t.BUSINESS_REJECT_REF_ID, ref_id), (t.BUSINESS_REJECT_REASON, "0"), (t.TEXT, text)]
+        )
 
     def _answer(self, result: list[Execution] | NotFound | CancelRefused) -> None:
         if isinstance(result, NotFound):
             self._business_reject(result.request_id, result.text)
         elif isinstance(result, CancelRefused):
             order = result.order
-            self.app.send("9", [
-                (t.CL_ORD_ID, result.request_id), (t.ORDER_ID, str(order.order_id)),
-                (t.ORD_STATUS, ORD_STATUS[order.status]), (t.ORIG_CL_ORD_ID, order.cl_ord_id),
-                (t.TEXT, result.text), (t.CXL_REJ_RESPONSE_TO, str(result.response_to)),
-            ])  # fmt: skip
+            self.app.send(
+                "9",
+                [
+                    (t.CL_ORD_ID, result.request_id),
+                    (t.ORDER_ID, str(order.order_id)),
+                    (t.ORD_STATUS, ORD_STATUS[order.status]),
+                    (t.ORIG_CL_ORD_ID, order.cl_ord_id),
+                    (t.TEXT, result.text),
+                    (t.CXL_REJ_RESPONSE_TO, str(result.response_to)),
+                ],
+            )
         else:
             self.send_executions(result)
 
@@ -230,18 +260,26 @@ class TradeServer:
         except BadRequest as exc:
             self._business_reject(fields.require(t.CL_ORD_ID), str(exc))
             return
-        self._answer(self.venue.cancel(fields.require(t.CL_ORD_ID), fields.require(t.ORIG_CL_ORD_ID),
-                                       order_id, datetime.now(UTC)))  # fmt: skip
+        self._answer(
+            self.venue.cancel(
+                fields.require(t.CL_ORD_ID), fields.require(t.ORIG_CL_ORD_ID), order_id, datetime.now(UTC)
+            )
+        )
 
     def _replace(self, fields: Fields) -> None:
         request_id = fields.require(t.CL_ORD_ID)
         try:
             order_id = _optional_int(fields, t.ORDER_ID, "OrderID")
             result = self.venue.replace(
-                request_id, fields.require(t.ORIG_CL_ORD_ID), order_id,
-                to_decimal(fields.require(t.ORDER_QTY)) or Decimal(0), to_decimal(fields.get(t.PRICE)),
-                to_decimal(fields.get(t.STOP_PX)), parse_utc(fields.get(t.EXPIRE_TIME)), datetime.now(UTC),
-            )  # fmt: skip
+                request_id,
+                fields.require(t.ORIG_CL_ORD_ID),
+                order_id,
+                to_decimal(fields.require(t.ORDER_QTY)) or Decimal(0),
+                to_decimal(fields.get(t.PRICE)),
+                to_decimal(fields.get(t.STOP_PX)),
+                parse_utc(fields.get(t.EXPIRE_TIME)),
+                datetime.now(UTC),
+            )
         except (BadRequest, WireError) as exc:
             self._business_reject(request_id, str(exc))
             return
@@ -260,7 +298,9 @@ class TradeServer:
             self._business_reject(request_id, "INVALID_REQUEST: only MassStatusReqType=7 is supported")
             return
         created_before = parse_utc(fields.get(t.ISSUE_DATE))
-        orders = [o for o in self.venue.working_orders() if created_before is None or o.created_at < created_before]
+        orders = [
+            o for o in self.venue.working_orders() if created_before is None or o.created_at < created_before
+        ]
         if not orders:
             self._business_reject(request_id, "ORDER_NOT_FOUND:No working orders")
             return
@@ -273,20 +313,31 @@ class TradeServer:
         wanted = fields.get(t.POS_MAINT_RPT_ID)
         positions = [p for p in self.venue.positions() if wanted is None or str(p.position_id) == wanted]
         if not positions:
-            self.app.send("AP", [(t.POS_REQ_ID, request_id), (t.TOTAL_NUM_POS_REPORTS, "0"),
-                                 (t.POS_REQ_RESULT, "2")])  # fmt: skip
+            self.app.send(
+                "AP", [(t.POS_REQ_ID, request_id), (t.TOTAL_NUM_POS_REPORTS, "0"), (t.POS_REQ_RESULT, "2")]
+            )
             return
         for position in positions:
             long = position.side is Side.BUY
             volume = format_decimal(position.volume)
             self.app.send(
                 "AP",
-                [(t.SYMBOL, str(position.symbol_id)), (t.POS_REQ_ID, request_id),
-                 (t.POS_MAINT_RPT_ID, str(position.position_id)), (t.TOTAL_NUM_POS_REPORTS, str(len(positions))),
-                 (t.POS_REQ_RESULT, "0"), (t.SETTL_PRICE, format_decimal(position.entry_price))],
-                [(t.NO_POSITIONS, t.LONG_QTY, [[(t.LONG_QTY, volume if long else "0"),
-                                                (t.SHORT_QTY, "0" if long else volume)]])],
-            )  # fmt: skip
+                [
+                    (t.SYMBOL, str(position.symbol_id)),
+                    (t.POS_REQ_ID, request_id),
+                    (t.POS_MAINT_RPT_ID, str(position.position_id)),
+                    (t.TOTAL_NUM_POS_REPORTS, str(len(positions))),
+                    (t.POS_REQ_RESULT, "0"),
+                    (t.SETTL_PRICE, format_decimal(position.entry_price)),
+                ],
+                [
+                    (
+                        t.NO_POSITIONS,
+                        t.LONG_QTY,
+                        [[(t.LONG_QTY, volume if long else "0"), (t.SHORT_QTY, "0" if long else volume)]],
+                    )
+                ],
+            )
 
     def _security_list(self, fields: Fields) -> None:
         body, groups = security_list(fields, self.venue.symbols())

@@ -41,7 +41,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     try:
         engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"cannot use database URL {url.split('@')[-1]!r}: {exc}") from exc
+        raise StoreError(f"cannot use database URL {url.rsplit('@', maxsplit=1)[-1]!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -67,7 +67,7 @@ class OrderStore:
         self.engine = make_engine(url, echo)
 
     def create_schema(self) -> None:
-        self._run(lambda conn: schema.metadata.create_all(conn))
+        self._run(schema.metadata.create_all)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -196,7 +196,9 @@ class OrderStore:
             self._run(work)
         except IntegrityError as exc:
             if not self.has_execution(key):
-                raise StoreError(f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
+                raise StoreError(
+                    f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}"
+                ) from exc
             return False
         return True
 
@@ -220,7 +222,9 @@ class OrderStore:
 
     def positions(self) -> list[Position]:
         query = select(schema.positions).order_by(schema.positions.c.position_id)
-        return [Position.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())]
+        return [
+            Position.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
+        ]
 
     def replace_instruments(self, current: Sequence[Instrument]) -> None:
         now = datetime.now(UTC)
@@ -235,4 +239,6 @@ class OrderStore:
 
     def instruments(self) -> list[Instrument]:
         query = select(schema.instruments.c.symbol_id, schema.instruments.c.name, schema.instruments.c.digits)
-        return [Instrument.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())]
+        return [
+            Instrument.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
+        ]

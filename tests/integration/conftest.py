@@ -44,10 +44,13 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             {
                 "account": {**sim.adapter_settings(), **account},
                 "store": {"url": store_url or f"sqlite:///{tmp_path / 'adapter.db'}"},
-                "orders": {"inflight_timeout_seconds": 1.0, "ready_timeout_seconds": 15,
-                           "reconcile_timeout_seconds": 5},
+                "orders": {
+                    "inflight_timeout_seconds": 1.0,
+                    "ready_timeout_seconds": 15,
+                    "reconcile_timeout_seconds": 5,
+                },
             },
             environ={},
-        )  # fmt: skip
+        )
 
     return make

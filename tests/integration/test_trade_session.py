@@ -11,8 +11,8 @@ from fixadapter.api import Adapter
 from fixadapter.errors import OrderRejected, SessionNotReady
 from fixadapter.model.enums import OrderEventKind, OrderStatus, PositionSide, SessionState
 from fixadapter.model.orders import OrderEvent
-from fixadapter.model.requests import NewOrder, ReplaceOrder
 from fixadapter.model.reports import SessionStatus
+from fixadapter.model.requests import NewOrder, ReplaceOrder
 from fixadapter.sim.process import SimProcess
 
 from .conftest import ConfigFactory, SimFactory
@@ -29,7 +29,9 @@ def limit(price: Decimal, side: str = "buy", quantity: int = 10000) -> NewOrder:
     return NewOrder(symbol="EURUSD", side=side, order_type="limit", quantity=quantity, price=price)
 
 
-async def events_of(adapter: Adapter, cl_ord_id: str, until: OrderStatus, timeout: float = 10) -> list[OrderEvent]:
+async def events_of(
+    adapter: Adapter, cl_ord_id: str, until: OrderStatus, timeout: float = 10
+) -> list[OrderEvent]:
     seen: list[OrderEvent] = []
     queue = adapter.engine.subscribe()
     try:
@@ -43,7 +45,9 @@ async def events_of(adapter: Adapter, cl_ord_id: str, until: OrderStatus, timeou
     return seen
 
 
-def test_logon_with_good_credentials_becomes_ready_with_instruments(sim: SimProcess, make_config: ConfigFactory):
+def test_logon_with_good_credentials_becomes_ready_with_instruments(
+    sim: SimProcess, make_config: ConfigFactory
+):
     async def scenario() -> None:
         async with Adapter(make_config(sim)) as adapter:
             await adapter.wait_ready(10)
@@ -56,10 +60,13 @@ def test_logon_with_good_credentials_becomes_ready_with_instruments(sim: SimProc
     asyncio.run(scenario())
 
 
-def test_logon_with_wrong_password_is_refused_with_ctrader_reason(sim: SimProcess, make_config: ConfigFactory):
+def test_logon_with_wrong_password_is_refused_with_ctrader_reason(
+    sim: SimProcess, make_config: ConfigFactory
+):
     async def scenario() -> None:
         statuses: list[SessionStatus] = []
-        async with Adapter(make_config(sim, password="wrong-password")) as adapter:
+        wrong = make_config(sim, password="wrong-password")  # noqa: S106
+        async with Adapter(wrong) as adapter:
             adapter.on_session(statuses.append)
             with pytest.raises(SessionNotReady, match="RET_INVALID_DATA"):
                 await adapter.wait_ready(3)
@@ -77,7 +84,9 @@ def test_trade_logon_on_quote_port_is_refused_with_target_sub_id_reason(
         async with Adapter(swapped) as adapter:
             with pytest.raises(SessionNotReady) as refused:
                 await adapter.wait_ready(3)
-        assert "TargetSubID is assigned with the unexpected value 'TRADE', expected 'QUOTE'" in str(refused.value)
+        assert "TargetSubID is assigned with the unexpected value 'TRADE', expected 'QUOTE'" in str(
+            refused.value
+        )
 
     asyncio.run(scenario())
 
@@ -97,8 +106,7 @@ def test_market_order_is_accepted_filled_persisted_and_opens_a_position(
             assert filled.order.position_id is not None
             stored = adapter.engine.store.executions(order.cl_ord_id)
             assert [row["event"] for row in stored] == ["accepted", "filled"]
-            await asyncio.sleep(0.1)  # the positions refresh after a fill is coalesced for 50 ms
-            positions = {p.position_id: p for p in await adapter.positions()}
+            positions = {p.position_id: p for p in await adapter.positions(refresh=True)}
             assert positions[filled.order.position_id].quantity == 10000
             assert positions[filled.order.position_id].side is PositionSide.LONG
 
@@ -112,7 +120,9 @@ def test_limit_order_rests_then_is_replaced_then_cancelled(sim: SimProcess, make
             order = await adapter.submit(limit(FAR_BELOW))
             resting = await adapter.wait_for(order.cl_ord_id, "new")
             assert resting.order_id is not None
-            await adapter.replace(ReplaceOrder(cl_ord_id=order.cl_ord_id, quantity=20000, price=Decimal("0.91")))
+            await adapter.replace(
+                ReplaceOrder(cl_ord_id=order.cl_ord_id, quantity=20000, price=Decimal("0.91"))
+            )
             replaced = await events_of(adapter, order.cl_ord_id, OrderStatus.NEW)
             assert replaced[-1].kind is OrderEventKind.REPLACED
             assert (replaced[-1].order.quantity, replaced[-1].order.price) == (20000, Decimal("0.91"))
@@ -149,7 +159,9 @@ def test_cancel_of_an_order_the_venue_does_not_know_is_rejected_with_its_reason(
             await adapter.wait_ready(10)
             with pytest.raises(OrderRejected) as refused:
                 await adapter.cancel("no-such-order-42")
-            assert "ORDER_NOT_FOUND:Order with clientOrderId=no-such-order-42 not found." in str(refused.value)
+            assert "ORDER_NOT_FOUND:Order with clientOrderId=no-such-order-42 not found." in str(
+                refused.value
+            )
 
     asyncio.run(scenario())
 
@@ -188,10 +200,13 @@ def test_partial_close_of_a_hedged_position_reduces_it_and_an_opposite_order_wit
             close = await adapter.submit(market(side="sell", quantity=4000, position_id=position_id))
             closing = await adapter.wait_for(close.cl_ord_id)
             assert closing.status is OrderStatus.FILLED and closing.position_id == position_id
-            hedge = await adapter.wait_for((await adapter.submit(market(side="sell", quantity=3000))).cl_ord_id)
-            await asyncio.sleep(0.2)
-            positions = {p.position_id: p for p in await adapter.positions()}
-            assert positions[position_id].quantity == 6000 and positions[position_id].side is PositionSide.LONG
+            hedge = await adapter.wait_for(
+                (await adapter.submit(market(side="sell", quantity=3000))).cl_ord_id
+            )
+            positions = {p.position_id: p for p in await adapter.positions(refresh=True)}
+            assert (
+                positions[position_id].quantity == 6000 and positions[position_id].side is PositionSide.LONG
+            )
             assert positions[hedge.position_id].side is PositionSide.SHORT  # a hedge, not a close
             assert positions[hedge.position_id].quantity == 3000
 
@@ -241,7 +256,9 @@ def test_restarted_adapter_recovers_open_orders_from_the_store_and_can_cancel_th
     asyncio.run(scenario())
 
 
-def test_a_retried_submission_with_the_same_cl_ord_id_makes_one_order(sim: SimProcess, make_config: ConfigFactory):
+def test_a_retried_submission_with_the_same_cl_ord_id_makes_one_order(
+    sim: SimProcess, make_config: ConfigFactory
+):
     async def scenario() -> None:
         async with Adapter(make_config(sim)) as adapter:
             await adapter.wait_ready(10)

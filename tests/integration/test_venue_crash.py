@@ -33,11 +33,26 @@ def order_mix(batch: int) -> list[NewOrder]:
     orders = []
     for n in range(6):
         if n % 2:
-            orders.append(NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=30000,
-                                   label=f"crash-{batch}-{n}"))  # fmt: skip
+            orders.append(
+                NewOrder(
+                    symbol="EURUSD",
+                    side="buy",
+                    order_type="market",
+                    quantity=30000,
+                    label=f"crash-{batch}-{n}",
+                )
+            )
         else:
-            orders.append(NewOrder(symbol="GBPUSD", side="sell", order_type="limit", quantity=10000,
-                                   price=Decimal("1.50000"), label=f"crash-{batch}-{n}"))  # fmt: skip
+            orders.append(
+                NewOrder(
+                    symbol="GBPUSD",
+                    side="sell",
+                    order_type="limit",
+                    quantity=10000,
+                    price=Decimal("1.50000"),
+                    label=f"crash-{batch}-{n}",
+                )
+            )
     return orders
 
 
@@ -81,6 +96,8 @@ def test_venue_killed_with_orders_in_flight_every_order_ends_in_its_true_state_o
             assert order.status is VENUE_STATUS[venue_order["status"]], cl_ord_id
             assert order.cum_qty == Decimal(venue_order["cum_qty"]), cl_ord_id
         resumed = [ours[o.cl_ord_id] for o in second]
-        assert all(o.status is not OrderStatus.REJECTED for o in resumed), "orders held during the outage are sent"
+        assert all(o.status is not OrderStatus.REJECTED for o in resumed), (
+            "orders held during the outage are sent"
+        )
 
     asyncio.run(scenario())

@@ -22,9 +22,30 @@ DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "spec" / "FIX44-CTRADER.
 SOH = "\x01"
 FRAMING_TAGS = ("8", "9", "10")
 SUPPORTED_MSG_TYPES = {
-    "0", "1", "2", "3", "4", "5", "A",
-    "V", "W", "X", "Y", "D", "H", "AF", "8", "j", "AN", "AP", "F", "9", "G", "x", "y",
-}  # fmt: skip
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "A",
+    "V",
+    "W",
+    "X",
+    "Y",
+    "D",
+    "H",
+    "AF",
+    "8",
+    "j",
+    "AN",
+    "AP",
+    "F",
+    "9",
+    "G",
+    "x",
+    "y",
+}
 SERVER_HEADER = "8=FIX.4.4|35={}|34=2|49=CSERVER|50=TRADE|52=20250101-10:00:00.000|56=me|"
 
 # Section 3.1: official RoE examples, verbatim (their 9 and 10 are wrong; see frame()).

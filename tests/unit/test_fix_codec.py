@@ -26,8 +26,14 @@ from tests.unit.conftest import make_order
 D = Decimal
 DICTIONARY = Path(__file__).resolve().parents[2] / "spec" / "FIX44-CTRADER.xml"
 NOW = datetime(2025, 1, 1, 10, 0, 2, tzinfo=UTC)
-CLIENT_HEADER = [(34, "3"), (49, "demo.broker.1234567"), (50, "TRADE"), (52, "20250101-10:00:02.000"),
-                 (56, "cServer"), (57, "TRADE")]  # fmt: skip
+CLIENT_HEADER = [
+    (34, "3"),
+    (49, "demo.broker.1234567"),
+    (50, "TRADE"),
+    (52, "20250101-10:00:02.000"),
+    (56, "cServer"),
+    (57, "TRADE"),
+]
 
 # ctrader-fix.md §3.1, verbatim (their 9 and 10 are wrong, which the codec does not check).
 MARKET_NEW_ER = (
@@ -263,9 +269,15 @@ def test_unknown_tags_reports_an_undocumented_tag_on_an_er() -> None:
 
 @pytest.mark.parametrize(
     ("msg_type", "raw"),
-    [("8", MARKET_FILL_ER), ("8", MASS_STATUS_ER), ("9", CANCEL_REJECT), ("j", ORDER_NOT_FOUND_J),
-     ("AP", POSITION_REPORT), ("y", SECURITY_LIST)],
-)  # fmt: skip
+    [
+        ("8", MARKET_FILL_ER),
+        ("8", MASS_STATUS_ER),
+        ("9", CANCEL_REJECT),
+        ("j", ORDER_NOT_FOUND_J),
+        ("AP", POSITION_REPORT),
+        ("y", SECURITY_LIST),
+    ],
+)
 def test_unknown_tags_of_a_roe_message_is_empty(msg_type: str, raw: str) -> None:
     assert codec.unknown_tags(msg_type, Fields.parse(raw)) == []
 
@@ -310,9 +322,12 @@ def test_new_order_single_stop_adds_stop_price_only() -> None:
 
 def test_new_order_single_adds_expiry_position_and_label_when_set() -> None:
     order = make_order(
-        order_type=OrderType.LIMIT, price=D("1.0825"), expire_time=datetime(2025, 1, 2, 10, 0, tzinfo=UTC),
-        position_id="47888826", label="my-label",
-    )  # fmt: skip
+        order_type=OrderType.LIMIT,
+        price=D("1.0825"),
+        expire_time=datetime(2025, 1, 2, 10, 0, tzinfo=UTC),
+        position_id="47888826",
+        label="my-label",
+    )
 
     _, body = codec.new_order_single(order, NOW)
 
@@ -379,9 +394,12 @@ def test_order_cancel_replace_request_for_a_stop_sends_stop_price() -> None:
         cl_ord_id="ord-0004", order_type=OrderType.STOP, stop_price=D("1.075"), order_id="5123457"
     )
     request = OrderRequest(
-        request_id="rpl-0001", cl_ord_id="ord-0004", kind=RequestKind.REPLACE,
-        quantity=D("20000"), stop_price=D("1.07400"),
-    )  # fmt: skip
+        request_id="rpl-0001",
+        cl_ord_id="ord-0004",
+        kind=RequestKind.REPLACE,
+        quantity=D("20000"),
+        stop_price=D("1.07400"),
+    )
 
     _, body = codec.order_cancel_replace_request(order, request)
 

@@ -63,13 +63,27 @@ def limit_order(cl_ord_id: str = "ord-1", **changes: object) -> Order:
 
 def test_store_get_order_round_trips_every_field_exactly(store: OrderStore) -> None:
     order = make_order(
-        cl_ord_id="ord-0003", order_id="5123456", symbol_id=10026, symbol="XAUUSD", side=Side.SELL,
-        order_type=OrderType.STOP, quantity=D("0.01"), stop_price=D("1.08355"),
-        expire_time=datetime(2025, 1, 2, 10, 0, 0, 123456, tzinfo=UTC), position_id="47888826",
-        label="my-label", strategy="mean.rev:1", status=S.PARTIALLY_FILLED, previous_status=S.NEW,
-        cum_qty=D("0.005"), avg_px=D("2345.678901"), pending_request_id="cxl-1", reason="why not",
-        created_at=T0, updated_at=T0 + timedelta(microseconds=1),
-    )  # fmt: skip
+        cl_ord_id="ord-0003",
+        order_id="5123456",
+        symbol_id=10026,
+        symbol="XAUUSD",
+        side=Side.SELL,
+        order_type=OrderType.STOP,
+        quantity=D("0.01"),
+        stop_price=D("1.08355"),
+        expire_time=datetime(2025, 1, 2, 10, 0, 0, 123456, tzinfo=UTC),
+        position_id="47888826",
+        label="my-label",
+        strategy="mean.rev:1",
+        status=S.PARTIALLY_FILLED,
+        previous_status=S.NEW,
+        cum_qty=D("0.005"),
+        avg_px=D("2345.678901"),
+        pending_request_id="cxl-1",
+        reason="why not",
+        created_at=T0,
+        updated_at=T0 + timedelta(microseconds=1),
+    )
     assert store.insert_order(order)
 
     assert store.get_order("ord-0003") == order
@@ -112,9 +126,15 @@ def test_store_record_execution_with_the_same_key_twice_stores_one_row(store: Or
     filled = order.moved_to(S.FILLED, order_id="101", cum_qty=D("10000"), avg_px=D("1.0674"))
     report = make_report(status=S.FILLED, cum_qty=D("10000"), avg_px=D("1.0674"), raw="35=8|...")
     fill = Fill(
-        fill_id="k", cl_ord_id="ord-1", order_id="101", symbol_id=1, side=Side.BUY,
-        quantity=D("10000"), price=D("1.0674"), time=T0,
-    )  # fmt: skip
+        fill_id="k",
+        cl_ord_id="ord-1",
+        order_id="101",
+        symbol_id=1,
+        side=Side.BUY,
+        quantity=D("10000"),
+        price=D("1.0674"),
+        time=T0,
+    )
 
     first = store.record_execution(filled, "filled", report, fill, "fix:101|F|2")
     second = store.record_execution(filled, "filled", report, fill, "fix:101|F|2")
@@ -151,9 +171,13 @@ def test_store_open_orders_returns_only_open_statuses(store: OrderStore) -> None
 def test_store_insert_request_finds_the_order_by_request_id_in_its_pending_state(store: OrderStore) -> None:
     store.insert_order(limit_order())
     request = OrderRequest(
-        request_id="rpl-1", cl_ord_id="ord-1", kind=RequestKind.REPLACE, quantity=D("20000"),
-        price=D("1.1"), created_at=T0,
-    )  # fmt: skip
+        request_id="rpl-1",
+        cl_ord_id="ord-1",
+        kind=RequestKind.REPLACE,
+        quantity=D("20000"),
+        price=D("1.1"),
+        created_at=T0,
+    )
     pending = limit_order().moved_to(S.PENDING_REPLACE, pending_request_id="rpl-1")
 
     store.insert_request(request, pending)
@@ -180,9 +204,13 @@ def test_store_replace_positions_replaces_the_whole_set(store: OrderStore) -> No
     kept = Position(position_id="102", symbol_id=1, side=PositionSide.LONG, quantity=D("1000"), updated_at=T0)
     store.replace_positions([old, kept])
     new = Position(
-        position_id="721", symbol_id=1, side=PositionSide.SHORT, quantity=D("30000"),
-        entry_price=D("1.06671"), updated_at=T0,
-    )  # fmt: skip
+        position_id="721",
+        symbol_id=1,
+        side=PositionSide.SHORT,
+        quantity=D("30000"),
+        entry_price=D("1.06671"),
+        updated_at=T0,
+    )
 
     store.replace_positions([kept, new])
 

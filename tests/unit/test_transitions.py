@@ -114,9 +114,13 @@ def test_apply_execution_replace_report_updates_terms_and_clears_pending_request
         S.PENDING_REPLACE, pending_request_id="rpl-1"
     )
     report = make_report(
-        kind=ExecKind.REPLACED, status=S.NEW, order_id="629", cl_ord_id="rpl-1",
-        quantity=D("5000"), price=D("1.1"),
-    )  # fmt: skip
+        kind=ExecKind.REPLACED,
+        status=S.NEW,
+        order_id="629",
+        cl_ord_id="rpl-1",
+        quantity=D("5000"),
+        price=D("1.1"),
+    )
 
     applied = apply_execution(order, report)
 

@@ -118,7 +118,9 @@ class FixApplication(fix.Application):  # type: ignore[misc]
                 log.warning("%s: server logout: %s", kind.value, text)
             elif msg_type == "3":
                 self._metrics.session_rejects.labels(kind.value).inc()
-                log.warning("%s: session reject from server: %s", kind.value, mask_secrets(message.toString()))
+                log.warning(
+                    "%s: session reject from server: %s", kind.value, mask_secrets(message.toString())
+                )
         except Exception:
             self._failed("fromAdmin")
 
@@ -140,7 +142,9 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             unknown = unknown_tags(msg_type, fields)
             if unknown:
                 self._metrics.unknown_tags.labels(kind.value, msg_type).inc(len(unknown))
-                log.warning("%s %s carries tags our dictionary does not define: %s", kind.value, msg_type, unknown)
+                log.warning(
+                    "%s %s carries tags our dictionary does not define: %s", kind.value, msg_type, unknown
+                )
             report = decoder(fields, raw)
         except (WireError, ValidationError) as exc:
             self._metrics.malformed_messages.labels(kind.value, "unreadable").inc()

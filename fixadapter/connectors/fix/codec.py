@@ -40,13 +40,48 @@ T = TypeVar("T")
 
 # Tags defined in spec/FIX44-CTRADER.xml for the messages we read; anything else is counted as unknown.
 KNOWN_TAGS: dict[str, frozenset[int]] = {
-    "8": frozenset({6, 11, 14, 17, 31, 32, 37, 38, 39, 40, 41, 44, 54, 55, 58, 59, 60, 99, 103, 126,
-                    150, 151, 494, 584, 721, 911, 1000, 1001, 1002, 1003, 1004, 1005, 1006}),
+    "8": frozenset(
+        {
+            6,
+            11,
+            14,
+            17,
+            31,
+            32,
+            37,
+            38,
+            39,
+            40,
+            41,
+            44,
+            54,
+            55,
+            58,
+            59,
+            60,
+            99,
+            103,
+            126,
+            150,
+            151,
+            494,
+            584,
+            721,
+            911,
+            1000,
+            1001,
+            1002,
+            1003,
+            1004,
+            1005,
+            1006,
+        }
+    ),
     "9": frozenset({11, 37, 39, 41, 58, 434}),
     "j": frozenset({45, 58, 372, 379, 380}),
     "AP": frozenset({55, 702, 704, 705, 710, 721, 727, 728, 730, 1000, 1002, 1004, 1005, 1006}),
     "y": frozenset({55, 146, 320, 322, 560, 1007, 1008}),
-}  # fmt: skip
+}
 HEADER_TAGS = frozenset({8, 9, 35, 34, 49, 50, 52, 56, 57, 43, 97, 122, 10})
 SECURITY_LIST_ENTRY = frozenset({t.SYMBOL, t.SYMBOL_NAME, t.SYMBOL_DIGITS})
 POSITION_ENTRY = frozenset({t.LONG_QTY, t.SHORT_QTY})
@@ -60,7 +95,7 @@ def unknown_tags(msg_type: str, fields: Fields) -> list[int]:
 
 
 def dedupe_key(fields: Fields) -> str:
-    """cTrader sends no ExecID: OrderID + ExecType + OrdStatus + CumQty + LeavesQty + TransactTime + ClOrdID."""
+    """cTrader sends no ExecID: OrderID+ExecType+OrdStatus+CumQty+LeavesQty+TransactTime+ClOrdID instead."""
     exec_id = fields.get(t.EXEC_ID)
     if exec_id:
         return f"fix:{exec_id}"
@@ -108,7 +143,9 @@ def decode_execution_report(fields: Fields, raw: str | None = None) -> Execution
 
 
 def decode_cancel_reject(fields: Fields, raw: str | None = None) -> CancelRejected:
-    response_to = _mapped(mapping.CXL_REJ_RESPONSE_TO, fields.require(t.CXL_REJ_RESPONSE_TO), "CxlRejResponseTo")
+    response_to = _mapped(
+        mapping.CXL_REJ_RESPONSE_TO, fields.require(t.CXL_REJ_RESPONSE_TO), "CxlRejResponseTo"
+    )
     return CancelRejected(
         request_id=fields.require(t.CL_ORD_ID),
         orig_cl_ord_id=fields.get(t.ORIG_CL_ORD_ID),

@@ -48,17 +48,21 @@ def render_settings(config: AdapterConfig) -> str:
     ports = {SessionKind.QUOTE.value: account.quote_port, SessionKind.TRADE.value: account.trade_port}
     lines: list[str] = []
     qualifiers: list[str] = []
-    for name, values in sections:
-        values = dict(values)
+    for name, given in sections:
+        values = dict(given)
         if name == "DEFAULT":
-            values["DataDictionary"] = str(resolve_path(Path(values.get("DataDictionary", config.dictionary))))
+            values["DataDictionary"] = str(
+                resolve_path(Path(values.get("DataDictionary", config.dictionary)))
+            )
             values["TargetCompID"] = account.target_comp_id
             values["HeartBtInt"] = str(account.heartbeat_seconds)
             values["ReconnectInterval"] = str(account.reconnect_seconds)
         elif name == "SESSION":
             qualifier = values.get("SessionQualifier", "")
             if qualifier not in ports:
-                raise ConfigError(f"sessions file: SessionQualifier must be QUOTE or TRADE, not {qualifier!r}")
+                raise ConfigError(
+                    f"sessions file: SessionQualifier must be QUOTE or TRADE, not {qualifier!r}"
+                )
             qualifiers.append(qualifier)
             values["SenderCompID"] = account.sender_comp_id
             values["SocketConnectHost"] = account.host

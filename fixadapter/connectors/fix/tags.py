@@ -70,6 +70,6 @@ ENCRYPT_METHOD = 98
 HEART_BT_INT = 108
 RESET_SEQ_NUM_FLAG = 141
 USERNAME = 553
-PASSWORD = 554  # noqa: S105 - a tag number, not a secret
+PASSWORD = 554
 
 SESSION_MSG_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})

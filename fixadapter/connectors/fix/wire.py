@@ -109,9 +109,15 @@ def parse_utc(value: str | None) -> datetime | None:
             fraction = value[18:24]
             micro = int(fraction.ljust(6, "0"))
         return datetime(
-            int(value[0:4]), int(value[4:6]), int(value[6:8]),
-            int(value[9:11]), int(value[12:14]), int(value[15:17]), micro, tzinfo=UTC,
-        )  # fmt: skip
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[12:14]),
+            int(value[15:17]),
+            micro,
+            tzinfo=UTC,
+        )
     except (ValueError, IndexError) as exc:
         raise WireError(f"not a UTC timestamp: {value!r}") from exc
 

@@ -1,0 +1,72 @@
+"""A garbled message or an unknown tag from the server is logged and counted; nothing stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from fixadapter.api import Adapter
+from fixadapter.connectors.fix.wire import frame
+from fixadapter.model.enums import OrderStatus
+from fixadapter.model.requests import NewOrder
+from fixadapter.sim.faults import FaultProxy
+from fixadapter.sim.process import SimProcess
+
+from .conftest import ConfigFactory
+
+SERVER_HEADER = [
+    (34, "999"),
+    (49, "CSERVER"),
+    (50, "TRADE"),
+    (52, "20250101-10:00:00.000"),
+    (56, "demo.sim.1234567"),
+    (57, "TRADE"),
+]
+
+
+def garbled_execution_report() -> bytes:
+    """A well-framed ER whose checksum is wrong, as line noise would leave it."""
+    good = frame("8", SERVER_HEADER, [(37, "1"), (39, "0"), (150, "0")])
+    return (good[: -len("000\x01")] + "999\x01").encode()
+
+
+def test_garbled_message_and_unknown_tag_are_counted_and_both_sessions_stay_up(
+    sim: SimProcess, make_config: ConfigFactory, caplog: pytest.LogCaptureFixture
+):
+    proxy = FaultProxy(sim.trade_port).start()
+
+    async def scenario() -> None:
+        async with Adapter(make_config(sim, trade_port=proxy.port)) as adapter:
+            await adapter.wait_ready(10)
+            sample = adapter.metrics.registry.get_sample_value
+            assert proxy.inject_to_client(garbled_execution_report()) == 1
+            sim.control("/scenario", {"extra_tag": [4321, "surprise"]})
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            assert (await adapter.wait_for(order.cl_ord_id)).status is OrderStatus.FILLED
+            await asyncio.sleep(0.2)
+            assert (
+                sample("fixadapter_fix_malformed_messages_total", {"session": "TRADE", "reason": "garbled"})
+                == 1
+            )
+            assert sample("fixadapter_fix_unknown_tags_total", {"session": "TRADE", "msg_type": "8"}) == 1
+            assert adapter.ready
+            assert sample("fixadapter_fix_session_logged_on", {"session": "QUOTE"}) == 1
+            assert sample("fixadapter_fix_session_logged_on", {"session": "TRADE"}) == 1
+            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 1, "no reconnect was needed"
+            after = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="sell", order_type="market", quantity=1000)
+            )
+            assert (await adapter.wait_for(after.cl_ord_id)).status is OrderStatus.FILLED
+
+    with caplog.at_level(logging.WARNING):
+        try:
+            asyncio.run(scenario())
+        finally:
+            proxy.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("garbled" in m for m in messages)
+    assert any("4321" in m for m in messages)
