@@ -4,7 +4,7 @@ switch on faults, force a logout. It is the venue's back office, not part of cTr
     GET  /health                         {"ok": true}
     GET  /state                          orders, positions, quotes
     POST /quote    {"symbol_id", "bid", "ask"}
-    POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value]}
+    POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value], "drop_reports"?}
     POST /logout   {"session": "TRADE"|"QUOTE", "reason"?}
 """
 
@@ -81,6 +81,8 @@ class ControlServer:
             self.trade.venue.set_partial_fill_parts(int(body["partial_fill_parts"]))
         if "freeze_prices" in body:
             self.trade.faults.freeze_prices = bool(body["freeze_prices"])
+        if "drop_reports" in body:
+            self.trade.faults.drop_reports = int(body["drop_reports"])
         if "extra_tag" in body:
             tag, value = body["extra_tag"]
             self.trade.faults.extra_tag = (int(tag), str(value))

@@ -72,6 +72,7 @@ class Faults:
 
     extra_tag: tuple[int, str] | None = None
     freeze_prices: bool = False
+    drop_reports: int = 0  # the venue acts but the next N execution reports never leave
 
 
 def execution_report(execution: Execution, *, mass_status: tuple[str, int] | None = None) -> list[Pair]:
@@ -214,6 +215,10 @@ class TradeServer:
 
     def send_executions(self, executions: list[Execution]) -> None:
         for execution in executions:
+            if self.faults.drop_reports > 0:
+                self.faults.drop_reports -= 1
+                log.info("fault: dropped the %s report of order %s", execution.kind, execution.order.order_id)
+                continue
             body = execution_report(execution)
             if self.faults.extra_tag is not None:
                 body.append((self.faults.extra_tag[0], self.faults.extra_tag[1]))

@@ -70,3 +70,21 @@ def test_garbled_message_and_unknown_tag_are_counted_and_both_sessions_stay_up(
     messages = [r.getMessage() for r in caplog.records]
     assert any("garbled" in m for m in messages)
     assert any("4321" in m for m in messages)
+
+
+def test_an_order_whose_answers_are_lost_is_queried_after_the_timeout_and_completes(
+    sim: SimProcess, make_config: ConfigFactory
+):
+    async def scenario() -> None:
+        async with Adapter(make_config(sim)) as adapter:
+            await adapter.wait_ready(10)
+            sim.control("/scenario", {"drop_reports": 2})  # the New and the Fill ER of the next order
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            filled = await adapter.wait_for(order.cl_ord_id, timeout=10)
+            assert filled.status is OrderStatus.FILLED and filled.cum_qty == 1000
+            sample = adapter.metrics.registry.get_sample_value
+            assert sample("fixadapter_order_status_queries_total") >= 1
+
+    asyncio.run(scenario())

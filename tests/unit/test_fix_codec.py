@@ -11,7 +11,7 @@ import pytest
 import quickfix
 
 from fixadapter.connectors.fix import codec
-from fixadapter.connectors.fix.wire import SOH, Fields, WireError, format_decimal, frame
+from fixadapter.connectors.fix.wire import SOH, Fields, WireError, format_decimal, frame, to_int
 from fixadapter.model.enums import ExecKind, OrderStatus, OrderType, RequestKind, Side, TimeInForce
 from fixadapter.model.orders import OrderRequest
 from fixadapter.model.reports import (
@@ -465,3 +465,9 @@ def test_frame_computes_body_length_and_checksum() -> None:
 
     assert fields.get(9) == str(end - start)
     assert fields.get(10) == f"{sum(raw[:end].encode('latin-1')) % 256:03d}"
+
+
+@pytest.mark.parametrize("value", ["--5", "²", "1.5"])
+def test_an_integer_field_that_is_not_an_ascii_integer_is_a_wire_error(value: str) -> None:
+    with pytest.raises(WireError):
+        to_int(value)

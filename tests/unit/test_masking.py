@@ -113,3 +113,29 @@ def test_masking_filter_keeps_a_message_without_secrets(captured: Captured) -> N
     logger.info("%d%% of %s filled", 40, "ord-1")
 
     assert stream.getvalue() == "40% of ord-1 filled\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        repr("553=12345\x01554=hunter2!\x0110=001\x01"),  # a raw message logged with %r
+        str({"password": "hunter2!"}),  # a dict repr
+        "password: 'hunter2!'",
+        'password="hunter2! with spaces"',
+        "8=FIX.4.4|554=hunter2! with spaces|10=001|",
+    ],
+)
+def test_mask_secrets_masks_quoted_escaped_and_spaced_secrets(text: str) -> None:
+    assert "hunter2" not in mask_secrets(text)
+
+
+def test_masking_filter_masks_a_secret_in_a_traceback(captured: Captured) -> None:
+    logger, stream = captured
+
+    try:
+        raise ValueError(f"logon refused 554={SECRET}|")
+    except ValueError:
+        logger.exception("boom")
+
+    assert SECRET not in stream.getvalue()
+    assert "ValueError" in stream.getvalue()

@@ -112,3 +112,11 @@ def test_order_in_done_status_has_no_leaves_qty(status: OrderStatus) -> None:
     assert order.is_done
     assert not order.is_open
     assert order.leaves_qty == 0
+
+
+def test_refused_cancel_of_an_unacknowledged_order_rolls_back_to_pending_new() -> None:
+    chasing = make_order().moved_to(OrderStatus.PENDING_CANCEL, pending_request_id="c1")
+
+    restored = chasing.moved_to(chasing.previous_status, pending_request_id=None)
+
+    assert restored.status is OrderStatus.PENDING_NEW

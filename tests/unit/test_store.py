@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from fixadapter.errors import StoreError
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
 from fixadapter.model.orders import Fill, Order, OrderRequest, Position
 from fixadapter.model.reports import Instrument
@@ -235,3 +236,9 @@ def test_store_replace_instruments_replaces_the_list(store: OrderStore) -> None:
     store.replace_instruments(current)
 
     assert sorted(store.instruments(), key=lambda i: i.symbol_id) == current
+
+
+def test_recording_an_execution_for_an_unknown_order_is_an_error_not_a_duplicate(store: OrderStore) -> None:
+    with pytest.raises(StoreError):
+        store.record_execution(make_order(cl_ord_id="ghost"), "accepted", None, None, "k-ghost")
+    assert not store.has_execution("k-ghost")

@@ -225,3 +225,19 @@ def test_apply_execution_expired_report_moves_new_to_expired() -> None:
     assert applied is not None
     assert applied.kind is OrderEventKind.EXPIRED
     assert applied.order.status is S.EXPIRED
+
+
+def test_the_same_replace_reported_twice_changes_the_order_once() -> None:
+    pending = make_order(
+        status=OrderStatus.PENDING_REPLACE,
+        order_type="limit",
+        price=D("1.1"),
+        pending_request_id="r1",
+        order_id="101",
+    )
+    replaced = make_report(kind=ExecKind.REPLACED, cl_ord_id="r1", quantity=D("20000"), price=D("1.2"))
+
+    first = apply_execution(pending, replaced)
+
+    assert first is not None and first.order.quantity == 20000
+    assert apply_execution(first.order, replaced) is None
