@@ -24,7 +24,6 @@ fills never accumulate rounding.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -32,16 +31,43 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
 
+from fixadapter.model.enums import Side
 from fixadapter.sim.prices import Quote, RandomWalk, SymbolSpec
+from fixadapter.sim.records import (
+    ZERO,
+    CancelRefused,
+    ExecKind,
+    Execution,
+    NotFound,
+    OrderKind,
+    PlaceRequest,
+    VenueOrder,
+    VenuePosition,
+    VenueStatus,
+    from_json,
+    open_database,
+    to_json,
+)
+
+__all__ = [
+    "CancelRefused",
+    "ExecKind",
+    "Execution",
+    "NotFound",
+    "OrderKind",
+    "PlaceRequest",
+    "Side",
+    "Venue",
+    "VenueOrder",
+    "VenuePosition",
+    "VenueStatus",
+]
 
 FIRST_ORDER_ID = 5123456
 FIRST_POSITION_ID = 47888800
 VOLUME_STEP = Decimal("0.01")
-ZERO = Decimal(0)
 # Far above any real order; keeps every Decimal operation exact within the arithmetic context below.
 MAX_VOLUME_ADJUSTED_EXPONENT = 11
 MAX_PRICE_ADJUSTED_EXPONENT = 9
@@ -49,143 +75,6 @@ _ARITHMETIC_PRECISION = 48
 UNDER_EXECUTION_TEXT = "Order is under execution"
 CANCEL_RESPONSE_TO_CANCEL = 1
 CANCEL_RESPONSE_TO_REPLACE = 2
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
-
-class OrderKind(StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP = "stop"
-
-
-class VenueStatus(StrEnum):
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-WORKING_STATUSES = frozenset({VenueStatus.NEW, VenueStatus.PARTIALLY_FILLED})
-
-
-class ExecKind(StrEnum):
-    NEW = "new"
-    TRADE = "trade"
-    CANCELLED = "cancelled"
-    REPLACED = "replaced"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    STATUS = "status"
-
-
-@dataclass(frozen=True)
-class PlaceRequest:
-    """A NewOrderSingle (D) as the venue sees it; quantity in units, position_id = tag 721."""
-
-    cl_ord_id: str
-    symbol_id: int
-    side: Side
-    kind: OrderKind
-    quantity: Decimal
-    price: Decimal | None = None
-    stop_price: Decimal | None = None
-    expire_time: datetime | None = None
-    position_id: int | None = None
-    label: str | None = None
-
-
-@dataclass
-class VenueOrder:
-    """An order as the venue keeps it. Mutable only inside `Venue`; callers always receive copies.
-
-    `position_id` is 0 only on a rejected order that named no position. `notional` is the exact sum of
-    fill quantity times price, from which `avg_px` is derived.
-    """
-
-    order_id: int
-    cl_ord_id: str
-    symbol_id: int
-    side: Side
-    kind: OrderKind
-    quantity: Decimal
-    price: Decimal | None
-    stop_price: Decimal | None
-    expire_time: datetime | None
-    position_id: int
-    label: str | None
-    status: VenueStatus
-    cum_qty: Decimal
-    avg_px: Decimal | None
-    created_at: datetime
-    transact_time: datetime
-    last_request_id: str
-    fill_parts_left: int = 0
-    notional: Decimal = ZERO
-
-    @property
-    def is_working(self) -> bool:
-        return self.status in WORKING_STATUSES
-
-    @property
-    def leaves_qty(self) -> Decimal:
-        return self.quantity - self.cum_qty if self.is_working else ZERO
-
-    @property
-    def under_execution(self) -> bool:
-        """A market order still being executed in parts: cTrader refuses to cancel it."""
-        return self.fill_parts_left > 0
-
-
-@dataclass(frozen=True)
-class VenuePosition:
-    """An open hedged position (tag 721); entry_price is the volume-weighted average entry (AP tag 730)."""
-
-    position_id: int
-    symbol_id: int
-    side: Side
-    volume: Decimal
-    entry_price: Decimal
-
-
-@dataclass(frozen=True)
-class Execution:
-    """One ExecutionReport to send: `request_id` goes to tag 11, `orig_request_id` (cancel only) to tag 41."""
-
-    kind: ExecKind
-    order: VenueOrder
-    request_id: str
-    orig_request_id: str | None = None
-    last_qty: Decimal | None = None
-    last_px: Decimal | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class NotFound:
-    """The order of a cancel/replace/status request is unknown or finished: a `j` with this text."""
-
-    request_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CancelRefused:
-    """An OrderCancelReject (9); response_to is CxlRejResponseTo (434): 1 cancel, 2 replace."""
-
-    request_id: str
-    order: VenueOrder
-    text: str
-    response_to: int
 
 
 class Venue:
@@ -206,7 +95,7 @@ class Venue:
         self._dirty_orders: set[int] = set()
         self._dirty_positions: set[int] = set()
         self._closed = False
-        self._db = _open_database(state_path) if state_path is not None else None
+        self._db = open_database(state_path) if state_path is not None else None
         if self._db is not None:
             self._load()
 
@@ -616,7 +505,7 @@ class Venue:
             with self._db:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO orders (order_id, data) VALUES (?, ?)",
-                    [(oid, _to_json(self._orders[oid])) for oid in sorted(self._dirty_orders)],
+                    [(oid, to_json(self._orders[oid])) for oid in sorted(self._dirty_orders)],
                 )
                 self._write_positions(self._db)
                 self._db.executemany(
@@ -634,7 +523,7 @@ class Venue:
             else:
                 db.execute(
                     "INSERT OR REPLACE INTO positions (position_id, data) VALUES (?, ?)",
-                    (position_id, _to_json(position)),
+                    (position_id, to_json(position)),
                 )
 
     def _load(self) -> None:
@@ -645,9 +534,9 @@ class Venue:
         self._positions.clear()
         self._working.clear()
         for (data,) in self._db.execute("SELECT data FROM orders ORDER BY order_id"):
-            self._add(_from_json(VenueOrder, data))
+            self._add(from_json(VenueOrder, data))
         for (data,) in self._db.execute("SELECT data FROM positions ORDER BY position_id"):
-            position = _from_json(VenuePosition, data)
+            position = from_json(VenuePosition, data)
             self._positions[position.position_id] = position
         self._next_ids = {"order_id": FIRST_ORDER_ID, "position_id": FIRST_POSITION_ID}
         self._next_ids.update(self._db.execute("SELECT name, value FROM counters"))
@@ -815,64 +704,3 @@ def _reduce(position: VenuePosition, quantity: Decimal, price: Decimal) -> Venue
 
 
 # ---- sqlite storage -------------------------------------------------------------------------------------
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS orders (order_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS positions (position_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-)
-
-
-def _open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the state file in WAL mode with full fsync on commit.
-
-    The connection is shared by QuickFIX and price threads; the venue's lock serialises its use.
-    """
-    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        with connection:
-            for statement in _SCHEMA:
-                connection.execute(statement)
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-# Fields decoded beyond plain JSON; ints and strings come back as they were written.
-_DECIMAL_FIELDS = frozenset(
-    {"quantity", "price", "stop_price", "cum_qty", "avg_px", "notional", "volume", "entry_price"}
-)
-_DATETIME_FIELDS = frozenset({"expire_time", "created_at", "transact_time"})
-_Record = TypeVar("_Record", VenueOrder, VenuePosition)
-
-
-def _encode(value: object) -> object:
-    """Decimals as exact strings, datetimes as ISO 8601 with offset; enums are already strings."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _decode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMAL_FIELDS:
-        return Decimal(value)
-    if name in _DATETIME_FIELDS:
-        return datetime.fromisoformat(value)
-    enum_types: dict[str, type[StrEnum]] = {"side": Side, "kind": OrderKind, "status": VenueStatus}
-    return enum_types[name](value) if name in enum_types else value
-
-
-def _to_json(record: VenueOrder | VenuePosition) -> str:
-    fields = dataclasses.fields(record)
-    return json.dumps({f.name: _encode(getattr(record, f.name)) for f in fields}, sort_keys=True)
-
-
-def _from_json(record_type: type[_Record], text: str) -> _Record:
-    return record_type(**{name: _decode(name, value) for name, value in json.loads(text).items()})

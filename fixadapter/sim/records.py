@@ -1,0 +1,208 @@
+"""The simulated venue's records: what it keeps per order and position and what it hands back.
+
+Also their JSON form for the venue's state file (exact Decimals, ISO datetimes with offset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fixadapter.model.enums import OrderType, Side
+
+ZERO = Decimal(0)
+
+
+# The venue speaks the same vocabulary for sides and order types as the model (no FIX codes here).
+OrderKind = OrderType
+
+
+class VenueStatus(StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+WORKING_STATUSES = frozenset({VenueStatus.NEW, VenueStatus.PARTIALLY_FILLED})
+
+
+class ExecKind(StrEnum):
+    NEW = "new"
+    TRADE = "trade"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class PlaceRequest:
+    """A NewOrderSingle (D) as the venue sees it; quantity in units, position_id = tag 721."""
+
+    cl_ord_id: str
+    symbol_id: int
+    side: Side
+    kind: OrderKind
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    expire_time: datetime | None = None
+    position_id: int | None = None
+    label: str | None = None
+
+
+@dataclass
+class VenueOrder:
+    """An order as the venue keeps it. Mutable only inside `Venue`; callers always receive copies.
+
+    `position_id` is 0 only on a rejected order that named no position. `notional` is the exact sum of
+    fill quantity times price, from which `avg_px` is derived.
+    """
+
+    order_id: int
+    cl_ord_id: str
+    symbol_id: int
+    side: Side
+    kind: OrderKind
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    expire_time: datetime | None
+    position_id: int
+    label: str | None
+    status: VenueStatus
+    cum_qty: Decimal
+    avg_px: Decimal | None
+    created_at: datetime
+    transact_time: datetime
+    last_request_id: str
+    fill_parts_left: int = 0
+    notional: Decimal = ZERO
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in WORKING_STATUSES
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        return self.quantity - self.cum_qty if self.is_working else ZERO
+
+    @property
+    def under_execution(self) -> bool:
+        """A market order still being executed in parts: cTrader refuses to cancel it."""
+        return self.fill_parts_left > 0
+
+
+@dataclass(frozen=True)
+class VenuePosition:
+    """An open hedged position (tag 721); entry_price is the volume-weighted average entry (AP tag 730)."""
+
+    position_id: int
+    symbol_id: int
+    side: Side
+    volume: Decimal
+    entry_price: Decimal
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One ExecutionReport to send: `request_id` goes to tag 11, `orig_request_id` (cancel only) to tag 41."""
+
+    kind: ExecKind
+    order: VenueOrder
+    request_id: str
+    orig_request_id: str | None = None
+    last_qty: Decimal | None = None
+    last_px: Decimal | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """The order of a cancel/replace/status request is unknown or finished: a `j` with this text."""
+
+    request_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CancelRefused:
+    """An OrderCancelReject (9); response_to is CxlRejResponseTo (434): 1 cancel, 2 replace."""
+
+    request_id: str
+    order: VenueOrder
+    text: str
+    response_to: int
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS orders (order_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS positions (position_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the state file in WAL mode with full fsync on commit.
+
+    The connection is shared by QuickFIX and price threads; the venue's lock serialises its use.
+    """
+    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        with connection:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+# Fields decoded beyond plain JSON; ints and strings come back as they were written.
+_DECIMAL_FIELDS = frozenset(
+    {"quantity", "price", "stop_price", "cum_qty", "avg_px", "notional", "volume", "entry_price"}
+)
+_DATETIME_FIELDS = frozenset({"expire_time", "created_at", "transact_time"})
+_Record = TypeVar("_Record", VenueOrder, VenuePosition)
+
+
+def _encode(value: object) -> object:
+    """Decimals as exact strings, datetimes as ISO 8601 with offset; enums are already strings."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _DECIMAL_FIELDS:
+        return Decimal(value)
+    if name in _DATETIME_FIELDS:
+        return datetime.fromisoformat(value)
+    enum_types: dict[str, type[StrEnum]] = {"side": Side, "kind": OrderKind, "status": VenueStatus}
+    return enum_types[name](value) if name in enum_types else value
+
+
+def to_json(record: VenueOrder | VenuePosition) -> str:
+    fields = dataclasses.fields(record)
+    return json.dumps({f.name: _encode(getattr(record, f.name)) for f in fields}, sort_keys=True)
+
+
+def from_json(record_type: type[_Record], text: str) -> _Record:
+    return record_type(**{name: _decode(name, value) for name, value in json.loads(text).items()})
