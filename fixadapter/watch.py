@@ -8,6 +8,7 @@ from typing import Any
 
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig
+from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.requests import NewOrder
 
@@ -32,30 +33,33 @@ def describe(event: OrderEvent) -> str:
     return "  ".join(parts)
 
 
+def _settled(event: OrderEvent, request: NewOrder) -> bool:
+    """Done, or a pending order now resting at the venue (watching it further is the blotter's job)."""
+    resting = request.order_type is not OrderType.MARKET and event.order.status is OrderStatus.NEW
+    return event.order.is_done or resting
+
+
 async def send_and_watch(config: AdapterConfig, fields: dict[str, Any], watch_seconds: float) -> int:
+    """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
     request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
     async with Adapter(config) as adapter:
-        print(
-            f"waiting for logon and reconciliation at {config.account.host}:{config.account.trade_port}",
-            file=sys.stderr,
-        )
+        where = f"{config.account.host}:{config.account.trade_port}"
+        print(f"waiting for logon and reconciliation at {where}", file=sys.stderr)
         await adapter.wait_ready()
         queue = adapter.engine.subscribe()
-        order = await adapter.submit(request)
         try:
+            order = await adapter.submit(request)
             async with asyncio.timeout(watch_seconds):
                 while True:
                     event = await queue.get()
                     if event.order.cl_ord_id != order.cl_ord_id:
                         continue
                     print(describe(event), flush=True)
-                    if event.order.is_done or (
-                        event.order.status.value == "new" and request.order_type != "market"
-                    ):
+                    if _settled(event, request):
                         break
         except TimeoutError:
             print(f"no final state after {watch_seconds:g}s; the order stays in the store", file=sys.stderr)
             return 1
         finally:
             adapter.engine.unsubscribe(queue)
-    return 0 if not order.is_done or order.status.value != "rejected" else 1
+    return 0 if event.order.status in (OrderStatus.FILLED, OrderStatus.NEW) else 1
