@@ -11,22 +11,24 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
-from fixadapter.engine.pending import PendingRequests
 from fixadapter.engine.tasks import TaskGroup
+from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import (
     InvalidTransition,
     OrderNotFound,
     OrderRejected,
     SessionError,
     SessionNotReady,
+    StoreError,
 )
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
@@ -40,7 +42,7 @@ from fixadapter.model.enums import (
     SessionState,
 )
 from fixadapter.model.ids import IdAllocator
-from fixadapter.model.orders import Order, OrderEvent, OrderRequest, utc_now
+from fixadapter.model.orders import Order, OrderEvent, OrderRequest
 from fixadapter.model.reports import (
     BusinessReject,
     CancelRejected,
@@ -88,8 +90,8 @@ class OrderEngine:
         self._seen_keys: OrderedDict[str, None] = OrderedDict()
         self._sent_at: dict[str, float] = {}
         self._unsent: set[str] = set()
-        self._queried_at: dict[str, float] = {}
-        self._pending = PendingRequests()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.queries = VenueQueries(connector, self._ids, metrics)
         self._subscribers: list[asyncio.Queue[OrderEvent]] = []
         self._callbacks: list[EventCallback] = []
         self._session_callbacks: list[SessionCallback] = []
@@ -128,17 +130,18 @@ class OrderEngine:
                 "recovered %d open orders from the store; they are reconciled after logon", len(recovered)
             )
         self._tasks.spawn(self._process_reports(), name="reports")
-        self._tasks.spawn(self._watch_in_flight(), name="in-flight")
+        self._tasks.spawn(watch_in_flight(self, self._config.inflight_timeout_seconds), name="in-flight")
         await asyncio.to_thread(self._connector.start, self.deliver)
 
     async def stop(self) -> None:
+        """Log out, then handle every report that arrived, then close the store."""
         self._ready.clear()
         await asyncio.to_thread(self._connector.stop)
+        await self._tasks.cancel_all()
         while not self._inbox.empty():
             await self._handle(self._inbox.get_nowait())
-        await self._tasks.cancel_all()
-        self._pending.fail_all(SessionNotReady("the adapter is stopping"))
-        self._db_thread.shutdown(wait=True)
+        self.queries.pending.fail_all(SessionNotReady("the adapter is stopping"))
+        await asyncio.to_thread(self._db_thread.shutdown, True)
         self.store.close()
 
     def deliver(self, report: VenueReport) -> None:
@@ -273,21 +276,27 @@ class OrderEngine:
     async def cancel(self, request: CancelOrder) -> Order:
         """Ask the venue to cancel. An order we never stored is still asked for: the venue decides."""
         await self.wait_ready()
-        order = await self.get_order(request.cl_ord_id)
-        if order is None:
+        if await self.get_order(request.cl_ord_id) is None:
             return await self._cancel_untracked(request)
-        self._check_amendable(order, "cancel")
-        venue_request = OrderRequest(
-            request_id=request.request_id or self._ids.next("C"),
-            cl_ord_id=order.cl_ord_id,
-            kind=RequestKind.CANCEL,
-        )
-        pending = order.moved_to(OrderStatus.PENDING_CANCEL, pending_request_id=venue_request.request_id)
-        await self._send_request(pending, venue_request, OrderEventKind.CANCEL_REQUESTED)
-        return pending
+        async with self._lock(request.cl_ord_id):
+            order = await self.get_order(request.cl_ord_id)
+            if order is None:
+                raise OrderNotFound(f"order {request.cl_ord_id} vanished from the store")
+            self._check_amendable(order, "cancel")
+            venue_request = OrderRequest(
+                request_id=request.request_id or self._ids.next("C"),
+                cl_ord_id=order.cl_ord_id,
+                kind=RequestKind.CANCEL,
+            )
+            pending = order.moved_to(OrderStatus.PENDING_CANCEL, pending_request_id=venue_request.request_id)
+            return await self._send_request(pending, venue_request, OrderEventKind.CANCEL_REQUESTED)
 
     async def replace(self, request: ReplaceOrder) -> Order:
         await self.wait_ready()
+        async with self._lock(request.cl_ord_id):
+            return await self._replace_locked(request)
+
+    async def _replace_locked(self, request: ReplaceOrder) -> Order:
         order = await self.get_order(request.cl_ord_id)
         if order is None:
             raise OrderNotFound(f"no order with ClOrdID {request.cl_ord_id} in the store")
@@ -306,8 +315,7 @@ class OrderEngine:
             expire_time=request.expire_time,
         )
         pending = order.moved_to(OrderStatus.PENDING_REPLACE, pending_request_id=venue_request.request_id)
-        await self._send_request(pending, venue_request, OrderEventKind.REPLACE_REQUESTED)
-        return pending
+        return await self._send_request(pending, venue_request, OrderEventKind.REPLACE_REQUESTED)
 
     @staticmethod
     def _check_amendable(order: Order, action: str) -> None:
@@ -319,7 +327,9 @@ class OrderEngine:
                 f"wait for its answer before another {action}"
             )
 
-    async def _send_request(self, pending: Order, request: OrderRequest, kind: OrderEventKind) -> None:
+    async def _send_request(self, pending: Order, request: OrderRequest, kind: OrderEventKind) -> Order:
+        if request.request_id in self._by_request:
+            raise OrderRejected(f"request id {request.request_id} was used before; give a new one")
         await self._db(self.store.insert_request, request, pending)
         self._by_request[request.request_id] = request
         self._remember(pending)
@@ -332,26 +342,45 @@ class OrderEngine:
                 self._connector.send_replace(pending, request)
         except SessionError as exc:
             await self._refuse_request(pending, request.request_id, None, f"not sent: {exc}")
+        return self._latest(pending)
 
     async def _cancel_untracked(self, request: CancelOrder) -> Order:
         request_id = request.request_id or self._ids.next("C")
-        answer = self._pending.open(f"cancel:{request_id}")
+        answer = self.queries.pending.open(f"cancel:{request_id}")
         venue_request = OrderRequest(
             request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL
         )
-        self._connector.send_cancel(venue_request, None)
         try:
+            self._connector.send_cancel(venue_request, None)
             async with asyncio.timeout(self._config.reconcile_timeout_seconds):
                 (report,) = await answer
+        except SessionError as exc:
+            answer.cancel()
+            raise OrderRejected(f"cancel of {request.cl_ord_id} not sent: {exc}") from exc
         except TimeoutError:
             raise OrderRejected(f"no answer from the venue to the cancel of {request.cl_ord_id}") from None
         return await self._adopt_external(report)
 
     async def _reject_unsent(self, order: Order, reason: str) -> Order:
+        async with self._lock(order.cl_ord_id):
+            order = self._latest(order)
+            return await self._reject_unsent_locked(order, reason)
+
+    async def _reject_unsent_locked(self, order: Order, reason: str) -> Order:
         rejected = order.moved_to(OrderStatus.REJECTED, reason=f"{reason}; not sent, resubmit when ready")
         await self._record(rejected, OrderEventKind.REJECTED, None, f"unsent:{order.cl_ord_id}")
         self.metrics.order_rejects.labels("adapter", "NOT_SENT").inc()
         return rejected
+
+    def _lock(self, cl_ord_id: str) -> asyncio.Lock:
+        """One lock per order, held by each read-change-write of it: no change overwrites another."""
+        lock = self._locks.get(cl_ord_id)
+        if lock is None:
+            lock = self._locks[cl_ord_id] = asyncio.Lock()
+        return lock
+
+    def _latest(self, order: Order) -> Order:
+        return self._orders.get(order.cl_ord_id, order)
 
     async def get_order(self, cl_ord_id: str) -> Order | None:
         cached = self._orders.get(cl_ord_id)
@@ -369,6 +398,7 @@ class OrderEngine:
             if oldest.is_open:
                 break
             self._orders.popitem(last=False)
+            self._locks.pop(oldest.cl_ord_id, None)
             if oldest.order_id:
                 self._by_venue_id.pop(oldest.order_id, None)
 
@@ -395,7 +425,29 @@ class OrderEngine:
     async def _process_reports(self) -> None:
         while True:
             report = await self._inbox.get()
-            await self._handle(report)
+            await self._handle_until_stored(report)
+
+    async def _handle_until_stored(self, report: VenueReport) -> None:
+        """A report is never dropped because the database failed: it is retried, in order, until stored."""
+        delay = 0.2
+        while True:
+            try:
+                await self._handlers[type(report)](report)
+                return
+            except StoreError as exc:
+                self.metrics.callback_errors.labels("store").inc()
+                log.error(
+                    "cannot store a %s (%s); retrying in %.1fs — check the database",
+                    type(report).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                self.metrics.callback_errors.labels("engine").inc()
+                log.exception("failed to handle %s (continuing)", type(report).__name__)
+                return
 
     async def _handle(self, report: VenueReport) -> None:
         try:
@@ -406,13 +458,13 @@ class OrderEngine:
 
     async def _on_execution(self, report: ExecutionReport) -> None:
         if report.mass_status_id is not None:
-            collection = self._pending.get(f"mass:{report.mass_status_id}")
+            collection = self.queries.pending.get(f"mass:{report.mass_status_id}")
             if collection is not None:
                 collection.add(report, report.total_reports)
                 return
         order = await self.find(report.cl_ord_id, report.order_id)
         if order is None:
-            untracked = self._pending.get(f"cancel:{report.cl_ord_id}")
+            untracked = self.queries.pending.get(f"cancel:{report.cl_ord_id}")
             if untracked is not None:
                 untracked.add(report, 1)
                 return
@@ -423,13 +475,20 @@ class OrderEngine:
                 report.order_id,
             )
             return
+        waiter = self.queries.pending.get(f"status:{order.cl_ord_id}")
+        if waiter is not None and report.kind is not ExecKind.STATUS:
+            # cTrader answers H for a working order with an ER that looks like its acknowledgement.
+            report = report.model_copy(update={"kind": ExecKind.STATUS})
         await self.apply_report(order, report)
-        waiter = self._pending.get(f"status:{order.cl_ord_id}")
         if waiter is not None:
             waiter.add(report, 1)
 
     async def apply_report(self, order: Order, report: ExecutionReport) -> Order:
         """The one path by which a venue execution report changes an order (live and reconciliation)."""
+        async with self._lock(order.cl_ord_id):
+            return await self._apply_locked(self._latest(order), report)
+
+    async def _apply_locked(self, order: Order, report: ExecutionReport) -> Order:
         if report.dedupe_key in self._seen_keys and report.kind is not ExecKind.STATUS:
             self.metrics.duplicate_reports.inc()
             return order
@@ -457,7 +516,22 @@ class OrderEngine:
         fill: Any = None,
         reason: str | None = None,
     ) -> bool:
-        """Persist first, then tell consumers: nobody hears of a change the store does not have."""
+        """Persist first, then tell consumers: nobody hears of a change the store does not have.
+
+        Shielded: a cancelled caller (a reconciliation cut short by a logout) must not leave the store
+        ahead of memory.
+        """
+        return await asyncio.shield(self._persist(order, kind, report, key, fill, reason))
+
+    async def _persist(
+        self,
+        order: Order,
+        kind: OrderEventKind,
+        report: ExecutionReport | None,
+        key: str,
+        fill: Any,
+        reason: str | None,
+    ) -> bool:
         if not await self._db(self.store.record_execution, order, kind.value, report, fill, key):
             self.metrics.duplicate_reports.inc()
             return False
@@ -480,14 +554,15 @@ class OrderEngine:
     async def _on_cancel_rejected(self, reject: CancelRejected) -> None:
         order = await self.find(reject.request_id, reject.order_id)
         if order is None:
-            untracked = self._pending.get(f"cancel:{reject.request_id}")
+            untracked = self.queries.pending.get(f"cancel:{reject.request_id}")
             if untracked is not None:
                 untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
                 return
             self.metrics.unmatched_reports.labels("cancel_reject").inc()
             log.warning("cancel reject for no known order: %s", reject.text)
             return
-        await self._refuse_request(order, reject.request_id, reject.status, reject.text)
+        async with self._lock(order.cl_ord_id):
+            await self._refuse_request(self._latest(order), reject.request_id, reject.status, reject.text)
 
     async def _refuse_request(
         self, order: Order, request_id: str, venue_status: OrderStatus | None, text: str | None
@@ -515,11 +590,11 @@ class OrderEngine:
     async def _on_business_reject(self, reject: BusinessReject) -> None:
         ref = reject.ref_id or ""
         for prefix in ("mass:", "positions:"):
-            collection = self._pending.get(prefix + ref)
+            collection = self.queries.pending.get(prefix + ref)
             if collection is not None:
                 collection.finish()  # cTrader's way of saying "no working orders"
                 return
-        untracked = self._pending.get(f"cancel:{ref}")
+        untracked = self.queries.pending.get(f"cancel:{ref}")
         if untracked is not None:
             untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
             return
@@ -528,18 +603,52 @@ class OrderEngine:
             self.metrics.unmatched_reports.labels("business_reject").inc()
             log.warning("business reject for unknown reference %r: %s", ref, reject.text)
             return
-        if ref != order.cl_ord_id:
-            await self._refuse_request(order, ref, None, reject.text)
-            return
-        if order.status is OrderStatus.PENDING_NEW:
-            rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
-            await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
-        waiter = self._pending.get(f"status:{ref}")
+        async with self._lock(order.cl_ord_id):
+            order = self._latest(order)
+            if ref != order.cl_ord_id:
+                await self._refuse_request(order, ref, None, reject.text)
+                return
+            if order.status is OrderStatus.PENDING_NEW:
+                rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
+                await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
+        waiter = self.queries.pending.get(f"status:{ref}")
         if waiter is not None:
             waiter.add(reject, 1)
 
+    async def settle_lost_request(self, cl_ord_id: str, venue: ExecutionReport | None, why: str) -> None:
+        """A cancel/replace that was never answered, decided from the venue's current view of the order."""
+        async with self._lock(cl_ord_id):
+            order = await self.get_order(cl_ord_id)
+            if order is None or order.pending_request_id is None:
+                return
+            request_id = order.pending_request_id
+            request = self._by_request.get(request_id) or await self._db(self.store.get_request, request_id)
+            if venue is not None and request is not None and _replace_took_effect(request, venue):
+                terms = {
+                    "quantity": venue.quantity,
+                    "price": venue.price or order.price,
+                    "stop_price": venue.stop_price or order.stop_price,
+                }
+                replaced = order.moved_to(venue.status, pending_request_id=None, **terms)
+                await self._record(replaced, OrderEventKind.REPLACED, venue, f"replaced:{request_id}")
+                return
+            await self._refuse_request(order, request_id, venue.status if venue else None, why)
+
+    async def close_unknown(self, cl_ord_id: str, text: str | None) -> None:
+        """An acknowledged order the venue no longer knows cannot be working: close it, saying why."""
+        async with self._lock(cl_ord_id):
+            order = await self.get_order(cl_ord_id)
+            if order is None or order.is_done or order.status is OrderStatus.PENDING_NEW:
+                return
+            closed = order.moved_to(
+                OrderStatus.CANCELLED,
+                pending_request_id=None,
+                reason=f"the venue no longer knows this order: {text or 'no reason given'}",
+            )
+            await self._record(closed, OrderEventKind.CANCELLED, None, f"unknown:{cl_ord_id}")
+
     async def _on_position_report(self, report: PositionReport) -> None:
-        collection = self._pending.get(f"positions:{report.request_id}")
+        collection = self.queries.pending.get(f"positions:{report.request_id}")
         if collection is None:
             log.debug("position report for a finished request %s", report.request_id)
         elif report.no_positions:
@@ -548,7 +657,7 @@ class OrderEngine:
             collection.add(report, report.total_reports)
 
     async def _on_security_list(self, report: SecurityListReport) -> None:
-        collection = self._pending.get(f"instruments:{report.request_id}")
+        collection = self.queries.pending.get(f"instruments:{report.request_id}")
         if collection is not None:
             collection.add(report, 1)
 
@@ -584,7 +693,7 @@ class OrderEngine:
         if self._reconcile_task is not None:
             self._reconcile_task.cancel()
             self._reconcile_task = None
-        self._pending.fail_all(
+        self.queries.pending.fail_all(
             SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}")
         )
 
@@ -594,6 +703,9 @@ class OrderEngine:
     def reconcile_timeout(self) -> float:
         return self._config.reconcile_timeout_seconds
 
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        return self._tasks.spawn(coro, name=name)
+
     def mark_ready(self) -> None:
         self._ready.set()
 
@@ -601,43 +713,12 @@ class OrderEngine:
         """Open orders the venue may know of (not those still waiting for their first send)."""
         return [o for o in self._orders.values() if o.is_open and o.cl_ord_id not in self._unsent]
 
-    async def ask(self, key: str, send: Callable[[], None], timeout: float) -> list[Any]:
-        """Send one request and wait for its complete answer."""
-        answer = self._pending.open(key)
-        send()
-        async with asyncio.timeout(timeout):
-            return await answer
-
-    async def ask_instruments(self, timeout: float) -> list[Instrument]:
-        request_id = self._ids.next("S")
-        answer = await self.ask(
-            f"instruments:{request_id}", lambda: self._connector.send_instruments_request(request_id), timeout
-        )
-        instruments = [i for report in answer if report.ok for i in report.instruments]
+    async def load_instruments(self, timeout: float) -> list[Instrument]:
+        instruments = await self.queries.instruments(timeout)
         if instruments:
             self.catalog.replace(instruments)
             await self._db(self.store.replace_instruments, instruments)
         return instruments
-
-    async def ask_mass_status(self, timeout: float) -> list[ExecutionReport]:
-        request_id = self._ids.next("M")
-        return await self.ask(
-            f"mass:{request_id}", lambda: self._connector.send_mass_status_request(request_id), timeout
-        )
-
-    async def ask_positions(self, timeout: float) -> list[PositionReport]:
-        request_id = self._ids.next("P")
-        return await self.ask(
-            f"positions:{request_id}", lambda: self._connector.send_positions_request(request_id), timeout
-        )
-
-    async def ask_status(self, cl_ord_id: str, timeout: float) -> ExecutionReport | BusinessReject:
-        self.metrics.status_queries.inc()
-        self._queried_at[cl_ord_id] = time.monotonic()
-        (answer,) = await self.ask(
-            f"status:{cl_ord_id}", lambda: self._connector.send_status_request(cl_ord_id), timeout
-        )
-        return answer  # type: ignore[no-any-return]
 
     async def save_positions(self, positions: list[Any]) -> None:
         await self._db(self.store.replace_positions, positions)
@@ -689,38 +770,16 @@ class OrderEngine:
         """Ask the venue for its open positions now and store them (the venue is the authority)."""
         from fixadapter.engine.reconciler import positions_from
 
-        positions = positions_from(await self.ask_positions(self._config.reconcile_timeout_seconds))
+        positions = positions_from(await self.queries.positions(self._config.reconcile_timeout_seconds))
         await self.save_positions(positions)
         return positions
 
-    async def _watch_in_flight(self) -> None:
-        """Orders with no answer after the timeout are queried with an OrderStatusRequest."""
-        timeout = self._config.inflight_timeout_seconds
-        while True:
-            await asyncio.sleep(min(timeout / 2, 1.0))
-            if not self._ready.is_set():
-                continue
-            now = time.monotonic()
-            for order in self.open_orders():
-                if order.status not in IN_FLIGHT_STATUSES:
-                    continue
-                age = (utc_now() - order.updated_at).total_seconds()
-                last = self._queried_at.get(order.cl_ord_id, 0.0)
-                if (
-                    age >= timeout
-                    and now - last >= timeout
-                    and f"status:{order.cl_ord_id}" not in self._pending
-                ):
-                    log.warning(
-                        "no answer for %s after %.1fs: asking the venue for its status", order.cl_ord_id, age
-                    )
-                    self._tasks.spawn(self._query(order.cl_ord_id, timeout), name=f"status-{order.cl_ord_id}")
 
-    async def _query(self, cl_ord_id: str, timeout: float) -> None:
-        try:
-            await self.ask_status(cl_ord_id, timeout)
-        except (TimeoutError, SessionNotReady, SessionError) as exc:
-            log.warning("status query for %s unanswered (%s); will ask again", cl_ord_id, exc)
+def _replace_took_effect(request: OrderRequest, venue: ExecutionReport) -> bool:
+    if request.kind is not RequestKind.REPLACE or venue.quantity != request.quantity:
+        return False
+    price_ok = request.price is None or venue.price == request.price
+    return price_ok and (request.stop_price is None or venue.stop_price == request.stop_price)
 
 
 def _reason_code(text: str | None) -> str:

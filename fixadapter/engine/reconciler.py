@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fixadapter.errors import SessionError, SessionNotReady
-from fixadapter.model.enums import OrderStatus, PositionSide
+from fixadapter.model.enums import PositionSide
 from fixadapter.model.orders import Position
 from fixadapter.model.reports import BusinessReject, ExecutionReport, PositionReport
 
@@ -63,20 +63,30 @@ async def reconcile(engine: OrderEngine) -> None:
 async def _reconcile_once(engine: OrderEngine) -> None:
     started = time.monotonic()
     timeout = engine.reconcile_timeout
-    instruments = await engine.ask_instruments(timeout)
-    working = await engine.ask_mass_status(timeout)
+    instruments = await engine.load_instruments(timeout)
+    working = await engine.queries.mass_status(timeout)
     # Orders the venue did not list are asked for one by one first: that also gives an order whose
     # acknowledgement was lost its OrderID, so the list below cannot mistake it for a foreign order.
     listed = {report.order_id for report in working}
     missing = [o for o in engine.open_orders() if o.order_id is None or o.order_id not in listed]
-    answers = await asyncio.gather(*(engine.ask_status(o.cl_ord_id, timeout) for o in missing))
+    answers = await asyncio.gather(*(engine.queries.status(o.cl_ord_id, timeout) for o in missing))
+    venue_view: dict[str, ExecutionReport] = {}
     for order, answer in zip(missing, answers, strict=True):
-        if isinstance(answer, BusinessReject) and order.status is not OrderStatus.PENDING_NEW:
-            log.warning("venue does not know order %s (%s): %s", order.cl_ord_id, order.status, answer.text)
+        if isinstance(answer, BusinessReject):
+            await engine.close_unknown(order.cl_ord_id, answer.text)
+        else:
+            venue_view[order.cl_ord_id] = answer
     changed = 0
     for report in working:
         changed += await _apply_working(engine, report)
-    positions = positions_from(await engine.ask_positions(timeout))
+        order = await engine.find(report.cl_ord_id, report.order_id)
+        if order is not None:
+            venue_view[order.cl_ord_id] = report
+    for order in engine.open_orders():
+        if order.pending_request_id is not None:
+            why = "no answer to the request before the session dropped; resend it if still wanted"
+            await engine.settle_lost_request(order.cl_ord_id, venue_view.get(order.cl_ord_id), why)
+    positions = positions_from(await engine.queries.positions(timeout))
     await engine.save_positions(positions)
     log.info(
         "reconciled in %.0f ms: %d instruments, %d working orders at the venue (%d changed), "

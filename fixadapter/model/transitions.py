@@ -29,6 +29,14 @@ _KIND_EVENT: dict[ExecKind, OrderEventKind] = {
 }
 
 
+_FINISHING_WITH_FILL: dict[OrderStatus, OrderEventKind] = {
+    OrderStatus.CANCELLED: OrderEventKind.CANCELLED,
+    OrderStatus.EXPIRED: OrderEventKind.EXPIRED,
+}
+_AWAITING_ANSWER = (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+_WORKING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
 class Applied(NamedTuple):
     order: Order
     kind: OrderEventKind
@@ -42,6 +50,10 @@ def apply_execution(order: Order, report: ExecutionReport) -> Applied | None:
     still cannot fill twice. Raises InvalidTransition for a report that contradicts the order's state.
     """
     fill = _fill_from(order, report)
+    if report.kind is ExecKind.STATUS and order.status in _AWAITING_ANSWER and report.status in _WORKING:
+        if fill is None:
+            return None  # still working: the cancel/replace answer (or its timeout) decides
+        report = report.model_copy(update={"status": order.status})  # the fill, and still awaiting
     changes: dict[str, object] = {"order_id": report.order_id or order.order_id}
     if report.position_id:
         changes["position_id"] = report.position_id
@@ -66,6 +78,10 @@ def apply_execution(order: Order, report: ExecutionReport) -> Applied | None:
 
 def _event_kind(order: Order, report: ExecutionReport, fill: Fill | None) -> OrderEventKind | None:
     if fill is not None:
+        if report.status in _FINISHING_WITH_FILL:  # e.g. an IOC's rest cancelled in the same report
+            return _FINISHING_WITH_FILL[report.status]
+        if report.kind is ExecKind.REPLACED:
+            return OrderEventKind.REPLACED
         done = report.status is OrderStatus.FILLED
         return OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
     if report.kind is ExecKind.REPLACED:
