@@ -13,7 +13,7 @@ from pydantic import SecretStr, ValidationError
 
 from fixadapter.config import load_config
 from fixadapter.errors import FixAdapterError
-from fixadapter.logs import configure_logging
+from fixadapter.logs import configure_logging, mask_secrets
 
 
 def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except (FixAdapterError, ValidationError) as exc:
-        print(f"fixadapter {args.command}: {exc}", file=sys.stderr)
+        print(mask_secrets(f"fixadapter {args.command}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -54,7 +54,7 @@ class StoreConfig(_Section):
 
 class OrdersConfig(_Section):
     inflight_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
-    ready_timeout_seconds: Annotated[float, Field(ge=0)] = 10.0
+    ready_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     reconcile_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
 
 
@@ -121,7 +121,11 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            # Never echo the offending line: it may be the password's.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return build_config(data, environ)

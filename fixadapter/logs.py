@@ -7,19 +7,27 @@ import re
 import sys
 
 _SECRET_KEYS = r"password|passwd|access_?token|refresh_?token|client_?secret|token"  # noqa: S105 - names
-_SECRET_PATTERNS = (
-    # FIX Password (554) in raw messages: SOH, `|`, an escaped "\x01" (from %r) or a line start before it;
-    # the value runs to the next separator, spaces included.
-    (re.compile(r"(^|[\x01|\s]|\\x01)554=(?:(?!\\x01)[^\x01|\r\n])*"), r"\g<1>554=******"),
+# FIX Password (554): the value runs to the next field separator, whichever the text uses (SOH in raw
+# messages, an escaped "\x01" in a %r, `|` in a log excerpt), so a `|` or a space inside it stays masked.
+_FIX_PASSWORD_BY_SEPARATOR = (
+    ("\x01", re.compile(r"(^|[\x01\s])554=[^\x01]*")),
+    ("\\x01", re.compile(r"(^|\\x01|\s)554=(?:(?!\\x01).)*")),
+    ("", re.compile(r"(^|[|\s])554=[^|\r\n]*")),
+)
+_KEY_VALUE_PATTERNS = (
     # key = "quoted value" or key: 'quoted value' (a dict repr, JSON, YAML), spaces included.
     (re.compile(rf"(?i)\b({_SECRET_KEYS})(['\"]?\s*[:=]\s*)(['\"])(.*?)\3"), r"\1\2\3******\3"),
-    # key=value without quotes.
-    (re.compile(rf"(?i)\b({_SECRET_KEYS})(\s*[:=]\s*)(?!['\"*])[^\s'\",}}]+"), r"\1\2******"),
+    # key=value without quotes: to the end of the line or the next comma, brace or semicolon.
+    (re.compile(rf"(?i)\b({_SECRET_KEYS})(\s*[:=]\s*)(?!['\"*])[^\r\n,;}}]+"), r"\1\2******"),
 )
 
 
 def mask_secrets(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
+    for separator, pattern in _FIX_PASSWORD_BY_SEPARATOR:
+        if separator in text:
+            text = pattern.sub(r"\g<1>554=******", text)
+            break
+    for pattern, replacement in _KEY_VALUE_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 

@@ -49,6 +49,9 @@ class Metrics:
         self.session_up = Gauge(
             "fixadapter_fix_session_logged_on", "1 while the session is logged on", ["session"], registry=r
         )
+        self._order_metrics(r)
+
+    def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
             "fixadapter_orders_submitted_total", "Orders sent to the venue", registry=r
         )

@@ -532,7 +532,7 @@ class OrderEngine:
         fill: Any,
         reason: str | None,
     ) -> bool:
-        if not await self._db(self.store.record_execution, order, kind.value, report, fill, key):
+        if not await self._db(self.store.record_execution, order, kind.value, report, fill, key, reason):
             self.metrics.duplicate_reports.inc()
             return False
         self._seen_keys[key] = None

@@ -47,7 +47,7 @@ class NewOrder(_Request):
     closes, without it opens a hedge.
     """
 
-    symbol: Annotated[str, Field(min_length=1, max_length=32)]
+    symbol: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/#\-]{1,32}$")]
     side: Side
     order_type: OrderType
     quantity: Quantity
@@ -55,7 +55,8 @@ class NewOrder(_Request):
     stop_price: Price | None = None
     expire_time: Expiry = None
     position_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
-    label: Annotated[str, Field(max_length=100)] | None = None
+    # Printable ASCII only: a SOH in a label would end up as an extra FIX field (e.g. a 721).
+    label: Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,100}$")] | None = None
     cl_ord_id: ClientId | None = None
     strategy: Annotated[str, Field(pattern=ID_PATTERN)] | None = None
 

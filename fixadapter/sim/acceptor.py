@@ -98,15 +98,19 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             header.setField(t.TARGET_SUB_ID, client)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        if message.getHeader().getField(t.MSG_TYPE) != "A":
-            return
-        reason = self._logon_refusal(message)
-        if reason is not None:
+        try:
+            header = message.getHeader()
+            if header.getField(t.MSG_TYPE) != "A":
+                return
+            reason = self._logon_refusal(message)
+            if reason is None and header.isSetField(t.SENDER_SUB_ID):
+                self._client_sub_id[sessionID.toString()] = header.getField(t.SENDER_SUB_ID)
+        except Exception:
+            log.exception("%s: failed to read a logon; refusing it", self.kind.value)
+            reason = "InternalError: RET_INVALID_DATA"
+        if reason is not None:  # the one exception QuickFIX expects from here: it sends the Logout
             log.warning("%s: logon refused: %s", self.kind.value, reason)
             raise fix.RejectLogon(reason)
-        header = message.getHeader()
-        if header.isSetField(t.SENDER_SUB_ID):
-            self._client_sub_id[sessionID.toString()] = header.getField(t.SENDER_SUB_ID)
 
     def _logon_refusal(self, message: fix.Message) -> str | None:
         header = message.getHeader()

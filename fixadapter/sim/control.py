@@ -4,7 +4,8 @@ switch on faults, force a logout. It is the venue's back office, not part of cTr
     GET  /health                         {"ok": true}
     GET  /state                          orders, positions, quotes
     POST /quote    {"symbol_id", "bid", "ask"}
-    POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value], "drop_reports"?}
+    POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value],
+                    "drop_reports"?, "ignore_requests"?}
     POST /logout   {"session": "TRADE"|"QUOTE", "reason"?}
 """
 
@@ -81,6 +82,8 @@ class ControlServer:
             self.trade.venue.set_partial_fill_parts(int(body["partial_fill_parts"]))
         if "freeze_prices" in body:
             self.trade.faults.freeze_prices = bool(body["freeze_prices"])
+        if "ignore_requests" in body:
+            self.trade.faults.ignore_requests = int(body["ignore_requests"])
         if "drop_reports" in body:
             self.trade.faults.drop_reports = int(body["drop_reports"])
         if "extra_tag" in body:
@@ -128,7 +131,7 @@ class ControlServer:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length) or b"{}")
                     self._reply(200, action(body))
-                except (KeyError, ValueError, TypeError) as exc:
+                except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                     self._reply(400, {"error": f"bad request: {exc}"})
 
         return Handler

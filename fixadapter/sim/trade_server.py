@@ -73,6 +73,7 @@ class Faults:
     extra_tag: tuple[int, str] | None = None
     freeze_prices: bool = False
     drop_reports: int = 0  # the venue acts but the next N execution reports never leave
+    ignore_requests: int = 0  # the next N application messages are lost before the venue sees them
 
 
 def execution_report(execution: Execution, *, mass_status: tuple[str, int] | None = None) -> list[Pair]:
@@ -145,6 +146,13 @@ def _optional_int(fields: Fields, tag: int, name: str) -> int | None:
     return int(value)
 
 
+def _side(code: str) -> Side:
+    side = SIDE.get(code)
+    if side is None:
+        raise BadRequest(f"INVALID_REQUEST: Side {code} is not supported (1 buy, 2 sell)")
+    return side
+
+
 def place_request(fields: Fields) -> PlaceRequest:
     kind = ORD_TYPE.get(fields.require(t.ORD_TYPE))
     if kind is None:
@@ -152,7 +160,7 @@ def place_request(fields: Fields) -> PlaceRequest:
     return PlaceRequest(
         cl_ord_id=fields.require(t.CL_ORD_ID),
         symbol_id=_symbol_id(fields),
-        side=SIDE[fields.require(t.SIDE)],
+        side=_side(fields.require(t.SIDE)),
         kind=kind,
         quantity=to_decimal(fields.require(t.ORDER_QTY)) or Decimal(0),
         price=to_decimal(fields.get(t.PRICE)),
@@ -172,6 +180,9 @@ class TradeServer:
         self.faults = Faults()
         self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        # Held from a venue call until its reports are sent, by every thread (QuickFIX, clock, control),
+        # so reports leave in the order the venue produced them, as cTrader's do.
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._clock_thread = threading.Thread(target=self._run_clock, name="sim-clock", daemon=True)
         self._handlers: dict[str, Callable[[Fields], None]] = {
@@ -198,6 +209,14 @@ class TradeServer:
         self.venue.close()
 
     def handle(self, msg_type: str, raw: str, session_id: fix.SessionID) -> None:
+        with self._lock:
+            if self.faults.ignore_requests > 0:
+                self.faults.ignore_requests -= 1
+                log.info("fault: a %s never reached the venue", msg_type)
+                return
+            self._handle(msg_type, raw)
+
+    def _handle(self, msg_type: str, raw: str) -> None:
         handler = self._handlers.get(msg_type)
         if handler is None:
             self.app.send(
@@ -370,6 +389,10 @@ class TradeServer:
                 log.exception("simulator clock step failed (continuing)")
 
     def _tick(self) -> None:
+        with self._lock:
+            self._tick_locked()
+
+    def _tick_locked(self) -> None:
         now = datetime.now(UTC)
         for spec in self.venue.symbols():
             if self.faults.freeze_prices:
@@ -381,11 +404,13 @@ class TradeServer:
 
     def set_quote(self, symbol_id: int, bid: Decimal, ask: Decimal) -> None:
         """Pin a price (control port) and execute whatever it crosses, as a market move would."""
-        quote = self.venue.prices.set_quote(symbol_id, bid, ask)
-        self.send_executions(self.venue.on_quote(quote, datetime.now(UTC)))
+        with self._lock:
+            quote = self.venue.prices.set_quote(symbol_id, bid, ask)
+            self.send_executions(self.venue.on_quote(quote, datetime.now(UTC)))
 
     def _advance_parts(self) -> None:
-        now = datetime.now(UTC)
-        for order in self.venue.working_orders():
-            if order.under_execution:
-                self.send_executions(self.venue.advance(order.order_id, now))
+        with self._lock:
+            now = datetime.now(UTC)
+            for order in self.venue.working_orders():
+                if order.under_execution:
+                    self.send_executions(self.venue.advance(order.order_id, now))

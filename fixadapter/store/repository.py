@@ -165,7 +165,13 @@ class OrderStore:
         return self._run(lambda conn: conn.execute(query).first()) is not None
 
     def record_execution(
-        self, order: Order, event_name: str, report: ExecutionReport | None, fill: Fill | None, key: str
+        self,
+        order: Order,
+        event_name: str,
+        report: ExecutionReport | None,
+        fill: Fill | None,
+        key: str,
+        text: str | None = None,
     ) -> bool:
         """Append the execution and update the order atomically; False if `key` was recorded before."""
         row = {
@@ -178,7 +184,7 @@ class OrderStore:
             "fill_price": fill.price if fill else None,
             "cum_qty": order.cum_qty,
             "avg_px": order.avg_px,
-            "text": (report.text if report else None) or order.reason,
+            "text": text or (report.text if report else None) or order.reason,
             "transact_time": report.transact_time if report else None,
             "received_at": datetime.now(UTC),
             "raw": report.raw if report else None,

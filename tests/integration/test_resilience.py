@@ -88,3 +88,25 @@ def test_an_order_whose_answers_are_lost_is_queried_after_the_timeout_and_comple
             assert sample("fixadapter_order_status_queries_total") >= 1
 
     asyncio.run(scenario())
+
+
+def test_a_cancel_lost_on_the_way_is_refused_after_the_timeout_and_the_order_can_be_cancelled_again(
+    sim: SimProcess, make_config: ConfigFactory
+):
+    async def scenario() -> None:
+        async with Adapter(make_config(sim)) as adapter:
+            await adapter.wait_ready(10)
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="limit", quantity=1000, price="0.9")
+            )
+            await adapter.wait_for(order.cl_ord_id, "new")
+            sim.control("/scenario", {"ignore_requests": 1})
+            await adapter.cancel(order.cl_ord_id)
+            restored = await adapter.wait_for(order.cl_ord_id, "new", timeout=10)
+            assert restored.pending_request_id is None
+            events = adapter.engine.store.executions(order.cl_ord_id)
+            assert events[-1]["event"] == "cancel_rejected" and "no answer" in events[-1]["text"]
+            await adapter.cancel(order.cl_ord_id)
+            assert (await adapter.wait_for(order.cl_ord_id)).status is OrderStatus.CANCELLED
+
+    asyncio.run(scenario())

@@ -208,3 +208,14 @@ def test_render_settings_missing_relative_sessions_file_raises_config_error() ->
 def test_parse_settings_line_outside_a_section_raises_config_error_with_line_number() -> None:
     with pytest.raises(ConfigError, match="sessions file line 2: expected key=value inside a section"):
         parse_settings("# comment\nConnectionType=initiator\n")
+
+
+def test_invalid_yaml_is_reported_without_echoing_the_offending_line(tmp_path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("account:\n  password: `Hunter2:secret\n")
+
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+
+    assert "line 2" in str(refused.value)
+    assert "Hunter2" not in str(refused.value)

@@ -51,10 +51,10 @@ def test_mask_secrets_leaves_a_value_of_554_alone() -> None:
     ("text", "masked"),
     [
         ("password: hunter2", "password: ******"),
-        ("Password=hunter2 user=1", "Password=****** user=1"),
+        ("Password=hunter2 user=1", "Password=******"),  # unquoted: masked to the end of the line
         ("access_token=eyJhbGciOi.x.y&next=1", "access_token=******"),
         ('{"refresh_token": "r-123", "expires": 3600}', '{"refresh_token": "******", "expires": 3600}'),
-        ("clientSecret: abc client_secret=def", "clientSecret: ****** client_secret=******"),
+        ("clientSecret: abc, client_secret=def", "clientSecret: ******, client_secret=******"),
         ("token=abc", "token=******"),
     ],
 )
@@ -139,3 +139,11 @@ def test_masking_filter_masks_a_secret_in_a_traceback(captured: Captured) -> Non
 
     assert SECRET not in stream.getvalue()
     assert "ValueError" in stream.getvalue()
+
+
+def test_mask_secrets_masks_a_fix_password_containing_the_log_separator() -> None:
+    assert mask_secrets("35=A\x01554=ab|cd!ef\x0110=001\x01") == "35=A\x01554=******\x0110=001\x01"
+
+
+def test_mask_secrets_masks_an_unquoted_password_with_spaces() -> None:
+    assert "horse" not in mask_secrets("password=correct horse battery")

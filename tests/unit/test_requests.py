@@ -150,3 +150,9 @@ def test_replace_order_with_both_price_and_stop_price_is_rejected() -> None:
 def test_replace_order_quantity_off_step_is_rejected() -> None:
     with pytest.raises(ValidationError, match=r"quantity\n.*finer than the venue's step"):
         ReplaceOrder(cl_ord_id="ord-0003", quantity="20000.001", price="1.1")
+
+
+@pytest.mark.parametrize("label", ["desk-7\x01721=47888826", "tab\there", "é"])
+def test_a_label_with_control_or_non_ascii_characters_is_refused(label: str) -> None:
+    with pytest.raises(ValidationError, match="label"):
+        NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000, label=label)
