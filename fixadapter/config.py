@@ -6,7 +6,6 @@ through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message na
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,15 +35,6 @@ class AccountConfig(_Section):
     trade_port: Annotated[int, Field(gt=0, lt=65536)] = 5202
     heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
     reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 5
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
 
 
 class StoreConfig(_Section):

@@ -359,7 +359,7 @@ class OrderEngine:
             raise OrderRejected(f"cancel of {request.cl_ord_id} not sent: {exc}") from exc
         except TimeoutError:
             raise OrderRejected(f"no answer from the venue to the cancel of {request.cl_ord_id}") from None
-        return await self._adopt_external(report)
+        return await self.adopt_external(report)
 
     async def _reject_unsent(self, order: Order, reason: str) -> Order:
         async with self._lock(order.cl_ord_id):
@@ -727,9 +727,6 @@ class OrderEngine:
         return await self._db(self.store.positions)
 
     async def adopt_external(self, report: ExecutionReport) -> Order:
-        return await self._adopt_external(report)
-
-    async def _adopt_external(self, report: ExecutionReport) -> Order:
         """An order the venue has and the store does not (placed elsewhere): keep it, visibly."""
         instrument = self.catalog.by_id(report.symbol_id or 0)
         order = Order(

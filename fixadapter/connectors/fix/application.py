@@ -40,6 +40,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._sink = sink
         self._metrics = metrics
         self._logout_text: dict[SessionKind, str | None] = {}
+        self._logged_on: set[SessionKind] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         try:
             kind = session_kind(sessionID)
             self._logout_text[kind] = None
+            self._logged_on.add(kind)
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
@@ -64,6 +66,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         try:
             kind = session_kind(sessionID)
             text = self._logout_text.pop(kind, None)
+            self._logged_on.discard(kind)
             self._metrics.session_up.labels(kind.value).set(0)
             log.info("%s logged out%s", kind.value, f": {text}" if text else "")
             self._sink(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
@@ -114,7 +117,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             if msg_type == "5" and message.isSetField(t.TEXT):
                 text = message.getField(t.TEXT)
                 self._logout_text[kind] = text
-                self._metrics.logon_failures.labels(kind.value).inc()
+                if kind not in self._logged_on:  # a Logout answering our Logon: the logon was refused
+                    self._metrics.logon_failures.labels(kind.value).inc()
                 log.warning("%s: server logout: %s", kind.value, text)
             elif msg_type == "3":
                 self._metrics.session_rejects.labels(kind.value).inc()

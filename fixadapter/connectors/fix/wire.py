@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -149,17 +149,3 @@ def frame(msg_type: str, header: Iterable[Pair], body: Iterable[Pair]) -> str:
     inner = join_fields([(35, msg_type), *header, *body])
     head = f"8=FIX.4.4{SOH}9={len(inner.encode('latin-1'))}{SOH}"
     return f"{head}{inner}10={checksum(head + inner)}{SOH}"
-
-
-def iter_messages(stream: str) -> Iterator[str]:
-    """Split a byte stream of concatenated messages (e.g. a log excerpt) at each `8=`."""
-    start = stream.find("8=FIX")
-    while start != -1:
-        end = stream.find(f"{SOH}10=", start)
-        if end == -1:
-            return
-        stop = stream.find(SOH, end + 4)
-        if stop == -1:
-            return
-        yield stream[start : stop + 1]
-        start = stream.find("8=FIX", stop + 1)
