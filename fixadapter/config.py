@@ -48,6 +48,33 @@ class OrdersConfig(_Section):
     reconcile_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
 
 
+class Subscription(_Section):
+    """A market-data stream opened at start and renewed after every QUOTE logon."""
+
+    symbol: Annotated[str, Field(min_length=1)]
+    depth: bool = False
+
+
+class DepthStorageConfig(_Section):
+    """Depth snapshots kept in the store's `market_depth` table, written in batches off the FIX threads."""
+
+    enabled: bool = True
+    sample_interval_ms: Annotated[int, Field(ge=0, description="per symbol; 0 stores every update")] = 100
+    flush_interval_ms: Annotated[int, Field(ge=10)] = 500
+    batch_size: Annotated[int, Field(ge=1)] = 1000
+    buffer_size: Annotated[int, Field(ge=1)] = 100_000
+    levels: Annotated[int, Field(ge=1, le=100, description="levels per side stored")] = 10
+    retention_days: Annotated[float, Field(gt=0)] = 30.0
+
+
+class MarketDataConfig(_Section):
+    subscriptions: tuple[Subscription, ...] = ()
+    stale_after_seconds: Annotated[float, Field(gt=0)] = 5.0
+    imbalance_levels: Annotated[int, Field(ge=1, le=100)] = 5
+    subscribe_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    storage: DepthStorageConfig = DepthStorageConfig()
+
+
 class LoggingConfig(_Section):
     level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     fix_messages: bool = False
@@ -57,6 +84,7 @@ class AdapterConfig(_Section):
     account: AccountConfig
     store: StoreConfig = StoreConfig()
     orders: OrdersConfig = OrdersConfig()
+    market_data: MarketDataConfig = MarketDataConfig()
     logging: LoggingConfig = LoggingConfig()
     sessions_file: Path = Path("sessions.cfg")
     dictionary: Path = Path("spec/FIX44-CTRADER.xml")

@@ -1,0 +1,87 @@
+"""Market data, normalized: what consumers of the QUOTE session (or the Open API spot stream) receive.
+
+Books and quotes are built on the market-data thread from trusted, already-parsed values, so the hot path
+creates them with `model_construct` (no re-validation); everything arriving from outside is validated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PriceLevel(NamedTuple):
+    """One aggregated price level: every book entry at this price, sizes summed (units)."""
+
+    price: Decimal
+    size: Decimal
+
+
+class _Market(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Quote(_Market):
+    """Top of book from a spot subscription (cTrader sends prices only, no sizes)."""
+
+    symbol_id: int
+    symbol: str
+    time: datetime
+    bid: Decimal | None
+    ask: Decimal | None
+    mid: Decimal | None = None
+    spread_pips: Decimal | None = None
+    stale: bool = False
+
+
+class Book(_Market):
+    """A depth book after a whole W or X was applied, best levels first, with its DOM metrics.
+
+    `imbalance` is (bid size - ask size) / (bid size + ask size) over the first `imbalance_levels` levels;
+    `microprice` weights the best prices by the opposite side's size at the top.
+    """
+
+    symbol_id: int
+    symbol: str
+    time: datetime
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+    mid: Decimal | None = None
+    spread_pips: Decimal | None = None
+    imbalance: float | None = None
+    microprice: Decimal | None = None
+    updates: int = 0
+    stale: bool = False
+
+    @property
+    def best_bid(self) -> PriceLevel | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> PriceLevel | None:
+        return self.asks[0] if self.asks else None
+
+
+class MarketDataRejected(_Market):
+    """The server refused a subscription (35=Y); `text` is cTrader's reason, e.g. INVALID_REQUEST: ..."""
+
+    md_req_id: str
+    symbol_id: int | None = None
+    symbol: str | None = None
+    reason: int | None = None
+    text: str | None = None
+
+
+class MarketDataStale(_Market):
+    """A subscribed symbol has been silent for longer than `market_data.stale_after_seconds`."""
+
+    symbol_id: int
+    symbol: str
+    silent_seconds: float
+    stale: bool = True
+
+
+MarketEvent = Quote | Book | MarketDataRejected | MarketDataStale
