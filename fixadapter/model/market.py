@@ -84,4 +84,18 @@ class MarketDataStale(_Market):
     stale: bool = True
 
 
+class DepthSnapshot(_Market):
+    """One stored row of `market_depth`: a book as it was at `time`, for replay and post-trade review."""
+
+    symbol_id: int
+    symbol: str
+    time: datetime
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+    mid: Decimal | None = None
+    spread_pips: Decimal | None = None
+    imbalance: float | None = None
+    microprice: Decimal | None = None
+
+
 MarketEvent = Quote | Book | MarketDataRejected | MarketDataStale
