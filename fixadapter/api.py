@@ -18,9 +18,13 @@ from types import TracebackType
 
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.market_data import MarketCallback, MarketData
 from fixadapter.engine.orders import EventCallback, OrderEngine, SessionCallback
+from fixadapter.engine.subscriptions import Subscription
+from fixadapter.errors import MarketDataError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import DONE_STATUSES
+from fixadapter.model.market import Book, MarketEvent, Quote
 from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
@@ -35,15 +39,23 @@ class Adapter:
             from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
 
             connector = FixConnector(config, self.metrics)
+        self.connector = connector
         self.engine = OrderEngine(
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
+        self.market: MarketData | None = None
+        if hasattr(connector, "set_market_sink"):
+            self.market = MarketData(connector, self.engine.catalog, config.market_data, self.metrics)
 
     async def start(self) -> None:
+        if self.market is not None:
+            await self.market.start()
         await self.engine.start()
 
     async def stop(self) -> None:
         await self.engine.stop()
+        if self.market is not None:
+            await self.market.stop()
 
     async def __aenter__(self) -> Adapter:
         await self.start()
@@ -96,6 +108,34 @@ class Adapter:
 
     def on_session(self, callback: SessionCallback) -> None:
         self.engine.on_session(callback)
+
+    # -- market data ------------------------------------------------------------------------------
+
+    def _market(self) -> MarketData:
+        if self.market is None:
+            raise MarketDataError("this connector offers no market data")
+        return self.market
+
+    async def subscribe(self, symbol: str, depth: bool = False, wait: bool = True) -> Subscription:
+        """Spot (top of book) or depth stream for a symbol name or id; renewed after every reconnect."""
+        return await self._market().subscribe(symbol, depth, wait)
+
+    async def unsubscribe(self, symbol: str, depth: bool = False) -> bool:
+        return await self._market().unsubscribe(symbol, depth)
+
+    def book(self, symbol: str) -> Book | None:
+        """The latest depth book of a symbol with its DOM figures (None before the first snapshot)."""
+        return self._market().book(symbol)
+
+    def quote(self, symbol: str) -> Quote | None:
+        return self._market().quote(symbol)
+
+    def market_events(self) -> AsyncIterator[MarketEvent]:
+        """Books and quotes (latest per symbol, conflated), rejects and staleness events."""
+        return self._market().events()
+
+    def on_market(self, callback: MarketCallback) -> None:
+        self._market().on_event(callback)
 
     async def wait_for(self, cl_ord_id: str, *statuses: str, timeout: float = 10.0) -> Order:
         """Wait until the order reaches one of `statuses` (default: any final status)."""

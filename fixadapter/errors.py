@@ -8,7 +8,10 @@ FixAdapterError
 ├── OrderNotFound               no order with that ClOrdID in the store
 ├── InvalidTransition           a report contradicts the order's state machine
 ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
-└── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
+├── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
+└── MarketDataError             a subscription failed
+    ├── SubscriptionRejected    the server refused it (35=Y); carries cTrader's reason
+    └── SubscriptionTimeout     no snapshot arrived in time
 """
 
 from __future__ import annotations
@@ -45,6 +48,21 @@ class StoreError(FixAdapterError):
 
 
 class SessionError(FixAdapterError):
+    pass
+
+
+class MarketDataError(FixAdapterError):
+    pass
+
+
+class SubscriptionRejected(MarketDataError):
+    def __init__(self, message: str, reason: int | None = None, text: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.text = text
+
+
+class SubscriptionTimeout(MarketDataError):
     pass
 
 

@@ -50,6 +50,7 @@ class Metrics:
             "fixadapter_fix_session_logged_on", "1 while the session is logged on", ["session"], registry=r
         )
         self._order_metrics(r)
+        self._quote_metrics(r)
 
     def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
@@ -90,5 +91,46 @@ class Metrics:
             "fixadapter_order_round_trip_seconds",
             "From send to the venue's first answer",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+
+    def _quote_metrics(self, r: CollectorRegistry) -> None:
+        self.md_updates = Counter(
+            "fixadapter_md_messages_applied_total",
+            "Market data messages applied (snapshot W, incremental X, spot W)",
+            ["kind"],
+            registry=r,
+        )
+        self.md_book_updates = Counter(
+            "fixadapter_md_book_updates_total", "Books published after a W or X", ["symbol"], registry=r
+        )
+        self.md_unknown_entries = Counter(
+            "fixadapter_md_unknown_entry_ids_total",
+            "X Deletes naming an MDEntryID the book does not hold (ignored)",
+            registry=r,
+        )
+        self.md_unsolicited = Counter(
+            "fixadapter_md_unsolicited_total",
+            "Market data for a symbol with no matching subscription (ignored)",
+            ["msg_type"],
+            registry=r,
+        )
+        self.md_rejects = Counter(
+            "fixadapter_md_rejects_total",
+            "MarketDataRequestReject (35=Y) by MDReqRejReason",
+            ["reason"],
+            registry=r,
+        )
+        self.md_queue_depth = Gauge(
+            "fixadapter_md_queue_depth", "Market data messages received and not yet applied", registry=r
+        )
+        self.md_consumer_dropped = Counter(
+            "fixadapter_md_consumer_dropped_total",
+            "Market events dropped because a consumer's queue was full (oldest first)",
+            registry=r,
+        )
+        self.md_stale_symbols = Gauge(
+            "fixadapter_md_stale_subscriptions",
+            "Subscriptions silent for longer than market_data.stale_after_seconds",
             registry=r,
         )

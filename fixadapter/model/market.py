@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import IntEnum
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +19,68 @@ class PriceLevel(NamedTuple):
 
     price: Decimal
     size: Decimal
+
+
+class BookSide(IntEnum):
+    BID = 0
+    ASK = 1
+
+
+# -- what a connector's codec produces (hot path: plain tuples, built once per message) -----------
+
+
+class BookEntry(NamedTuple):
+    """One entry of a full refresh; spot entries carry neither id nor size."""
+
+    entry_id: str | None
+    side: BookSide
+    price: Decimal
+    size: Decimal | None
+
+
+class EntryChange(NamedTuple):
+    """One entry of an incremental refresh: a New (side, price, size set) or a Delete (only the id)."""
+
+    symbol_id: int
+    entry_id: str
+    delete: bool
+    side: BookSide | None = None
+    price: Decimal | None = None
+    size: Decimal | None = None
+
+
+class FullRefresh(NamedTuple):
+    """A W: replaces a symbol's book (depth, entries with ids) or its top of book (spot)."""
+
+    symbol_id: int
+    time: datetime
+    entries: tuple[BookEntry, ...]
+    md_req_id: str | None = None
+
+    @property
+    def is_depth(self) -> bool:
+        return any(entry.entry_id is not None for entry in self.entries)
+
+
+class IncrementalRefresh(NamedTuple):
+    """An X: entry changes, each naming its symbol, applied as one unit."""
+
+    time: datetime
+    changes: tuple[EntryChange, ...]
+
+
+class RequestRejected(NamedTuple):
+    """A Y: the subscription with this id was refused."""
+
+    md_req_id: str
+    reason: int | None
+    text: str | None
+
+
+MarketMessage = FullRefresh | IncrementalRefresh | RequestRejected
+
+
+# -- what consumers receive ---------------------------------------------------------------------
 
 
 class _Market(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from fixadapter.config import AccountConfig
 from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.codec import DECODERS, unknown_tags
+from fixadapter.connectors.fix.market_codec import MARKET_MSG_TYPES
 from fixadapter.connectors.fix.wire import Fields, WireError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
@@ -26,6 +27,7 @@ from fixadapter.model.reports import MalformedMessage, SessionStatus, VenueRepor
 log = logging.getLogger("fixadapter.fix")
 
 Sink = Callable[[VenueReport], None]
+MarketSink = Callable[[object], None]
 ORDER_MSG_TYPES = frozenset({"D", "F", "G"})
 
 
@@ -34,11 +36,15 @@ def session_kind(session_id: fix.SessionID) -> SessionKind:
 
 
 class FixApplication(fix.Application):  # type: ignore[misc]
-    def __init__(self, account: AccountConfig, sink: Sink, metrics: Metrics) -> None:
+    def __init__(
+        self, account: AccountConfig, sink: Sink, metrics: Metrics, market_sink: MarketSink | None = None
+    ) -> None:
         super().__init__()
         self._account = account
         self._sink = sink
+        self._market_sink = market_sink
         self._metrics = metrics
+        self._received: dict[tuple[SessionKind, str], object] = {}
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
 
@@ -58,7 +64,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
-            self._sink(SessionStatus(session=kind, state=SessionState.LOGGED_ON))
+            self._status(SessionStatus(session=kind, state=SessionState.LOGGED_ON))
         except Exception:
             self._failed("onLogon")
 
@@ -69,9 +75,14 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._logged_on.discard(kind)
             self._metrics.session_up.labels(kind.value).set(0)
             log.info("%s logged out%s", kind.value, f": {text}" if text else "")
-            self._sink(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
+            self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
         except Exception:
             self._failed("onLogout")
+
+    def _status(self, status: SessionStatus) -> None:
+        self._sink(status)
+        if status.session is SessionKind.QUOTE and self._market_sink is not None:
+            self._market_sink(status)  # in stream order with the QUOTE messages
 
     # -- outbound -----------------------------------------------------------------------------
 
@@ -130,16 +141,33 @@ class FixApplication(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            self._receive(session_kind(sessionID), message.toString())
+            raw = message.toString()
+            kind = session_kind(sessionID)
+            if kind is SessionKind.QUOTE and self._market_sink is not None:
+                msg_type = _msg_type(raw)
+                if msg_type in MARKET_MSG_TYPES:
+                    self._count_received(kind, msg_type)
+                    self._market_sink(raw)  # the hot path: decoded on the market-data thread
+                    return
+            self._receive(kind, raw)
         except Exception:
             self._failed("fromApp")
+
+    def _count_received(self, kind: SessionKind, msg_type: str) -> None:
+        """Counter children cached: labels() costs a lock and a dict build per call."""
+        counter = self._received.get((kind, msg_type))
+        if counter is None:
+            counter = self._received[(kind, msg_type)] = self._metrics.messages_received.labels(
+                kind.value, msg_type
+            )
+        counter.inc()  # type: ignore[attr-defined]
 
     def _receive(self, kind: SessionKind, raw: str) -> None:
         msg_type: str | None = None
         try:
             fields = Fields.parse(raw)
             msg_type = fields.require(t.MSG_TYPE)
-            self._metrics.messages_received.labels(kind.value, msg_type).inc()
+            self._count_received(kind, msg_type)
             decoder = DECODERS[kind].get(msg_type)
             if decoder is None:
                 raise WireError(f"unexpected message type {msg_type} on {kind.value}")
@@ -160,6 +188,14 @@ class FixApplication(fix.Application):  # type: ignore[misc]
     def _failed(self, where: str) -> None:
         self._metrics.callback_errors.labels(where).inc()
         log.exception("error in QuickFIX callback %s (the session continues)", where)
+
+
+def _msg_type(raw: str) -> str | None:
+    start = raw.find("\x0135=")
+    if start < 0:
+        return None
+    end = raw.find("\x01", start + 4)
+    return raw[start + 4 : end] if end > 0 else None
 
 
 class EngineLog(fix.Log):  # type: ignore[misc]

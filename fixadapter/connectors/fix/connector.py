@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import Deliver
-from fixadapter.connectors.fix import codec
+from fixadapter.connectors.fix import codec, market_codec
 from fixadapter.connectors.fix.application import FixApplication
 from fixadapter.connectors.fix.session import FixSessions
 from fixadapter.errors import SessionError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
+from fixadapter.model.market import MarketMessage
 from fixadapter.model.orders import Order, OrderRequest
 
 
@@ -20,9 +23,14 @@ class FixConnector:
         self._config = config
         self._metrics = metrics
         self._sessions: FixSessions | None = None
+        self._market_sink: Callable[[Any], None] | None = None
+
+    def set_market_sink(self, sink: Callable[[Any], None]) -> None:
+        """Where QUOTE W/X/Y (raw text) and QUOTE session changes go; set before start()."""
+        self._market_sink = sink
 
     def start(self, deliver: Deliver) -> None:
-        application = FixApplication(self._config.account, deliver, self._metrics)
+        application = FixApplication(self._config.account, deliver, self._metrics, self._market_sink)
         self._sessions = FixSessions(self._config, application, self._metrics)
         self._sessions.start()
 
@@ -57,3 +65,15 @@ class FixConnector:
 
     def send_instruments_request(self, request_id: str) -> None:
         self._send(codec.security_list_request(request_id))
+
+    def decode_market_data(self, item: Any) -> MarketMessage:
+        return market_codec.decode_market_data(item)
+
+    def send_market_data_request(self, md_req_id: str, symbol_id: int, depth: bool, subscribe: bool) -> None:
+        if self._sessions is None:
+            raise SessionError("the FIX connector is not started")
+        msg_type, body, groups = market_codec.market_data_request(
+            md_req_id, symbol_id, depth=depth, subscribe=subscribe
+        )
+        if not self._sessions.send(SessionKind.QUOTE, msg_type, body, groups):
+            raise SessionError(f"QUOTE is not logged on: {msg_type} was not sent")

@@ -9,6 +9,7 @@ import quickfix as fix
 
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.fix.application import EngineLogFactory, FixApplication, session_kind
+from fixadapter.connectors.fix.market_codec import RepeatingGroup
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.connectors.fix.wire import Pair
 from fixadapter.errors import ConfigError, SessionError
@@ -55,12 +56,20 @@ class FixSessions:
         session = fix.Session.lookupSession(self._session_ids[kind])
         return bool(session is not None and session.isLoggedOn())
 
-    def send(self, kind: SessionKind, msg_type: str, body: Iterable[Pair]) -> bool:
+    def send(
+        self, kind: SessionKind, msg_type: str, body: Iterable[Pair], groups: Iterable[RepeatingGroup] = ()
+    ) -> bool:
         """Build with integer tags (typed field classes cost 15-30 µs each in the binding) and send."""
         message = fix.Message()
         message.getHeader().setField(35, msg_type)
         for tag, value in body:
             message.setField(tag, value)
+        for count_tag, delimiter, entries in groups:
+            for entry in entries:
+                group = fix.Group(count_tag, delimiter)
+                for tag, value in entry:
+                    group.setField(tag, value)
+                message.addGroup(group)
         try:
             return bool(fix.Session.sendToTarget(message, self._session_ids[kind]))
         except fix.SessionNotFound as exc:
