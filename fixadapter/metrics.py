@@ -121,6 +121,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.md_resyncs = Counter(
+            "fixadapter_md_resyncs_total",
+            "Depth books re-requested after a lost or unreadable QUOTE message",
+            registry=r,
+        )
         self.md_queue_depth = Gauge(
             "fixadapter_md_queue_depth", "Market data messages received and not yet applied", registry=r
         )

@@ -38,6 +38,7 @@ from fixadapter.model.market import (
     MarketMessage,
     Quote,
     RequestRejected,
+    StreamGap,
 )
 from fixadapter.model.reports import Instrument, SessionStatus
 
@@ -267,6 +268,9 @@ class MarketData:
         if isinstance(item, SessionStatus):
             self._on_session(item)
             return
+        if isinstance(item, StreamGap):
+            self._resync_depth(item.reason)
+            return
         if isinstance(item, _Forget):
             (self._books if item.depth else self._latest_quotes).pop(item.symbol_id, None)
             if item.depth:
@@ -277,6 +281,7 @@ class MarketData:
         except ValueError as exc:
             self._metrics.malformed_messages.labels("QUOTE", "unreadable").inc()
             log.error("QUOTE: cannot read market data (%s): %.300s", exc, item)
+            self._resync_depth("an unreadable market data message")
             return
         if isinstance(message, IncrementalRefresh):
             self._apply_incremental(message)
@@ -305,6 +310,22 @@ class MarketData:
             self._post(("book", symbol_id), book.model_copy(update={"stale": True}))
         for symbol_id, quote in list(self._latest_quotes.items()):
             self._post(("quote", symbol_id), quote.model_copy(update={"stale": True}))
+
+    def _resync_depth(self, reason: str) -> None:
+        """A lost or unreadable message may have been an X: ask for fresh snapshots of every depth book."""
+        with self.subscriptions.lock:
+            renewed = []
+            for subscription in self.subscriptions.all():
+                if not subscription.depth:
+                    continue
+                fresh = self.subscriptions.renew(subscription)
+                if self._quote_up:
+                    self._send(subscription, subscribe=False)
+                    self._send(fresh, subscribe=True)
+                renewed.append(fresh.symbol)
+        if renewed:
+            self._metrics.md_resyncs.inc()
+            log.warning("QUOTE: %s; depth books re-requested: %s", reason, ", ".join(renewed))
 
     def _apply_full(self, message: FullRefresh) -> None:
         symbol_id = message.symbol_id

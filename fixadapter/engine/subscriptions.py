@@ -48,6 +48,13 @@ class Subscriptions:
         self._by_req_id[made.md_req_id] = made
         return made, True
 
+    def renew(self, subscription: Subscription) -> Subscription:
+        """The same stream under a fresh MDReqID (a resync asks for a new snapshot); call with `lock` held."""
+        self.remove(subscription)
+        renewed, _ = self.add(subscription.symbol_id, subscription.symbol, subscription.depth)
+        renewed.since = subscription.since
+        return renewed
+
     def remove(self, subscription: Subscription) -> None:
         """Call with `lock` held."""
         self._by_key.pop((subscription.symbol_id, subscription.depth), None)

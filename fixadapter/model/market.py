@@ -77,6 +77,12 @@ class RequestRejected(NamedTuple):
     text: str | None
 
 
+class StreamGap(NamedTuple):
+    """A market data message was lost (e.g. garbled on the wire): depth books may no longer be exact."""
+
+    reason: str
+
+
 MarketMessage = FullRefresh | IncrementalRefresh | RequestRejected
 
 

@@ -22,6 +22,7 @@ from fixadapter.connectors.fix.wire import Fields, WireError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.market import StreamGap
 from fixadapter.model.reports import MalformedMessage, SessionStatus, VenueReport
 
 log = logging.getLogger("fixadapter.fix")
@@ -78,6 +79,11 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
         except Exception:
             self._failed("onLogout")
+
+    def message_lost(self, kind: SessionKind | None) -> None:
+        """The engine dropped a garbled message; on QUOTE it may have been an X, so books must resync."""
+        if kind is SessionKind.QUOTE and self._market_sink is not None:
+            self._market_sink(StreamGap("the engine dropped a garbled QUOTE message"))
 
     def _status(self, status: SessionStatus) -> None:
         self._sink(status)
@@ -201,11 +207,19 @@ def _msg_type(raw: str) -> str | None:
 class EngineLog(fix.Log):  # type: ignore[misc]
     """QuickFIX's own log stream: counts what the engine drops (garbled, rejected) and masks secrets."""
 
-    def __init__(self, kind: SessionKind | None, metrics: Metrics, messages: bool) -> None:
+    def __init__(
+        self,
+        kind: SessionKind | None,
+        metrics: Metrics,
+        messages: bool,
+        on_lost: Callable[[SessionKind | None], None] | None = None,
+    ) -> None:
         super().__init__()
+        self._session = kind
         self._kind = kind.value if kind else "engine"
         self._metrics = metrics
         self._messages = messages
+        self._on_lost = on_lost
 
     def clear(self) -> None:
         pass
@@ -234,6 +248,8 @@ class EngineLog(fix.Log):  # type: ignore[misc]
             if "invalid message" in lowered or "garbled" in lowered:
                 self._metrics.malformed_messages.labels(self._kind, "garbled").inc()
                 log.error("%s: dropped a garbled message from the server: %s", self._kind, masked)
+                if self._on_lost is not None:
+                    self._on_lost(self._session)
             elif "message rejected" in lowered or "reject" in lowered:
                 self._metrics.malformed_messages.labels(self._kind, "rejected_by_engine").inc()
                 log.warning("%s: %s", self._kind, masked)
@@ -244,15 +260,21 @@ class EngineLog(fix.Log):  # type: ignore[misc]
 
 
 class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
-    def __init__(self, metrics: Metrics, messages: bool = False) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        messages: bool = False,
+        on_lost: Callable[[SessionKind | None], None] | None = None,
+    ) -> None:
         super().__init__()
         self._metrics = metrics
         self._messages = messages
+        self._on_lost = on_lost
         self._logs: list[EngineLog] = []  # QuickFIX holds raw pointers: keep the Python objects alive
 
     def create(self, *args: fix.SessionID) -> EngineLog:
         kind = session_kind(args[0]) if args else None
-        made = EngineLog(kind, self._metrics, self._messages)
+        made = EngineLog(kind, self._metrics, self._messages, self._on_lost)
         # The engine keeps the raw pointer; if the Python proxy also owned it, QuickFIX's threads would
         # meet a freed object (a segfault seen on the first log call). Python keeps it alive instead.
         made.thisown = False

@@ -30,7 +30,9 @@ class FixSessions:
             raise ConfigError(f"QuickFIX refused the session settings: {exc}") from exc
         self._settings = settings
         self._application = application
-        self._log_factory = EngineLogFactory(metrics, messages=config.logging.fix_messages)
+        self._log_factory = EngineLogFactory(
+            metrics, messages=config.logging.fix_messages, on_lost=application.message_lost
+        )
         self._store_factory = fix.MemoryStoreFactory()
         self._session_ids: dict[SessionKind, fix.SessionID] = {
             session_kind(sid): sid for sid in settings.getSessions()
