@@ -112,6 +112,7 @@ class MarketData:
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._book_counters: dict[int, Any] = {}
+        self._applied_incremental = metrics.md_updates.labels("incremental")
         connector.set_market_sink(self.deliver)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -378,7 +379,7 @@ class MarketData:
             self._metrics.md_unknown_entries.inc(unknown)
         if unsolicited:
             self._metrics.md_unsolicited.labels("X").inc(unsolicited)
-        self._metrics.md_updates.labels("incremental").inc()
+        self._applied_incremental.inc()
         for symbol_id, subscription in touched.items():
             self._publish_book(symbol_id, message.time, subscription)
 

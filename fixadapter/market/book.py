@@ -16,11 +16,13 @@ Entry = tuple[BookSide, Decimal, Decimal]
 
 
 class OrderBook:
-    __slots__ = ("_entries", "_levels")
+    __slots__ = ("_entries", "_levels", "_sorted")
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._levels: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] = ({}, {})
+        # Sorted levels per side, rebuilt only for a side that changed (a churn touches one side).
+        self._sorted: list[tuple[PriceLevel, ...] | None] = [None, None]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -29,6 +31,7 @@ class OrderBook:
         """A full refresh: the book becomes exactly these entries (entries without id or size are skipped)."""
         self._entries = {}
         self._levels = ({}, {})
+        self._sorted = [None, None]
         for entry in entries:
             if entry.entry_id is not None and entry.size is not None:
                 self.add(entry.entry_id, entry.side, entry.price, entry.size)
@@ -37,6 +40,7 @@ class OrderBook:
         """Insert an entry; returns False when the id already existed (it is replaced, not doubled)."""
         fresh = self.remove(entry_id) is False
         self._entries[entry_id] = (side, price, size)
+        self._sorted[side] = None
         level = self._levels[side]
         level[price] = level.get(price, 0) + size
         return fresh
@@ -47,6 +51,7 @@ class OrderBook:
         if entry is None:
             return False
         side, price, size = entry
+        self._sorted[side] = None
         level = self._levels[side]
         remaining = level[price] - size
         if remaining:
@@ -57,11 +62,12 @@ class OrderBook:
 
     def levels(self, side: BookSide, limit: int | None = None) -> tuple[PriceLevel, ...]:
         """Price levels best first: highest bid first, lowest ask first."""
-        level = self._levels[side]
-        prices = sorted(level, reverse=side is BookSide.BID)
-        if limit is not None:
-            prices = prices[:limit]
-        return tuple(PriceLevel(price, level[price]) for price in prices)
+        levels = self._sorted[side]
+        if levels is None:
+            level = self._levels[side]
+            prices = sorted(level, reverse=side is BookSide.BID)
+            levels = self._sorted[side] = tuple([PriceLevel(price, level[price]) for price in prices])
+        return levels if limit is None else levels[:limit]
 
     def entries(self) -> dict[str, Entry]:
         return dict(self._entries)
