@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, ValidationError
 
 from fixadapter.config import load_config
 from fixadapter.errors import FixAdapterError
 from fixadapter.logs import configure_logging, mask_secrets
+
+if TYPE_CHECKING:
+    from fixadapter.config import DepthStorageConfig
+    from fixadapter.model.market import DepthSnapshot
+    from fixadapter.store.repository import OrderStore
 
 
 def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,11 +54,57 @@ def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--watch-seconds", type=float, default=30.0, help="stop watching after this long")
 
 
+def _utc_time(text: str) -> datetime:
+    """ISO 8601 from the command line; a time without an offset is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _depth_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    source = argparse.ArgumentParser(add_help=False)
+    where = source.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, help="YAML config: store.url and market_data.storage")
+    where.add_argument("--store-url", help="database URL instead of --config (needs no account section)")
+    shown = argparse.ArgumentParser(add_help=False)
+    shown.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="default: JSON Lines")
+    p = sub.add_parser("depth", help="stored depth snapshots (market_depth): replay, latest, purge")
+    depth = p.add_subparsers(dest="depth_command", required=True)
+    replay = depth.add_parser(
+        "replay",
+        parents=[source, shown],
+        help="print stored snapshots in time order: one JSON object per line (symbol_id, symbol, time, "
+        "bids, asks as [[price, size], ...] best first, mid, spread_pips, imbalance, microprice)",
+    )
+    replay.add_argument("--symbol", help="name (EURUSD) or cTrader symbol id; every symbol when omitted")
+    replay.add_argument("--from", dest="start", type=_utc_time, help="ISO 8601, inclusive (UTC if no offset)")
+    replay.add_argument("--to", dest="end", type=_utc_time, help="ISO 8601, exclusive (UTC if no offset)")
+    replay.add_argument("--limit", type=int, help="stop after this many snapshots")
+    replay.add_argument("--progress-every", type=int, default=100_000, help="progress on stderr every N rows")
+    latest = depth.add_parser("latest", parents=[source, shown], help="print a symbol's newest snapshot")
+    latest.add_argument("--symbol", required=True, help="name (EURUSD) or cTrader symbol id")
+    purge = depth.add_parser("purge", parents=[source], help="delete snapshots older than N days")
+    purge.add_argument("--older-than-days", type=_non_negative, required=True)
+    purge.add_argument(
+        "--force", action="store_true", help="allow a cutoff inside market_data.storage.retention_days"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _simulate_parser(sub)
     _order_parser(sub)
+    _depth_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser("demo", help="run the simulator and trade a few orders against it")
@@ -104,9 +159,107 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args.workdir))
 
 
+def _depth(args: argparse.Namespace) -> int:
+    """`fixadapter depth replay|latest|purge`: read-only except purge; errors exit 2 like every command."""
+    from fixadapter.config import DepthStorageConfig
+    from fixadapter.store.depth import require_depth_table
+    from fixadapter.store.repository import OrderStore
+
+    if args.config is not None:
+        config = load_config(args.config)
+        url, storage = config.store.url, config.market_data.storage
+    else:
+        url, storage = args.store_url, DepthStorageConfig()
+    store = OrderStore(url)
+    try:
+        require_depth_table(store.engine)
+        command = {"replay": _depth_replay, "latest": _depth_latest, "purge": _depth_purge}
+        return command[args.depth_command](args, store, storage)
+    except BrokenPipeError:  # `depth replay | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        store.close()
+
+
+def _depth_symbol_id(store: OrderStore, symbol: str) -> int:
+    from fixadapter.engine.instruments import Catalog
+
+    return Catalog(store.instruments()).resolve(symbol).symbol_id
+
+
+def _depth_printer(output: str) -> Callable[[DepthSnapshot], None]:
+    from fixadapter.store.depth import snapshot_record
+
+    if output == "jsonl":
+        return lambda s: print(json.dumps(snapshot_record(s), separators=(",", ":")))
+    print(
+        f"{'time':<32} {'symbol':<10} {'bid':>12} {'bid size':>12} {'ask':>12} {'ask size':>12} "
+        f"{'mid':>12} {'spread':>7} {'imbalance':>9} {'microprice':>14} {'levels':>7}"
+    )
+
+    def line(s: DepthSnapshot) -> None:
+        r = snapshot_record(s)
+        bid, ask = (r["bids"] or [["-", "-"]])[0], (r["asks"] or [["-", "-"]])[0]
+        imbalance = "-" if s.imbalance is None else f"{s.imbalance:+.4f}"
+        print(
+            f"{r['time']:<32} {s.symbol:<10} {bid[0]:>12} {bid[1]:>12} {ask[0]:>12} {ask[1]:>12} "
+            f"{r['mid'] or '-':>12} {r['spread_pips'] or '-':>7} {imbalance:>9} {r['microprice'] or '-':>14} "
+            f"{f'{len(s.bids)}/{len(s.asks)}':>7}"
+        )
+
+    return line
+
+
+def _depth_replay(args: argparse.Namespace, store: OrderStore, _storage: DepthStorageConfig) -> int:
+    from fixadapter.store.depth import DepthReader
+
+    reader = DepthReader(store.engine)
+    symbol_id = None if args.symbol is None else _depth_symbol_id(store, args.symbol)
+    show = _depth_printer(args.format)
+    every = max(1, args.progress_every)
+    total: int | None = None
+    for number, snapshot in enumerate(reader.replay(symbol_id, args.start, args.end, limit=args.limit), 1):
+        show(snapshot)
+        if number % every == 0:
+            if total is None:  # counted only once a replay turns out long
+                total = reader.count(symbol_id, args.start, args.end)
+                total = total if args.limit is None else min(total, args.limit)
+            print(f"fixadapter depth replay: {number} of {total} snapshots", file=sys.stderr)
+    return 0
+
+
+def _depth_latest(args: argparse.Namespace, store: OrderStore, _storage: DepthStorageConfig) -> int:
+    from fixadapter.store.depth import DepthReader
+
+    symbol_id = _depth_symbol_id(store, args.symbol)
+    snapshot = DepthReader(store.engine).latest(symbol_id)
+    if snapshot is None:
+        print(f"fixadapter depth latest: no depth stored for {args.symbol} ({symbol_id})", file=sys.stderr)
+        return 1
+    _depth_printer(args.format)(snapshot)
+    return 0
+
+
+def _depth_purge(args: argparse.Namespace, store: OrderStore, storage: DepthStorageConfig) -> int:
+    from fixadapter.store.depth import purge_depth
+
+    if args.older_than_days < storage.retention_days and not args.force:
+        print(
+            f"fixadapter depth: refusing to delete snapshots younger than the retention of "
+            f"{storage.retention_days:g} days (market_data.storage.retention_days); add --force to do it",
+            file=sys.stderr,
+        )
+        return 2
+    cutoff = datetime.now(UTC) - timedelta(days=args.older_than_days)
+    deleted = purge_depth(store.engine, cutoff)
+    print(f"deleted {deleted} snapshots older than {cutoff.isoformat()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"simulate": _simulate, "order": _order, "run": _run, "demo": _demo}
+    commands = {"simulate": _simulate, "order": _order, "run": _run, "demo": _demo, "depth": _depth}
     try:
         return commands[args.command](args)
     except (FixAdapterError, ValidationError) as exc:

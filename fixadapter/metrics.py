@@ -51,6 +51,7 @@ class Metrics:
         )
         self._order_metrics(r)
         self._quote_metrics(r)
+        self._depth_store_metrics(r)
 
     def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
@@ -137,5 +138,40 @@ class Metrics:
         self.md_stale_symbols = Gauge(
             "fixadapter_md_stale_subscriptions",
             "Subscriptions silent for longer than market_data.stale_after_seconds",
+            registry=r,
+        )
+
+    def _depth_store_metrics(self, r: CollectorRegistry) -> None:
+        self.db_write_seconds = Histogram(
+            "fixadapter_db_write_seconds",
+            "One batch written to the database (insert and commit), by table",
+            ["table"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.db_rows_written = Counter(
+            "fixadapter_db_rows_written_total",
+            "Rows written by batch writers, by table",
+            ["table"],
+            registry=r,
+        )
+        self.db_write_errors = Counter(
+            "fixadapter_db_write_errors_total",
+            "Batch writes that failed and are retried (the rows stay buffered), by table",
+            ["table"],
+            registry=r,
+        )
+        self.depth_buffered = Gauge(
+            "fixadapter_depth_buffered_rows", "Depth snapshots waiting for the writer thread", registry=r
+        )
+        self.depth_dropped = Counter(
+            "fixadapter_depth_snapshots_dropped_total",
+            "Depth snapshots not stored: buffer_full, rejected (by the database), error, closed, shutdown",
+            ["reason"],
+            registry=r,
+        )
+        self.depth_purged = Counter(
+            "fixadapter_depth_rows_purged_total",
+            "market_depth rows deleted by the retention policy",
             registry=r,
         )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -133,4 +134,26 @@ instruments = Table(
     Column("name", String(64), nullable=False, index=True),
     Column("digits", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Depth snapshots: append-only, read by symbol and time (latest, replay) and purged by time (retention).
+# `id` keeps insertion order for equal times; on SQLite it must be INTEGER to alias the rowid.
+market_depth = Table(
+    "market_depth",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("symbol_id", BigInteger, nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+    Column("bids", Text, nullable=False),
+    Column("asks", Text, nullable=False),
+    Column("mid", DecimalText),
+    Column("spread_pips", DecimalText),
+    Column("microprice", DecimalText),
+    Column("imbalance", Float),
+    # `id` in both indexes: PostgreSQL then reads (time, id) order straight off the index, so `latest` is
+    # one backward step and a replay streams without sorting (SQLite appends the rowid by itself).
+    Index("ix_market_depth_symbol_id_time", "symbol_id", "time", "id"),
+    # Retention deletes and cross-symbol replay walk time order without sorting the table.
+    Index("ix_market_depth_time", "time", "id"),
 )
