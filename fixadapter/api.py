@@ -28,6 +28,7 @@ from fixadapter.model.market import Book, MarketEvent, Quote
 from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.store.depth import DepthRecorder
 from fixadapter.store.repository import OrderStore
 
 
@@ -44,18 +45,29 @@ class Adapter:
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
         self.market: MarketData | None = None
+        self.depth_recorder: DepthRecorder | None = None
         if hasattr(connector, "set_market_sink"):
-            self.market = MarketData(connector, self.engine.catalog, config.market_data, self.metrics)
+            storage = config.market_data.storage
+            if storage.enabled:
+                self.depth_recorder = DepthRecorder(self.engine.store.engine, storage, self.metrics)
+            self.market = MarketData(
+                connector, self.engine.catalog, config.market_data, self.metrics, self.depth_recorder
+            )
 
     async def start(self) -> None:
         if self.market is not None:
             await self.market.start()
-        await self.engine.start()
+        await self.engine.start()  # creates the schema, so the recorder starts after it
+        if self.depth_recorder is not None:
+            self.depth_recorder.start()
 
     async def stop(self) -> None:
+        """Log out, apply what arrived, then flush the depth snapshots still buffered."""
         await self.engine.stop()
         if self.market is not None:
             await self.market.stop()
+        if self.depth_recorder is not None:
+            await asyncio.to_thread(self.depth_recorder.close)
 
     async def __aenter__(self) -> Adapter:
         await self.start()

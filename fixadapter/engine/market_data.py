@@ -427,7 +427,7 @@ class MarketData:
             mid=mid,
             spread_pips=spread,
             imbalance=imbalance(bids, asks, self._config.imbalance_levels),
-            microprice=microprice(bids, asks),
+            microprice=microprice(bids, asks, digits),
             updates=count,
             stale=False,
         )

@@ -36,12 +36,18 @@ def imbalance(bids: tuple[PriceLevel, ...], asks: tuple[PriceLevel, ...], levels
     return float((bid_size - ask_size) / total)
 
 
-def microprice(bids: tuple[PriceLevel, ...], asks: tuple[PriceLevel, ...]) -> Decimal | None:
-    """Best prices weighted by the opposite side's size: leans toward the side about to be taken."""
+def microprice(
+    bids: tuple[PriceLevel, ...], asks: tuple[PriceLevel, ...], digits: int | None = None
+) -> Decimal | None:
+    """Best prices weighted by the opposite side's size: leans toward the side about to be taken.
+
+    With `digits`, rounded to three digits below the price grid (a weighted price is rarely on it).
+    """
     if not bids or not asks:
         return None
     bid, ask = bids[0], asks[0]
     total = bid.size + ask.size
     if not total:
         return None
-    return (bid.price * ask.size + ask.price * bid.size) / total
+    value = (bid.price * ask.size + ask.price * bid.size) / total
+    return value if digits is None else value.quantize(Decimal(1).scaleb(-(digits + 3)))
