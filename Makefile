@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for ~5 min)"
@@ -27,6 +27,12 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Benchmarks run on their own (minutes, not part of `make test`); figures go to bench/results/.
+bench: $(STAMP)
+	$(PY) -m bench.depth_processing
+	$(PY) -m bench.market_load
+	$(PY) -m bench.depth_store
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache build *.egg-info
