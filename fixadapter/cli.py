@@ -37,6 +37,10 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--partial-fills", type=int, default=1, help="execute market orders in this many parts")
     p.add_argument("--tick-ms", type=int, default=250, help="price move interval")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--md-rate", type=int, default=20, help="depth size-churn X messages per second (all streams)"
+    )
+    p.add_argument("--md-levels", type=int, default=5, help="depth levels per side of each book")
     p.add_argument("--log-level", default="INFO")
 
 
@@ -130,6 +134,8 @@ def _simulate(args: argparse.Namespace) -> int:
         partial_fill_parts=args.partial_fills,
         tick_interval_ms=args.tick_ms,
         seed=args.seed,
+        md_rate=args.md_rate,
+        md_levels=args.md_levels,
     )
     run_simulator(config)
     return 0

@@ -22,6 +22,7 @@ Pair = tuple[int, str]
 REJECTED_LOGON_PREFIX = "Rejected Logon Attempt: "
 RepeatingGroup = tuple[int, int, list[list[Pair]]]  # count tag, delimiter tag, entries
 Handler = Callable[[str, str, "fix.SessionID"], None]
+SessionHook = Callable[["fix.SessionID"], None]
 
 
 def acceptor_settings(config: SimConfig, kind: SessionKind) -> fix.SessionSettings:
@@ -57,11 +58,14 @@ SocketAcceptPort={config.port(kind)}
 class CServerApplication(fix.Application):  # type: ignore[misc]
     """Logon as cTrader checks it; 50/57 stamped on everything; `handler` answers application messages."""
 
-    def __init__(self, config: SimConfig, kind: SessionKind, handler: Handler) -> None:
+    def __init__(
+        self, config: SimConfig, kind: SessionKind, handler: Handler, on_logout: SessionHook | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.kind = kind
         self._handler = handler
+        self._on_logout = on_logout
         self._client_sub_id: dict[str, str] = {}
         self.session_id: fix.SessionID | None = None
 
@@ -72,7 +76,13 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         log.info("%s: client logged on", self.kind.value)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        """Also called by QuickFIX when a logged-on session disconnects: `on_logout` ends its state."""
         log.info("%s: client logged out", self.kind.value)
+        if self._on_logout is not None:
+            try:
+                self._on_logout(sessionID)
+            except Exception:
+                log.exception("%s: logout hook failed", self.kind.value)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:

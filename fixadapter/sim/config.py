@@ -27,6 +27,8 @@ class SimConfig(BaseModel):
     fill_interval_ms: Annotated[int, Field(ge=1)] = 200
     tick_interval_ms: Annotated[int, Field(ge=1)] = 250
     seed: int | None = None
+    md_rate: Annotated[int, Field(ge=0)] = 20  # size-churn X messages per second over all depth streams
+    md_levels: Annotated[int, Field(ge=1, le=50)] = 5  # depth levels per side
     log_messages: bool = False
 
     def port(self, kind: SessionKind) -> int:

@@ -1,5 +1,6 @@
 """The simulator's control port (HTTP/JSON on loopback) for tests and demos: read state, move prices,
-switch on faults, force a logout. It is the venue's back office, not part of cTrader's protocol.
+switch on faults, force a logout, read and steer the QUOTE port's market data. It is the venue's back
+office, not part of cTrader's protocol.
 
     GET  /health                         {"ok": true}
     GET  /state                          orders, positions, quotes
@@ -7,6 +8,16 @@ switch on faults, force a logout. It is the venue's back office, not part of cTr
     POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value],
                     "drop_reports"?, "ignore_requests"?}
     POST /logout   {"session": "TRADE"|"QUOTE", "reason"?}
+    GET  /book?symbol_id=1               the QUOTE port's depth book of one symbol (404 if not listed):
+         {"symbol_id": 1,
+          "entries": [{"id": "2291666392", "side": "bid"|"ask", "price": "1.08345", "size": "3000000"}, ...],
+          "bids": [["1.08345", "3000000"], ...], "asks": [["1.08355", "1000000"], ...]}   (best first)
+    GET  /market                         {"rate": 20, "paused": false, "updates_sent": <X sent since start>,
+                                          "snapshots_sent": <depth W>, "spot_sent": <spot W>,
+                                          "subscriptions": [{"md_req_id", "symbol_id", "depth": bool}, ...]}
+    POST /market   {"rate"?: int >= 0, "paused"?: bool}   answers as GET /market
+         While paused the QUOTE port sends no market data at all (no churn, no re-centring, no spot W) and
+         keeps the venue's latest quote to apply on resume, so /book can be compared with a client's book.
 """
 
 from __future__ import annotations
@@ -19,12 +30,19 @@ from collections.abc import Callable
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError, QuoteRequestRefused
 from fixadapter.sim.trade_server import TradeServer
 
 log = logging.getLogger("fixadapter.sim.control")
 
 Action = Callable[[dict[str, Any]], object]
+Query = dict[str, list[str]]
+
+
+class NotFoundError(LookupError):
+    """Answered with 404."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -41,14 +59,35 @@ def _jsonable(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
 
 
+def _outcome(run: Callable[[], object]) -> tuple[int, object]:
+    """HTTP status and JSON body of one request."""
+    try:
+        return 200, run()
+    except NotFoundError as exc:
+        return 404, {"error": str(exc)}
+    except QuoteRequestRefused as exc:
+        return 400, {"error": f"bad request: {exc}"}
+    except QuoteLinkError as exc:
+        return 503, {"error": f"QUOTE port: {exc}"}
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        return 400, {"error": f"bad request: {exc}"}
+
+
 class ControlServer:
-    def __init__(self, host: str, port: int, trade: TradeServer, logout_quote: Callable[[str], None]) -> None:
+    def __init__(self, host: str, port: int, trade: TradeServer, quote: QuoteLink) -> None:
         self.trade = trade
-        self._logout_quote = logout_quote
+        self.quote = quote
         self._posts: dict[str, Action] = {
             "/quote": self._quote,
             "/scenario": self._scenario,
             "/logout": self._logout,
+            "/market": self._set_market,
+        }
+        self._gets: dict[str, Callable[[Query], object]] = {
+            "/health": lambda _query: {"ok": True},
+            "/state": lambda _query: self.state(),
+            "/book": self._book,
+            "/market": lambda _query: self.quote.call("market"),
         }
         self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sim-control", daemon=True)
@@ -94,10 +133,32 @@ class ControlServer:
     def _logout(self, body: dict[str, Any]) -> object:
         reason = str(body.get("reason", "simulated server logout"))
         if body.get("session", "TRADE") == "QUOTE":
-            self._logout_quote(reason)
+            self.quote.logout(reason)
         else:
             self.trade.app.force_logout(reason)
         return {"ok": True}
+
+    def _book(self, query: Query) -> object:
+        symbol_id = int(query["symbol_id"][0])
+        try:
+            return self.quote.call("book", symbol_id=symbol_id)
+        except QuoteRequestRefused as exc:
+            if exc.not_found:
+                raise NotFoundError(f"symbol {symbol_id} is not listed") from None
+            raise
+
+    def _set_market(self, body: dict[str, Any]) -> object:
+        args: dict[str, Any] = {}
+        if "rate" in body:
+            rate = body["rate"]
+            if not isinstance(rate, int) or isinstance(rate, bool) or rate < 0:
+                raise ValueError(f"rate must be an integer >= 0, was {rate!r}")
+            args["rate"] = rate
+        if "paused" in body:
+            if not isinstance(body["paused"], bool):
+                raise ValueError(f"paused must be true or false, was {body['paused']!r}")
+            args["paused"] = body["paused"]
+        return self.quote.call("set_market", **args)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         control = self
@@ -115,23 +176,26 @@ class ControlServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path == "/health":
-                    self._reply(200, {"ok": True})
-                elif self.path == "/state":
-                    self._reply(200, control.state())
-                else:
-                    self._reply(404, {"error": f"no such path {self.path}"})
+                url = urlsplit(self.path)
+                action = control._gets.get(url.path)
+                if action is None:
+                    self._reply(404, {"error": f"no such path {url.path}"})
+                    return
+                self._answer(lambda: action(parse_qs(url.query)))
 
             def do_POST(self) -> None:
                 action = control._posts.get(self.path)
                 if action is None:
                     self._reply(404, {"error": f"no such path {self.path}"})
                     return
-                try:
+
+                def run() -> object:
                     length = int(self.headers.get("Content-Length", "0"))
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                    self._reply(200, action(body))
-                except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-                    self._reply(400, {"error": f"bad request: {exc}"})
+                    return action(json.loads(self.rfile.read(length) or b"{}"))
+
+                self._answer(run)
+
+            def _answer(self, run: Callable[[], object]) -> None:
+                self._reply(*_outcome(run))
 
         return Handler

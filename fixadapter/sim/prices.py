@@ -68,8 +68,8 @@ class Quote:
 class RandomWalk:
     """Thread-safe random walk of bid/ask quotes, one per symbol, with a constant spread.
 
-    The QUOTE session's publisher thread calls `step` while TRADE session threads read `quote`; one lock
-    keeps every bid/ask pair consistent.
+    The simulator's clock thread calls `step` while TRADE session and control threads read `quote`; one
+    lock keeps every bid/ask pair consistent. (The QUOTE process streams these quotes as they move.)
     """
 
     def __init__(self, symbols: Sequence[SymbolSpec], seed: int | None = None, step_points: int = 3) -> None:
@@ -84,7 +84,7 @@ class RandomWalk:
         # ignored in pyproject but selected by stricter lint runs over sim/.
         self._random = random.Random(seed)  # noqa: S311, RUF100
         self._lock = threading.Lock()
-        self._quotes = {spec.symbol_id: _initial_quote(spec) for spec in symbols}
+        self._quotes = {spec.symbol_id: initial_quote(spec) for spec in symbols}
 
     def symbols(self) -> tuple[SymbolSpec, ...]:
         """The catalogue, in the order it was given."""
@@ -133,7 +133,7 @@ class RandomWalk:
         return spec
 
 
-def _initial_quote(spec: SymbolSpec) -> Quote:
+def initial_quote(spec: SymbolSpec) -> Quote:
     """Centre the spread on the spec's mid (the bid rounds half-even for an odd number of spread points)."""
     spread = spec.point * spec.spread_points
     bid = spec.quantize(spec.mid - spread / 2)

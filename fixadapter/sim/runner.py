@@ -1,9 +1,10 @@
 """`fixadapter simulate`: the TRADE port, the venue and the control port in this process; the QUOTE
-port in a child process that exits with it.
+port in a child process that exits with it and gets every venue quote change over the pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -14,6 +15,7 @@ from typing import Any
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.control import ControlServer
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
+from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError
 from fixadapter.sim.quote_server import run_quote_process
 from fixadapter.sim.trade_server import TradeServer
 from fixadapter.sim.venue import Venue
@@ -34,9 +36,13 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     if not parent_end.poll(CHILD_START_SECONDS) or parent_end.recv() != "ready":
         quote.kill()
         raise RuntimeError("the QUOTE port process did not start; is its port free?")
+    link = QuoteLink(parent_end)
     trade = TradeServer(config, venue)
+    trade.on_quotes = link.send_quotes
+    # The venue's quotes now, so the depth books start where the venue fills (it may not start at the mids).
+    link.send_quotes([venue.quote(spec.symbol_id) for spec in venue.symbols()])
     trade.start()
-    control = ControlServer(config.host, config.control_port, trade, lambda r: parent_end.send(("logout", r)))
+    control = ControlServer(config.host, config.control_port, trade, link)
     control.start()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -56,7 +62,8 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     finally:
         control.stop()
         trade.stop()
-        parent_end.send("stop")
+        with contextlib.suppress(QuoteLinkError):
+            link.stop()
         quote.join(5)
         if quote.is_alive():
             quote.kill()

@@ -24,6 +24,7 @@ from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.instruments import security_list
+from fixadapter.sim.prices import Quote
 from fixadapter.sim.venue import (
     CancelRefused,
     ExecKind,
@@ -185,6 +186,8 @@ class TradeServer:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._clock_thread = threading.Thread(target=self._run_clock, name="sim-clock", daemon=True)
+        # Every quote change goes here (the runner forwards it to the QUOTE process's depth books).
+        self.on_quotes: Callable[[list[Quote]], None] | None = None
         self._handlers: dict[str, Callable[[Fields], None]] = {
             "D": self._new_order,
             "F": self._cancel,
@@ -394,19 +397,33 @@ class TradeServer:
 
     def _tick_locked(self) -> None:
         now = datetime.now(UTC)
+        moved: list[Quote] = []
         for spec in self.venue.symbols():
             if self.faults.freeze_prices:
                 quote = self.venue.quote(spec.symbol_id)
             else:
+                before = self.venue.quote(spec.symbol_id)
                 quote = self.venue.prices.step(spec.symbol_id)
+                if quote != before:
+                    moved.append(quote)
             self.send_executions(self.venue.on_quote(quote, now))
         self.send_executions(self.venue.expire_due(now))
+        self._publish_quotes(moved)
 
     def set_quote(self, symbol_id: int, bid: Decimal, ask: Decimal) -> None:
         """Pin a price (control port) and execute whatever it crosses, as a market move would."""
         with self._lock:
             quote = self.venue.prices.set_quote(symbol_id, bid, ask)
             self.send_executions(self.venue.on_quote(quote, datetime.now(UTC)))
+            self._publish_quotes([quote])
+
+    def _publish_quotes(self, quotes: list[Quote]) -> None:
+        """Hand the moved quotes to the QUOTE port (one call per tick), under the lock: in venue order."""
+        if quotes and self.on_quotes is not None:
+            try:
+                self.on_quotes(quotes)
+            except Exception:
+                log.exception("forwarding quotes to the QUOTE port failed")
 
     def _advance_parts(self) -> None:
         with self._lock:
