@@ -476,6 +476,8 @@ class MarketData:
             loop.call_soon_threadsafe(self._resolve_waiter, subscription.md_req_id)
 
     def _post(self, key: tuple[str, int], event: MarketEvent) -> None:
+        if not self._consumers and not self._callbacks:
+            return  # nobody listens: do not wake the event loop (orders run there) for nothing
         with self._pending_lock:
             self._pending[key] = event
             if self._scheduled:
