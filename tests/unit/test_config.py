@@ -219,3 +219,18 @@ def test_invalid_yaml_is_reported_without_echoing_the_offending_line(tmp_path) -
 
     assert "line 2" in str(refused.value)
     assert "Hunter2" not in str(refused.value)
+
+
+def test_the_example_config_is_valid_and_lists_the_market_data_section() -> None:
+    config = load_config(REPO_ROOT / "config.example.yaml", ENVIRON)
+    assert [(s.symbol, s.depth) for s in config.market_data.subscriptions] == [
+        ("EURUSD", True),
+        ("GBPUSD", False),
+    ]
+    assert config.market_data.storage.retention_days == 30
+
+
+def test_a_bad_market_data_key_is_named() -> None:
+    data = {"account": account(), "market_data": {"storage": {"sample_interval_ms": -1}}}
+    with pytest.raises(ConfigError, match=r"market_data\.storage\.sample_interval_ms"):
+        build_config(data, ENVIRON)
