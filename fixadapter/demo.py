@@ -4,6 +4,7 @@ real sockets, on embedded defaults (SQLite in the work directory; no servers nee
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from decimal import Decimal
@@ -60,6 +61,22 @@ async def _trade(adapter: Adapter) -> None:
         print(f"refused: {refused}")
 
 
+async def _market(adapter: Adapter) -> None:
+    say("EURUSD depth over QUOTE: the book the adapter builds from W and X")
+    await adapter.subscribe("EURUSD", depth=True)
+    await asyncio.sleep(1.0)
+    book = adapter.book("EURUSD")
+    if book is None:
+        return
+    for bid, ask in zip(book.bids[:3], book.asks[:3], strict=False):
+        print(f"  {bid.size:>10} {bid.price}  |  {ask.price} {ask.size:<10}")
+    print(
+        f"  mid {book.mid}  spread {book.spread_pips} pips  imbalance {book.imbalance:+.2f}  "
+        f"microprice {book.microprice}  ({book.updates} updates applied)",
+        flush=True,
+    )
+
+
 async def run_demo(workdir: Path) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -80,6 +97,7 @@ async def run_demo(workdir: Path) -> int:
             )
             await adapter.wait_ready(30)
             print(f"ready: {len(adapter.instruments())} instruments from the SecurityList", flush=True)
+            await _market(adapter)
             await _trade(adapter)
             await adapter.wait_ready()
             say("positions, as the venue reports them")
