@@ -103,12 +103,21 @@ def _depth_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fixadapter.compliance.commands import add_log_parsers
+
+    p = sub.add_parser("log", help="the compliance FIX message log: search, show, order, export, import")
+    log = p.add_subparsers(dest="log_command", required=True)
+    add_log_parsers(log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _simulate_parser(sub)
     _order_parser(sub)
     _depth_parser(sub)
+    _log_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser("demo", help="run the simulator and trade a few orders against it")
@@ -263,9 +272,23 @@ def _depth_purge(args: argparse.Namespace, store: OrderStore, storage: DepthStor
     return 0
 
 
+def _log(args: argparse.Namespace) -> int:
+    """`fixadapter log ...`: compliance's reading of the FIX message log (database or QuickFIX files)."""
+    from fixadapter.compliance.commands import run_log_command
+
+    return run_log_command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"simulate": _simulate, "order": _order, "run": _run, "demo": _demo, "depth": _depth}
+    commands = {
+        "simulate": _simulate,
+        "order": _order,
+        "run": _run,
+        "demo": _demo,
+        "depth": _depth,
+        "log": _log,
+    }
     try:
         return commands[args.command](args)
     except (FixAdapterError, ValidationError) as exc:
