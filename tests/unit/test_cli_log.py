@@ -7,12 +7,16 @@ import csv
 import io
 import json
 import re
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import quickfix as fix
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.schema import CreateSchema, DropSchema
 
 from fixadapter.cli import main
 from fixadapter.compliance.export import EXPORT_COLUMNS
@@ -124,12 +128,39 @@ def order_flow() -> Flow:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    address = f"sqlite:///{tmp_path / 'log.db'}"
-    engine = make_engine(address)
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'log.db'}"
+
+
+@pytest.fixture
+def postgresql_url(postgres_url: str) -> Iterator[str]:
+    """A schema of its own on the machine's PostgreSQL, dropped afterwards."""
+    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(CreateSchema(schema_name))
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(DropSchema(schema_name, cascade=True))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def blank_url(request: pytest.FixtureRequest) -> str:
+    """An empty database: SQLite (the default store) or PostgreSQL (production)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def url(blank_url: str) -> str:
+    """The order flow stored through ComplianceWriter.append_many."""
+    engine = make_engine(blank_url)
     assert ComplianceWriter(engine).append_many(order_flow().records()) == 15
     engine.dispose()
-    return address
+    return blank_url
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -224,9 +255,9 @@ def test_an_unknown_order_exits_1(url: str, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_importing_another_engines_log_reports_bad_lines_by_number_and_stores_the_rest(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    blank_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    address = f"sqlite:///{tmp_path / 'imported.db'}"
+    address = blank_url
 
     code, out, err = run(capsys, "import", str(OTHER_ENGINE), "--store-url", address)
 
@@ -253,9 +284,9 @@ def test_importing_another_engines_log_reports_bad_lines_by_number_and_stores_th
 
 
 def test_importing_the_same_file_again_adds_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    blank_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    address = f"sqlite:///{tmp_path / 'imported.db'}"
+    address = blank_url
     run(capsys, "import", str(OTHER_ENGINE), "--store-url", address)
 
     code, out, _ = run(capsys, "import", str(OTHER_ENGINE), str(OTHER_ENGINE), "--store-url", address)
