@@ -162,7 +162,7 @@ class LogFileReader:
             cl_ord_id=fields.get(11) or None,
             orig_cl_ord_id=fields.get(41) or None,
             order_id=fields.get(37) or None,
-            raw=mask_secrets(parsed.message),
+            raw=mask_message(parsed.message),
         )
 
     def _session(self, fields: dict[int, str], direction: Direction, fallback: str) -> str:
@@ -194,6 +194,20 @@ class LogFileReader:
                 f"({sender!r} -> {target!r}): pass --our-comp-id with our SenderCompID"
             )
         return self._ours
+
+
+def mask_message(message: str) -> str:
+    """mask_secrets, field by field when there is something to mask: its `key: value` patterns run to the end
+    of a line, so on a whole message a free text such as `58=invalid token: x` would swallow every field
+    after it (and the CheckSum)."""
+    masked = mask_secrets(message)
+    if masked == message:
+        return message
+    return SOH.join(_mask_field(chunk) for chunk in message.split(SOH))
+
+
+def _mask_field(chunk: str) -> str:
+    return MASKED_PASSWORD if chunk.startswith("554=") else mask_secrets(chunk)
 
 
 def _named_side(name: str, begin: str, sender: str, target: str) -> tuple[str, str | None] | None:

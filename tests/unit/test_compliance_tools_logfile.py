@@ -183,6 +183,16 @@ def test_a_password_with_a_separator_inside_is_masked_whole(tmp_path: Path) -> N
     assert f"554=******{SOH}10=" in message.record.raw
 
 
+def test_a_secret_in_free_text_is_masked_without_losing_the_fields_after_it(tmp_path: Path) -> None:
+    header = [(49, "CSERVER"), (56, US), (34, "2"), (50, "TRADE"), (52, "20250101-10:00:01.250")]
+    text = frame("j", header, [(58, "invalid token: abc123"), (380, "0"), (379, "ord-1")])
+
+    (message,), _ = read(write(tmp_path / QF_NAME, text))
+
+    assert "abc123" not in message.record.raw
+    assert f"{SOH}58=invalid token: ******{SOH}380=0{SOH}379=ord-1{SOH}10=" in message.record.raw
+
+
 def test_our_side_from_the_option_the_config_or_cservers_compid(tmp_path: Path) -> None:
     plain = write(tmp_path / "session.log", logon(), report())
     other = write(
