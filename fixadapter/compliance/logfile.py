@@ -94,6 +94,9 @@ class LogFileReader:
     _qualifier: str | None = None
 
     def __iter__(self) -> Iterator[LoggedMessage]:
+        if self.is_event_log:
+            self.problems.append(Problem(self.path, 0, "a QuickFIX event log, not messages: whole file"))
+            return
         with self._open() as stream:
             try:
                 for number, data in enumerate(stream, 1):
@@ -106,8 +109,15 @@ class LogFileReader:
             except (OSError, EOFError) as exc:  # a damaged .gz, a file cut off under us
                 raise LogFileError(f"cannot read {self.path} after line {self.lines}: {exc}") from None
 
+    @property
+    def is_event_log(self) -> bool:
+        """QuickFIX writes engine events to `<prefix>.event.*.log` beside the messages (`*.log` gets both)."""
+        return ".event." in self.path.name
+
     def check(self) -> None:
         """Fail now (LogFileError) if the file cannot be opened or our side cannot be told from it."""
+        if self.is_event_log:
+            return
         with self._open() as stream:
             for data in stream:
                 try:

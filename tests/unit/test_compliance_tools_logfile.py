@@ -236,6 +236,20 @@ def test_gzip_compressed_rotated_files_are_read(tmp_path: Path) -> None:
     assert (reader.lines, reader.problems) == (2, [])
 
 
+def test_an_event_log_is_skipped_as_a_whole_with_one_remark(tmp_path: Path) -> None:
+    events = write(
+        tmp_path / f"FIX.4.4-{US}-CSERVER-TRADE.event.current.log", "20250101-10:00:00.000 : Connecting"
+    )
+
+    messages, reader = read(events)
+    reader.check()
+
+    assert messages == []
+    assert [str(p) for p in reader.problems] == [
+        f"{events}:0: skipped: a QuickFIX event log, not messages: whole file"
+    ]
+
+
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LogFileError, match=r"cannot read .*nothing\.log"):
         LogFileReader(tmp_path / "nothing.log").check()
