@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
 
+from fixadapter.compliance.capture import build_recorder
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import TradeConnector
 from fixadapter.engine.market_data import MarketCallback, MarketData
@@ -44,6 +45,7 @@ class Adapter:
         self.engine = OrderEngine(
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
+        self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record
         self.market: MarketData | None = None
         self.depth_recorder: DepthRecorder | None = None
         if hasattr(connector, "set_market_sink"):
@@ -55,6 +57,8 @@ class Adapter:
             )
 
     async def start(self) -> None:
+        if self.recorder is not None:
+            self.recorder.start()  # before logon: the Logon is the first message recorded
         if self.market is not None:
             await self.market.start()
         await self.engine.start()  # creates the schema, so the recorder starts after it
@@ -62,8 +66,10 @@ class Adapter:
             self.depth_recorder.start()
 
     async def stop(self) -> None:
-        """Log out, apply what arrived, then flush the depth snapshots still buffered."""
+        """Log out, apply what arrived, then flush the depth snapshots and FIX messages still buffered."""
         await self.engine.stop()
+        if self.recorder is not None:  # after logout: the Logout messages are in the record
+            await asyncio.to_thread(self.recorder.close)
         if self.market is not None:
             await self.market.stop()
         if self.depth_recorder is not None:

@@ -4,7 +4,8 @@ FixAdapterError
 ├── ConfigError                 a bad config key or value (names it)
 ├── OrderRejected               refused before it reached the venue (reason says why and what to do)
 │   ├── SessionNotReady         TRADE is not logged on and reconciled yet
-│   └── UnknownSymbol           not in the venue's instrument list (lists close matches)
+│   ├── UnknownSymbol           not in the venue's instrument list (lists close matches)
+│   └── RiskRejected            a pre-trade risk rule refused it; carries `rule` and the values compared
 ├── OrderNotFound               no order with that ClOrdID in the store
 ├── InvalidTransition           a report contradicts the order's state machine
 ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
@@ -37,6 +38,17 @@ class SessionNotReady(OrderRejected):
 
 class UnknownSymbol(OrderRejected):
     pass
+
+
+class RiskRejected(OrderRejected):
+    """`rule` is the machine-readable reason (e.g. max_quantity, kill_switch) metrics and events key on;
+    `values` holds what was compared, so a reject can be explained without re-reading the config."""
+
+    def __init__(self, rule: str, detail: str, values: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+        self.values: dict[str, Any] = dict(values or {})
 
 
 class OrderNotFound(FixAdapterError):

@@ -52,6 +52,7 @@ class Metrics:
         self._order_metrics(r)
         self._quote_metrics(r)
         self._depth_store_metrics(r)
+        self._compliance_metrics(r)
 
     def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
@@ -173,5 +174,55 @@ class Metrics:
         self.depth_purged = Counter(
             "fixadapter_depth_rows_purged_total",
             "market_depth rows deleted by the retention policy",
+            registry=r,
+        )
+
+    def _compliance_metrics(self, r: CollectorRegistry) -> None:
+        self.compliance_buffered = Gauge(
+            "fixadapter_compliance_buffered_messages",
+            "FIX messages captured and waiting for the compliance writer thread",
+            registry=r,
+        )
+        self.compliance_recorded = Counter(
+            "fixadapter_compliance_messages_recorded_total",
+            "FIX messages recorded, by where: file (masked log files) or database (fix_messages)",
+            ["store"],
+            registry=r,
+        )
+        self.compliance_spilled = Counter(
+            "fixadapter_compliance_messages_spilled_total",
+            "FIX messages written to a local spill file because the database was slow or down",
+            registry=r,
+        )
+        self.compliance_spill_loaded = Counter(
+            "fixadapter_compliance_messages_spill_loaded_total",
+            "Spilled FIX messages loaded back into fix_messages",
+            registry=r,
+        )
+        self.compliance_spill_files = Gauge(
+            "fixadapter_compliance_spill_files",
+            "Spill files waiting to be loaded into fix_messages",
+            registry=r,
+        )
+        self.compliance_dropped = Counter(
+            "fixadapter_compliance_messages_dropped_total",
+            "FIX messages not recorded in the table (each also logged as an error): buffer_full, closed, "
+            "spill_failed, rejected (kept in spill/rejected.jsonl), unconverted",
+            ["reason"],
+            registry=r,
+        )
+        self.compliance_skipped = Counter(
+            "fixadapter_compliance_market_data_skipped_total",
+            "QUOTE W/X messages not recorded because compliance.record_market_data is off",
+            registry=r,
+        )
+        self.compliance_file_errors = Counter(
+            "fixadapter_compliance_file_errors_total",
+            "Batches the masked FIX log files could not take (the database copy goes on)",
+            registry=r,
+        )
+        self.compliance_writer_errors = Counter(
+            "fixadapter_compliance_writer_errors_total",
+            "Unexpected errors in the compliance writer thread (logged; it goes on)",
             registry=r,
         )

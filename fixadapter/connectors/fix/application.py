@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import quickfix as fix
 from pydantic import ValidationError
@@ -204,8 +205,30 @@ def _msg_type(raw: str) -> str | None:
     return raw[start + 4 : end] if end > 0 else None
 
 
+class MessageLog(Protocol):
+    """Where the Log hands every raw message (compliance.capture.MessageRecorder): O(1), thread-safe."""
+
+    def offer(self, session: str, direction: str, text: str) -> None: ...
+
+    def offer_event(self, session: str, text: str) -> None: ...
+
+    def register_session(self, session: str, prefix: str) -> None: ...
+
+
+def file_prefix(session_id: fix.SessionID) -> str:
+    """QuickFIX's FileLog prefix: BeginString-SenderCompID-TargetCompID[-Qualifier]."""
+    parts = [
+        session_id.getBeginString().getValue(),
+        session_id.getSenderCompID().getValue(),
+        session_id.getTargetCompID().getValue(),
+    ]
+    qualifier = session_id.getSessionQualifier()
+    return "-".join([*parts, qualifier] if qualifier else parts)
+
+
 class EngineLog(fix.Log):  # type: ignore[misc]
-    """QuickFIX's own log stream: counts what the engine drops (garbled, rejected) and masks secrets."""
+    """QuickFIX's own log stream: every message sent and received goes to the compliance recorder (which
+    masks it off this thread); counts what the engine drops (garbled, rejected) and masks secrets."""
 
     def __init__(
         self,
@@ -213,6 +236,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         metrics: Metrics,
         messages: bool,
         on_lost: Callable[[SessionKind | None], None] | None = None,
+        recorder: MessageLog | None = None,
     ) -> None:
         super().__init__()
         self._session = kind
@@ -220,6 +244,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         self._metrics = metrics
         self._messages = messages
         self._on_lost = on_lost
+        self._recorder = recorder
 
     def clear(self) -> None:
         pass
@@ -228,21 +253,27 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         pass
 
     def onIncoming(self, text: str) -> None:  # noqa: N802
-        if self._messages:
-            try:
+        try:
+            if self._recorder is not None:
+                self._recorder.offer(self._kind, "in", text)
+            if self._messages:
                 log.info("%s <- %s", self._kind, mask_secrets(text))
-            except Exception:
-                self._metrics.callback_errors.labels("log").inc()
+        except Exception:
+            self._metrics.callback_errors.labels("log").inc()
 
     def onOutgoing(self, text: str) -> None:  # noqa: N802
-        if self._messages:
-            try:
+        try:
+            if self._recorder is not None:
+                self._recorder.offer(self._kind, "out", text)
+            if self._messages:
                 log.info("%s -> %s", self._kind, mask_secrets(text))
-            except Exception:
-                self._metrics.callback_errors.labels("log").inc()
+        except Exception:
+            self._metrics.callback_errors.labels("log").inc()
 
     def onEvent(self, text: str) -> None:  # noqa: N802
         try:
+            if self._recorder is not None:
+                self._recorder.offer_event(self._kind, text)
             masked = mask_secrets(text)
             lowered = text.lower()
             if "invalid message" in lowered or "garbled" in lowered:
@@ -265,16 +296,25 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
         metrics: Metrics,
         messages: bool = False,
         on_lost: Callable[[SessionKind | None], None] | None = None,
+        recorder: MessageLog | None = None,
     ) -> None:
         super().__init__()
         self._metrics = metrics
         self._messages = messages
         self._on_lost = on_lost
+        self._recorder = recorder
         self._logs: list[EngineLog] = []  # QuickFIX holds raw pointers: keep the Python objects alive
 
     def create(self, *args: fix.SessionID) -> EngineLog:
-        kind = session_kind(args[0]) if args else None
-        made = EngineLog(kind, self._metrics, self._messages, self._on_lost)
+        try:
+            kind = session_kind(args[0]) if args else None
+            if kind is not None and self._recorder is not None:
+                self._recorder.register_session(kind.value, file_prefix(args[0]))
+        except Exception:  # a raise here would end the process: fall back to the engine log
+            self._metrics.callback_errors.labels("log").inc()
+            log.exception("cannot create the log of %s", args[0].toString() if args else "the engine")
+            kind = None
+        made = EngineLog(kind, self._metrics, self._messages, self._on_lost, self._recorder)
         # The engine keeps the raw pointer; if the Python proxy also owned it, QuickFIX's threads would
         # meet a freed object (a segfault seen on the first log call). Python keeps it alive instead.
         made.thisown = False

@@ -9,7 +9,7 @@ from typing import Any
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import Deliver
 from fixadapter.connectors.fix import codec, market_codec
-from fixadapter.connectors.fix.application import FixApplication
+from fixadapter.connectors.fix.application import FixApplication, MessageLog
 from fixadapter.connectors.fix.session import FixSessions
 from fixadapter.errors import SessionError
 from fixadapter.metrics import Metrics
@@ -24,14 +24,19 @@ class FixConnector:
         self._metrics = metrics
         self._sessions: FixSessions | None = None
         self._market_sink: Callable[[Any], None] | None = None
+        self._recorder: MessageLog | None = None
 
     def set_market_sink(self, sink: Callable[[Any], None]) -> None:
         """Where QUOTE W/X/Y (raw text) and QUOTE session changes go; set before start()."""
         self._market_sink = sink
 
+    def set_message_recorder(self, recorder: MessageLog) -> None:
+        """Where every message of both sessions goes for the compliance record; set before start()."""
+        self._recorder = recorder
+
     def start(self, deliver: Deliver) -> None:
         application = FixApplication(self._config.account, deliver, self._metrics, self._market_sink)
-        self._sessions = FixSessions(self._config, application, self._metrics)
+        self._sessions = FixSessions(self._config, application, self._metrics, self._recorder)
         self._sessions.start()
 
     def stop(self) -> None:

@@ -8,7 +8,12 @@ from collections.abc import Iterable
 import quickfix as fix
 
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.fix.application import EngineLogFactory, FixApplication, session_kind
+from fixadapter.connectors.fix.application import (
+    EngineLogFactory,
+    FixApplication,
+    MessageLog,
+    session_kind,
+)
 from fixadapter.connectors.fix.market_codec import RepeatingGroup
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.connectors.fix.wire import Pair
@@ -22,7 +27,14 @@ log = logging.getLogger("fixadapter.fix")
 class FixSessions:
     """Owns the ThreadedSocketInitiator: one native thread per session, reconnecting by itself."""
 
-    def __init__(self, config: AdapterConfig, application: FixApplication, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        application: FixApplication,
+        metrics: Metrics,
+        recorder: MessageLog | None = None,
+    ) -> None:
+        """`recorder` receives every message of both sessions from the Log (the compliance record)."""
         settings = fix.SessionSettings()
         try:
             settings.setFromString(render_settings(config))
@@ -31,7 +43,7 @@ class FixSessions:
         self._settings = settings
         self._application = application
         self._log_factory = EngineLogFactory(
-            metrics, messages=config.logging.fix_messages, on_lost=application.message_lost
+            metrics, messages=config.logging.fix_messages, on_lost=application.message_lost, recorder=recorder
         )
         self._store_factory = fix.MemoryStoreFactory()
         self._session_ids: dict[SessionKind, fix.SessionID] = {

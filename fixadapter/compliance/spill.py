@@ -1,0 +1,229 @@
+"""Spill files: masked FixRecords kept on local disk while the database is slow or down, loaded back later.
+
+Append-only JSON Lines (one `FixRecord` per line), fsynced per batch, one file per outage or run, loaded in
+name (creation) order, so the table receives every record in arrival order and chains them then.
+
+Exactly once: each chunk loaded commits its rows together with the file's progress in `fix_messages_spill`
+(spill_id = file name, lines_loaded). After a crash anywhere, the next load skips the lines the table already
+holds. A file is deleted only once fully loaded, and its ledger row only after the file is gone (a crash in
+between leaves a harmless ledger row, never a file that could load twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+from fixadapter.compliance.records import FixRecord
+from fixadapter.compliance.table import fix_messages_spill
+from fixadapter.compliance.writer import ComplianceWriter
+
+log = logging.getLogger("fixadapter.compliance.spill")
+
+SUFFIX = ".jsonl"
+REJECTED = "rejected.jsonl"
+Rejected = Callable[[str, str], None]  # (what: the record or line, why)
+
+_s = fix_messages_spill.c
+
+
+def is_bad_row(exc: BaseException) -> bool:
+    """A row the database refuses whatever the retry (a value it cannot store): isolate it, do not retry."""
+    if isinstance(exc, DataError | IntegrityError | ValueError | UnicodeError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Reading:
+    path: Path
+    handle: IO[bytes]
+    line: int  # lines of the file already in the table
+
+
+class Spill:
+    """Only the compliance writer thread uses it. `append` raises OSError when the disk refuses."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._files = sorted(p for p in directory.glob(f"spill-*{SUFFIX}"))
+        self._appending: tuple[Path, IO[bytes]] | None = None
+        self._reading: _Reading | None = None
+        if self._files:
+            log.warning(
+                "compliance: %d spill file(s) from an earlier run in %s are loaded into the database first",
+                len(self._files),
+                directory,
+            )
+
+    @property
+    def pending(self) -> bool:
+        """Records wait in a spill file: new records must queue behind them to keep arrival order."""
+        return bool(self._files)
+
+    @property
+    def files(self) -> int:
+        return len(self._files)
+
+    def append(self, records: Sequence[FixRecord]) -> None:
+        """Write `records` as JSON lines and fsync: when this returns, they survive a crash."""
+        if not records:
+            return
+        if self._appending is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            path = self.directory / f"spill-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+            self._appending = (path, path.open("ab"))
+            self._files.append(path)
+            _fsync_directory(self.directory)
+        path, handle = self._appending
+        handle.write(b"".join(record.model_dump_json().encode() + b"\n" for record in records))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    def load_chunk(self, writer: ComplianceWriter, rows: int, rejected: Rejected) -> int:
+        """Load the next `rows` lines of the oldest spill file (one transaction with the ledger); returns how
+        many records went into the table. Database errors propagate with nothing consumed."""
+        reading = self._reading or self._open_oldest(writer)
+        start = reading.handle.tell()
+        lines = [line for line in (reading.handle.readline() for _ in range(rows)) if line]
+        if not lines:
+            self._finish(writer, reading)
+            return 0
+        try:
+            loaded = self._load_lines(writer, reading, lines, rejected)
+        except BaseException:
+            reading.handle.seek(start)  # nothing committed: the same lines are read again next time
+            raise
+        reading.line += len(lines)
+        return loaded
+
+    def close(self) -> None:
+        if self._appending is not None:
+            self._appending[1].close()
+            self._appending = None
+        if self._reading is not None:
+            self._reading.handle.close()
+            self._reading = None
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _open_oldest(self, writer: ComplianceWriter) -> _Reading:
+        path = self._files[0]
+        with writer.engine.connect() as conn:
+            done = conn.execute(select(_s.lines_loaded).where(_s.spill_id == path.name)).scalar() or 0
+        handle = path.open("rb")
+        for _ in range(done):
+            handle.readline()
+        if done:
+            log.warning(
+                "compliance: %s: %d lines were loaded before a restart; resuming after them", path, done
+            )
+        self._reading = _Reading(path, handle, done)
+        return self._reading
+
+    def _load_lines(
+        self, writer: ComplianceWriter, reading: _Reading, lines: list[bytes], rejected: Rejected
+    ) -> int:
+        parsed: list[tuple[int, FixRecord]] = []
+        unreadable: list[tuple[str, str]] = []
+        for number, line in enumerate(lines, reading.line + 1):
+            try:
+                parsed.append((number, FixRecord.model_validate_json(line)))
+            except ValidationError as exc:  # a line torn by a crash mid-write, or edited by hand
+                where = f"{reading.path.name} line {number}"
+                unreadable.append((line.decode(errors="replace"), f"{where}: {exc.error_count()} error(s)"))
+        name, done = reading.path.name, reading.line + len(lines)
+        try:
+            with writer.engine.begin() as conn:
+                loaded = writer.insert_chained(
+                    conn, [record for _, record in parsed], then=lambda c: _advance(c, name, done)
+                )
+        except Exception as exc:
+            if not is_bad_row(exc):
+                raise
+            loaded = self._load_one_by_one(writer, name, parsed, done, rejected)
+        for what, why in unreadable:  # reported once the ledger is past them (never twice)
+            rejected(what, why)
+        return loaded
+
+    @staticmethod
+    def _load_one_by_one(
+        writer: ComplianceWriter,
+        name: str,
+        parsed: list[tuple[int, FixRecord]],
+        done: int,
+        rejected: Rejected,
+    ) -> int:
+        """A record the database refuses must not hold up the rest: set it aside (counted), load the others.
+        Each row commits with the ledger at its own line, so a crash here still loads nothing twice."""
+        loaded = 0
+        for number, record in parsed:
+            try:
+                with writer.engine.begin() as conn:
+                    loaded += writer.insert_chained(
+                        conn, [record], then=lambda c, n=number: _advance(c, name, n)
+                    )
+            except Exception as exc:
+                if not is_bad_row(exc):
+                    raise
+                with writer.engine.begin() as conn:
+                    _advance(conn, name, number)
+                rejected(record.model_dump_json(), f"{name} line {number}: the database refused it: {exc!r}")
+        with writer.engine.begin() as conn:
+            _advance(conn, name, done)
+        return loaded
+
+    def _finish(self, writer: ComplianceWriter, reading: _Reading) -> None:
+        """The oldest file is fully in the table: delete it, then forget it in the ledger."""
+        reading.handle.close()
+        self._reading = None
+        if self._appending is not None and self._appending[0] == reading.path:
+            self._appending[1].close()
+            self._appending = None
+        reading.path.unlink()
+        _fsync_directory(self.directory)
+        self._files.pop(0)
+        log.info("compliance: %s fully loaded (%d lines) and removed", reading.path.name, reading.line)
+        try:
+            with writer.engine.begin() as conn:
+                conn.execute(delete(fix_messages_spill).where(_s.spill_id == reading.path.name))
+        except Exception as exc:  # a leftover ledger row is harmless: its file is gone
+            log.warning("compliance: could not remove the ledger row of %s: %s", reading.path.name, exc)
+
+
+def _advance(conn: Connection, spill_id: str, lines: int) -> None:
+    now = datetime.now(UTC)
+    changed = conn.execute(
+        update(fix_messages_spill).where(_s.spill_id == spill_id).values(lines_loaded=lines, updated_at=now)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(fix_messages_spill).values(spill_id=spill_id, lines_loaded=lines, updated_at=now))
+
+
+def write_rejected(directory: Path, what: str, why: str) -> None:
+    """Keep a record the database refused next to the spill files, with the reason (never silently gone)."""
+    line = json.dumps({"time": datetime.now(UTC).isoformat(), "why": why, "record": what}) + "\n"
+    with (directory / REJECTED).open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
