@@ -5,8 +5,8 @@ QuickFIX calls the Python Log (connectors/fix/application.py) on its session thr
 parsing, no masking; measured at well under a microsecond). A writer thread does the rest, in batches, in
 arrival order:
 
-1. masks secrets (fixadapter.logs.mask_secrets, behind a cheap pre-check) and reads the indexed tags
-   (35, 34, 11, 41, 37) by string search, building FixRecords;
+1. masks secrets (mask_secrets field by field, as import does, behind a cheap pre-check) and reads the
+   indexed tags (35, 34, 11, 41, 37) by string search, building FixRecords;
 2. appends them to the masked QuickFIX-format log files and fsyncs them (files.py);
 3. inserts them into `fix_messages`, chained (writer.py); when the database fails, or a batch takes longer
    than `spill_after_seconds`, records go to a spill file instead (spill.py) and everything after them
@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine, make_url
 
 from fixadapter.compliance.files import EVENT, MESSAGES, LogFiles
+from fixadapter.compliance.logfile import mask_message
 from fixadapter.compliance.records import Direction, FixRecord
 from fixadapter.compliance.spill import Spill, is_bad_row, write_rejected
 from fixadapter.compliance.table import describe_error
@@ -61,7 +62,13 @@ Item = tuple[float, str, str | None, str]
 
 
 def mask(text: str) -> str:
+    """An engine event's text, masked."""
     return mask_secrets(text) if MAYBE_SECRET.search(text) else text
+
+
+def mask_raw(raw: str) -> str:
+    """A FIX message masked field by field, as import masks them (logfile.mask_message): same record."""
+    return mask_message(raw) if MAYBE_SECRET.search(raw) else raw
 
 
 def field(raw: str, tag: str) -> str | None:
@@ -81,7 +88,7 @@ def msg_type_of(raw: str) -> str | None:
 
 def to_record(moment: float, session: str, direction: str, text: str) -> FixRecord:
     """A masked FixRecord for a captured message; a garbled one is kept whole with what could be read."""
-    raw = mask(text)
+    raw = mask_raw(text)
     if "\x00" in raw:  # PostgreSQL text cannot hold NUL: keep it visible instead
         raw = raw.replace("\x00", "\\x00")
     seq = field(raw, "34")

@@ -7,8 +7,9 @@ transaction as the rows, so a spill is loaded exactly once even across a crash (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     inspect,
     select,
 )
@@ -188,5 +190,22 @@ def iter_records(
         with engine.connect() as conn, conn.execution_options(yield_per=fetch_rows).execute(query) as result:
             for row in result:
                 yield stored_record(row)
+    except SQLAlchemyError as exc:
+        raise store_error(exc) from exc
+
+
+def purge_messages(engine: Engine, before: date, retention_days: float, today: date | None = None) -> int:
+    """Delete whole days (whole chains, so the rest still verifies) older than `before`. Refuses a cutoff
+    inside the retention period: nothing younger than `retention_days` is ever deleted."""
+    today = today or datetime.now(UTC).date()
+    oldest_kept = today - timedelta(days=math.ceil(retention_days))
+    if before > oldest_kept:
+        raise StoreError(
+            f"refusing to delete FIX messages from before {before.isoformat()}: the retention period of "
+            f"{retention_days:g} days keeps everything from {oldest_kept.isoformat()} on"
+        )
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(delete(fix_messages).where(_m.day < before.isoformat())).rowcount)
     except SQLAlchemyError as exc:
         raise store_error(exc) from exc

@@ -109,6 +109,12 @@ def test_to_record_masks_the_password_and_reads_the_indexed_tags() -> None:
     assert cancel.time == datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
 
 
+def test_to_record_masks_a_token_in_free_text_without_swallowing_the_next_fields() -> None:
+    record = to_record(0.0, "TRADE", "in", message("3", 2, "58=invalid token: abc", "45=1"))
+
+    assert "abc" not in record.raw and f"{SOH}45=1{SOH}10=000{SOH}" in record.raw
+
+
 def test_to_record_keeps_a_garbled_message_whole() -> None:
     record = to_record(0.0, "QUOTE", "in", "8=FIX.4.4\x019=5\x0134=x\x00y")
 

@@ -17,8 +17,9 @@ from sqlalchemy.schema import CreateSchema, DropSchema
 
 from fixadapter.compliance.chain import GENESIS, record_hash, verify
 from fixadapter.compliance.records import Direction, FixRecord
-from fixadapter.compliance.table import fix_messages, iter_records
+from fixadapter.compliance.table import fix_messages, iter_records, purge_messages
 from fixadapter.compliance.writer import ComplianceWriter
+from fixadapter.errors import StoreError
 from fixadapter.store.repository import make_engine
 
 T0 = datetime(2025, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
@@ -227,3 +228,21 @@ def test_iter_records_stopped_early_releases_its_cursor(engine: Engine) -> None:
     records.close()  # a reader that has seen enough (`log search | head`)
 
     assert len(list(iter_records(engine))) == 5
+
+
+def test_purge_deletes_whole_days_before_the_cutoff_and_the_rest_still_verifies(engine: Engine) -> None:
+    ComplianceWriter(engine).append_many([record(1), record(2, at=T0 + timedelta(days=1))])
+
+    assert purge_messages(engine, date(2025, 3, 5), retention_days=10, today=date(2025, 3, 15)) == 1
+
+    assert [r.seq_num for r in iter_records(engine)] == [2]
+    assert verify(engine).intact
+
+
+def test_purge_refuses_a_cutoff_inside_the_retention_period(engine: Engine) -> None:
+    ComplianceWriter(engine).append_many([record(1)])
+
+    with pytest.raises(StoreError, match="retention period of 10 days keeps everything from 2025-03-05"):
+        purge_messages(engine, date(2025, 3, 6), retention_days=10, today=date(2025, 3, 15))
+
+    assert len(list(iter_records(engine))) == 1
