@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +109,20 @@ def _log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("log", help="the compliance FIX message log: search, show, order, export, import")
     log = p.add_subparsers(dest="log_command", required=True)
     add_log_parsers(log)
+    _log_verify_parser(log)
+
+
+def _log_verify_parser(log: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = log.add_parser(
+        "verify",
+        help="check the hash chains of fix_messages: names the first edited, deleted or reordered record "
+        "(exit 1), or says each chain is intact (exit 0)",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, help="YAML config: compliance.store_url or store.url")
+    where.add_argument("--store-url", help="database URL holding fix_messages, instead of --config")
+    p.add_argument("--session", help="only this session's chains (QUOTE, TRADE)")
+    p.add_argument("--day", type=date.fromisoformat, help="only this UTC day's chains (YYYY-MM-DD)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,7 +290,39 @@ def _log(args: argparse.Namespace) -> int:
     """`fixadapter log ...`: compliance's reading of the FIX message log (database or QuickFIX files)."""
     from fixadapter.compliance.commands import run_log_command
 
+    if args.log_command == "verify":
+        return _log_verify(args)
     return run_log_command(args)
+
+
+def _log_verify(args: argparse.Namespace) -> int:
+    """Print each chain's state; exit 1 naming the first tampered record, so scripts and cron can alert."""
+    from fixadapter.compliance.chain import verify
+    from fixadapter.compliance.table import require_table
+    from fixadapter.store.repository import make_engine
+
+    if args.config is not None:
+        config = load_config(args.config)
+        url = config.compliance.store_url or config.store.url
+    else:
+        url = args.store_url
+    engine = make_engine(url)
+    try:
+        require_table(engine)
+        report = verify(engine, args.session, args.day)
+    finally:
+        engine.dispose()
+    for chain in report.chains:
+        if chain.problem is None:
+            print(f"{chain.session} {chain.day}: intact, {chain.records} records, head {chain.head}")
+        else:
+            print(f"{chain.session} {chain.day}: TAMPERED after {chain.records} records; {chain.problem}")
+    first = report.first_problem
+    if first is not None:
+        print(f"fixadapter log verify: tampered: {first}", file=sys.stderr)
+        return 1
+    print("no records to verify" if not report.chains else f"all {len(report.chains)} chain(s) intact")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
