@@ -482,3 +482,20 @@ def test_the_config_names_the_database_and_our_comp_id(
     assert imported[0] == 0
     assert imported[1].startswith(f"{unnamed}: 10 imported")
     assert [(line["direction"], line["cl_ord_id"]) for line in jsonl(found[1])] == [("out", "ORD-1")]
+
+
+def test_compliance_store_url_in_the_config_wins_over_store_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "account:\n  host: demo.ctraderapi.com\n  sender_comp_id: DESK1\n  username: '1234567'\n"
+        f"store:\n  url: sqlite:///{tmp_path / 'orders.db'}\ncompliance:\n  store_url: {url}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FIXADAPTER_ACCOUNT__PASSWORD", "secret")
+
+    code, out, _ = run(capsys, "order", "ord-1", "--config", str(config), "--format", "jsonl")
+
+    assert code == 0
+    assert [line["msg_type"] for line in jsonl(out)] == LIFE_TYPES
