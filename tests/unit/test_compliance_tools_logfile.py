@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from fixadapter.compliance.files import EVENT, MESSAGES, LogFiles
 from fixadapter.compliance.logfile import LogFileError, LogFileReader, LoggedMessage
 from fixadapter.compliance.records import Direction
 from fixadapter.connectors.fix.wire import SOH, frame
@@ -75,6 +76,25 @@ def test_a_file_written_by_quickfix_cpp_filelog_is_read_with_direction_session_a
     assert abs((second.time - datetime.now(UTC)).total_seconds()) < 60  # the engine's own timestamp
     assert "s3cret" not in messages[0].record.raw
     assert f"{SOH}554=******{SOH}" in messages[0].record.raw
+
+
+def test_the_adapters_own_capture_files_read_back_as_the_records_written(tmp_path: Path) -> None:
+    files = LogFiles(tmp_path)
+    files.register("TRADE", f"FIX.4.4-{US}-CSERVER-TRADE")
+    at = datetime(2025, 1, 1, 10, 0, 1, 250001, tzinfo=UTC)
+    files.write("TRADE", MESSAGES, at, logon().replace("s3cret", "******"))
+    files.write("TRADE", MESSAGES, at, report())
+    files.write("TRADE", EVENT, at, "Logon contents valid")
+    files.close()
+
+    messages, reader = read(tmp_path / f"FIX.4.4-{US}-CSERVER-TRADE.messages.20250101.log")
+
+    assert reader.problems == []
+    assert [(m.record.time, m.record.session, m.record.direction) for m in messages] == [
+        (at, "TRADE", Direction.OUTBOUND),
+        (at, "TRADE", Direction.INBOUND),
+    ]
+    assert messages[1].record.raw == report()
 
 
 def test_another_engines_file_reports_bad_lines_by_number_and_reads_the_rest() -> None:
