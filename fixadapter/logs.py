@@ -17,8 +17,9 @@ _FIX_PASSWORD_BY_SEPARATOR = (
 _KEY_VALUE_PATTERNS = (
     # key = "quoted value" or key: 'quoted value' (a dict repr, JSON, YAML), spaces included.
     (re.compile(rf"(?i)\b({_SECRET_KEYS})(['\"]?\s*[:=]\s*)(['\"])(.*?)\3"), r"\1\2\3******\3"),
-    # key=value without quotes: to the end of the line or the next comma, brace or semicolon.
-    (re.compile(rf"(?i)\b({_SECRET_KEYS})(\s*[:=]\s*)(?!['\"*])[^\r\n,;}}]+"), r"\1\2******"),
+    # key=value without quotes: to the end of the line, the next comma, brace or semicolon, or the next
+    # FIX field (SOH), so a free text like `58=invalid token: x` keeps the fields after it.
+    (re.compile(rf"(?i)\b({_SECRET_KEYS})(\s*[:=]\s*)(?!['\"*])[^\r\n,;}}\x01]+"), r"\1\2******"),
 )
 
 

@@ -147,3 +147,10 @@ def test_mask_secrets_masks_a_fix_password_containing_the_log_separator() -> Non
 
 def test_mask_secrets_masks_an_unquoted_password_with_spaces() -> None:
     assert "horse" not in mask_secrets("password=correct horse battery")
+
+
+def test_a_token_in_free_text_masks_only_its_own_fix_field() -> None:
+    raw = "8=FIX.4.4\x0135=j\x0158=invalid token: abc123\x01379=ORD-1\x0110=123\x01"
+    masked = mask_secrets(raw)
+    assert "abc123" not in masked
+    assert masked.endswith("\x01379=ORD-1\x0110=123\x01")
