@@ -31,12 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Connection, Engine, make_url
 
 from fixadapter.compliance.files import EVENT, MESSAGES, LogFiles
 from fixadapter.compliance.logfile import mask_message
 from fixadapter.compliance.records import Direction, FixRecord
-from fixadapter.compliance.spill import Spill, is_bad_row, write_rejected
+from fixadapter.compliance.spill import (
+    Spill,
+    forget_progress,
+    is_bad_row,
+    record_progress,
+    spill_name,
+    write_rejected,
+)
 from fixadapter.compliance.table import describe_error
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import AdapterConfig, ComplianceConfig
@@ -197,6 +204,7 @@ class MessageRecorder:
         self.files = LogFiles(directory, config.max_file_bytes) if config.files else None
         self.spill = Spill(directory / "spill") if self._engine is not None else None
         self._writer: ComplianceWriter | None = None
+        self._finished_ledgers: list[str] = []
         self._backoff = retry_initial_seconds
         self._retry_at = 0.0
         self._outage_since: float | None = None
@@ -373,12 +381,10 @@ class MessageRecorder:
             self._spill(records)
             return
         started = time.monotonic()
-        if not self._insert(records):
-            self._spill(records)
-            return
-        elapsed = time.monotonic() - started
-        if elapsed > self._config.spill_after_seconds:
-            self._slow(elapsed)
+        if self._insert(records):
+            elapsed = time.monotonic() - started
+            if elapsed > self._config.spill_after_seconds:
+                self._slow(elapsed)
 
     def _ready_writer(self) -> ComplianceWriter:
         if self._writer is None:
@@ -387,17 +393,29 @@ class MessageRecorder:
         return self._writer
 
     def _insert(self, records: list[FixRecord]) -> bool:
-        """One transaction; False (nothing written) when the database fails."""
+        """One transaction; on a database failure the records spill (False).
+
+        The transaction also records `len(records)` lines loaded for the spill file the records would go to
+        on failure: a COMMIT that succeeded although the connection died before its answer is then seen by
+        the spill load, which skips them (exactly once). That ledger row is removed by the next batch."""
         started = time.perf_counter()
+        name, finished = spill_name(), self._finished_ledgers
+
+        def ledger(conn: Connection) -> None:
+            record_progress(conn, name, len(records))
+            forget_progress(conn, finished)
+
         try:
             writer = self._ready_writer()
             with writer.engine.begin() as conn:
-                writer.insert_chained(conn, records)
+                writer.insert_chained(conn, records, then=ledger)
         except Exception as exc:
             if not is_bad_row(exc):
                 self._failed(exc)
+                self._spill(records, name)
                 return False
             return self._insert_one_by_one(records)
+        self._finished_ledgers = [name]
         self._counters.write_seconds.observe(time.perf_counter() - started)
         self._counters.rows_written.inc(len(records))
         self._recovered()
@@ -405,25 +423,28 @@ class MessageRecorder:
 
     def _insert_one_by_one(self, records: list[FixRecord]) -> bool:
         """A row the database refuses must not hold up the others: set it aside, counted, and go on.
-        A database failure midway spills the rest (the rows before it are in: nothing twice)."""
-        assert self._writer is not None  # noqa: S101 - set by _insert
+        A database failure midway spills the rest (each row committed with its own ledger mark)."""
+        writer = self._ready_writer()
         for number, record in enumerate(records):
+            name = spill_name()
             try:
-                self._writer.append_many([record])
+                with writer.engine.begin() as conn:
+                    writer.insert_chained(conn, [record], then=lambda c, n=name: record_progress(c, n, 1))
             except Exception as exc:
-                if not is_bad_row(exc.__cause__ or exc):
+                if not is_bad_row(exc):
                     self._failed(exc)
-                    self._spill(records[number:])
-                    return True
+                    self._spill(records[number:], name)
+                    return False
                 self._reject(record.model_dump_json(), f"the database refused it: {describe_error(exc)}")
                 continue
+            self._finished_ledgers.append(name)
             self._counters.rows_written.inc()
         return True
 
-    def _spill(self, records: list[FixRecord]) -> None:
+    def _spill(self, records: list[FixRecord], name: str | None = None) -> None:
         assert self.spill is not None  # noqa: S101 - callers check
         try:
-            self.spill.append(records)
+            self.spill.append(records, name)
         except OSError as exc:
             self._drop(
                 "spill_failed",

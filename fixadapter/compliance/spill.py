@@ -4,9 +4,11 @@ Append-only JSON Lines (one `FixRecord` per line), fsynced per batch, one file p
 name (creation) order, so the table receives every record in arrival order and chains them then.
 
 Exactly once: each chunk loaded commits its rows together with the file's progress in `fix_messages_spill`
-(spill_id = file name, lines_loaded). After a crash anywhere, the next load skips the lines the table already
-holds. A file is deleted only once fully loaded, and its ledger row only after the file is gone (a crash in
-between leaves a harmless ledger row, never a file that could load twice).
+(spill_id = file name, lines_loaded). A direct insert that fails may still have committed (the connection
+died after COMMIT was sent): it records its own progress under the name of the spill file its records go to
+on failure, so if it did commit, the load skips them. After a crash anywhere, the next load skips the lines
+the table already holds. A file is deleted only once fully loaded, and its ledger row only after the file is
+gone (a crash in between leaves a harmless ledger row, never a file that could load twice).
 """
 
 from __future__ import annotations
@@ -85,13 +87,13 @@ class Spill:
     def files(self) -> int:
         return len(self._files)
 
-    def append(self, records: Sequence[FixRecord]) -> None:
-        """Write `records` as JSON lines and fsync: when this returns, they survive a crash."""
+    def append(self, records: Sequence[FixRecord], name: str | None = None) -> None:
+        """Write `records` as JSON lines and fsync: when this returns, they survive a crash. `name` (from
+        `spill_name`) names a new file: the ledger id a failed insert of these records used (see capture)."""
         if not records:
             return
         if self._appending is None:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-            path = self.directory / f"spill-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+            path = self.directory / (name or spill_name())
             self._appending = (path, path.open("ab"))
             self._files.append(path)
             _fsync_directory(self.directory)
@@ -209,6 +211,21 @@ class Spill:
                 conn.execute(delete(fix_messages_spill).where(_s.spill_id == reading.path.name))
         except Exception as exc:  # a leftover ledger row is harmless: its file is gone
             log.warning("compliance: could not remove the ledger row of %s: %s", reading.path.name, exc)
+
+
+def spill_name() -> str:
+    """A new spill file's name (its ledger id): sorts in creation order."""
+    return f"spill-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+
+
+def record_progress(conn: Connection, spill_id: str, lines: int) -> None:
+    """In the caller's transaction: `lines` lines of spill file `spill_id` are in the table."""
+    _advance(conn, spill_id, lines)
+
+
+def forget_progress(conn: Connection, spill_ids: Sequence[str]) -> None:
+    if spill_ids:
+        conn.execute(delete(fix_messages_spill).where(_s.spill_id.in_(spill_ids)))
 
 
 def _advance(conn: Connection, spill_id: str, lines: int) -> None:

@@ -24,8 +24,8 @@ from fixadapter.compliance.capture import (
 from fixadapter.compliance.chain import verify
 from fixadapter.compliance.files import LogFiles
 from fixadapter.compliance.records import Direction, FixRecord
-from fixadapter.compliance.spill import Spill
-from fixadapter.compliance.table import fix_messages, iter_records
+from fixadapter.compliance.spill import Spill, record_progress, spill_name
+from fixadapter.compliance.table import fix_messages, fix_messages_spill, iter_records
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import ComplianceConfig, build_config
 from fixadapter.connectors.fix.application import EngineLogFactory
@@ -255,6 +255,22 @@ def test_spill_fully_loaded_before_a_crash_is_not_loaded_again(engine: Engine, t
     assert table_count(engine) == 3 and not again.pending
 
 
+def test_spill_of_records_whose_commit_succeeded_unseen_skips_them(engine: Engine, tmp_path: Path) -> None:
+    """The connection died after COMMIT: the insert looked failed, so its records also went to the spill."""
+    spill, writer = Spill(tmp_path / "spill"), ComplianceWriter(engine)
+    name, committed = spill_name(), [sample(1), sample(2)]
+    with engine.begin() as conn:
+        writer.insert_chained(conn, committed, then=lambda c: record_progress(c, name, len(committed)))
+    spill.append(committed, name)
+    spill.append([sample(3)])
+
+    while spill.pending:
+        spill.load_chunk(writer, 10, print)
+
+    assert [r.seq_num for r in iter_records(engine)] == [1, 2, 3]
+    assert verify(engine).intact
+
+
 def test_spill_sets_a_torn_line_aside_and_loads_the_rest(engine: Engine, tmp_path: Path) -> None:
     spill, rejected = Spill(tmp_path / "spill"), []
     spill.append([sample(1), sample(2)])
@@ -309,6 +325,8 @@ def test_recorder_writes_masked_files_and_chained_rows(engine: Engine, tmp_path:
     texts = "".join(path.read_text() for path in (tmp_path / "fixlog").glob("*.log"))
     assert "554=******" in texts and "Received logon response" in texts
     assert PASSWORD not in texts and all(PASSWORD not in r.raw for r in rows)
+    with engine.connect() as conn:  # one batch's exactly-once mark at most, removed by the next batch
+        assert conn.execute(select(func.count()).select_from(fix_messages_spill)).scalar_one() <= 1
     recorded = "fixadapter_compliance_messages_recorded_total"
     assert sample_value(metrics, recorded, {"store": "database"}) == 2
     assert sample_value(metrics, recorded, {"store": "file"}) == 2
