@@ -20,7 +20,6 @@ in spill/rejected.jsonl.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -59,23 +58,29 @@ WARN_EVERY_SECONDS = 10.0
 DROP_REASONS = ("buffer_full", "closed", "spill_failed", "rejected", "unconverted")
 MARKET_DATA = frozenset({"W", "X"})
 
-# Every secret mask_secrets knows contains one of these (554=, passw[or]d, *token, client_secret): only
-# messages that match are masked with its regexes. A test keeps the two in step.
-MAYBE_SECRET = re.compile(r"554=|passw|token|secret", re.IGNORECASE)
 
 # An item of the buffer: capture time, session, direction ("in"/"out", None for an engine event), text;
 # or a threading.Event that `flush` waits on.
 Item = tuple[float, str, str | None, str]
 
 
+def maybe_secret(text: str) -> bool:
+    """Every secret mask_secrets knows holds 554=, passw(or)d, token or secret (a test keeps the two in
+    step): only such texts go through its regexes. 0.6 us on a market data message (a regex: 6 us)."""
+    if "554=" in text:
+        return True
+    lowered = text.lower()
+    return "passw" in lowered or "token" in lowered or "secret" in lowered
+
+
 def mask(text: str) -> str:
     """An engine event's text, masked."""
-    return mask_secrets(text) if MAYBE_SECRET.search(text) else text
+    return mask_secrets(text) if maybe_secret(text) else text
 
 
 def mask_raw(raw: str) -> str:
     """A FIX message masked field by field, as import masks them (logfile.mask_message): same record."""
-    return mask_message(raw) if MAYBE_SECRET.search(raw) else raw
+    return mask_message(raw) if maybe_secret(raw) else raw
 
 
 def field(raw: str, tag: str) -> str | None:
