@@ -87,7 +87,7 @@ class ComplianceConfig(_Section):
     a writer thread does the rest, spilling to `directory/spill` while the database is slow or down."""
 
     enabled: bool = True
-    directory: Path = Path("var/fixlog")
+    directory: Path | None = Field(None, description="unset: fixlog/ beside a SQLite store, else var/fixlog")
     files: bool = True
     database: bool = True
     store_url: str | None = Field(None, description="database for fix_messages; store.url when omitted")

@@ -133,15 +133,14 @@ def with_timeouts(url: str, seconds: float) -> str:
 
 
 def log_directory(config: AdapterConfig) -> Path:
-    """compliance.directory when it is not the default; else next to a SQLite store (tests and the demo keep
-    their logs with their database); else the default var/fixlog."""
-    directory = config.compliance.directory
-    if directory != ComplianceConfig.model_fields["directory"].default:
-        return directory
+    """compliance.directory; when unset, fixlog/ next to a SQLite store (tests and the demo keep their logs
+    with their database), else var/fixlog."""
+    if config.compliance.directory is not None:
+        return config.compliance.directory
     url = config.store.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         return Path(url.removeprefix("sqlite:///")).expanduser().parent / "fixlog"
-    return directory
+    return Path("var/fixlog")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from fixadapter.compliance.records import Direction, FixRecord
 from fixadapter.compliance.spill import Spill, record_progress, spill_name
 from fixadapter.compliance.table import fix_messages, fix_messages_spill, iter_records
 from fixadapter.compliance.writer import ComplianceWriter
-from fixadapter.config import ComplianceConfig, build_config
+from fixadapter.config import ComplianceConfig, build_config, load_config
 from fixadapter.connectors.fix.application import EngineLogFactory
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
@@ -396,3 +396,12 @@ def test_recorder_offer_costs_about_a_microsecond(tmp_path: Path) -> None:
 
     assert recorder.buffered == count
     assert per_message < 20e-6
+
+
+def test_the_example_config_lists_the_compliance_section() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+
+    config = load_config(example, {"FIXADAPTER_ACCOUNT__PASSWORD": "x"})
+
+    assert config.compliance.directory == Path("var/fixlog") and config.compliance.record_market_data
+    assert log_directory(config) == Path("var/fixlog")
