@@ -206,7 +206,7 @@ class Metrics:
         )
         self.compliance_dropped = Counter(
             "fixadapter_compliance_messages_dropped_total",
-            "FIX messages not recorded in the table (each also logged as an error): buffer_full, closed, "
+            "FIX messages not recorded in the table (each also logged as an error): buffer_full, "
             "spill_failed, rejected (kept in spill/rejected.jsonl), unconverted",
             ["reason"],
             registry=r,

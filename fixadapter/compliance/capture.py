@@ -19,7 +19,9 @@ in spill/rejected.jsonl.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -46,6 +48,7 @@ from fixadapter.compliance.spill import (
 from fixadapter.compliance.table import describe_error
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import AdapterConfig, ComplianceConfig
+from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
 from fixadapter.store.repository import make_engine
@@ -55,7 +58,7 @@ log = logging.getLogger("fixadapter.compliance")
 TABLE = "fix_messages"
 MAINTENANCE_EVERY_SECONDS = 3600.0
 WARN_EVERY_SECONDS = 10.0
-DROP_REASONS = ("buffer_full", "closed", "spill_failed", "rejected", "unconverted")
+DROP_REASONS = ("buffer_full", "spill_failed", "rejected", "unconverted")
 MARKET_DATA = frozenset({"W", "X"})
 
 
@@ -206,7 +209,8 @@ class MessageRecorder:
         self._thread: threading.Thread | None = None
         self.directory = directory
         self.files = LogFiles(directory, config.max_file_bytes) if config.files else None
-        self.spill = Spill(directory / "spill") if self._engine is not None else None
+        self.spill: Spill | None = None  # opened with the directory lock (start)
+        self._lock_fd: int | None = None
         self._writer: ComplianceWriter | None = None
         self._finished_ledgers: list[str] = []
         self._backoff = retry_initial_seconds
@@ -250,7 +254,10 @@ class MessageRecorder:
         return len(self._buffer)
 
     def start(self) -> None:
+        """Lock the directory (one recorder per directory: files and spill are not shared), pick up spill
+        files an earlier run left, and start the writer thread. StoreError when another process holds it."""
         if self._thread is None:
+            self._open()
             self._thread = threading.Thread(
                 target=self._run, name="fixadapter-compliance-writer", daemon=True
             )
@@ -262,6 +269,7 @@ class MessageRecorder:
         self._buffer.append(done)
         self._wake.set()
         if self._thread is None:
+            self._open()
             self._cycle()
         return done.wait(timeout)
 
@@ -271,6 +279,7 @@ class MessageRecorder:
         self._wake.set()
         thread = self._thread
         if thread is None:
+            self._open()
             self._cycle()
             self._shutdown()
             return
@@ -303,11 +312,30 @@ class MessageRecorder:
                 break
         self._shutdown()
 
+    def _open(self) -> None:
+        if self._lock_fd is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(
+                f"another adapter records FIX messages into {self.directory}: give each its own "
+                "compliance.directory"
+            ) from None
+        self._lock_fd = fd
+        if self._engine is not None:
+            self.spill = Spill(self.directory / "spill")
+            self._counters.spill_files.set(self.spill.files)
+
     def _shutdown(self) -> None:
-        """Last chance for spilled records to reach the table, then close the files."""
-        if self.spill is not None and self.spill.pending:
-            self._retry_at = 0.0
-            self._load_spill(budget=self._config.database_timeout_seconds)
+        """Last chance for spilled records to reach the table, then close the files and unlock."""
+        if self.spill is not None:
+            if self.spill.pending:
+                self._retry_at = 0.0
+                self._load_spill(budget=self._config.database_timeout_seconds)
             if self.spill.pending:
                 log.warning(
                     "compliance: spilled messages remain in %s; they are loaded at the next start",
@@ -318,6 +346,9 @@ class MessageRecorder:
             self.files.close()
         if self._engine is not None:
             self._engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _cycle(self) -> None:
         """Drain the buffer batch by batch: files, then the table (or the spill); then load the spill."""

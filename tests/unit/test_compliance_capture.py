@@ -29,6 +29,7 @@ from fixadapter.compliance.table import fix_messages, fix_messages_spill, iter_r
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import ComplianceConfig, build_config, load_config
 from fixadapter.connectors.fix.application import EngineLogFactory
+from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
@@ -405,3 +406,16 @@ def test_the_example_config_lists_the_compliance_section() -> None:
 
     assert config.compliance.directory == Path("var/fixlog") and config.compliance.record_market_data
     assert log_directory(config) == Path("var/fixlog")
+
+
+def test_recorder_refuses_a_directory_another_recorder_holds(engine: Engine, tmp_path: Path) -> None:
+    first = recorder_for(engine, tmp_path / "fixlog")
+    first.start()
+    second = recorder_for(engine, tmp_path / "fixlog")
+
+    with pytest.raises(StoreError, match=r"give each its own compliance\.directory"):
+        second.start()
+
+    first.close()
+    second.start()  # free again once the first has closed
+    second.close()
