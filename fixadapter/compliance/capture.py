@@ -38,6 +38,7 @@ from fixadapter.compliance.files import EVENT, MESSAGES, LogFiles
 from fixadapter.compliance.logfile import mask_message
 from fixadapter.compliance.records import Direction, FixRecord
 from fixadapter.compliance.spill import (
+    REJECTED,
     Spill,
     forget_progress,
     is_bad_row,
@@ -423,7 +424,8 @@ class MessageRecorder:
 
     def _ready_writer(self) -> ComplianceWriter:
         if self._writer is None:
-            assert self._engine is not None  # noqa: S101 - callers check
+            if self._engine is None:
+                raise StoreError("compliance.database is off: there is no fix_messages to write")
             self._writer = ComplianceWriter(self._engine)  # creates the table: may fail while the db is down
         return self._writer
 
@@ -477,19 +479,22 @@ class MessageRecorder:
         return True
 
     def _spill(self, records: list[FixRecord], name: str | None = None) -> None:
-        assert self.spill is not None  # noqa: S101 - callers check
+        spill = self.spill
         try:
-            self.spill.append(records, name)
+            if spill is None:
+                raise OSError("the spill is not open (the recorder was not started)")
+            spill.append(records, name)
         except OSError as exc:
             self._drop(
                 "spill_failed",
                 f"the database is unavailable ({self._last_error or 'slow'}) and the spill file in "
-                f"{self.spill.directory} cannot be written ({exc}); these messages are only in the log files",
+                f"{self.directory / 'spill'} cannot be written ({exc}); these messages are only in the log "
+                "files",
                 len(records),
             )
             return
         self._counters.spilled.inc(len(records))
-        self._counters.spill_files.set(self.spill.files)
+        self._counters.spill_files.set(spill.files)
 
     def _load_spill(self, budget: float) -> None:
         spill = self.spill
@@ -551,7 +556,7 @@ class MessageRecorder:
     # -- counting and telling ------------------------------------------------------------------------------
 
     def _reject(self, what: str, why: str) -> None:
-        self._drop("rejected", f"{why}; kept in {REJECTED_PATH}")
+        self._drop("rejected", f"{why}; kept in {self.directory / 'spill' / REJECTED}")
         try:
             write_rejected(self.directory / "spill", what, why)
         except OSError as exc:
@@ -589,9 +594,6 @@ class MessageRecorder:
                 self.files.compress_older_than(self._config.compress_after_days)
             except OSError as exc:
                 self._warn("compress", 0, f"cannot compress old log files: {exc}", logging.WARNING)
-
-
-REJECTED_PATH = "spill/rejected.jsonl"
 
 
 def build_recorder(config: AdapterConfig, metrics: Metrics, connector: object) -> MessageRecorder | None:
