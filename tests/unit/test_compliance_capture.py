@@ -419,3 +419,48 @@ def test_recorder_refuses_a_directory_another_recorder_holds(engine: Engine, tmp
     first.close()
     second.start()  # free again once the first has closed
     second.close()
+
+
+def refuse_cl_ord_id_bad(engine: Engine) -> None:
+    """A record the database refuses whatever the retry (as PostgreSQL refuses a value it cannot store)."""
+    ComplianceWriter(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON fix_messages WHEN NEW.cl_ord_id = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+
+
+def test_recorder_sets_a_refused_record_aside_and_stores_the_others(engine: Engine, tmp_path: Path) -> None:
+    refuse_cl_ord_id_bad(engine)
+    metrics = Metrics()
+    recorder = recorder_for(engine, tmp_path / "fixlog", metrics)
+    recorder.start()
+
+    for seq, cl_ord_id in enumerate(("c1", "bad", "c3"), 1):
+        recorder.offer("TRADE", "out", message("D", seq, f"11={cl_ord_id}"))
+    recorder.flush()
+    recorder.close()
+
+    assert [r.cl_ord_id for r in iter_records(engine)] == ["c1", "c3"]
+    assert verify(engine).intact
+    dropped = "fixadapter_compliance_messages_dropped_total"
+    assert sample_value(metrics, dropped, {"reason": "rejected"}) == 1
+    assert "11=bad" in (tmp_path / "fixlog" / "spill" / "rejected.jsonl").read_text()
+
+
+def test_spill_load_sets_a_refused_record_aside_and_loads_the_others(engine: Engine, tmp_path: Path) -> None:
+    refuse_cl_ord_id_bad(engine)
+    spill, rejected = Spill(tmp_path / "spill"), []
+    spill.append(
+        [to_record(time.time(), "TRADE", "out", message("D", n, f"11={c}")) for n, c in enumerate("abc")]
+    )
+    spill.append([to_record(time.time(), "TRADE", "out", message("D", 9, "11=bad"))])
+    spill.append([sample(10)])
+
+    while spill.pending:
+        spill.load_chunk(ComplianceWriter(engine), 10, lambda *r: rejected.append(r))
+
+    assert [r.cl_ord_id for r in iter_records(engine)] == ["a", "b", "c", "c10"]
+    assert len(rejected) == 1 and "line 4" in rejected[0][1]
+    assert verify(engine).intact
