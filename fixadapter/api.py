@@ -13,7 +13,9 @@ message says what went wrong and what to do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from types import TracebackType
 
 from fixadapter.compliance.capture import build_recorder
@@ -31,6 +33,8 @@ from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.store.depth import DepthRecorder
 from fixadapter.store.repository import OrderStore
+
+log = logging.getLogger("fixadapter")
 
 
 class Adapter:
@@ -57,13 +61,32 @@ class Adapter:
             )
 
     async def start(self) -> None:
+        try:
+            if self.recorder is not None:
+                self.recorder.start()  # before logon: the Logon is the first message recorded
+            if self.market is not None:
+                await self.market.start()
+            await self.engine.start()  # creates the schema, so the recorder starts after it
+            if self.depth_recorder is not None:
+                self.depth_recorder.start()
+        except BaseException:
+            await self._abandon_start()
+            raise
+
+    async def _abandon_start(self) -> None:
+        """A failed start still releases its threads and the compliance directory's lock."""
+        steps: list[Callable[[], Awaitable[object]]] = [self.engine.stop]
         if self.recorder is not None:
-            self.recorder.start()  # before logon: the Logon is the first message recorded
+            steps.append(partial(asyncio.to_thread, self.recorder.close, 5.0))
         if self.market is not None:
-            await self.market.start()
-        await self.engine.start()  # creates the schema, so the recorder starts after it
+            steps.append(self.market.stop)
         if self.depth_recorder is not None:
-            self.depth_recorder.start()
+            steps.append(partial(asyncio.to_thread, self.depth_recorder.close, 5.0))
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("cleaning up after a failed start (continuing)")
 
     async def stop(self) -> None:
         """Log out, apply what arrived, then flush the depth snapshots and FIX messages still buffered."""
