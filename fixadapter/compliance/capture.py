@@ -46,12 +46,12 @@ from fixadapter.compliance.spill import (
     spill_name,
     write_rejected,
 )
-from fixadapter.compliance.table import describe_error
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import AdapterConfig, ComplianceConfig
 from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
+from fixadapter.store.checks import describe_error
 from fixadapter.store.repository import make_engine
 
 log = logging.getLogger("fixadapter.compliance")

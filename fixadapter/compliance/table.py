@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -24,13 +23,14 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    inspect,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from fixadapter.compliance.records import Direction, FixRecord
 from fixadapter.errors import StoreError
+from fixadapter.store.checks import require_table as require_database_table
+from fixadapter.store.checks import table_error
 from fixadapter.store.schema import UtcDateTime, metadata
 
 TABLE = "fix_messages"
@@ -113,15 +113,8 @@ def stored_record(row: Row[Any]) -> StoredRecord:
     )
 
 
-def describe_error(exc: BaseException) -> str:
-    """The driver's first line, not SQLAlchemy's statement with its parameters (raw messages)."""
-    origin = getattr(exc, "orig", None) or exc
-    first = (str(origin).strip().splitlines() or [""])[0]
-    return f"{origin.__class__.__name__}: {first}"
-
-
 def store_error(exc: SQLAlchemyError) -> StoreError:
-    return StoreError(f"database error on {TABLE}: {describe_error(exc)}")
+    return table_error(TABLE, exc)
 
 
 def create_tables(engine: Engine) -> None:
@@ -133,22 +126,7 @@ def create_tables(engine: Engine) -> None:
 
 
 def require_table(engine: Engine) -> None:
-    """Fail with a clear message (not an SQL error) when a database holds no message log."""
-    where = engine.url.render_as_string(hide_password=True)
-    database = engine.url.database
-    if (
-        engine.dialect.name == "sqlite"
-        and database
-        and database != ":memory:"
-        and not Path(database).exists()
-    ):
-        raise StoreError(f"no database at {where}: check --store-url or store.url")
-    try:
-        found = inspect(engine).has_table(TABLE)
-    except SQLAlchemyError as exc:
-        raise store_error(exc) from exc
-    if not found:
-        raise StoreError(f"no {TABLE} table at {where}: no FIX message was recorded there")
+    require_database_table(engine, TABLE, "no FIX message was recorded there")
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:

@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, Row, Select, delete, func, insert, inspect, select
+from sqlalchemy import Engine, Row, Select, delete, func, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from fixadapter.config import DepthStorageConfig
 from fixadapter.errors import StoreError
 from fixadapter.metrics import Metrics
 from fixadapter.model.market import Book, DepthSnapshot, PriceLevel
+from fixadapter.store.checks import describe_error, require_table, table_error
 from fixadapter.store.schema import market_depth
 
 log = logging.getLogger("fixadapter.store.depth")
@@ -115,15 +115,8 @@ def snapshot_record(snapshot: DepthSnapshot) -> dict[str, Any]:
     }
 
 
-def _describe(exc: BaseException) -> str:
-    """The driver's first line, not SQLAlchemy's full statement with its parameters."""
-    origin = getattr(exc, "orig", None) or exc
-    first = (str(origin).strip().splitlines() or [""])[0]
-    return f"{origin.__class__.__name__}: {first}"
-
-
 def _store_error(exc: SQLAlchemyError) -> StoreError:
-    return StoreError(f"database error on {TABLE}: {_describe(exc)}")
+    return table_error(TABLE, exc)
 
 
 def _is_bad_row(exc: BaseException) -> bool:
@@ -169,24 +162,7 @@ def purge_depth(engine: Engine, before: datetime, chunk_rows: int = PURGE_CHUNK_
 
 
 def require_depth_table(engine: Engine) -> None:
-    """Fail with a clear message (not an SQL error) when a database holds no recorded depth at all."""
-    where = engine.url.render_as_string(hide_password=True)
-    database = engine.url.database
-    if (
-        engine.dialect.name == "sqlite"
-        and database
-        and database != ":memory:"
-        and not Path(database).exists()
-    ):
-        raise StoreError(f"no database at {where}: check --store-url or store.url")
-    try:
-        found = inspect(engine).has_table(TABLE)
-    except SQLAlchemyError as exc:
-        raise _store_error(exc) from exc
-    if not found:
-        raise StoreError(
-            f"no {TABLE} table at {where}: nothing was recorded there (the adapter creates it at start)"
-        )
+    require_table(engine, TABLE, "nothing was recorded there (the adapter creates it at start)")
 
 
 class DepthReader:
@@ -320,7 +296,7 @@ class DepthRecorder:
             if full:
                 self._drop("buffer_full")
         except Exception as exc:  # the feed goes on whatever happens here: counted and logged instead
-            self._drop("error", _describe(exc))
+            self._drop("error", describe_error(exc))
 
     def _drop(self, reason: str, detail: str = "", count: int = 1) -> None:
         """Count a lost snapshot; warn at once, then at most every DROP_WARNING_EVERY_SECONDS per reason."""
@@ -453,7 +429,7 @@ class DepthRecorder:
                 if not _is_bad_row(exc):
                     self._failed(exc)
                     return done
-                self._drop("rejected", f"{row['symbol']} at {row['time'].isoformat()}: {_describe(exc)}")
+                self._drop("rejected", f"{row['symbol']} at {row['time'].isoformat()}: {describe_error(exc)}")
                 continue
             self._rows_written.inc()
         self._recovered()
@@ -461,7 +437,7 @@ class DepthRecorder:
 
     def _failed(self, exc: BaseException) -> None:
         self._write_errors.inc()
-        self._last_error = _describe(exc)
+        self._last_error = describe_error(exc)
         if self._outage_since is not None:
             return
         self._outage_since = time.monotonic()
@@ -518,7 +494,7 @@ class DepthRecorder:
             log.warning(
                 "depth storage: retention purge of rows before %s failed (%s); retried in %.0f minutes",
                 cutoff.isoformat(),
-                _describe(exc),
+                describe_error(exc),
                 PURGE_RETRY_SECONDS / 60,
             )
             return False
