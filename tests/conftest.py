@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.schema import CreateSchema, DropSchema
 
 
 def _reachable(url: str) -> bool:
@@ -37,3 +41,25 @@ def service_url(variable: str) -> str:
 @pytest.fixture
 def postgres_url() -> str:
     return service_url("FIXADAPTER_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A schema of its own on the machine's PostgreSQL (dropped afterwards), so tests never share tables."""
+    name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(CreateSchema(name))
+    try:
+        yield name
+    finally:
+        with admin.begin() as conn:
+            conn.execute(DropSchema(name, cascade=True))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str, pg_schema: str) -> str:
+    """The PostgreSQL URL with `pg_schema` as its search path."""
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={pg_schema}"})
+    return url.render_as_string(hide_password=False)

@@ -11,16 +11,13 @@ import gzip
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, update
-from sqlalchemy.schema import CreateSchema, DropSchema
+from sqlalchemy import make_url, update
 
 from fixadapter.api import Adapter
 from fixadapter.cli import main
@@ -218,26 +215,11 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
 
 
-@pytest.fixture
-def pg_schema(postgres_url: str) -> Iterator[tuple[str, str]]:
-    """A schema of our own on the machine's PostgreSQL: (its name, the server's URL)."""
-    name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(CreateSchema(name))
-    try:
-        yield name, postgres_url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(DropSchema(name, cascade=True))
-        admin.dispose()
-
-
 def test_postgresql_outage_spills_trading_goes_on_and_every_message_lands_once(
-    sim: SimProcess, make_config: ConfigFactory, tmp_path: Path, pg_schema: tuple[str, str]
+    sim: SimProcess, make_config: ConfigFactory, tmp_path: Path, postgres_url: str, pg_schema: str
 ) -> None:
-    schema, server_url = pg_schema
-    server = make_url(server_url)
+    schema = pg_schema
+    server = make_url(postgres_url)
     proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
     through_proxy = server.set(port=proxy.port).update_query_dict({"options": f"-csearch_path={schema}"})
     config = with_compliance(

@@ -7,16 +7,12 @@ import csv
 import io
 import json
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import quickfix as fix
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.schema import CreateSchema, DropSchema
 
 from fixadapter.cli import main
 from fixadapter.compliance.export import EXPORT_COLUMNS
@@ -133,19 +129,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def postgresql_url(postgres_url: str) -> Iterator[str]:
-    """A schema of its own on the machine's PostgreSQL, dropped afterwards."""
-    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(CreateSchema(schema_name))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(DropSchema(schema_name, cascade=True))
-        admin.dispose()
+def postgresql_url(pg_schema_url: str) -> str:
+    return pg_schema_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -6,14 +6,12 @@ Runs on SQLite and, when FIXADAPTER_TEST_POSTGRES_URL is set, on PostgreSQL in a
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, select, text, update
-from sqlalchemy.schema import CreateSchema, DropSchema
+from sqlalchemy import Engine, select, text, update
 
 from fixadapter.compliance.chain import GENESIS, record_hash, verify
 from fixadapter.compliance.records import Direction, FixRecord
@@ -34,20 +32,10 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def postgresql_engine(postgres_url: str) -> Iterator[Engine]:
-    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(CreateSchema(schema_name))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
-    engine = make_engine(url.render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(DropSchema(schema_name, cascade=True))
-        admin.dispose()
+def postgresql_engine(pg_schema_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_schema_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.schema import CreateSchema, DropSchema
+from sqlalchemy import Engine, event, text
 
 from fixadapter.config import DepthStorageConfig
 from fixadapter.metrics import Metrics
@@ -40,21 +38,11 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def postgresql_engine(postgres_url: str) -> Iterator[Engine]:
-    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(CreateSchema(schema_name))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
-    store = OrderStore(url.render_as_string(hide_password=False))
-    try:
-        store.create_schema()
-        yield store.engine
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(DropSchema(schema_name, cascade=True))
-        admin.dispose()
+def postgresql_engine(pg_schema_url: str) -> Iterator[Engine]:
+    store = OrderStore(pg_schema_url)
+    store.create_schema()
+    yield store.engine
+    store.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -5,15 +5,12 @@ Each PostgreSQL test gets its own schema (dropped afterwards), so runs never see
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.schema import CreateSchema, DropSchema
 
 from fixadapter.errors import StoreError
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
@@ -35,21 +32,11 @@ def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
 
 
 @pytest.fixture
-def postgresql_store(postgres_url: str) -> Iterator[OrderStore]:
-    schema_name = f"fixadapter_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(CreateSchema(schema_name))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema_name}"})
-    store = OrderStore(url.render_as_string(hide_password=False))
-    try:
-        store.create_schema()
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(DropSchema(schema_name, cascade=True))
-        admin.dispose()
+def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
+    store = OrderStore(pg_schema_url)
+    store.create_schema()
+    yield store
+    store.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
