@@ -106,8 +106,8 @@ class Quote(_Market):
     stale: bool = False
 
 
-class Book(_Market):
-    """A depth book after a whole W or X was applied, best levels first, with its DOM metrics.
+class DepthSnapshot(_Market):
+    """A depth book as it was at `time`, levels best first, with its DOM figures; stored in `market_depth`.
 
     `imbalance` is (bid size - ask size) / (bid size + ask size) over the first `imbalance_levels` levels;
     `microprice` weights the best prices by the opposite side's size at the top.
@@ -122,8 +122,6 @@ class Book(_Market):
     spread_pips: Decimal | None = None
     imbalance: float | None = None
     microprice: Decimal | None = None
-    updates: int = 0
-    stale: bool = False
 
     @property
     def best_bid(self) -> PriceLevel | None:
@@ -132,6 +130,14 @@ class Book(_Market):
     @property
     def best_ask(self) -> PriceLevel | None:
         return self.asks[0] if self.asks else None
+
+
+class Book(DepthSnapshot):
+    """A live book, published after a whole W or X was applied: the snapshot plus its update count and
+    whether its stream has gone silent."""
+
+    updates: int = 0
+    stale: bool = False
 
 
 class MarketDataRejected(_Market):
@@ -151,20 +157,6 @@ class MarketDataStale(_Market):
     symbol: str
     silent_seconds: float
     stale: bool = True
-
-
-class DepthSnapshot(_Market):
-    """One stored row of `market_depth`: a book as it was at `time`, for replay and post-trade review."""
-
-    symbol_id: int
-    symbol: str
-    time: datetime
-    bids: tuple[PriceLevel, ...]
-    asks: tuple[PriceLevel, ...]
-    mid: Decimal | None = None
-    spread_pips: Decimal | None = None
-    imbalance: float | None = None
-    microprice: Decimal | None = None
 
 
 MarketEvent = Quote | Book | MarketDataRejected | MarketDataStale
