@@ -36,6 +36,8 @@ LEVELS = 10
 
 
 class Feed:
+    """The connector side of MarketData without QuickFIX: the benchmark pushes raw messages into `sink`."""
+
     def __init__(self) -> None:
         self.sink: Callable[[Any], None] | None = None
 
@@ -46,7 +48,7 @@ class Feed:
         return decode_market_data(item)
 
     def send_market_data_request(self, md_req_id: str, symbol_id: int, depth: bool, subscribe: bool) -> None:
-        pass
+        """Nothing to send: the benchmark plays the server and feeds the messages itself."""
 
 
 def messages(count: int, seed: int = 7) -> tuple[str, list[str]]:
