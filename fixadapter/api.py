@@ -15,22 +15,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
 
 from fixadapter.compliance.capture import build_recorder
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.fanout import EventCallback, PositionsCallback
 from fixadapter.engine.market_data import MarketCallback, MarketData
-from fixadapter.engine.orders import EventCallback, OrderEngine, SessionCallback
+from fixadapter.engine.orders import OrderEngine, SessionCallback
+from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.subscriptions import Subscription
-from fixadapter.errors import MarketDataError
+from fixadapter.engine.sweep import Sweep, cancel_working_orders
+from fixadapter.errors import MarketDataError, UnknownSymbol
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import DONE_STATUSES
 from fixadapter.model.market import Book, MarketEvent, Quote
 from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.risk.kill_switch import KillSwitchState
 from fixadapter.store.depth import DepthRecorder
 from fixadapter.store.repository import OrderStore
 
@@ -49,6 +54,8 @@ class Adapter:
         self.engine = OrderEngine(
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
+        self.pre_trade = PreTrade(config.risk, self.engine.catalog, self.metrics)
+        self.engine.pre_trade = self.pre_trade
         self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record
         self.market: MarketData | None = None
         self.depth_recorder: DepthRecorder | None = None
@@ -59,6 +66,7 @@ class Adapter:
             self.market = MarketData(
                 connector, self.engine.catalog, config.market_data, self.metrics, self.depth_recorder
             )
+            self.pre_trade.set_quotes(self._last_quote)
 
     async def start(self) -> None:
         try:
@@ -112,6 +120,13 @@ class Adapter:
         """TRADE is logged on and reconciled: new orders are accepted."""
         return self.engine.ready
 
+    def readiness(self) -> str:
+        """Why the adapter is or is not ready, in words for /readyz and the blotter."""
+        if self.engine.ready:
+            return "TRADE logged on and reconciled"
+        text = self.engine.last_session_text
+        return "TRADE not logged on and reconciled" + (f" (last server message: {text})" if text else "")
+
     async def wait_ready(self, timeout: float | None = None) -> None:
         await self.engine.wait_ready(timeout)
 
@@ -149,6 +164,55 @@ class Adapter:
 
     def on_session(self, callback: SessionCallback) -> None:
         self.engine.on_session(callback)
+
+    def on_positions(self, callback: PositionsCallback) -> None:
+        """The venue's open positions after every refresh (after fills, after each logon)."""
+        self.engine.fanout.on_positions(callback)
+
+    # -- risk -------------------------------------------------------------------------------------
+
+    def kill_switch(self) -> KillSwitchState:
+        return self.pre_trade.kill_switch.state()
+
+    async def engage_kill_switch(self, by: str, reason: str) -> tuple[KillSwitchState, Sweep]:
+        """Block new orders and replaces, then cancel every working order. While TRADE is down the
+        cancels wait for the next reconciliation (the sweep reports them as failed, with that reason)."""
+        state = self.pre_trade.kill_switch.engage(by=by, reason=reason, at=datetime.now(UTC))
+        self.metrics.kill_switch_engaged.set(1)
+        log.warning("kill switch engaged by %s: %s", state.engaged_by, state.reason)
+        if not self.engine.ready:
+            sweep = Sweep(
+                failed={
+                    o.cl_ord_id: "TRADE is down: cancelled after the next logon"
+                    for o in self.engine.open_orders()
+                }
+            )
+            self._sweep_when_ready()
+            return state, sweep
+        return state, await cancel_working_orders(self.engine, f"kill switch ({reason})")
+
+    async def release_kill_switch(self, by: str, reason: str) -> KillSwitchState:
+        state = self.pre_trade.kill_switch.release(by=by, reason=reason, at=datetime.now(UTC))
+        self.metrics.kill_switch_engaged.set(0)
+        log.warning("kill switch released by %s: %s", by, reason)
+        return state
+
+    def _sweep_when_ready(self) -> None:
+        async def sweep() -> None:
+            await self.engine.until_ready()
+            if self.pre_trade.kill_switch.engaged:
+                await cancel_working_orders(self.engine, "kill switch (after logon)")
+
+        self.engine.spawn(sweep(), name="kill-switch-sweep")  # cancelled with the engine's tasks at stop
+
+    def _last_quote(self, symbol: str) -> Book | Quote | None:
+        """The collar's reference: the depth book's top if subscribed, else the spot quote."""
+        if self.market is None:
+            return None
+        try:
+            return self.market.book(symbol) or self.market.quote(symbol)
+        except UnknownSymbol:
+            return None
 
     # -- market data ------------------------------------------------------------------------------
 

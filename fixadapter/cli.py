@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -20,6 +22,8 @@ from fixadapter.errors import FixAdapterError
 from fixadapter.logs import configure_logging, mask_secrets
 
 if TYPE_CHECKING:
+    import urllib.error
+
     from fixadapter.config import DepthStorageConfig
     from fixadapter.model.market import DepthSnapshot
     from fixadapter.store.repository import OrderStore
@@ -125,6 +129,25 @@ def _log_verify_parser(log: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--day", type=date.fromisoformat, help="only this UTC day's chains (YYYY-MM-DD)")
 
 
+def _kill_switch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "kill-switch",
+        help="show, engage or release the running daemon's kill switch (over its HTTP API); engage blocks "
+        "new orders and cancels every working order",
+    )
+    p.add_argument("action", choices=["status", "engage", "release"])
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the daemon's HTTP API (daemon.http)")
+    p.add_argument("--by", help="who asks, kept in the audit trail (default: $USER@hostname)")
+    p.add_argument("--reason", help="why; required for engage and release")
+    p.add_argument(
+        "--token-env",
+        default="FIXADAPTER_HTTP_TOKEN",
+        help="environment variable holding daemon.http.token, if the daemon has one",
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon's answer")
+    p.add_argument("--json", action="store_true", help="print the daemon's JSON answer as it is")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,10 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     _order_parser(sub)
     _depth_parser(sub)
     _log_parser(sub)
+    _kill_switch_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
-    demo = sub.add_parser("demo", help="run the simulator and trade a few orders against it")
+    demo = sub.add_parser(
+        "demo", help="run the simulator, the daemon and a sample strategy under a live blotter"
+    )
     demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    demo.add_argument(
+        "--duration", type=float, default=20.0, help="seconds the sample strategy spreads its orders over"
+    )
     return parser
 
 
@@ -185,7 +214,7 @@ def _demo(args: argparse.Namespace) -> int:
     from fixadapter.demo import run_demo
 
     configure_logging("WARNING")
-    return asyncio.run(run_demo(args.workdir))
+    return asyncio.run(run_demo(args.workdir, args.duration))
 
 
 def _depth(args: argparse.Namespace) -> int:
@@ -325,6 +354,83 @@ def _log_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kill_switch(args: argparse.Namespace) -> int:
+    """`fixadapter kill-switch status|engage|release`: one HTTP call to the running daemon."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url.rstrip("/") + "/kill-switch"
+    if not url.startswith(("http://", "https://")):
+        print(
+            f"fixadapter kill-switch: --url must look like http://127.0.0.1:8080, not {args.url}",
+            file=sys.stderr,
+        )
+        return 2
+    request = urllib.request.Request(url, method="GET")  # noqa: S310 - http(s) only, checked above
+    if args.action != "status":
+        if not (args.reason or "").strip():
+            print(f"fixadapter kill-switch: --reason is required to {args.action}", file=sys.stderr)
+            return 2
+        by = args.by or f"{os.environ.get('USER') or getpass.getuser()}@{socket.gethostname()}"
+        body = {"action": args.action, "by": by, "reason": args.reason}
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        token = os.environ.get(args.token_env)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        print(f"fixadapter kill-switch: HTTP {exc.code}: {_server_message(exc)}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        print(
+            f"fixadapter kill-switch: no daemon answering at {args.url}: {why}; "
+            "is `fixadapter run` running with daemon.http enabled?",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(answer, indent=2) if args.json else _kill_switch_text(answer))
+    return 0
+
+
+def _server_message(error: urllib.error.HTTPError) -> str:
+    text = error.read().decode(errors="replace")
+    try:
+        return str(json.loads(text)["error"])
+    except (ValueError, KeyError, TypeError):
+        return text.strip() or str(error.reason)
+
+
+def _kill_switch_text(answer: dict[str, Any]) -> str:
+    """The daemon's answer in words: who engaged it, why, since when, and what the sweep did."""
+    state = answer["state"]
+    if state["engaged"]:
+        again = "" if answer.get("changed", True) else " (already engaged: kept as it was)"
+        lines = [f"kill switch ENGAGED{again}", f"  by:     {state['engaged_by']}"]
+        lines += [f"  reason: {state['reason']}", f"  since:  {state['since']}"]
+    else:
+        again = "" if answer.get("changed", True) else " (was not engaged)"
+        lines = [f"kill switch released{again}: not blocking orders"]
+        last = state.get("last_release")
+        if last:
+            lines.append(f"  last released by {last['by']} at {last['at']}: {last['reason']}")
+    sweep = answer.get("sweep")
+    if sweep is not None:
+        lines.append(
+            f"  cancels: {len(sweep['sent'])} sent, {len(sweep['already_cancelling'])} already being "
+            f"cancelled, {len(sweep['failed'])} failed"
+        )
+        lines += [f"    {cl_ord_id}: {why}" for cl_ord_id, why in sweep["failed"].items()]
+    history = answer.get("history") or []
+    if history:
+        lines.append("  recent changes (newest first):")
+        lines += [f"    {e['at']}  {e['action']:<8} by {e['by']}: {e['reason']}" for e in history[:10]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -334,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _demo,
         "depth": _depth,
         "log": _log,
+        "kill-switch": _kill_switch,
     }
     try:
         return commands[args.command](args)

@@ -7,9 +7,11 @@ through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message na
 from __future__ import annotations
 
 import os
+import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -47,6 +49,14 @@ class OrdersConfig(_Section):
     inflight_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     ready_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     reconcile_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
+    resend_unreceived_within_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="an order stored but never received by the venue (a crash between store and send) "
+            "is sent after the next logon if younger than this, else rejected; 0 never resends",
+        ),
+    ] = 30.0
 
 
 class Subscription(_Section):
@@ -102,6 +112,57 @@ class ComplianceConfig(_Section):
     retention_days: Annotated[float, Field(gt=0, description="nothing younger is ever deleted")] = 2557.0
 
 
+class QueueConfig(_Section):
+    """Where strategies send commands and read events: `memory` (strategies in this process) or `redis`
+    (Redis Streams: `<prefix>:commands` read by consumer group `group`, `<prefix>:events:<strategy>`,
+    `<prefix>:positions`)."""
+
+    kind: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="may hold a password: set it from the environment"
+    )
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")] = "fixadapter"
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9._\-]{1,64}$")] = "fixadapter"
+    consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9._\-]{1,64}$")] = Field(
+        default_factory=lambda: re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "daemon"
+    )
+    claim_idle_seconds: Annotated[
+        float,
+        Field(
+            gt=0, description="commands taken by another consumer and unacknowledged this long are claimed"
+        ),
+    ] = 30.0
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    event_maxlen: Annotated[
+        int, Field(ge=1000, description="approximate length each event stream is trimmed to")
+    ] = 100_000
+
+
+class HttpConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, lt=65536, description="0 picks a free port (logged)")] = 8080
+    token: SecretStr | None = Field(
+        None, description="when set, POST /kill-switch needs `Authorization: Bearer <token>`"
+    )
+
+
+class StrategyEntry(_Section):
+    """A strategy run inside the daemon: `entry` is 'package.module:function', an async function that
+    gets a StrategyClient on the in-process queue once TRADE is ready."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,50}$")]
+    entry: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+
+
+class DaemonConfig(_Section):
+    queue: QueueConfig = QueueConfig()
+    strategies: tuple[StrategyEntry, ...] = ()
+    http: HttpConfig = HttpConfig()
+    cancel_on_stop: bool = Field(False, description="cancel every working order before logging out")
+    stop_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+
 class AdapterConfig(_Section):
     account: AccountConfig
     store: StoreConfig = StoreConfig()
@@ -110,6 +171,7 @@ class AdapterConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     risk: RiskConfig = Field(RiskConfig(), description="pre-trade limits; absent: none")
     compliance: ComplianceConfig = ComplianceConfig()
+    daemon: DaemonConfig = DaemonConfig()
     sessions_file: Path = Path("sessions.cfg")
     dictionary: Path = Path("spec/FIX44-CTRADER.xml")
 

@@ -1,114 +1,194 @@
-"""`fixadapter demo`: the CSERVER simulator in its own process and the adapter trading against it over
-real sockets, on embedded defaults (SQLite in the work directory; no servers needed).
+"""`fixadapter demo`: the CSERVER simulator in its own process, the daemon in this one, a sample strategy
+trading over the daemon's in-process queue, and a live blotter of what comes back.
+
+Everything runs on embedded defaults (SQLite in the work directory; no servers needed). The daemon's HTTP
+API listens on a free port, printed at start. The blotter redraws on a terminal; anywhere else it prints
+one line per event. It ends when the strategy has done its steps (about `--duration` seconds) or on
+Ctrl-C, then the daemon stops cleanly: working orders cancelled, logged out, events published, flushed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import shutil
+import signal
 import time
-from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from fixadapter.api import Adapter
-from fixadapter.config import build_config
-from fixadapter.errors import OrderRejected
-from fixadapter.model.requests import NewOrder, ReplaceOrder
+from rich.console import Console
+
+from fixadapter.blotter import Blotter
+from fixadapter.config import AdapterConfig, build_config
+from fixadapter.errors import SessionNotReady
 from fixadapter.sim.process import SimProcess
-from fixadapter.watch import describe
+from fixadapter.strategies import sample
+
+if TYPE_CHECKING:
+    from fixadapter.daemon.service import Daemon
+
+SYMBOLS = ("EURUSD", "GBPUSD")
+READY_SECONDS = 30.0
+DRAIN_SECONDS = 0.5  # for the blotter to read the events the stopping daemon published last
+NOT_A_TERMINAL_WIDTH = 160
 
 
-def say(text: str) -> None:
-    print(f"\n== {text}", flush=True)
-
-
-async def _trade(adapter: Adapter) -> None:
-    say("market buy 10,000 EURUSD (opens a hedged position)")
-    bought = await adapter.wait_for(
-        (
-            await adapter.submit(
-                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=10000, label="demo")
-            )
-        ).cl_ord_id
+def demo_config(sim: SimProcess, workdir: Path) -> AdapterConfig:
+    """The daemon's configuration: the simulator's account, a store in `workdir`, modest risk limits."""
+    return build_config(
+        {
+            "account": sim.adapter_settings(),
+            "store": {"url": f"sqlite:///{workdir / 'fixadapter.db'}"},
+            "market_data": {
+                "subscriptions": [{"symbol": "EURUSD", "depth": True}, {"symbol": "GBPUSD", "depth": False}]
+            },
+            "risk": {
+                "max_open_orders": 20,
+                "symbol_defaults": {"max_quantity": 5_000_000},
+                "symbols": {
+                    "EURUSD": {"max_quantity": 1_000_000, "collar_percent": 1},
+                    "GBPUSD": {"max_quantity": 1_000_000, "collar_percent": 1},
+                },
+                "strategy_defaults": {
+                    "allowed_symbols": list(SYMBOLS),
+                    "max_open_orders": 5,
+                    "max_orders_per_second": 10,
+                },
+            },
+            "daemon": {
+                "queue": {"kind": "memory"},
+                "http": {"enabled": True, "host": "127.0.0.1", "port": 0},
+                "cancel_on_stop": True,
+                "stop_timeout_seconds": 5,
+            },
+        },
+        environ={},  # the demo's own settings: a FIXADAPTER_ACCOUNT__PASSWORD in the shell must not apply
     )
-    say("limit buy 20,000 EURUSD far below the market: rests, is replaced, then cancelled")
-    resting = await adapter.submit(
-        NewOrder(symbol="EURUSD", side="buy", order_type="limit", quantity=20000, price=Decimal("1.00000"))
-    )
-    await adapter.wait_for(resting.cl_ord_id, "new")
-    await adapter.replace(ReplaceOrder(cl_ord_id=resting.cl_ord_id, quantity=25000, price=Decimal("1.00100")))
-    await adapter.wait_for(resting.cl_ord_id, "new")
-    await adapter.cancel(resting.cl_ord_id)
-    await adapter.wait_for(resting.cl_ord_id)
-    say(f"sell 4,000 EURUSD against position {bought.position_id} (a partial close)")
-    await adapter.wait_for(
-        (
-            await adapter.submit(
-                NewOrder(
-                    symbol="EURUSD",
-                    side="sell",
-                    order_type="market",
-                    quantity=4000,
-                    position_id=bought.position_id,
-                )
-            )
-        ).cl_ord_id
-    )
-    say("cancel an order the venue never had: the venue's reason comes back")
-    try:
-        await adapter.cancel("demo-unknown-1")
-    except OrderRejected as refused:
-        print(f"refused: {refused}")
 
 
-async def _market(adapter: Adapter) -> None:
-    say("EURUSD depth over QUOTE: the book the adapter builds from W and X")
-    await adapter.subscribe("EURUSD", depth=True)
-    await asyncio.sleep(1.0)
-    book = adapter.book("EURUSD")
-    if book is None:
+@contextlib.contextmanager
+def _logs_to(path: Path, redirect: bool) -> Iterator[None]:
+    """While the blotter redraws, log lines go to a file (masked as ever) instead of across the screen."""
+    handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler and redirect]
+    if not handlers:
+        yield
         return
-    for bid, ask in zip(book.bids[:3], book.asks[:3], strict=False):
-        print(f"  {bid.size:>10} {bid.price}  |  {ask.price} {ask.size:<10}")
-    print(
-        f"  mid {book.mid}  spread {book.spread_pips} pips  imbalance {book.imbalance:+.2f}  "
-        f"microprice {book.microprice}  ({book.updates} updates applied)",
-        flush=True,
-    )
+    with path.open("a", encoding="utf-8") as file:
+        previous = [handler.setStream(file) for handler in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, previous, strict=True):
+                if stream is not None:
+                    handler.setStream(stream)
 
 
-async def run_demo(workdir: Path) -> int:
+def _console() -> Console:
+    console = Console()
+    if console.is_terminal:
+        return console
+    return Console(width=NOT_A_TERMINAL_WIDTH, highlight=False)
+
+
+async def run_demo(workdir: Path, duration: float = 20.0) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    print(f"starting the CSERVER simulator (logs in {workdir}) ...", flush=True)
+    console = _console()
+    console.print(f"starting the CSERVER simulator (state and logs in {workdir}) ...", soft_wrap=True)
     sim = SimProcess(state_path=workdir / "venue.sqlite", log_path=workdir / "simulator.log").start()
-    started = time.monotonic()
     try:
-        config = build_config(
-            {
-                "account": sim.adapter_settings(),
-                "store": {"url": f"sqlite:///{workdir / 'fixadapter.db'}"},
-            }
-        )
-        async with Adapter(config) as adapter:
-            adapter.on_event(lambda event: print("  " + describe(event), flush=True))
-            print(
-                f"logging on QUOTE {sim.quote_port} and TRADE {sim.trade_port}, reconciling ...", flush=True
-            )
-            await adapter.wait_ready(30)
-            print(f"ready: {len(adapter.instruments())} instruments from the SecurityList", flush=True)
-            await _market(adapter)
-            await _trade(adapter)
-            await adapter.wait_ready()
-            say("positions, as the venue reports them")
-            for position in await adapter.positions(refresh=True):
-                side = position.side.value
-                print(f"  {position.position_id}  {side:<5} {position.quantity} @ {position.entry_price}")
-            orders = await adapter.orders()
-            print(
-                f"\n{len(orders)} orders in {workdir / 'fixadapter.db'}; "
-                f"done in {time.monotonic() - started:.1f}s"
-            )
+        config = demo_config(sim, workdir)
+        if console.is_terminal:
+            console.print(f"daemon log lines go to {workdir / 'demo.log'} while the blotter runs")
+        with _logs_to(workdir / "demo.log", redirect=console.is_terminal):
+            return await _run(config, sim, console, duration)
     finally:
         sim.stop()
-    return 0
+
+
+async def _run(config: AdapterConfig, sim: SimProcess, console: Console, duration: float) -> int:
+    from fixadapter.daemon.service import Daemon  # imports quickfix, which resets SIGINT: handlers come after
+
+    started = time.monotonic()
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        try:
+            await daemon.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await daemon.stop()
+            raise
+        http = f"http://127.0.0.1:{daemon.http_port}" if daemon.http_port else None
+        line = f"daemon up: QUOTE {sim.quote_port}, TRADE {sim.trade_port}, queue in process"
+        if http:
+            line += f"; HTTP API on {http} (try: curl {http}/metrics, {http}/orders, {http}/readyz)"
+        console.print(line, highlight=False, soft_wrap=True)
+        blotter = Blotter(daemon.adapter, SYMBOLS, console, duration, http)
+        outcome = await _trade(daemon, blotter, stop, duration)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    blotter.print_final()
+    console.print(f"done in {time.monotonic() - started:.1f}s; {outcome}", highlight=False, soft_wrap=True)
+    return 0 if outcome.startswith(("finished", "stopped")) else 1
+
+
+async def _trade(daemon: Daemon, blotter: Blotter, stop: asyncio.Event, duration: float) -> str:
+    """Run the strategy under the blotter until it ends or `stop` is set; stop the daemon either way."""
+    done = asyncio.Event()
+    tasks: list[asyncio.Task[Any]] = []
+    outcome = "stopped before the strategy started (Ctrl-C)"
+    try:
+        feed = daemon.client(sample.STRATEGY)
+        tasks.append(asyncio.create_task(blotter.feed(feed), name="blotter-feed"))
+        tasks.append(asyncio.create_task(blotter.show(done), name="blotter-show"))
+        blotter.say("logging on and reconciling ...")
+        if not await _first(daemon.adapter.wait_ready(READY_SECONDS), stop):
+            return outcome
+        blotter.say(f"ready: {len(daemon.adapter.instruments())} instruments; the strategy starts")
+        outcome = await _strategy(daemon, blotter, stop, duration)
+    except SessionNotReady as exc:
+        outcome = f"failed: {exc}"
+    finally:
+        blotter.say("stopping the daemon: cancel working orders, log out, publish, flush")
+        await daemon.stop()
+        await asyncio.sleep(DRAIN_SECONDS)
+        done.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return outcome
+
+
+async def _strategy(daemon: Daemon, blotter: Blotter, stop: asyncio.Event, duration: float) -> str:
+    async with daemon.client(sample.STRATEGY) as client:
+        try:
+            if await _first(sample.run(client, duration, blotter.say), stop):
+                return "finished: the strategy did all its steps"
+            return "stopped by Ctrl-C"
+        except sample.StrategyFailed as exc:
+            return f"failed: {exc}"
+
+
+async def _first(work: Any, stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first (then cancel it): True when `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        task.result()  # raises what the work raised
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False

@@ -53,6 +53,7 @@ class Metrics:
         self._quote_metrics(r)
         self._depth_store_metrics(r)
         self._compliance_metrics(r)
+        self._daemon_metrics(r)
 
     def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
@@ -224,5 +225,50 @@ class Metrics:
         self.compliance_writer_errors = Counter(
             "fixadapter_compliance_writer_errors_total",
             "Unexpected errors in the compliance writer thread (logged; it goes on)",
+            registry=r,
+        )
+
+    def _daemon_metrics(self, r: CollectorRegistry) -> None:
+        self.store_seconds = Histogram(
+            "fixadapter_store_seconds",
+            "Order store calls on the store thread (each its own transaction), by operation",
+            ["operation"],
+            buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            registry=r,
+        )
+        self.kill_switch_engaged = Gauge(
+            "fixadapter_kill_switch_engaged", "1 while the kill switch blocks new orders", registry=r
+        )
+        self.kill_switch_cancels = Counter(
+            "fixadapter_kill_switch_cancels_total",
+            "Cancels of working orders by a sweep (kill switch, or the daemon stopping with cancel_on_stop), "
+            "by outcome (sent, refused)",
+            ["outcome"],
+            registry=r,
+        )
+        self.queue_commands = Counter(
+            "fixadapter_queue_commands_total",
+            "Strategy commands taken from the queue, by type and outcome (done, rejected, invalid, retried)",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "fixadapter_queue_depth",
+            "Strategy commands received and not yet acknowledged (or waiting in the Redis stream's group)",
+            registry=r,
+        )
+        self.queue_events = Counter(
+            "fixadapter_queue_events_published_total",
+            "Events published to strategies, by type",
+            ["type"],
+            registry=r,
+        )
+        self.queue_event_backlog = Gauge(
+            "fixadapter_queue_event_backlog", "Order events waiting to be published to strategies", registry=r
+        )
+        self.queue_errors = Counter(
+            "fixadapter_queue_errors_total",
+            "Queue transport errors (connection lost, timeouts), retried with backoff",
+            ["where"],
             registry=r,
         )

@@ -18,8 +18,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import (
@@ -55,7 +57,7 @@ from fixadapter.model.reports import (
     VenueReport,
 )
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
-from fixadapter.model.transitions import apply_execution
+from fixadapter.model.transitions import apply_execution, event_reason, reason_code, replace_took_effect
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -64,7 +66,6 @@ T = TypeVar("T")
 RECENT_KEYS = 50_000
 RECENT_ORDERS = 10_000
 
-EventCallback = Callable[[OrderEvent], None]
 SessionCallback = Callable[[SessionStatus], None]
 
 
@@ -76,10 +77,13 @@ class OrderEngine:
         metrics: Metrics,
         config: OrdersConfig,
         ids: IdAllocator | None = None,
+        pre_trade: PreTrade | None = None,
     ) -> None:
         self.store = store
         self.catalog = Catalog()
         self.metrics = metrics
+        self.pre_trade = pre_trade
+        self.fanout = EventFanout(metrics)
         self._connector = connector
         self._config = config
         self._ids = ids or IdAllocator()
@@ -92,8 +96,6 @@ class OrderEngine:
         self._unsent: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self.queries = VenueQueries(connector, self._ids, metrics)
-        self._subscribers: list[asyncio.Queue[OrderEvent]] = []
-        self._callbacks: list[EventCallback] = []
         self._session_callbacks: list[SessionCallback] = []
         self._ready = asyncio.Event()
         self._trade_up = False
@@ -154,6 +156,9 @@ class OrderEngine:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    async def until_ready(self) -> None:
+        await self._ready.wait()
+
     async def wait_ready(self, timeout: float | None = None) -> None:
         wait = self._config.ready_timeout_seconds if timeout is None else timeout
         try:
@@ -166,45 +171,33 @@ class OrderEngine:
             ) from None
 
     async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_thread, lambda: fn(*args, **kwargs))
+        timer = self.metrics.store_seconds.labels(getattr(fn, "__name__", "other"))
+
+        def timed() -> T:
+            with timer.time():
+                return fn(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, timed)
 
     # -- consumers ----------------------------------------------------------------------------
 
     def on_event(self, callback: EventCallback) -> None:
-        self._callbacks.append(callback)
+        self.fanout.on_event(callback)
 
     def on_session(self, callback: SessionCallback) -> None:
         self._session_callbacks.append(callback)
 
     def subscribe(self) -> asyncio.Queue[OrderEvent]:
-        """A queue that receives every order event from now on; give it back with unsubscribe()."""
-        queue: asyncio.Queue[OrderEvent] = asyncio.Queue()
-        self._subscribers.append(queue)
-        return queue
+        return self.fanout.subscribe()
 
     def unsubscribe(self, queue: asyncio.Queue[OrderEvent]) -> None:
-        if queue in self._subscribers:
-            self._subscribers.remove(queue)
+        self.fanout.unsubscribe(queue)
 
-    async def events(self) -> AsyncIterator[OrderEvent]:
-        """Every order event from now on, in order, until the caller stops iterating."""
-        queue = self.subscribe()
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self.unsubscribe(queue)
+    def events(self) -> AsyncIterator[OrderEvent]:
+        return self.fanout.events()
 
     def _publish(self, event: OrderEvent) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(event)
-        for callback in self._callbacks:
-            try:
-                callback(event)
-            except Exception:
-                self.metrics.callback_errors.labels("event_callback").inc()
-                log.exception("an on_event callback raised (ignored)")
+        self.fanout.publish(event)
 
     # -- orders in ----------------------------------------------------------------------------
 
@@ -218,6 +211,8 @@ class OrderEngine:
         instrument = self.catalog.resolve(request.symbol)
         if request.expire_time is not None and request.expire_time <= datetime.now(UTC):
             raise OrderRejected(f"expire_time {request.expire_time.isoformat()} is already past")
+        if self.pre_trade is not None:
+            self.pre_trade.check(request)
         order = Order(
             cl_ord_id=request.cl_ord_id or self._ids.next(),
             symbol_id=instrument.symbol_id,
@@ -236,10 +231,13 @@ class OrderEngine:
                 }
             ),
         )
+        self._track(order)  # counted before the first await: concurrent submits see it
         if not await self._db(self.store.insert_order, order):
             stored = await self._db(self.store.get_order, order.cl_ord_id)
             if stored is None:
+                self._track(order.moved_to(OrderStatus.REJECTED))
                 raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
+            self._track(stored)
             return stored
         self._remember(order)
         self._publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
@@ -305,6 +303,8 @@ class OrderEngine:
             raise OrderRejected("a market order cannot be replaced (cTrader amends pending orders only)")
         if request.quantity <= order.cum_qty:
             raise OrderRejected(f"new quantity {request.quantity} must exceed the filled {order.cum_qty}")
+        if self.pre_trade is not None:
+            self.pre_trade.check(request, order)
         venue_request = OrderRequest(
             request_id=request.request_id or self._ids.next("R"),
             cl_ord_id=order.cl_ord_id,
@@ -388,7 +388,12 @@ class OrderEngine:
             return cached
         return await self._db(self.store.get_order, cl_ord_id)
 
+    def _track(self, order: Order) -> None:
+        if self.pre_trade is not None:
+            self.pre_trade.track(order)
+
     def _remember(self, order: Order) -> None:
+        self._track(order)
         self._orders[order.cl_ord_id] = order
         self._orders.move_to_end(order.cl_ord_id)
         if order.order_id:
@@ -532,7 +537,8 @@ class OrderEngine:
         fill: Any,
         reason: str | None,
     ) -> bool:
-        if not await self._db(self.store.record_execution, order, kind.value, report, fill, key, reason):
+        seq = await self._db(self.store.record_execution, order, kind.value, report, fill, key, reason)
+        if seq is None:
             self.metrics.duplicate_reports.inc()
             return False
         self._seen_keys[key] = None
@@ -541,8 +547,9 @@ class OrderEngine:
         self._remember(order)
         self._observe_round_trip(order, report)
         if kind is OrderEventKind.REJECTED:
-            self.metrics.order_rejects.labels("venue", _reason_code(order.reason)).inc()
-        self._publish(OrderEvent(kind=kind, order=order, fill=fill, reason=reason or _reason_of(kind, order)))
+            self.metrics.order_rejects.labels("venue", reason_code(order.reason)).inc()
+        reason = reason or event_reason(kind, order)
+        self._publish(OrderEvent(kind=kind, order=order, fill=fill, reason=reason, seq=seq))
         return True
 
     def _observe_round_trip(self, order: Order, report: ExecutionReport | None) -> None:
@@ -582,7 +589,7 @@ class OrderEngine:
             log.warning("cannot roll back after a refused request: %s", exc)
             return
         kind = OrderEventKind.REPLACE_REJECTED if replace else OrderEventKind.CANCEL_REJECTED
-        self.metrics.order_rejects.labels("venue", _reason_code(text)).inc()
+        self.metrics.order_rejects.labels("venue", reason_code(text)).inc()
         await self._record(
             restored, kind, None, f"refused:{request_id}", reason=text or "refused by the venue"
         )
@@ -608,7 +615,8 @@ class OrderEngine:
             if ref != order.cl_ord_id:
                 await self._refuse_request(order, ref, None, reject.text)
                 return
-            if order.status is OrderStatus.PENDING_NEW:
+            # Unless it answers our status query: then the venue has never seen it (send_unreceived).
+            if order.status is OrderStatus.PENDING_NEW and not self.queries.pending.get(f"status:{ref}"):
                 rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
                 await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
         waiter = self.queries.pending.get(f"status:{ref}")
@@ -623,7 +631,7 @@ class OrderEngine:
                 return
             request_id = order.pending_request_id
             request = self._by_request.get(request_id) or await self._db(self.store.get_request, request_id)
-            if venue is not None and request is not None and _replace_took_effect(request, venue):
+            if venue is not None and request is not None and replace_took_effect(request, venue):
                 terms = {
                     "quantity": venue.quantity,
                     "price": venue.price or order.price,
@@ -634,8 +642,30 @@ class OrderEngine:
                 return
             await self._refuse_request(order, request_id, venue.status if venue else None, why)
 
+    async def send_unreceived(self, cl_ord_id: str, text: str | None) -> None:
+        """A stored order the venue has never seen (we crashed between store and send): send it now, once,
+        if it is still young enough to be wanted; otherwise reject it, saying so."""
+        async with self._lock(cl_ord_id):
+            order = await self.get_order(cl_ord_id)
+            if order is None or order.status is not OrderStatus.PENDING_NEW:
+                return
+            age = (datetime.now(UTC) - order.created_at).total_seconds()
+            limit = self._config.resend_unreceived_within_seconds
+            if age > limit:
+                why = f"never reached the venue ({text or 'unknown to it'}); {age:.0f}s old, limit {limit:g}s"
+                await self._reject_unsent_locked(order, why)
+                return
+            log.warning("%s was stored but never reached the venue (%s): sending it now", cl_ord_id, text)
+            try:
+                await self._send_when_ready(order)
+            except SessionError as exc:
+                await self._reject_unsent_locked(order, str(exc))
+
     async def close_unknown(self, cl_ord_id: str, text: str | None) -> None:
         """An acknowledged order the venue no longer knows cannot be working: close it, saying why."""
+        unacknowledged = await self.get_order(cl_ord_id)
+        if unacknowledged is not None and unacknowledged.status is OrderStatus.PENDING_NEW:
+            return await self.send_unreceived(cl_ord_id, text)
         async with self._lock(cl_ord_id):
             order = await self.get_order(cl_ord_id)
             if order is None or order.is_done or order.status is OrderStatus.PENDING_NEW:
@@ -722,6 +752,7 @@ class OrderEngine:
 
     async def save_positions(self, positions: list[Any]) -> None:
         await self._db(self.store.replace_positions, positions)
+        self.fanout.publish_positions(positions)
 
     async def positions(self) -> list[Any]:
         return await self._db(self.store.positions)
@@ -770,21 +801,3 @@ class OrderEngine:
         positions = positions_from(await self.queries.positions(self._config.reconcile_timeout_seconds))
         await self.save_positions(positions)
         return positions
-
-
-def _replace_took_effect(request: OrderRequest, venue: ExecutionReport) -> bool:
-    if request.kind is not RequestKind.REPLACE or venue.quantity != request.quantity:
-        return False
-    price_ok = request.price is None or venue.price == request.price
-    return price_ok and (request.stop_price is None or venue.stop_price == request.stop_price)
-
-
-def _reason_code(text: str | None) -> str:
-    if not text:
-        return "UNSPECIFIED"
-    head = text.split(":", 1)[0].strip()
-    return head if head.replace("_", "").isalnum() and head.isupper() else "OTHER"
-
-
-def _reason_of(kind: OrderEventKind, order: Order) -> str | None:
-    return order.reason if kind is OrderEventKind.REJECTED else None

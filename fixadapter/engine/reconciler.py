@@ -72,7 +72,7 @@ async def _reconcile_once(engine: OrderEngine) -> None:
     answers = await asyncio.gather(*(engine.queries.status(o.cl_ord_id, timeout) for o in missing))
     venue_view: dict[str, ExecutionReport] = {}
     for order, answer in zip(missing, answers, strict=True):
-        if isinstance(answer, BusinessReject):
+        if isinstance(answer, BusinessReject):  # an unacknowledged one is sent again if still young
             await engine.close_unknown(order.cl_ord_id, answer.text)
         else:
             venue_view[order.cl_ord_id] = answer

@@ -131,6 +131,9 @@ class OrderEvent(BaseModel):
     fill: Fill | None = None
     reason: str | None = None
     time: datetime = Field(default_factory=utc_now)
+    # The store's sequence number of this change (its executions row): a relay that died mid-way resumes
+    # after the last one it published. None for submits and cancel/replace requests, which have no row.
+    seq: int | None = None
 
 
 class OrderRequest(BaseModel):

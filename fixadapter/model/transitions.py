@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus
-from fixadapter.model.orders import Fill, Order, utc_now
+from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus, RequestKind
+from fixadapter.model.orders import Fill, Order, OrderRequest, utc_now
 from fixadapter.model.reports import ExecutionReport
 
 PRICE_PLACES = Decimal("1e-10")
@@ -129,3 +129,21 @@ def _last_price(order: Order, report: ExecutionReport, quantity: Decimal) -> Dec
     before = (order.avg_px or Decimal(0)) * order.cum_qty
     after = report.avg_px * (report.cum_qty or Decimal(0))
     return ((after - before) / quantity).quantize(PRICE_PLACES).normalize()
+
+
+def replace_took_effect(request: OrderRequest, venue: ExecutionReport) -> bool:
+    if request.kind is not RequestKind.REPLACE or venue.quantity != request.quantity:
+        return False
+    price_ok = request.price is None or venue.price == request.price
+    return price_ok and (request.stop_price is None or venue.stop_price == request.stop_price)
+
+
+def reason_code(text: str | None) -> str:
+    if not text:
+        return "UNSPECIFIED"
+    head = text.split(":", 1)[0].strip()
+    return head if head.replace("_", "").isalnum() and head.isupper() else "OTHER"
+
+
+def event_reason(kind: OrderEventKind, order: Order) -> str | None:
+    return order.reason if kind is OrderEventKind.REJECTED else None

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fixadapter.model.orders import Order
+from fixadapter.model.requests import NewOrder
 
 UNATTRIBUTED = ""
 
 
-def strategy_of(order: Order) -> str:
-    """The strategy an order counts against: its `strategy`, else its label, else unattributed."""
+def strategy_of(order: Order | NewOrder) -> str:
+    """The strategy an order (or a new order's request) counts against: its `strategy`, else its label,
+    else unattributed."""
     return order.strategy or order.label or UNATTRIBUTED
 
 

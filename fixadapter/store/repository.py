@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from fixadapter.errors import StoreError
-from fixadapter.model.enums import OPEN_STATUSES
-from fixadapter.model.orders import Fill, Order, OrderRequest, Position
+from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
+from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
 from fixadapter.store import schema
 
@@ -57,6 +57,35 @@ def _order_row(order: Order) -> dict[str, Any]:
 
 def _order_from(row: Any) -> Order:
     return Order.model_validate(dict(row._mapping))
+
+
+def _event_from(row: Any) -> OrderEvent:
+    """An executions row joined with its order, as the event it recorded."""
+    m = row._mapping
+    x = schema.executions.c
+    fields = {name: m[schema.orders.c[name]] for name in _ORDER_COLUMNS}
+    fields.update(status=m[x.status], cum_qty=m[x.cum_qty], avg_px=m[x.avg_px], order_id=m[x.order_id])
+    order = Order.model_validate(fields)
+    fill = None
+    if m[x.fill_qty] is not None and m[x.fill_price] is not None:
+        fill = Fill(
+            fill_id=m[x.dedupe_key],
+            cl_ord_id=order.cl_ord_id,
+            order_id=m[x.order_id],
+            symbol_id=order.symbol_id,
+            side=order.side,
+            quantity=m[x.fill_qty],
+            price=m[x.fill_price],
+            time=m[x.transact_time] or m[x.received_at],
+        )
+    return OrderEvent(
+        kind=OrderEventKind(m[x.event]),
+        order=order,
+        fill=fill,
+        reason=m[x.text] if m[x.event] == OrderEventKind.REJECTED else None,
+        time=m[x.received_at],
+        seq=m[x.id],
+    )
 
 
 class OrderStore:
@@ -172,8 +201,9 @@ class OrderStore:
         fill: Fill | None,
         key: str,
         text: str | None = None,
-    ) -> bool:
-        """Append the execution and update the order atomically; False if `key` was recorded before."""
+    ) -> int | None:
+        """Append the execution and update the order atomically: the new row's id (the event's sequence
+        number), or None if `key` was recorded before."""
         row = {
             "dedupe_key": key,
             "cl_ord_id": order.cl_ord_id,
@@ -190,29 +220,49 @@ class OrderStore:
             "raw": report.raw if report else None,
         }
 
-        def work(conn: Connection) -> None:
-            conn.execute(insert(schema.executions).values(**row))
+        def work(conn: Connection) -> int:
+            inserted = conn.execute(insert(schema.executions).values(**row))
             conn.execute(
                 update(schema.orders)
                 .where(schema.orders.c.cl_ord_id == order.cl_ord_id)
                 .values(**_order_row(order))
             )
+            return int(inserted.inserted_primary_key[0])
 
         try:
-            self._run(work)
+            return self._run(work)
         except IntegrityError as exc:
             if not self.has_execution(key):
                 raise StoreError(
                     f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}"
                 ) from exc
-            return False
-        return True
+            return None
 
     def executions(self, cl_ord_id: str | None = None) -> list[dict[str, Any]]:
         query = select(schema.executions).order_by(schema.executions.c.id)
         if cl_ord_id is not None:
             query = query.where(schema.executions.c.cl_ord_id == cl_ord_id)
         return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def events_since(self, seq: int, limit: int = 1000) -> list[OrderEvent]:
+        """Order events with a sequence number above `seq`, oldest first, rebuilt from their rows.
+
+        A row keeps what changed (status, filled quantities, the fill); the order's other terms are its
+        current ones, so a replayed event before a replace shows the replaced terms.
+        """
+        query = (
+            select(schema.executions, schema.orders)
+            .join(schema.orders, schema.orders.c.cl_ord_id == schema.executions.c.cl_ord_id)
+            .where(schema.executions.c.id > seq)
+            .order_by(schema.executions.c.id)
+            .limit(limit)
+        )
+        rows = self._run(lambda conn: conn.execute(query).all())
+        return [_event_from(row) for row in rows]
+
+    def last_event_seq(self) -> int:
+        query = select(func.max(schema.executions.c.id))
+        return int(self._run(lambda conn: conn.execute(query).scalar()) or 0)
 
     # -- positions and instruments ------------------------------------------------------------
 

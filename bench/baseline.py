@@ -1,0 +1,478 @@
+"""The raw QuickFIX floor: NewOrderSingle -> ExecutionReport with nothing of fixadapter in the measured path.
+
+    python -m bench.baseline [--orders 2000] [--burst 5000] [--warmup 200]
+
+A minimal initiator (this process) and acceptor (a child process running this file with --acceptor, so
+the two do not share a GIL) talk FIX.4.4 on loopback with cTrader-like session settings: TargetCompID
+CSERVER, SenderSubID/TargetSubID TRADE stamped in toAdmin/toApp, Username/Password on the Logon,
+ResetOnLogon=Y, MemoryStore, no log, ThreadedSocketInitiator/Acceptor as the adapter and the simulator
+use, and UseDataDictionary=Y with spec/FIX44-CTRADER.xml on both sides (everything sent validates: the
+dictionary makes ExecID 17 optional, as cTrader never sends it). Fields are read and written by int tag
+only (`message.getField(11)`, `message.setField(11, value)`), the cheapest access the binding offers.
+
+1. Ping-pong: send one D, wait (blocked on a lock the ER callback releases) for its ER (150=0/39=0),
+   send the next. A round trip runs from before the D is built to the waiting thread waking up.
+2. Burst: send N D as fast as sendToTarget allows with at most BURST_IN_FLIGHT unanswered; orders/s from
+   the first send to the last ER received. The cap is there because an unbounded flood stalled this
+   loopback (Linux 6.18) in 2 runs of 3: the acceptor's one thread blocks sending ERs while its receive
+   buffer is full of Ds, the kernel drops segments beyond the window (TcpExtBeyondWindow) and TCP backs
+   off for tens of seconds. 250 in flight never stalled in 90 bursts and was as fast as unbounded.
+
+`run_baseline()` returns figures in the bench format (see bench/market_load.py); `main()` prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+
+REPO = Path(__file__).resolve().parents[1]
+DICTIONARY = REPO / "spec" / "FIX44-CTRADER.xml"
+SETUP = (
+    "UseDataDictionary=Y on both sides (spec/FIX44-CTRADER.xml); FIX.4.4 on 127.0.0.1; "
+    "ThreadedSocketInitiator/Acceptor, MemoryStore, no log; int-tag field access; "
+    "burst keeps at most {in_flight} orders in flight"
+)
+CLIENT_COMP_ID = "demo.bench.1"
+SERVER_COMP_ID = "CSERVER"
+SUB_ID = "TRADE"
+LOGON_TIMEOUT = 10.0
+REPLY_TIMEOUT = 5.0
+START_ATTEMPTS = 3
+BURST_IN_FLIGHT = 250
+
+# Shared by both sides; the initiator's validation flags are sessions.cfg's, the acceptor's the simulator's.
+COMMON = f"""BeginString=FIX.4.4
+StartTime=00:00:00
+EndTime=00:00:00
+HeartBtInt=30
+ResetOnLogon=Y
+ResetOnLogout=Y
+ResetOnDisconnect=Y
+PersistMessages=N
+UseDataDictionary=Y
+DataDictionary={DICTIONARY}
+ValidateFieldsOutOfOrder=N
+CheckLatency=N
+SocketNodelay=Y
+TimestampPrecision=3
+"""
+
+
+def initiator_settings(port: int) -> fix.SessionSettings:
+    settings = fix.SessionSettings()
+    settings.setFromString(
+        f"""[DEFAULT]
+ConnectionType=initiator
+{COMMON}AllowUnknownMsgFields=Y
+ValidateUserDefinedFields=N
+ReconnectInterval=1
+LogonTimeout=10
+LogoutTimeout=2
+[SESSION]
+SenderCompID={CLIENT_COMP_ID}
+TargetCompID={SERVER_COMP_ID}
+SocketConnectHost=127.0.0.1
+SocketConnectPort={port}
+"""
+    )
+    return settings
+
+
+def acceptor_settings(port: int) -> fix.SessionSettings:
+    settings = fix.SessionSettings()
+    settings.setFromString(
+        f"""[DEFAULT]
+ConnectionType=acceptor
+{COMMON}AllowUnknownMsgFields=N
+ValidateUserDefinedFields=Y
+SocketReuseAddress=Y
+LogoutTimeout=2
+[SESSION]
+SenderCompID={SERVER_COMP_ID}
+TargetCompID={CLIENT_COMP_ID}
+SocketAcceptHost=127.0.0.1
+SocketAcceptPort={port}
+"""
+    )
+    return settings
+
+
+class _App(fix.Application):  # type: ignore[misc]
+    """Callbacks never raise into QuickFIX (that would end the process): they record here instead."""
+
+    def __init__(self) -> None:
+        fix.Application.__init__(self)
+        self.errors: list[str] = []
+        self.rejects: list[str] = []
+
+    def failed(self, where: str, exc: BaseException) -> None:
+        if len(self.errors) < 20:
+            self.errors.append(f"{where}: {exc!r}")
+
+    def problems(self) -> str:
+        return f"callback errors {self.errors or 'none'}; rejects received {self.rejects or 'none'}"
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        pass
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        pass
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            _stamp(message)
+        except Exception as exc:
+            self.failed("toAdmin", exc)
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            _note_reject(self, message)
+        except Exception as exc:
+            self.failed("fromAdmin", exc)
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            _stamp(message)
+        except Exception as exc:
+            self.failed("toApp", exc)
+
+
+def _stamp(message: fix.Message) -> None:
+    header = message.getHeader()
+    header.setField(50, SUB_ID)
+    header.setField(57, SUB_ID)
+
+
+def _note_reject(recorder: _App, message: fix.Message) -> None:
+    msg_type = message.getHeader().getField(35)
+    if msg_type in ("3", "j") and len(recorder.rejects) < 20:
+        recorder.rejects.append(message.toString().replace("\x01", "|"))
+
+
+# -- acceptor (child process) ------------------------------------------------------------------------
+
+
+class AcceptorApp(_App):
+    """Answers every NewOrderSingle with one ExecutionReport New (150=0, 39=0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order_id = 0
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            if message.getHeader().getField(35) != "D":
+                _note_reject(self, message)
+                return
+            self.order_id += 1
+            quantity = message.getField(38)
+            report = fix.Message()
+            report.getHeader().setField(35, "8")
+            report.setField(37, str(self.order_id))
+            report.setField(11, message.getField(11))
+            report.setField(150, "0")
+            report.setField(39, "0")
+            report.setField(55, message.getField(55))
+            report.setField(54, message.getField(54))
+            report.setField(38, quantity)
+            report.setField(14, "0")
+            report.setField(151, quantity)
+            report.setField(6, "0")
+            report.setField(fix.UtcTimeStampField(60, 3))
+            fix.Session.sendToTarget(report, sessionID)
+        except Exception as exc:
+            self.failed("fromApp", exc)
+
+
+def serve(port: int) -> int:
+    """The acceptor: 'ready' on stdout once listening, runs until stdin closes, then its counts as JSON."""
+    app = AcceptorApp()
+    acceptor = fix.ThreadedSocketAcceptor(app, fix.MemoryStoreFactory(), acceptor_settings(port))
+    acceptor.start()
+    try:
+        print("ready", flush=True)
+        sys.stdin.read()  # EOF when the parent closes the pipe or dies
+    finally:
+        acceptor.stop()
+        print(json.dumps({"orders": app.order_id, "errors": app.errors, "rejects": app.rejects}), flush=True)
+    return 0
+
+
+# -- initiator (this process) ------------------------------------------------------------------------
+
+
+class InitiatorApp(_App):
+    def __init__(self) -> None:
+        super().__init__()
+        self.session_id: fix.SessionID | None = None
+        self.logged_on = threading.Event()
+        self.reply = threading.Lock()  # held by the sender; the ER callback releases it in ping-pong
+        self.reply.acquire()
+        self.ping = False
+        self.received = 0
+        self.target = 0
+        self.all_back = threading.Event()
+        self.room = threading.Semaphore(BURST_IN_FLIGHT)  # the burst's in-flight cap; each ER frees one
+        self.last: tuple[str, str, str, float] = ("", "", "", 0.0)
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.session_id = sessionID
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.logged_on.set()
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.logged_on.clear()
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            _stamp(message)
+            if message.getHeader().getField(35) == "A":
+                message.setField(553, "bench")
+                message.setField(554, "bench")
+        except Exception as exc:
+            self.failed("toAdmin", exc)
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        now = time.perf_counter()
+        try:
+            if message.getHeader().getField(35) != "8":
+                _note_reject(self, message)
+                return
+            self.last = (message.getField(11), message.getField(150), message.getField(39), now)
+            self.received += 1
+            if self.received == self.target:
+                self.all_back.set()
+            if self.ping:
+                self.reply.release()
+            else:
+                self.room.release()
+        except Exception as exc:
+            self.failed("fromApp", exc)
+
+
+def new_order(cl_ord_id: str) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(35, "D")
+    message.setField(11, cl_ord_id)
+    message.setField(55, "1")
+    message.setField(54, "1")
+    message.setField(38, "10000")
+    message.setField(40, "1")
+    message.setField(fix.UtcTimeStampField(60, 3))
+    return message
+
+
+def ping_pong(app: InitiatorApp, session_id: fix.SessionID, count: int, prefix: str) -> list[float]:
+    """One order at a time; each round trip in microseconds."""
+    latencies: list[float] = []
+    app.ping = True
+    try:
+        for i in range(count):
+            cl_ord_id = f"{prefix}{i}"
+            started = time.perf_counter()
+            fix.Session.sendToTarget(new_order(cl_ord_id), session_id)
+            if not app.reply.acquire(timeout=REPLY_TIMEOUT):
+                raise RuntimeError(
+                    f"no ExecutionReport for {cl_ord_id} within {REPLY_TIMEOUT:g} s; {app.problems()}"
+                )
+            latencies.append((time.perf_counter() - started) * 1e6)
+            answered, exec_type, status, _ = app.last
+            if (answered, exec_type, status) != (cl_ord_id, "0", "0"):
+                raise RuntimeError(
+                    f"expected New for {cl_ord_id}, got 11={answered} 150={exec_type} 39={status}"
+                )
+    finally:
+        app.ping = False
+    return latencies
+
+
+def run_burst(app: InitiatorApp, session_id: fix.SessionID, count: int) -> float:
+    """`count` orders sent back to back (BURST_IN_FLIGHT at most unanswered); orders/s until the last ER."""
+    app.all_back.clear()
+    app.room = threading.Semaphore(BURST_IN_FLIGHT)
+    app.target = app.received + count
+    started = time.perf_counter()
+    for i in range(count):
+        if not app.room.acquire(timeout=REPLY_TIMEOUT):
+            raise RuntimeError(
+                f"burst: no ExecutionReport for {REPLY_TIMEOUT:g} s after {i} of {count} sent, "
+                f"{app.received - app.target + count} back; {app.problems()}"
+            )
+        fix.Session.sendToTarget(new_order(f"B{i}"), session_id)
+    if not app.all_back.wait(max(10.0, count / 500)):
+        missing = app.target - app.received
+        raise RuntimeError(f"burst: {missing} of {count} ExecutionReports missing; {app.problems()}")
+    return count / (app.last[3] - started)
+
+
+# -- the acceptor process ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Counterparty:
+    """The acceptor child process: started listening on a free port, always stopped (terminate, then kill)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.port = 0
+
+    def start(self) -> int:
+        for _ in range(START_ATTEMPTS):  # a free port can be taken before the child binds it
+            self.port = free_port()
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--acceptor", "--port", str(self.port)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            self.lines = queue.Queue()
+            threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True).start()
+            try:
+                if self.lines.get(timeout=LOGON_TIMEOUT) == "ready":
+                    return self.port
+            except queue.Empty:
+                pass
+            self.stop()
+        raise RuntimeError(f"the acceptor did not start ({START_ATTEMPTS} attempts): {self.stderr()}")
+
+    @staticmethod
+    def _read(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line.strip())
+        lines.put(None)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stderr(self) -> str:
+        """What an exited acceptor wrote to stderr (its last 2000 characters)."""
+        if self.process is None or self.alive() or self.process.stderr is None:
+            return ""
+        return self.process.stderr.read().strip()[-2000:]
+
+    def stop(self) -> dict[str, Any]:
+        """Close its stdin (it logs out and reports its counts), then terminate, then kill."""
+        process, report = self.process, {}
+        if process is None:
+            return report
+        try:
+            if process.stdin is not None and not process.stdin.closed:
+                process.stdin.close()
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            process.terminate()
+            try:
+                process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        while True:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if line.startswith("{"):
+                report = json.loads(line)
+        return report
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _figure(name: str, value: float, unit: str) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 3), "unit": unit, "baseline": None, "ratio": None}
+
+
+def _measure(app: InitiatorApp, orders: int, burst_size: int, warmup: int) -> list[dict[str, Any]]:
+    assert app.session_id is not None
+    ping_pong(app, app.session_id, warmup, "W")
+    latencies = ping_pong(app, app.session_id, orders, "P")
+    throughput = run_burst(app, app.session_id, burst_size)
+    return [
+        _figure("baseline.order_round_trip.p50", statistics.median(latencies), "us"),
+        _figure("baseline.order_round_trip.p99", percentile(latencies, 0.99), "us"),
+        _figure("baseline.order_round_trip.max", max(latencies), "us"),
+        _figure("baseline.burst.throughput", throughput, "orders/s"),
+    ]
+
+
+def run_baseline(orders: int = 2000, burst: int = 5000, warmup: int = 200) -> list[dict[str, Any]]:
+    """Ping-pong round trips (after `warmup` unrecorded ones), then one burst; figures in the bench format."""
+    counterparty = Counterparty()
+    initiator = None
+    try:
+        port = counterparty.start()
+        app = InitiatorApp()
+        initiator = fix.ThreadedSocketInitiator(app, fix.MemoryStoreFactory(), initiator_settings(port))
+        initiator.start()
+        if not app.logged_on.wait(LOGON_TIMEOUT):
+            raise RuntimeError(
+                f"no logon within {LOGON_TIMEOUT:g} s to the acceptor on 127.0.0.1:{port} "
+                f"(acceptor {'running' if counterparty.alive() else 'exited: ' + counterparty.stderr()}); "
+                f"{app.problems()}"
+            )
+        figures = _measure(app, orders, burst, warmup)
+        if app.errors or app.rejects:
+            raise RuntimeError(f"initiator: {app.problems()}")
+    finally:
+        try:
+            if initiator is not None:
+                initiator.stop()
+        finally:
+            report = counterparty.stop()
+    if report.get("errors") or report.get("rejects"):
+        raise RuntimeError(f"acceptor: errors {report.get('errors')}; rejects {report.get('rejects')}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=2000, help="recorded ping-pong round trips")
+    parser.add_argument("--burst", type=int, default=5000, help="orders in the burst")
+    parser.add_argument("--warmup", type=int, default=200, help="unrecorded round trips first")
+    parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.acceptor:
+        return serve(args.port)
+    figures = run_baseline(args.orders, args.burst, args.warmup)
+    from bench.market_load import print_table  # after the measurement: it imports the adapter
+
+    print(SETUP.format(in_flight=BURST_IN_FLIGHT))
+    print_table(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""What a strategy uses to trade through the daemon: submit, cancel, replace, and its events.
+
+    async with StrategyClient.redis("redis://127.0.0.1:6379/0", strategy="momo") as client:
+        cl_ord_id = await client.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
+                                                 quantity=10000))
+        async for event in client.events():
+            ...
+
+Commands are fire-and-forget onto the queue: the answer comes as events (`order` updates, or a
+`command_rejected` naming the reason and, for a risk limit, the rule and values). Every command gets a
+fresh id and every order a ClOrdID before it leaves, so resending a command after a timeout can never make
+a second order. Events are read from where the client started (or from the start of the stream with
+`from_start=True`); `cursor` can be saved and given back to resume after a restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+
+from fixadapter.model.enums import DONE_STATUSES
+from fixadapter.model.requests import NewOrder
+from fixadapter.queue.memory import MemoryQueue
+from fixadapter.queue.schema import (
+    CancelCommand,
+    CommandRejected,
+    OrderUpdate,
+    PositionsUpdate,
+    ReplaceCommand,
+    SubmitCommand,
+    decode_event,
+    encode,
+)
+from fixadapter.queue.transport import ORDERS, POSITIONS, ClientTransport, EventRecord
+
+Event = OrderUpdate | CommandRejected | PositionsUpdate
+POLL_SECONDS = 1.0
+
+
+class StrategyClient:
+    def __init__(
+        self, transport: ClientTransport, strategy: str, cursor: dict[str, str] | None = None
+    ) -> None:
+        self._transport = transport
+        self.strategy = strategy
+        self.cursor: dict[str, str] = dict(cursor or {ORDERS: "$", POSITIONS: "$"})
+        self.orders: dict[str, OrderUpdate] = {}  # the latest update of each order seen, by ClOrdID
+        self.refused: dict[str, CommandRejected] = {}  # refused submits, by ClOrdID
+        self._buffer: deque[EventRecord] = deque()
+
+    @classmethod
+    def redis(cls, url: str, strategy: str, prefix: str = "fixadapter") -> StrategyClient:
+        from fixadapter.queue.redis_streams import RedisClientTransport
+
+        return cls(RedisClientTransport(url, prefix), strategy)
+
+    @classmethod
+    def in_process(cls, queue: MemoryQueue, strategy: str) -> StrategyClient:
+        return cls(queue.client(), strategy)
+
+    async def __aenter__(self) -> StrategyClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Fix where events are read from now, before the first command: no answer can slip past."""
+        if "$" in self.cursor.values():
+            self._buffer.extend(await self._transport.read_events(self.strategy, self.cursor, 0))
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    def new_id(self) -> str:
+        return uuid.uuid4().hex[:24]
+
+    async def submit(self, order: NewOrder) -> str:
+        """Queue a new order; returns its ClOrdID (the order's own, or one made here)."""
+        cl_ord_id = order.cl_ord_id or self.new_id()
+        command = SubmitCommand(
+            id=cl_ord_id,
+            strategy=self.strategy,
+            order=order.model_copy(update={"cl_ord_id": cl_ord_id, "strategy": self.strategy}),
+        )
+        await self._transport.send_command(encode(command))
+        return cl_ord_id
+
+    async def cancel(self, cl_ord_id: str, request_id: str | None = None) -> str:
+        """Queue a cancel; returns the command id (a refusal names it)."""
+        command = CancelCommand(
+            id=self.new_id(), strategy=self.strategy, cl_ord_id=cl_ord_id, request_id=request_id
+        )
+        await self._transport.send_command(encode(command))
+        return command.id
+
+    async def replace(
+        self,
+        cl_ord_id: str,
+        quantity: Decimal | int | str,
+        price: Decimal | str | None = None,
+        stop_price: Decimal | str | None = None,
+        expire_time: datetime | None = None,
+    ) -> str:
+        command = ReplaceCommand.model_validate(
+            {
+                "id": self.new_id(),
+                "strategy": self.strategy,
+                "cl_ord_id": cl_ord_id,
+                "quantity": quantity,
+                "price": price,
+                "stop_price": stop_price,
+                "expire_time": expire_time,
+            }
+        )
+        await self._transport.send_command(encode(command))
+        return command.id
+
+    async def events(self, from_start: bool = False) -> AsyncIterator[Event]:
+        """Every event for this strategy (and positions), in order, until the caller stops iterating."""
+        if from_start:
+            self.cursor = {ORDERS: "0", POSITIONS: "0"}
+            self._buffer.clear()
+        while True:
+            if not self._buffer:
+                self._buffer.extend(
+                    await self._transport.read_events(self.strategy, self.cursor, POLL_SECONDS)
+                )
+            while self._buffer:
+                # Taken off before it is yielded: a caller that stops iterating leaves the rest for the next.
+                event = decode_event(self._buffer.popleft().data)
+                self._note(event)
+                yield event
+
+    def _note(self, event: Event) -> None:
+        if isinstance(event, OrderUpdate):
+            self.orders[event.order.cl_ord_id] = event
+        elif isinstance(event, CommandRejected) and event.command_type == "submit" and event.cl_ord_id:
+            self.refused[event.cl_ord_id] = event
+
+    def final(self, cl_ord_id: str) -> OrderUpdate | CommandRejected | None:
+        """The order's final update or its submit's refusal, if already seen."""
+        update = self.orders.get(cl_ord_id)
+        if update is not None and update.order.status in DONE_STATUSES:
+            return update
+        return self.refused.get(cl_ord_id)
+
+    async def final_state(self, cl_ord_id: str) -> OrderUpdate | CommandRejected:
+        """Wait for the order's final update or its submit's refusal (wrap it in a timeout)."""
+        seen = self.final(cl_ord_id)
+        if seen is not None:
+            return seen
+        async for _event in self.events():
+            seen = self.final(cl_ord_id)
+            if seen is not None:
+                return seen
+        raise AssertionError("unreachable: events() does not end")

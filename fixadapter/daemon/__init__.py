@@ -1,0 +1,37 @@
+"""`fixadapter run`: the daemon until SIGTERM or SIGINT, then a clean stop (see service.Daemon)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from fixadapter.config import AdapterConfig
+
+log = logging.getLogger("fixadapter.daemon")
+
+
+async def run_daemon(config: AdapterConfig) -> int:
+    from fixadapter.daemon.service import Daemon  # imports quickfix, which resets SIGINT: handlers come after
+
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await daemon.start()
+    account = config.account
+    log.info(
+        "fixadapter running for %s at %s (TRADE %d, QUOTE %d, queue %s%s); SIGTERM stops it",
+        account.sender_comp_id,
+        account.host,
+        account.trade_port,
+        account.quote_port,
+        config.daemon.queue.kind,
+        f", HTTP on {config.daemon.http.host}:{daemon.http_port}" if daemon.http_port else "",
+    )
+    await stop.wait()
+    log.info("stopping: no new commands, logging out, publishing and flushing what is buffered")
+    await daemon.stop()
+    log.info("stopped cleanly")
+    return 0

@@ -1,0 +1,99 @@
+"""Order events and positions -> the strategies' streams, in the order the engine produced them.
+
+Every order change is stored before it is published (the engine's rule), with a sequence number. A
+transport that remembers the last number it published (Redis: in the same transaction as the event)
+lets a restarted daemon publish what the dead one stored but never sent, then carry on live: each
+strategy gets every change of its orders, the final one included, once. The in-process transport
+remembers nothing and needs nothing replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from fixadapter.model.orders import OrderEvent, Position
+from fixadapter.queue.schema import OrderUpdate, PositionsUpdate, encode
+from fixadapter.queue.transport import EventSink
+
+if TYPE_CHECKING:
+    from fixadapter.api import Adapter
+
+log = logging.getLogger("fixadapter.queue")
+REPLAY_BATCH = 1000
+
+Item = OrderEvent | tuple[Position, ...]
+
+
+class EventRelay:
+    def __init__(self, adapter: Adapter, sink: EventSink) -> None:
+        self._adapter = adapter
+        self._sink = sink
+        self._metrics = adapter.metrics
+        self._inbox: asyncio.Queue[Item] = asyncio.Queue()
+        self._published: int | None = None  # highest sequence number published (None: not tracked)
+        adapter.on_event(self._inbox.put_nowait)  # attached before start: nothing the engine does is missed
+        adapter.on_positions(self._positions)
+
+    def _positions(self, positions: Sequence[Position]) -> None:
+        self._inbox.put_nowait(tuple(positions))
+
+    async def prepare(self) -> None:
+        """Before the adapter starts: find where publishing stopped, and replay what was stored after it.
+
+        A transport that has never published (a new Redis) starts from the store's current end, so a
+        long history is not flooded into it.
+        """
+        store = self._adapter.engine.store
+        await asyncio.to_thread(store.create_schema)
+        published = await self._sink.published_seq()
+        if published is None:
+            await self._sink.start_tracking(await asyncio.to_thread(store.last_event_seq))
+            published = await self._sink.published_seq()
+            if published is None:
+                return  # the transport keeps nothing: publish from now on
+        replayed = 0
+        while True:
+            events = await asyncio.to_thread(store.events_since, published, REPLAY_BATCH)
+            for event in events:
+                await self._publish_order(event)
+                published = event.seq or published
+                replayed += 1
+            if len(events) < REPLAY_BATCH:
+                break
+        self._published = published
+        if replayed:
+            log.warning("published %d order events stored before the last stop and not yet sent", replayed)
+
+    async def run(self) -> None:
+        while True:
+            item = await self._inbox.get()
+            self._metrics.queue_event_backlog.set(self._inbox.qsize())
+            await self._relay(item)
+
+    async def drain(self, timeout: float) -> None:
+        """Publish what is still waiting (after the adapter stopped, nothing more arrives)."""
+        async with asyncio.timeout(timeout):
+            while not self._inbox.empty():
+                await self._relay(self._inbox.get_nowait())
+        self._metrics.queue_event_backlog.set(0)
+
+    async def _relay(self, item: Item) -> None:
+        if isinstance(item, tuple):
+            await self._sink.publish_positions(encode(PositionsUpdate(positions=list(item))))
+            self._metrics.queue_events.labels("positions").inc()
+            return
+        if item.seq is not None and self._published is not None:
+            if item.seq <= self._published:
+                return  # replayed by prepare()
+            self._published = item.seq
+        await self._publish_order(item)
+
+    async def _publish_order(self, event: OrderEvent) -> None:
+        strategy = event.order.strategy
+        if not strategy:
+            return  # placed through the Python API or adopted from the venue: no strategy stream
+        await self._sink.publish(strategy, encode(OrderUpdate.of(event)), event.seq)
+        self._metrics.queue_events.labels("order").inc()

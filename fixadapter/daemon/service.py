@@ -1,0 +1,151 @@
+"""The daemon: one adapter, the strategy queue (commands in, events out), strategies loaded in-process,
+and the HTTP server, started and stopped in the order that loses nothing.
+
+Start: the event relay attaches and replays what a previous run stored but never published, then the
+adapter logs on; commands are taken only once TRADE is logged on and reconciled. Stop: take no more
+commands, optionally cancel working orders, log out, publish every event still waiting, flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fixadapter.api import Adapter
+from fixadapter.client import StrategyClient
+from fixadapter.config import AdapterConfig, QueueConfig, StrategyEntry
+from fixadapter.connectors.base import TradeConnector
+from fixadapter.daemon.dispatcher import CommandDispatcher
+from fixadapter.daemon.relay import EventRelay
+from fixadapter.engine.sweep import cancel_working_orders
+from fixadapter.engine.tasks import TaskGroup
+from fixadapter.errors import ConfigError
+from fixadapter.model.enums import OrderStatus
+from fixadapter.queue.memory import MemoryQueue
+from fixadapter.queue.transport import CommandSource, EventSink
+
+if TYPE_CHECKING:
+    from fixadapter.daemon.http import HttpApi
+
+log = logging.getLogger("fixadapter.daemon")
+BACKLOG_POLL_SECONDS = 1.0
+
+StrategyMain = Callable[[StrategyClient], Awaitable[Any]]
+
+
+def _transport(
+    config: QueueConfig, adapter: Adapter, memory: MemoryQueue | None
+) -> tuple[CommandSource, EventSink, MemoryQueue | None]:
+    if config.kind == "redis":
+        from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
+
+        return RedisCommandSource(config, adapter.metrics), RedisEventSink(config, adapter.metrics), None
+    queue = memory or MemoryQueue()
+    return queue.source, queue.sink, queue
+
+
+def load_strategy(entry: str) -> StrategyMain:
+    """'package.module:function' -> the async function a strategy runs as (it gets a StrategyClient)."""
+    module_name, _, name = entry.partition(":")
+    try:
+        main = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"daemon.strategies: cannot load {entry!r}: {exc}") from None
+    if not callable(main):
+        raise ConfigError(f"daemon.strategies: {entry!r} is not a function")
+    return main
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        connector: TradeConnector | None = None,
+        memory: MemoryQueue | None = None,
+    ) -> None:
+        self.config = config
+        self.adapter = Adapter(config, connector)
+        settings = config.daemon
+        self.source, self.sink, self.memory = _transport(settings.queue, self.adapter, memory)
+        self.relay = EventRelay(self.adapter, self.sink)
+        self.dispatcher = CommandDispatcher(self.adapter, self.source, self.sink)
+        self.http: HttpApi | None = None
+        if settings.http.enabled:
+            from fixadapter.daemon.http import HttpApi  # aiohttp loads only when the HTTP API is on
+
+            self.http = HttpApi(self.adapter, settings.http)
+        self.http_port: int | None = None
+        self._strategies = [(entry, load_strategy(entry.entry)) for entry in settings.strategies]
+        self._tasks = TaskGroup(self.adapter.metrics)
+        self._strategy_tasks: list[asyncio.Task[Any]] = []
+
+    def client(self, strategy: str) -> StrategyClient:
+        """A client on the in-process queue (strategies in this process, tests, the demo)."""
+        if self.memory is None:
+            raise ConfigError("daemon.queue.kind is redis: connect with StrategyClient.redis(...)")
+        return StrategyClient.in_process(self.memory, strategy)
+
+    async def start(self) -> None:
+        await self.sink.start()
+        await self.source.start()
+        await self.relay.prepare()
+        await self.adapter.start()
+        self._tasks.spawn(self.relay.run(), name="event-relay")
+        if self.http is not None:
+            self.http_port = await self.http.start()
+        self._tasks.spawn(self._take_commands(), name="commands")
+        self._tasks.spawn(self._watch_backlog(), name="queue-backlog")
+        for entry, main in self._strategies:
+            self._strategy_tasks.append(
+                self._tasks.spawn(self._run_strategy(entry, main), name=f"strategy-{entry.name}")
+            )
+
+    async def _take_commands(self) -> None:
+        await self.adapter.engine.until_ready()
+        await self.dispatcher.run()
+
+    async def _run_strategy(self, entry: StrategyEntry, main: StrategyMain) -> None:
+        await self.adapter.engine.until_ready()
+        async with self.client(entry.name) as client:
+            log.info("strategy %s (%s) started", entry.name, entry.entry)
+            await main(client)
+            log.info("strategy %s finished", entry.name)
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a transport outage is counted by the transport
+                self.adapter.metrics.queue_depth.set(await self.source.backlog())
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop taking commands, optionally cancel working orders, log out, publish and flush the rest."""
+        settings = self.config.daemon
+        self.dispatcher.stop_taking()
+        for task in self._strategy_tasks:
+            task.cancel()
+        if settings.cancel_on_stop and self.adapter.ready:
+            await cancel_working_orders(self.adapter.engine, "daemon stopping", settings.stop_timeout_seconds)
+            await self._wait_cancelled(settings.stop_timeout_seconds)
+        await self.adapter.stop()
+        try:
+            await self.relay.drain(settings.stop_timeout_seconds)
+        except TimeoutError:
+            log.error(
+                "events still unpublished after %gs; the next start publishes them",
+                settings.stop_timeout_seconds,
+            )
+        await self._tasks.cancel_all()
+        if self.http is not None:
+            await self.http.stop()
+        await self.source.close()
+        await self.sink.close()
+
+    async def _wait_cancelled(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while any(o.status is OrderStatus.PENDING_CANCEL for o in self.adapter.engine.open_orders()):
+                    await asyncio.sleep(0.05)

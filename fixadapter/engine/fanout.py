@@ -1,0 +1,69 @@
+"""Hands order events and position snapshots to every consumer: queues, callbacks and iterators.
+
+A consumer that raises is logged and counted, never allowed to stop the engine or starve the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from fixadapter.metrics import Metrics
+from fixadapter.model.orders import OrderEvent, Position
+
+log = logging.getLogger("fixadapter.engine")
+
+EventCallback = Callable[[OrderEvent], None]
+PositionsCallback = Callable[[Sequence[Position]], None]
+
+
+class EventFanout:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._queues: list[asyncio.Queue[OrderEvent]] = []
+        self._callbacks: list[EventCallback] = []
+        self._position_callbacks: list[PositionsCallback] = []
+
+    def on_event(self, callback: EventCallback) -> None:
+        self._callbacks.append(callback)
+
+    def on_positions(self, callback: PositionsCallback) -> None:
+        """Called with the venue's whole list after every refresh (after fills and each logon)."""
+        self._position_callbacks.append(callback)
+
+    def subscribe(self) -> asyncio.Queue[OrderEvent]:
+        """A queue that receives every order event from now on; give it back with unsubscribe()."""
+        queue: asyncio.Queue[OrderEvent] = asyncio.Queue()
+        self._queues.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[OrderEvent]) -> None:
+        if queue in self._queues:
+            self._queues.remove(queue)
+
+    async def events(self) -> AsyncIterator[OrderEvent]:
+        """Every order event from now on, in order, until the caller stops iterating."""
+        queue = self.subscribe()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.unsubscribe(queue)
+
+    def publish(self, event: OrderEvent) -> None:
+        for queue in self._queues:
+            queue.put_nowait(event)
+        for callback in self._callbacks:
+            self._call(callback, event, "event_callback")
+
+    def publish_positions(self, positions: Sequence[Position]) -> None:
+        for callback in self._position_callbacks:
+            self._call(callback, positions, "positions_callback")
+
+    def _call(self, callback: Callable[[object], None], value: object, where: str) -> None:
+        try:
+            callback(value)
+        except Exception:
+            self._metrics.callback_errors.labels(where).inc()
+            log.exception("an %s raised (ignored)", where.replace("_", " "))

@@ -1,0 +1,453 @@
+"""The strategy queue over Redis Streams: the daemon's command source and event sink, and the client side.
+
+Keys (all under `prefix`): `<prefix>:commands` (read by one consumer group; entries stay after their
+XACK, so a command is never lost between being taken and being handled), `<prefix>:events:<strategy>`
+and `<prefix>:positions` (trimmed to about `event_maxlen`), and `<prefix>:events:published_seq` (the
+last order-event seq published, set in the same MULTI/EXEC as the event).
+
+The daemon's side never gives up on a lost connection: it logs once per outage (URL password masked),
+counts every failed attempt in `fixadapter_queue_errors_total`, and retries with a backoff capped at
+5 s until Redis is back or the transport is closed. The client side raises: a strategy decides itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from fixadapter.config import QueueConfig
+from fixadapter.metrics import Metrics
+from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
+
+log = logging.getLogger("fixadapter.queue.redis")
+
+T = TypeVar("T")
+
+DATA = b"data"
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 5.0
+MAX_BLOCK_MS = 1000  # the longest a command read waits, so the claim check keeps its rhythm
+CONNECT_TIMEOUT_SECONDS = 5.0
+# A blocked read answers within MAX_BLOCK_MS; no answer for this long is a dead connection.
+SOCKET_TIMEOUT_SECONDS = 10.0
+LAG_COUNT_LIMIT = 1000  # when Redis cannot tell a group's lag (entries deleted), count at most this many
+CLIENT_READ_COUNT = 1000  # entries per stream one read_events returns at most
+# Connection lost, refused, timed out, Redis loading, authentication refused, a replica answering after a
+# failover: wait and try again.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OSError,
+)
+MASK = "******"
+
+
+def mask_url(url: str) -> str:
+    """The URL as it can be logged: a password in the user part or in the query replaced by ******."""
+    netloc = urlsplit(url).netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        url = url.replace(f"//{netloc}", f"//{userinfo.split(':', 1)[0]}:{MASK}@{hostport}", 1)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", rf"\g<1>{MASK}", url)
+
+
+def _redact(text: str, url: str) -> str:
+    """`text` (an error message) with the URL's password masked, wherever it appears."""
+    password = urlsplit(url).password or ""
+    for secret in sorted({password, unquote(password)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _connect(url: str, socket_timeout: float | None) -> Redis:
+    """A client with redis-py's own retries off: the retry policy (and its counting) is ours."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _by_stream(reply: Any) -> list[tuple[bytes | str, list[Any]]]:
+    """XREAD/XREADGROUP's reply, RESP2 ([[key, entries], ...]) or RESP3 ({key: [entries]}), as
+    (key, entries) pairs."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return [(key, [entry for batch in batches for entry in batch]) for key, batches in reply.items()]
+    return [(key, entries) for key, entries in reply]
+
+
+def _entries(reply: Any) -> list[tuple[bytes | str, str, dict[bytes, bytes]]]:
+    """(stream key, entry id, fields) of every entry in a read's reply; fields {} when the entry has
+    none left (deleted while pending)."""
+    return [
+        (key, _text(entry_id), fields or {})
+        for key, entries in _by_stream(reply)
+        for entry_id, fields in entries
+        if entry_id is not None
+    ]
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+class _Outage:
+    """One WARNING per outage, one counted error per failed attempt, and the growing wait between them."""
+
+    def __init__(self, url: str, where: str, errors: Counter, closed: asyncio.Event) -> None:
+        self._url = url
+        self._where = where
+        self._errors = errors
+        self._closed = closed
+        self._delay = FIRST_BACKOFF_SECONDS
+        self._down = False
+
+    def count(self, error: BaseException) -> None:
+        self._errors.inc()
+        if not self._down:
+            self._down = True
+            log.warning(
+                "queue (%s): Redis at %s unreachable (%s); retrying with backoff",
+                self._where,
+                mask_url(self._url),
+                _redact(f"{type(error).__name__}: {error}", self._url),
+            )
+
+    async def wait(self, error: BaseException) -> None:
+        """Count `error`, then sleep the backoff (cut short by close)."""
+        self.count(error)
+        delay, self._delay = self._delay, min(self._delay * 2, MAX_BACKOFF_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), delay)
+
+    def over(self) -> None:
+        self._delay = FIRST_BACKOFF_SECONDS
+        if self._down:
+            self._down = False
+            log.info("queue (%s): Redis at %s reachable again", self._where, mask_url(self._url))
+
+
+def _lost_group(error: ResponseError) -> bool:
+    """The stream or its group is gone (deleted, or a Redis restarted without persistence)."""
+    return str(error).startswith(("NOGROUP", "UNBLOCKED"))
+
+
+class RedisCommandSource:
+    """Commands from `<prefix>:commands` through consumer group `group`, as consumer `consumer`.
+
+    Order of deliveries: this consumer's own unacknowledged entries first (a restart's leftovers), then
+    entries other consumers took and left idle for `claim_idle_seconds` (a dead daemon's), checked again
+    every half of that, then new ones. All but the new ones come with `redelivered=True`. After an
+    outage the own pending entries are read again (a lost answer leaves entries taken but unseen);
+    those still in the daemon's hands are not handed out twice.
+    """
+
+    def __init__(self, config: QueueConfig, metrics: Metrics) -> None:
+        self._config = config
+        self._url = config.redis_url.get_secret_value()
+        self._stream = f"{config.prefix}:commands"
+        self._redis = _connect(self._url, SOCKET_TIMEOUT_SECONDS)
+        self._closed = asyncio.Event()
+        self._errors = metrics.queue_errors.labels("commands")
+        self._outage = _Outage(self._url, "commands", self._errors, self._closed)
+        self._group_ready = False
+        self._pending_after: str | None = "0"  # own pending entries still to read, after this id
+        self._next_claim = 0.0
+        self._claim_cursor = "0-0"
+        # Yielded and not yet acknowledged: XAUTOCLAIM and the pending re-read after an outage also find
+        # this consumer's own entries, and one still in the daemon's hands must not be handed out twice.
+        self._in_hand: set[str] = set()
+
+    async def start(self) -> None:
+        """Create the group (from the stream's start) if it is missing; an unreachable Redis is retried
+        by deliveries(), not fatal here."""
+        try:
+            await self._ensure_group()
+        except TRANSIENT_ERRORS as exc:
+            self._outage.count(exc)
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._stream, self._config.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+        self._group_ready = True
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        while not self._closed.is_set():
+            for delivery in await self._next_batch():
+                if self._closed.is_set():
+                    return  # the rest stay pending: the next start takes them
+                self._in_hand.add(delivery.entry_id)
+                yield delivery
+
+    async def _next_batch(self) -> list[Delivery]:
+        """One read; an outage or a lost group gives an empty batch after the wait or repair."""
+        try:
+            if not self._group_ready:
+                await self._ensure_group()
+            batch = await self._fetch()
+        except TRANSIENT_ERRORS as exc:
+            # A read whose answer was lost left its entries pending for this consumer, unseen: read this
+            # consumer's pending entries again once Redis answers.
+            self._pending_after = "0"
+            await self._outage.wait(exc)
+            return []
+        except ResponseError as exc:
+            if not _lost_group(exc):
+                raise
+            log.warning("queue: group %s of %s is gone; creating it again", self._config.group, self._stream)
+            self._group_ready = False
+            return []
+        self._outage.over()
+        return batch
+
+    async def _fetch(self) -> list[Delivery]:
+        if self._pending_after is not None:
+            entries = await self._read(self._pending_after, block_ms=None)
+            self._pending_after = entries[-1][0] if entries else None
+            return [
+                self._delivery(*entry, redelivered=True) for entry in entries if entry[0] not in self._in_hand
+            ]
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_claim:
+            batch = await self._claim()
+            if self._claim_cursor == "0-0":
+                self._next_claim = loop.time() + self._config.claim_idle_seconds / 2
+            if batch:
+                return batch
+        wait_ms = int((self._next_claim - loop.time()) * 1000)
+        entries = await self._read(">", block_ms=min(max(wait_ms, 1), MAX_BLOCK_MS))
+        return [self._delivery(*entry, redelivered=False) for entry in entries]
+
+    async def _read(self, after: str, block_ms: int | None) -> list[tuple[str, dict[bytes, bytes]]]:
+        reply = await self._unless_closed(
+            self._redis.xreadgroup(
+                self._config.group,
+                self._config.consumer,
+                {self._stream: after},
+                count=self._config.batch_size,
+                block=block_ms,
+            )
+        )
+        return [(entry_id, fields) for _, entry_id, fields in _entries(reply)]
+
+    async def _claim(self) -> list[Delivery]:
+        """One XAUTOCLAIM step from where the previous one stopped (entries deleted meanwhile are
+        dropped from the group by Redis)."""
+        reply = await self._redis.xautoclaim(
+            self._stream,
+            self._config.group,
+            self._config.consumer,
+            min_idle_time=int(self._config.claim_idle_seconds * 1000),
+            start_id=self._claim_cursor,
+            count=self._config.batch_size,
+        )
+        self._claim_cursor = _text(reply[0])
+        return [
+            self._delivery(_text(entry_id), fields or {}, redelivered=True)
+            for entry_id, fields in reply[1]
+            if entry_id is not None and _text(entry_id) not in self._in_hand
+        ]
+
+    @staticmethod
+    def _delivery(entry_id: str, fields: dict[bytes, bytes], redelivered: bool) -> Delivery:
+        # No `data` field (a foreign writer, a deleted entry): b"" for the daemon to refuse and ack.
+        return Delivery(entry_id=entry_id, data=fields.get(DATA, b""), redelivered=redelivered)
+
+    async def _unless_closed(self, call: Awaitable[T]) -> T | None:
+        """`call`'s result, or None as soon as close() is called (the blocked read is cancelled)."""
+        task = asyncio.ensure_future(call)
+        closing = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *TRANSIENT_ERRORS):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    async def ack(self, delivery: Delivery) -> None:
+        """XACK, retried through an outage (an unacknowledged command would come back on the next
+        start); after close() one attempt only."""
+        while True:
+            try:
+                await self._redis.xack(self._stream, self._config.group, delivery.entry_id)
+            except TRANSIENT_ERRORS as exc:
+                if self._closed.is_set():
+                    self._outage.count(exc)
+                    return
+                await self._outage.wait(exc)
+                continue
+            self._in_hand.discard(delivery.entry_id)
+            self._outage.over()
+            return
+
+    async def backlog(self) -> int:
+        """Entries the group has not delivered yet (its lag) plus delivered and unacknowledged ones.
+        A transport error is counted and raised (the caller keeps its last figure)."""
+        try:
+            return await self._backlog()
+        except TRANSIENT_ERRORS as exc:
+            self._outage.count(exc)
+            raise
+
+    async def _backlog(self) -> int:
+        try:
+            groups = await self._redis.xinfo_groups(self._stream)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return 0
+            raise
+        for group in groups:
+            if _text(group["name"]) != self._config.group:
+                continue
+            lag = group.get("lag")
+            if lag is None:  # Redis cannot tell after deletions: count what follows the last delivered
+                after = f"({_text(group['last-delivered-id'])}"
+                lag = len(await self._redis.xrange(self._stream, after, "+", count=LAG_COUNT_LIMIT))
+            return int(lag) + int(group["pending"])
+        return 0
+
+    async def close(self) -> None:
+        self._closed.set()
+        await self._redis.aclose()
+
+
+class RedisEventSink:
+    """Order events to `<prefix>:events:<strategy>`, positions to `<prefix>:positions`; a publish
+    waits through an outage rather than lose the event."""
+
+    def __init__(self, config: QueueConfig, metrics: Metrics) -> None:
+        self._url = config.redis_url.get_secret_value()
+        self._prefix = config.prefix
+        self._maxlen = config.event_maxlen
+        self._seq_key = f"{config.prefix}:events:published_seq"
+        self._redis = _connect(self._url, SOCKET_TIMEOUT_SECONDS)
+        self._closed = asyncio.Event()
+        self._outage = _Outage(self._url, "events", metrics.queue_errors.labels("events"), self._closed)
+
+    async def start(self) -> None:
+        return None  # connects on first use; an unreachable Redis is waited for by publish
+
+    async def published_seq(self) -> int | None:
+        value = await self._retrying(lambda: self._redis.get(self._seq_key))
+        return None if value is None else int(value)
+
+    async def start_tracking(self, seq: int) -> None:
+        """First start against this Redis: mark the store's current end as published (only if no mark)."""
+        await self._retrying(lambda: self._redis.set(self._seq_key, seq, nx=True))
+
+    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
+        key = f"{self._prefix}:events:{strategy}"
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if seq is not None and attempts > 1 and await self._already_published(seq):
+                return  # the EXEC went through and only its answer was lost: do not publish twice
+            async with self._redis.pipeline(transaction=True) as transaction:
+                transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
+                if seq is not None:
+                    transaction.set(self._seq_key, seq)
+                await transaction.execute()
+
+        await self._retrying(attempt)
+
+    async def _already_published(self, seq: int) -> bool:
+        value = await self._redis.get(self._seq_key)
+        return value is not None and int(value) >= seq
+
+    async def publish_positions(self, data: bytes) -> None:
+        key = f"{self._prefix}:positions"
+        await self._retrying(
+            lambda: self._redis.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
+        )
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call()` until it succeeds; None without it when the sink is closed meanwhile."""
+        while not self._closed.is_set():
+            try:
+                result = await call()
+            except TRANSIENT_ERRORS as exc:
+                await self._outage.wait(exc)
+                continue
+            self._outage.over()
+            return result
+        return None
+
+    async def close(self) -> None:
+        self._closed.set()
+        await self._redis.aclose()
+
+
+class RedisClientTransport:
+    """The strategy side: commands to `<prefix>:commands`, events read from the strategy's stream and
+    the positions stream. Errors are raised to the caller."""
+
+    def __init__(self, url: str, prefix: str = "fixadapter") -> None:
+        self._commands = f"{prefix}:commands"
+        self._prefix = prefix
+        self._redis = _connect(url, None)  # read_events blocks as long as its caller asks
+
+    async def send_command(self, data: bytes) -> None:
+        await self._redis.xadd(self._commands, {DATA: data})
+
+    async def read_events(self, strategy: str, cursor: dict[str, str], timeout: float) -> list[EventRecord]:
+        """A "$" (or a stream missing from `cursor`) becomes that stream's last id on this call and is
+        written back, so what is published before the next call is not skipped."""
+        keys = {ORDERS: f"{self._prefix}:events:{strategy}", POSITIONS: f"{self._prefix}:positions"}
+        for stream, key in keys.items():
+            if cursor.get(stream, "$") == "$":
+                cursor[stream] = await self._last_id(key)
+        block = max(int(timeout * 1000), 1) if timeout > 0 else None
+        reply = await self._redis.xread(
+            {key: cursor[stream] for stream, key in keys.items()}, count=CLIENT_READ_COUNT, block=block
+        )
+        streams = {key: stream for stream, key in keys.items()}
+        records = [
+            EventRecord(stream=streams[_text(key)], entry_id=entry_id, data=fields.get(DATA, b""))
+            for key, entry_id, fields in _entries(reply)
+        ]
+        records.sort(key=lambda record: _id_order(record.entry_id))  # stable: each stream keeps its order
+        for record in records:
+            cursor[record.stream] = record.entry_id
+        return records
+
+    async def _last_id(self, key: str) -> str:
+        try:
+            info = await self._redis.xinfo_stream(key)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return "0-0"
+            raise
+        return _text(info["last-generated-id"])
+
+    async def close(self) -> None:
+        await self._redis.aclose()

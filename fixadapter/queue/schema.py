@@ -1,0 +1,209 @@
+"""Version 1 of the queue's wire format: JSON commands from strategies, JSON events back to them.
+
+Every message carries `v` (the schema version) and `type`. A consumer must refuse a version it does not
+know rather than guess; a producer never changes the meaning of a field within a version (new optional
+fields only). `spec/queue-schema-v1.json` is this module's JSON Schema, kept equal to it by a test.
+
+Commands: `submit`, `cancel`, `replace`, each with a unique `id` (the client's; a redelivered command has
+the same one) and the `strategy` sending it. A submit's `order.cl_ord_id` is the idempotency key; when the
+client leaves it out the command `id` is used, so a command delivered twice still makes one order.
+
+Events: `order` (every state change, with the fill when there is one and `seq`, the store's sequence
+number, increasing per adapter), `command_rejected` (a command refused before it reached the venue, with
+`reason`, and `rule` plus `values` for a risk limit), and `positions` (the venue's open positions after a
+refresh, on the shared positions stream).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from fixadapter.model.enums import OrderEventKind
+from fixadapter.model.orders import Fill, Order, OrderEvent, Position, utc_now
+from fixadapter.model.requests import ID_PATTERN, ClientId, NewOrder, Price, Quantity, ReplaceOrder
+
+SCHEMA_VERSION = 1
+Version = Literal[1]
+StrategyId = Annotated[
+    str, Field(pattern=ID_PATTERN, description="who sends the command and gets its events")
+]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Version = SCHEMA_VERSION
+
+
+class _Command(_Message):
+    id: Annotated[ClientId, Field(description="unique per command; the same on a redelivery")]
+    strategy: StrategyId
+    sent_at: datetime | None = None
+
+
+class SubmitCommand(_Command):
+    type: Literal["submit"] = "submit"
+    order: NewOrder
+
+    @property
+    def cl_ord_id(self) -> str:
+        """The idempotency key: the order's ClOrdID, or the command id when the strategy gave none."""
+        return self.order.cl_ord_id or self.id
+
+    def new_order(self) -> NewOrder:
+        """The order as the engine takes it: attributed to the strategy, keyed by `cl_ord_id`."""
+        return self.order.model_copy(update={"strategy": self.strategy, "cl_ord_id": self.cl_ord_id})
+
+
+class CancelCommand(_Command):
+    type: Literal["cancel"] = "cancel"
+    cl_ord_id: ClientId
+    request_id: ClientId | None = None
+
+
+class ReplaceCommand(_Command):
+    type: Literal["replace"] = "replace"
+    cl_ord_id: ClientId
+    quantity: Quantity
+    price: Price | None = None
+    stop_price: Price | None = None
+    expire_time: datetime | None = None
+    request_id: ClientId | None = None
+
+    def replace_order(self) -> ReplaceOrder:
+        return ReplaceOrder.model_validate(
+            self.model_dump(exclude={"v", "id", "strategy", "sent_at", "type"})
+        )
+
+
+Command = Annotated[SubmitCommand | CancelCommand | ReplaceCommand, Field(discriminator="type")]
+
+
+class _Event(_Message):
+    time: datetime = Field(default_factory=utc_now)
+
+
+class OrderUpdate(_Event):
+    type: Literal["order"] = "order"
+    event: OrderEventKind
+    order: Order
+    fill: Fill | None = None
+    reason: str | None = None
+    seq: int | None = Field(None, description="the store's sequence number; none for submits and requests")
+
+    @classmethod
+    def of(cls, event: OrderEvent) -> OrderUpdate:
+        return cls(
+            event=event.kind,
+            order=event.order,
+            fill=event.fill,
+            reason=event.reason,
+            seq=event.seq,
+            time=event.time,
+        )
+
+
+class CommandRejected(_Event):
+    type: Literal["command_rejected"] = "command_rejected"
+    command_id: str | None = None
+    command_type: str | None = None
+    cl_ord_id: str | None = None
+    reason: str
+    rule: str | None = Field(None, description="the risk rule that refused it (e.g. max_quantity)")
+    values: dict[str, str] = Field(default_factory=dict, description="what the rule compared")
+
+
+class PositionsUpdate(_Event):
+    type: Literal["positions"] = "positions"
+    positions: list[Position]
+
+
+Event = Annotated[OrderUpdate | CommandRejected | PositionsUpdate, Field(discriminator="type")]
+
+COMMAND = TypeAdapter[Command](Command)
+EVENT = TypeAdapter[Event](Event)
+
+
+class InvalidCommand(ValueError):
+    """A command that cannot be taken; `id`, `strategy` and `type` are what could be read of it (for the
+    reject event)."""
+
+    def __init__(self, reason: str, raw: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        fields = raw if isinstance(raw, dict) else {}
+        self.id = _identifier(fields.get("id"))
+        # Only a well-formed name: the refusal is published on that strategy's stream.
+        self.strategy = _identifier(fields.get("strategy"))
+        self.type = _identifier(fields.get("type"))
+
+
+def _identifier(value: Any) -> str | None:
+    return value if isinstance(value, str) and re.fullmatch(ID_PATTERN, value) else None
+
+
+def encode(message: BaseModel) -> bytes:
+    return message.model_dump_json(exclude_none=False).encode()
+
+
+def decode_command(data: bytes | str) -> SubmitCommand | CancelCommand | ReplaceCommand:
+    """Parse and validate one command; InvalidCommand says what is wrong in one line."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCommand(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidCommand("a command is a JSON object", raw)
+    version = raw.get("v")
+    if version != SCHEMA_VERSION:
+        raise InvalidCommand(
+            f"unsupported schema version {version!r}; this adapter speaks v{SCHEMA_VERSION}", raw
+        )
+    try:
+        return COMMAND.validate_python(raw)
+    except ValidationError as exc:
+        raise InvalidCommand(_describe(exc), raw) from None
+
+
+def decode_event(data: bytes | str) -> OrderUpdate | CommandRejected | PositionsUpdate:
+    return EVENT.validate_json(data)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def values_text(values: dict[str, Any]) -> dict[str, str]:
+    """A risk reject's compared values as strings (Decimals exact, times ISO 8601)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, Decimal):
+            out[key] = format(value, "f")
+        else:
+            out[key] = str(value)
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The document in spec/queue-schema-v1.json."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"fixadapter strategy queue, schema v{SCHEMA_VERSION}",
+        "description": (__doc__ or "").strip(),
+        "$defs": {
+            "command": COMMAND.json_schema(ref_template="#/$defs/command/$defs/{model}"),
+            "event": EVENT.json_schema(ref_template="#/$defs/event/$defs/{model}"),
+        },
+    }
