@@ -27,7 +27,6 @@ import argparse
 import json
 import queue
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import quickfix as fix
+
+from bench.figures import figure, latency_figures, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 DICTIONARY = REPO / "spec" / "FIX44-CTRADER.xml"
@@ -112,8 +113,9 @@ SocketAcceptPort={port}
 class _App(fix.Application):  # type: ignore[misc]
     """Callbacks never raise into QuickFIX (that would end the process): they record here instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, sub_id: str = SUB_ID) -> None:
         fix.Application.__init__(self)
+        self.sub_id = sub_id
         self.errors: list[str] = []
         self.rejects: list[str] = []
 
@@ -135,7 +137,7 @@ class _App(fix.Application):  # type: ignore[misc]
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            _stamp(message)
+            _stamp(message, self.sub_id)
         except Exception as exc:
             self.failed("toAdmin", exc)
 
@@ -147,15 +149,15 @@ class _App(fix.Application):  # type: ignore[misc]
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            _stamp(message)
+            _stamp(message, self.sub_id)
         except Exception as exc:
             self.failed("toApp", exc)
 
 
-def _stamp(message: fix.Message) -> None:
+def _stamp(message: fix.Message, sub_id: str) -> None:
     header = message.getHeader()
-    header.setField(50, SUB_ID)
-    header.setField(57, SUB_ID)
+    header.setField(50, sub_id)
+    header.setField(57, sub_id)
 
 
 def _note_reject(recorder: _App, message: fix.Message) -> None:
@@ -168,40 +170,97 @@ def _note_reject(recorder: _App, message: fix.Message) -> None:
 
 
 class AcceptorApp(_App):
-    """Answers every NewOrderSingle with one ExecutionReport New (150=0, 39=0)."""
+    """Answers every NewOrderSingle with one ExecutionReport New (150=0, 39=0) shaped as cTrader's.
 
-    def __init__(self) -> None:
-        super().__init__()
+    It also answers, as cTrader does for an account with nothing open, what fixadapter asks after a logon
+    (SecurityList x with one symbol, mass status AF, positions AN, status H), so the adapter's bench runs
+    against this very acceptor; the baseline never sends those and the NewOrderSingle path is the same.
+    """
+
+    def __init__(self, sub_id: str = SUB_ID) -> None:
+        super().__init__(sub_id)
         self.order_id = 0
+        self.answers = {"D": self._new_order, "x": self._security_list, "AF": self._mass_status}
+        self.answers |= {"AN": self._positions, "H": self._status}
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            if message.getHeader().getField(35) != "D":
+            answer = self.answers.get(message.getHeader().getField(35))
+            if answer is None:
                 _note_reject(self, message)
                 return
-            self.order_id += 1
-            quantity = message.getField(38)
-            report = fix.Message()
-            report.getHeader().setField(35, "8")
-            report.setField(37, str(self.order_id))
-            report.setField(11, message.getField(11))
-            report.setField(150, "0")
-            report.setField(39, "0")
-            report.setField(55, message.getField(55))
-            report.setField(54, message.getField(54))
-            report.setField(38, quantity)
-            report.setField(14, "0")
-            report.setField(151, quantity)
-            report.setField(6, "0")
-            report.setField(fix.UtcTimeStampField(60, 3))
-            fix.Session.sendToTarget(report, sessionID)
+            fix.Session.sendToTarget(answer(message), sessionID)
         except Exception as exc:
             self.failed("fromApp", exc)
 
+    def _new_order(self, message: fix.Message) -> fix.Message:
+        self.order_id += 1
+        quantity = message.getField(38)
+        order_type = message.getField(40)
+        report = _reply("8")
+        report.setField(11, message.getField(11))
+        report.setField(14, "0")
+        report.setField(37, str(self.order_id))
+        report.setField(38, quantity)
+        report.setField(39, "0")
+        report.setField(40, order_type)
+        report.setField(54, message.getField(54))
+        report.setField(55, message.getField(55))
+        report.setField(59, "3" if order_type == "1" else "1")
+        report.setField(fix.UtcTimeStampField(60, 3))
+        report.setField(150, "0")
+        report.setField(151, quantity)
+        if message.isSetField(44):
+            report.setField(44, message.getField(44))
+        return report
 
-def serve(port: int) -> int:
+    @staticmethod
+    def _security_list(message: fix.Message) -> fix.Message:
+        request_id = message.getField(320)
+        reply = _reply("y")
+        reply.setField(320, request_id)
+        reply.setField(322, f"responce:{request_id}")
+        reply.setField(560, "0")
+        symbol = fix.Group(146, 55)
+        for tag, value in ((55, "1"), (1007, "EURUSD"), (1008, "5")):
+            symbol.setField(tag, value)
+        reply.addGroup(symbol)
+        return reply
+
+    @staticmethod
+    def _mass_status(message: fix.Message) -> fix.Message:
+        return _not_found(message.getField(584), "ORDER_NOT_FOUND:No working orders")
+
+    @staticmethod
+    def _status(message: fix.Message) -> fix.Message:
+        return _not_found(message.getField(11), "ORDER_NOT_FOUND:Order not found")
+
+    @staticmethod
+    def _positions(message: fix.Message) -> fix.Message:
+        reply = _reply("AP")
+        reply.setField(710, message.getField(710))
+        reply.setField(727, "0")
+        reply.setField(728, "2")
+        return reply
+
+
+def _reply(msg_type: str) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(35, msg_type)
+    return message
+
+
+def _not_found(ref_id: str, text: str) -> fix.Message:
+    reject = _reply("j")
+    reject.setField(379, ref_id)
+    reject.setField(380, "0")
+    reject.setField(58, text)
+    return reject
+
+
+def serve(port: int, sub_id: str = SUB_ID) -> int:
     """The acceptor: 'ready' on stdout once listening, runs until stdin closes, then its counts as JSON."""
-    app = AcceptorApp()
+    app = AcceptorApp(sub_id)
     acceptor = fix.ThreadedSocketAcceptor(app, fix.MemoryStoreFactory(), acceptor_settings(port))
     acceptor.start()
     try:
@@ -241,7 +300,7 @@ class InitiatorApp(_App):
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            _stamp(message)
+            _stamp(message, self.sub_id)
             if message.getHeader().getField(35) == "A":
                 message.setField(553, "bench")
                 message.setField(554, "bench")
@@ -333,7 +392,8 @@ def free_port() -> int:
 class Counterparty:
     """The acceptor child process: started listening on a free port, always stopped (terminate, then kill)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sub_id: str = SUB_ID) -> None:
+        self.sub_id = sub_id
         self.process: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.port = 0
@@ -342,7 +402,10 @@ class Counterparty:
         for _ in range(START_ATTEMPTS):  # a free port can be taken before the child binds it
             self.port = free_port()
             self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--acceptor", "--port", str(self.port)],
+                [
+                    *(sys.executable, str(Path(__file__).resolve()), "--acceptor"),
+                    *("--port", str(self.port), "--sub-id", self.sub_id),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -405,25 +468,14 @@ class Counterparty:
 # -- the run -----------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _figure(name: str, value: float, unit: str) -> dict[str, Any]:
-    return {"name": name, "value": round(value, 3), "unit": unit, "baseline": None, "ratio": None}
-
-
 def _measure(app: InitiatorApp, orders: int, burst_size: int, warmup: int) -> list[dict[str, Any]]:
     assert app.session_id is not None
     ping_pong(app, app.session_id, warmup, "W")
     latencies = ping_pong(app, app.session_id, orders, "P")
     throughput = run_burst(app, app.session_id, burst_size)
     return [
-        _figure("baseline.order_round_trip.p50", statistics.median(latencies), "us"),
-        _figure("baseline.order_round_trip.p99", percentile(latencies, 0.99), "us"),
-        _figure("baseline.order_round_trip.max", max(latencies), "us"),
-        _figure("baseline.burst.throughput", throughput, "orders/s"),
+        *latency_figures("baseline.order_round_trip", latencies, "us"),
+        figure("baseline.burst.throughput", throughput, "orders/s"),
     ]
 
 
@@ -463,12 +515,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=200, help="unrecorded round trips first")
     parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sub-id", default=SUB_ID, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.acceptor:
-        return serve(args.port)
+        return serve(args.port, args.sub_id)
     figures = run_baseline(args.orders, args.burst, args.warmup)
-    from bench.market_load import print_table  # after the measurement: it imports the adapter
-
     print(SETUP.format(in_flight=BURST_IN_FLIGHT))
     print_table(figures)
     return 0

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.market_load import figure, print_table
+from bench.figures import figure, print_table
 from fixadapter.config import MarketDataConfig
 from fixadapter.connectors.fix.market_codec import decode_market_data
 from fixadapter.connectors.fix.wire import frame

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, insert, make_url, select, text
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from bench.figures import figure, print_table
 from fixadapter.config import DepthStorageConfig
 from fixadapter.metrics import Metrics
 from fixadapter.model.market import Book, PriceLevel
@@ -47,20 +48,6 @@ SYMBOLS = (
 LEVELS = 10
 STEP = timedelta(milliseconds=10)  # one snapshot per 10 ms across all symbols: 1M rows span ~2.8 hours
 LOAD_BATCH = 10_000
-
-
-def figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    ratio = None if baseline is None or not base else round(value / base, 3)
-    return {"name": name, "value": round(value, 4), "unit": unit, "baseline": baseline, "ratio": ratio}
-
-
-def print_table(figures: list[dict[str, Any]]) -> None:
-    print(f"{'figure':40} {'value':>14} {'unit':6} {'vs':40} {'ratio':>8}")
-    for f in figures:
-        ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}x"
-        print(f"{f['name']:40} {f['value']:>14.4f} {f['unit']:6} {f['baseline'] or '':40} {ratio:>8}")
 
 
 def make_book(symbol_id: int, name: str, at: datetime, shift: int = 0) -> Book:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.figures import figure, percentile, print_table
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.model.enums import OrderStatus
@@ -31,18 +32,6 @@ ANSWERED = {OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, O
 RAMP = (2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000)
 STEP_SECONDS = 3.0
 QUEUE_LIMIT = 200  # messages waiting at the end of a step: more means the adapter fell behind
-
-
-def figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    ratio = None if baseline is None or not base else round(value / base, 3)
-    return {"name": name, "value": round(value, 3), "unit": unit, "baseline": baseline, "ratio": ratio}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def config(sim: SimProcess, workdir: Path) -> AdapterConfig:
@@ -174,13 +163,6 @@ async def run(orders: int, rate: int) -> list[dict[str, Any]]:
         ),
         figure("depth_rate_simulator_max", fastest_sender, "updates/s"),
     ]
-
-
-def print_table(figures: list[dict[str, Any]]) -> None:
-    print(f"{'figure':34} {'value':>12} {'unit':10} {'vs':30} {'ratio':>7}")
-    for f in figures:
-        ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}x"
-        print(f"{f['name']:34} {f['value']:>12.3f} {f['unit']:10} {f['baseline'] or '':30} {ratio:>7}")
 
 
 def main() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import quickfix as fix
@@ -22,6 +23,10 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
 
 log = logging.getLogger("fixadapter.fix")
+
+LOGOUT_POLL_SECONDS = 0.02
+# After a session reports logged out its engine thread still has to forget the socket (C++ only, no GIL).
+THREAD_UNWIND_SECONDS = 0.2
 
 
 class FixSessions:
@@ -60,11 +65,31 @@ class FixSessions:
         except (fix.ConfigError, fix.RuntimeError) as exc:
             raise SessionError(f"cannot start the FIX initiator: {exc}") from exc
 
-    def stop(self) -> None:
-        """Log out both sessions and wait for the engine threads (blocking: call from a worker thread)."""
-        if self._initiator is not None:
-            self._initiator.stop()
-            self._initiator = None
+    def stop(self, logout_timeout: float = 5.0) -> None:
+        """Log out both sessions and wait for the engine threads (blocking: call from a worker thread).
+
+        The sessions are logged out and seen disconnected before `initiator.stop()`. Left to stop(),
+        QuickFIX 1.16 can close a session's socket a second time (ThreadedSocketInitiator::onStop closes
+        every socket its threads have not yet forgotten, after the session already closed its own), and
+        that second close lands on whatever this process opened meanwhile under the same number: a Redis
+        or HTTP socket of the daemon, which then fails with EBADF."""
+        if self._initiator is None:
+            return
+        sessions = [
+            session
+            for session in (fix.Session.lookupSession(sid) for sid in self._session_ids.values())
+            if session is not None
+        ]
+        connected = [session for session in sessions if session.isLoggedOn()]
+        for session in sessions:
+            session.logout()  # also disables it: the initiator does not reconnect a disabled session
+        deadline = time.monotonic() + logout_timeout
+        while any(session.isLoggedOn() for session in connected) and time.monotonic() < deadline:
+            time.sleep(LOGOUT_POLL_SECONDS)
+        if connected:
+            time.sleep(THREAD_UNWIND_SECONDS)
+        self._initiator.stop()
+        self._initiator = None
 
     def is_logged_on(self, kind: SessionKind) -> bool:
         session = fix.Session.lookupSession(self._session_ids[kind])
