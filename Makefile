@@ -28,11 +28,13 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-# Benchmarks run on their own (minutes, not part of `make test`); figures go to bench/results/.
+# Benchmarks run on their own (minutes, not part of `make test`): one table, bench/results/latest.json.
+# The Redis and PostgreSQL rows use the local services when they answer and are skipped when not.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/0
+BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(STAMP)
-	$(PY) -m bench.depth_processing
-	$(PY) -m bench.market_load
-	$(PY) -m bench.depth_store
+	FIXADAPTER_BENCH_REDIS_URL="$(BENCH_REDIS_URL)" FIXADAPTER_BENCH_POSTGRES_URL="$(BENCH_POSTGRES_URL)" \
+		$(PY) -m bench --markdown
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache build *.egg-info

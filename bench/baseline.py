@@ -2,7 +2,7 @@
 
     python -m bench.baseline [--orders 2000] [--burst 5000] [--warmup 200]
 
-A minimal initiator (this process) and acceptor (a child process running this file with --acceptor, so
+A minimal initiator (this process) and acceptor (a child process running this module with --acceptor, so
 the two do not share a GIL) talk FIX.4.4 on loopback with cTrader-like session settings: TargetCompID
 CSERVER, SenderSubID/TargetSubID TRADE stamped in toAdmin/toApp, Username/Password on the Logon,
 ResetOnLogon=Y, MemoryStore, no log, ThreadedSocketInitiator/Acceptor as the adapter and the simulator
@@ -403,13 +403,14 @@ class Counterparty:
             self.port = free_port()
             self.process = subprocess.Popen(
                 [
-                    *(sys.executable, str(Path(__file__).resolve()), "--acceptor"),
+                    *(sys.executable, "-m", "bench.baseline", "--acceptor"),
                     *("--port", str(self.port), "--sub-id", self.sub_id),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                cwd=REPO,
             )
             self.lines = queue.Queue()
             threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True).start()
