@@ -332,7 +332,7 @@ def _log_verify(args: argparse.Namespace) -> int:
 
     if args.config is not None:
         config = load_config(args.config)
-        url = config.compliance.store_url or config.store.url
+        url = config.compliance_store_url
     else:
         url = args.store_url
     engine = make_engine(url)

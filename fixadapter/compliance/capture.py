@@ -605,7 +605,7 @@ def build_recorder(config: AdapterConfig, metrics: Metrics, connector: object) -
         return None
     engine = None
     if settings.database:
-        url = settings.store_url or config.store.url
+        url = config.compliance_store_url
         engine = make_engine(with_timeouts(url, settings.database_timeout_seconds))
     recorder = MessageRecorder(settings, log_directory(config), engine, metrics)
     setter(recorder)

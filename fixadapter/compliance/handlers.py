@@ -45,8 +45,8 @@ def _config(args: argparse.Namespace) -> AdapterConfig | None:
 
 
 def store_url(config: AdapterConfig) -> str:
-    """The database fix_messages lives in: compliance.store_url, else the adapter's store.url."""
-    return config.compliance.store_url or config.store.url
+    """The database fix_messages lives in (AdapterConfig.compliance_store_url)."""
+    return config.compliance_store_url
 
 
 def _dictionary(args: argparse.Namespace, config: AdapterConfig | None) -> Dictionary:

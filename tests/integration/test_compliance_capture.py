@@ -113,7 +113,7 @@ def test_a_full_session_is_recorded_in_files_and_table_without_the_password(
 
     asyncio.run(scenario())  # leaving the block logs out and flushes the recorder
 
-    engine = make_engine(config.store.url)
+    engine = make_engine(config.compliance_store_url)  # its own SQLite file beside the store
     rows = list(iter_records(engine))
     assert PASSWORD.decode() not in "".join(row.raw for row in rows)
     assert files_holding(tmp_path, PASSWORD) == []
@@ -135,7 +135,7 @@ def test_a_full_session_is_recorded_in_files_and_table_without_the_password(
     assert verify(engine).intact
 
     # Tampering with the captured record is found by `fixadapter log verify`, which names the record.
-    url = config.store.url
+    url = config.compliance_store_url
     assert main(["log", "verify", "--store-url", url]) == 0
     victim = next(row for row in rows if row.msg_type == "8")
     with engine.begin() as conn:

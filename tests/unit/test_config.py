@@ -234,3 +234,21 @@ def test_a_bad_market_data_key_is_named() -> None:
     data = {"account": account(), "market_data": {"storage": {"sample_interval_ms": -1}}}
     with pytest.raises(ConfigError, match=r"market_data\.storage\.sample_interval_ms"):
         build_config(data, ENVIRON)
+
+
+@pytest.mark.parametrize(
+    ("store", "compliance", "expected"),
+    [
+        ("sqlite:///var/fixadapter.db", None, "sqlite:///var/fixadapter-fix.db"),
+        ("sqlite:////data/a.sqlite?timeout=5", None, "sqlite:////data/a-fix.sqlite?timeout=5"),
+        ("postgresql+psycopg://u@db/trading", None, "postgresql+psycopg://u@db/trading"),
+        ("sqlite:///var/fixadapter.db", "sqlite:///elsewhere.db", "sqlite:///elsewhere.db"),
+    ],
+)
+def test_fix_messages_get_their_own_sqlite_file_unless_a_database_is_named(
+    store: str, compliance: str | None, expected: str
+) -> None:
+    values: dict[str, Any] = {"account": account(password="x"), "store": {"url": store}}
+    if compliance is not None:
+        values["compliance"] = {"store_url": compliance}
+    assert build_config(values, environ={}).compliance_store_url == expected
