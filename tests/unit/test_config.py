@@ -248,7 +248,7 @@ def test_a_bad_market_data_key_is_named() -> None:
 def test_fix_messages_get_their_own_sqlite_file_unless_a_database_is_named(
     store: str, compliance: str | None, expected: str
 ) -> None:
-    values: dict[str, Any] = {"account": account(password="x"), "store": {"url": store}}
+    values: dict[str, Any] = {"account": account(password=PASSWORD), "store": {"url": store}}
     if compliance is not None:
         values["compliance"] = {"store_url": compliance}
     assert build_config(values, environ={}).compliance_store_url == expected
