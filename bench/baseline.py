@@ -397,6 +397,8 @@ class Counterparty:
         self.process: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.port = 0
+        self.last_stderr = ""
+        self._reader: threading.Thread | None = None
 
     def start(self) -> int:
         for _ in range(START_ATTEMPTS):  # a free port can be taken before the child binds it
@@ -413,7 +415,8 @@ class Counterparty:
                 cwd=REPO,
             )
             self.lines = queue.Queue()
-            threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True).start()
+            self._reader = threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True)
+            self._reader.start()
             try:
                 if self.lines.get(timeout=LOGON_TIMEOUT) == "ready":
                     return self.port
@@ -434,9 +437,11 @@ class Counterparty:
 
     def stderr(self) -> str:
         """What an exited acceptor wrote to stderr (its last 2000 characters)."""
-        if self.process is None or self.alive() or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read().strip()[-2000:]
+        process = self.process
+        if process is None or self.alive() or process.stderr is None or process.stderr.closed:
+            return self.last_stderr
+        self.last_stderr = process.stderr.read().strip()[-2000:]
+        return self.last_stderr
 
     def stop(self) -> dict[str, Any]:
         """Close its stdin (it logs out and reports its counts), then terminate, then kill."""
@@ -463,7 +468,17 @@ class Counterparty:
                 break
             if line.startswith("{"):
                 report = json.loads(line)
+        self._close_pipes(process)
         return report
+
+    def _close_pipes(self, process: subprocess.Popen[str]) -> None:
+        """After the child exited: keep its stderr, then close both pipes (the reader has seen EOF)."""
+        self.stderr()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 # -- the run -----------------------------------------------------------------------------------------
