@@ -81,7 +81,7 @@ def run(
     adapter, skipped = run_order_path(sizes["orders"], sizes["burst"], sizes["warmup"], redis_url)
     notes += skipped
     names = {f["name"]: f for f in base}
-    figures = base + compared(adapter, names, {f["name"]: baseline_of(f["name"]) or "" for f in adapter})
+    figures = base + compared(adapter, names, baseline_of)
     print("== market data", file=sys.stderr)
     figures += prefixed("market", depth_processing.run(sizes["updates"]))
     figures += prefixed("market", asyncio.run(market_load.run(sizes["md_orders"], 2000)))

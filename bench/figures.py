@@ -7,6 +7,7 @@ this one is compared with, `ratio` is value / that figure's value (None when the
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 Figure = dict[str, Any]
@@ -33,11 +34,13 @@ def latency_figures(prefix: str, latencies: list[float], unit: str) -> list[Figu
     ]
 
 
-def compared(figures: list[Figure], against: dict[str, Figure], baseline_of: dict[str, str]) -> list[Figure]:
+def compared(
+    figures: list[Figure], against: dict[str, Figure], baseline_of: Callable[[str], str | None]
+) -> list[Figure]:
     """The same figures with `baseline`/`ratio` filled from `against` (name -> figure of the same run)."""
     result = []
     for item in figures:
-        base_name = baseline_of.get(item["name"])
+        base_name = baseline_of(item["name"])
         base = against.get(base_name) if base_name else None
         if base is None:
             result.append(item)

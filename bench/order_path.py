@@ -194,12 +194,14 @@ async def burst(submit: Submit, answers: Answers, count: int, concurrent: bool) 
     return count / (max(answers.at[c] for c in sent) - started), sent
 
 
-async def measure(path: str, submit: Submit, answers: Answers, runs: tuple[int, int, int]) -> list[Figure]:
+async def measure(
+    path: str, submit: Submit, answers: Answers, runs: tuple[int, int, int], concurrent: bool = False
+) -> list[Figure]:
     orders, burst_size, warmup = runs
     print(f"{path}: {warmup} warm-up, {orders} one at a time, a burst of {burst_size}...", file=sys.stderr)
     await ping_pong(submit, answers, warmup)
     latencies = await ping_pong(submit, answers, orders)
-    throughput, _ = await burst(submit, answers, burst_size, concurrent=path == "adapter.api")
+    throughput, _ = await burst(submit, answers, burst_size, concurrent)
     return [
         *latency_figures(f"{path}.order_round_trip", latencies, "us"),
         figure(f"{path}.burst.throughput", throughput, "orders/s"),
@@ -226,7 +228,7 @@ async def api_path(venue: Venue, workdir: Path, runs: tuple[int, int, int]) -> l
 
         consumer = asyncio.create_task(consume())
         try:
-            return await measure("adapter.api", submit, answers, runs)
+            return await measure("adapter.api", submit, answers, runs, concurrent=True)
         finally:
             consumer.cancel()
             adapter.engine.unsubscribe(queue)

@@ -16,12 +16,14 @@ def test_each_adapter_path_figure_is_compared_with_the_same_baseline_measure():
 def test_a_ratio_is_the_figure_over_its_baseline_from_the_same_run():
     base = {"baseline.order_round_trip.p50": figure("baseline.order_round_trip.p50", 200.0, "us")}
     adapter = [figure("adapter.api.order_round_trip.p50", 300.0, "us")]
-    [result] = compared(adapter, base, {"adapter.api.order_round_trip.p50": "baseline.order_round_trip.p50"})
+    [result] = compared(
+        adapter, base, {"adapter.api.order_round_trip.p50": "baseline.order_round_trip.p50"}.get
+    )
     assert result["baseline"] == "baseline.order_round_trip.p50" and result["ratio"] == 1.5
 
 
 def test_a_figure_without_a_measured_baseline_keeps_no_ratio():
-    [result] = compared([figure("adapter.api.burst.throughput", 10.0, "orders/s")], {}, {})
+    [result] = compared([figure("adapter.api.burst.throughput", 10.0, "orders/s")], {}, baseline_of)
     assert result["baseline"] is None and result["ratio"] is None
 
 
