@@ -125,7 +125,7 @@ class Adapter:
         if self.engine.ready:
             return "TRADE logged on and reconciled"
         text = self.engine.last_session_text
-        return "TRADE not logged on and reconciled" + (f" (last server message: {text})" if text else "")
+        return "TRADE not logged on and reconciled" + (f" (last: {text})" if text else "")
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         await self.engine.wait_ready(timeout)

@@ -46,6 +46,18 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--md-levels", type=int, default=5, help="depth levels per side of each book")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--quote-tls-port", type=int, help="also serve QUOTE over TLS here (cTrader: 5211)")
+    p.add_argument("--trade-tls-port", type=int, help="also serve TRADE over TLS here (cTrader: 5212)")
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate chain to serve (default: made at start)")
+    p.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
+    p.add_argument(
+        "--tls-dir", type=Path, default=Path("var/sim-tls"), help="where a made certificate and its CA go"
+    )
+    p.add_argument(
+        "--tls-name",
+        action="append",
+        help="a name on the made certificate (repeat; default localhost, 127.0.0.1)",
+    )
 
 
 def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -188,6 +200,12 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         md_rate=args.md_rate,
         md_levels=args.md_levels,
+        quote_tls_port=args.quote_tls_port,
+        trade_tls_port=args.trade_tls_port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_dir=args.tls_dir,
+        **({"tls_names": tuple(args.tls_name)} if args.tls_name else {}),
     )
     run_simulator(config)
     return 0

@@ -6,6 +6,7 @@ through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message na
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from fixadapter.errors import ConfigError
+from fixadapter.model.enums import SessionKind
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
@@ -24,6 +26,21 @@ ENV_PREFIX = "FIXADAPTER_"
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# cTrader's ports per session: plain text and TLS (the credentials form prints both).
+PLAIN_PORTS = {SessionKind.QUOTE: 5201, SessionKind.TRADE: 5202}
+TLS_PORTS = {SessionKind.QUOTE: 5211, SessionKind.TRADE: 5212}
+Port = Annotated[int, Field(gt=0, lt=65536)]
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class AccountConfig(_Section):
@@ -34,10 +51,44 @@ class AccountConfig(_Section):
     target_comp_id: str = "CSERVER"
     username: Annotated[str, Field(pattern=r"^[0-9]+$", description="the bare numeric trader login")]
     password: SecretStr
-    quote_port: Annotated[int, Field(gt=0, lt=65536)] = 5201
-    trade_port: Annotated[int, Field(gt=0, lt=65536)] = 5202
+    quote_tls: bool | None = Field(None, description="unset: TLS unless host is loopback")
+    trade_tls: bool | None = Field(None, description="unset: TLS unless host is loopback")
+    quote_port: Port | None = Field(None, description="unset: 5211 with TLS, 5201 without")
+    trade_port: Port | None = Field(None, description="unset: 5212 with TLS, 5202 without")
+    tls_ca_file: Path | None = Field(
+        None, description="PEM CA bundle trusted instead of the system store (pinning); unset: system store"
+    )
+    tls_timeout_seconds: Annotated[float, Field(gt=0, le=60, description="TCP connect, then handshake")] = 5.0
+    tls_retry_max_seconds: Annotated[
+        float, Field(ge=1, le=3600, description="longest wait between attempts")
+    ] = 60.0
     heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
     reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    def tls(self, kind: SessionKind) -> bool:
+        """TLS for this session: as configured, else on for every host but loopback."""
+        chosen = self.quote_tls if kind is SessionKind.QUOTE else self.trade_tls
+        return not is_loopback(self.host) if chosen is None else chosen
+
+    def tls_explicitly_off(self, kind: SessionKind) -> bool:
+        return (self.quote_tls if kind is SessionKind.QUOTE else self.trade_tls) is False
+
+    def port(self, kind: SessionKind) -> int:
+        chosen = self.quote_port if kind is SessionKind.QUOTE else self.trade_port
+        if chosen is not None:
+            return chosen
+        return (TLS_PORTS if self.tls(kind) else PLAIN_PORTS)[kind]
+
+    def endpoint(self, kind: SessionKind) -> str:
+        """host:port, and whether TLS, for logs and messages."""
+        return f"{self.host}:{self.port(kind)}{' (TLS)' if self.tls(kind) else ''}"
 
 
 class StoreConfig(_Section):

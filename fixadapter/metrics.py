@@ -54,6 +54,7 @@ class Metrics:
         self._depth_store_metrics(r)
         self._compliance_metrics(r)
         self._daemon_metrics(r)
+        self._tls_metrics(r)
 
     def _order_metrics(self, r: CollectorRegistry) -> None:
         self.orders_submitted = Counter(
@@ -270,5 +271,38 @@ class Metrics:
             "fixadapter_queue_errors_total",
             "Queue transport errors (connection lost, timeouts), retried with backoff",
             ["where"],
+            registry=r,
+        )
+
+    def _tls_metrics(self, r: CollectorRegistry) -> None:
+        self.tls_connections = Counter(
+            "fixadapter_tls_connections_total",
+            "TLS connections to the broker established",
+            ["session"],
+            registry=r,
+        )
+        self.tls_failures = Counter(
+            "fixadapter_tls_failures_total",
+            "TLS (or TCP) connections to the broker that failed, by reason (never followed by plain text)",
+            ["session", "reason"],
+            registry=r,
+        )
+        self.tls_connected = Gauge(
+            "fixadapter_tls_connected",
+            "1 while the TLS connection to the broker is up",
+            ["session"],
+            registry=r,
+        )
+        self.tls_handshake_seconds = Histogram(
+            "fixadapter_tls_handshake_seconds",
+            "TCP connect plus TLS handshake to the broker",
+            ["session"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.tls_certificate_expiry = Gauge(
+            "fixadapter_tls_certificate_expiry_timestamp_seconds",
+            "When the broker's server certificate expires (Unix time)",
+            ["session"],
             registry=r,
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig
-from fixadapter.model.enums import OrderStatus, OrderType
+from fixadapter.model.enums import OrderStatus, OrderType, SessionKind
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.requests import NewOrder
 
@@ -43,7 +43,7 @@ async def send_and_watch(config: AdapterConfig, fields: dict[str, Any], watch_se
     """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
     request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
     async with Adapter(config) as adapter:
-        where = f"{config.account.host}:{config.account.trade_port}"
+        where = config.account.endpoint(SessionKind.TRADE)
         print(f"waiting for logon and reconciliation at {where}", file=sys.stderr)
         await adapter.wait_ready()
         queue = adapter.engine.subscribe()

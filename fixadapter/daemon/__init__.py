@@ -7,6 +7,7 @@ import logging
 import signal
 
 from fixadapter.config import AdapterConfig
+from fixadapter.model.enums import SessionKind
 
 log = logging.getLogger("fixadapter.daemon")
 
@@ -22,11 +23,10 @@ async def run_daemon(config: AdapterConfig) -> int:
     await daemon.start()
     account = config.account
     log.info(
-        "fixadapter running for %s at %s (TRADE %d, QUOTE %d, queue %s%s); SIGTERM stops it",
+        "fixadapter running for %s (TRADE %s, QUOTE %s, queue %s%s); SIGTERM stops it",
         account.sender_comp_id,
-        account.host,
-        account.trade_port,
-        account.quote_port,
+        account.endpoint(SessionKind.TRADE),
+        account.endpoint(SessionKind.QUOTE),
         config.daemon.queue.kind,
         f", HTTP on {config.daemon.http.host}:{daemon.http_port}" if daemon.http_port else "",
     )

@@ -164,7 +164,7 @@ class OrderEngine:
         try:
             await asyncio.wait_for(self._ready.wait(), wait)
         except TimeoutError:
-            reason = f" (last server message: {self.last_session_text})" if self.last_session_text else ""
+            reason = f" (last: {self.last_session_text})" if self.last_session_text else ""
             raise SessionNotReady(
                 f"TRADE is not logged on and reconciled after {wait:g}s{reason}; "
                 "check host, ports and credentials, or retry when the session is back"

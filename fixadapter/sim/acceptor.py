@@ -68,11 +68,13 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         self._on_logout = on_logout
         self._client_sub_id: dict[str, str] = {}
         self.session_id: fix.SessionID | None = None
+        self.logons = 0
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self.session_id = sessionID
 
     def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.logons += 1
         log.info("%s: client logged on", self.kind.value)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803

@@ -30,6 +30,20 @@ class SimConfig(BaseModel):
     md_rate: Annotated[int, Field(ge=0)] = 20  # size-churn X messages per second over all depth streams
     md_levels: Annotated[int, Field(ge=1, le=50)] = 5  # depth levels per side
     log_messages: bool = False
+    # TLS ports beside the plain ones (cTrader: 5211/5212); None serves plain text only.
+    quote_tls_port: Annotated[int, Field(ge=0, lt=65536)] | None = None
+    trade_tls_port: Annotated[int, Field(ge=0, lt=65536)] | None = None
+    tls_cert: Path | None = None  # PEM chain + key to serve; unset: made at start in tls_dir
+    tls_key: Path | None = None
+    tls_dir: Path = Path("var/sim-tls")  # a made certificate goes here; clients pin tls_dir/ca.pem
+    tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")  # on a made certificate
 
     def port(self, kind: SessionKind) -> int:
         return self.quote_port if kind is SessionKind.QUOTE else self.trade_port
+
+    def tls_port(self, kind: SessionKind) -> int | None:
+        return self.quote_tls_port if kind is SessionKind.QUOTE else self.trade_tls_port
+
+    @property
+    def tls(self) -> bool:
+        return self.quote_tls_port is not None or self.trade_tls_port is not None

@@ -82,6 +82,7 @@ class ControlServer:
             "/scenario": self._scenario,
             "/logout": self._logout,
             "/market": self._set_market,
+            "/drop": self._drop,
         }
         self._gets: dict[str, Callable[[Query], object]] = {
             "/health": lambda _query: {"ok": True},
@@ -110,6 +111,11 @@ class ControlServer:
             "positions": _jsonable(venue.positions()),
             "quotes": {str(s.symbol_id): _jsonable(venue.quote(s.symbol_id)) for s in venue.symbols()},
             "logged_on": self.trade.app.logged_on(),
+            "logons": self.trade.app.logons,
+            "tls_connections": {
+                "TRADE": self.trade.tls.connections if self.trade.tls is not None else None,
+                "QUOTE": self.quote.call("tls_connections"),
+            },
         }
 
     def _quote(self, body: dict[str, Any]) -> object:
@@ -137,6 +143,12 @@ class ControlServer:
         else:
             self.trade.app.force_logout(reason)
         return {"ok": True}
+
+    def _drop(self, body: dict[str, Any]) -> object:
+        """Cut a session's TLS connections with no Logout and no close_notify: a broken line."""
+        if body.get("session", "TRADE") == "QUOTE":
+            return {"dropped": self.quote.call("drop_tls")}
+        return {"dropped": self.trade.drop_tls()}
 
     def _book(self, query: Query) -> object:
         symbol_id = int(query["symbol_id"][0])

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ class SimProcess:
     password: str = "sim-password"  # noqa: S105 - the simulator's own test credential
     extra_args: tuple[str, ...] = ()
     log_path: Path | None = None
+    # TLS ports beside the plain ones, with a certificate made at start in tls_dir (its CA: ca_file).
+    tls: bool = False
+    tls_dir: Path | None = None
+    tls_names: tuple[str, ...] = ()
+    quote_tls_port: int = field(default_factory=free_port)
+    trade_tls_port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SimProcess:
@@ -61,6 +68,16 @@ class SimProcess:
         ]
         if self.state_path is not None:
             command += ["--state", str(self.state_path)]
+        if self.tls:
+            command += [
+                "--quote-tls-port",
+                str(self.quote_tls_port),
+                "--trade-tls-port",
+                str(self.trade_tls_port),
+            ]
+            command += ["--tls-dir", str(self.tls_directory)]
+            for name in self.tls_names:
+                command += ["--tls-name", name]
         env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
         if self.log_path is None:
             self._process = subprocess.Popen(
@@ -123,9 +140,21 @@ class SimProcess:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
             return json.loads(response.read())
 
+    @property
+    def tls_directory(self) -> Path:
+        if self.tls_dir is None:
+            base = self.state_path.parent if self.state_path is not None else Path(tempfile.gettempdir())
+            self.tls_dir = base / f"sim-tls-{self.control_port}"
+        return self.tls_dir
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA a client pins to trust this simulator's TLS ports (made at the first start)."""
+        return self.tls_directory / "ca.pem"
+
     def adapter_settings(self, password: str | None = None) -> dict[str, Any]:
-        """The `account` section an adapter needs to reach this simulator."""
-        return {
+        """The `account` section an adapter needs to reach this simulator (over TLS when it serves TLS)."""
+        settings: dict[str, Any] = {
             "host": "127.0.0.1",
             "sender_comp_id": self.sender_comp_id,
             "username": self.username,
@@ -135,3 +164,12 @@ class SimProcess:
             "heartbeat_seconds": 30,
             "reconnect_seconds": 1,
         }
+        if self.tls:
+            settings.update(
+                quote_port=self.quote_tls_port,
+                trade_port=self.trade_tls_port,
+                quote_tls=True,
+                trade_tls=True,
+                tls_ca_file=str(self.ca_file),
+            )
+        return settings

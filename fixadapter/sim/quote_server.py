@@ -52,6 +52,7 @@ from fixadapter.sim.market_feed import (
     spot_entries,
 )
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, SymbolSpec
+from fixadapter.sim.tls_port import tls_port_for
 
 log = logging.getLogger("fixadapter.sim.quote")
 
@@ -99,6 +100,7 @@ class QuoteServer:
         # Parsing our own text with the dictionary is the cheapest way to build a message with groups.
         self._dictionary = fix.DataDictionary(str(resolve_path(config.dictionary)))
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self.tls = tls_port_for(config, SessionKind.QUOTE)
         self._lock = threading.RLock()
         self._ended_sessions: queue.SimpleQueue[str] = queue.SimpleQueue()  # see _drop_session
         self._subscriptions: dict[tuple[str, str], Subscription] = {}
@@ -122,12 +124,16 @@ class QuoteServer:
             self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.QUOTE)
         )
         self._acceptor.start()
+        if self.tls is not None:
+            self.tls.start()
         self._publisher.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._publisher.is_alive():
             self._publisher.join(2)
+        if self.tls is not None:
+            self.tls.stop()
         if self._acceptor is not None:
             self._acceptor.stop()
 
@@ -394,11 +400,18 @@ class QuoteServer:
                         self._apply_quote(symbol_id, bid, ask)
         return self.market_state()
 
+    def drop_tls(self) -> int:
+        if self.tls is None:
+            raise ValueError("QUOTE has no TLS port")
+        return self.tls.drop()
+
     def call(self, name: str, args: dict[str, Any]) -> Any:
         calls: dict[str, Callable[..., Any]] = {
             "book": self.book_state,
             "market": self.market_state,
             "set_market": self.set_market,
+            "drop_tls": self.drop_tls,
+            "tls_connections": lambda: self.tls.connections if self.tls is not None else None,
         }
         return calls[name](**args)
 

@@ -25,6 +25,7 @@ from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.instruments import security_list
 from fixadapter.sim.prices import Quote
+from fixadapter.sim.tls_port import tls_port_for
 from fixadapter.sim.venue import (
     CancelRefused,
     ExecKind,
@@ -181,6 +182,7 @@ class TradeServer:
         self.faults = Faults()
         self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self.tls = tls_port_for(config, SessionKind.TRADE)
         # Held from a venue call until its reports are sent, by every thread (QuickFIX, clock, control),
         # so reports leave in the order the venue produced them, as cTrader's do.
         self._lock = threading.RLock()
@@ -203,13 +205,22 @@ class TradeServer:
             self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.TRADE)
         )
         self._acceptor.start()
+        if self.tls is not None:
+            self.tls.start()
         self._clock_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.tls is not None:
+            self.tls.stop()
         if self._acceptor is not None:
             self._acceptor.stop()
         self.venue.close()
+
+    def drop_tls(self) -> int:
+        if self.tls is None:
+            raise ValueError("TRADE has no TLS port")
+        return self.tls.drop()
 
     def handle(self, msg_type: str, raw: str, session_id: fix.SessionID) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ import pytest
 from fixadapter.config import AdapterConfig, build_config, load_config
 from fixadapter.connectors.fix.settings import parse_settings, render_settings
 from fixadapter.errors import ConfigError
+from fixadapter.model.enums import SessionKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cr3t-Pa55"  # noqa: S105 - a test value
@@ -46,8 +47,47 @@ def test_load_config_minimal_yaml_with_password_from_env_loads(config_file: Path
     assert config.account.sender_comp_id == "demo.icmarkets.8536054"
     assert config.account.username == "8536054"
     assert config.account.password.get_secret_value() == PASSWORD
-    assert (config.account.quote_port, config.account.trade_port) == (5201, 5202)
     assert config.account.target_comp_id == "CSERVER"
+
+
+# ---- TLS per session ---------------------------------------------------------------------------
+
+
+def test_a_remote_host_gets_tls_on_both_sessions_at_the_tls_ports(config_file: Path) -> None:
+    chosen = load_config(config_file, environ=ENVIRON).account
+
+    assert [chosen.tls(kind) for kind in SessionKind] == [True, True]
+    assert (chosen.port(SessionKind.QUOTE), chosen.port(SessionKind.TRADE)) == (5211, 5212)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_a_loopback_host_gets_plain_text_at_the_plain_ports(host: str) -> None:
+    chosen = build_config({"account": account(host=host)}, ENVIRON).account
+
+    assert [chosen.tls(kind) for kind in SessionKind] == [False, False]
+    assert (chosen.port(SessionKind.QUOTE), chosen.port(SessionKind.TRADE)) == (5201, 5202)
+
+
+def test_tls_is_chosen_per_session_and_an_explicit_port_wins() -> None:
+    values = account(host="h51.p.ctrader.com", quote_tls=False, trade_port=6212)
+    chosen = build_config({"account": values}, ENVIRON).account
+
+    assert (chosen.tls(SessionKind.QUOTE), chosen.port(SessionKind.QUOTE)) == (False, 5201)
+    assert (chosen.tls(SessionKind.TRADE), chosen.port(SessionKind.TRADE)) == (True, 6212)
+    assert chosen.endpoint(SessionKind.TRADE) == "h51.p.ctrader.com:6212 (TLS)"
+    assert chosen.tls_explicitly_off(SessionKind.QUOTE)
+    assert not chosen.tls_explicitly_off(SessionKind.TRADE)
+
+
+def test_tls_can_be_set_from_the_environment() -> None:
+    environ = {**ENVIRON, "FIXADAPTER_ACCOUNT__TRADE_TLS": "true"}
+
+    assert build_config({"account": account()}, environ).account.tls(SessionKind.TRADE)
+
+
+def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"account\.tls_ca_file: .*no such file"):
+        build_config({"account": account(tls_ca_file=str(tmp_path / "none.pem"))}, ENVIRON)
 
 
 def test_load_config_without_password_names_account_password(config_file: Path) -> None:
@@ -174,6 +214,22 @@ def test_render_settings_defaults_target_cserver_reset_on_logon_and_use_an_absol
     dictionary = Path(default["DataDictionary"])
     assert dictionary.is_absolute()
     assert dictionary.is_file()
+
+
+def test_render_settings_points_a_tls_session_at_its_loopback_forwarder() -> None:
+    config = config_with(REPO_ROOT / "sessions.cfg", host="h51.p.ctrader.com")
+
+    text = render_settings(config, {SessionKind.TRADE: ("127.0.0.1", 40123)})
+
+    sessions = {v["SessionQualifier"]: v for name, v in parse_settings(text) if name == "SESSION"}
+    assert (sessions["TRADE"]["SocketConnectHost"], sessions["TRADE"]["SocketConnectPort"]) == (
+        "127.0.0.1",
+        "40123",
+    )
+    assert (sessions["QUOTE"]["SocketConnectHost"], sessions["QUOTE"]["SocketConnectPort"]) == (
+        "h51.p.ctrader.com",
+        "5211",
+    )
 
 
 def test_render_settings_contains_no_password() -> None:

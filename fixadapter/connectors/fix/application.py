@@ -86,6 +86,10 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         if kind is SessionKind.QUOTE and self._market_sink is not None:
             self._market_sink(StreamGap("the engine dropped a garbled QUOTE message"))
 
+    def transport_failed(self, kind: SessionKind, text: str) -> None:
+        """The connection under a session failed before any FIX was exchanged (TLS or TCP): say why."""
+        self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
+
     def _status(self, status: SessionStatus) -> None:
         self._sink(status)
         if status.session is SessionKind.QUOTE and self._market_sink is not None:

@@ -21,6 +21,7 @@ from fixadapter.connectors.fix.wire import Pair
 from fixadapter.errors import ConfigError, SessionError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
+from fixadapter.tls.forwarder import LOOPBACK, TlsForwarders
 
 log = logging.getLogger("fixadapter.fix")
 
@@ -40,11 +41,21 @@ class FixSessions:
         recorder: MessageLog | None = None,
     ) -> None:
         """`recorder` receives every message of both sessions from the Log (the compliance record)."""
+        self._forwarders = TlsForwarders.for_account(config.account, metrics, application.transport_failed)
+        connect = {
+            kind: (LOOPBACK, self._forwarders.local_port(kind))
+            for kind in SessionKind
+            if kind in self._forwarders
+        }
         settings = fix.SessionSettings()
         try:
-            settings.setFromString(render_settings(config))
+            settings.setFromString(render_settings(config, connect))
         except fix.ConfigError as exc:
+            self._forwarders.stop()
             raise ConfigError(f"QuickFIX refused the session settings: {exc}") from exc
+        except ConfigError:
+            self._forwarders.stop()
+            raise
         self._settings = settings
         self._application = application
         self._log_factory = EngineLogFactory(
@@ -57,12 +68,15 @@ class FixSessions:
         self._initiator: fix.ThreadedSocketInitiator | None = None
 
     def start(self) -> None:
+        """The TLS forwarders first: QuickFIX connects to them as soon as it starts."""
+        self._forwarders.start()
         try:
             self._initiator = fix.ThreadedSocketInitiator(
                 self._application, self._store_factory, self._settings, self._log_factory
             )
             self._initiator.start()
         except (fix.ConfigError, fix.RuntimeError) as exc:
+            self._forwarders.stop()
             raise SessionError(f"cannot start the FIX initiator: {exc}") from exc
 
     def stop(self, logout_timeout: float = 5.0) -> None:
@@ -74,6 +88,7 @@ class FixSessions:
         that second close lands on whatever this process opened meanwhile under the same number: a Redis
         or HTTP socket of the daemon, which then fails with EBADF."""
         if self._initiator is None:
+            self._forwarders.stop()
             return
         sessions = [
             session
@@ -90,6 +105,7 @@ class FixSessions:
             time.sleep(THREAD_UNWIND_SECONDS)
         self._initiator.stop()
         self._initiator = None
+        self._forwarders.stop()  # after QuickFIX let go of its loopback connections
 
     def is_logged_on(self, kind: SessionKind) -> bool:
         session = fix.Session.lookupSession(self._session_ids[kind])

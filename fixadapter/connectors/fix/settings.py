@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from fixadapter.config import AdapterConfig
@@ -42,10 +43,14 @@ def resolve_path(path: Path) -> Path:
     raise ConfigError(f"file not found: {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
 
 
-def render_settings(config: AdapterConfig) -> str:
+def render_settings(
+    config: AdapterConfig, connect: Mapping[SessionKind, tuple[str, int]] | None = None
+) -> str:
+    """`connect` replaces a session's host and port: a TLS session connects to its loopback forwarder."""
     account = config.account
     sections = parse_settings(resolve_path(config.sessions_file).read_text(encoding="utf-8"))
-    ports = {SessionKind.QUOTE.value: account.quote_port, SessionKind.TRADE.value: account.trade_port}
+    endpoints = {kind.value: (account.host, account.port(kind)) for kind in SessionKind}
+    endpoints.update({kind.value: endpoint for kind, endpoint in (connect or {}).items()})
     lines: list[str] = []
     qualifiers: list[str] = []
     for name, given in sections:
@@ -59,14 +64,15 @@ def render_settings(config: AdapterConfig) -> str:
             values["ReconnectInterval"] = str(account.reconnect_seconds)
         elif name == "SESSION":
             qualifier = values.get("SessionQualifier", "")
-            if qualifier not in ports:
+            if qualifier not in endpoints:
                 raise ConfigError(
                     f"sessions file: SessionQualifier must be QUOTE or TRADE, not {qualifier!r}"
                 )
             qualifiers.append(qualifier)
             values["SenderCompID"] = account.sender_comp_id
-            values["SocketConnectHost"] = account.host
-            values["SocketConnectPort"] = str(ports[qualifier])
+            host, port = endpoints[qualifier]
+            values["SocketConnectHost"] = host
+            values["SocketConnectPort"] = str(port)
         lines.append(f"[{name}]")
         lines.extend(f"{key}={value}" for key, value in values.items())
     if sorted(qualifiers) != ["QUOTE", "TRADE"]:
