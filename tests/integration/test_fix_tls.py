@@ -182,13 +182,16 @@ def test_an_order_placed_while_tls_is_down_is_refused_with_the_tls_reason(
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(make_ca("not the broker's CA").cert_pem)
 
+    config = make_config(tls_sim, tls_ca_file=str(other_ca))
+    orders = config.orders.model_copy(update={"ready_timeout_seconds": 1})
+
     async def scenario() -> None:
-        async with Adapter(make_config(tls_sim, tls_ca_file=str(other_ca))) as adapter:
+        async with Adapter(config.model_copy(update={"orders": orders})) as adapter:
             await until(
                 lambda: sample(adapter, "fixadapter_tls_failures_total", session="TRADE", reason="unknown_ca")
             )
             assert "unknown ca" in adapter.readiness()
-            with pytest.raises(SessionNotReady):
+            with pytest.raises(SessionNotReady, match="unknown ca"):
                 await adapter.submit(market_buy())
 
     asyncio.run(scenario())

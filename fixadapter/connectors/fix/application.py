@@ -49,6 +49,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._received: dict[tuple[SessionKind, str], object] = {}
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
+        self._closed_before_logon: set[SessionKind] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -63,6 +64,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             kind = session_kind(sessionID)
             self._logout_text[kind] = None
             self._logged_on.add(kind)
+            self._closed_before_logon.discard(kind)
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
@@ -74,9 +76,19 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         try:
             kind = session_kind(sessionID)
             text = self._logout_text.pop(kind, None)
+            was_logged_on = kind in self._logged_on
             self._logged_on.discard(kind)
             self._metrics.session_up.labels(kind.value).set(0)
-            log.info("%s logged out%s", kind.value, f": {text}" if text else "")
+            if not was_logged_on and text is None:
+                # Closed before any answer (a TLS forwarder that could not connect closes this way on every
+                # retry, and says why itself): told once until the next logon.
+                if kind in self._closed_before_logon:
+                    log.debug("%s: connection closed before logon (again)", kind.value)
+                    return
+                self._closed_before_logon.add(kind)
+                log.info("%s: connection closed before logon, retrying", kind.value)
+            else:
+                log.info("%s logged out%s", kind.value, f": {text}" if text else "")
             self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
         except Exception:
             self._failed("onLogout")
