@@ -1,7 +1,12 @@
-"""The simulator runs as its own process on loopback; the adapter runs in the test process."""
+"""The simulator runs as its own process on loopback; the adapter runs in the test process.
+
+FIXADAPTER_TEST_FIX_TLS=1 runs the suite over TLS: every simulator also serves TLS ports and every
+adapter config made from it connects to them, pinning the simulator's CA.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,7 @@ from fixadapter.config import AdapterConfig, build_config
 from fixadapter.sim.process import SimProcess
 
 SimFactory = Callable[..., SimProcess]
+OVER_TLS = os.environ.get("FIXADAPTER_TEST_FIX_TLS") == "1"
 ConfigFactory = Callable[..., AdapterConfig]
 
 
@@ -23,6 +29,7 @@ def start_sim(tmp_path: Path) -> Iterator[SimFactory]:
     def start(**options: Any) -> SimProcess:
         options.setdefault("state_path", tmp_path / f"venue-{len(started)}.sqlite")
         options.setdefault("log_path", tmp_path / f"sim-{len(started)}.log")
+        options.setdefault("tls", OVER_TLS)
         sim = SimProcess(**options).start()
         started.append(sim)
         return sim
