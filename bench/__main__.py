@@ -4,7 +4,8 @@
 
 1. baseline: raw QuickFIX ping-pong and burst (bench/baseline.py), the floor for the engine in Python;
 2. adapter: the same against the same acceptor through the adapter (bench/order_path.py): Python API,
-   the daemon's in-process queue, the daemon over Redis Streams; each compared with (1);
+   the same over TLS (compared with the plain API path, so its ratio is TLS's cost), the daemon's in-process
+   queue, the daemon over Redis Streams; each compared with (1);
 3. market data: depth updates into books vs decoding alone (bench/depth_processing.py), execution-report
    latency while depth streams vs quiet, and the depth rate held (bench/market_load.py);
 4. store: depth snapshots written and read back, SQLite and (with a URL) PostgreSQL (bench/depth_store.py).
@@ -30,7 +31,7 @@ from bench.figures import Figure, compared, markdown_table, print_table
 from bench.order_path import redis_reachable, run_order_path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-PATHS = ("api", "queue", "redis")
+PATHS = ("api", "tls", "queue", "redis")
 MEASURES = ("order_round_trip.p50", "order_round_trip.p99", "order_round_trip.max", "burst.throughput")
 # (figure, "ratio" or "value", at most / at least, limit): the goals of issue 6.
 GOALS = (
@@ -44,11 +45,25 @@ QUICK = {"orders": 100, "burst": 500, "warmup": 20, "updates": 5_000, "md_orders
 
 
 def baseline_of(name: str) -> str | None:
-    """adapter.<path>.<measure> is compared with baseline.<measure>."""
+    """adapter.<path>.<measure> is compared with baseline.<measure>; adapter.tls with adapter.api (plain TCP,
+    same run), so its ratio is the cost of TLS alone."""
     parts = name.split(".", 2)
     if len(parts) == 3 and parts[0] == "adapter" and parts[2] in MEASURES:
-        return f"baseline.{parts[2]}"
+        return f"adapter.api.{parts[2]}" if parts[1] == "tls" else f"baseline.{parts[2]}"
     return None
+
+
+def tls_cost(figures: list[Figure]) -> list[str]:
+    """What TLS adds to one order's round trip, in microseconds, from the adapter.tls rows."""
+    lines = []
+    for item in figures:
+        if item["name"].startswith("adapter.tls.order_round_trip.") and item["baseline"]:
+            measure = item["name"].rsplit(".", 1)[1]
+            added = item["value"] - item["value"] / item["ratio"] if item["ratio"] else 0.0
+            lines.append(
+                f"TLS adds {added:,.0f} us to the order round trip at {measure} ({item['ratio']:.2f}x)"
+            )
+    return lines
 
 
 def prefixed(section: str, figures: list[Figure]) -> list[Figure]:
@@ -80,7 +95,7 @@ def run(
     print("== adapter order path", file=sys.stderr)
     adapter, skipped = run_order_path(sizes["orders"], sizes["burst"], sizes["warmup"], redis_url)
     notes += skipped
-    names = {f["name"]: f for f in base}
+    names = {f["name"]: f for f in base + adapter}
     figures = base + compared(adapter, names, baseline_of)
     print("== market data", file=sys.stderr)
     figures += prefixed("market", depth_processing.run(sizes["updates"]))
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print("throughput ratios: higher is better\n")
     print_table(figures)
     print()
-    for line in goals(figures) + notes:
+    for line in goals(figures) + tls_cost(figures) + notes:
         print(line)
     if args.markdown:
         print("\n" + markdown_table(figures))

@@ -37,6 +37,8 @@ from typing import Any
 import quickfix as fix
 
 from bench.figures import figure, latency_figures, print_table
+from fixadapter.sim.tls_port import TlsPort, server_context
+from fixadapter.tls.certs import ServerFiles
 
 REPO = Path(__file__).resolve().parents[1]
 DICTIONARY = REPO / "spec" / "FIX44-CTRADER.xml"
@@ -52,6 +54,7 @@ LOGON_TIMEOUT = 10.0
 REPLY_TIMEOUT = 5.0
 START_ATTEMPTS = 3
 BURST_IN_FLIGHT = 250
+TlsArgs = tuple[int, Path, Path]  # TLS port, certificate chain, key
 
 # Shared by both sides; the initiator's validation flags are sessions.cfg's, the acceptor's the simulator's.
 COMMON = f"""BeginString=FIX.4.4
@@ -258,15 +261,23 @@ def _not_found(ref_id: str, text: str) -> fix.Message:
     return reject
 
 
-def serve(port: int, sub_id: str = SUB_ID) -> int:
-    """The acceptor: 'ready' on stdout once listening, runs until stdin closes, then its counts as JSON."""
+def serve(port: int, sub_id: str = SUB_ID, tls: TlsArgs | None = None) -> int:
+    """The acceptor: 'ready' on stdout once listening, runs until stdin closes, then its counts as JSON.
+
+    With `tls` (port, cert, key) it also serves TLS there, terminated in this process like the simulator."""
     app = AcceptorApp(sub_id)
     acceptor = fix.ThreadedSocketAcceptor(app, fix.MemoryStoreFactory(), acceptor_settings(port))
     acceptor.start()
+    tls_port = None
+    if tls is not None:
+        tls_port = TlsPort(sub_id, "127.0.0.1", tls[0], port, server_context(tls[1], tls[2]))
+        tls_port.start()
     try:
         print("ready", flush=True)
         sys.stdin.read()  # EOF when the parent closes the pipe or dies
     finally:
+        if tls_port is not None:
+            tls_port.stop()
         acceptor.stop()
         print(json.dumps({"orders": app.order_id, "errors": app.errors, "rejects": app.rejects}), flush=True)
     return 0
@@ -392,8 +403,11 @@ def free_port() -> int:
 class Counterparty:
     """The acceptor child process: started listening on a free port, always stopped (terminate, then kill)."""
 
-    def __init__(self, sub_id: str = SUB_ID) -> None:
+    def __init__(self, sub_id: str = SUB_ID, tls: ServerFiles | None = None) -> None:
+        """With `tls`, the child also serves TLS (with that certificate) on `tls_port`."""
         self.sub_id = sub_id
+        self.tls = tls
+        self.tls_port = 0
         self.process: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.port = 0
@@ -403,11 +417,16 @@ class Counterparty:
     def start(self) -> int:
         for _ in range(START_ATTEMPTS):  # a free port can be taken before the child binds it
             self.port = free_port()
+            command = [
+                *(sys.executable, "-m", "bench.baseline", "--acceptor"),
+                *("--port", str(self.port), "--sub-id", self.sub_id),
+            ]
+            if self.tls is not None:
+                self.tls_port = free_port()
+                command += ["--tls-port", str(self.tls_port), "--tls-cert", str(self.tls.cert_file)]
+                command += ["--tls-key", str(self.tls.key_file)]
             self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "bench.baseline", "--acceptor"),
-                    *("--port", str(self.port), "--sub-id", self.sub_id),
-                ],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -532,9 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sub-id", default=SUB_ID, help=argparse.SUPPRESS)
+    parser.add_argument("--tls-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tls-cert", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tls-key", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.acceptor:
-        return serve(args.port, args.sub_id)
+        tls = (args.tls_port, args.tls_cert, args.tls_key) if args.tls_port else None
+        return serve(args.port, args.sub_id, tls)
     figures = run_baseline(args.orders, args.burst, args.warmup)
     print(SETUP.format(in_flight=BURST_IN_FLIGHT))
     print_table(figures)

@@ -43,6 +43,7 @@ from fixadapter.daemon.service import Daemon
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import CommandRejected, OrderUpdate
+from fixadapter.tls.certs import ensure_server_files
 
 PASSWORD = "bench-password"  # noqa: S105 - the bench acceptor accepts any
 READY_TIMEOUT = 60.0
@@ -68,11 +69,15 @@ def order() -> NewOrder:
 
 
 class Venue:
-    """The acceptor processes: TRADE answers orders, QUOTE only logs on (no market data in this bench)."""
+    """The acceptor processes: TRADE answers orders, QUOTE only logs on (no market data in this bench).
 
-    def __init__(self) -> None:
-        self.trade = Counterparty("TRADE")
-        self.quote = Counterparty("QUOTE")
+    With `tls` (a directory for the certificate), each also serves TLS, terminated in its own process, and
+    the adapter connects there through its forwarders, pinning the CA made for the run."""
+
+    def __init__(self, tls: Path | None = None) -> None:
+        self.tls = ensure_server_files(tls, ("127.0.0.1",)) if tls is not None else None
+        self.trade = Counterparty("TRADE", self.tls)
+        self.quote = Counterparty("QUOTE", self.tls)
 
     def __enter__(self) -> Venue:
         self.trade.start()
@@ -91,7 +96,7 @@ class Venue:
         return int(report.get("orders", 0))
 
     def account(self) -> dict[str, Any]:
-        return {
+        account: dict[str, Any] = {
             "host": "127.0.0.1",
             "sender_comp_id": CLIENT_COMP_ID,
             "username": "1",
@@ -99,6 +104,15 @@ class Venue:
             "trade_port": self.trade.port,
             "reconnect_seconds": 1,
         }
+        if self.tls is not None:
+            account.update(
+                quote_port=self.quote.tls_port,
+                trade_port=self.trade.tls_port,
+                quote_tls=True,
+                trade_tls=True,
+                tls_ca_file=str(self.tls.ca_file),
+            )
+        return account
 
 
 def settings(venue: Venue, workdir: Path, **daemon: Any) -> dict[str, Any]:
@@ -211,7 +225,9 @@ async def measure(
 # -- the three paths ---------------------------------------------------------------------------------
 
 
-async def api_path(venue: Venue, workdir: Path, runs: tuple[int, int, int]) -> list[Figure]:
+async def api_path(
+    venue: Venue, workdir: Path, runs: tuple[int, int, int], path: str = "adapter.api"
+) -> list[Figure]:
     async with Adapter(adapter_config(venue, workdir)) as adapter:
         await adapter.wait_ready(READY_TIMEOUT)
         answers = Answers()
@@ -228,7 +244,7 @@ async def api_path(venue: Venue, workdir: Path, runs: tuple[int, int, int]) -> l
 
         consumer = asyncio.create_task(consume())
         try:
-            return await measure("adapter.api", submit, answers, runs, concurrent=True)
+            return await measure(path, submit, answers, runs, concurrent=True)
         finally:
             consumer.cancel()
             adapter.engine.unsubscribe(queue)
@@ -349,10 +365,12 @@ def redis_reachable(url: str) -> bool:
 
 def run_path(name: str, runs: tuple[int, int, int], redis_url: str | None = None) -> list[Figure]:
     """One path on fresh acceptors and a fresh store; every order must be stored and at the acceptor."""
-    with tempfile.TemporaryDirectory() as tmp, Venue() as venue:
+    with tempfile.TemporaryDirectory() as tmp, Venue(Path(tmp) / "tls" if name == "tls" else None) as venue:
         workdir = Path(tmp)
         if name == "api":
             result = asyncio.run(api_path(venue, workdir, runs))
+        elif name == "tls":
+            result = asyncio.run(api_path(venue, workdir, runs, "adapter.tls"))
         elif name == "queue":
             result = asyncio.run(queue_path(venue, workdir, runs))
         else:
@@ -371,7 +389,8 @@ def run_order_path(
 ) -> tuple[list[Figure], list[str]]:
     """Figures for every path that can run here, and a note for each that cannot."""
     runs = (orders, burst, warmup)
-    results = run_path("api", runs) + run_path("queue", runs)
+    # api and tls back to back: the same path, plain TCP then TLS through the forwarders.
+    results = run_path("api", runs) + run_path("tls", runs) + run_path("queue", runs)
     notes: list[str] = []
     if redis_url is None:
         notes.append("adapter.redis skipped: no Redis URL (set FIXADAPTER_BENCH_REDIS_URL or --redis-url)")

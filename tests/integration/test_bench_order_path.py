@@ -18,7 +18,7 @@ def test_the_baseline_and_the_adapter_paths_report_every_figure_with_every_order
     # run_order_path raises unless each path's orders are all in the store and at the acceptor.
     adapter, notes = run_order_path(orders=20, burst=60, warmup=5, redis_url=None)
     names = [f["name"] for f in adapter]
-    for path in ("api", "queue"):
+    for path in ("api", "tls", "queue"):
         assert f"adapter.{path}.order_round_trip.p50" in names
         assert f"adapter.{path}.burst.throughput" in names
     assert all(f["value"] > 0 for f in base + adapter)

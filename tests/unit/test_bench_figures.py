@@ -3,7 +3,7 @@ goals read the ratios, not absolute times."""
 
 from __future__ import annotations
 
-from bench.__main__ import baseline_of, goals, prefixed
+from bench.__main__ import baseline_of, goals, prefixed, tls_cost
 from bench.figures import compared, figure
 
 
@@ -11,6 +11,19 @@ def test_each_adapter_path_figure_is_compared_with_the_same_baseline_measure():
     assert baseline_of("adapter.redis.order_round_trip.p99") == "baseline.order_round_trip.p99"
     assert baseline_of("adapter.api.burst.throughput") == "baseline.burst.throughput"
     assert baseline_of("market.depth_into_books") is None
+
+
+def test_the_tls_path_is_compared_with_the_plain_api_path_so_its_ratio_is_the_cost_of_tls():
+    assert baseline_of("adapter.tls.order_round_trip.p50") == "adapter.api.order_round_trip.p50"
+    assert baseline_of("adapter.tls.burst.throughput") == "adapter.api.burst.throughput"
+
+
+def test_the_tls_cost_is_stated_in_microseconds_added_per_round_trip():
+    figures = [
+        figure("adapter.tls.order_round_trip.p50", 2500.0, "us", "adapter.api.order_round_trip.p50", 2000.0),
+        figure("adapter.tls.burst.throughput", 300.0, "orders/s", "adapter.api.burst.throughput", 340.0),
+    ]
+    assert tls_cost(figures) == ["TLS adds 500 us to the order round trip at p50 (1.25x)"]
 
 
 def test_a_ratio_is_the_figure_over_its_baseline_from_the_same_run():
