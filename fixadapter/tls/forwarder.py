@@ -322,6 +322,9 @@ class TlsForwarders:
     def local_port(self, kind: SessionKind) -> int:
         return self._forwarders[kind].local_port
 
+    def upstream(self, kind: SessionKind) -> Upstream:
+        return self._forwarders[kind].upstream
+
     def start(self) -> None:
         if not self._forwarders or self._thread.running:
             return

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from fixadapter.config import AccountConfig
 from fixadapter.errors import ConfigError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
@@ -527,3 +528,53 @@ def test_stop_closes_the_listener_and_open_connections(
             assert closed_by_peer(quickfix)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+# -- which sessions get a forwarder --------------------------------------------------------------
+
+
+def account_config(**values: object) -> AccountConfig:
+    base: dict[str, object] = {
+        "host": "h51.p.ctrader.com",
+        "sender_comp_id": "demo.broker.1",
+        "username": "1",
+        "password": "unused",
+    }
+    return AccountConfig.model_validate({**base, **values})
+
+
+def test_every_session_to_a_remote_host_gets_a_forwarder_by_default(
+    metrics: Metrics, reports: Reports
+) -> None:
+    forwarders = TlsForwarders.for_account(account_config(), metrics, reports)
+    try:
+        assert [kind in forwarders for kind in SessionKind] == [True, True]
+        assert forwarders.upstream(SessionKind.TRADE) == Upstream(
+            SessionKind.TRADE, "h51.p.ctrader.com", 5212
+        )
+    finally:
+        forwarders.stop()
+
+
+def test_plain_text_to_a_remote_host_is_allowed_only_explicitly_and_warned_about_at_start(
+    metrics: Metrics, reports: Reports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="fixadapter.tls")
+    forwarders = TlsForwarders.for_account(account_config(quote_tls=False), metrics, reports)
+    try:
+        assert SessionKind.QUOTE not in forwarders and SessionKind.TRADE in forwarders
+    finally:
+        forwarders.stop()
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "QUOTE: TLS is off toward h51.p.ctrader.com:5201" in warning and "password" in warning
+
+
+def test_loopback_sessions_need_no_forwarder_and_no_warning(
+    metrics: Metrics, reports: Reports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="fixadapter.tls")
+    forwarders = TlsForwarders.for_account(
+        account_config(host="127.0.0.1", trade_tls=False), metrics, reports
+    )
+    assert [kind in forwarders for kind in SessionKind] == [False, False]
+    assert caplog.records == []
