@@ -11,7 +11,11 @@ RUN python -m pip install --upgrade pip setuptools wheel \
  && python -m pip wheel --wheel-dir /wheels '.[postgres]'
 
 FROM python:3.11-slim-bookworm AS runtime
-RUN useradd --system --create-home --home-dir /app fixadapter
+# ca-certificates: the system trust store the TLS forwarders verify the broker's certificate with.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --home-dir /app fixadapter
 WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN python -m pip install --no-cache-dir --no-index --find-links /wheels 'fixadapter[postgres]' \

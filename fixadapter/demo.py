@@ -24,6 +24,7 @@ from rich.console import Console
 from fixadapter.blotter import Blotter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.errors import SessionNotReady
+from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
 from fixadapter.strategies import sample
 
@@ -98,18 +99,24 @@ async def run_demo(workdir: Path, duration: float = 20.0) -> int:
     workdir.mkdir(parents=True)
     console = _console()
     console.print(f"starting the CSERVER simulator (state and logs in {workdir}) ...", soft_wrap=True)
-    sim = SimProcess(state_path=workdir / "venue.sqlite", log_path=workdir / "simulator.log").start()
+    # Over TLS, as toward a real broker: the simulator makes its certificate, the daemon pins its CA.
+    sim = SimProcess(
+        state_path=workdir / "venue.sqlite",
+        log_path=workdir / "simulator.log",
+        tls=True,
+        tls_dir=workdir / "sim-tls",
+    ).start()
     try:
         config = demo_config(sim, workdir)
         if console.is_terminal:
             console.print(f"daemon log lines go to {workdir / 'demo.log'} while the blotter runs")
         with _logs_to(workdir / "demo.log", redirect=console.is_terminal):
-            return await _run(config, sim, console, duration)
+            return await _run(config, console, duration)
     finally:
         sim.stop()
 
 
-async def _run(config: AdapterConfig, sim: SimProcess, console: Console, duration: float) -> int:
+async def _run(config: AdapterConfig, console: Console, duration: float) -> int:
     from fixadapter.daemon.service import Daemon  # imports quickfix, which resets SIGINT: handlers come after
 
     started = time.monotonic()
@@ -126,7 +133,9 @@ async def _run(config: AdapterConfig, sim: SimProcess, console: Console, duratio
                 await daemon.stop()
             raise
         http = f"http://127.0.0.1:{daemon.http_port}" if daemon.http_port else None
-        line = f"daemon up: QUOTE {sim.quote_port}, TRADE {sim.trade_port}, queue in process"
+        quote, trade = (config.account.endpoint(kind) for kind in (SessionKind.QUOTE, SessionKind.TRADE))
+        pinned = config.account.tls_ca_file
+        line = f"daemon up: QUOTE {quote}, TRADE {trade} (CA pinned: {pinned}), queue in process"
         if http:
             line += f"; HTTP API on {http} (try: curl {http}/metrics, {http}/orders, {http}/readyz)"
         console.print(line, highlight=False, soft_wrap=True)
