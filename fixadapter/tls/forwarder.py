@@ -170,7 +170,12 @@ class SessionForwarder:
             return
         remote = Pipe(on_lost=self._remote_lost)
         started = time.perf_counter()
-        failure = await self._connect(remote)
+        try:
+            failure = await self._connect(remote)
+        except asyncio.CancelledError:  # stopping mid-connect: leave nothing open behind
+            remote.abort()
+            local.close()
+            raise
         if failure is not None:
             remote.abort()
             local.close()
