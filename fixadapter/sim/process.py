@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fixadapter.model.enums import SessionKind
 from fixadapter.sim.runner import READY_LINE
 
 START_SECONDS = 60.0
@@ -152,6 +153,12 @@ class SimProcess:
         """The CA a client pins to trust this simulator's TLS ports (made at the first start)."""
         return self.tls_directory / "ca.pem"
 
+    def session_port(self, kind: SessionKind) -> int:
+        """The port an adapter connects to for `kind`: the TLS one when this simulator serves TLS."""
+        if self.tls:
+            return self.quote_tls_port if kind is SessionKind.QUOTE else self.trade_tls_port
+        return self.quote_port if kind is SessionKind.QUOTE else self.trade_port
+
     def adapter_settings(self, password: str | None = None) -> dict[str, Any]:
         """The `account` section an adapter needs to reach this simulator (over TLS when it serves TLS)."""
         settings: dict[str, Any] = {
@@ -159,17 +166,11 @@ class SimProcess:
             "sender_comp_id": self.sender_comp_id,
             "username": self.username,
             "password": password if password is not None else self.password,
-            "quote_port": self.quote_port,
-            "trade_port": self.trade_port,
+            "quote_port": self.session_port(SessionKind.QUOTE),
+            "trade_port": self.session_port(SessionKind.TRADE),
             "heartbeat_seconds": 30,
             "reconnect_seconds": 1,
         }
         if self.tls:
-            settings.update(
-                quote_port=self.quote_tls_port,
-                trade_port=self.trade_tls_port,
-                quote_tls=True,
-                trade_tls=True,
-                tls_ca_file=str(self.ca_file),
-            )
+            settings.update(quote_tls=True, trade_tls=True, tls_ca_file=str(self.ca_file))
         return settings

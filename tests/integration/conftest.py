@@ -6,6 +6,7 @@ adapter config made from it connects to them, pinning the simulator's CA.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 import pytest
 
 from fixadapter.config import AdapterConfig, build_config
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
+from fixadapter.tls.forwarder import TlsForwarders
 
 SimFactory = Callable[..., SimProcess]
 OVER_TLS = os.environ.get("FIXADAPTER_TEST_FIX_TLS") == "1"
@@ -61,3 +65,19 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         )
 
     return make
+
+
+@contextlib.contextmanager
+def raw_fix_port(sim: SimProcess, kind: SessionKind) -> Iterator[int]:
+    """The loopback port a raw QuickFIX initiator connects to for `kind`: the simulator's plain port, or,
+    when it serves TLS, a TLS forwarder's in front of its TLS port (the PyPI quickfix build has no SSL)."""
+    if not sim.tls:
+        yield sim.session_port(kind)
+        return
+    account = build_config({"account": sim.adapter_settings()}, environ={}).account
+    forwarders = TlsForwarders.for_account(account, Metrics(), report=lambda session, text: None)
+    forwarders.start()
+    try:
+        yield forwarders.local_port(kind)
+    finally:
+        forwarders.stop()

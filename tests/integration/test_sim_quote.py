@@ -22,7 +22,10 @@ import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.wire import Fields
+from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
+
+from .conftest import OVER_TLS, raw_fix_port
 
 SOH = "\x01"
 EURUSD = "1"
@@ -151,7 +154,7 @@ def _entry(fields: Fields) -> tuple[str, str, str]:
     return fields.require(t.MD_ENTRY_TYPE), fields.require(t.MD_ENTRY_PX), fields.require(t.MD_ENTRY_SIZE)
 
 
-def _settings(sim: SimProcess, log_dir: Path) -> fix.SessionSettings:
+def _settings(sim: SimProcess, port: int) -> fix.SessionSettings:
     text = f"""[DEFAULT]
 ConnectionType=initiator
 BeginString=FIX.4.4
@@ -174,7 +177,7 @@ CheckLatency=N
 SocketNodelay=Y
 [SESSION]
 SocketConnectHost=127.0.0.1
-SocketConnectPort={sim.quote_port}
+SocketConnectPort={port}
 """
     settings = fix.SessionSettings()
     settings.setFromString(text)
@@ -189,23 +192,25 @@ def quote_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
         state_path=work / "venue.sqlite",
         log_path=work / "sim.log",
         extra_args=("--tick-ms", "50", "--md-rate", "20", "--md-levels", "5", "--seed", "7"),
+        tls=OVER_TLS,
     ).start()
     yield sim
     sim.stop()
 
 
 @pytest.fixture
-def client(quote_sim: SimProcess, tmp_path: Path) -> Iterator[RawQuoteClient]:
+def client(quote_sim: SimProcess) -> Iterator[RawQuoteClient]:
     quote_sim.control("/market", {"rate": 20, "paused": False})
     quote_sim.control("/scenario", {"freeze_prices": False})
     app = RawQuoteClient(quote_sim)
-    initiator = fix.ThreadedSocketInitiator(app, fix.MemoryStoreFactory(), _settings(quote_sim, tmp_path))
-    initiator.start()
-    assert app.logged_on.wait(WAIT_SECONDS), "QUOTE logon failed"
-    yield app
-    initiator.stop(True)  # a disconnect: the simulator ends the session's subscriptions as at a logout
-    del initiator  # before the application it calls back (QuickFIX keeps a raw pointer to it)
-    _wait(lambda: not quote_sim.control("/market")["subscriptions"])
+    with raw_fix_port(quote_sim, SessionKind.QUOTE) as port:
+        initiator = fix.ThreadedSocketInitiator(app, fix.MemoryStoreFactory(), _settings(quote_sim, port))
+        initiator.start()
+        assert app.logged_on.wait(WAIT_SECONDS), "QUOTE logon failed"
+        yield app
+        initiator.stop(True)  # a disconnect: the simulator ends the session's subscriptions as at a logout
+        del initiator  # before the application it calls back (QuickFIX keeps a raw pointer to it)
+        _wait(lambda: not quote_sim.control("/market")["subscriptions"])
     assert app.session_rejects == 0
 
 

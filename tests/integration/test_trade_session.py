@@ -9,7 +9,7 @@ import pytest
 
 from fixadapter.api import Adapter
 from fixadapter.errors import OrderRejected, SessionNotReady
-from fixadapter.model.enums import OrderEventKind, OrderStatus, PositionSide, SessionState
+from fixadapter.model.enums import OrderEventKind, OrderStatus, PositionSide, SessionKind, SessionState
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.reports import SessionStatus
 from fixadapter.model.requests import NewOrder, ReplaceOrder
@@ -82,7 +82,8 @@ def test_trade_logon_on_quote_port_is_refused_with_target_sub_id_reason(
     sim: SimProcess, make_config: ConfigFactory
 ):
     async def scenario() -> None:
-        swapped = make_config(sim, quote_port=sim.trade_port, trade_port=sim.quote_port)
+        quote, trade = sim.session_port(SessionKind.QUOTE), sim.session_port(SessionKind.TRADE)
+        swapped = make_config(sim, quote_port=trade, trade_port=quote)
         async with Adapter(swapped) as adapter:
             with pytest.raises(SessionNotReady) as refused:
                 await adapter.wait_ready(3)
