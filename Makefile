@@ -27,6 +27,8 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	@echo ">> the integration suite once more with every FIX session over TLS (the simulator's TLS ports)"
+	FIXADAPTER_TEST_FIX_TLS=1 $(PY) -m pytest tests/integration
 
 # Benchmarks run on their own (minutes, not part of `make test`): one table, bench/results/latest.json.
 # The Redis and PostgreSQL rows use the local services when they answer and are skipped when not.
