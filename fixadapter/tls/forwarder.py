@@ -115,11 +115,6 @@ class SessionForwarder:
     def local_port(self) -> int:
         return int(self._listener.getsockname()[1])
 
-    @property
-    def failures(self) -> int:
-        """TLS or TCP failures in a row since the last connection that worked."""
-        return self._backoff.failures
-
     def release(self) -> None:
         """Close the listener of a forwarder that never served."""
         self._listener.close()
