@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from pathlib import Path
 
 from fixadapter.model.enums import SessionKind
@@ -19,6 +20,7 @@ from fixadapter.tls.relay import Pipe, join
 
 log = logging.getLogger("fixadapter.sim.tls")
 HANDSHAKE_SECONDS = 10.0
+CLOSE_WAIT_SECONDS = 1.0
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -70,6 +72,7 @@ class TlsPort:
             *self._address,
             ssl=self._context,
             ssl_handshake_timeout=HANDSHAKE_SECONDS,
+            ssl_shutdown_timeout=CLOSE_WAIT_SECONDS,
             reuse_address=True,
         )
 
@@ -84,17 +87,21 @@ class TlsPort:
 
     async def _open(self, client: Pipe) -> None:
         acceptor = Pipe()
+        joined = False
         try:
             await asyncio.get_running_loop().create_connection(
                 lambda: acceptor, "127.0.0.1", self._target_port
             )
+            joined = join(client, acceptor)
         except OSError as exc:
             log.warning("%s: plain port %d unreachable: %s", self.name, self._target_port, exc)
-            client.close()
-            return
-        if join(client, acceptor):
-            self._pairs = {pair for pair in self._pairs if not pair[0].lost}
-            self._pairs.add((client, acceptor))
+        finally:
+            if joined:
+                self._pairs = {pair for pair in self._pairs if not pair[0].lost}
+                self._pairs.add((client, acceptor))
+            else:
+                client.close()
+                acceptor.close()
 
     def drop(self) -> int:
         """Abort every TLS connection (no close_notify, no Logout); returns how many."""
@@ -116,6 +123,7 @@ class TlsPort:
         self._thread.stop()
 
     async def _close(self) -> None:
+        """Close every connection (close_notify), give clients a moment to answer, abort the rest."""
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -123,4 +131,10 @@ class TlsPort:
         for client, acceptor in self._pairs:
             client.close()
             acceptor.close()
-        await asyncio.sleep(0.05)
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        while any(not client.lost for client, _ in self._pairs) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for client, acceptor in self._pairs:
+            client.abort()
+            acceptor.abort()
+        await asyncio.sleep(0)

@@ -70,10 +70,10 @@ def classify_connect(exc: BaseException, attempt: Attempt) -> TlsFailure:
             f"no TCP answer within {attempt.timeout:g}s",
             f"check that {where} is reachable from this machine (firewall, VPN); retrying with backoff",
         )
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, socket.gaierror | UnicodeError):  # UnicodeError: a malformed name (empty label...)
         return TlsFailure(
             "dns",
-            exc.strerror or str(exc),
+            getattr(exc, "strerror", None) or str(exc),
             f"check the host name {attempt.host!r} on the broker's FIX API credentials form",
         )
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

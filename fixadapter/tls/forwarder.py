@@ -31,6 +31,7 @@ log = logging.getLogger("fixadapter.tls")
 Report = Callable[[SessionKind, str], None]
 LOOPBACK = "127.0.0.1"
 EXPIRY_WARNING_DAYS = 14
+CLOSE_WAIT_SECONDS = 1.0  # for the broker's close_notify at stop, then the connection is aborted
 
 
 def client_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -61,7 +62,13 @@ class Upstream:
 
 
 class Backoff:
-    """After n failures in a row the next attempt waits initial * 2**(n-1), at most `maximum` seconds."""
+    """After n failures in a row the next attempt waits initial * 2**(n-1), at most `maximum` seconds.
+
+    The wait counts from when the failed attempt started, less a second of slack: QuickFIX reconnects
+    every `initial` seconds from the start of its previous attempt, so its next retry must fall after
+    the wait, not just before it."""
+
+    SLACK = 1.0
 
     def __init__(self, initial: float, maximum: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._initial = initial
@@ -70,10 +77,12 @@ class Backoff:
         self.failures = 0
         self._not_before = 0.0
 
-    def failed(self) -> float:
+    def failed(self, started: float | None = None) -> float:
+        """The attempt that began at `started` (default: now) failed; returns the wait before the next."""
         self.failures += 1
-        delay = min(self._maximum, self._initial * 2 ** (self.failures - 1))
-        self._not_before = self._clock() + delay
+        delay = min(self._maximum, self._initial * 2 ** min(self.failures - 1, 32))
+        begun = self._clock() if started is None else started
+        self._not_before = begun + delay - min(self.SLACK, delay / 2)
         return delay
 
     def succeeded(self) -> None:
@@ -108,7 +117,8 @@ class SessionForwarder:
         self._local: Pipe | None = None  # QuickFIX's connection
         self._remote: Pipe | None = None  # the broker's, once TLS is up
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reported: str | None = None
+        self._reported: set[str] = set()  # kinds of failure told since the last connection that worked
+        self._closing: set[Pipe] = set()  # every broker connection not yet seen closed
         self._stopping = False
 
     @property
@@ -125,6 +135,8 @@ class SessionForwarder:
         )
 
     async def close(self) -> None:
+        """Stop accepting, then close every connection: TLS ones with close_notify, waited for a moment,
+        aborted after that (a broker that never answers close_notify must not keep a socket open)."""
         self._stopping = True
         if self._server is not None:
             self._server.close()
@@ -132,11 +144,18 @@ class SessionForwarder:
             self._listener.close()
         for task in list(self._tasks):
             task.cancel()
-        if self._remote is not None:
-            self._remote.close()  # TLS close_notify, after what is buffered
         if self._local is not None:
             self._local.close()
-        await asyncio.sleep(0)  # let the transports run their close callbacks
+        for remote in list(self._closing):
+            remote.close()
+        local = self._local
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        while (self._closing or (local is not None and not local.lost)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for pipe in [*self._closing, *([local] if local is not None else [])]:
+            pipe.abort()
+        for _ in range(3):
+            await asyncio.sleep(0)  # aborted transports run their close callbacks before the loop stops
         self._metrics.tls_connected.labels(self._kind).set(0)
 
     # -- one connection from QuickFIX ---------------------------------------------------------
@@ -156,6 +175,7 @@ class SessionForwarder:
         task.add_done_callback(self._tasks.discard)
 
     async def _open(self, local: Pipe) -> None:
+        """Connect to the broker for `local`; whatever happens, `local` ends joined or closed."""
         held = self._backoff.remaining()
         if held > 0:
             log.debug(
@@ -164,33 +184,44 @@ class SessionForwarder:
             local.close()
             return
         remote = Pipe(on_lost=self._remote_lost)
-        started = time.perf_counter()
+        started = time.monotonic()
+        joined = False
         try:
             failure = await self._connect(remote)
-        except asyncio.CancelledError:  # stopping mid-connect: leave nothing open behind
-            remote.abort()
-            local.close()
+            if failure is not None:
+                self._failed(failure, started)
+            elif local.lost:  # QuickFIX gave up meanwhile: nothing to relay, nothing learnt
+                remote.close()
+            else:
+                self._connected(remote, time.monotonic() - started)
+                self._remote = remote
+                joined = join(local, remote)
+        except asyncio.CancelledError:  # stopping mid-connect
             raise
-        if failure is not None:
-            remote.abort()
-            local.close()
-            self._failed(failure)
-            return
-        self._connected(remote, time.perf_counter() - started)
-        self._remote = remote
-        join(local, remote)
+        except Exception as exc:  # never leave QuickFIX's connection hanging on a surprise
+            log.exception("%s: unexpected error connecting to %s", self._kind, self.upstream.where)
+            self._failed(classify_connect(exc, self._attempt()), started)
+        finally:
+            if not joined:
+                if remote.transport is not None and not remote.lost:
+                    remote.abort()
+                local.close()
+
+    def _attempt(self) -> Attempt:
+        return Attempt(self.upstream.host, self.upstream.port, self.upstream.ca_file, self._timeout)
 
     async def _connect(self, remote: Pipe) -> TlsFailure | None:
         loop = asyncio.get_running_loop()
         host, port = self.upstream.host, self.upstream.port
-        attempt = Attempt(host, port, self.upstream.ca_file, self._timeout)
+        attempt = self._attempt()
         try:
             async with asyncio.timeout(self._timeout):
                 await loop.create_connection(lambda: remote, host, port)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:
             return classify_connect(exc, attempt)
         if remote.transport is None:
             return classify_connect(ConnectionResetError("closed at once"), attempt)
+        self._closing.add(remote)
         try:
             async with asyncio.timeout(self._timeout):
                 tls = await loop.start_tls(
@@ -199,12 +230,16 @@ class SessionForwarder:
                     self._context,
                     server_hostname=host,
                     ssl_handshake_timeout=self._timeout + 1,  # ours fires first: one clear reason
+                    ssl_shutdown_timeout=CLOSE_WAIT_SECONDS,
                 )
         except (OSError, ssl.SSLError, TimeoutError, EOFError) as exc:
             return classify_handshake(exc, attempt)
         if tls is None:
             return classify_handshake(ssl.SSLEOFError("closed during the handshake"), attempt)
         remote.transport = tls
+        if remote.received_early:
+            # Bytes that came before the handshake are not the broker's TLS-protected words: never relay them.
+            return classify_handshake(ssl.SSLError("WRONG_VERSION_NUMBER: plain bytes before TLS"), attempt)
         return None
 
     def _connected(self, remote: Pipe, seconds: float) -> None:
@@ -241,20 +276,21 @@ class SessionForwarder:
                 "%s: TLS to %s works again after %d failed attempts", kind, self.upstream.where, failures
             )
         self._backoff.succeeded()
-        self._reported = None
+        self._reported.clear()
 
-    def _failed(self, failure: TlsFailure) -> None:
+    def _failed(self, failure: TlsFailure, started: float) -> None:
         self._metrics.tls_failures.labels(self._kind, failure.reason).inc()
-        delay = self._backoff.failed()
+        delay = self._backoff.failed(started)
         text = failure.describe(self.upstream.where)
-        if failure.reason == self._reported:
+        if failure.reason in self._reported:
             log.debug("%s: %s (again, %d in a row)", self._kind, text, self._backoff.failures)
             return
-        self._reported = failure.reason
+        self._reported.add(failure.reason)
         log.error("%s: %s; no plain-text fallback, next attempt in %.0fs or later", self._kind, text, delay)
         self._report(self.upstream.session, text)
 
     def _remote_lost(self, remote: Pipe, exc: Exception | None) -> None:
+        self._closing.discard(remote)
         if remote is not self._remote:
             return  # a connection that never got joined (failed handshake)
         self._metrics.tls_connected.labels(self._kind).set(0)
@@ -347,4 +383,3 @@ class TlsForwarders:
     async def _close(self) -> None:
         for forwarder in self._forwarders.values():
             await forwarder.close()
-        await asyncio.sleep(0.05)  # close_notify and FIN leave before the loop stops

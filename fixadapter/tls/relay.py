@@ -58,6 +58,11 @@ class Pipe(asyncio.Protocol):
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.resume_reading()
 
+    @property
+    def received_early(self) -> bool:
+        """Bytes arrived before the peer was joined (held, not yet relayed)."""
+        return bool(self._early)
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()

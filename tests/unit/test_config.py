@@ -308,3 +308,14 @@ def test_fix_messages_get_their_own_sqlite_file_unless_a_database_is_named(
     if compliance is not None:
         values["compliance"] = {"store_url": compliance}
     assert build_config(values, environ={}).compliance_store_url == expected
+
+
+def test_render_settings_refuses_quickfix_failover_hosts_that_would_bypass_tls(tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions.cfg"
+    text = (REPO_ROOT / "sessions.cfg").read_text(encoding="utf-8")
+    sessions.write_text(
+        text + "SocketConnectHost1=h58.p.ctrader.com\nSocketConnectPort1=5202\n", encoding="utf-8"
+    )
+
+    with pytest.raises(ConfigError, match="SocketConnectHost1, SocketConnectPort1 not supported"):
+        render_settings(config_with(sessions))

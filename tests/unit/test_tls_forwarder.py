@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import ssl
@@ -220,6 +221,7 @@ def forward(metrics: Metrics, reports: Reports) -> Iterator[Callable[..., TlsFor
     yield make
     for forwarders in started:
         forwarders.stop()
+    gc.collect()  # a transport left open by stop() warns here (warnings are errors), not in a later test
 
 
 def connect(forwarders: TlsForwarders) -> socket.socket:
@@ -461,11 +463,69 @@ def test_backoff_doubles_up_to_its_maximum_and_resets_on_success() -> None:
     now = [100.0]
     backoff = Backoff(1.0, 5.0, clock=lambda: now[0])
     assert [backoff.failed() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
-    assert backoff.remaining() == 5.0
-    now[0] += 5.0
+    assert backoff.remaining() == 4.0  # a second of slack: QuickFIX's retry lands just after, not before
+    now[0] += 4.0
     assert backoff.remaining() == 0.0
     backoff.succeeded()
     assert (backoff.failures, backoff.failed()) == (0, 1.0)
+
+
+def test_backoff_counts_from_the_start_of_the_failed_attempt() -> None:
+    now = [100.0]
+    backoff = Backoff(5.0, 60.0, clock=lambda: now[0])
+    backoff.failed(started=96.0)  # a 4 s handshake timeout that began at 96
+    assert backoff.remaining() == 0.0  # QuickFIX's retry at 101 (96 + 5) goes through
+    backoff.failed(started=101.0)
+    now[0] = 106.0
+    assert backoff.remaining() == 4.0  # 101 + 10 - 1: the retry at 106 waits, the one at 111 goes
+
+
+def test_a_malformed_host_name_is_a_dns_failure_and_the_next_connection_is_tried_again(
+    forward: Callable[..., TlsForwarders],
+    metrics: Metrics,
+    reports: Reports,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="fixadapter.tls")
+    forwarders = forward(5212, host="broker..example.com")
+    for _ in range(2):
+        with connect(forwarders) as quickfix:
+            quickfix.sendall(LOGON)
+            assert closed_by_peer(quickfix)
+        time.sleep(0.02)
+    assert sample(metrics, "fixadapter_tls_failures_total", reason="dns") == 2
+    assert "broker..example.com" in reports.texts[0][1]
+    assert not [r for r in caplog.records if "second local connection" in r.getMessage()]
+
+
+def test_each_kind_of_failure_is_reported_once_even_when_they_alternate(
+    forward: Callable[..., TlsForwarders], metrics: Metrics, reports: Reports
+) -> None:
+    """A flaky line alternating between two failures must not log (and tell the engine) every attempt."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            for number in range(4):
+                client, _ = listener.accept()
+                with client:
+                    client.recv(65536)  # the ClientHello
+                    if number % 2:
+                        client.sendall(b"8=FIX.4.4\x019=5\x0135=5\x0110=000\x01")  # plain text: not_tls
+                    # else: closed without a word: handshake_closed
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        forwarders = forward(int(listener.getsockname()[1]))
+        for _ in range(4):
+            with connect(forwarders) as quickfix:
+                assert closed_by_peer(quickfix)
+            time.sleep(0.02)
+    finally:
+        listener.close()
+    assert sample(metrics, "fixadapter_tls_failures_total", reason="not_tls") == 2
+    assert sample(metrics, "fixadapter_tls_failures_total", reason="handshake_closed") == 2
+    assert len(reports.texts) == 2
 
 
 # -- lifetime ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fixadapter.model.enums import SessionKind
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 Section = tuple[str, dict[str, str]]
+FAILOVER_KEY = re.compile(r"^SocketConnect(Host|Port)\d+$")
 
 
 def parse_settings(text: str) -> list[Section]:
@@ -55,6 +57,12 @@ def render_settings(
     qualifiers: list[str] = []
     for name, given in sections:
         values = dict(given)
+        failover = sorted(key for key in values if FAILOVER_KEY.match(key))
+        if failover:
+            # QuickFIX would reconnect to these itself, around the TLS forwarder: plain text to the broker.
+            raise ConfigError(
+                f"sessions file: {', '.join(failover)} not supported; host and ports come from the config"
+            )
         if name == "DEFAULT":
             values["DataDictionary"] = str(
                 resolve_path(Path(values.get("DataDictionary", config.dictionary)))
