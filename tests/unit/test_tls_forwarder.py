@@ -114,47 +114,11 @@ class Broker:
             writer.transport.abort()
 
 
-class Wire:
-    """A TCP hop that records every byte the forwarder puts on the wire toward the broker."""
+class TcpServer:
+    """A loopback TCP server on a thread; `handle` gets each accepted connection."""
 
-    def __init__(self, upstream_port: int) -> None:
-        self.bytes = bytearray()
-        self._upstream = upstream_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self._upstream))
-                self._sockets += [client, upstream]
-                threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-                threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                if record:
-                    self.bytes += data
-                target.sendall(data)
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self._listener.close()
-        for sock in self._sockets:
-            sock.close()
-
-
-class Silent:
-    """Accepts TCP and then says nothing (or `reply` once it hears anything): not a TLS server."""
-
-    def __init__(self, reply: bytes | None = None) -> None:
+    def __init__(self) -> None:
         self.accepted = 0
-        self._reply = reply
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._sockets: list[socket.socket] = []
@@ -166,14 +130,52 @@ class Silent:
                 client, _ = self._listener.accept()
                 self.accepted += 1
                 self._sockets.append(client)
-                if self._reply is not None:
-                    client.recv(65536)
-                    client.sendall(self._reply)
+                self.handle(client)
+
+    def handle(self, client: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._listener.close()
         for sock in self._sockets:
             sock.close()
+
+
+class Wire(TcpServer):
+    """A TCP hop that records every byte the forwarder puts on the wire toward the broker."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.bytes = bytearray()
+        self._upstream = upstream_port
+        super().__init__()
+
+    def handle(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self._upstream))
+        self._sockets.append(upstream)
+        threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if record:
+                    self.bytes += data
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+class Silent(TcpServer):
+    """Accepts TCP and then says nothing (or `reply` once it hears anything): not a TLS server."""
+
+    def __init__(self, reply: bytes | None = None) -> None:
+        self._reply = reply
+        super().__init__()
+
+    def handle(self, client: socket.socket) -> None:
+        if self._reply is not None:
+            client.recv(65536)
+            client.sendall(self._reply)
 
 
 class Reports:
