@@ -190,14 +190,10 @@ class SessionForwarder:
             failure = await self._connect(remote)
             if failure is not None:
                 self._failed(failure, started)
-            elif local.lost:  # QuickFIX gave up meanwhile: nothing to relay, nothing learnt
-                remote.close()
-            else:
+            elif not local.lost:  # (lost: QuickFIX gave up meanwhile, nothing to relay)
                 self._connected(remote, time.monotonic() - started)
                 self._remote = remote
                 joined = join(local, remote)
-        except asyncio.CancelledError:  # stopping mid-connect
-            raise
         except Exception as exc:  # never leave QuickFIX's connection hanging on a surprise
             log.exception("%s: unexpected error connecting to %s", self._kind, self.upstream.where)
             self._failed(classify_connect(exc, self._attempt()), started)
