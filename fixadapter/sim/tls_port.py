@@ -72,7 +72,7 @@ class TlsPort:
             *self._address,
             ssl=self._context,
             ssl_handshake_timeout=HANDSHAKE_SECONDS,
-            ssl_shutdown_timeout=CLOSE_WAIT_SECONDS,
+            ssl_shutdown_timeout=CLOSE_WAIT_SECONDS / 2,
             reuse_address=True,
         )
 

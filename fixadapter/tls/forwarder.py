@@ -32,6 +32,7 @@ Report = Callable[[SessionKind, str], None]
 LOOPBACK = "127.0.0.1"
 EXPIRY_WARNING_DAYS = 14
 CLOSE_WAIT_SECONDS = 1.0  # for the broker's close_notify at stop, then the connection is aborted
+SHUTDOWN_SECONDS = 0.5  # asyncio's own limit for close_notify: ends inside CLOSE_WAIT_SECONDS
 
 
 def client_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -226,7 +227,7 @@ class SessionForwarder:
                     self._context,
                     server_hostname=host,
                     ssl_handshake_timeout=self._timeout + 1,  # ours fires first: one clear reason
-                    ssl_shutdown_timeout=CLOSE_WAIT_SECONDS,
+                    ssl_shutdown_timeout=SHUTDOWN_SECONDS,
                 )
         except (OSError, ssl.SSLError, TimeoutError, EOFError) as exc:
             return classify_handshake(exc, attempt)

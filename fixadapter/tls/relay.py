@@ -44,9 +44,8 @@ class Pipe(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        peer = self.peer
-        if peer is not None and peer.transport is not None:
-            peer.transport.close()  # after what is buffered for it has been written
+        if self.peer is not None:
+            self.peer.close()  # after what is buffered for it has been written
         if self._on_lost is not None:
             self._on_lost(self, exc)
 
@@ -64,7 +63,9 @@ class Pipe(asyncio.Protocol):
         return bool(self._early)
 
     def close(self) -> None:
-        if self.transport is not None:
+        """Close once: a second close() of asyncio's SSL transport drops its protocol, after which abort()
+        can no longer end a TLS shutdown the peer never answers (the socket would outlive the loop)."""
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:

@@ -610,6 +610,44 @@ def test_stop_in_the_middle_of_a_handshake_leaves_nothing_open(forward: Callable
         silent.close()
 
 
+class MuteBroker(TcpServer):
+    """Completes the TLS handshake, then never reads again: its close_notify answer never comes."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self.wrapped: list[ssl.SSLSocket] = []
+        super().__init__()
+
+    def handle(self, client: socket.socket) -> None:
+        self.wrapped.append(self._context.wrap_socket(client, server_side=True))
+
+    def close(self) -> None:
+        super().close()
+        for sock in self.wrapped:
+            sock.close()
+
+
+def test_stop_right_after_quickfix_hangs_up_leaves_no_socket_behind_a_broker_that_never_answers(
+    certs: Callable[..., tuple[Path, Path]],
+    ca_file: Path,
+    forward: Callable[..., TlsForwarders],
+    metrics: Metrics,
+) -> None:
+    broker = MuteBroker(*certs())
+    try:
+        forwarders = forward(broker.port, ca_file=ca_file)
+        with connect(forwarders) as quickfix:
+            quickfix.sendall(LOGON)
+            wait_for(lambda: sample(metrics, "fixadapter_tls_connected") == 1)
+        time.sleep(0.05)  # the forwarder has begun the TLS shutdown the broker will not answer
+        started = time.monotonic()
+        forwarders.stop()
+        assert time.monotonic() - started < 3
+    finally:
+        broker.close()
+
+
 # -- which sessions get a forwarder --------------------------------------------------------------
 
 
