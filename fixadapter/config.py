@@ -72,13 +72,16 @@ class AccountConfig(_Section):
             raise ValueError(f"no such file: {value}")
         return value
 
+    def _configured_tls(self, kind: SessionKind) -> bool | None:
+        return self.quote_tls if kind is SessionKind.QUOTE else self.trade_tls
+
     def tls(self, kind: SessionKind) -> bool:
         """TLS for this session: as configured, else on for every host but loopback."""
-        chosen = self.quote_tls if kind is SessionKind.QUOTE else self.trade_tls
+        chosen = self._configured_tls(kind)
         return not is_loopback(self.host) if chosen is None else chosen
 
     def tls_explicitly_off(self, kind: SessionKind) -> bool:
-        return (self.quote_tls if kind is SessionKind.QUOTE else self.trade_tls) is False
+        return self._configured_tls(kind) is False
 
     def port(self, kind: SessionKind) -> int:
         chosen = self.quote_port if kind is SessionKind.QUOTE else self.trade_port

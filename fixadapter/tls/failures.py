@@ -25,21 +25,6 @@ _NOT_TLS = (
     "PACKET_LENGTH",
 )
 
-REASONS = (
-    "unknown_ca",
-    "wrong_hostname",
-    "expired_certificate",
-    "certificate_not_yet_valid",
-    "certificate_rejected",
-    "handshake_timeout",
-    "handshake_closed",
-    "not_tls",
-    "tls_error",
-    "connect_timeout",
-    "connect_failed",
-    "dns",
-)
-
 
 @dataclass(frozen=True)
 class TlsFailure:
