@@ -249,6 +249,13 @@ def closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+def refused(forwarders: TlsForwarders) -> bool:
+    """QuickFIX connects and writes its Logon; True when the forwarder closes the connection on it."""
+    with connect(forwarders) as quickfix:
+        quickfix.sendall(LOGON)
+        return closed_by_peer(quickfix)
+
+
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, {"session": "TRADE", **labels}) or 0.0
 
@@ -337,9 +344,7 @@ def test_a_certificate_from_an_unknown_ca_is_refused_and_nothing_is_sent_in_plai
     with Broker(*certs()) as broker:
         wire = Wire(broker.port)
         try:
-            with connect(forward(wire.port, ca_file=other)) as quickfix:
-                quickfix.sendall(LOGON)
-                assert closed_by_peer(quickfix)
+            assert refused(forward(wire.port, ca_file=other))
             assert broker.received == b""
             assert SECRET not in wire.bytes
         finally:
@@ -358,9 +363,7 @@ def test_a_certificate_for_another_host_name_is_refused(
     reports: Reports,
 ) -> None:
     with Broker(*certs(names=("broker.invalid",))) as broker:
-        with connect(forward(broker.port, ca_file=ca_file)) as quickfix:
-            quickfix.sendall(LOGON)
-            assert closed_by_peer(quickfix)
+        assert refused(forward(broker.port, ca_file=ca_file))
         assert broker.received == b""
     assert sample(metrics, "fixadapter_tls_failures_total", reason="wrong_hostname") == 1
     assert "wrong hostname" in reports.texts[0][1] and "'127.0.0.1'" in reports.texts[0][1]
@@ -374,12 +377,8 @@ def test_an_expired_certificate_is_refused(
     reports: Reports,
 ) -> None:
     past = datetime.now(UTC) - timedelta(days=30)
-    with (
-        Broker(*certs(not_before=past - timedelta(days=365), not_after=past)) as broker,
-        connect(forward(broker.port, ca_file=ca_file)) as quickfix,
-    ):
-        quickfix.sendall(LOGON)
-        assert closed_by_peer(quickfix)
+    with Broker(*certs(not_before=past - timedelta(days=365), not_after=past)) as broker:
+        assert refused(forward(broker.port, ca_file=ca_file))
     assert sample(metrics, "fixadapter_tls_failures_total", reason="expired_certificate") == 1
     assert "expired" in reports.texts[0][1]
 
@@ -405,9 +404,7 @@ def test_a_plain_text_port_is_named_as_such(
 ) -> None:
     plain = Silent(reply=b"8=FIX.4.4\x019=5\x0135=5\x0110=000\x01")
     try:
-        with connect(forward(plain.port)) as quickfix:
-            quickfix.sendall(LOGON)
-            assert closed_by_peer(quickfix)
+        assert refused(forward(plain.port))
     finally:
         plain.close()
     assert sample(metrics, "fixadapter_tls_failures_total", reason="not_tls") == 1
@@ -419,8 +416,7 @@ def test_an_unreachable_broker_is_a_connect_failure_with_host_and_port(
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = int(probe.getsockname()[1])  # closed again below: nothing listens there
-    with connect(forward(port)) as quickfix:
-        assert closed_by_peer(quickfix)
+    assert refused(forward(port))
     assert sample(metrics, "fixadapter_tls_failures_total", reason="connect_failed") == 1
     assert f"127.0.0.1:{port}" in reports.texts[0][1]
 
@@ -436,8 +432,7 @@ def test_the_same_failure_is_reported_once_and_counted_every_time(
     try:
         forwarders = forward(silent.port, timeout=SHORT_TIMEOUT)
         for _ in range(3):
-            with connect(forwarders) as quickfix:
-                assert closed_by_peer(quickfix)
+            assert refused(forwarders)
             time.sleep(0.02)  # past the (test-sized) backoff
     finally:
         silent.close()
@@ -452,10 +447,8 @@ def test_attempts_inside_the_backoff_are_closed_without_touching_the_broker(
     silent = Silent()
     try:
         forwarders = forward(silent.port, backoff=Backoff(30.0, 60.0), timeout=SHORT_TIMEOUT)
-        with connect(forwarders) as quickfix:
-            assert closed_by_peer(quickfix)
-        with connect(forwarders) as quickfix:
-            assert closed_by_peer(quickfix)
+        assert refused(forwarders)
+        assert refused(forwarders)
         assert silent.accepted == 1
     finally:
         silent.close()
@@ -491,9 +484,7 @@ def test_a_malformed_host_name_is_a_dns_failure_and_the_next_connection_is_tried
     caplog.set_level(logging.WARNING, logger="fixadapter.tls")
     forwarders = forward(5212, host="broker..example.com")
     for _ in range(2):
-        with connect(forwarders) as quickfix:
-            quickfix.sendall(LOGON)
-            assert closed_by_peer(quickfix)
+        assert refused(forwarders)
         time.sleep(0.02)
     assert sample(metrics, "fixadapter_tls_failures_total", reason="dns") == 2
     assert "broker..example.com" in reports.texts[0][1]
@@ -520,8 +511,7 @@ def test_each_kind_of_failure_is_reported_once_even_when_they_alternate(
     try:
         forwarders = forward(int(listener.getsockname()[1]))
         for _ in range(4):
-            with connect(forwarders) as quickfix:
-                assert closed_by_peer(quickfix)
+            assert refused(forwarders)
             time.sleep(0.02)
     finally:
         listener.close()
