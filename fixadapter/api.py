@@ -117,11 +117,16 @@ class Adapter:
 
     @property
     def ready(self) -> bool:
-        """TRADE is logged on and reconciled: new orders are accepted."""
-        return self.engine.ready
+        """TRADE is logged on and reconciled and no blocking alarm is active: new orders are accepted."""
+        return self.engine.ready and not self.metrics.alarms.blocking()
 
     def readiness(self) -> str:
         """Why the adapter is or is not ready, in words for /readyz and the blotter."""
+        blocking = self.metrics.alarms.blocking()
+        if blocking:
+            first = blocking[0]
+            more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+            return f"alarm {first.kind} {first.key}: {first.text}{more}"
         if self.engine.ready:
             return "TRADE logged on and reconciled"
         text = self.engine.last_session_text

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fixadapter.alarms import Alarms
+
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # Conditions for a person (logged, counted, listed by /readyz); here because every part that can
+        # raise one already holds the metrics.
+        self.alarms = Alarms(r)
         self.messages_received = Counter(
             "fixadapter_fix_messages_received_total",
             "FIX messages received",

@@ -1,8 +1,9 @@
 """The daemon's HTTP API: health, readiness, Prometheus metrics, orders, positions and the kill switch.
 
     GET  /healthz       200 {"status": "ok"} while the process and its event loop answer
-    GET  /readyz        200 when TRADE is logged on and reconciled, else 503:
-                        {"ready": bool, "reason": str, "kill_switch": bool}
+    GET  /readyz        200 when TRADE is logged on and reconciled and no blocking alarm is active,
+                        else 503: {"ready": bool, "reason": str, "kill_switch": bool,
+                        "alarms": {"count": int, "shown": [{kind, key, text, blocking, since}]}}
     GET  /metrics       the adapter's Prometheus registry (text exposition format)
     GET  /orders        ?status=open|done|all (all) &strategy=NAME &limit=N (500): newest first
     GET  /positions     the venue's open positions as last stored
@@ -115,6 +116,7 @@ class HttpApi:
             "ready": ready,
             "reason": self.adapter.readiness(),
             "kill_switch": self.adapter.kill_switch().engaged,
+            "alarms": self.adapter.metrics.alarms.describe(),
         }
         return web.json_response(body, status=200 if ready else 503)
 

@@ -1,0 +1,86 @@
+"""Conditions an operator must see: raised by any part of the adapter, shown by /readyz and metrics.
+
+An alarm is something that needs a person (an order whose fate the venue never told, a report the store
+could not take, a daemon task that keeps dying, an overfill). Each is logged at ERROR once when raised,
+counted, and listed until cleared. A *blocking* alarm also makes the adapter not ready: /readyz answers
+503 while it is active, so a load balancer or supervisor stops sending work. `kind` is a fixed word chosen
+by the code (a metric label, so never user data); `key` tells one instance from another (an order id, a
+task name) and is never a label.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+log = logging.getLogger("fixadapter.alarms")
+SHOWN = 20  # alarms listed by describe(); the count says how many more
+
+
+@dataclass(frozen=True)
+class Alarm:
+    kind: str
+    key: str
+    text: str
+    blocking: bool
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "text": self.text,
+            "blocking": self.blocking,
+            "since": self.since.isoformat(),
+        }
+
+
+class Alarms:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._active: dict[tuple[str, str], Alarm] = {}
+        self._gauge = Gauge(
+            "fixadapter_alarms_active", "Alarms active now, by kind (see /readyz)", ["kind"], registry=registry
+        )
+        self._raised = Counter(
+            "fixadapter_alarms_raised_total", "Alarms raised, by kind", ["kind"], registry=registry
+        )
+
+    def raise_alarm(self, kind: str, key: str, text: str, blocking: bool = False) -> None:
+        """Raise (or update the text of) the alarm `kind`/`key`; logged and counted the first time."""
+        current = self._active.get((kind, key))
+        if current is not None:
+            if current.text != text or current.blocking != blocking:
+                self._active[(kind, key)] = Alarm(kind, key, text, blocking, current.since)
+            return
+        self._active[(kind, key)] = Alarm(kind, key, text, blocking)
+        self._raised.labels(kind).inc()
+        self._gauge.labels(kind).inc()
+        log.error("ALARM %s %s: %s", kind, key, text)
+
+    def clear(self, kind: str, key: str) -> bool:
+        """Clear one alarm; True if it was active."""
+        alarm = self._active.pop((kind, key), None)
+        if alarm is None:
+            return False
+        self._gauge.labels(kind).dec()
+        log.warning("alarm cleared: %s %s (raised %s)", kind, key, alarm.since.isoformat())
+        return True
+
+    def is_active(self, kind: str, key: str) -> bool:
+        return (kind, key) in self._active
+
+    def active(self, kind: str | None = None) -> list[Alarm]:
+        """Active alarms, oldest first (only of `kind` when given)."""
+        alarms = [a for a in self._active.values() if kind is None or a.kind == kind]
+        return sorted(alarms, key=lambda a: a.since)
+
+    def blocking(self) -> list[Alarm]:
+        return [a for a in self.active() if a.blocking]
+
+    def describe(self) -> dict[str, object]:
+        """What /readyz shows: the first alarms (blocking ones first) and how many there are."""
+        ordered = sorted(self.active(), key=lambda a: (not a.blocking, a.since))
+        return {"count": len(ordered), "shown": [a.as_dict() for a in ordered[:SHOWN]]}
