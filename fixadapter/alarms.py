@@ -42,7 +42,10 @@ class Alarms:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._active: dict[tuple[str, str], Alarm] = {}
         self._gauge = Gauge(
-            "fixadapter_alarms_active", "Alarms active now, by kind (see /readyz)", ["kind"], registry=registry
+            "fixadapter_alarms_active",
+            "Alarms active now, by kind (see /readyz)",
+            ["kind"],
+            registry=registry,
         )
         self._raised = Counter(
             "fixadapter_alarms_raised_total", "Alarms raised, by kind", ["kind"], registry=registry

@@ -22,9 +22,7 @@ def test_an_alarm_is_logged_and_counted_once_however_often_it_is_raised(
     with caplog.at_level(logging.ERROR, logger="fixadapter.alarms"):
         alarms.raise_alarm("unknown_order", "ORD-1", "no answer from the venue")
         alarms.raise_alarm("unknown_order", "ORD-1", "still no answer from the venue")
-    assert [r.getMessage() for r in caplog.records] == [
-        "ALARM unknown_order ORD-1: no answer from the venue"
-    ]
+    assert [r.getMessage() for r in caplog.records] == ["ALARM unknown_order ORD-1: no answer from the venue"]
     assert _value(registry, "fixadapter_alarms_raised_total", "unknown_order") == 1
     assert _value(registry, "fixadapter_alarms_active", "unknown_order") == 1
     assert alarms.active()[0].text == "still no answer from the venue"
