@@ -12,6 +12,9 @@ from fixadapter.model.enums import OrderType, Side
 
 QUANTITY_STEP = Decimal("0.01")
 ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,50}$"
+# A strategy name becomes part of queue keys (`<prefix>:events:<name>`): no ":", so no name reaches another
+# namespace (the queue's internal keys, another strategy's streams).
+STRATEGY_PATTERN = r"^[A-Za-z0-9._\-]{1,50}$"
 
 
 def _on_step(value: Decimal) -> Decimal:

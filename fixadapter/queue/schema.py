@@ -5,8 +5,10 @@ know rather than guess; a producer never changes the meaning of a field within a
 fields only). `spec/queue-schema-v1.json` is this module's JSON Schema, kept equal to it by a test.
 
 Commands: `submit`, `cancel`, `replace`, each with a unique `id` (the client's; a redelivered command has
-the same one) and the `strategy` sending it. A submit's `order.cl_ord_id` is the idempotency key; when the
-client leaves it out the command `id` is used, so a command delivered twice still makes one order.
+the same one) and the `strategy` sending it, which must be the strategy whose stream carries it (a name
+of letters, digits, `.`, `_`, `-`). A submit's `order.cl_ord_id` is the idempotency key; when the client
+leaves it out the command `id` is used, so a command delivered twice still makes one order. An `id` used
+again for a different command is refused. A command is at most 64 KiB of JSON nested at most 32 levels.
 
 Events: `order` (every state change, with the fill when there is one and `seq`, the store's sequence
 number, increasing per adapter), `command_rejected` (a command refused before it reached the venue, with
@@ -26,13 +28,30 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fixadapter.model.enums import OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, Position, utc_now
-from fixadapter.model.requests import ID_PATTERN, ClientId, NewOrder, Price, Quantity, ReplaceOrder
+from fixadapter.model.requests import (
+    ID_PATTERN,
+    STRATEGY_PATTERN,
+    ClientId,
+    NewOrder,
+    Price,
+    Quantity,
+    ReplaceOrder,
+)
 
 SCHEMA_VERSION = 1
 Version = Literal[1]
 StrategyId = Annotated[
-    str, Field(pattern=ID_PATTERN, description="who sends the command and gets its events")
+    str,
+    Field(
+        pattern=STRATEGY_PATTERN,
+        description="who sends the command and gets its events; the name of the stream it is sent on",
+    ),
 ]
+# Read before parsing: a bigger or deeper command is refused unparsed (json's recursion, memory).
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_COMMAND_DEPTH = 32
+MAX_REASON_CHARS = 400
+COMMAND_TYPES = ("submit", "cancel", "replace")
 
 
 class _Message(BaseModel):
@@ -139,13 +158,46 @@ class InvalidCommand(ValueError):
         self.reason = reason
         fields = raw if isinstance(raw, dict) else {}
         self.id = _identifier(fields.get("id"))
-        # Only a well-formed name: the refusal is published on that strategy's stream.
-        self.strategy = _identifier(fields.get("strategy"))
+        self.strategy = _identifier(fields.get("strategy"), STRATEGY_PATTERN)
         self.type = _identifier(fields.get("type"))
 
+    @property
+    def known_type(self) -> str:
+        """The command type as a metric label: one of COMMAND_TYPES or "unknown" (never free input)."""
+        return self.type if self.type in COMMAND_TYPES else "unknown"
 
-def _identifier(value: Any) -> str | None:
-    return value if isinstance(value, str) and re.fullmatch(ID_PATTERN, value) else None
+
+def _identifier(value: Any, pattern: str = ID_PATTERN) -> str | None:
+    return value if isinstance(value, str) and re.fullmatch(pattern, value) else None
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
+
+
+def _depth(data: bytes) -> int:
+    """How deep the JSON's arrays and objects nest (brackets inside strings not counted)."""
+    brackets = _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", data))
+    deepest = depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _readable(data: bytes | str) -> bytes:
+    """`data` if it is small and shallow enough to parse; else InvalidCommand with the size or depth."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_COMMAND_BYTES:
+        raise InvalidCommand(
+            f"command is {len(raw)} bytes; the limit is {MAX_COMMAND_BYTES} bytes: send a smaller command"
+        )
+    depth = _depth(raw)
+    if depth > MAX_COMMAND_DEPTH:
+        raise InvalidCommand(
+            f"command nests {depth} levels deep; a command nests at most {MAX_COMMAND_DEPTH} levels"
+        )
+    return raw
 
 
 def encode(message: BaseModel) -> bytes:
@@ -155,9 +207,11 @@ def encode(message: BaseModel) -> bytes:
 def decode_command(data: bytes | str) -> SubmitCommand | CancelCommand | ReplaceCommand:
     """Parse and validate one command; InvalidCommand says what is wrong in one line."""
     try:
-        raw = json.loads(data)
+        raw = json.loads(_readable(data))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCommand(f"not JSON: {exc}") from None
+        raise InvalidCommand(_short(f"not JSON: {exc}")) from None
+    except RecursionError:  # the depth check makes this unreachable; kept so no input can kill a reader
+        raise InvalidCommand("command nests too deep to read") from None
     if not isinstance(raw, dict):
         raise InvalidCommand("a command is a JSON object", raw)
     version = raw.get("v")
@@ -168,7 +222,7 @@ def decode_command(data: bytes | str) -> SubmitCommand | CancelCommand | Replace
     try:
         return COMMAND.validate_python(raw)
     except ValidationError as exc:
-        raise InvalidCommand(_describe(exc), raw) from None
+        raise InvalidCommand(_short(_describe(exc)), raw) from None
 
 
 def decode_event(data: bytes | str) -> OrderUpdate | CommandRejected | PositionsUpdate:
@@ -181,6 +235,12 @@ def _describe(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
+
+
+def _short(reason: str) -> str:
+    """A reason fit for an event and a log line: one line, at most MAX_REASON_CHARS."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
 
 
 def values_text(values: dict[str, Any]) -> dict[str, str]:

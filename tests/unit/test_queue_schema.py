@@ -10,6 +10,8 @@ import pytest
 
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import (
+    MAX_COMMAND_BYTES,
+    MAX_COMMAND_DEPTH,
     CancelCommand,
     InvalidCommand,
     ReplaceCommand,
@@ -103,3 +105,44 @@ def test_risk_values_are_sent_as_exact_text():
         "price": "1.10",
         "n": "3",
     }
+
+
+def test_deeply_nested_json_is_refused_with_a_reason_not_a_recursion_error():
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(b"[" * 100000)
+    assert "nest" in refused.value.reason or "bytes" in refused.value.reason
+
+
+def test_nesting_deeper_than_the_limit_inside_the_size_limit_is_refused_naming_the_limit():
+    data = b'{"v":1,"type":"cancel","id":"x","strategy":"s","cl_ord_id":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(data)
+    assert f"at most {MAX_COMMAND_DEPTH}" in refused.value.reason
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    data = b'{"v":1,"type":"cancel","id":"x","strategy":"s","cl_ord_id":"o","extra":"' + b"[" * 200 + b'"}'
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(data)
+    assert "extra" in refused.value.reason
+
+
+def test_a_command_over_the_size_limit_is_refused_with_its_size_and_the_limit():
+    data = b'{"v":1,"type":"cancel","id":"x","strategy":"s","cl_ord_id":"' + b"o" * MAX_COMMAND_BYTES + b'"}'
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(data)
+    assert f"{len(data)} bytes" in refused.value.reason
+    assert f"limit is {MAX_COMMAND_BYTES} bytes" in refused.value.reason
+
+
+def test_a_strategy_name_may_not_contain_a_colon():
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(b'{"v":1,"type":"cancel","id":"x","strategy":"a:b","cl_ord_id":"o"}')
+    assert "strategy" in refused.value.reason and refused.value.strategy is None
+
+
+def test_a_reason_naming_a_huge_field_stays_short():
+    data = b'{"v":1,"type":"cancel","id":"x","strategy":"s","cl_ord_id":"o","' + b"k" * 50000 + b'":1}'
+    with pytest.raises(InvalidCommand) as refused:
+        decode_command(data)
+    assert len(refused.value.reason) <= 500
