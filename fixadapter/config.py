@@ -12,13 +12,22 @@ import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fixadapter.errors import ConfigError
 from fixadapter.model.enums import SessionKind
+from fixadapter.model.requests import STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
@@ -169,12 +178,20 @@ class ComplianceConfig(_Section):
     retention_days: Annotated[float, Field(gt=0, description="nothing younger is ever deleted")] = 2557.0
 
 
+StrategyName = Annotated[str, Field(pattern=STRATEGY_PATTERN)]
+
+
 class QueueConfig(_Section):
     """Where strategies send commands and read events: `memory` (strategies in this process) or `redis`
-    (Redis Streams: `<prefix>:commands` read by consumer group `group`, `<prefix>:events:<strategy>`,
-    `<prefix>:positions`)."""
+    (Redis Streams: each strategy in `strategies` sends on `<prefix>:commands:<strategy>`, read by consumer
+    group `group`, and reads `<prefix>:events:<strategy>` and `<prefix>:positions`)."""
 
     kind: Literal["memory", "redis"] = "memory"
+    strategies: tuple[StrategyName, ...] = Field(
+        (),
+        description="redis: the strategies whose command streams are read (required); a comma-separated "
+        "string is taken too (from the environment)",
+    )
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="may hold a password: set it from the environment"
     )
@@ -194,6 +211,25 @@ class QueueConfig(_Section):
         int, Field(ge=1000, description="approximate length each event stream is trimmed to")
     ] = 100_000
 
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _strategies_for_redis(self) -> Self:
+        if self.kind == "redis" and not self.strategies:
+            raise ValueError(
+                "kind redis needs the strategies allowed to send commands, each reading and writing only "
+                "its own streams: `strategies: [momo, meanrev]` under daemon.queue "
+                "(or FIXADAPTER_DAEMON__QUEUE__STRATEGIES=momo,meanrev)"
+            )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies lists a name twice: {list(self.strategies)}")
+        return self
+
 
 class HttpConfig(_Section):
     enabled: bool = True
@@ -208,7 +244,7 @@ class StrategyEntry(_Section):
     """A strategy run inside the daemon: `entry` is 'package.module:function', an async function that
     gets a StrategyClient on the in-process queue once TRADE is ready."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,50}$")]
+    name: StrategyName
     entry: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 
 
