@@ -73,6 +73,13 @@ class AccountConfig(_Section):
     ] = 60.0
     heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
     reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    logon_retry_max_seconds: Annotated[
+        float,
+        Field(ge=1, le=3600, description="longest wait after a refused logon (doubling from reconnect)"),
+    ] = 300.0
+    logon_refusals_max: Annotated[
+        int, Field(ge=1, le=100, description="consecutive refused logons before the session stops trying")
+    ] = 5
 
     @field_validator("tls_ca_file")
     @classmethod

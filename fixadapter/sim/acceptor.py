@@ -69,6 +69,7 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         self._client_sub_id: dict[str, str] = {}
         self.session_id: fix.SessionID | None = None
         self.logons = 0
+        self.logons_refused = 0  # Logon answered with a Logout: what a broker counts toward a lock
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self.session_id = sessionID
@@ -121,6 +122,7 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             log.exception("%s: failed to read a logon; refusing it", self.kind.value)
             reason = "InternalError: RET_INVALID_DATA"
         if reason is not None:  # the one exception QuickFIX expects from here: it sends the Logout
+            self.logons_refused += 1
             log.warning("%s: logon refused: %s", self.kind.value, reason)
             raise fix.RejectLogon(reason)
 

@@ -3,7 +3,7 @@ switch on faults, force a logout, read and steer the QUOTE port's market data. I
 office, not part of cTrader's protocol.
 
     GET  /health                         {"ok": true}
-    GET  /state                          orders, positions, quotes
+    GET  /state                          orders, positions, quotes, TRADE logons and refused logons
     POST /quote    {"symbol_id", "bid", "ask"}
     POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value],
                     "drop_reports"?, "ignore_requests"?}
@@ -112,6 +112,7 @@ class ControlServer:
             "quotes": {str(s.symbol_id): _jsonable(venue.quote(s.symbol_id)) for s in venue.symbols()},
             "logged_on": self.trade.app.logged_on(),
             "logons": self.trade.app.logons,
+            "logons_refused": self.trade.app.logons_refused,
             "tls_connections": {
                 "TRADE": self.trade.tls.connections if self.trade.tls is not None else None,
                 "QUOTE": self.quote.call("tls_connections"),

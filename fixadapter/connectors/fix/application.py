@@ -50,6 +50,11 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
+        self._logon_retry: LogonWatch | None = None
+
+    def set_logon_retry(self, watch: LogonWatch) -> None:
+        """Told of every refused logon and every logon (holds retries back after refusals)."""
+        self._logon_retry = watch
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -65,6 +70,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._logout_text[kind] = None
             self._logged_on.add(kind)
             self._closed_before_logon.discard(kind)
+            if self._logon_retry is not None:
+                self._logon_retry.logged_on(kind)
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
@@ -153,6 +160,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
                 self._logout_text[kind] = text
                 if kind not in self._logged_on:  # a Logout answering our Logon: the logon was refused
                     self._metrics.logon_failures.labels(kind.value).inc()
+                    if self._logon_retry is not None:
+                        self._logon_retry.refused(kind, text)
                 log.warning("%s: server logout: %s", kind.value, text)
             elif msg_type == "3":
                 self._metrics.session_rejects.labels(kind.value).inc()
@@ -219,6 +228,14 @@ def _msg_type(raw: str) -> str | None:
         return None
     end = raw.find("\x01", start + 4)
     return raw[start + 4 : end] if end > 0 else None
+
+
+class LogonWatch(Protocol):
+    """What is told of refused logons and logons (logon_retry.LogonRetry): quick, thread-safe."""
+
+    def refused(self, kind: SessionKind, text: str) -> None: ...
+
+    def logged_on(self, kind: SessionKind) -> None: ...
 
 
 class MessageLog(Protocol):

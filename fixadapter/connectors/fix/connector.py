@@ -43,6 +43,10 @@ class FixConnector:
         if self._sessions is not None:
             self._sessions.stop()
 
+    def logon_enabled(self, kind: SessionKind) -> bool:
+        """False while a session waits after a refused logon or has stopped trying (see logon_retry)."""
+        return self._sessions is not None and self._sessions.is_enabled(kind)
+
     def _send(self, outbound: codec.Outbound, kind: SessionKind = SessionKind.TRADE) -> None:
         if self._sessions is None:
             raise SessionError("the FIX connector is not started")

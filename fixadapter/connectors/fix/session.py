@@ -15,6 +15,7 @@ from fixadapter.connectors.fix.application import (
     MessageLog,
     session_kind,
 )
+from fixadapter.connectors.fix.logon_retry import LogonRetry, RefusalPolicy
 from fixadapter.connectors.fix.market_codec import RepeatingGroup
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.connectors.fix.wire import Pair
@@ -66,6 +67,8 @@ class FixSessions:
             session_kind(sid): sid for sid in settings.getSessions()
         }
         self._initiator: fix.ThreadedSocketInitiator | None = None
+        self.logon_retry = LogonRetry(RefusalPolicy.for_account(config.account), metrics, self._set_enabled)
+        application.set_logon_retry(self.logon_retry)
 
     def start(self) -> None:
         """The TLS forwarders first: QuickFIX connects to them as soon as it starts."""
@@ -87,6 +90,7 @@ class FixSessions:
         every socket its threads have not yet forgotten, after the session already closed its own), and
         that second close lands on whatever this process opened meanwhile under the same number: a Redis
         or HTTP socket of the daemon, which then fails with EBADF."""
+        self.logon_retry.close()  # no timer may enable a session again while it stops
         if self._initiator is None:
             self._forwarders.stop()
             return
@@ -106,6 +110,21 @@ class FixSessions:
         self._initiator.stop()
         self._initiator = None
         self._forwarders.stop()  # after QuickFIX let go of its loopback connections
+
+    def _set_enabled(self, kind: SessionKind, enabled: bool) -> None:
+        """A disabled session is not connected by the initiator; logout() is QuickFIX's way to disable."""
+        session = fix.Session.lookupSession(self._session_ids[kind])
+        if session is None:
+            return
+        if enabled:
+            session.logon()
+        else:
+            session.logout()
+
+    def is_enabled(self, kind: SessionKind) -> bool:
+        """False while the session waits after a refused logon, or has given up."""
+        session = fix.Session.lookupSession(self._session_ids[kind])
+        return bool(session is not None and session.isEnabled())
 
     def is_logged_on(self, kind: SessionKind) -> bool:
         session = fix.Session.lookupSession(self._session_ids[kind])

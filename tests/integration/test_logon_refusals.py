@@ -1,0 +1,68 @@
+"""A logon the server refuses is retried ever more slowly, then not at all (issue 13): a broker may lock an
+account that keeps logging on with a wrong password."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import pytest
+
+from fixadapter.api import Adapter
+from fixadapter.connectors.fix.logon_retry import ALARM_KIND
+from fixadapter.model.enums import SessionKind
+from fixadapter.sim.process import SimProcess
+
+from .conftest import ConfigFactory
+
+WRONG = "wrong-password-4711"
+NEXT_ATTEMPT = re.compile(r"^TRADE: logon refused \((\d+) of 3\): .*; next attempt in ([\d.]+) s$")
+
+
+def test_a_wrong_password_is_retried_with_growing_waits_then_stops_with_a_blocking_alarm(
+    sim: SimProcess, make_config: ConfigFactory, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="fixadapter")
+    config = make_config(
+        sim, password=WRONG, reconnect_seconds=1, logon_refusals_max=3, logon_retry_max_seconds=3
+    )
+
+    async def scenario() -> None:
+        async with Adapter(config) as adapter:
+            alarms = adapter.metrics.alarms
+            async with asyncio.timeout(60):
+                while not alarms.is_active(ALARM_KIND, "TRADE"):
+                    await asyncio.sleep(0.05)
+            # The session is disabled by the third refusal itself, so the venue has seen all it will see.
+            assert sim.control("/state")["logons_refused"] == 3
+            assert not adapter.connector.logon_enabled(SessionKind.TRADE)
+            sample = adapter.metrics.registry.get_sample_value
+            assert sample("fixadapter_fix_logon_failures_total", {"session": "TRADE"}) == 3
+            assert not adapter.ready
+            reason = adapter.readiness()
+            assert reason.startswith(f"alarm {ALARM_KIND} TRADE:")
+            assert "InternalError: RET_INVALID_DATA" in reason and "3 times" in reason
+            assert "restart the adapter" in reason
+
+    asyncio.run(scenario())
+    waits = [
+        (int(found[1]), float(found[2]))
+        for found in (NEXT_ATTEMPT.match(r.getMessage()) for r in caplog.records)
+        if found
+    ]
+    assert waits == [(1, 2.0), (2, 3.0)]  # doubled from reconnect_seconds (1 s), capped at 3 s
+    assert WRONG not in caplog.text
+
+
+def test_good_credentials_keep_the_session_enabled_and_raise_no_refusal_alarm(
+    sim: SimProcess, make_config: ConfigFactory
+):
+    async def scenario() -> None:
+        async with Adapter(make_config(sim)) as adapter:
+            await adapter.wait_ready(15)
+            assert adapter.connector.logon_enabled(SessionKind.TRADE)
+            assert not adapter.metrics.alarms.active(ALARM_KIND)
+            assert sim.control("/state")["logons_refused"] == 0
+
+    asyncio.run(scenario())
