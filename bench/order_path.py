@@ -284,7 +284,13 @@ async def queue_path(venue: Venue, workdir: Path, runs: tuple[int, int, int]) ->
 async def daemon_process(venue: Venue, workdir: Path, redis_url: str, prefix: str) -> AsyncIterator[None]:
     """`fixadapter run` in its own process, ready (its /readyz says 200) before the strategy starts."""
     port = free_port()
-    queue = {"kind": "redis", "redis_url": redis_url, "prefix": prefix, "consumer": "bench"}
+    queue = {
+        "kind": "redis",
+        "redis_url": redis_url,
+        "prefix": prefix,
+        "consumer": "bench",
+        "strategies": [STRATEGY],
+    }
     config = workdir / "daemon.yaml"
     values = settings(venue, workdir, queue=queue, http={"enabled": True, "host": "127.0.0.1", "port": port})
     config.write_text(yaml.safe_dump(values))

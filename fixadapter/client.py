@@ -15,6 +15,7 @@ a second order. Events are read from where the client started (or from the start
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -23,9 +24,10 @@ from decimal import Decimal
 from types import TracebackType
 
 from fixadapter.model.enums import DONE_STATUSES
-from fixadapter.model.requests import NewOrder
+from fixadapter.model.requests import STRATEGY_PATTERN, NewOrder
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.schema import (
+    MAX_COMMAND_BYTES,
     CancelCommand,
     CommandRejected,
     OrderUpdate,
@@ -45,6 +47,10 @@ class StrategyClient:
     def __init__(
         self, transport: ClientTransport, strategy: str, cursor: dict[str, str] | None = None
     ) -> None:
+        if not re.fullmatch(STRATEGY_PATTERN, strategy):
+            raise ValueError(
+                f"strategy name {strategy!r} is not allowed: 1 to 50 letters, digits, '.', '_' or '-'"
+            )
         self._transport = transport
         self.strategy = strategy
         self.cursor: dict[str, str] = dict(cursor or {ORDERS: "$", POSITIONS: "$"})
@@ -90,7 +96,7 @@ class StrategyClient:
             strategy=self.strategy,
             order=order.model_copy(update={"cl_ord_id": cl_ord_id, "strategy": self.strategy}),
         )
-        await self._transport.send_command(encode(command))
+        await self._send(encode(command))
         return cl_ord_id
 
     async def cancel(self, cl_ord_id: str, request_id: str | None = None) -> str:
@@ -98,7 +104,7 @@ class StrategyClient:
         command = CancelCommand(
             id=self.new_id(), strategy=self.strategy, cl_ord_id=cl_ord_id, request_id=request_id
         )
-        await self._transport.send_command(encode(command))
+        await self._send(encode(command))
         return command.id
 
     async def replace(
@@ -120,8 +126,15 @@ class StrategyClient:
                 "expire_time": expire_time,
             }
         )
-        await self._transport.send_command(encode(command))
+        await self._send(encode(command))
         return command.id
+
+    async def _send(self, data: bytes) -> None:
+        if len(data) > MAX_COMMAND_BYTES:
+            raise ValueError(
+                f"command is {len(data)} bytes; the daemon refuses over {MAX_COMMAND_BYTES}: send less"
+            )
+        await self._transport.send_command(self.strategy, data)
 
     async def events(self, from_start: bool = False) -> AsyncIterator[Event]:
         """Every event for this strategy (and positions), in order, until the caller stops iterating."""

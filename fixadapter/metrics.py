@@ -272,6 +272,12 @@ class Metrics:
         self.queue_event_backlog = Gauge(
             "fixadapter_queue_event_backlog", "Order events waiting to be published to strategies", registry=r
         )
+        self.task_restarts = Counter(
+            "fixadapter_task_restarts_total",
+            "Critical daemon tasks (command dispatcher, event relay) that failed and were restarted",
+            ["task"],
+            registry=r,
+        )
         self.queue_errors = Counter(
             "fixadapter_queue_errors_total",
             "Queue transport errors (connection lost, timeouts), retried with backoff",

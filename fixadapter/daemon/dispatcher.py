@@ -4,14 +4,18 @@ A command is acknowledged only once it is handled: the order is persisted (and s
 refused with a `command_rejected` event saying why. While TRADE is down or the store fails, the command
 stays unacknowledged and is retried; a daemon killed at any point gets it back on restart, and the
 ClOrdID (the command id when the strategy gives none) makes the second delivery return the first order.
-A command that can never be taken (not JSON, wrong version, bad fields) is refused and acknowledged, so
-it cannot block the queue.
+A command that can never be taken (not JSON, too big or deep, wrong version, bad fields, or naming
+another strategy than the one whose stream carried it) is refused on the sender's stream and
+acknowledged, so it cannot block the queue. A command whose handling raises something unexpected makes
+the dispatcher fail (its supervisor restarts it, with a blocking alarm meanwhile, and the command comes
+back); after MAX_ATTEMPTS such failures it is refused and acknowledged, so one command cannot stop all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fixadapter.errors import FixAdapterError, OrderNotFound, RiskRejected, SessionNotReady, StoreError
@@ -33,8 +37,8 @@ if TYPE_CHECKING:
     from fixadapter.api import Adapter
 
 log = logging.getLogger("fixadapter.queue")
-INVALID_STREAM = "_invalid"  # refused commands that name no readable strategy
 RETRY_SECONDS = 1.0
+MAX_ATTEMPTS = 3
 
 AnyCommand = SubmitCommand | CancelCommand | ReplaceCommand
 
@@ -46,12 +50,14 @@ class CommandDispatcher:
         self._sink = sink
         self._metrics = adapter.metrics
         self._stopping = asyncio.Event()
+        self._failures: dict[tuple[str, str], int] = {}  # unexpected failures per delivery still queued
 
-    async def run(self) -> None:
+    async def run(self, progress: Callable[[], None] = lambda: None) -> None:
         async for delivery in self._source.deliveries():
             if self._stopping.is_set():
                 return  # not acknowledged: the next start takes it
             await self._handle(delivery)
+            progress()
             if self._stopping.is_set():
                 return
 
@@ -60,22 +66,72 @@ class CommandDispatcher:
         self._stopping.set()
 
     async def _handle(self, delivery: Delivery) -> None:
-        try:
-            command = decode_command(delivery.data)
-        except InvalidCommand as bad:
-            self._metrics.queue_commands.labels(bad.type or "unknown", "invalid").inc()
-            log.warning("command %s refused: %s", delivery.entry_id, bad.reason)
-            refusal = CommandRejected(
-                command_id=bad.id, command_type=bad.type, reason=f"invalid command: {bad.reason}"
-            )
-            await self._sink.publish(bad.strategy or INVALID_STREAM, encode(refusal), None)
-            await self._source.ack(delivery)
+        command = await self._decoded(delivery)
+        if command is None:
             return
-        outcome = await self._until_handled(command, delivery)
+        try:
+            outcome = await self._until_handled(command, delivery)
+        except Exception as error:
+            if not await self._gave_up(command, delivery, error):
+                raise
+            return
+        self._failures.pop((delivery.strategy, delivery.entry_id), None)
         if outcome is None:
             return  # stopping before it could be handled: stays queued
         self._metrics.queue_commands.labels(command.type, outcome).inc()
         await self._source.ack(delivery)
+
+    async def _decoded(self, delivery: Delivery) -> AnyCommand | None:
+        """The command, or None once it is refused and acknowledged; never raises for any input."""
+        try:
+            command = decode_command(delivery.data)
+        except InvalidCommand as bad:
+            refusal = CommandRejected(
+                command_id=bad.id, command_type=bad.type, reason=f"invalid command: {bad.reason}"
+            )
+            await self._refuse_unread(delivery, bad.known_type, refusal)
+            return None
+        except Exception as error:  # no input may stop the dispatcher; the cause is for the log
+            log.exception("command %s from %s could not be read", delivery.entry_id, delivery.strategy)
+            reason = f"invalid command: unreadable ({type(error).__name__}); fix the command's JSON"
+            await self._refuse_unread(delivery, "unknown", CommandRejected(reason=reason))
+            return None
+        if command.strategy != delivery.strategy:
+            reason = (
+                f"command {command.id} names strategy {command.strategy} but was sent on the stream of "
+                f"{delivery.strategy}: a strategy sends only as itself, on its own stream"
+            )
+            refusal = CommandRejected(
+                command_id=command.id, command_type=command.type, cl_ord_id=command.cl_ord_id, reason=reason
+            )
+            await self._refuse_unread(delivery, command.type, refusal)
+            return None
+        return command
+
+    async def _refuse_unread(self, delivery: Delivery, label: str, refusal: CommandRejected) -> None:
+        """Refuse a command before it is taken, to the stream of whoever sent it, and acknowledge it."""
+        self._metrics.queue_commands.labels(label, "invalid").inc()
+        log.warning("command %s from %s refused: %s", delivery.entry_id, delivery.strategy, refusal.reason)
+        await self._sink.publish(delivery.strategy, encode(refusal), None)
+        await self._source.ack(delivery)
+
+    async def _gave_up(self, command: AnyCommand, delivery: Delivery, error: Exception) -> bool:
+        """Count an unexpected failure; after MAX_ATTEMPTS, refuse and acknowledge the command (True)."""
+        key = (delivery.strategy, delivery.entry_id)
+        attempts = self._failures[key] = self._failures.get(key, 0) + 1
+        self._metrics.queue_commands.labels(command.type, "failed").inc()
+        if attempts < MAX_ATTEMPTS:
+            return False  # the dispatcher fails; restarted, it gets this command again
+        log.error("command %s dropped after %d failures", command.id, attempts, exc_info=error)
+        reason = (
+            f"the adapter failed handling this command {attempts} times ({type(error).__name__}); it is "
+            f"dropped: check order {command.cl_ord_id}'s events before sending it again, and report the "
+            "daemon log's traceback"
+        )
+        await self._refuse(command, reason)
+        await self._source.ack(delivery)
+        self._failures.pop(key, None)
+        return True
 
     async def _until_handled(self, command: AnyCommand, delivery: Delivery) -> str | None:
         while True:

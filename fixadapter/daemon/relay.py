@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from fixadapter.model.orders import OrderEvent, Position
@@ -34,6 +34,7 @@ class EventRelay:
         self._metrics = adapter.metrics
         self._inbox: asyncio.Queue[Item] = asyncio.Queue()
         self._published: int | None = None  # highest sequence number published (None: not tracked)
+        self._current: Item | None = None  # taken from the inbox and not yet published
         adapter.on_event(self._inbox.put_nowait)  # attached before start: nothing the engine does is missed
         adapter.on_positions(self._positions)
 
@@ -67,15 +68,23 @@ class EventRelay:
         if replayed:
             log.warning("published %d order events stored before the last stop and not yet sent", replayed)
 
-    async def run(self) -> None:
+    async def run(self, progress: Callable[[], None] = lambda: None) -> None:
+        """Publish what arrives, for good. An item whose publish raised is kept and tried first when the
+        relay is run again (the supervisor restarts it), so a failure loses no event."""
         while True:
-            item = await self._inbox.get()
-            self._metrics.queue_event_backlog.set(self._inbox.qsize())
-            await self._relay(item)
+            if self._current is None:
+                self._current = await self._inbox.get()
+                self._metrics.queue_event_backlog.set(self._inbox.qsize())
+            await self._relay(self._current)
+            self._current = None
+            progress()
 
     async def drain(self, timeout: float) -> None:
         """Publish what is still waiting (after the adapter stopped, nothing more arrives)."""
         async with asyncio.timeout(timeout):
+            if self._current is not None:
+                await self._relay(self._current)
+                self._current = None
             while not self._inbox.empty():
                 await self._relay(self._inbox.get_nowait())
         self._metrics.queue_event_backlog.set(0)
@@ -85,11 +94,11 @@ class EventRelay:
             await self._sink.publish_positions(encode(PositionsUpdate(positions=list(item))))
             self._metrics.queue_events.labels("positions").inc()
             return
-        if item.seq is not None and self._published is not None:
-            if item.seq <= self._published:
-                return  # replayed by prepare()
-            self._published = item.seq
-        await self._publish_order(item)
+        if item.seq is None or self._published is None:
+            await self._publish_order(item)
+        elif item.seq > self._published:  # else replayed by prepare()
+            await self._publish_order(item)
+            self._published = item.seq  # only once published: a failed publish is tried again
 
     async def _publish_order(self, event: OrderEvent) -> None:
         strategy = event.order.strategy

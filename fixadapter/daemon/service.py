@@ -2,7 +2,9 @@
 and the HTTP server, started and stopped in the order that loses nothing.
 
 Start: the event relay attaches and replays what a previous run stored but never published, then the
-adapter logs on; commands are taken only once TRADE is logged on and reconciled. Stop: take no more
+adapter logs on; commands are taken only once TRADE is logged on and reconciled. The relay and the
+command dispatcher are supervised: one that fails is restarted, with a blocking alarm until it runs
+healthily again (engine.tasks). Stop: take no more
 commands, optionally cancel working orders, log out, publish every event still waiting, flush.
 """
 
@@ -94,19 +96,19 @@ class Daemon:
         await self.source.start()
         await self.relay.prepare()
         await self.adapter.start()
-        self._tasks.spawn(self.relay.run(), name="event-relay")
+        self._tasks.supervise(self.relay.run, name="event-relay")
         if self.http is not None:
             self.http_port = await self.http.start()
-        self._tasks.spawn(self._take_commands(), name="commands")
+        self._tasks.supervise(self._take_commands, name="command-dispatcher")
         self._tasks.spawn(self._watch_backlog(), name="queue-backlog")
         for entry, main in self._strategies:
             self._strategy_tasks.append(
                 self._tasks.spawn(self._run_strategy(entry, main), name=f"strategy-{entry.name}")
             )
 
-    async def _take_commands(self) -> None:
+    async def _take_commands(self, progress: Callable[[], None]) -> None:
         await self.adapter.engine.until_ready()
-        await self.dispatcher.run()
+        await self.dispatcher.run(progress)
 
     async def _run_strategy(self, entry: StrategyEntry, main: StrategyMain) -> None:
         await self.adapter.engine.until_ready()

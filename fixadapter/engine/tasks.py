@@ -1,17 +1,72 @@
-"""The only place tasks are created: each is named, kept referenced, and its failure logged and counted."""
+"""The only place tasks are created: each is named, kept referenced, and its failure logged and counted.
+
+A critical task (the command dispatcher, the event relay) is supervised: one that raises is logged with
+its traceback, counted in `fixadapter_task_restarts_total{task}` and started again after a backoff
+(0.5 s doubling to 30 s). From its failure until it runs healthily again (it reports progress, or runs
+HEALTHY_SECONDS without failing) a blocking alarm `task_failed` keyed by its name makes the adapter not
+ready, so a dead or dying task is never silent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fixadapter.metrics import Metrics
 
 log = logging.getLogger("fixadapter.tasks")
 T = TypeVar("T")
+
+TASK_FAILED = "task_failed"
+FIRST_RESTART_SECONDS = 0.5
+MAX_RESTART_SECONDS = 30.0
+HEALTHY_SECONDS = 30.0
+
+Progress = Callable[[], None]
+Supervised = Callable[[Progress], Awaitable[None]]
+
+
+class _Supervision:
+    """One supervised task's backoff and alarm."""
+
+    def __init__(self, name: str, metrics: Metrics) -> None:
+        self._name = name
+        self._metrics = metrics
+        self._restarts = metrics.task_restarts.labels(name)
+        self._failures = 0
+        self.delay = FIRST_RESTART_SECONDS
+
+    def healthy(self) -> None:
+        """The task did useful work (or ran long enough): reset the backoff and clear its alarm."""
+        self.delay = FIRST_RESTART_SECONDS
+        self._failures = 0
+        self._metrics.alarms.clear(TASK_FAILED, self._name)
+
+    def failed(self, error: Exception) -> float:
+        """Log, count and alarm; returns the wait before the restart."""
+        self._failures += 1
+        self._restarts.inc()
+        delay, self.delay = self.delay, min(self.delay * 2, MAX_RESTART_SECONDS)
+        log.error(
+            "task %s failed (%d in a row): %r; restarting in %gs",
+            self._name,
+            self._failures,
+            error,
+            delay,
+            exc_info=error,
+        )
+        self._metrics.alarms.raise_alarm(
+            TASK_FAILED,
+            self._name,
+            f"task {self._name} failed {self._failures} time(s) in a row ({type(error).__name__}: "
+            f"{str(error)[:200]}); restarted automatically after a backoff, see the daemon log's "
+            "traceback if this stays",
+            blocking=True,
+        )
+        return delay
 
 
 class TaskGroup:
@@ -24,6 +79,25 @@ class TaskGroup:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
+
+    def supervise(self, run: Supervised, name: str) -> asyncio.Task[None]:
+        """Run `run(progress)` until it returns, starting it again whenever it raises; `run` calls
+        `progress()` after useful work, which ends the task's alarm."""
+        return self.spawn(self._supervised(run, name), name=name)
+
+    async def _supervised(self, run: Supervised, name: str) -> None:
+        supervision = _Supervision(name, self._metrics)
+        loop = asyncio.get_running_loop()
+        while True:
+            timer = loop.call_later(HEALTHY_SECONDS, supervision.healthy)
+            try:
+                await run(supervision.healthy)
+                return
+            except Exception as error:  # a critical task is restarted, whatever it raised
+                delay = supervision.failed(error)
+            finally:
+                timer.cancel()
+            await asyncio.sleep(delay)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
 
@@ -76,6 +77,10 @@ class _Source:
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
         queue = self._queue
+        for taken in list(queue._unacked.values()):  # an abandoned iteration's: hand them out again
+            if queue._closed:
+                return
+            yield replace(taken, redelivered=True)
         while not queue._closed:
             delivery = await queue._commands.get()
             if delivery.entry_id == "":  # close() wakes the reader with an empty marker
@@ -91,7 +96,7 @@ class _Source:
 
     async def close(self) -> None:
         self._queue._closed = True
-        self._queue._commands.put_nowait(Delivery(entry_id="", data=b""))
+        self._queue._commands.put_nowait(Delivery(entry_id="", data=b"", strategy=""))
 
 
 class _Sink:
@@ -121,9 +126,9 @@ class MemoryClientTransport:
     def __init__(self, queue: MemoryQueue) -> None:
         self._queue = queue
 
-    async def send_command(self, data: bytes) -> None:
+    async def send_command(self, strategy: str, data: bytes) -> None:
         queue = self._queue
-        queue._commands.put_nowait(Delivery(entry_id=queue._next_id(), data=data))
+        queue._commands.put_nowait(Delivery(entry_id=queue._next_id(), data=data, strategy=strategy))
 
     async def read_events(self, strategy: str, cursor: dict[str, str], timeout: float) -> list[EventRecord]:
         queue = self._queue

@@ -1,9 +1,12 @@
 """The strategy queue over Redis Streams: the daemon's command source and event sink, and the client side.
 
-Keys (all under `prefix`): `<prefix>:commands` (read by one consumer group; entries stay after their
-XACK, so a command is never lost between being taken and being handled), `<prefix>:events:<strategy>`
-and `<prefix>:positions` (trimmed to about `event_maxlen`), and `<prefix>:events:published_seq` (the
-last order-event seq published, set in the same MULTI/EXEC as the event).
+Keys (all under `prefix`; strategy names hold no ":", so no name reaches another namespace):
+`<prefix>:commands:<strategy>` (one stream per configured strategy, read by one consumer group; an entry
+stays until it is handled, then XACK and XDEL in one step, so a command is never lost between being
+taken and being handled and none stays after), `<prefix>:events:<strategy>` and `<prefix>:positions`
+(trimmed to about `event_maxlen`), and `<prefix>:internal:published_seq` (the last order-event seq
+published, set in the same MULTI/EXEC as the event). A strategy may only write its own command stream
+and read its own events (see queue.acl for the Redis ACL users that enforce it).
 
 The daemon's side never gives up on a lost connection: it logs once per outage (URL password masked),
 counts every failed attempt in `fixadapter_queue_errors_total`, and retries with a backoff capped at
@@ -54,6 +57,34 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 MASK = "******"
+
+
+def command_stream(prefix: str, strategy: str) -> str:
+    return f"{prefix}:commands:{strategy}"
+
+
+def events_stream(prefix: str, strategy: str) -> str:
+    return f"{prefix}:events:{strategy}"
+
+
+def positions_stream(prefix: str) -> str:
+    return f"{prefix}:positions"
+
+
+def published_seq_key(prefix: str) -> str:
+    return f"{prefix}:internal:published_seq"
+
+
+# Before `internal:`, the marker lived beside the event streams, where a strategy named published_seq
+# collided with it. Moved once at start, keeping the higher value if both exist.
+_MOVE_OLD_MARKER = """
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then return false end
+local old = redis.call('GET', KEYS[1])
+local new = redis.call('GET', KEYS[2])
+if not new or tonumber(old) > tonumber(new) then redis.call('SET', KEYS[2], old) end
+redis.call('DEL', KEYS[1])
+return old
+"""
 
 
 def mask_url(url: str) -> str:
@@ -155,128 +186,147 @@ def _lost_group(error: ResponseError) -> bool:
 
 
 class RedisCommandSource:
-    """Commands from `<prefix>:commands` through consumer group `group`, as consumer `consumer`.
+    """Commands from each configured strategy's `<prefix>:commands:<strategy>` through consumer group
+    `group`, as consumer `consumer`; a delivery's `strategy` is the stream it came on.
 
-    Order of deliveries: this consumer's own unacknowledged entries first (a restart's leftovers), then
-    entries other consumers took and left idle for `claim_idle_seconds` (a dead daemon's), checked again
-    every half of that, then new ones. All but the new ones come with `redelivered=True`. After an
-    outage the own pending entries are read again (a lost answer leaves entries taken but unseen);
-    those still in the daemon's hands are not handed out twice.
+    Order of deliveries: this consumer's own unacknowledged entries first (a restart's leftovers, or what
+    an abandoned iteration had taken), then entries other consumers took and left idle for
+    `claim_idle_seconds` (a dead daemon's), checked again every half of that, then new ones. All but the
+    new ones come with `redelivered=True`. After an outage the own pending entries are read again (a lost
+    answer leaves entries taken but unseen); those still in the daemon's hands are not handed out twice.
+    An acknowledged entry is deleted from its stream in the same MULTI/EXEC: a stream holds only what is
+    waiting or being handled.
     """
 
     def __init__(self, config: QueueConfig, metrics: Metrics) -> None:
         self._config = config
         self._url = config.redis_url.get_secret_value()
-        self._stream = f"{config.prefix}:commands"
+        self._streams = {command_stream(config.prefix, name): name for name in config.strategies}
         self._redis = _connect(self._url, SOCKET_TIMEOUT_SECONDS)
         self._closed = asyncio.Event()
         self._errors = metrics.queue_errors.labels("commands")
         self._outage = _Outage(self._url, "commands", self._errors, self._closed)
         self._group_ready = False
-        self._pending_after: str | None = "0"  # own pending entries still to read, after this id
+        self._pending_after: dict[str, str] = {}  # streams whose own pending entries are still to read
         self._next_claim = 0.0
-        self._claim_cursor = "0-0"
+        self._claim_cursors = dict.fromkeys(self._streams, "0-0")
         # Yielded and not yet acknowledged: XAUTOCLAIM and the pending re-read after an outage also find
         # this consumer's own entries, and one still in the daemon's hands must not be handed out twice.
-        self._in_hand: set[str] = set()
+        self._in_hand: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
-        """Create the group (from the stream's start) if it is missing; an unreachable Redis is retried
-        by deliveries(), not fatal here."""
+        """Create the groups (from the streams' start) if missing; an unreachable Redis is retried by
+        deliveries(), not fatal here."""
         try:
-            await self._ensure_group()
+            await self._ensure_groups()
         except TRANSIENT_ERRORS as exc:
             self._outage.count(exc)
 
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self._stream, self._config.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if not str(exc).startswith("BUSYGROUP"):
-                raise
+    async def _ensure_groups(self) -> None:
+        for stream in self._streams:
+            try:
+                await self._redis.xgroup_create(stream, self._config.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
         self._group_ready = True
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
+        # A new iteration: what an abandoned one had taken (a dispatcher that failed and was restarted)
+        # is read again from the pending entries.
+        self._in_hand.clear()
+        self._pending_after = dict.fromkeys(self._streams, "0")
         while not self._closed.is_set():
             for delivery in await self._next_batch():
                 if self._closed.is_set():
                     return  # the rest stay pending: the next start takes them
-                self._in_hand.add(delivery.entry_id)
+                self._in_hand.add((delivery.strategy, delivery.entry_id))
                 yield delivery
 
     async def _next_batch(self) -> list[Delivery]:
         """One read; an outage or a lost group gives an empty batch after the wait or repair."""
         try:
             if not self._group_ready:
-                await self._ensure_group()
+                await self._ensure_groups()
             batch = await self._fetch()
         except TRANSIENT_ERRORS as exc:
             # A read whose answer was lost left its entries pending for this consumer, unseen: read this
             # consumer's pending entries again once Redis answers.
-            self._pending_after = "0"
+            self._pending_after = dict.fromkeys(self._streams, "0")
             await self._outage.wait(exc)
             return []
         except ResponseError as exc:
             if not _lost_group(exc):
                 raise
-            log.warning("queue: group %s of %s is gone; creating it again", self._config.group, self._stream)
+            log.warning("queue: group %s of a command stream is gone; creating it again", self._config.group)
             self._group_ready = False
             return []
         self._outage.over()
         return batch
 
     async def _fetch(self) -> list[Delivery]:
-        if self._pending_after is not None:
+        if self._pending_after:
             entries = await self._read(self._pending_after, block_ms=None)
-            self._pending_after = entries[-1][0] if entries else None
-            return [
-                self._delivery(*entry, redelivered=True) for entry in entries if entry[0] not in self._in_hand
-            ]
+            self._pending_after = {stream: entry_id for stream, entry_id, _ in entries}
+            return [self._delivery(*entry, redelivered=True) for entry in entries if not self._held(entry)]
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_claim:
             batch = await self._claim()
-            if self._claim_cursor == "0-0":
+            if all(cursor == "0-0" for cursor in self._claim_cursors.values()):
                 self._next_claim = loop.time() + self._config.claim_idle_seconds / 2
             if batch:
                 return batch
         wait_ms = int((self._next_claim - loop.time()) * 1000)
-        entries = await self._read(">", block_ms=min(max(wait_ms, 1), MAX_BLOCK_MS))
+        entries = await self._read(
+            dict.fromkeys(self._streams, ">"), block_ms=min(max(wait_ms, 1), MAX_BLOCK_MS)
+        )
         return [self._delivery(*entry, redelivered=False) for entry in entries]
 
-    async def _read(self, after: str, block_ms: int | None) -> list[tuple[str, dict[bytes, bytes]]]:
+    def _held(self, entry: tuple[str, str, dict[bytes, bytes]]) -> bool:
+        return (self._streams[entry[0]], entry[1]) in self._in_hand
+
+    async def _read(
+        self, after: dict[str, str], block_ms: int | None
+    ) -> list[tuple[str, str, dict[bytes, bytes]]]:
         reply = await self._unless_closed(
             self._redis.xreadgroup(
                 self._config.group,
                 self._config.consumer,
-                {self._stream: after},
+                after,
                 count=self._config.batch_size,
                 block=block_ms,
             )
         )
-        return [(entry_id, fields) for _, entry_id, fields in _entries(reply)]
+        return [(_text(stream), entry_id, fields) for stream, entry_id, fields in _entries(reply)]
 
     async def _claim(self) -> list[Delivery]:
-        """One XAUTOCLAIM step from where the previous one stopped (entries deleted meanwhile are
-        dropped from the group by Redis)."""
-        reply = await self._redis.xautoclaim(
-            self._stream,
-            self._config.group,
-            self._config.consumer,
-            min_idle_time=int(self._config.claim_idle_seconds * 1000),
-            start_id=self._claim_cursor,
-            count=self._config.batch_size,
-        )
-        self._claim_cursor = _text(reply[0])
-        return [
-            self._delivery(_text(entry_id), fields or {}, redelivered=True)
-            for entry_id, fields in reply[1]
-            if entry_id is not None and _text(entry_id) not in self._in_hand
-        ]
+        """One XAUTOCLAIM step per stream from where the previous one stopped (entries deleted meanwhile
+        are dropped from the group by Redis)."""
+        batch = []
+        for stream, cursor in self._claim_cursors.items():
+            reply = await self._redis.xautoclaim(
+                stream,
+                self._config.group,
+                self._config.consumer,
+                min_idle_time=int(self._config.claim_idle_seconds * 1000),
+                start_id=cursor,
+                count=self._config.batch_size,
+            )
+            self._claim_cursors[stream] = _text(reply[0])
+            entries = [(stream, _text(entry_id), fields or {}) for entry_id, fields in reply[1] if entry_id]
+            batch += [self._delivery(*entry, redelivered=True) for entry in entries if not self._held(entry)]
+        return batch
 
-    @staticmethod
-    def _delivery(entry_id: str, fields: dict[bytes, bytes], redelivered: bool) -> Delivery:
+    def _delivery(
+        self, stream: str, entry_id: str, fields: dict[bytes, bytes], redelivered: bool
+    ) -> Delivery:
         # No `data` field (a foreign writer, a deleted entry): b"" for the daemon to refuse and ack.
-        return Delivery(entry_id=entry_id, data=fields.get(DATA, b""), redelivered=redelivered)
+        return Delivery(
+            entry_id=entry_id,
+            data=fields.get(DATA, b""),
+            strategy=self._streams[stream],
+            redelivered=redelivered,
+        )
 
     async def _unless_closed(self, call: Awaitable[T]) -> T | None:
         """`call`'s result, or None as soon as close() is called (the blocked read is cancelled)."""
@@ -293,33 +343,37 @@ class RedisCommandSource:
         return None if task.cancelled() else task.result()
 
     async def ack(self, delivery: Delivery) -> None:
-        """XACK, retried through an outage (an unacknowledged command would come back on the next
-        start); after close() one attempt only."""
+        """XACK and XDEL in one MULTI/EXEC, retried through an outage (an unacknowledged command would
+        come back on the next start); after close() one attempt only."""
+        stream = command_stream(self._config.prefix, delivery.strategy)
         while True:
             try:
-                await self._redis.xack(self._stream, self._config.group, delivery.entry_id)
+                async with self._redis.pipeline(transaction=True) as transaction:
+                    transaction.xack(stream, self._config.group, delivery.entry_id)
+                    transaction.xdel(stream, delivery.entry_id)
+                    await transaction.execute()
             except TRANSIENT_ERRORS as exc:
                 if self._closed.is_set():
                     self._outage.count(exc)
                     return
                 await self._outage.wait(exc)
                 continue
-            self._in_hand.discard(delivery.entry_id)
+            self._in_hand.discard((delivery.strategy, delivery.entry_id))
             self._outage.over()
             return
 
     async def backlog(self) -> int:
-        """Entries the group has not delivered yet (its lag) plus delivered and unacknowledged ones.
-        A transport error is counted and raised (the caller keeps its last figure)."""
+        """Entries the group has not delivered yet (its lag) plus delivered and unacknowledged ones, over
+        every command stream. A transport error is counted and raised (the caller keeps its last figure)."""
         try:
-            return await self._backlog()
+            return sum([await self._backlog(stream) for stream in self._streams])
         except TRANSIENT_ERRORS as exc:
             self._outage.count(exc)
             raise
 
-    async def _backlog(self) -> int:
+    async def _backlog(self, stream: str) -> int:
         try:
-            groups = await self._redis.xinfo_groups(self._stream)
+            groups = await self._redis.xinfo_groups(stream)
         except ResponseError as exc:
             if "no such key" in str(exc).lower():
                 return 0
@@ -330,7 +384,7 @@ class RedisCommandSource:
             lag = group.get("lag")
             if lag is None:  # Redis cannot tell after deletions: count what follows the last delivered
                 after = f"({_text(group['last-delivered-id'])}"
-                lag = len(await self._redis.xrange(self._stream, after, "+", count=LAG_COUNT_LIMIT))
+                lag = len(await self._redis.xrange(stream, after, "+", count=LAG_COUNT_LIMIT))
             return int(lag) + int(group["pending"])
         return 0
 
@@ -347,13 +401,19 @@ class RedisEventSink:
         self._url = config.redis_url.get_secret_value()
         self._prefix = config.prefix
         self._maxlen = config.event_maxlen
-        self._seq_key = f"{config.prefix}:events:published_seq"
+        self._seq_key = published_seq_key(config.prefix)
+        self._old_seq_key = events_stream(config.prefix, "published_seq")
         self._redis = _connect(self._url, SOCKET_TIMEOUT_SECONDS)
         self._closed = asyncio.Event()
         self._outage = _Outage(self._url, "events", metrics.queue_errors.labels("events"), self._closed)
 
     async def start(self) -> None:
-        return None  # connects on first use; an unreachable Redis is waited for by publish
+        """Move a marker an older version kept beside the event streams (waits for Redis)."""
+        moved = await self._retrying(
+            lambda: self._redis.eval(_MOVE_OLD_MARKER, 2, self._old_seq_key, self._seq_key)
+        )
+        if moved is not None:
+            log.warning("queue: moved the published seq marker %s to %s", self._old_seq_key, self._seq_key)
 
     async def published_seq(self) -> int | None:
         value = await self._retrying(lambda: self._redis.get(self._seq_key))
@@ -364,7 +424,7 @@ class RedisEventSink:
         await self._retrying(lambda: self._redis.set(self._seq_key, seq, nx=True))
 
     async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
-        key = f"{self._prefix}:events:{strategy}"
+        key = events_stream(self._prefix, strategy)
         attempts = 0
 
         async def attempt() -> None:
@@ -385,7 +445,7 @@ class RedisEventSink:
         return value is not None and int(value) >= seq
 
     async def publish_positions(self, data: bytes) -> None:
-        key = f"{self._prefix}:positions"
+        key = positions_stream(self._prefix)
         await self._retrying(
             lambda: self._redis.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
         )
@@ -408,21 +468,21 @@ class RedisEventSink:
 
 
 class RedisClientTransport:
-    """The strategy side: commands to `<prefix>:commands`, events read from the strategy's stream and
-    the positions stream. Errors are raised to the caller."""
+    """The strategy side: commands to the strategy's `<prefix>:commands:<strategy>`, events read from
+    its `<prefix>:events:<strategy>` and `<prefix>:positions`. Errors are raised to the caller (NOPERM
+    when the URL's ACL user is another strategy's)."""
 
     def __init__(self, url: str, prefix: str = "fixadapter") -> None:
-        self._commands = f"{prefix}:commands"
         self._prefix = prefix
         self._redis = _connect(url, None)  # read_events blocks as long as its caller asks
 
-    async def send_command(self, data: bytes) -> None:
-        await self._redis.xadd(self._commands, {DATA: data})
+    async def send_command(self, strategy: str, data: bytes) -> None:
+        await self._redis.xadd(command_stream(self._prefix, strategy), {DATA: data})
 
     async def read_events(self, strategy: str, cursor: dict[str, str], timeout: float) -> list[EventRecord]:
         """A "$" (or a stream missing from `cursor`) becomes that stream's last id on this call and is
         written back, so what is published before the next call is not skipped."""
-        keys = {ORDERS: f"{self._prefix}:events:{strategy}", POSITIONS: f"{self._prefix}:positions"}
+        keys = {ORDERS: events_stream(self._prefix, strategy), POSITIONS: positions_stream(self._prefix)}
         for stream, key in keys.items():
             if cursor.get(stream, "$") == "$":
                 cursor[stream] = await self._last_id(key)

@@ -2,7 +2,9 @@
 
 Commands are taken as `Delivery`s and acknowledged only once handled (an order persisted, or refused
 with an event): a daemon that dies in between gets the command again on restart, and the ClOrdID makes
-that harmless. Events are published per strategy, in order; positions go to one shared stream.
+that harmless. Each strategy sends on a channel of its own, so a delivery says who sent it (`strategy`),
+whatever the command claims. Events are published per strategy, in order; positions go to one shared
+stream.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Delivery:
-    """One command as taken from the transport; `entry_id` is what `ack` takes back."""
+    """One command as taken from the transport; `entry_id` is what `ack` takes back, `strategy` the
+    sender (the channel it came on)."""
 
     entry_id: str
     data: bytes
+    strategy: str
     redelivered: bool = False
 
 
@@ -39,7 +43,8 @@ class CommandSource(Protocol):
     async def start(self) -> None: ...
 
     def deliveries(self) -> AsyncIterator[Delivery]:
-        """Unacknowledged commands first (a restart's leftovers), then new ones, until close()."""
+        """Unacknowledged commands first (a restart's leftovers, and what an abandoned earlier iteration
+        had taken: a restarted dispatcher gets them again), then new ones, until close()."""
         ...
 
     async def ack(self, delivery: Delivery) -> None: ...
@@ -76,7 +81,9 @@ class EventSink(Protocol):
 class ClientTransport(Protocol):
     """The strategy side."""
 
-    async def send_command(self, data: bytes) -> None: ...
+    async def send_command(self, strategy: str, data: bytes) -> None:
+        """Queue `data` on `strategy`'s own command channel (the daemon takes the sender from it)."""
+        ...
 
     async def read_events(self, strategy: str, cursor: dict[str, str], timeout: float) -> list[EventRecord]:
         """Events of `strategy` (stream ORDERS) and positions (stream POSITIONS) after the entry ids in

@@ -41,6 +41,7 @@ def write_config(tmp_path: Path, sim: SimProcess, redis_url: str, prefix: str, *
                         "redis_url": redis_url,
                         "prefix": prefix,
                         "consumer": "crash-test",
+                        "strategies": list(STRATEGIES),
                     },
                     "http": {"enabled": False},
                     **daemon,

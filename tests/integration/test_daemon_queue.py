@@ -73,8 +73,8 @@ def test_a_command_delivered_twice_makes_one_order(sim: SimProcess, tmp_path: Pa
             command = SubmitCommand(id="dup-1", strategy="momo", order=market())
             async with daemon.client("momo") as client:
                 transport = daemon.memory.client()
-                await transport.send_command(encode(command))
-                await transport.send_command(encode(command))
+                await transport.send_command("momo", encode(command))
+                await transport.send_command("momo", encode(command))
                 final = await asyncio.wait_for(client.final_state("dup-1"), 15)
                 assert isinstance(final, OrderUpdate) and final.order.status is OrderStatus.FILLED
                 await asyncio.sleep(0.5)  # the second delivery has been handled too
@@ -99,13 +99,14 @@ def test_an_invalid_command_is_refused_with_its_reason_and_does_not_block_the_qu
             async with daemon.client("momo") as client:
                 transport = daemon.memory.client()
                 await transport.send_command(
+                    "momo",
                     b'{"v": 1, "type": "submit", "id": "bad-1", "strategy": "momo",'
-                    b' "order": {"symbol": "EURUSD", "side": "buy"}}'
+                    b' "order": {"symbol": "EURUSD", "side": "buy"}}',
                 )
                 await transport.send_command(
-                    b'{"v": 99, "type": "cancel", "id": "bad-2", "strategy": "momo"}'
+                    "momo", b'{"v": 99, "type": "cancel", "id": "bad-2", "strategy": "momo"}'
                 )
-                await transport.send_command(b"not json at all")
+                await transport.send_command("momo", b"not json at all")
                 cl_ord_id = await client.submit(market())
                 final = await asyncio.wait_for(client.final_state(cl_ord_id), 15)
                 assert isinstance(final, OrderUpdate) and final.order.status is OrderStatus.FILLED
@@ -115,9 +116,10 @@ def test_an_invalid_command_is_refused_with_its_reason_and_does_not_block_the_qu
                         refusals.append(event)
                     if isinstance(event, OrderUpdate) and event.order.cl_ord_id == cl_ord_id:
                         break
-                assert [r.command_id for r in refusals] == ["bad-1", "bad-2"]
+                assert [r.command_id for r in refusals] == ["bad-1", "bad-2", None]
                 assert "order_type" in refusals[0].reason
                 assert "unsupported schema version 99" in refusals[1].reason
+                assert "not JSON" in refusals[2].reason, "a refusal goes to the stream that carried it"
             assert daemon.adapter.metrics.queue_commands.labels("unknown", "invalid")._value.get() == 1
         finally:
             await daemon.stop()

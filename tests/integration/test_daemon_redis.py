@@ -17,9 +17,21 @@ from fixadapter.sim.process import SimProcess
 from tests.integration.test_daemon_queue import daemon_config, market, started
 
 
-def redis_daemon(sim: SimProcess, tmp_path: Path, redis_url: str, prefix: str) -> AdapterConfig:
+def redis_daemon(
+    sim: SimProcess,
+    tmp_path: Path,
+    redis_url: str,
+    prefix: str,
+    strategies: tuple[str, ...] = ("momo", "other"),
+) -> AdapterConfig:
     config = daemon_config(sim, tmp_path)
-    queue = {"kind": "redis", "redis_url": redis_url, "prefix": prefix, "consumer": "test"}
+    queue = {
+        "kind": "redis",
+        "redis_url": redis_url,
+        "prefix": prefix,
+        "consumer": "test",
+        "strategies": strategies,
+    }
     return config.model_copy(
         update={
             "daemon": config.daemon.model_copy(update={"queue": config.daemon.queue.model_validate(queue)})
@@ -59,8 +71,8 @@ def test_a_command_delivered_twice_through_redis_makes_one_order(
             command = encode(SubmitCommand(id="twice-1", strategy="momo", order=market()))
             async with StrategyClient.redis(redis_url, "momo", queue_prefix) as client:
                 raw = RedisClientTransport(redis_url, queue_prefix)
-                await raw.send_command(command)
-                await raw.send_command(command)
+                await raw.send_command("momo", command)
+                await raw.send_command("momo", command)
                 await raw.close()
                 final = await asyncio.wait_for(client.final_state("twice-1"), 15)
                 assert isinstance(final, OrderUpdate) and final.order.status is OrderStatus.FILLED

@@ -29,7 +29,8 @@ QUIET_SECONDS = 1.5  # long enough for a read, a claim check and a second read t
 
 
 def config(url: str, prefix: str, **overrides: Any) -> QueueConfig:
-    return QueueConfig(kind="redis", redis_url=url, prefix=prefix, **{"consumer": "daemon-a", **overrides})
+    settings = {"consumer": "daemon-a", "strategies": ("momo", "meanrev"), **overrides}
+    return QueueConfig(kind="redis", redis_url=url, prefix=prefix, **settings)
 
 
 async def take(deliveries: AsyncIterator[Delivery], timeout: float = 5) -> Delivery:
@@ -53,7 +54,7 @@ def test_a_command_is_delivered_once_and_not_again_after_its_ack(redis_url: str,
         client = RedisClientTransport(redis_url, queue_prefix)
         source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
         await source.start()
-        await client.send_command(b'{"id": "c1"}')
+        await client.send_command("momo", b'{"id": "c1"}')
         deliveries = source.deliveries()
         delivery = await take(deliveries)
         assert (delivery.data, delivery.redelivered) == (b'{"id": "c1"}', False)
@@ -76,8 +77,8 @@ def test_an_unacknowledged_command_comes_back_redelivered_after_a_restart(
 ) -> None:
     async def scenario() -> None:
         client = RedisClientTransport(redis_url, queue_prefix)
-        await client.send_command(b"first")
-        await client.send_command(b"second")
+        await client.send_command("momo", b"first")
+        await client.send_command("momo", b"second")
         source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
         await source.start()
         deliveries = source.deliveries()
@@ -91,7 +92,9 @@ def test_an_unacknowledged_command_comes_back_redelivered_after_a_restart(
         await restarted.start()
         again = restarted.deliveries()
         redelivered = await take(again)
-        assert redelivered == Delivery(entry_id=second.entry_id, data=b"second", redelivered=True)
+        assert redelivered == Delivery(
+            entry_id=second.entry_id, data=b"second", strategy="momo", redelivered=True
+        )
         await restarted.ack(redelivered)
         assert await nothing_within(again)
         await restarted.close()
@@ -107,7 +110,7 @@ def test_a_command_left_by_a_dead_consumer_is_claimed_after_claim_idle_seconds(
         client = RedisClientTransport(redis_url, queue_prefix)
         dead = RedisCommandSource(config(redis_url, queue_prefix, consumer="daemon-dead"), Metrics())
         await dead.start()
-        await client.send_command(b"orphan")
+        await client.send_command("momo", b"orphan")
         taken = await take(dead.deliveries())
         await dead.close()
 
@@ -115,7 +118,7 @@ def test_a_command_left_by_a_dead_consumer_is_claimed_after_claim_idle_seconds(
         await survivor.start()
         deliveries = survivor.deliveries()
         claimed = await take(deliveries, timeout=3)
-        assert claimed == Delivery(entry_id=taken.entry_id, data=b"orphan", redelivered=True)
+        assert claimed == Delivery(entry_id=taken.entry_id, data=b"orphan", strategy="momo", redelivered=True)
         assert await nothing_within(deliveries, 1.0), "a command in hand is not claimed by its own holder"
         await survivor.ack(claimed)
         assert await survivor.backlog() == 0
@@ -132,7 +135,7 @@ def test_an_entry_without_data_is_delivered_with_empty_data_to_be_refused(
         source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
         await source.start()
         raw = redis.asyncio.Redis.from_url(redis_url)
-        entry_id = (await raw.xadd(f"{queue_prefix}:commands", {"payload": "not ours"})).decode()
+        entry_id = (await raw.xadd(f"{queue_prefix}:commands:momo", {"payload": "not ours"})).decode()
         await raw.aclose()
         deliveries = source.deliveries()
         delivery = await take(deliveries)
@@ -153,7 +156,7 @@ def test_backlog_counts_commands_waiting_and_taken_but_unacknowledged(
         await source.start()
         assert await source.backlog() == 0
         for number in range(3):
-            await client.send_command(f"c{number}".encode())
+            await client.send_command("momo", f"c{number}".encode())
         assert await source.backlog() == 3
         deliveries = source.deliveries()
         taken = await take(deliveries)
@@ -172,12 +175,12 @@ def test_a_source_creates_its_group_again_when_the_stream_is_lost(redis_url: str
         source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
         await source.start()
         deliveries = source.deliveries()
-        await client.send_command(b"before")
+        await client.send_command("momo", b"before")
         await source.ack(await take(deliveries))
         raw = redis.asyncio.Redis.from_url(redis_url)
-        await raw.delete(f"{queue_prefix}:commands")  # as a Redis restarted without persistence
+        await raw.delete(f"{queue_prefix}:commands:momo")  # as a Redis restarted without persistence
         await raw.aclose()
-        await client.send_command(b"after")
+        await client.send_command("momo", b"after")
         assert (await take(deliveries)).data == b"after"
         await source.close()
         await client.close()
@@ -317,15 +320,15 @@ def test_a_source_and_a_sink_wait_out_an_outage_and_resume_where_they_were(
         client = RedisClientTransport(redis_url, queue_prefix)
         await source.start()
         deliveries = source.deliveries()
-        await client.send_command(b"before")
+        await client.send_command("momo", b"before")
         await source.ack(await take(deliveries))
 
         proxy.cut()
-        await client.send_command(b"lost")
+        await client.send_command("momo", b"lost")
         raw = redis.asyncio.Redis.from_url(redis_url)  # a read whose answer the outage swallowed:
-        await raw.xreadgroup("fixadapter", "daemon-a", {f"{queue_prefix}:commands": ">"}, count=1)
+        await raw.xreadgroup("fixadapter", "daemon-a", {f"{queue_prefix}:commands:momo": ">"}, count=1)
         await raw.aclose()
-        await client.send_command(b"during")
+        await client.send_command("momo", b"during")
         reading = asyncio.create_task(take(deliveries, timeout=15))
         publishing = asyncio.create_task(sink.publish("momo", b"event", 7))
         await asyncio.sleep(1.0)
@@ -375,3 +378,83 @@ def test_a_source_and_a_sink_wait_out_an_outage_and_resume_where_they_were(
 )
 def test_mask_url_hides_the_password_and_keeps_the_rest(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_an_acknowledged_command_is_gone_from_its_stream(redis_url: str, queue_prefix: str) -> None:
+    async def scenario() -> None:
+        client = RedisClientTransport(redis_url, queue_prefix)
+        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
+        await source.start()
+        await client.send_command("momo", b"x" * 100_000)
+        await client.send_command("momo", b"kept until handled")
+        deliveries = source.deliveries()
+        handled = await take(deliveries)
+        await source.ack(handled)
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        left = await raw.xrange(f"{queue_prefix}:commands:momo")
+        await raw.aclose()
+        assert [fields[b"data"] for _, fields in left] == [b"kept until handled"]
+        await source.close()
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_each_delivery_names_the_strategy_whose_stream_carried_it(redis_url: str, queue_prefix: str) -> None:
+    async def scenario() -> None:
+        client = RedisClientTransport(redis_url, queue_prefix)
+        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
+        await source.start()
+        await client.send_command("momo", b"from momo")
+        await client.send_command("meanrev", b"from meanrev")
+        await client.send_command("stranger", b"nobody reads this stream")
+        deliveries = source.deliveries()
+        got = {(d.strategy, d.data) for d in [await take(deliveries), await take(deliveries)]}
+        assert got == {("momo", b"from momo"), ("meanrev", b"from meanrev")}
+        assert await nothing_within(deliveries)
+        await source.close()
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_iteration_hands_out_again_what_an_abandoned_one_took(
+    redis_url: str, queue_prefix: str
+) -> None:
+    async def scenario() -> None:
+        client = RedisClientTransport(redis_url, queue_prefix)
+        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
+        await source.start()
+        await client.send_command("momo", b"in hand when the dispatcher failed")
+        abandoned = source.deliveries()
+        taken = await take(abandoned)
+        await abandoned.aclose()
+        again = await take(source.deliveries())
+        assert (again.entry_id, again.data, again.redelivered) == (taken.entry_id, taken.data, True)
+        await source.close()
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_published_seq_marker_of_an_older_version_is_moved_out_of_the_event_namespace_once(
+    redis_url: str, queue_prefix: str
+) -> None:
+    async def scenario() -> None:
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        await raw.set(f"{queue_prefix}:events:published_seq", 41)
+        sink = RedisEventSink(config(redis_url, queue_prefix, strategies=("published_seq",)), Metrics())
+        await sink.start()
+        assert await sink.published_seq() == 41, "the replay position is kept"
+        assert await raw.exists(f"{queue_prefix}:events:published_seq") == 0
+        await sink.publish("published_seq", b"an event of the strategy named published_seq", 42)
+        assert await sink.published_seq() == 42
+        await sink.close()
+        restarted = RedisEventSink(config(redis_url, queue_prefix), Metrics())
+        await restarted.start()  # nothing left to move: the strategy's stream stays
+        assert await restarted.published_seq() == 42
+        assert await raw.type(f"{queue_prefix}:events:published_seq") == b"stream"
+        await restarted.close()
+        await raw.aclose()
+
+    asyncio.run(scenario())
