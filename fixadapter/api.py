@@ -37,6 +37,7 @@ from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.risk.kill_switch import KillSwitchState
 from fixadapter.store.depth import DepthRecorder
+from fixadapter.store.reads import StoreReader
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter")
@@ -54,6 +55,8 @@ class Adapter:
         self.engine = OrderEngine(
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
+        # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
+        self.reads = StoreReader(config.store.url, shared=self.engine.store)
         self.pre_trade = PreTrade(config.risk, self.engine.catalog, self.metrics)
         self.engine.pre_trade = self.pre_trade
         self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record
@@ -83,7 +86,10 @@ class Adapter:
 
     async def _abandon_start(self) -> None:
         """A failed start still releases its threads and the compliance directory's lock."""
-        steps: list[Callable[[], Awaitable[object]]] = [self.engine.stop]
+        steps: list[Callable[[], Awaitable[object]]] = [
+            self.engine.stop,
+            partial(asyncio.to_thread, self.reads.close),
+        ]
         if self.recorder is not None:
             steps.append(partial(asyncio.to_thread, self.recorder.close, 5.0))
         if self.market is not None:
@@ -99,6 +105,7 @@ class Adapter:
     async def stop(self) -> None:
         """Log out, apply what arrived, then flush the depth snapshots and FIX messages still buffered."""
         await self.engine.stop()
+        await asyncio.to_thread(self.reads.close)
         if self.recorder is not None:  # after logout: the Logout messages are in the record
             await asyncio.to_thread(self.recorder.close)
         if self.market is not None:
@@ -150,13 +157,14 @@ class Adapter:
         return await self.engine.get_order(cl_ord_id)
 
     async def orders(self) -> list[Order]:
-        return await asyncio.to_thread(self.engine.store.orders)
+        """Every stored order, oldest first (for a page at a time: `reads.order_page`)."""
+        return await self.reads.orders()
 
     async def positions(self, refresh: bool = False) -> list[Position]:
         """Open positions from the store; `refresh` asks the venue first (TRADE must be up)."""
         if refresh:
             return await self.engine.refresh_positions()
-        return await self.engine.positions()
+        return await self.reads.positions()
 
     def instruments(self) -> list[Instrument]:
         return self.engine.catalog.all()

@@ -393,9 +393,9 @@ def _kill_switch(args: argparse.Namespace) -> int:
         body = {"action": args.action, "by": by, "reason": args.reason}
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
         request.add_header("Content-Type", "application/json")
-        token = os.environ.get(args.token_env)
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
+    token = os.environ.get(args.token_env)
+    if token:  # status needs it too: with a token set, only the probes and /metrics are open
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
             answer = json.loads(response.read())

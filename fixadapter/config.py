@@ -243,8 +243,41 @@ class HttpConfig(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, lt=65536, description="0 picks a free port (logged)")] = 8080
     token: SecretStr | None = Field(
-        None, description="when set, POST /kill-switch needs `Authorization: Bearer <token>`"
+        None,
+        description="when set, every endpoint but /healthz, /readyz and /metrics needs "
+        "`Authorization: Bearer <token>`; required when host is not loopback",
     )
+    allowed_hosts: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = Field(
+        (), description="Host header names answered besides the bound host, localhost, 127.0.0.1 and ::1"
+    )
+    max_connections: Annotated[
+        int, Field(ge=1, le=10_000, description="open connections; when full, the longest idle one is closed")
+    ] = 100
+    idle_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="a connection closes when it has not sent a whole request's headers this long after "
+            "connecting or after its last answer",
+        ),
+    ] = 5.0
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Self:
+        if self.enabled and self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"daemon.http.host {self.host} is reachable from other machines, so daemon.http.token is "
+                "required (set FIXADAPTER_DAEMON__HTTP__TOKEN); or bind daemon.http.host: 127.0.0.1"
+            )
+        return self
 
 
 class StrategyEntry(_Section):

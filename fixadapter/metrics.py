@@ -245,6 +245,18 @@ class Metrics:
         self.kill_switch_engaged = Gauge(
             "fixadapter_kill_switch_engaged", "1 while the kill switch blocks new orders", registry=r
         )
+        self.http_connections_closed = Counter(
+            "fixadapter_http_connections_closed_total",
+            "HTTP connections closed or refused to stay under daemon.http.max_connections",
+            ["reason"],
+            registry=r,
+        )
+        self.http_requests_refused = Counter(
+            "fixadapter_http_requests_refused_total",
+            "HTTP requests refused before their handler: an unknown Host header or a missing or wrong token",
+            ["reason"],
+            registry=r,
+        )
         self.kill_switch_cancels = Counter(
             "fixadapter_kill_switch_cancels_total",
             "Cancels of working orders by a sweep (kill switch, or the daemon stopping with cancel_on_stop), "

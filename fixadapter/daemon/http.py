@@ -5,44 +5,58 @@
                         else 503: {"ready": bool, "reason": str, "kill_switch": bool,
                         "alarms": {"count": int, "shown": [{kind, key, text, blocking, since}]}}
     GET  /metrics       the adapter's Prometheus registry (text exposition format)
-    GET  /orders        ?status=open|done|all (all) &strategy=NAME &limit=N (500): newest first
-    GET  /positions     the venue's open positions as last stored
+    GET  /orders        ?status=open|done|all (all) &strategy=NAME &limit=N (100, max 1000) &before=CURSOR:
+                        {"orders": [newest first], "next": "/orders?...&before=..." or null on the last page}
+    GET  /positions     open positions as last stored (kept from fills, checked with the venue on a timer)
     GET  /kill-switch   {"state": {...}, "history": [newest first]}
     POST /kill-switch   {"action": "engage"|"release", "by": str, "reason": str}
                         engage: {"state", "changed", "sweep": {"sent", "already_cancelling", "failed"}}
                         release: {"state", "changed"}
 
-Every answer but /metrics is JSON; an error is {"error": "..."} with 400, 401, 404, 405, 415 or 500. When
-`daemon.http.token` is set, POST needs `Authorization: Bearer <token>`; its body must be sent as
+Every answer but /metrics is JSON; an error is {"error": "..."} with 400, 401, 404, 405, 415, 421 or 500.
+When `daemon.http.token` is set, every endpoint but /healthz, /readyz and /metrics needs
+`Authorization: Bearer <token>` (orders and positions are trading information). A request whose Host
+header is not the bound host, localhost, 127.0.0.1, ::1 or one of `daemon.http.allowed_hosts` is answered
+421 (a web page reaching us through DNS rebinding names its own host). The POST body must be sent as
 application/json (415 otherwise), which keeps web pages in a browser on this host from posting it.
-The server runs on the caller's event loop, beside the adapter; a handler that raises answers 500 and
-the server goes on.
+The server runs on the caller's event loop, beside the adapter, and reads the store on a read path of its
+own (never the engine's store thread); a handler that raises answers 500 and the server goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from fixadapter.daemon.http_guard import (
+    ConnectionLimit,
+    QuietServerLog,
+    RateLimitedNote,
+    allowed_host_names,
+    host_name,
+)
 from fixadapter.errors import ConfigError
 from fixadapter.risk.kill_switch import KillSwitchEvent
+from fixadapter.store.reads import BadCursor, Cursor, StatusFilter
 
 if TYPE_CHECKING:
     from fixadapter.api import Adapter
     from fixadapter.config import HttpConfig
-    from fixadapter.model.orders import Order
 
 log = logging.getLogger("fixadapter.http")
 
-ORDER_LIMIT_DEFAULT = 500
-ORDER_LIMIT_MAX = 100_000
+ORDER_LIMIT_DEFAULT = 100
+ORDER_LIMIT_MAX = 1000
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and Prometheus need no token
 HISTORY_SHOWN = 20
 SHUTDOWN_SECONDS = 5.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -61,6 +75,10 @@ class UnsupportedMediaType(ValueError):
     """Answered with 415 and its message."""
 
 
+class MisdirectedRequest(ValueError):
+    """Answered with 421 and its message: the Host header names a server this is not."""
+
+
 class KillSwitchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,9 +92,14 @@ class HttpApi:
         self.adapter = adapter
         self.config = config
         self._token = config.token.get_secret_value().encode() if config.token is not None else None
+        self._hosts = allowed_host_names(config.host, config.allowed_hosts)
+        self._refused = adapter.metrics.http_requests_refused
+        self._refusal_note = RateLimitedNote("HTTP requests refused (wrong Host header or token)")
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._limit: ConnectionLimit | None = None
         self.port: int | None = None
-        self.app = web.Application(middlewares=[self._errors])
+        self.app = web.Application(middlewares=[self._errors, self._guard])
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
@@ -87,23 +110,41 @@ class HttpApi:
 
     async def start(self) -> int:
         """Listen on config.host:config.port (0 picks a free port); returns the port bound."""
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_SECONDS,
+            keepalive_timeout=self.config.idle_timeout_seconds,
+            logger=QuietServerLog(),
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
+        server = runner.server
+        if server is None:  # pragma: no cover - setup() always makes one
+            raise RuntimeError("aiohttp's runner made no server")
+        limit = ConnectionLimit(
+            server, self.config.max_connections, self.adapter.metrics.http_connections_closed
+        )
         try:
-            await site.start()
+            listener = await asyncio.get_running_loop().create_server(
+                limit.admit, self.config.host, self.config.port, reuse_address=True
+            )
         except OSError as exc:
             await runner.cleanup()
             raise ConfigError(_bind_problem(self.config.host, self.config.port, exc)) from None
-        self._runner = runner
-        self.port = _bound_port(runner, self.config.port)
+        self._runner, self._listener, self._limit = runner, listener, limit
+        self.port = int(listener.sockets[0].getsockname()[1])
         log.info("HTTP on http://%s:%d", self.config.host, self.port)
         return self.port
 
     async def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # no new connections; the runner then closes the open ones
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if listener is not None:
+            await listener.wait_closed()
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -126,10 +167,15 @@ class HttpApi:
         )
 
     async def orders(self, request: web.Request) -> web.Response:
-        status, strategy, limit = _order_query(request)
-        orders = [o for o in await self.adapter.orders() if _wanted(o, status, strategy)]
-        orders.sort(key=lambda o: o.created_at, reverse=True)
-        return web.json_response([o.model_dump(mode="json") for o in orders[:limit]])
+        status, strategy, limit, before = _order_query(request)
+        page = await self.adapter.reads.order_page(status, strategy, limit, before)
+        following = None
+        if page.next is not None:
+            query = {"status": status, **({"strategy": strategy} if strategy else {}), "limit": str(limit)}
+            following = f"/orders?{urlencode({**query, 'before': page.next.encode()})}"
+        return web.json_response(
+            {"orders": [o.model_dump(mode="json") for o in page.orders], "next": following}
+        )
 
     async def positions(self, _request: web.Request) -> web.Response:
         return web.json_response([p.model_dump(mode="json") for p in await self.adapter.positions()])
@@ -144,7 +190,6 @@ class HttpApi:
         )
 
     async def change_kill_switch(self, request: web.Request) -> web.Response:
-        self._authorize(request)
         change = await _kill_switch_request(request)
         peer = request.remote or "?"
         log.warning("kill switch %s asked over HTTP from %s by %s", change.action, peer, change.by)
@@ -159,12 +204,44 @@ class HttpApi:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _authorize(self, request: web.Request) -> None:
-        if self._token is None:
+        if self._token is None or request.path in PUBLIC_PATHS:
             return
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
-            log.warning("kill switch change from %s refused: missing or wrong token", request.remote or "?")
+            self._refuse(
+                "token", f"{request.method} {request.path} from {request.remote or '?'}: no valid token"
+            )
             raise Unauthorized("this endpoint needs Authorization: Bearer <daemon.http.token>")
+
+    def _check_host(self, request: web.Request) -> None:
+        header = request.headers.get("Host")
+        if header is None:
+            self._refuse("host", f"{request.method} {request.path} from {request.remote or '?'}: no Host")
+            raise BadRequest("a Host header is required")
+        if host_name(header) not in self._hosts:
+            self._refuse(
+                "host", f"{request.method} {request.path} from {request.remote or '?'}: Host {header!r}"
+            )
+            raise MisdirectedRequest(
+                f"Host {header[:100]!r} is not this server; if clients reach it by that name, "
+                "add it to daemon.http.allowed_hosts"
+            )
+
+    def _refuse(self, reason: str, detail: str) -> None:
+        self._refused.labels(reason).inc()
+        self._refusal_note.add(detail)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Host check and token before any handler; the connection counts as busy while it is answered."""
+        self._check_host(request)
+        self._authorize(request)
+        busy = self._limit.busy if self._limit is not None else set()
+        busy.add(request.protocol)
+        try:
+            return await handler(request)
+        finally:
+            busy.discard(request.protocol)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -177,6 +254,8 @@ class HttpApi:
             return web.json_response({"error": str(exc)}, status=415)
         except Unauthorized as exc:
             return web.json_response({"error": str(exc)}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        except MisdirectedRequest as exc:
+            return web.json_response({"error": str(exc)}, status=421)
         except web.HTTPException as exc:
             return web.json_response(
                 {"error": f"{exc.reason}: {request.method} {request.path}"},
@@ -190,7 +269,7 @@ class HttpApi:
             )
 
 
-def _order_query(request: web.Request) -> tuple[str, str | None, int]:
+def _order_query(request: web.Request) -> tuple[StatusFilter, str | None, int, Cursor | None]:
     query = request.query
     status = query.get("status", "all")
     if status not in ("open", "done", "all"):
@@ -202,14 +281,17 @@ def _order_query(request: web.Request) -> tuple[str, str | None, int]:
     except ValueError:
         raise BadRequest(f"limit must be a whole number from 1 to {ORDER_LIMIT_MAX}, not {text!r}") from None
     if not 1 <= limit <= ORDER_LIMIT_MAX:
-        raise BadRequest(f"limit must be a whole number from 1 to {ORDER_LIMIT_MAX}, not {text!r}")
-    return status, strategy, limit
-
-
-def _wanted(order: Order, status: str, strategy: str | None) -> bool:
-    if strategy is not None and order.strategy != strategy:
-        return False
-    return status == "all" or (order.is_open if status == "open" else order.is_done)
+        raise BadRequest(
+            f"limit must be a whole number from 1 to {ORDER_LIMIT_MAX}, not {text!r}; "
+            "follow `next` for further pages"
+        )
+    before = None
+    if "before" in query:
+        try:
+            before = Cursor.decode(query["before"])
+        except BadCursor as exc:
+            raise BadRequest(f"before must be taken from a page's `next` link: {exc}") from None
+    return status, strategy, limit, before  # type: ignore[return-value]  # checked above
 
 
 async def _kill_switch_request(request: web.Request) -> KillSwitchRequest:
@@ -234,13 +316,6 @@ async def _kill_switch_request(request: web.Request) -> KillSwitchRequest:
 
 def _event(event: KillSwitchEvent) -> dict[str, str]:
     return {"action": str(event.action), "by": event.by, "reason": event.reason, "at": event.at.isoformat()}
-
-
-def _bound_port(runner: web.AppRunner, asked: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return asked
 
 
 def _bind_problem(host: str, port: int, error: OSError) -> str:

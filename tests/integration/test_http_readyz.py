@@ -75,7 +75,12 @@ def test_readyz_is_200_once_reconciled_503_after_a_trade_logout_and_200_again_af
     async def scenario() -> None:
         async with serving(sim, make_config) as served:
             ready = await served.readyz_until(200)
-            assert ready == {"ready": True, "reason": "TRADE logged on and reconciled", "kill_switch": False}
+            assert ready == {
+                "ready": True,
+                "reason": "TRADE logged on and reconciled",
+                "kill_switch": False,
+                "alarms": {"count": 0, "shown": []},
+            }
 
             await asyncio.to_thread(sim.control, "/logout", {"session": "TRADE", "reason": "maintenance"})
             down = await served.readyz_until(503)
@@ -127,7 +132,7 @@ def test_engage_over_http_cancels_the_resting_order_blocks_new_ones_and_release_
             assert accepted.status is OrderStatus.NEW
 
             _, orders = await served.get("/orders?status=open")
-            assert [o["cl_ord_id"] for o in orders] == [after.cl_ord_id]
+            assert [o["cl_ord_id"] for o in orders["orders"]] == [after.cl_ord_id]
             _, shown = await served.get("/kill-switch")
             assert [e["action"] for e in shown["history"]] == ["released", "engaged"]
             await adapter.cancel(after.cl_ord_id)

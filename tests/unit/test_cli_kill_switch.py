@@ -72,9 +72,19 @@ def test_engage_or_release_without_a_reason_exits_2_before_calling_anyone(
     assert f"--reason is required to {action}" in capsys.readouterr().err
 
 
-def test_status_prints_a_released_switch(daemon: Daemon, capsys: pytest.CaptureFixture[str]):
+def test_status_prints_a_released_switch(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FIXADAPTER_HTTP_TOKEN", TOKEN)
     assert main(["kill-switch", "status", "--url", daemon.url]) == 0
     assert capsys.readouterr().out.startswith("kill switch released: not blocking orders")
+
+
+def test_status_without_the_token_of_a_daemon_that_has_one_exits_1_saying_so(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["kill-switch", "status", "--url", daemon.url]) == 1
+    assert "HTTP 401: this endpoint needs Authorization: Bearer" in capsys.readouterr().err
 
 
 def test_engage_prints_who_why_since_and_the_cancels_then_status_shows_it(
@@ -125,7 +135,10 @@ def test_a_refused_change_exits_1_with_the_daemons_message(
     assert not daemon.adapter.kill_switch().engaged
 
 
-def test_json_prints_the_daemons_answer_as_it_is(daemon: Daemon, capsys: pytest.CaptureFixture[str]):
+def test_json_prints_the_daemons_answer_as_it_is(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FIXADAPTER_HTTP_TOKEN", TOKEN)
     assert main(["kill-switch", "status", "--url", daemon.url, "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["state"]["engaged"] is False and answer["history"] == []

@@ -173,7 +173,12 @@ def test_readyz_is_503_with_the_reason_while_trade_is_not_logged_on(tmp_path: Pa
     async def scenario(served: Served) -> None:
         status, body = await get(served, "/readyz")
         assert status == 503
-        assert body == {"ready": False, "reason": "TRADE not logged on and reconciled", "kill_switch": False}
+        assert body == {
+            "ready": False,
+            "reason": "TRADE not logged on and reconciled",
+            "kill_switch": False,
+            "alarms": {"count": 0, "shown": []},
+        }
 
     run(tmp_path, scenario)
 
@@ -221,7 +226,7 @@ def test_orders_are_newest_first_filtered_by_status_and_strategy_and_limited(
     async def scenario(served: Served) -> None:
         status, body = await get(served, f"/orders{query}")
         assert status == 200
-        assert [o["cl_ord_id"] for o in body] == expected
+        assert [o["cl_ord_id"] for o in body["orders"]] == expected
 
     run(tmp_path, scenario)
 
@@ -229,15 +234,22 @@ def test_orders_are_newest_first_filtered_by_status_and_strategy_and_limited(
 def test_orders_are_the_stored_orders_as_json(tmp_path: Path):
     async def scenario(served: Served) -> None:
         _, body = await get(served, "/orders?status=open&limit=1")
-        assert body == [ORDERS[2].model_dump(mode="json")]
-        assert body[0]["cum_qty"] == "4000" and body[0]["status"] == "partially_filled"
+        assert body["orders"] == [ORDERS[2].model_dump(mode="json")]
+        assert body["orders"][0]["cum_qty"] == "4000" and body["orders"][0]["status"] == "partially_filled"
 
     run(tmp_path, scenario)
 
 
 @pytest.mark.parametrize(
     ("query", "parameter"),
-    [("?status=working", "status"), ("?limit=0", "limit"), ("?limit=ten", "limit"), ("?limit=-5", "limit")],
+    [
+        ("?status=working", "status"),
+        ("?limit=0", "limit"),
+        ("?limit=ten", "limit"),
+        ("?limit=-5", "limit"),
+        ("?limit=1001", "limit"),
+        ("?before=garbage", "before"),
+    ],
 )
 def test_a_bad_orders_query_is_400_naming_the_parameter(tmp_path: Path, query: str, parameter: str):
     async def scenario(served: Served) -> None:
@@ -395,11 +407,11 @@ def test_an_unknown_path_is_404_and_a_wrong_method_405_both_as_json(tmp_path: Pa
 def test_a_handler_that_raises_answers_500_and_the_server_keeps_serving(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    async def broken(refresh: bool = False) -> list[Position]:
+    async def broken() -> list[Position]:
         raise RuntimeError("database on fire")
 
     async def scenario(served: Served) -> None:
-        served.adapter.positions = broken  # type: ignore[method-assign]
+        served.adapter.reads.positions = broken  # type: ignore[method-assign]
         status, body = await get(served, "/positions")
         assert status == 500
         assert "RuntimeError" in body["error"] and "database on fire" not in body["error"]
