@@ -7,6 +7,7 @@ through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message na
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import socket
@@ -31,6 +32,8 @@ from fixadapter.model.requests import STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
+PASSWORD_ENV = "FIXADAPTER_ACCOUNT__PASSWORD"  # noqa: S105 - the variable's name, not a password
+log = logging.getLogger("fixadapter.config")
 
 
 class _Section(BaseModel):
@@ -380,4 +383,18 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        _warn_password_in_file(path, data)
     return build_config(data, environ)
+
+
+def _warn_password_in_file(path: Path, data: Mapping[str, Any]) -> None:
+    """The password belongs in the environment: a file is copied, committed and backed up."""
+    account = data.get("account")
+    if isinstance(account, Mapping) and account.get("password") not in (None, ""):
+        log.warning(
+            "config file %s holds the account's password (account.password) in clear, for anyone who "
+            "can read the file or a copy of it; remove it from the file and set %s in the daemon's "
+            "environment instead",
+            path,
+            PASSWORD_ENV,
+        )

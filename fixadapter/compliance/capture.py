@@ -51,6 +51,7 @@ from fixadapter.config import AdapterConfig, ComplianceConfig
 from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
+from fixadapter.private_files import narrow, private_dir
 from fixadapter.store.checks import describe_error
 from fixadapter.store.repository import make_engine
 
@@ -316,8 +317,9 @@ class MessageRecorder:
     def _open(self) -> None:
         if self._lock_fd is not None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.directory)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        narrow(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

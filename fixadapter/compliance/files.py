@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from fixadapter.private_files import open_private, private_dir
+
 log = logging.getLogger("fixadapter.compliance.files")
 
 MESSAGES = "messages"
@@ -51,7 +53,7 @@ class LogFiles:
         self._max_bytes = max_bytes
         self._prefixes: dict[str, str] = {}
         self._open: dict[tuple[str, str], _Open] = {}
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
 
     def register(self, session: str, prefix: str) -> None:
         """QuickFIX's file prefix for a session (from its SessionID); the session name is used until then."""
@@ -96,7 +98,7 @@ class LogFiles:
             if size < self._max_bytes and not Path(f"{path}.gz").exists():
                 break
             part += 1
-        opened = _Open(day, part, path, path.open("ab"), size)
+        opened = _Open(day, part, path, open_private(path), size)
         self._open[(session, kind)] = opened
         return opened
 
@@ -119,7 +121,11 @@ def _gzip(path: Path) -> None:
     """Compressed copy first, fsynced, renamed into place; only then the original goes (crash: both)."""
     target = Path(f"{path}.gz")
     partial = Path(f"{path}.gz.partial")
-    with path.open("rb") as source, gzip.open(partial, "wb") as sink:
+    with (
+        path.open("rb") as source,
+        open_private(partial, append=False) as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb") as sink,
+    ):
         shutil.copyfileobj(source, sink, 1 << 20)
     with partial.open("rb") as written:
         os.fsync(written.fileno())

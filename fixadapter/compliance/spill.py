@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from fixadapter.compliance.records import FixRecord
 from fixadapter.compliance.table import fix_messages_spill
 from fixadapter.compliance.writer import ComplianceWriter
+from fixadapter.private_files import open_private, private_dir
 
 log = logging.getLogger("fixadapter.compliance.spill")
 
@@ -67,7 +68,7 @@ class Spill:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self._files = sorted(p for p in directory.glob(f"spill-*{SUFFIX}"))
         self._appending: tuple[Path, IO[bytes]] | None = None
         self._reading: _Reading | None = None
@@ -94,7 +95,7 @@ class Spill:
             return
         if self._appending is None:
             path = self.directory / (name or spill_name())
-            self._appending = (path, path.open("ab"))
+            self._appending = (path, open_private(path))
             self._files.append(path)
             _fsync_directory(self.directory)
         path, handle = self._appending
@@ -240,7 +241,7 @@ def _advance(conn: Connection, spill_id: str, lines: int) -> None:
 def write_rejected(directory: Path, what: str, why: str) -> None:
     """Keep a record the database refused next to the spill files, with the reason (never silently gone)."""
     line = json.dumps({"time": datetime.now(UTC).isoformat(), "why": why, "record": what}) + "\n"
-    with (directory / REJECTED).open("a", encoding="utf-8") as handle:
-        handle.write(line)
+    with open_private(directory / REJECTED) as handle:
+        handle.write(line.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())

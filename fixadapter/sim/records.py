@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fixadapter.model.enums import OrderType, Side
+from fixadapter.private_files import private_file
 
 ZERO = Decimal(0)
 
@@ -158,6 +159,7 @@ def open_database(path: Path) -> sqlite3.Connection:
 
     The connection is shared by QuickFIX and price threads; the venue's lock serialises its use.
     """
+    private_file(path)  # the venue's orders and positions: this user's only (its -wal/-shm follow)
     connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
     try:
         connection.execute("PRAGMA journal_mode=WAL")

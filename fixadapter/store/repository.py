@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
@@ -18,6 +17,7 @@ from fixadapter.errors import StoreError
 from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
+from fixadapter.private_files import private_file, sqlite_path
 from fixadapter.store import schema
 
 log = logging.getLogger("fixadapter.store")
@@ -44,8 +44,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    if database is not None:
+        private_file(database)  # 0600 before SQLite opens it: its -wal and -shm take the same mode
     try:
         engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
     except (SQLAlchemyError, ImportError) as exc:
