@@ -179,7 +179,8 @@ class Adapter:
         self.engine.on_session(callback)
 
     def on_positions(self, callback: PositionsCallback) -> None:
-        """The venue's open positions after every refresh (after fills, after each logon)."""
+        """Open positions after fills (kept from each fill; a burst makes one call) and after each check
+        with the venue (each logon, every `orders.positions_refresh_seconds`)."""
         self.engine.fanout.on_positions(callback)
 
     # -- risk -------------------------------------------------------------------------------------

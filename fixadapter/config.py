@@ -130,6 +130,14 @@ class OrdersConfig(_Section):
             "is sent after the next logon if younger than this, else rejected; 0 never resends",
         ),
     ] = 30.0
+    positions_refresh_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="positions are kept from fills and checked with the venue (a positions request) "
+            "after each logon and every this many seconds; 0: after each logon only",
+        ),
+    ] = 300.0
 
 
 class Subscription(_Section):

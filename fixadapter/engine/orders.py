@@ -21,6 +21,7 @@ from fixadapter.connectors.base import TradeConnector
 from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.positions import PositionBook, PositionFill
 from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
@@ -44,7 +45,7 @@ from fixadapter.model.enums import (
     SessionState,
 )
 from fixadapter.model.ids import IdAllocator
-from fixadapter.model.orders import Order, OrderEvent, OrderRequest
+from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest
 from fixadapter.model.reports import (
     BusinessReject,
     CancelRejected,
@@ -104,6 +105,8 @@ class OrderEngine:
         self._tasks = TaskGroup(metrics)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._positions_refresh: asyncio.Task[None] | None = None
+        self._positions_publish: asyncio.Task[None] | None = None
+        self._positions = PositionBook()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
             ExecutionReport: self._on_execution,
@@ -127,12 +130,17 @@ class OrderEngine:
         for request in await self._db(self.store.requests):
             self._by_request[request.request_id] = request
         self.catalog.replace(await self._db(self.store.instruments))
+        self._positions.replace(await self._db(self.store.positions))
         if recovered:
             log.info(
                 "recovered %d open orders from the store; they are reconciled after logon", len(recovered)
             )
         self._tasks.spawn(self._process_reports(), name="reports")
         self._tasks.spawn(watch_in_flight(self, self._config.inflight_timeout_seconds), name="in-flight")
+        if self._config.positions_refresh_seconds > 0:
+            self._tasks.spawn(
+                self._check_positions_every(self._config.positions_refresh_seconds), name="positions"
+            )
         await asyncio.to_thread(self._connector.start, self.deliver)
 
     async def stop(self) -> None:
@@ -509,7 +517,7 @@ class OrderEngine:
             return order
         recorded = await self._record(applied.order, applied.kind, report, report.dedupe_key, applied.fill)
         if recorded and applied.fill is not None:
-            self._schedule_positions_refresh()
+            await self._fill_position(applied.order, applied.fill)
         return applied.order
 
     async def _record(
@@ -600,6 +608,8 @@ class OrderEngine:
             collection = self.queries.pending.get(prefix + ref)
             if collection is not None:
                 collection.finish()  # cTrader's way of saying "no working orders"
+                if prefix == "positions:":
+                    self._positions.venue_answered()
                 return
         untracked = self.queries.pending.get(f"cancel:{ref}")
         if untracked is not None:
@@ -681,10 +691,13 @@ class OrderEngine:
         collection = self.queries.pending.get(f"positions:{report.request_id}")
         if collection is None:
             log.debug("position report for a finished request %s", report.request_id)
-        elif report.no_positions:
+            return
+        if report.no_positions:
             collection.finish()
         else:
             collection.add(report, report.total_reports)
+        if collection.future.done():  # in order with the fills: those after this are not in the answer
+            self._positions.venue_answered()
 
     async def _on_security_list(self, report: SecurityListReport) -> None:
         collection = self.queries.pending.get(f"instruments:{report.request_id}")
@@ -751,11 +764,47 @@ class OrderEngine:
         return instruments
 
     async def save_positions(self, positions: list[Any]) -> None:
-        await self._db(self.store.replace_positions, positions)
-        self.fanout.publish_positions(positions)
+        """The venue's list (the authority), with any fill applied since its answer replayed on top."""
+        current = self._positions.replace(positions)
+        await self._db(self.store.replace_positions, current)
+        self.fanout.publish_positions(current)
 
     async def positions(self) -> list[Any]:
-        return await self._db(self.store.positions)
+        return self._positions.all()
+
+    async def _fill_position(self, order: Order, fill: Fill) -> None:
+        """Keep the fill's position from the fill itself; only a fill naming no position asks the venue."""
+        if not order.position_id:
+            self._schedule_positions_refresh()
+            return
+        instrument = self.catalog.by_id(order.symbol_id)
+        change = PositionFill(
+            position_id=order.position_id,
+            symbol_id=order.symbol_id,
+            side=order.side,
+            quantity=fill.quantity,
+            price=fill.price,
+            digits=instrument.digits if instrument else None,
+        )
+        updated = self._positions.apply(change)
+        await self._db(self.store.put_position, change.position_id, updated)
+        if self._positions_publish is None or self._positions_publish.done():
+            self._positions_publish = self._tasks.spawn(self._publish_positions(), name="positions-publish")
+
+    async def _publish_positions(self) -> None:
+        await asyncio.sleep(0.05)  # a burst of fills makes one positions event
+        self.fanout.publish_positions(self._positions.all())
+
+    async def _check_positions_every(self, seconds: float) -> None:
+        """Between logons, compare with the venue now and then: a fill missed or misread is corrected."""
+        while True:
+            await asyncio.sleep(seconds)
+            if not self.ready:
+                continue  # the next logon's reconciliation asks anyway
+            try:
+                await self.refresh_positions()
+            except (TimeoutError, SessionNotReady, SessionError) as exc:
+                log.warning("positions check with the venue failed (%s); retried in %gs", exc, seconds)
 
     async def adopt_external(self, report: ExecutionReport) -> Order:
         """An order the venue has and the store does not (placed elsewhere): keep it, visibly."""
@@ -792,7 +841,7 @@ class OrderEngine:
         try:
             await self.refresh_positions()
         except (TimeoutError, SessionNotReady, SessionError) as exc:
-            log.warning("positions refresh failed (%s); the next fill or logon retries", exc)
+            log.warning("positions refresh failed (%s); the next check or logon retries", exc)
 
     async def refresh_positions(self) -> list[Any]:
         """Ask the venue for its open positions now and store them (the venue is the authority)."""

@@ -276,6 +276,17 @@ class OrderStore:
 
         self._run(work)
 
+    def put_position(self, position_id: str, position: Position | None) -> None:
+        """One position after a fill: stored, or removed when the fill closed it (None)."""
+        table = schema.positions
+
+        def work(conn: Connection) -> None:
+            conn.execute(table.delete().where(table.c.position_id == position_id))
+            if position is not None:
+                conn.execute(insert(table), [position.model_dump(mode="python")])
+
+        self._run(work)
+
     def positions(self) -> list[Position]:
         query = select(schema.positions).order_by(schema.positions.c.position_id)
         return [
