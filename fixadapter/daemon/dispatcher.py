@@ -6,14 +6,18 @@ stays unacknowledged and is retried; a daemon killed at any point gets it back o
 ClOrdID (the command id when the strategy gives none) makes the second delivery return the first order.
 A command that can never be taken (not JSON, too big or deep, wrong version, bad fields, or naming
 another strategy than the one whose stream carried it) is refused on the sender's stream and
-acknowledged, so it cannot block the queue. A command whose handling raises something unexpected makes
-the dispatcher fail (its supervisor restarts it, with a blocking alarm meanwhile, and the command comes
-back); after MAX_ATTEMPTS such failures it is refused and acknowledged, so one command cannot stop all.
+acknowledged, so it cannot block the queue. A command id used before for a different command is refused
+(the same id with the same content is a redelivery and taken as before). A command whose handling raises
+something unexpected makes the dispatcher fail (its supervisor restarts it, with a blocking alarm
+meanwhile, and the command comes back); after MAX_ATTEMPTS such failures it is refused and acknowledged,
+so one command cannot stop all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -32,6 +36,7 @@ from fixadapter.queue.schema import (
 )
 from fixadapter.queue.transport import CommandSource, Delivery, EventSink
 from fixadapter.risk.open_orders import strategy_of
+from fixadapter.store.command_ids import CommandIds
 
 if TYPE_CHECKING:
     from fixadapter.api import Adapter
@@ -51,15 +56,21 @@ class CommandDispatcher:
         self._metrics = adapter.metrics
         self._stopping = asyncio.Event()
         self._failures: dict[tuple[str, str], int] = {}  # unexpected failures per delivery still queued
+        self._ids = CommandIds(adapter.engine.store.engine)
+
+    async def prepare(self) -> None:
+        """Create the table of used command ids (before the first command)."""
+        await asyncio.to_thread(self._ids.create)
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
-        async for delivery in self._source.deliveries():
-            if self._stopping.is_set():
-                return  # not acknowledged: the next start takes it
-            await self._handle(delivery)
-            progress()
-            if self._stopping.is_set():
-                return
+        async with contextlib.aclosing(self._source.deliveries()) as deliveries:
+            async for delivery in deliveries:
+                if self._stopping.is_set():
+                    return  # not acknowledged: the next start takes it
+                await self._handle(delivery)
+                progress()
+                if self._stopping.is_set():
+                    return
 
     def stop_taking(self) -> None:
         """Finish the command in hand, take no other (they stay queued for the next start)."""
@@ -136,6 +147,8 @@ class CommandDispatcher:
     async def _until_handled(self, command: AnyCommand, delivery: Delivery) -> str | None:
         while True:
             try:
+                if not await self._first_use(command):
+                    return "rejected"
                 await self._execute(command)
                 return "done"
             except RiskRejected as refused:
@@ -150,6 +163,21 @@ class CommandDispatcher:
             except FixAdapterError as exc:
                 await self._refuse(command, str(exc))
                 return "rejected"
+
+    async def _first_use(self, command: AnyCommand) -> bool:
+        """True for a new command id or a redelivery (same content); a reused id is refused (False)."""
+        content = command.model_dump_json(exclude={"sent_at"}).encode()
+        digest = hashlib.sha256(content).hexdigest()
+        if await asyncio.to_thread(self._ids.same_or_new, command.strategy, command.id, digest):
+            return True
+        reason = (
+            f"command id {command.id} was used before for a different command; give every command a new id "
+            "(the same id is only for sending the same command again)"
+        )
+        log.info("%s %s from %s refused: %s", command.type, command.id, command.strategy, reason)
+        refusal = CommandRejected(command_id=command.id, command_type=command.type, reason=reason)
+        await self._sink.publish(command.strategy, encode(refusal), None)
+        return False
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:

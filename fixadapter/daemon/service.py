@@ -95,6 +95,7 @@ class Daemon:
         await self.sink.start()
         await self.source.start()
         await self.relay.prepare()
+        await self.dispatcher.prepare()
         await self.adapter.start()
         self._tasks.supervise(self.relay.run, name="event-relay")
         if self.http is not None:

@@ -206,8 +206,9 @@ def encode(message: BaseModel) -> bytes:
 
 def decode_command(data: bytes | str) -> SubmitCommand | CancelCommand | ReplaceCommand:
     """Parse and validate one command; InvalidCommand says what is wrong in one line."""
+    readable = _readable(data)
     try:
-        raw = json.loads(_readable(data))
+        raw = json.loads(readable)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCommand(_short(f"not JSON: {exc}")) from None
     except RecursionError:  # the depth check makes this unreachable; kept so no input can kill a reader

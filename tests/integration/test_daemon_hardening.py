@@ -1,0 +1,257 @@
+"""The daemon's queue side under hostile or broken input: no strategy name reaches an internal key, no
+input kills the command dispatcher, a task that fails is restarted and shown, a strategy sends only as
+itself, a reused command id is refused, and floods of bad commands leave metrics and Redis keys bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import string
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+from prometheus_client import generate_latest
+
+from fixadapter.client import Event, StrategyClient
+from fixadapter.daemon.service import Daemon
+from fixadapter.engine.tasks import TASK_FAILED
+from fixadapter.model.enums import OrderEventKind, OrderStatus
+from fixadapter.model.requests import NewOrder
+from fixadapter.queue.schema import CancelCommand, CommandRejected, OrderUpdate, SubmitCommand, encode
+from fixadapter.sim.process import SimProcess
+from tests.integration.test_daemon_queue import daemon_config, limit, market, started
+from tests.integration.test_daemon_redis import redis_daemon
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+    assert condition(), what
+
+
+async def events_until_final(client: StrategyClient, cl_ord_id: str) -> list[Event]:
+    """Every event of the client's strategy from the start of its stream up to `cl_ord_id`'s final one."""
+    seen: list[Event] = []
+    async with asyncio.timeout(15):
+        async for event in client.events(from_start=True):
+            seen.append(event)
+            if isinstance(event, OrderUpdate) and event.order.cl_ord_id == cl_ord_id and event.order.is_done:
+                return seen
+    raise AssertionError("unreachable")
+
+
+def refusals(events: list[Event]) -> dict[str | None, str]:
+    return {e.command_id: e.reason for e in events if isinstance(e, CommandRejected)}
+
+
+def test_a_strategy_named_published_seq_breaks_neither_the_dispatcher_nor_the_relay_nor_a_restart(
+    sim: SimProcess, tmp_path: Path, redis_url: str, queue_prefix: str
+):
+    config = redis_daemon(sim, tmp_path, redis_url, queue_prefix, strategies=("published_seq",))
+
+    async def scenario() -> None:
+        for run in ("first", "restarted"):
+            daemon = await started(config)
+            try:
+                async with StrategyClient.redis(redis_url, "published_seq", queue_prefix) as client:
+                    await client._transport.send_command(
+                        "published_seq", f'{{"v": 1, "type": "cancel", "id": "bad-{run}"}}'.encode()
+                    )
+                    cl_ord_id = await client.submit(market())
+                    seen = await events_until_final(client, cl_ord_id)
+                final = seen[-1]
+                assert isinstance(final, OrderUpdate) and final.order.status is OrderStatus.FILLED
+                assert "cl_ord_id" in refusals(seen)[f"bad-{run}"]
+                assert daemon.adapter.ready, daemon.adapter.readiness()
+                assert not daemon.adapter.metrics.alarms.active(TASK_FAILED)
+            finally:
+                await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_dispatcher_whose_handling_raises_is_restarted_and_readyz_names_it_meanwhile(
+    sim: SimProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    config = daemon_config(sim, tmp_path, daemon={"http": {"enabled": True, "port": 0}})
+
+    async def scenario() -> None:
+        daemon = await started(config)
+        restarted, release = asyncio.Event(), asyncio.Event()
+        submit = daemon.adapter.submit
+        calls = 0
+
+        async def fails_once_then_waits(order: NewOrder) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug in handling a command")
+            restarted.set()
+            await release.wait()
+            return await submit(order)
+
+        monkeypatch.setattr(daemon.adapter, "submit", fails_once_then_waits)
+        try:
+            async with daemon.client("momo") as client, aiohttp.ClientSession() as http:
+                cl_ord_id = await client.submit(market())
+                await asyncio.wait_for(restarted.wait(), 15)  # failed, restarted, the command came back
+                async with http.get(f"http://127.0.0.1:{daemon.http_port}/readyz") as answer:
+                    body = await answer.json()
+                    assert answer.status == 503
+                assert "task_failed command-dispatcher" in body["reason"]
+                assert "RuntimeError" in body["reason"]
+                assert not daemon.adapter.ready
+                restarts = daemon.adapter.metrics.registry.get_sample_value(
+                    "fixadapter_task_restarts_total", {"task": "command-dispatcher"}
+                )
+                assert restarts == 1
+
+                release.set()
+                final = await asyncio.wait_for(client.final_state(cl_ord_id), 15)
+                assert isinstance(final, OrderUpdate) and final.order.status is OrderStatus.FILLED
+                alarms = daemon.adapter.metrics.alarms
+                await until(lambda: not alarms.is_active(TASK_FAILED, "command-dispatcher"), "alarm cleared")
+                async with http.get(f"http://127.0.0.1:{daemon.http_port}/readyz") as answer:
+                    assert answer.status == 200
+            assert [o.cl_ord_id for o in await daemon.adapter.orders()].count(cl_ord_id) == 1
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_deeply_nested_json_is_refused_and_the_next_command_is_taken(sim: SimProcess, tmp_path: Path):
+    async def scenario() -> None:
+        daemon = await started(daemon_config(sim, tmp_path))
+        try:
+            assert daemon.memory is not None
+            async with daemon.client("momo") as client:
+                await daemon.memory.client().send_command("momo", b"[" * 100000)
+                cl_ord_id = await client.submit(market())
+                seen = await events_until_final(client, cl_ord_id)
+            assert seen[-1].order.status is OrderStatus.FILLED  # type: ignore[union-attr]
+            assert refusals(seen)[None] == (
+                "invalid command: command is 100000 bytes; the limit is 65536 bytes: send a smaller command"
+            )
+            assert not daemon.adapter.metrics.alarms.active(TASK_FAILED)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_command_naming_another_strategy_is_refused_on_the_senders_stream(sim: SimProcess, tmp_path: Path):
+    async def scenario() -> None:
+        daemon = await started(daemon_config(sim, tmp_path))
+        try:
+            assert daemon.memory is not None
+            async with daemon.client("alpha") as alpha, daemon.client("beta") as beta:
+                resting = await alpha.submit(limit("1.00000"))
+                async for event in alpha.events():
+                    if isinstance(event, OrderUpdate) and event.event is OrderEventKind.ACCEPTED:
+                        break
+                spoofed = CancelCommand(id="spoof-1", strategy="alpha", cl_ord_id=resting)
+                await daemon.memory.client().send_command("beta", encode(spoofed))
+                async for event in beta.events():
+                    if isinstance(event, CommandRejected):
+                        assert event.command_id == "spoof-1"
+                        assert "names strategy alpha but was sent on the stream of beta" in event.reason
+                        break
+                order = await daemon.adapter.order(resting)
+                assert order is not None and order.status is OrderStatus.NEW
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_command_id_used_again_for_a_different_command_is_refused_and_a_redelivery_is_not(
+    sim: SimProcess, tmp_path: Path
+):
+    async def scenario() -> None:
+        daemon = await started(daemon_config(sim, tmp_path))
+        try:
+            assert daemon.memory is not None
+            first = SubmitCommand(id="reused-1", strategy="momo", order=market(10000))
+            other = SubmitCommand(id="reused-1", strategy="momo", order=market(20000, "GBPUSD"))
+            async with daemon.client("momo") as client:
+                transport = daemon.memory.client()
+                for command in (first, first, other):
+                    await transport.send_command("momo", encode(command))
+                last = await client.submit(market())  # handled after the three: its final ends the read
+                seen = await events_until_final(client, last)
+            reasons = [e.reason for e in seen if isinstance(e, CommandRejected)]
+            assert reasons == [
+                "command id reused-1 was used before for a different command; give every command a new id "
+                "(the same id is only for sending the same command again)"
+            ]
+            ours = [o for o in await daemon.adapter.orders() if o.cl_ord_id == "reused-1"]
+            assert len(ours) == 1 and ours[0].symbol == "EURUSD" and ours[0].quantity == 10000
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def _sample_lines(daemon: Daemon) -> int:
+    text = generate_latest(daemon.adapter.metrics.registry).decode()
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _random_name(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_lowercase + string.digits, k=12))
+
+
+def test_two_thousand_invalid_commands_with_random_type_and_strategy_leave_metrics_and_keys_bounded(
+    sim: SimProcess, tmp_path: Path, redis_url: str, queue_prefix: str
+):
+    config = redis_daemon(sim, tmp_path, redis_url, queue_prefix, strategies=("momo",))
+    rng = random.Random(13)
+    flood = 2000
+
+    async def scenario() -> None:
+        daemon = await started(config)
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            async with StrategyClient.redis(redis_url, "momo", queue_prefix) as client:
+                series_before = _sample_lines(daemon)
+                for number in range(flood):
+                    if number % 2:
+                        command: dict[str, Any] = {"v": 1, "type": _random_name(rng), "id": f"t{number}"}
+                        command["strategy"] = _random_name(rng)
+                    else:
+                        command = CancelCommand(
+                            id=f"s{number}", strategy=_random_name(rng), cl_ord_id=_random_name(rng)
+                        ).model_dump(mode="json")
+                    await client._transport.send_command("momo", json.dumps(command).encode())
+                refused = 0
+                async with asyncio.timeout(60):
+                    async for event in client.events():
+                        refused += isinstance(event, CommandRejected)
+                        if refused == flood:
+                            break
+                key = f"{queue_prefix}:commands:momo"
+                async with asyncio.timeout(15):
+                    while await raw.xlen(key):
+                        await asyncio.sleep(0.05)
+                series_after = _sample_lines(daemon)
+            keys = {
+                k.decode().removeprefix(f"{queue_prefix}:") async for k in raw.scan_iter(f"{queue_prefix}:*")
+            }
+            assert keys <= {"commands:momo", "events:momo", "positions", "internal:published_seq"}, keys
+            assert series_after - series_before <= 8, "a metric label took a value from the input"
+            invalid = daemon.adapter.metrics.registry.get_sample_value(
+                "fixadapter_queue_commands_total", {"type": "unknown", "outcome": "invalid"}
+            )
+            assert invalid == flood / 2
+        finally:
+            await raw.aclose()
+            await daemon.stop()
+
+    asyncio.run(scenario())
