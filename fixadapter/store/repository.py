@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
@@ -17,7 +18,7 @@ from fixadapter.errors import StoreError
 from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
-from fixadapter.private_files import private_file, sqlite_path
+from fixadapter.private_files import private_dir, private_file, sqlite_path
 from fixadapter.store import schema
 
 log = logging.getLogger("fixadapter.store")
@@ -43,15 +44,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_database(path: Path) -> None:
+    """0600 before SQLite opens (and so creates) the file: its -wal and -shm take the same mode."""
+    private_file(path)
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
     database = sqlite_path(url)
     if database is not None:
-        private_file(database)  # 0600 before SQLite opens it: its -wal and -shm take the same mode
+        private_dir(database.parent)
     try:
         engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url.rsplit('@', maxsplit=1)[-1]!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
+        if database is not None:
+            event.listen(engine, "do_connect", lambda *_args: _private_database(database))
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
