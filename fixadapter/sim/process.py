@@ -1,41 +1,76 @@
-"""Run the simulator as a separate process (tests, demo, bench) and talk to its control port."""
+"""Run the simulator as a separate process (tests, demo, bench) and talk to its control port.
+
+Ports are never chosen here and bound there (another process could take one in between): the first
+start asks for port 0 everywhere, the simulator binds and reports what it got on its ready line, and a
+restart asks for those same ports again, as a real venue keeps its ports. A simulator that dies before it
+is ready raises SimulatorFailed with its exit status and the end of its log.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fixadapter.model.enums import SessionKind
-from fixadapter.sim.runner import READY_LINE
+from fixadapter.sim.runner import PORTS_MARK, READY_LINE
 
 START_SECONDS = 60.0
+LOG_TAIL_LINES = 25
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class SimulatorFailed(RuntimeError):
+    """The simulator process ended, or never said it was ready; the message carries why."""
+
+
+def exit_status(returncode: int | None) -> str:
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"(its log {path} cannot be read: {exc})"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else f"(its log {path} is empty)"
+
+
+def read_ports(line: str) -> dict[str, int | None]:
+    """The ports a ready line reports (see runner.PORTS_MARK)."""
+    _, mark, text = line.rpartition(PORTS_MARK)
+    if not mark:
+        raise SimulatorFailed(f"the simulator's ready line names no ports: {line.strip()!r}")
+    ports = json.loads(text)
+    return {name: int(port) if port is not None else None for name, port in ports.items()}
 
 
 @dataclass
 class SimProcess:
-    """One simulator process; ports are chosen once and kept across restarts (like a real venue)."""
+    """One simulator process; a port left 0 is bound by the simulator and kept across restarts."""
 
     state_path: Path | None = None
-    quote_port: int = field(default_factory=free_port)
-    trade_port: int = field(default_factory=free_port)
-    control_port: int = field(default_factory=free_port)
+    quote_port: int = 0
+    trade_port: int = 0
+    control_port: int = 0
     sender_comp_id: str = "demo.sim.1234567"
     username: str = "1234567"
     password: str = "sim-password"  # noqa: S105 - the simulator's own test credential
@@ -45,9 +80,11 @@ class SimProcess:
     tls: bool = False
     tls_dir: Path | None = None
     tls_names: tuple[str, ...] = ()
-    quote_tls_port: int = field(default_factory=free_port)
-    trade_tls_port: int = field(default_factory=free_port)
+    quote_tls_port: int = 0
+    trade_tls_port: int = 0
     _process: subprocess.Popen[bytes] | None = None
+    _stderr_path: Path | None = None
+    _own_stderr: bool = field(default=False, repr=False)
 
     def start(self) -> SimProcess:
         command = [
@@ -80,29 +117,62 @@ class SimProcess:
             for name in self.tls_names:
                 command += ["--tls-name", name]
         env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
-        if self.log_path is None:
+        stderr_path = self._stderr_file()
+        with open(stderr_path, "ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+                command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
             )
-        else:
-            with open(self.log_path, "ab") as log:
-                self._process = subprocess.Popen(
-                    command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
-                )
-        self._wait_ready()
+        self._adopt_ports(self._wait_ready(stderr_path))
         return self
 
-    def _wait_ready(self) -> None:
-        assert self._process is not None and self._process.stdout is not None  # noqa: S101 - set by start()
+    def _stderr_file(self) -> Path:
+        """Where the simulator's log goes: log_path, else a file of our own (removed by stop())."""
+        if self.log_path is not None:
+            return self.log_path
+        if self._stderr_path is None:
+            handle, name = tempfile.mkstemp(prefix="fixadapter-sim-", suffix=".log")
+            os.close(handle)
+            self._stderr_path = Path(name)
+            self._own_stderr = True
+        return self._stderr_path
+
+    def _wait_ready(self, stderr_path: Path) -> str:
+        process = self._process
+        if process is None or process.stdout is None:
+            raise SimulatorFailed("the simulator process was not started")
         deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            line = self._process.stdout.readline().decode(errors="replace")
-            if READY_LINE in line:
-                return
-            if not line and self._process.poll() is not None:
-                raise RuntimeError(f"simulator exited with {self._process.returncode} before it was ready")
-        self.kill()
-        raise RuntimeError(f"simulator not ready after {START_SECONDS:g}s")
+        pending = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise SimulatorFailed(
+                    f"simulator not ready after {START_SECONDS:g}s (killed); the end of its log "
+                    f"{stderr_path}:\n{log_tail(stderr_path)}"
+                )
+            readable, _, _ = select.select([process.stdout], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            pending += chunk
+            for line in pending.decode(errors="replace").splitlines(keepends=True):
+                if READY_LINE in line and line.endswith("\n"):
+                    return line
+            if not chunk:  # end of output: the simulator is gone
+                returncode = process.wait(10)
+                self._release()
+                raise SimulatorFailed(
+                    f"simulator exited before it was ready ({exit_status(returncode)}); the end of its log "
+                    f"{stderr_path}:\n{log_tail(stderr_path)}"
+                )
+
+    def _adopt_ports(self, ready_line: str) -> None:
+        ports = read_ports(ready_line)
+        self.quote_port = ports["quote"] or 0
+        self.trade_port = ports["trade"] or 0
+        self.control_port = ports["control"] or 0
+        self.quote_tls_port = ports.get("quote_tls") or self.quote_tls_port
+        self.trade_tls_port = ports.get("trade_tls") or self.trade_tls_port
 
     def kill(self) -> None:
         """SIGKILL the simulator and its QUOTE child at once: a crash, not a shutdown."""
@@ -128,6 +198,10 @@ class SimProcess:
         except subprocess.TimeoutExpired:
             self.kill()
         self._release()
+        if self._own_stderr and self._stderr_path is not None:
+            self._stderr_path.unlink(missing_ok=True)
+            self._stderr_path = None
+            self._own_stderr = False
 
     @property
     def running(self) -> bool:
@@ -145,7 +219,7 @@ class SimProcess:
     def tls_directory(self) -> Path:
         if self.tls_dir is None:
             base = self.state_path.parent if self.state_path is not None else Path(tempfile.gettempdir())
-            self.tls_dir = base / f"sim-tls-{self.control_port}"
+            self.tls_dir = base / f"sim-tls-{uuid.uuid4().hex[:12]}"
         return self.tls_dir
 
     @property

@@ -40,6 +40,7 @@ from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import CServerApplication, acceptor_settings
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.instruments import security_list
+from fixadapter.sim.listening import start_listening
 from fixadapter.sim.market_feed import (
     ASK,
     BID,
@@ -100,6 +101,7 @@ class QuoteServer:
         # Parsing our own text with the dictionary is the cheapest way to build a message with groups.
         self._dictionary = fix.DataDictionary(str(resolve_path(config.dictionary)))
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self.port = config.quote_port  # the bound one once started (config 0: any free port)
         self.tls = tls_port_for(config, SessionKind.QUOTE)
         self._lock = threading.RLock()
         self._ended_sessions: queue.SimpleQueue[str] = queue.SimpleQueue()  # see _drop_session
@@ -120,12 +122,13 @@ class QuoteServer:
         self._publisher = threading.Thread(target=self._run_publisher, name="sim-md-publisher", daemon=True)
 
     def start(self) -> None:
-        self._acceptor = fix.ThreadedSocketAcceptor(
+        acceptor = fix.ThreadedSocketAcceptor(
             self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.QUOTE)
         )
-        self._acceptor.start()
+        self._acceptor = acceptor
+        self.port = start_listening(acceptor.start, self.config.host, "QUOTE port")
         if self.tls is not None:
-            self.tls.start()
+            self.tls.start(self.port)
         self._publisher.start()
 
     def stop(self) -> None:
@@ -421,7 +424,7 @@ def run_quote_process(config: SimConfig, parent: Connection) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     server = QuoteServer(config)
     server.start()
-    parent.send("ready")
+    parent.send(("ready", server.port, server.tls.port if server.tls is not None else None))
     try:
         while True:
             command = parent.recv()

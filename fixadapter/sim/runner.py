@@ -5,6 +5,7 @@ port in a child process that exits with it and gets every venue quote change ove
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import signal
@@ -23,6 +24,7 @@ from fixadapter.tls.certs import ensure_server_files
 
 log = logging.getLogger("fixadapter.sim")
 READY_LINE = "fixadapter simulator ready"
+PORTS_MARK = " ports="  # then the bound ports as JSON, the last thing on the ready line
 CHILD_START_SECONDS = 30
 
 
@@ -35,6 +37,27 @@ def with_certificate(config: SimConfig) -> SimConfig:
     return config.model_copy(update={"tls_cert": files.cert_file, "tls_key": files.key_file})
 
 
+def _quote_ready(quote: multiprocessing.process.BaseProcess, parent_end: Any) -> tuple[int, int | None]:
+    """The QUOTE child's bound ports, or why it did not start (its traceback is on our stderr)."""
+    message: object = None
+    try:
+        if parent_end.poll(CHILD_START_SECONDS):
+            message = parent_end.recv()
+    except (EOFError, OSError):
+        message = None
+    if isinstance(message, tuple) and len(message) == 3 and message[0] == "ready":
+        return int(message[1]), message[2]
+    quote.join(1)
+    if quote.exitcode is None:
+        quote.kill()
+        quote.join(5)
+        raise RuntimeError(f"the QUOTE port process did not start within {CHILD_START_SECONDS}s (killed)")
+    raise RuntimeError(
+        f"the QUOTE port process exited with code {quote.exitcode} before it was ready "
+        "(its error is logged above: a port in use, a bad certificate?)"
+    )
+
+
 def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or `stop`); prints READY_LINE with the ports once listening."""
     stop = stop or threading.Event()
@@ -44,9 +67,7 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     parent_end, child_end = context.Pipe()
     quote = context.Process(target=run_quote_process, args=(config, child_end), name="sim-quote", daemon=True)
     quote.start()
-    if not parent_end.poll(CHILD_START_SECONDS) or parent_end.recv() != "ready":
-        quote.kill()
-        raise RuntimeError("the QUOTE port process did not start; is its port free?")
+    quote_port, quote_tls_port = _quote_ready(quote, parent_end)
     link = QuoteLink(parent_end)
     trade = TradeServer(config, venue)
     trade.on_quotes = link.send_quotes
@@ -63,12 +84,19 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+    ports = {
+        "quote": quote_port,
+        "trade": trade.port,
+        "control": control.port,
+        "quote_tls": quote_tls_port,
+        "trade_tls": trade.tls.port if trade.tls is not None else None,
+    }
     tls = ""
     if config.tls:
-        tls = f" TLS: QUOTE {config.quote_tls_port} TRADE {config.trade_tls_port} cert {config.tls_cert}"
+        tls = f" TLS: QUOTE {ports['quote_tls']} TRADE {ports['trade_tls']} cert {config.tls_cert}"
     print(
-        f"{READY_LINE}: QUOTE {config.host}:{config.quote_port} TRADE {config.host}:{config.trade_port} "
-        f"control http://{config.host}:{control.port}{tls}",
+        f"{READY_LINE}: QUOTE {config.host}:{quote_port} TRADE {config.host}:{trade.port} "
+        f"control http://{config.host}:{control.port}{tls}{PORTS_MARK}{json.dumps(ports)}",
         flush=True,
     )
     try:

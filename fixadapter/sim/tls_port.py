@@ -59,7 +59,10 @@ class TlsPort:
             return self._address[1]
         return int(self._server.sockets[0].getsockname()[1])
 
-    def start(self) -> None:
+    def start(self, target_port: int | None = None) -> None:
+        """`target_port`: the plain port's bound number when it was configured as 0."""
+        if target_port is not None:
+            self._target_port = target_port
         self._thread.start()
         self._thread.call(self._serve())
         log.info(

@@ -24,6 +24,7 @@ from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.instruments import security_list
+from fixadapter.sim.listening import start_listening
 from fixadapter.sim.prices import Quote
 from fixadapter.sim.tls_port import tls_port_for
 from fixadapter.sim.venue import (
@@ -182,6 +183,7 @@ class TradeServer:
         self.faults = Faults()
         self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self.port = config.trade_port  # the bound one once started (config 0: any free port)
         self.tls = tls_port_for(config, SessionKind.TRADE)
         # Held from a venue call until its reports are sent, by every thread (QuickFIX, clock, control),
         # so reports leave in the order the venue produced them, as cTrader's do.
@@ -201,12 +203,13 @@ class TradeServer:
         }
 
     def start(self) -> None:
-        self._acceptor = fix.ThreadedSocketAcceptor(
+        acceptor = fix.ThreadedSocketAcceptor(
             self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.TRADE)
         )
-        self._acceptor.start()
+        self._acceptor = acceptor
+        self.port = start_listening(acceptor.start, self.config.host, "TRADE port")
         if self.tls is not None:
-            self.tls.start()
+            self.tls.start(self.port)
         self._clock_thread.start()
 
     def stop(self) -> None:
