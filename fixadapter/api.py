@@ -56,7 +56,7 @@ class Adapter:
             OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
         )
         # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
-        self.reads = StoreReader(config.store.url, shared=self.engine.store)
+        self.reads = StoreReader(config.store.url, shared=(self.engine.store, self.engine.store_thread))
         self.pre_trade = PreTrade(config.risk, self.engine.catalog, self.metrics)
         self.engine.pre_trade = self.pre_trade
         self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record

@@ -164,6 +164,11 @@ class OrderEngine:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    @property
+    def store_thread(self) -> ThreadPoolExecutor:
+        """The one thread that writes the store (an in-memory SQLite database exists only on it)."""
+        return self._db_thread
+
     async def until_ready(self) -> None:
         await self._ready.wait()
 

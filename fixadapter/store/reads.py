@@ -97,14 +97,17 @@ def read_order_page(
 class StoreReader:
     """The read path of its own: one thread, its own connection pool on the same database.
 
-    An in-memory SQLite database exists once per connection, so there the reads share the engine's store
-    (still on this thread: a read waits for nothing but the database)."""
+    An in-memory SQLite database exists only on the connection (and thread) that made it, so there the
+    reads go to the engine's store and its thread (`shared`): nothing else could see the data."""
 
-    def __init__(self, url: str, shared: OrderStore | None = None) -> None:
+    def __init__(self, url: str, shared: tuple[OrderStore, ThreadPoolExecutor] | None = None) -> None:
         in_memory = url.startswith("sqlite://") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
         self._own = shared is None or not in_memory
-        self._store = shared if shared is not None and not self._own else OrderStore(url)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fixadapter-reads")
+        if shared is not None and not self._own:
+            self._store, self._thread = shared
+        else:
+            self._store = OrderStore(url)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fixadapter-reads")
 
     @property
     def store(self) -> OrderStore:
@@ -125,6 +128,6 @@ class StoreReader:
         return await self._run(self._store.positions)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        if self._own:
+        if self._own:  # the shared store and thread are the engine's to close
+            self._thread.shutdown(wait=True)
             self._store.close()
