@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import shutil
 import signal
@@ -25,6 +26,7 @@ from fixadapter.blotter import Blotter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.errors import SessionNotReady
 from fixadapter.model.enums import SessionKind
+from fixadapter.private_files import open_private, private_dir
 from fixadapter.sim.process import SimProcess
 from fixadapter.strategies import sample
 
@@ -77,7 +79,7 @@ def _logs_to(path: Path, redirect: bool) -> Iterator[None]:
     if not handlers:
         yield
         return
-    with path.open("a", encoding="utf-8") as file:
+    with io.TextIOWrapper(open_private(path), encoding="utf-8") as file:
         previous = [handler.setStream(file) for handler in handlers]
         try:
             yield
@@ -96,7 +98,7 @@ def _console() -> Console:
 
 async def run_demo(workdir: Path, duration: float = 20.0) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    private_dir(workdir)  # the demo's store, record and logs: this user's only
     console = _console()
     console.print(f"starting the CSERVER simulator (state and logs in {workdir}) ...", soft_wrap=True)
     # Over TLS, as toward a real broker: the simulator makes its certificate, the daemon pins its CA.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -65,6 +66,9 @@ def test_demo_runs_the_sample_strategy_through_the_daemon_and_exits_cleanly(tmp_
     assert "risk refused: max_quantity, price_collar" in stdout  # the final summary
     assert "orders (8)" in stdout and "positions" in stdout  # the final tables
     assert (workdir / "fixadapter.db").exists()
+    # The demo's store, FIX record and logs are this user's only.
+    assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((workdir / "fixadapter.db").stat().st_mode) == 0o600
     for text in (stdout, stderr):
         assert "Traceback" not in text
         assert " ERROR " not in text
