@@ -208,20 +208,16 @@ class HttpApi:
             return
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
-            self._refuse(
-                "token", f"{request.method} {request.path} from {request.remote or '?'}: no valid token"
-            )
+            self._refuse("token", f"{_request_line(request)}: no valid token")
             raise Unauthorized("this endpoint needs Authorization: Bearer <daemon.http.token>")
 
     def _check_host(self, request: web.Request) -> None:
         header = request.headers.get("Host")
         if header is None:
-            self._refuse("host", f"{request.method} {request.path} from {request.remote or '?'}: no Host")
+            self._refuse("host", f"{_request_line(request)}: no Host")
             raise BadRequest("a Host header is required")
         if host_name(header) not in self._hosts:
-            self._refuse(
-                "host", f"{request.method} {request.path} from {request.remote or '?'}: Host {header!r}"
-            )
+            self._refuse("host", f"{_request_line(request)}: Host {header[:100]!r}")
             raise MisdirectedRequest(
                 f"Host {header[:100]!r} is not this server; if clients reach it by that name, "
                 "add it to daemon.http.allowed_hosts"
@@ -267,6 +263,11 @@ class HttpApi:
             return web.json_response(
                 {"error": f"internal error ({type(exc).__name__}); see the daemon's log"}, status=500
             )
+
+
+def _request_line(request: web.Request) -> str:
+    """Method, path and peer for a log note, the client's part cut short (it is theirs to make long)."""
+    return f"{request.method[:16]} {request.path[:100]} from {request.remote or '?'}"
 
 
 def _order_query(request: web.Request) -> tuple[StatusFilter, str | None, int, Cursor | None]:

@@ -60,8 +60,11 @@ class QuietServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         now = time.monotonic()
         if self._last is not None and now - self._last < self._every:
             return
-        kwargs.pop("exc_info", None)
-        self.logger.warning("HTTP: %s (%d since the last note; details suppressed)", msg, self._since)
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = str(msg)
+        self.logger.warning("HTTP: %s (%d since the last note; details suppressed)", text[:300], self._since)
         self._last = now
         self._since = 0
 

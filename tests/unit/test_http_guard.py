@@ -186,3 +186,22 @@ def test_a_token_given_in_the_http_config_is_never_in_an_error(tmp_path: Path):
             assert status == 401 and b"hush-hush" not in body
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_flood_of_malformed_requests_is_answered_400_and_noted_in_the_log_at_most_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    async def scenario() -> None:
+        async with serving(tmp_path) as (_adapter, port):
+            caplog.clear()
+            for _ in range(50):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET /healthz HTTP/1.1\r\nthis is no header\r\n\r\n")
+                answer = await reader.read()
+                writer.close()
+                await writer.wait_closed()
+                assert answer.split(b" ", 2)[1] == b"400"
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) <= 1, [r.getMessage() for r in lines]
