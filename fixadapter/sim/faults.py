@@ -81,11 +81,19 @@ class FaultProxy:
         self.drop()
 
     def inject_to_client(self, data: bytes) -> int:
-        """Send `data` to every connected client between two server messages; returns how many got it."""
-        links = list(self._links)
-        for link in links:
-            link.inject(data)
-        return len(links)
+        """Send `data` to every connected client between two server messages; returns how many got it.
+        A link the venue or the client has closed meanwhile is forgotten, not an error."""
+        reached = 0
+        for link in list(self._links):
+            try:
+                link.inject(data)
+            except OSError:
+                link.close()
+                with contextlib.suppress(ValueError):
+                    self._links.remove(link)
+                continue
+            reached += 1
+        return reached
 
     def drop(self) -> None:
         """Cut every connection without a FIX Logout, as a broken line would."""
