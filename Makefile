@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for ~5 min)"
@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check fixadapter tests bench
+	$(VENV)/bin/ruff format --check fixadapter tests bench soak
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -37,6 +37,14 @@ BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(STAMP)
 	FIXADAPTER_BENCH_REDIS_URL="$(BENCH_REDIS_URL)" FIXADAPTER_BENCH_POSTGRES_URL="$(BENCH_POSTGRES_URL)" \
 		$(PY) -m bench --markdown
+
+# The fault-and-abuse soak (minutes, not part of `make test`): the daemon and four strategies under a seeded
+# schedule of kills (daemon, venue, Redis), PostgreSQL cuts and red-team inputs, then the invariants.
+# SOAK_SECONDS (default 180) and SOAK_SEED (printed by every run; replays its schedule). The soak runs its own
+# Redis and venue; PostgreSQL is a database it creates (and drops) on SOAK_POSTGRES_URL, else SQLite.
+SOAK_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+soak: $(STAMP)
+	SOAK_POSTGRES_URL="$(SOAK_POSTGRES_URL)" $(PY) -m soak
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache build *.egg-info

@@ -115,6 +115,8 @@ class Soak:
         self.findings: list[str] = []
         self.figures = Figures()
         self.stop = asyncio.Event()
+        self.venue_up = asyncio.Event()
+        self.venue_up.set()
         self.started = time.monotonic()
 
     # -- the schedule ------------------------------------------------------------------------------
@@ -138,6 +140,7 @@ class Soak:
         garbled = faults.garbled_messages(self.rng, self.venue.sim.sender_comp_id)
 
         async def control_post(path: str, body: dict[str, Any]) -> None:
+            await self.venue_up.wait()  # a venue restarting answers nothing: this fault waits for it
             await asyncio.to_thread(control, path, body)
 
         async def garble(_step: faults.Step) -> None:
@@ -178,9 +181,11 @@ class Soak:
             await asyncio.to_thread(self.daemon.start)
 
     async def kill_venue(self, step: faults.Step) -> None:
+        self.venue_up.clear()
         self.venue.kill()
         await asyncio.sleep(step.down)
         await asyncio.to_thread(self.venue.restart)
+        self.venue_up.set()
 
     async def kill_redis(self, step: faults.Step) -> None:
         self.redis.kill()
