@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "13"
 EVERY_KIND = (
@@ -24,6 +26,11 @@ def figure(output: str, name: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("FIXADAPTER_TEST_FIX_TLS")),
+    reason="the soak's TRADE line is plain FIX (its fault proxy slips garbled bytes in): it runs once, "
+    "not again in the TLS pass",
+)
 def test_a_quick_soak_injects_every_kind_of_fault_and_input_and_finds_no_violation():
     env = {**os.environ, "SOAK_POSTGRES_URL": os.environ.get("FIXADAPTER_TEST_POSTGRES_URL", "")}
     run = subprocess.run(
