@@ -96,6 +96,16 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.reconcile_corrections = Counter(
+            "fixadapter_reconcile_corrections_total",
+            "Orders moved to the venue's state by reconciliation against the live transition table",
+            registry=r,
+        )
+        self.status_queries_waiting = Gauge(
+            "fixadapter_order_status_queries_waiting",
+            "Status queries waiting for a free slot (orders.max_status_queries are in flight)",
+            registry=r,
+        )
         self.round_trip = Histogram(
             "fixadapter_order_round_trip_seconds",
             "From send to the venue's first answer",

@@ -34,6 +34,7 @@ from fixadapter.errors import (
     StoreError,
 )
 from fixadapter.metrics import Metrics
+from fixadapter.model.corrections import contradiction, corrected
 from fixadapter.model.enums import (
     IN_FLIGHT_STATUSES,
     ExecKind,
@@ -497,9 +498,11 @@ class OrderEngine:
         if waiter is not None and report.kind is not ExecKind.STATUS:
             # cTrader answers H for a working order with an ER that looks like its acknowledgement.
             report = report.model_copy(update={"kind": ExecKind.STATUS})
-        await self.apply_report(order, report)
         if waiter is not None:
+            await self.apply_venue_view(order, report)
             waiter.add(report, 1)
+        else:
+            await self.apply_report(order, report)
 
     async def apply_report(self, order: Order, report: ExecutionReport) -> Order:
         """The one path by which a venue execution report changes an order (live and reconciliation)."""
@@ -756,6 +759,22 @@ class OrderEngine:
 
     def mark_ready(self) -> None:
         self._ready.set()
+
+    async def apply_venue_view(self, order: Order, report: ExecutionReport) -> Order:
+        """A status answer (reconciliation, status query): the venue's current view is the authority, so a
+        local state that contradicts it is corrected (counted, alarmed) instead of ignored."""
+        async with self._lock(order.cl_ord_id):
+            current = self._latest(order)
+            why = contradiction(current, report)
+            if why is None:
+                return await self._apply_locked(current, report)
+            fixed, fill = corrected(current, report, why)
+            self.metrics.reconcile_corrections.inc()
+            self.metrics.alarms.raise_alarm("reconcile_corrected", current.cl_ord_id, why)
+            key = f"corrected:{time.time_ns()}:{report.dedupe_key}"[:255]
+            if await self._record(fixed, OrderEventKind.RECONCILED, report, key, fill, reason=why) and fill:
+                await self._fill_position(fixed, fill)
+            return fixed
 
     def open_orders(self) -> list[Order]:
         """Open orders the venue may know of (not those still waiting for their first send)."""

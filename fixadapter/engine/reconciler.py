@@ -106,5 +106,5 @@ async def _apply_working(engine: OrderEngine, report: ExecutionReport) -> int:
         log.warning("venue has order %s that the store does not: adopting it", report.order_id)
         await engine.adopt_external(report)
         return 1
-    after = await engine.apply_report(order, report)
+    after = await engine.apply_venue_view(order, report)
     return int(after != order)
