@@ -63,6 +63,10 @@ class SessionError(FixAdapterError):
     pass
 
 
+class VenueRefused(SessionError):
+    """The venue refused a request outright (a session-level or business reject naming no order)."""
+
+
 class MarketDataError(FixAdapterError):
     pass
 

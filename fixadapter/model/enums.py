@@ -38,6 +38,9 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # No venue answer within orders.unknown_after_seconds: still open (the kill switch tries to cancel it),
+    # left by any later answer.
+    UNKNOWN = "unknown"
 
 
 class ExecKind(StrEnum):
@@ -75,6 +78,18 @@ class RequestKind(StrEnum):
     REPLACE = "replace"
 
 
+class VenueRequest(StrEnum):
+    """What we asked the venue, named without protocol words (a refusal says which one it refuses)."""
+
+    NEW_ORDER = "new_order"
+    CANCEL = "cancel"
+    REPLACE = "replace"
+    STATUS = "status"
+    MASS_STATUS = "mass_status"
+    POSITIONS = "positions"
+    INSTRUMENTS = "instruments"
+
+
 class PositionSide(StrEnum):
     LONG = "long"
     SHORT = "short"
@@ -97,6 +112,7 @@ OPEN_STATUSES: frozenset[OrderStatus] = frozenset(
         OrderStatus.PARTIALLY_FILLED,
         OrderStatus.PENDING_CANCEL,
         OrderStatus.PENDING_REPLACE,
+        OrderStatus.UNKNOWN,
     }
 )
 DONE_STATUSES: frozenset[OrderStatus] = frozenset(

@@ -28,7 +28,7 @@ S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # A cancel may chase an unacknowledged order: cTrader identifies it by ClOrdID alone.
     S.PENDING_NEW: frozenset(
-        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.PENDING_CANCEL}
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.PENDING_CANCEL, S.UNKNOWN}
     ),
     S.NEW: frozenset(
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELLED, S.EXPIRED}
@@ -40,11 +40,15 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # A fill can race a cancel; the cancel answer (ER 150=4 or a reject) still follows.
     # ... and a refused cancel rolls back, even to PENDING_NEW when it chased an unacknowledged order.
     S.PENDING_CANCEL: frozenset(
-        {S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.NEW, S.REJECTED, S.PENDING_NEW}
+        {S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.NEW, S.REJECTED, S.PENDING_NEW, S.UNKNOWN}
     ),
     # A replace is answered by ER 150=5 with 39=0 (or 1 when partly filled), or refused.
     S.PENDING_REPLACE: frozenset(
-        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.PENDING_CANCEL}
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.PENDING_CANCEL, S.UNKNOWN}
+    ),
+    # Nothing heard for too long: any answer of the venue decides; a cancel may still be tried.
+    S.UNKNOWN: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED, S.PENDING_CANCEL}
     ),
     S.FILLED: frozenset(),
     S.CANCELLED: frozenset(),

@@ -16,6 +16,7 @@ from fixadapter.model.enums import (
     SessionState,
     Side,
     TimeInForce,
+    VenueRequest,
 )
 
 
@@ -85,6 +86,16 @@ class BusinessReject(_Report):
         return self.text.split(":", 1)[0].strip()
 
 
+class RequestRefused(_Report):
+    """The venue refused one of our requests without naming it (a session-level reject, or a business
+    reject with no reference id): the connector tied it to the request it sent, `text` says why."""
+
+    request: VenueRequest
+    request_id: str
+    text: str
+    raw: str | None = None
+
+
 class PositionReport(_Report):
     """One open position; `no_positions` marks the venue's 'no open positions' answer."""
 
@@ -131,6 +142,7 @@ VenueReport = (
     ExecutionReport
     | CancelRejected
     | BusinessReject
+    | RequestRefused
     | PositionReport
     | SecurityListReport
     | SessionStatus
