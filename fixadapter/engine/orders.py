@@ -32,6 +32,7 @@ from fixadapter.errors import (
     SessionError,
     SessionNotReady,
     StoreError,
+    VenueRefused,
 )
 from fixadapter.metrics import Metrics
 from fixadapter.model.corrections import contradiction, corrected
@@ -44,6 +45,7 @@ from fixadapter.model.enums import (
     RequestKind,
     SessionKind,
     SessionState,
+    VenueRequest,
 )
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest
@@ -54,6 +56,7 @@ from fixadapter.model.reports import (
     Instrument,
     MalformedMessage,
     PositionReport,
+    RequestRefused,
     SecurityListReport,
     SessionStatus,
     VenueReport,
@@ -69,6 +72,13 @@ RECENT_KEYS = 50_000
 RECENT_ORDERS = 10_000
 
 SessionCallback = Callable[[SessionStatus], None]
+# Where a refused query waits for its answer (see VenueQueries).
+_QUERY_PREFIX = {
+    VenueRequest.STATUS: "status:",
+    VenueRequest.MASS_STATUS: "mass:",
+    VenueRequest.POSITIONS: "positions:",
+    VenueRequest.INSTRUMENTS: "instruments:",
+}
 
 
 class OrderEngine:
@@ -113,6 +123,7 @@ class OrderEngine:
             ExecutionReport: self._on_execution,
             CancelRejected: self._on_cancel_rejected,
             BusinessReject: self._on_business_reject,
+            RequestRefused: self._on_request_refused,
             PositionReport: self._on_position_report,
             SecurityListReport: self._on_security_list,
             SessionStatus: self._on_session_status,
@@ -640,6 +651,40 @@ class OrderEngine:
         waiter = self.queries.pending.get(f"status:{ref}")
         if waiter is not None:
             waiter.add(reject, 1)
+
+    async def _on_request_refused(self, refused: RequestRefused) -> None:
+        """A refusal tied by the connector to our request: the waiting query fails with the venue's reason,
+        a new order ends REJECTED, a cancel/replace is refused and its order restored."""
+        prefix = _QUERY_PREFIX.get(refused.request)
+        if prefix is not None:
+            collection = self.queries.pending.get(prefix + refused.request_id)
+            if collection is not None:
+                collection.fail(VenueRefused(refused.text))
+            else:
+                log.warning("refusal of a finished %s request: %s", refused.request.value, refused.text)
+            return
+        order = await self.find(refused.request_id, None)
+        untracked = self.queries.pending.get(f"cancel:{refused.request_id}")
+        if order is None and untracked is not None:
+            untracked.fail(OrderRejected(refused.text))
+            return
+        if order is None:
+            self.metrics.unmatched_reports.labels("request_refused").inc()
+            log.warning(
+                "refusal of %s, an order this adapter does not know: %s", refused.request_id, refused.text
+            )
+            return
+        async with self._lock(order.cl_ord_id):
+            order = self._latest(order)
+            if refused.request is not VenueRequest.NEW_ORDER:
+                if order.pending_request_id == refused.request_id:
+                    await self._refuse_request(order, refused.request_id, None, refused.text)
+                return
+            if order.status not in (OrderStatus.PENDING_NEW, OrderStatus.UNKNOWN):
+                log.warning("%s is already %s; ignored: %s", order.cl_ord_id, order.status, refused.text)
+                return
+            rejected = order.moved_to(OrderStatus.REJECTED, reason=refused.text)
+            await self._record(rejected, OrderEventKind.REJECTED, None, f"refused:{refused.request_id}")
 
     async def settle_lost_request(self, cl_ord_id: str, venue: ExecutionReport | None, why: str) -> None:
         """A cancel/replace that was never answered, decided from the venue's current view of the order."""

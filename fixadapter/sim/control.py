@@ -6,7 +6,10 @@ office, not part of cTrader's protocol.
     GET  /state                          orders, positions, quotes, TRADE logons and refused logons
     POST /quote    {"symbol_id", "bid", "ask"}
     POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value],
-                    "drop_reports"?, "ignore_requests"?}
+                    "drop_reports"?, "ignore_requests"?,
+                    "session_reject_next"?: "D" (the next D gets a session-level Reject 35=3),
+                    "refuse"?: {"AF": "text"} (each AF refused by a j naming it by RefSeqNum; {} ends it),
+                    "silent"?: ["H"] (each H left unanswered; [] ends it)}
     POST /logout   {"session": "TRADE"|"QUOTE", "reason"?}
     GET  /book?symbol_id=1               the QUOTE port's depth book of one symbol (404 if not listed):
          {"symbol_id": 1,
@@ -135,7 +138,17 @@ class ControlServer:
         if "extra_tag" in body:
             tag, value = body["extra_tag"]
             self.trade.faults.extra_tag = (int(tag), str(value))
+        self._refusals(body)
         return {"ok": True}
+
+    def _refusals(self, body: dict[str, Any]) -> None:
+        faults = self.trade.faults
+        if "session_reject_next" in body:
+            faults.session_reject_next.add(str(body["session_reject_next"]))
+        if "refuse" in body:
+            faults.refuse = {str(msg_type): str(text) for msg_type, text in dict(body["refuse"]).items()}
+        if "silent" in body:
+            faults.silent = {str(msg_type) for msg_type in body["silent"]}
 
     def _logout(self, body: dict[str, Any]) -> object:
         reason = str(body.get("reason", "simulated server logout"))

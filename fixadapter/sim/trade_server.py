@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -77,6 +77,10 @@ class Faults:
     freeze_prices: bool = False
     drop_reports: int = 0  # the venue acts but the next N execution reports never leave
     ignore_requests: int = 0  # the next N application messages are lost before the venue sees them
+    # Another acceptor's ways of refusing what it does not take (they name our message by RefSeqNum only):
+    session_reject_next: set[str] = field(default_factory=set)  # the next of each type gets a Reject (3)
+    refuse: dict[str, str] = field(default_factory=dict)  # type -> text: each answered by j without 379
+    silent: set[str] = field(default_factory=set)  # types never answered while set
 
 
 def execution_report(execution: Execution, *, mass_status: tuple[str, int] | None = None) -> list[Pair]:
@@ -231,7 +235,28 @@ class TradeServer:
                 self.faults.ignore_requests -= 1
                 log.info("fault: a %s never reached the venue", msg_type)
                 return
+            refusing = self.faults.session_reject_next or self.faults.refuse or self.faults.silent
+            if refusing and self._refused_by_fault(msg_type, Fields.parse(raw)):
+                return
             self._handle(msg_type, raw)
+
+    def _refused_by_fault(self, msg_type: str, fields: Fields) -> bool:
+        """The faults that refuse or swallow a request the way other FIX acceptors do (control port)."""
+        faults = self.faults
+        seq_num = fields.require(t.MSG_SEQ_NUM)
+        if msg_type in faults.session_reject_next:
+            faults.session_reject_next.discard(msg_type)
+            text = "Value is incorrect (out of range) for this tag, field=40"
+            body = [(t.REF_SEQ_NUM, seq_num), (t.REF_TAG_ID, "40"), (t.REF_MSG_TYPE, msg_type)]
+            self.app.send("3", [*body, (t.SESSION_REJECT_REASON, "5"), (t.TEXT, text)])
+        elif msg_type in faults.refuse:
+            body = [(t.REF_SEQ_NUM, seq_num), (t.REF_MSG_TYPE, msg_type), (t.BUSINESS_REJECT_REASON, "3")]
+            self.app.send("j", [*body, (t.TEXT, faults.refuse[msg_type])])
+        elif msg_type in faults.silent:
+            log.info("fault: a %s is left unanswered", msg_type)
+        else:
+            return False
+        return True
 
     def _handle(self, msg_type: str, raw: str) -> None:
         handler = self._handlers.get(msg_type)

@@ -17,14 +17,15 @@ from pydantic import ValidationError
 
 from fixadapter.config import AccountConfig
 from fixadapter.connectors.fix import tags as t
-from fixadapter.connectors.fix.codec import DECODERS, unknown_tags
+from fixadapter.connectors.fix.codec import DECODERS, decode_refusal, unknown_tags
 from fixadapter.connectors.fix.market_codec import MARKET_MSG_TYPES
-from fixadapter.connectors.fix.wire import Fields, WireError
+from fixadapter.connectors.fix.sent import ID_TAGS, SentMessages
+from fixadapter.connectors.fix.wire import Fields, WireError, to_int
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind, SessionState
 from fixadapter.model.market import StreamGap
-from fixadapter.model.reports import MalformedMessage, SessionStatus, VenueReport
+from fixadapter.model.reports import MalformedMessage, RequestRefused, SessionStatus, VenueReport
 
 log = logging.getLogger("fixadapter.fix")
 
@@ -51,6 +52,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
         self._logon_retry: LogonWatch | None = None
+        self._sent = SentMessages()  # TRADE requests by MsgSeqNum: what a Reject's RefSeqNum refuses
 
     def set_logon_retry(self, watch: LogonWatch) -> None:
         """Told of every refused logon and every logon (holds retries back after refusals)."""
@@ -70,6 +72,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._logout_text[kind] = None
             self._logged_on.add(kind)
             self._closed_before_logon.discard(kind)
+            if kind is SessionKind.TRADE:
+                self._sent.clear()  # cTrader restarts sequence numbers at every logon
             if self._logon_retry is not None:
                 self._logon_retry.logged_on(kind)
             self._metrics.logons.labels(kind.value).inc()
@@ -142,6 +146,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             replay = msg_type in ORDER_MSG_TYPES and header.isSetField(t.POSS_DUP_FLAG)
             if not replay:
                 self._metrics.messages_sent.labels(kind.value, msg_type).inc()
+                if kind is SessionKind.TRADE:
+                    self._remember(message, msg_type)
         except Exception:
             self._failed("toApp")
         if replay:
@@ -165,9 +171,11 @@ class FixApplication(fix.Application):  # type: ignore[misc]
                 log.warning("%s: server logout: %s", kind.value, text)
             elif msg_type == "3":
                 self._metrics.session_rejects.labels(kind.value).inc()
-                log.warning(
-                    "%s: session reject from server: %s", kind.value, mask_secrets(message.toString())
-                )
+                raw = message.toString()
+                log.warning("%s: session reject from server: %s", kind.value, mask_secrets(raw))
+                refused = self._refusal(kind, Fields.parse(raw), raw)
+                if refused is not None:
+                    self._sink(refused)
         except Exception:
             self._failed("fromAdmin")
 
@@ -200,6 +208,10 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             fields = Fields.parse(raw)
             msg_type = fields.require(t.MSG_TYPE)
             self._count_received(kind, msg_type)
+            refused = self._refusal(kind, fields, raw) if msg_type == "j" else None
+            if refused is not None:
+                self._sink(refused)
+                return
             decoder = DECODERS[kind].get(msg_type)
             if decoder is None:
                 raise WireError(f"unexpected message type {msg_type} on {kind.value}")
@@ -216,6 +228,23 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._sink(MalformedMessage(session=kind, msg_type=msg_type, error=str(exc), raw=raw))
             return
         self._sink(report)
+
+    def _remember(self, message: fix.Message, msg_type: str) -> None:
+        """Which request this message carries, by its MsgSeqNum (set by QuickFIX before toApp)."""
+        tag = ID_TAGS.get(msg_type)
+        header = message.getHeader()
+        if tag is not None and header.isSetField(t.MSG_SEQ_NUM) and message.isSetField(tag[1]):
+            self._sent.remember(int(header.getField(t.MSG_SEQ_NUM)), msg_type, message.getField(tag[1]))
+
+    def _refusal(self, kind: SessionKind, fields: Fields, raw: str) -> RequestRefused | None:
+        """A Reject, or a BusinessMessageReject naming no id, of a TRADE request we remember sending."""
+        if kind is not SessionKind.TRADE or fields.get(t.BUSINESS_REJECT_REF_ID):
+            return None
+        seq_num = to_int(fields.get(t.REF_SEQ_NUM))
+        sent = self._sent.lookup(seq_num) if seq_num is not None else None
+        if sent is None:
+            return None
+        return decode_refusal(fields, sent, raw)
 
     def _failed(self, where: str) -> None:
         self._metrics.callback_errors.labels(where).inc()

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from fixadapter.connectors.fix import mapping
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.sent import Sent
 from fixadapter.connectors.fix.wire import (
     Fields,
     Pair,
@@ -31,6 +32,7 @@ from fixadapter.model.reports import (
     ExecutionReport,
     Instrument,
     PositionReport,
+    RequestRefused,
     SecurityListReport,
     VenueReport,
 )
@@ -167,6 +169,71 @@ def decode_business_reject(fields: Fields, raw: str | None = None) -> BusinessRe
     )
 
 
+SESSION_REJECT_REASONS = {
+    "0": "invalid tag number",
+    "1": "required tag missing",
+    "2": "tag not defined for this message type",
+    "3": "undefined tag",
+    "4": "tag specified without a value",
+    "5": "value is incorrect (out of range) for this tag",
+    "6": "incorrect data format for value",
+    "7": "decryption problem",
+    "8": "signature problem",
+    "9": "CompID problem",
+    "10": "SendingTime accuracy problem",
+    "11": "invalid MsgType",
+    "12": "XML validation error",
+    "13": "tag appears more than once",
+    "14": "tag specified out of required order",
+    "15": "repeating group fields out of order",
+    "16": "incorrect NumInGroup count for repeating group",
+    "17": "non-data value includes field delimiter",
+    "99": "other",
+}
+BUSINESS_REJECT_REASONS = {
+    "0": "other",
+    "1": "unknown ID",
+    "2": "unknown security",
+    "3": "unsupported message type",
+    "4": "application not available",
+    "5": "conditionally required field missing",
+    "6": "not authorized",
+    "7": "DeliverTo firm not available",
+}
+REQUEST_NAMES = {
+    "D": "NewOrderSingle",
+    "F": "OrderCancelRequest",
+    "G": "OrderCancelReplaceRequest",
+    "H": "OrderStatusRequest",
+    "AF": "OrderMassStatusRequest",
+    "AN": "RequestForPositions",
+    "x": "SecurityListRequest",
+}
+
+
+def decode_refusal(fields: Fields, sent: Sent, raw: str | None = None) -> RequestRefused:
+    """A Reject (3) or a BusinessMessageReject (j) tied by RefSeqNum to the request `sent` carried."""
+    if fields.get(t.MSG_TYPE) == "3":
+        where = "at session level"
+        reason = SESSION_REJECT_REASONS.get(fields.get(t.SESSION_REJECT_REASON) or "")
+    else:
+        where, reason = "", BUSINESS_REJECT_REASONS.get(fields.get(t.BUSINESS_REJECT_REASON) or "")
+    details = [part for part in (reason, _tag_part(fields.get(t.REF_TAG_ID))) if part]
+    text = fields.get(t.TEXT) or "no reason given"
+    suffix = f" ({', '.join(details)})" if details else ""
+    name = REQUEST_NAMES.get(sent.msg_type, sent.msg_type)
+    return RequestRefused(
+        request=sent.request,
+        request_id=sent.request_id,
+        text=" ".join(f"the venue refused the {name} {where}".split()) + f": {text}{suffix}",
+        raw=raw,
+    )
+
+
+def _tag_part(tag: str | None) -> str | None:
+    return f"tag {tag}" if tag else None
+
+
 def decode_position_report(fields: Fields, raw: str | None = None) -> PositionReport:
     del raw
     result = fields.require(t.POS_REQ_RESULT)
@@ -295,6 +362,7 @@ __all__ = [
     "DECODERS",
     "Fields",
     "WireError",
+    "decode_refusal",
     "dedupe_key",
     "new_order_single",
     "order_cancel_replace_request",
