@@ -63,8 +63,21 @@ def check_orders(
             verdict.add(f"{cl_ord_id}: {count} orders at the venue (doubled)")
         if cl_ord_id not in store:
             verdict.add(f"{cl_ord_id}: at the venue ({venue[cl_ord_id]['status']}) but not in the store")
+    by_venue_id = {str(order["order_id"]): order for order in venue_orders}
+    seen: dict[str, str] = {}  # venue order id -> the store's ClOrdID for it
     for order in store.values():
-        _check_against_venue(order, venue.get(order.cl_ord_id), verdict)
+        # An order the adapter adopted from the venue has a ClOrdID of its own making: matched by venue id.
+        at = venue.get(order.cl_ord_id) or by_venue_id.get(str(order.order_id))
+        if at is not None:
+            venue_id = str(at["order_id"])
+            if venue_id in seen:
+                verdict.doubled.append(order.cl_ord_id)
+                verdict.add(
+                    f"{order.cl_ord_id}: venue order {venue_id} is in the store twice (also as "
+                    f"{seen[venue_id]})"
+                )
+            seen[venue_id] = order.cl_ord_id
+        _check_against_venue(order, at, verdict)
     for trader in traders:
         _check_strategy(trader, store, verdict)
     return verdict
@@ -128,6 +141,11 @@ def task_lines(series: list[str]) -> list[str]:
         for line in series
         if "task" in line and "_created" not in line and not line.rstrip().endswith((" 0", " 0.0"))
     ]
+
+
+def task_failures(log: str) -> Counter[str]:
+    """Daemon tasks that failed, by name, over every run of the daemon (its counters restart with it)."""
+    return Counter(re.findall(r" ERROR\s+fixadapter\.tasks: task ([\w.-]+?)(?:-\d+)? failed", log))
 
 
 def log_errors(log: str) -> Counter[str]:

@@ -26,6 +26,7 @@ from soak.checks import (
     metric_series,
     secrets_in_files,
     stored_orders,
+    task_failures,
     task_lines,
 )
 from soak.desk import Quote, Trader
@@ -79,6 +80,7 @@ class Figures:
     task_lines: list[str] = field(default_factory=list)
     tracebacks: int = 0
     log_errors: Counter[str] = field(default_factory=Counter)
+    task_failures: Counter[str] = field(default_factory=Counter)
 
 
 def say(text: str) -> None:
@@ -325,6 +327,7 @@ class Soak:
         log = self.daemon.log.read_text(errors="replace")
         self.figures.tracebacks = log.count("Traceback")
         self.figures.log_errors = log_errors(log)
+        self.figures.task_failures = task_failures(log)
         store = await asyncio.to_thread(stored_orders, self.database.direct_url)
         venue = await asyncio.to_thread(self.venue.sim.control, "/state")
         verdict = check_orders(self.traders, store, venue["orders"])
@@ -396,7 +399,8 @@ def report(soak: Soak, verdict: Verdict) -> None:
         f"exits on its own {figures.exits or 0}, tracebacks in its log {figures.tracebacks}"
     )
     print(f"daemon log ERROR lines by logger: {_counts(figures.log_errors)}")
-    print(f"task counters: {'; '.join(figures.task_lines) or 'none non-zero'}")
+    print(f"task failures logged (all daemon runs): {_counts(figures.task_failures)}")
+    print(f"task counters (last daemon run): {'; '.join(figures.task_lines) or 'none non-zero'}")
     print(f"alarms after settling: {[(a.get('kind'), a.get('key')) for a in figures.alarms] or 'none'}")
     print(f"violations: {len(verdict.violations)}")
     for text in verdict.violations[:100]:

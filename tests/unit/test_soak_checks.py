@@ -13,7 +13,7 @@ import pytest
 from fixadapter.model.enums import OrderEventKind, OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import OrderUpdate
-from soak.checks import StoredOrder, check_orders, secrets_in_files
+from soak.checks import StoredOrder, check_orders, secrets_in_files, task_failures
 from soak.desk import Quote, Trader
 
 from .conftest import make_order
@@ -41,8 +41,8 @@ def stored(cl_ord_id: str, status: str, strategy: str = "alpha") -> StoredOrder:
     return StoredOrder(cl_ord_id, strategy, status, "1", None)
 
 
-def venue(cl_ord_id: str, status: str) -> dict[str, str]:
-    return {"cl_ord_id": cl_ord_id, "status": status}
+def venue(cl_ord_id: str, status: str, order_id: str = "1") -> dict[str, str]:
+    return {"cl_ord_id": cl_ord_id, "status": status, "order_id": order_id}
 
 
 def test_a_run_where_store_venue_and_strategy_agree_has_no_violation(trader: Trader):
@@ -55,7 +55,9 @@ def test_a_run_where_store_venue_and_strategy_agree_has_no_violation(trader: Tra
 def test_two_venue_orders_for_one_clordid_are_counted_doubled(trader: Trader):
     submitted(trader, "a1")
     told(trader, "a1", OrderStatus.FILLED)
-    verdict = check_orders([trader], {"a1": stored("a1", "filled")}, [venue("a1", "filled")] * 2)
+    verdict = check_orders(
+        [trader], {"a1": stored("a1", "filled")}, [venue("a1", "filled"), venue("a1", "filled", "2")]
+    )
     assert verdict.doubled == ["a1"]
     assert "a1: 2 orders at the venue (doubled)" in verdict.violations
 
@@ -102,3 +104,28 @@ def test_a_secret_in_clear_in_any_file_is_found_and_named(tmp_path: Path):
     assert secrets_in_files(tmp_path, {"FIX password": "hunter2"}) == [
         "FIX password in clear in fixlog/trade.log"
     ]
+
+
+def test_an_order_adopted_from_the_venue_under_a_clordid_of_our_own_is_matched_by_venue_id(trader: Trader):
+    """The adapter stores a venue order it does not know as venue-<id>: one venue order, two store rows."""
+    submitted(trader, "a1")
+    told(trader, "a1", OrderStatus.CANCELLED)
+    store = {
+        "a1": StoredOrder("a1", "alpha", "cancelled", "77", None),
+        "venue-77": StoredOrder("venue-77", None, "filled", "77", None),
+    }
+    verdict = check_orders([trader], store, [{"cl_ord_id": "a1", "order_id": 77, "status": "filled"}])
+    assert verdict.doubled == ["venue-77"]
+    assert verdict.violations == [
+        "a1: store says cancelled, venue says filled",
+        "venue-77: venue order 77 is in the store twice (also as a1)",
+    ]
+
+
+def test_task_failures_are_counted_by_task_name_from_every_daemon_run():
+    log = (
+        "2026-12-06 07:07:16,213 ERROR   fixadapter.tasks: task reconcile failed: StoreError('x')\n"
+        "2026-12-06 07:08:16,213 ERROR   fixadapter.tasks: task positions-refresh-3 failed: StoreError('y')\n"
+        "2026-12-06 07:09:16,213 ERROR   fixadapter.tasks: task reconcile failed: StoreError('z')\n"
+    )
+    assert task_failures(log) == {"reconcile": 2, "positions-refresh": 1}
