@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint bench soak clean
+.PHONY: install demo test lint bench soak stress clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for ~5 min)"
@@ -45,6 +45,16 @@ bench: $(STAMP)
 SOAK_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 soak: $(STAMP)
 	SOAK_POSTGRES_URL="$(SOAK_POSTGRES_URL)" $(PY) -m soak
+
+# Flakes show under load (not part of `make test`): the integration suite STRESS_RUNS times beside STRESS_HOGS
+# busy processes (scripts/cpu_hog.py), then the pass/fail counts and every test that failed, with its error.
+# STRESS_TLS=1 runs it over TLS; logs and JUnit reports go to var/stress/.
+STRESS_RUNS ?= 3
+STRESS_HOGS ?= 2
+STRESS_TLS ?= 0
+stress: $(STAMP)
+	FIXADAPTER_TEST_REDIS_URL="$(BENCH_REDIS_URL)" FIXADAPTER_TEST_POSTGRES_URL="$(BENCH_POSTGRES_URL)" \
+		$(PY) scripts/stress.py --runs $(STRESS_RUNS) --hogs $(STRESS_HOGS) $(if $(filter 1,$(STRESS_TLS)),--tls,)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache build *.egg-info
