@@ -26,6 +26,7 @@ log = logging.getLogger("fixadapter.sim")
 READY_LINE = "fixadapter simulator ready"
 PORTS_MARK = " ports="  # then the bound ports as JSON, the last thing on the ready line
 CHILD_START_SECONDS = 30
+SIGNAL_POLL_SECONDS = 0.2
 
 
 def with_certificate(config: SimConfig) -> SimConfig:
@@ -100,7 +101,10 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
         flush=True,
     )
     try:
-        stop.wait()
+        # Never an untimed wait: SIGTERM may land on a QuickFIX or relay thread, and Python runs its handler
+        # only when the main thread next runs, which an untimed Event.wait() would put off for ever.
+        while not stop.wait(SIGNAL_POLL_SECONDS):
+            pass
     finally:
         control.stop()
         trade.stop()

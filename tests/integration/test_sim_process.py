@@ -68,7 +68,10 @@ def test_a_simulator_asked_for_port_0_prints_the_ports_it_bound(tmp_path):
             assert connects("127.0.0.1", ports["quote"]) and connects("127.0.0.1", ports["trade"])
         finally:
             process.terminate()
-            process.wait(15)
+            try:
+                assert process.wait(15) == 0  # SIGTERM is a clean stop
+            finally:
+                process.kill()
 
 
 def test_a_restarted_simulator_serves_the_ports_it_bound_first(start_sim: SimFactory):
