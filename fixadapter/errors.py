@@ -5,10 +5,12 @@ FixAdapterError
 ├── OrderRejected               refused before it reached the venue (reason says why and what to do)
 │   ├── SessionNotReady         TRADE is not logged on and reconciled yet
 │   ├── UnknownSymbol           not in the venue's instrument list (lists close matches)
-│   └── RiskRejected            a pre-trade risk rule refused it; carries `rule` and the values compared
+│   ├── RiskRejected            a pre-trade risk rule refused it; carries `rule` and the values compared
+│   └── ClientIdInUse           a ClOrdID or request id already used by another order or request
 ├── OrderNotFound               no order with that ClOrdID in the store
 ├── InvalidTransition           a report contradicts the order's state machine
 ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
+│   └── UnstorableData          the database can never take this value (too long, invalid, a constraint)
 ├── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
 └── MarketDataError             a subscription failed
     ├── SubscriptionRejected    the server refused it (35=Y); carries cTrader's reason
@@ -51,12 +53,30 @@ class RiskRejected(OrderRejected):
         self.values: dict[str, Any] = dict(values or {})
 
 
+class ClientIdInUse(OrderRejected):
+    """Every ClOrdID and request id names one thing: a venue answer carries only the id, so an id used
+    twice would let one order's answer move another."""
+
+    @classmethod
+    def of(cls, role: str, client_id: str, kind: str, cl_ord_id: str) -> ClientIdInUse:
+        """`client_id` (a `role`: ClOrdID, request id) was used by order `cl_ord_id` or its `kind` request."""
+        what = f"order {cl_ord_id}" if kind == "order" else f"the {kind} of order {cl_ord_id}"
+        return cls(
+            f"{role} {client_id} is already used by {what}; every ClOrdID and request id must be new "
+            "(a venue answer names only the id): give another"
+        )
+
+
 class OrderNotFound(FixAdapterError):
     pass
 
 
 class StoreError(FixAdapterError):
     pass
+
+
+class UnstorableData(StoreError):
+    """Not an outage: retrying the same write can never succeed, so it is set aside instead."""
 
 
 class SessionError(FixAdapterError):

@@ -76,6 +76,22 @@ class Metrics:
             "Execution reports seen before (dropped)",
             registry=r,
         )
+        self.impossible_fills = Counter(
+            "fixadapter_impossible_fills_total",
+            "Fills refused as impossible (more than the order's quantity, the other side), by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.dedupe_conflicts = Counter(
+            "fixadapter_dedupe_conflicts_total",
+            "Execution reports under a dedupe key seen before with other content (applied, alarmed)",
+            registry=r,
+        )
+        self.reports_set_aside = Counter(
+            "fixadapter_reports_set_aside_total",
+            "Venue reports the store could never take, kept in reports_set_aside instead",
+            registry=r,
+        )
         self.invalid_transitions = Counter(
             "fixadapter_invalid_transitions_total", "Reports that contradict an order's state", registry=r
         )

@@ -14,11 +14,19 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
 from fixadapter.engine.fanout import EventCallback, EventFanout
+from fixadapter.engine.identity import (
+    content_digest,
+    differences,
+    foreign_report,
+    order_terms,
+    stored_differs,
+)
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.positions import PositionBook, PositionFill
@@ -26,12 +34,15 @@ from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import (
+    ClientIdInUse,
     InvalidTransition,
     OrderNotFound,
     OrderRejected,
     SessionError,
     SessionNotReady,
     StoreError,
+    UnknownSymbol,
+    UnstorableData,
     VenueRefused,
 )
 from fixadapter.metrics import Metrics
@@ -62,7 +73,13 @@ from fixadapter.model.reports import (
     VenueReport,
 )
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
-from fixadapter.model.transitions import apply_execution, event_reason, reason_code, replace_took_effect
+from fixadapter.model.transitions import (
+    apply_execution,
+    event_reason,
+    impossible_fill,
+    reason_code,
+    replace_took_effect,
+)
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -70,6 +87,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 RECENT_KEYS = 50_000
 RECENT_ORDERS = 10_000
+STORE_OUTAGE_ALARM_SECONDS = 3.0  # a head report waiting this long for the database: not ready
 
 SessionCallback = Callable[[SessionStatus], None]
 # Where a refused query waits for its answer (see VenueQueries).
@@ -103,7 +121,7 @@ class OrderEngine:
         self._orders: OrderedDict[str, Order] = OrderedDict()
         self._by_request: dict[str, OrderRequest] = {}
         self._by_venue_id: dict[str, str] = {}
-        self._seen_keys: OrderedDict[str, None] = OrderedDict()
+        self._seen_keys: OrderedDict[str, str] = OrderedDict()  # dedupe key -> what the report said
         self._sent_at: dict[str, float] = {}
         self._unsent: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -119,6 +137,7 @@ class OrderEngine:
         self._positions_publish: asyncio.Task[None] | None = None
         self._positions = PositionBook()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.store_outage_alarm_seconds = STORE_OUTAGE_ALARM_SECONDS
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
             ExecutionReport: self._on_execution,
             CancelRejected: self._on_cancel_rejected,
@@ -227,11 +246,13 @@ class OrderEngine:
     # -- orders in ----------------------------------------------------------------------------
 
     async def submit(self, request: NewOrder) -> Order:
-        """Persist, then send. A ClOrdID seen before returns that order instead of sending again."""
+        """Persist, then send. A ClOrdID seen before returns that order instead of sending again (when
+        asked with the same terms; other terms are refused)."""
         if request.cl_ord_id is not None:
             existing = await self.get_order(request.cl_ord_id)
             if existing is not None:
-                return existing
+                return await self._same_order(existing, request)
+            self._check_unused("ClOrdID", request.cl_ord_id)
         await self.wait_ready()
         instrument = self.catalog.resolve(request.symbol)
         if request.expire_time is not None and request.expire_time <= datetime.now(UTC):
@@ -257,11 +278,17 @@ class OrderEngine:
             ),
         )
         self._track(order)  # counted before the first await: concurrent submits see it
-        if not await self._db(self.store.insert_order, order):
-            stored = await self._db(self.store.get_order, order.cl_ord_id)
-            if stored is None:
-                self._track(order.moved_to(OrderStatus.REJECTED))
+        try:
+            inserted = await self._db(self.store.insert_order, order, order_terms(order))
+            stored = None if inserted else await self._db(self.store.get_order, order.cl_ord_id)
+            if not inserted and stored is None:
                 raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
+            if stored is not None:
+                stored = await self._same_order(stored, request)
+        except OrderRejected:
+            self._track(order.moved_to(OrderStatus.REJECTED))
+            raise
+        if stored is not None:
             self._track(stored)
             return stored
         self._remember(order)
@@ -272,6 +299,29 @@ class OrderEngine:
             return await self._reject_unsent(order, str(exc))
         self.metrics.orders_submitted.inc()
         return order
+
+    async def _same_order(self, existing: Order, request: NewOrder) -> Order:
+        """A retry gets its order back; a ClOrdID reused for another order is refused, saying how."""
+        first = await self._db(self.store.order_terms, existing.cl_ord_id) or order_terms(existing)
+        try:
+            symbol = self.catalog.resolve(request.symbol).name
+        except UnknownSymbol:
+            symbol = request.symbol
+        changed = differences(first, order_terms(request, symbol))
+        if changed:
+            raise OrderRejected(
+                f"ClOrdID {existing.cl_ord_id} was used for a different order: {', '.join(changed)}; "
+                "give the new order a new ClOrdID (the same id is only for retrying the same order)"
+            )
+        return existing
+
+    def _check_unused(self, role: str, client_id: str) -> None:
+        """Refuse an id used for an order or a request before (the store checks again, atomically)."""
+        request = self._by_request.get(client_id)
+        if request is not None:
+            raise ClientIdInUse.of(role, client_id, str(request.kind), request.cl_ord_id)
+        if client_id in self._orders:
+            raise ClientIdInUse.of(role, client_id, "order", client_id)
 
     async def _send_when_ready(self, order: Order) -> None:
         """Send; if the session dropped under us (nothing was written), send again once it is back.
@@ -353,8 +403,7 @@ class OrderEngine:
             )
 
     async def _send_request(self, pending: Order, request: OrderRequest, kind: OrderEventKind) -> Order:
-        if request.request_id in self._by_request:
-            raise OrderRejected(f"request id {request.request_id} was used before; give a new one")
+        self._check_unused("request id", request.request_id)
         await self._db(self.store.insert_request, request, pending)
         self._by_request[request.request_id] = request
         self._remember(pending)
@@ -371,6 +420,10 @@ class OrderEngine:
 
     async def _cancel_untracked(self, request: CancelOrder) -> Order:
         request_id = request.request_id or self._ids.next("C")
+        self._check_unused("request id", request_id)
+        usage = await self._db(self.store.client_id_usage, request_id)
+        if usage is not None:
+            raise ClientIdInUse.of("request id", request_id, *usage)
         answer = self.queries.pending.open(f"cancel:{request_id}")
         venue_request = OrderRequest(
             request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL
@@ -458,26 +511,59 @@ class OrderEngine:
             await self._handle_until_stored(report)
 
     async def _handle_until_stored(self, report: VenueReport) -> None:
-        """A report is never dropped because the database failed: it is retried, in order, until stored."""
+        """A report is never dropped because the database failed: it is retried, in order, until stored.
+
+        One the store can never take (a value too long or invalid) is set aside instead, so the reports
+        behind it go on. While the head report waits longer than `store_outage_alarm_seconds`, a blocking
+        alarm makes the adapter not ready.
+        """
         delay = 0.2
-        while True:
-            try:
-                await self._handlers[type(report)](report)
-                return
-            except StoreError as exc:
-                self.metrics.callback_errors.labels("store").inc()
-                log.error(
-                    "cannot store a %s (%s); retrying in %.1fs — check the database",
-                    type(report).__name__,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception:
-                self.metrics.callback_errors.labels("engine").inc()
-                log.exception("failed to handle %s (continuing)", type(report).__name__)
-                return
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    await self._handle_or_set_aside(report)
+                    return
+                except StoreError as exc:
+                    self.metrics.callback_errors.labels("store").inc()
+                    log.error(
+                        "cannot store a %s (%s); retrying in %.1fs — check the database",
+                        type(report).__name__,
+                        exc,
+                        delay,
+                    )
+                    if time.monotonic() - started >= self.store_outage_alarm_seconds:
+                        text = f"reports wait for the database ({exc}); check it is up and reachable"
+                        self.metrics.alarms.raise_alarm("store_unavailable", "reports", text, blocking=True)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                except Exception:
+                    self.metrics.callback_errors.labels("engine").inc()
+                    log.exception("failed to handle %s (continuing)", type(report).__name__)
+                    return
+        finally:
+            self.metrics.alarms.clear("store_unavailable", "reports")
+
+    async def _handle_or_set_aside(self, report: VenueReport) -> None:
+        try:
+            await self._handlers[type(report)](report)
+        except UnstorableData as exc:
+            await self._set_aside(report, exc)
+
+    async def _set_aside(self, report: VenueReport, error: UnstorableData) -> None:
+        """Keep a report the store can never take (its raw message and why) and raise a visible alarm."""
+        raw = getattr(report, "raw", None) or report.model_dump_json()
+        key = getattr(report, "dedupe_key", None)
+        name = type(report).__name__
+        row = await self._db(self.store.set_aside, name, key, raw, str(error))
+        self.metrics.reports_set_aside.inc()
+        about = getattr(report, "cl_ord_id", None)
+        self.metrics.alarms.raise_alarm(
+            "report_set_aside",
+            f"{name}:{row}",
+            f"a {name} (ClOrdID {about}) cannot be stored: {error}; it is kept in reports_set_aside "
+            f"row {row}: compare it with the venue and correct the order by hand if it changed one",
+        )
 
     async def _handle(self, report: VenueReport) -> None:
         try:
@@ -505,6 +591,13 @@ class OrderEngine:
                 report.order_id,
             )
             return
+        owner = self._by_request.get(report.orig_cl_ord_id or "")
+        foreign = foreign_report(order, report, owner.cl_ord_id if owner else None)
+        if foreign is not None:
+            self.metrics.unmatched_reports.labels("mismatched_report").inc()
+            key = report.cl_ord_id or report.order_id
+            self.metrics.alarms.raise_alarm("mismatched_report", key, f"{foreign}: applied to no order")
+            return
         waiter = self.queries.pending.get(f"status:{order.cl_ord_id}")
         if waiter is not None and report.kind is not ExecKind.STATUS:
             # cTrader answers H for a working order with an ER that looks like its acknowledgement.
@@ -521,8 +614,17 @@ class OrderEngine:
             return await self._apply_locked(self._latest(order), report)
 
     async def _apply_locked(self, order: Order, report: ExecutionReport) -> Order:
-        if report.dedupe_key in self._seen_keys and report.kind is not ExecKind.STATUS:
+        unseen = self._unseen(report)
+        if unseen is None:
             self.metrics.duplicate_reports.inc()
+            return order
+        report = unseen
+        refused = impossible_fill(order, report, self._most(order, report))
+        if refused is not None:
+            reason, text = refused
+            self.metrics.impossible_fills.labels(reason).inc()
+            kind = "overfill" if reason == "overfill" else "impossible_fill"
+            self.metrics.alarms.raise_alarm(kind, order.cl_ord_id, text)
             return order
         try:
             applied = apply_execution(order, report)
@@ -538,6 +640,43 @@ class OrderEngine:
         if recorded and applied.fill is not None:
             await self._fill_position(applied.order, applied.fill)
         return applied.order
+
+    def _unseen(self, report: ExecutionReport) -> ExecutionReport | None:
+        """The report to apply, or None for one seen before. A key seen with other content is no
+        duplicate: the report goes on under a key of its own (see `_dedupe_conflict`)."""
+        key = report.dedupe_key
+        if report.kind is ExecKind.STATUS or key not in self._seen_keys:
+            return report
+        digest = content_digest(report)
+        if self._seen_keys[key] in (digest, ""):
+            return None
+        distinct = self._dedupe_conflict(report, digest)
+        return None if distinct in self._seen_keys else report.model_copy(update={"dedupe_key": distinct})
+
+    def _dedupe_conflict(self, report: ExecutionReport, digest: str) -> str:
+        """Count and alarm a dedupe key reused with other content (a venue whose ExecIDs restarted);
+        the key to keep the report under instead."""
+        distinct = f"{report.dedupe_key}#{digest[:16]}"
+        if distinct not in self._seen_keys:
+            self.metrics.dedupe_conflicts.inc()
+            self.metrics.alarms.raise_alarm(
+                "dedupe_conflict",
+                report.dedupe_key,
+                f"report key {report.dedupe_key} came again with other content (ClOrdID {report.cl_ord_id}, "
+                f"OrderID {report.order_id}, CumQty {report.cum_qty}); applied as {distinct}: check the "
+                "venue did not restart its execution ids",
+            )
+        return distinct
+
+    def _most(self, order: Order, report: ExecutionReport) -> Decimal:
+        """The largest quantity the order has or was asked to have (a replace may have raised it)."""
+        most = order.quantity
+        if report.kind is ExecKind.REPLACED and report.quantity is not None:
+            most = max(most, report.quantity)
+        request = self._by_request.get(order.pending_request_id or "")
+        if request is not None and request.quantity is not None:
+            most = max(most, request.quantity)
+        return most
 
     async def _record(
         self,
@@ -565,10 +704,16 @@ class OrderEngine:
         reason: str | None,
     ) -> bool:
         seq = await self._db(self.store.record_execution, order, kind.value, report, fill, key, reason)
+        if seq is None and report is not None and report.kind is not ExecKind.STATUS:
+            stored = await self._db(self.store.execution, key)
+            if stored is not None and stored_differs(stored, report):
+                key = self._dedupe_conflict(report, content_digest(report))
+                record = self.store.record_execution
+                seq = await self._db(record, order, kind.value, report, fill, key, reason)
         if seq is None:
             self.metrics.duplicate_reports.inc()
             return False
-        self._seen_keys[key] = None
+        self._seen_keys[key] = content_digest(report) if report is not None else ""
         if len(self._seen_keys) > RECENT_KEYS:
             self._seen_keys.popitem(last=False)
         self._remember(order)
@@ -625,6 +770,10 @@ class OrderEngine:
         ref = reject.ref_id or ""
         for prefix in ("mass:", "positions:"):
             collection = self.queries.pending.get(prefix + ref)
+            if collection is not None and reject.reason != 0:  # cTrader's "none" is reason 0 (Other)
+                what = "mass status" if prefix == "mass:" else "positions"
+                collection.fail(VenueRefused(f"the venue refused the {what} request: {reject.text}"))
+                return
             if collection is not None:
                 collection.finish()  # cTrader's way of saying "no working orders"
                 if prefix == "positions:":

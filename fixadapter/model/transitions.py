@@ -105,6 +105,24 @@ def _replaced_terms(order: Order, report: ExecutionReport) -> dict[str, object]:
     }
 
 
+def impossible_fill(order: Order, report: ExecutionReport, most: Decimal) -> tuple[str, str] | None:
+    """(reason, text) when `report` fills `order` in a way that cannot be ours: more than `most` (the
+    largest quantity the order has or was asked to have) or on the other side; None otherwise."""
+    if report.cum_qty is None or report.cum_qty <= order.cum_qty:
+        return None  # no new quantity: nothing filled (a lower CumQty is a stale echo, a no-op)
+    if report.cum_qty > most:
+        return "overfill", (
+            f"the venue reports CumQty {report.cum_qty} (LeavesQty {report.leaves_qty}) on order "
+            f"{order.cl_ord_id} of {most}: an overfill, not applied; compare with the venue's records"
+        )
+    if report.side is not None and report.side is not order.side:
+        return "side", (
+            f"the venue reports a {report.side} fill of {report.cum_qty} on {order.side} order "
+            f"{order.cl_ord_id}: not applied; compare with the venue's records"
+        )
+    return None
+
+
 def _fill_from(order: Order, report: ExecutionReport) -> Fill | None:
     if report.cum_qty is None or report.cum_qty <= order.cum_qty:
         return None

@@ -4,6 +4,7 @@ worker thread, which keeps writes ordered and the event loop free.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,10 +12,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from fixadapter.errors import StoreError
+from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
 from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
@@ -33,6 +46,49 @@ _INSERT_ORDER = insert(schema.orders)
 _INSERT_REQUEST = insert(schema.order_requests)
 _INSERT_EXECUTION = insert(schema.executions)
 _UPDATE_ORDER = update(schema.orders).where(schema.orders.c.cl_ord_id == bindparam("key_cl_ord_id"))
+_INSERT_CLIENT_ID = insert(schema.client_ids)
+
+
+def _lengths(table: Table) -> dict[str, int]:
+    return {
+        column.name: column.type.length
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length
+    }
+
+
+# SQLite keeps any length in a VARCHAR; PostgreSQL refuses it. Checked here, both refuse it the same way.
+_LENGTHS = {table.name: _lengths(table) for table in (schema.orders, schema.executions)}
+
+
+def _check_lengths(table: str, row: dict[str, Any]) -> None:
+    for name, limit in _LENGTHS[table].items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise UnstorableData(
+                f"{table}.{name} would be {len(value)} characters ({value[:20]!r}...); "
+                f"the column holds {limit}"
+            )
+
+
+def _usage(conn: Connection, client_id: str) -> tuple[str, str] | None:
+    """What `client_id` was used for, (kind, cl_ord_id): an order (kind 'order') or a cancel/replace of
+    one. Orders and requests stored before `client_ids` existed are found in their own tables."""
+    ids = schema.client_ids.c
+    row = conn.execute(select(ids.kind, ids.cl_ord_id).where(ids.client_id == client_id)).first()
+    if row is None:
+        orders = schema.orders.c
+        if conn.execute(select(orders.cl_ord_id).where(orders.cl_ord_id == client_id)).first() is not None:
+            return "order", client_id
+        requests = schema.order_requests.c
+        row = conn.execute(
+            select(requests.kind, requests.cl_ord_id).where(requests.request_id == client_id)
+        ).first()
+    return None if row is None else (row.kind, row.cl_ord_id)
+
+
+def _in_use(role: str, client_id: str, usage: tuple[str, str]) -> ClientIdInUse:
+    return ClientIdInUse.of(role, client_id, *usage)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -129,6 +185,8 @@ class OrderStore:
                 yield conn
         except IntegrityError:
             raise
+        except DataError as exc:
+            raise UnstorableData(f"the database refused a value: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
@@ -138,15 +196,47 @@ class OrderStore:
 
     # -- orders -------------------------------------------------------------------------------
 
-    def insert_order(self, order: Order) -> bool:
-        """Persist a new order; False when the ClOrdID exists already (the caller's retry)."""
+    def insert_order(self, order: Order, terms: dict[str, Any] | None = None) -> bool:
+        """Persist a new order and claim its ClOrdID; False when that order exists already (the caller's
+        retry). Raises ClientIdInUse when the id names a cancel/replace request."""
+        claim = {
+            "client_id": order.cl_ord_id,
+            "cl_ord_id": order.cl_ord_id,
+            "kind": "order",
+            "terms": None if terms is None else json.dumps(terms, sort_keys=True),
+            "created_at": order.created_at,
+        }
+
+        def work(conn: Connection) -> bool:
+            usage = _usage(conn, order.cl_ord_id)
+            if usage == ("order", order.cl_ord_id):
+                return False
+            if usage is not None:
+                raise _in_use("ClOrdID", order.cl_ord_id, usage)
+            conn.execute(_INSERT_CLIENT_ID, claim)
+            conn.execute(_INSERT_ORDER, _order_row(order))
+            return True
+
         try:
-            self._run(lambda conn: conn.execute(_INSERT_ORDER, _order_row(order)))
-        except IntegrityError as exc:
-            if self.get_order(order.cl_ord_id) is None:
-                raise StoreError(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
-            return False
-        return True
+            return self._run(work)
+        except IntegrityError as exc:  # claimed meanwhile by another writer
+            usage = self._run(lambda conn: _usage(conn, order.cl_ord_id))
+            if usage == ("order", order.cl_ord_id):
+                return False
+            if usage is not None:
+                raise _in_use("ClOrdID", order.cl_ord_id, usage) from exc
+            raise UnstorableData(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
+
+    def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
+        """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""
+        return self._run(lambda conn: _usage(conn, client_id))
+
+    def order_terms(self, cl_ord_id: str) -> dict[str, Any] | None:
+        """The terms an order was first submitted with (None for orders stored before they were kept)."""
+        ids = schema.client_ids.c
+        query = select(ids.terms).where(ids.client_id == cl_ord_id, ids.kind == "order")
+        text = self._run(lambda conn: conn.execute(query).scalar())
+        return None if text is None else dict(json.loads(text))
 
     def save_order(self, order: Order) -> None:
         self._run(lambda conn: _update_order(conn, order))
@@ -185,15 +275,33 @@ class OrderStore:
         return [_order_from(row) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def insert_request(self, request: OrderRequest, order: Order) -> None:
-        """Persist a cancel/replace request and the order's pending state in one transaction."""
+        """Persist a cancel/replace request and the order's pending state in one transaction; the request
+        id is claimed (ClientIdInUse when any order or request used it before)."""
         row = request.model_dump()
         row["kind"] = str(request.kind)
+        claim = {
+            "client_id": request.request_id,
+            "cl_ord_id": request.cl_ord_id,
+            "kind": row["kind"],
+            "terms": None,
+            "created_at": request.created_at,
+        }
 
         def work(conn: Connection) -> None:
+            usage = _usage(conn, request.request_id)
+            if usage is not None:
+                raise _in_use("request id", request.request_id, usage)
+            conn.execute(_INSERT_CLIENT_ID, claim)
             conn.execute(_INSERT_REQUEST, row)
             _update_order(conn, order)
 
-        self._run(work)
+        try:
+            self._run(work)
+        except IntegrityError as exc:
+            usage = self._run(lambda conn: _usage(conn, request.request_id))
+            if usage is not None:
+                raise _in_use("request id", request.request_id, usage) from exc
+            raise UnstorableData(f"request {request.request_id} violates a constraint: {exc.orig}") from exc
 
     def requests(self) -> list[OrderRequest]:
         rows = self._run(lambda conn: conn.execute(select(schema.order_requests)).all())
@@ -232,19 +340,45 @@ class OrderStore:
             "raw": report.raw if report else None,
         }
 
+        order_row = _order_row(order)
+        _check_lengths("executions", row)
+        _check_lengths("orders", order_row)
+
         def work(conn: Connection) -> int:
             inserted = conn.execute(_INSERT_EXECUTION, row)
-            _update_order(conn, order)
+            conn.execute(_UPDATE_ORDER, {**order_row, "key_cl_ord_id": order.cl_ord_id})
             return int(inserted.inserted_primary_key[0])
 
         try:
             return self._run(work)
         except IntegrityError as exc:
             if not self.has_execution(key):
-                raise StoreError(
+                raise UnstorableData(
                     f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}"
                 ) from exc
             return None
+
+    def execution(self, dedupe_key: str) -> dict[str, Any] | None:
+        """The execution recorded under `dedupe_key`, as a row."""
+        query = select(schema.executions).where(schema.executions.c.dedupe_key == dedupe_key)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else dict(row._mapping)
+
+    def set_aside(self, report_type: str, dedupe_key: str | None, raw: str | None, error: str) -> int:
+        """Keep a report the store could not take, whole, with why; the row's id."""
+        row = {
+            "received_at": datetime.now(UTC),
+            "report_type": report_type,
+            "dedupe_key": dedupe_key,
+            "raw": raw,
+            "error": error,
+        }
+        inserted = self._run(lambda conn: conn.execute(insert(schema.reports_set_aside), row))
+        return int(inserted.inserted_primary_key[0])
+
+    def reports_set_aside(self) -> list[dict[str, Any]]:
+        query = select(schema.reports_set_aside).order_by(schema.reports_set_aside.c.id)
+        return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def executions(self, cl_ord_id: str | None = None) -> list[dict[str, Any]]:
         query = select(schema.executions).order_by(schema.executions.c.id)

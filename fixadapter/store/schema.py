@@ -116,6 +116,32 @@ executions = Table(
     Index("ix_executions_cl_ord_id", "cl_ord_id", "id"),
 )
 
+# Every ClOrdID and cancel/replace request id the adapter has used, whatever for: a venue answer names
+# only the id, so an id must never name two things. Its primary key makes the claim atomic; `terms` keeps
+# a new order's terms as first submitted, so a retry is compared with those and not with replaced ones.
+client_ids = Table(
+    "client_ids",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("cl_ord_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("terms", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Venue reports the store could never take (a value too long or invalid): kept whole with the error, so
+# the pipeline goes on and nothing is lost.
+reports_set_aside = Table(
+    "reports_set_aside",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("report_type", String(32), nullable=False),
+    Column("dedupe_key", Text),
+    Column("raw", Text),
+    Column("error", Text, nullable=False),
+)
+
 positions = Table(
     "positions",
     metadata,

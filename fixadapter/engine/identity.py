@@ -1,0 +1,79 @@
+"""Which order a venue report or a client's retry is about, and whether it can be that order's.
+
+Pure functions: the engine decides what to do with the answers (refuse, alarm, apply).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fixadapter.model.orders import Order
+from fixadapter.model.reports import ExecutionReport
+from fixadapter.model.requests import NewOrder
+
+TERMS = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "expire_time", "strategy")
+# Left out of a report's content: how it reached us (a mass status answer or a live report), not what it says.
+_NOT_CONTENT = {"raw", "dedupe_key", "mass_status_id", "total_reports"}
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def order_terms(order: Order | NewOrder, symbol: str | None = None) -> dict[str, Any]:
+    """What makes an order that order, as text: compared when a ClOrdID comes again."""
+    terms = {name: _text(getattr(order, name)) for name in TERMS}
+    terms["symbol"] = (symbol or order.symbol).upper()
+    return terms
+
+
+def differences(first: dict[str, Any], again: dict[str, Any]) -> list[str]:
+    """'quantity 10000 vs 20000' for each term that differs (first as stored, then as asked again)."""
+    return [
+        f"{name} {first.get(name) or 'none'} vs {again.get(name) or 'none'}"
+        for name in TERMS
+        if first.get(name) != again.get(name)
+    ]
+
+
+def foreign_report(order: Order, report: ExecutionReport, orig_owner: str | None) -> str | None:
+    """Why `report` cannot be about `order` though its ClOrdID names it, or None when it can.
+
+    `orig_owner` is the order the report's OrigClOrdID belongs to when that is a request id of ours.
+    """
+    if report.order_id and order.order_id and report.order_id != order.order_id:
+        return (
+            f"a report for ClOrdID {report.cl_ord_id} carries OrderID {report.order_id}, "
+            f"but order {order.cl_ord_id} is the venue's {order.order_id}"
+        )
+    orig = report.orig_cl_ord_id
+    if orig and order.cl_ord_id not in (orig, orig_owner):
+        return (
+            f"a report for ClOrdID {report.cl_ord_id} (OrderID {report.order_id}) carries OrigClOrdID "
+            f"{orig}, which is not order {order.cl_ord_id} nor one of its requests"
+        )
+    return None
+
+
+def content_digest(report: ExecutionReport) -> str:
+    """A fingerprint of what a report says: the same report twice has the same one, a different report
+    under the same dedupe key (a venue whose ExecIDs restarted) another."""
+    content = report.model_dump_json(exclude=_NOT_CONTENT)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def stored_differs(row: dict[str, Any], report: ExecutionReport) -> bool:
+    """Whether the execution stored under the report's key says something else than the report."""
+    if row["order_id"] != report.order_id or row["status"] != str(report.status):
+        return True
+    stored = row["cum_qty"]
+    return report.cum_qty is not None and stored is not None and Decimal(stored) != report.cum_qty
