@@ -134,10 +134,7 @@ class Adapter:
             first = blocking[0]
             more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
             return f"alarm {first.kind} {first.key}: {first.text}{more}"
-        if self.engine.ready:
-            return "TRADE logged on and reconciled"
-        text = self.engine.last_session_text
-        return "TRADE not logged on and reconciled" + (f" (last: {text})" if text else "")
+        return self.engine.not_ready_reason()
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         await self.engine.wait_ready(timeout)

@@ -130,6 +130,7 @@ class OrderEngine:
         self._ready = asyncio.Event()
         self._trade_up = False
         self.last_session_text: str | None = None
+        self.reconcile_problem: str | None = None  # why the last reconciliation failed, while it retries
         self._inbox: asyncio.Queue[VenueReport] = asyncio.Queue()
         self._tasks = TaskGroup(metrics)
         self._reconcile_task: asyncio.Task[None] | None = None
@@ -208,11 +209,26 @@ class OrderEngine:
         try:
             await asyncio.wait_for(self._ready.wait(), wait)
         except TimeoutError:
+            if self._trade_up and self.reconcile_problem:
+                raise SessionNotReady(
+                    f"TRADE is logged on but not reconciled after {wait:g}s: reconciliation: "
+                    f"{self.reconcile_problem}; it is retried until the venue answers "
+                    "(see the log; ask the broker if it persists)"
+                ) from None
             reason = f" (last: {self.last_session_text})" if self.last_session_text else ""
             raise SessionNotReady(
                 f"TRADE is not logged on and reconciled after {wait:g}s{reason}; "
                 "check host, ports and credentials, or retry when the session is back"
             ) from None
+
+    def not_ready_reason(self) -> str:
+        """Why new orders wait, in words (for /readyz and the blotter)."""
+        if self.ready:
+            return "TRADE logged on and reconciled"
+        if self._trade_up and self.reconcile_problem:
+            return f"TRADE logged on, not reconciled: reconciliation: {self.reconcile_problem}"
+        text = self.last_session_text
+        return "TRADE not logged on and reconciled" + (f" (last: {text})" if text else "")
 
     async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         timer = self.metrics.store_seconds.labels(getattr(fn, "__name__", "other"))
@@ -926,6 +942,7 @@ class OrderEngine:
         if status.state is SessionState.LOGGED_ON:
             self._trade_up = True
             self.last_session_text = None
+            self.reconcile_problem = None
             if self._reconcile_task is not None:
                 self._reconcile_task.cancel()
             from fixadapter.engine.reconciler import reconcile  # circular by design: it drives the engine

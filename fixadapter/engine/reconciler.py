@@ -2,7 +2,12 @@
 
 cTrader resets sequence numbers at each logon and replays nothing, so what happened while we were
 away is learnt by asking: mass status (working orders), a status query for every order the store
-holds open that the venue did not list (filled, cancelled or never received), and positions.
+holds open that the venue did not list (filled, cancelled or never received), and positions. What the
+venue answers is the authority (a contradicting local state is corrected, see model/corrections.py).
+
+A venue that refuses or never answers one of these requests is named in the failure, said once per
+logon, and where it is safe reconciliation goes on without it: the instruments kept in the store, every
+open order asked for one by one instead of the mass status, positions kept from fills.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
-from fixadapter.errors import SessionError, SessionNotReady
+from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
 from fixadapter.model.enums import PositionSide
-from fixadapter.model.orders import Position
+from fixadapter.model.orders import Order, Position
 from fixadapter.model.reports import BusinessReject, ExecutionReport, PositionReport
 
 if TYPE_CHECKING:
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fixadapter.reconcile")
 RETRY_SECONDS = 2.0
+T = TypeVar("T")
 
 
 def positions_from(reports: Sequence[PositionReport]) -> list[Position]:
@@ -43,39 +49,123 @@ def positions_from(reports: Sequence[PositionReport]) -> list[Position]:
     return positions
 
 
+class StepFailed(SessionError):
+    """One request of the reconciliation failed; the text names which and why (never empty)."""
+
+    def __init__(self, text: str, *, venue_cannot: bool) -> None:
+        super().__init__(text)
+        self.venue_cannot = venue_cannot  # refused or unanswered by a logged-on venue (not a dropped session)
+
+
+async def _ask(what: str, timeout: float, query: Awaitable[T]) -> T:
+    """`query` with a failure that says what was asked and why it failed (TimeoutError's str is empty)."""
+    try:
+        return await query
+    except TimeoutError:
+        raise StepFailed(f"no answer to the {what} within {timeout:g}s", venue_cannot=True) from None
+    except VenueRefused as exc:
+        raise StepFailed(str(exc), venue_cannot=True) from None
+    except (SessionError, SessionNotReady) as exc:
+        raise StepFailed(f"the {what} failed: {exc or type(exc).__name__}", venue_cannot=False) from None
+
+
+class Notes:
+    """What the venue cannot answer is said once per logon, not at every retry."""
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def once(self, level: int, text: str) -> None:
+        if text in self._said:
+            log.debug("%s (again)", text)
+            return
+        self._said.add(text)
+        log.log(level, "%s", text)
+
+
 async def reconcile(engine: OrderEngine) -> None:
     """Retry until it succeeds or the session drops (which cancels this task)."""
+    notes = Notes()
     while True:
         try:
-            await _reconcile_once(engine)
+            await _reconcile_once(engine, notes)
         except (TimeoutError, SessionError, SessionNotReady) as exc:
+            reason = str(exc) or f"{type(exc).__name__} without a message"
             engine.metrics.reconciliations.labels("failed").inc()
-            log.error(
-                "reconciliation failed (%s); retrying in %.0fs, orders stay blocked", exc, RETRY_SECONDS
+            engine.reconcile_problem = reason
+            notes.once(
+                logging.ERROR,
+                f"reconciliation failed: {reason}; retrying every {RETRY_SECONDS:.0f}s, orders stay blocked",
             )
             await asyncio.sleep(RETRY_SECONDS)
             continue
+        engine.reconcile_problem = None
         engine.metrics.reconciliations.labels("done").inc()
         engine.mark_ready()
         return
 
 
-async def _reconcile_once(engine: OrderEngine) -> None:
+async def _instruments(engine: OrderEngine, notes: Notes, timeout: float) -> int:
+    """The venue's list; if it cannot give one, the list kept in the store (if any) is safe to go on with."""
+    try:
+        return len(await _ask("security list request", timeout, engine.load_instruments(timeout)))
+    except StepFailed as exc:
+        kept = len(engine.catalog)
+        if not exc.venue_cannot:
+            raise
+        if kept == 0:
+            text = f"{exc}; no instrument list is kept in the store to go on with"
+            raise StepFailed(text, venue_cannot=True) from None
+        notes.once(logging.WARNING, f"{exc}; going on with the {kept} instruments kept in the store")
+        return kept
+
+
+async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> list[ExecutionReport]:
+    """The venue's working orders; if it cannot list them, every open order is asked for one by one."""
+    try:
+        return await _ask("mass status request", timeout, engine.queries.mass_status(timeout))
+    except StepFailed as exc:
+        if not exc.venue_cannot:
+            raise
+        notes.once(logging.WARNING, f"{exc}; asking for every open order one by one instead")
+        return []
+
+
+async def _statuses(engine: OrderEngine, missing: list[Order], timeout: float) -> dict[str, ExecutionReport]:
+    """Each order the venue did not list, asked for; those it no longer knows are closed (or sent again)."""
+    asks = (
+        _ask(f"status request for {o.cl_ord_id}", timeout, engine.queries.status(o.cl_ord_id, timeout))
+        for o in missing
+    )
+    answers = await asyncio.gather(*asks, return_exceptions=True)
+    venue_view: dict[str, ExecutionReport] = {}
+    failures: list[BaseException] = []
+    for order, answer in zip(missing, answers, strict=True):
+        if isinstance(answer, BaseException):
+            failures.append(answer)
+        elif isinstance(answer, BusinessReject):  # an unacknowledged one is sent again if still young
+            await engine.close_unknown(order.cl_ord_id, answer.text)
+        else:
+            venue_view[order.cl_ord_id] = answer
+    if failures:
+        first = failures[0]
+        if not isinstance(first, StepFailed):
+            raise first
+        more = f" (and {len(failures) - 1} more status requests)" if len(failures) > 1 else ""
+        raise StepFailed(f"{first}{more}", venue_cannot=first.venue_cannot)
+    return venue_view
+
+
+async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
     started = time.monotonic()
     timeout = engine.reconcile_timeout
-    instruments = await engine.load_instruments(timeout)
-    working = await engine.queries.mass_status(timeout)
+    instruments = await _instruments(engine, notes, timeout)
+    working = await _working(engine, notes, timeout)
     # Orders the venue did not list are asked for one by one first: that also gives an order whose
     # acknowledgement was lost its OrderID, so the list below cannot mistake it for a foreign order.
     listed = {report.order_id for report in working}
     missing = [o for o in engine.open_orders() if o.order_id is None or o.order_id not in listed]
-    answers = await asyncio.gather(*(engine.queries.status(o.cl_ord_id, timeout) for o in missing))
-    venue_view: dict[str, ExecutionReport] = {}
-    for order, answer in zip(missing, answers, strict=True):
-        if isinstance(answer, BusinessReject):  # an unacknowledged one is sent again if still young
-            await engine.close_unknown(order.cl_ord_id, answer.text)
-        else:
-            venue_view[order.cl_ord_id] = answer
+    venue_view = await _statuses(engine, missing, timeout)
     changed = 0
     for report in working:
         changed += await _apply_working(engine, report)
@@ -86,18 +176,32 @@ async def _reconcile_once(engine: OrderEngine) -> None:
         if order.pending_request_id is not None:
             why = "no answer to the request before the session dropped; resend it if still wanted"
             await engine.settle_lost_request(order.cl_ord_id, venue_view.get(order.cl_ord_id), why)
-    positions = positions_from(await engine.queries.positions(timeout))
-    await engine.save_positions(positions)
+    positions = await _positions(engine, notes, timeout)
     log.info(
         "reconciled in %.0f ms: %d instruments, %d working orders at the venue (%d changed), "
-        "%d open orders queried, %d positions",
+        "%d open orders queried, %s",
         (time.monotonic() - started) * 1000,
-        len(instruments),
+        instruments,
         len(working),
         changed,
         len(missing),
-        len(positions),
+        f"{positions} positions" if positions is not None else "positions kept from fills",
     )
+
+
+async def _positions(engine: OrderEngine, notes: Notes, timeout: float) -> int | None:
+    """The venue's positions; if it cannot give them, those kept from fills stand until the next check."""
+    try:
+        positions = positions_from(
+            await _ask("positions request", timeout, engine.queries.positions(timeout))
+        )
+    except StepFailed as exc:
+        if not exc.venue_cannot:
+            raise
+        notes.once(logging.WARNING, f"{exc}; positions are kept from fills until the venue answers")
+        return None
+    await engine.save_positions(positions)
+    return len(positions)
 
 
 async def _apply_working(engine: OrderEngine, report: ExecutionReport) -> int:

@@ -8,10 +8,14 @@ request at once, with the venue's reason, touching nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig, build_config
+from fixadapter.errors import SessionNotReady
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.sim.process import SimProcess
@@ -78,3 +82,113 @@ def test_a_session_level_reject_of_a_cancel_refuses_the_cancel_and_the_order_sta
             assert (await adapter.wait_for(order.cl_ord_id)).status is OrderStatus.CANCELLED
 
     asyncio.run(scenario())
+
+
+def quick_config(sim: SimProcess, tmp_path: Path) -> AdapterConfig:
+    """Short reconciliation timeouts: a request the venue leaves unanswered fails within a second."""
+    return build_config(
+        {
+            "account": sim.adapter_settings(),
+            "store": {"url": f"sqlite:///{tmp_path / 'adapter.db'}"},
+            "orders": {"inflight_timeout_seconds": SLOW_TIMER, "reconcile_timeout_seconds": 1},
+        },
+        environ={},
+    )
+
+
+async def failed_reconciliations(adapter: Adapter, at_least: int) -> None:
+    sample = adapter.metrics.registry.get_sample_value
+    async with asyncio.timeout(30):
+        while (sample("fixadapter_reconciliations_total", {"outcome": "failed"}) or 0) < at_least:
+            await asyncio.sleep(0.05)
+
+
+def reconcile_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "fixadapter.reconcile" and r.levelname == "ERROR"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (
+            {"refuse": {"x": "x is not supported here"}},
+            "the venue refused the SecurityListRequest: x is not supported here (unsupported message type)",
+        ),
+        ({"silent": ["x"]}, "no answer to the security list request within 1s"),
+    ],
+    ids=["refused", "unanswered"],
+)
+def test_a_venue_that_cannot_give_the_instrument_list_is_named_once_and_wait_ready_says_why(
+    sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture, fault: dict[str, object], reason: str
+):
+    sim.control("/scenario", fault)
+
+    async def scenario() -> None:
+        async with Adapter(quick_config(sim, tmp_path)) as adapter:
+            await failed_reconciliations(adapter, 2)
+            with pytest.raises(SessionNotReady) as raised:
+                await adapter.wait_ready(0.1)
+            assert f"reconciliation: {reason}" in str(raised.value)
+            assert "no instrument list is kept in the store" in str(raised.value)
+            assert "check host" not in str(raised.value)
+            assert f"reconciliation: {reason}" in adapter.readiness()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    errors = reconcile_errors(caplog)
+    assert len(errors) == 1, errors
+    assert reason in errors[0] and "()" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (
+            {"refuse": {"x": "not here", "AF": "not here"}},
+            [
+                "the venue refused the SecurityListRequest: not here",
+                "the venue refused the OrderMassStatusRequest: not here",
+            ],
+        ),
+        (
+            {"silent": ["x", "AF"]},
+            [
+                "no answer to the security list request within 1s",
+                "no answer to the mass status request within 1s",
+            ],
+        ),
+    ],
+    ids=["refused", "unanswered"],
+)
+def test_without_instrument_list_or_mass_status_reconciliation_goes_on_with_the_store_and_status_queries(
+    sim: SimProcess,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict[str, object],
+    said: list[str],
+):
+    config = quick_config(sim, tmp_path)
+
+    async def scenario() -> None:
+        async with Adapter(config) as adapter:  # a first logon keeps the instruments in the store
+            await adapter.wait_ready(10)
+            order = await adapter.submit(resting())
+            await adapter.wait_for(order.cl_ord_id, "new")
+        sim.control("/scenario", fault)
+        sim.control("/quote", {"symbol_id": 1, "bid": "0.8999", "ask": "0.9"})  # fills it while away
+        async with Adapter(config) as adapter:
+            await adapter.wait_ready(15)
+            filled = await adapter.order(order.cl_ord_id)
+            assert filled is not None and filled.status is OrderStatus.FILLED
+            sample = adapter.metrics.registry.get_sample_value
+            assert sample("fixadapter_order_status_queries_total") == 1
+            assert sample("fixadapter_reconciliations_total", {"outcome": "done"}) == 1
+            assert adapter.engine.catalog.resolve("EURUSD").symbol_id == 1
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fixadapter.reconcile"]
+    for text in said:
+        assert len([m for m in warnings if text in m]) == 1, (text, warnings)
