@@ -17,6 +17,8 @@ import pytest
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import Deliver
+from fixadapter.connectors.fix import codec
+from fixadapter.connectors.fix.wire import Fields
 from fixadapter.engine.orders import OrderEngine
 from fixadapter.errors import ClientIdInUse, OrderRejected, StoreError
 from fixadapter.metrics import Metrics
@@ -497,4 +499,35 @@ def test_while_the_store_is_down_the_head_report_waits_with_a_blocking_alarm_cle
         assert not engine.metrics.alarms.active("store_unavailable")
 
     run(store, scenario, resting("A", "101"), resting("B", "202"))
+    store.close()
+
+
+def er_with_exec_id(seq: int, exec_id: str, cl_ord_id: str, order_id: str, cum_qty: int) -> ExecutionReport:
+    """A venue's fill report carrying ExecID (17), decoded by the FIX codec as it comes off the wire."""
+    status, leaves = ("2", 0) if cum_qty == 10000 else ("1", 10000 - cum_qty)
+    raw = (
+        f"8=FIX.4.4|9=200|35=8|34={seq}|49=CSERVER|50=TRADE|52=20250101-10:00:{seq:02d}.000|56=desk|"
+        f"6=1.08|11={cl_ord_id}|14={cum_qty}|17={exec_id}|31=1.08|32={cum_qty}|37={order_id}|38=10000|"
+        f"39={status}|40=2|44=1.08|54=1|55=1|59=1|60=20250101-10:00:00.000|150=F|151={leaves}|10=000|"
+    )
+    return codec.decode_execution_report(Fields.parse(raw), raw)
+
+
+def test_a_venue_whose_exec_ids_restarted_has_both_fills_applied_and_the_resent_one_deduped(sqlite_url: str):
+    store = OrderStore(sqlite_url)
+
+    async def scenario(engine: OrderEngine) -> None:
+        events = engine.events()
+        engine.deliver(er_with_exec_id(10, "1", "A", "101", 3000))
+        engine.deliver(er_with_exec_id(11, "1", "A", "101", 3000))  # the same report, resent
+        engine.deliver(er_with_exec_id(1, "1", "B", "202", 10000))  # after the venue restarted
+        assert (await next_event(events, "A")).order.cum_qty == 3000
+        assert (await next_event(events, "B")).order.status is S.FILLED
+        assert [a.key for a in engine.metrics.alarms.active("dedupe_conflict")] == ["fix:1"]
+
+    metrics = run(store, scenario, resting("A", "101"), resting("B", "202"))
+    sample = metrics.registry.get_sample_value
+    assert sample("fixadapter_dedupe_conflicts_total") == 1
+    assert sample("fixadapter_duplicate_execution_reports_total") == 1
+    assert store.get_order("A").cum_qty == 3000  # type: ignore[union-attr]
     store.close()
