@@ -1,12 +1,15 @@
 """What both simulated CSERVER ports share: cTrader's logon checks and header rules, strict validation.
 
 QuickFIX finds an acceptor session by CompIDs alone, and QUOTE and TRADE share them, so each port
-runs in its own process with its own acceptor (see runner.py).
+runs in its own process with its own acceptor (see runner.py). cTrader answers in the TargetCompID case
+the client used (CSERVER, cServer, CServer: reference 1.4), so each spelling is a session of its own and
+QuickFIX's answers carry the client's spelling in 49.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 import quickfix as fix
@@ -23,13 +26,24 @@ REJECTED_LOGON_PREFIX = "Rejected Logon Attempt: "
 RepeatingGroup = tuple[int, int, list[list[Pair]]]  # count tag, delimiter tag, entries
 Handler = Callable[[str, str, "fix.SessionID"], None]
 SessionHook = Callable[["fix.SessionID"], None]
+COMP_ID_SPELLINGS = ("CSERVER", "cServer", "CServer")  # seen on credentials forms and in captures
+
+
+def comp_ids(config: SimConfig) -> list[str]:
+    """The server CompIDs a client may address: the configured one and cTrader's spellings of it."""
+    spellings = COMP_ID_SPELLINGS if config.comp_id.upper() == "CSERVER" else ()
+    return list(dict.fromkeys([config.comp_id, *spellings]))
 
 
 def acceptor_settings(config: SimConfig, kind: SessionKind) -> fix.SessionSettings:
+    sessions = "".join(
+        f"[SESSION]\nSenderCompID={comp_id}\nTargetCompID={config.sender_comp_id}\n"
+        f"SocketAcceptPort={config.port(kind)}\n"
+        for comp_id in comp_ids(config)
+    )
     text = f"""[DEFAULT]
 ConnectionType=acceptor
 BeginString=FIX.4.4
-SenderCompID={config.comp_id}
 StartTime=00:00:00
 EndTime=00:00:00
 UseDataDictionary=Y
@@ -45,11 +59,7 @@ CheckLatency=N
 SocketNodelay=Y
 SocketReuseAddress=Y
 TimestampPrecision=3
-[SESSION]
-TargetCompID={config.sender_comp_id}
-SocketAcceptHost={config.host}
-SocketAcceptPort={config.port(kind)}
-"""
+{sessions}"""
     settings = fix.SessionSettings()
     settings.setFromString(text)
     return settings
@@ -67,20 +77,29 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         self._handler = handler
         self._on_logout = on_logout
         self._client_sub_id: dict[str, str] = {}
-        self.session_id: fix.SessionID | None = None
+        # A refused logon's Logout is stamped as cTrader does: 50 = the qualifier the client asked for (its
+        # 57), 57 = the client's 50, whatever port it came to.
+        self._refused_sub_ids: dict[str, tuple[str, str]] = {}
+        self._sessions: list[fix.SessionID] = []
+        self._logged_on: dict[str, fix.SessionID] = {}
+        self._sessions_lock = threading.Lock()
         self.logons = 0
         self.logons_refused = 0  # Logon answered with a Logout: what a broker counts toward a lock
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        self.session_id = sessionID
+        self._sessions.append(sessionID)
 
     def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self.logons += 1
-        log.info("%s: client logged on", self.kind.value)
+        with self._sessions_lock:
+            self._logged_on[sessionID.toString()] = sessionID
+        log.info("%s: client logged on as %s", self.kind.value, sessionID.toString())
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         """Also called by QuickFIX when a logged-on session disconnects: `on_logout` ends its state."""
         log.info("%s: client logged out", self.kind.value)
+        with self._sessions_lock:
+            self._logged_on.pop(sessionID.toString(), None)
         if self._on_logout is not None:
             try:
                 self._on_logout(sessionID)
@@ -105,6 +124,15 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
 
     def _stamp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
+        refused = None
+        if header.getField(t.MSG_TYPE) == "5":
+            refused = self._refused_sub_ids.pop(session_id.toString(), None)
+        if refused is not None:
+            asked, client = refused
+            header.setField(t.SENDER_SUB_ID, asked or self.kind.value)
+            if client:
+                header.setField(t.TARGET_SUB_ID, client)
+            return
         header.setField(t.SENDER_SUB_ID, self.kind.value)
         client = self._client_sub_id.get(session_id.toString())
         if client:
@@ -116,8 +144,12 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             if header.getField(t.MSG_TYPE) != "A":
                 return
             reason = self._logon_refusal(message)
-            if reason is None and header.isSetField(t.SENDER_SUB_ID):
-                self._client_sub_id[sessionID.toString()] = header.getField(t.SENDER_SUB_ID)
+            client = header.getField(t.SENDER_SUB_ID) if header.isSetField(t.SENDER_SUB_ID) else ""
+            if reason is None and client:
+                self._client_sub_id[sessionID.toString()] = client
+            elif reason is not None:
+                asked = header.getField(t.TARGET_SUB_ID) if header.isSetField(t.TARGET_SUB_ID) else ""
+                self._refused_sub_ids[sessionID.toString()] = (asked, client)
         except Exception:
             log.exception("%s: failed to read a logon; refusing it", self.kind.value)
             reason = "InternalError: RET_INVALID_DATA"
@@ -148,6 +180,10 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         except Exception:
             log.exception("%s: failed to handle %s", self.kind.value, mask_secrets(message.toString()))
 
+    def logged_on_sessions(self) -> list[fix.SessionID]:
+        with self._sessions_lock:
+            return list(self._logged_on.values())
+
     def send(
         self,
         msg_type: str,
@@ -155,9 +191,18 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         groups: Iterable[RepeatingGroup] = (),
         session_id: fix.SessionID | None = None,
     ) -> bool:
-        target = session_id or self.session_id
-        if target is None:
-            return False
+        """To `session_id`, else to every logged-on session (cTrader copies each report to every
+        connection of the account); True if it went to at least one."""
+        targets = [session_id] if session_id is not None else self.logged_on_sessions()
+        body, groups = list(body), list(groups)
+        sent = False
+        for target in targets:
+            sent = self._send_one(target, msg_type, body, groups) or sent
+        return sent
+
+    def _send_one(
+        self, target: fix.SessionID, msg_type: str, body: Iterable[Pair], groups: Iterable[RepeatingGroup]
+    ) -> bool:
         message = fix.Message()
         message.getHeader().setField(t.MSG_TYPE, msg_type)
         for tag, value in body:
@@ -174,8 +219,10 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             return False
 
     def logged_on(self) -> bool:
-        session = fix.Session.lookupSession(self.session_id) if self.session_id else None
-        return bool(session is not None and session.isLoggedOn())
+        return any(
+            session is not None and session.isLoggedOn()
+            for session in (fix.Session.lookupSession(sid) for sid in self.logged_on_sessions())
+        )
 
     def force_logout(self, reason: str) -> None:
         """A server-initiated Logout; unlike Session.logout() it leaves the session open to the next logon."""

@@ -25,6 +25,10 @@ class SymbolSpec:
     digits: int
     mid: Decimal
     spread_points: int = 10
+    # Volumes in units, as a broker sets them per symbol (not sent over FIX, reference 2.5); the default is
+    # cTrader's precision of tag 38. FX: 0.01 lot (1000 units) and steps of it.
+    min_volume: Decimal = Decimal("0.01")
+    volume_step: Decimal = Decimal("0.01")
 
     def __post_init__(self) -> None:
         if not 0 <= self.digits <= MAX_DIGITS:
@@ -45,12 +49,13 @@ class SymbolSpec:
 
 
 # Ids are not contiguous, as in cTrader's SecurityList (1…36, 10001…); the adapter must not hard-code them.
+FX_VOLUMES = {"min_volume": Decimal(1000), "volume_step": Decimal(1000)}
 DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
-    SymbolSpec(1, "EURUSD", 5, Decimal("1.08350")),
-    SymbolSpec(2, "GBPUSD", 5, Decimal("1.27120"), spread_points=14),
-    SymbolSpec(3, "EURJPY", 3, Decimal("168.420"), spread_points=16),
-    SymbolSpec(4, "USDJPY", 3, Decimal("155.440"), spread_points=12),
-    SymbolSpec(5, "AUDUSD", 5, Decimal("0.66210"), spread_points=12),
+    SymbolSpec(1, "EURUSD", 5, Decimal("1.08350"), **FX_VOLUMES),
+    SymbolSpec(2, "GBPUSD", 5, Decimal("1.27120"), spread_points=14, **FX_VOLUMES),
+    SymbolSpec(3, "EURJPY", 3, Decimal("168.420"), spread_points=16, **FX_VOLUMES),
+    SymbolSpec(4, "USDJPY", 3, Decimal("155.440"), spread_points=12, **FX_VOLUMES),
+    SymbolSpec(5, "AUDUSD", 5, Decimal("0.66210"), spread_points=12, **FX_VOLUMES),
     SymbolSpec(10026, "XAUUSD", 2, Decimal("2331.50"), spread_points=30),
     SymbolSpec(10001, "US500", 2, Decimal("5282.40"), spread_points=50),
 )

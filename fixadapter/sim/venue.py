@@ -282,7 +282,7 @@ class Venue:
         if spec is None:
             return f"SYMBOL_NOT_FOUND:Symbol with id {req.symbol_id} is not found."
         return (
-            _volume_error(req.quantity)
+            _volume_error(req.quantity, spec)
             or _price_fields_error(req.kind, req.price, req.stop_price, spec)
             or _expiry_error(req.kind, req.expire_time, now)
             or self._position_error(req)
@@ -310,7 +310,10 @@ class Venue:
         """The first reason to refuse a G on this working order, or None."""
         if order.kind is OrderKind.MARKET:
             return "INVALID_REQUEST:Only pending (limit or stop) orders can be amended."
-        error = _volume_error(amendment.quantity) or _expiry_error(order.kind, amendment.expire_time, now)
+        spec = self._spec(order.symbol_id)
+        error = _volume_error(amendment.quantity, spec) or _expiry_error(
+            order.kind, amendment.expire_time, now
+        )
         if error is not None:
             return error
         if amendment.quantity <= order.cum_qty:
@@ -318,7 +321,6 @@ class Venue:
                 f"TRADING_BAD_VOLUME:New volume {amendment.quantity} must be above "
                 f"the filled volume {order.cum_qty}."
             )
-        spec = self._spec(order.symbol_id)
         price = amendment.price if amendment.price is not None else order.price
         stop_price = amendment.stop_price if amendment.stop_price is not None else order.stop_price
         error = _price_fields_error(order.kind, price, stop_price, spec)
@@ -568,11 +570,23 @@ def _is_valid_volume(quantity: Decimal) -> bool:
         return quantity == quantity.quantize(VOLUME_STEP)
 
 
-def _volume_error(quantity: Decimal) -> str | None:
-    """Volumes are units with a precision of 0.01 (tag 38, §2.5)."""
-    if _is_valid_volume(quantity):
-        return None
-    return f"TRADING_BAD_VOLUME:Order volume {quantity} must be a positive multiple of {VOLUME_STEP}."
+def _volume_error(quantity: Decimal, spec: SymbolSpec) -> str | None:
+    """Volumes are units with a precision of 0.01 (tag 38, §2.5), at least the symbol's minimum and in its
+    steps ([INF] cTrader's code for a bad volume is Open API's TRADING_BAD_VOLUME)."""
+    if not _is_valid_volume(quantity):
+        return f"TRADING_BAD_VOLUME:Order volume {quantity} must be a positive multiple of {VOLUME_STEP}."
+    if quantity < spec.min_volume:
+        return (
+            f"TRADING_BAD_VOLUME:Order volume {quantity} is less than the minimum volume "
+            f"{spec.min_volume} of {spec.name}."
+        )
+    with localcontext(prec=_ARITHMETIC_PRECISION):
+        if quantity % spec.volume_step != 0:
+            return (
+                f"TRADING_BAD_VOLUME:Order volume {quantity} is not a multiple of the volume step "
+                f"{spec.volume_step} of {spec.name}."
+            )
+    return None
 
 
 def _price_fields_error(

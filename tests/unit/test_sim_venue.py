@@ -129,12 +129,12 @@ def test_market_buy_ids_allocated_and_long_position_opened(venue: Venue) -> None
 
 
 def test_market_sell_filled_at_bid_opens_short(venue: Venue) -> None:
-    trade = venue.place(market("c1", Side.SELL, "2500.50"), T0)[-1]
+    trade = venue.place(market("c1", Side.SELL, "3000"), T0)[-1]
 
     assert trade.last_px == D("1.08000")
     position = venue.position(trade.order.position_id)
     assert position is not None
-    assert (position.side, position.volume, position.entry_price) == (Side.SELL, D("2500.50"), D("1.08000"))
+    assert (position.side, position.volume, position.entry_price) == (Side.SELL, D("3000"), D("1.08000"))
 
 
 def test_market_in_three_parts_partially_filled_twice_then_filled(
@@ -169,18 +169,19 @@ def test_market_in_three_parts_partially_filled_twice_then_filled(
 
 
 def test_market_in_parts_position_grows_with_each_part(venue_in_parts: Venue) -> None:
-    (new,) = venue_in_parts.place(market("c1", Side.BUY, "0.03"), T0)
+    (new,) = venue_in_parts.place(market("c1", Side.BUY, "3000"), T0)
     assert venue_in_parts.position(new.order.position_id) is None
 
     venue_in_parts.advance(new.order.order_id, at(1))
 
     position = venue_in_parts.position(new.order.position_id)
     assert position is not None
-    assert position.volume == D("0.01")
+    assert position.volume == D("1000")
 
 
 def test_market_in_parts_tiny_volume_keeps_volume_step(venue_in_parts: Venue) -> None:
-    (new,) = venue_in_parts.place(market("c1", Side.SELL, "0.02"), T0)
+    gold = PlaceRequest("c1", XAUUSD, Side.SELL, OrderKind.MARKET, D("0.02"))  # gold's minimum is 0.01
+    (new,) = venue_in_parts.place(gold, T0)
 
     fills = venue_in_parts.advance(new.order.order_id, at(1)) + venue_in_parts.advance(
         new.order.order_id, at(2)
@@ -430,11 +431,11 @@ def test_replace_then_cancel_by_replace_cl_ord_id_found(venue: Venue) -> None:
 def test_replace_keeps_unset_fields_and_sets_expiry(venue: Venue) -> None:
     (new,) = venue.place(stop("s1", Side.BUY, "1000", "1.09000"), T0)
 
-    result = venue.replace("r1", "s1", new.order.order_id, D("1500"), None, None, at(600), at(1))
+    result = venue.replace("r1", "s1", new.order.order_id, D("2000"), None, None, at(600), at(1))
 
     assert isinstance(result, list)
     order = result[0].order
-    assert (order.quantity, order.stop_price, order.expire_time) == (D("1500"), D("1.09000"), at(600))
+    assert (order.quantity, order.stop_price, order.expire_time) == (D("2000"), D("1.09000"), at(600))
 
 
 def test_replace_into_marketable_price_fills_right_away(venue: Venue) -> None:
@@ -452,7 +453,7 @@ def test_replace_below_filled_quantity_refused(venue: Venue) -> None:
     (new,) = venue.place(limit("l1", Side.SELL, "3000", "1.08100"), T0)
     venue.fill_part(new.order.order_id, D("2000"), at(1))
 
-    result = venue.replace("r1", "l1", new.order.order_id, D("1500"), None, None, None, at(2))
+    result = venue.replace("r1", "l1", new.order.order_id, D("1000"), None, None, None, at(2))
 
     assert isinstance(result, CancelRefused)
     assert result.response_to == 2
@@ -845,7 +846,7 @@ def test_restart_after_sigkill_resumes_committed_state(prices: RandomWalk, tmp_p
         "venue = Venue(walk, state_path=__import__('pathlib').Path(sys.argv[1]))\n"
         "now = datetime.fromisoformat(sys.argv[2])\n"
         "venue.place(PlaceRequest('k1', 1, Side.BUY, OrderKind.MARKET, Decimal('10000')), now)\n"
-        "venue.place(PlaceRequest('k2', 1, Side.BUY, OrderKind.LIMIT, Decimal('500'),"
+        "venue.place(PlaceRequest('k2', 1, Side.BUY, OrderKind.LIMIT, Decimal('1000'),"
         " price=Decimal('1.07000')), now)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -891,3 +892,31 @@ def test_state_file_uses_wal_journal(prices: RandomWalk, tmp_path: Path) -> None
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         connection.close()
+
+
+def test_a_volume_below_the_symbols_minimum_is_rejected(venue: Venue) -> None:
+    (rejected,) = venue.place(market("v1", Side.BUY, "1.5"), T0)
+
+    assert rejected.kind is ExecKind.REJECTED
+    assert (
+        rejected.text == "TRADING_BAD_VOLUME:Order volume 1.5 is less than the minimum volume 1000 of EURUSD."
+    )
+    assert venue.positions() == []
+
+
+def test_a_volume_off_the_symbols_step_is_rejected(venue: Venue) -> None:
+    (rejected,) = venue.place(limit("v1", Side.BUY, "1500", "1.07000"), T0)
+
+    assert rejected.kind is ExecKind.REJECTED
+    assert rejected.text == (
+        "TRADING_BAD_VOLUME:Order volume 1500 is not a multiple of the volume step 1000 of EURUSD."
+    )
+
+
+def test_a_replace_to_a_volume_off_the_step_is_refused(venue: Venue) -> None:
+    (new,) = venue.place(limit("l1", Side.BUY, "1000", "1.07000"), T0)
+
+    result = venue.replace("r1", "l1", new.order.order_id, D("2500"), None, None, None, at(1))
+
+    assert isinstance(result, CancelRefused)
+    assert result.text.startswith("TRADING_BAD_VOLUME:Order volume 2500 is not a multiple")
