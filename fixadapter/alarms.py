@@ -77,7 +77,9 @@ class Alarms:
 
     def active(self, kind: str | None = None) -> list[Alarm]:
         """Active alarms, oldest first (only of `kind` when given)."""
-        alarms = [a for a in self._active.values() if kind is None or a.kind == kind]
+        # list() copies in one C call: an alarm raised meanwhile on another thread (a QuickFIX callback)
+        # cannot change the dict under the iteration.
+        alarms = [a for a in list(self._active.values()) if kind is None or a.kind == kind]
         return sorted(alarms, key=lambda a: a.since)
 
     def blocking(self) -> list[Alarm]:
