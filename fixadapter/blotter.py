@@ -250,9 +250,11 @@ class BlotterState:
         shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
         rules = self.rules()
         risk = f"; risk refused: {', '.join(rules)}" if rules else ""
+        unknown = counts.get("unknown", 0)
+        ask = f"; {unknown} unknown at the venue: check with the broker" if unknown else ""
         return (
             f"{len(self.orders)} orders ({shown or 'none'}), {self.fill_count} fills, "
-            f"{len(self.positions)} positions open, {self.events} events, {self.rejects} rejects{risk}"
+            f"{len(self.positions)} positions open, {self.events} events, {self.rejects} rejects{risk}{ask}"
         )
 
 
@@ -270,6 +272,7 @@ _STATUS_STYLE = {
     "cancelled": "dim",
     "expired": "dim",
     "rejected": "red",
+    "unknown": "bold yellow",  # the venue has not answered for too long: a person must look
     REFUSED: "red",
 }
 

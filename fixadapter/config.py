@@ -138,6 +138,26 @@ class OrdersConfig(_Section):
             "after each logon and every this many seconds; 0: after each logon only",
         ),
     ] = 300.0
+    max_status_queries: Annotated[
+        int,
+        Field(ge=1, description="status queries in flight at once; the rest wait their turn"),
+    ] = 20
+    status_query_backoff_max_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="an unanswered order is asked again after inflight_timeout_seconds, then after "
+            "twice as long each time, up to this",
+        ),
+    ] = 60.0
+    unknown_after_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="an order the venue has not answered for this long (no report, no answer to "
+            "status queries) is flagged unknown with an alarm; still queried, resolved by any answer",
+        ),
+    ] = 180.0
 
 
 class Subscription(_Section):

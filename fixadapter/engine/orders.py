@@ -125,7 +125,7 @@ class OrderEngine:
         self._sent_at: dict[str, float] = {}
         self._unsent: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
-        self.queries = VenueQueries(connector, self._ids, metrics)
+        self.queries = VenueQueries(connector, self._ids, metrics, config.max_status_queries)
         self._session_callbacks: list[SessionCallback] = []
         self._ready = asyncio.Event()
         self._trade_up = False
@@ -159,6 +159,8 @@ class OrderEngine:
         recovered = await self._db(self.store.open_orders)
         for order in recovered:
             self._remember(order)
+            if order.status is OrderStatus.UNKNOWN:  # alarms live in memory: raised again for a person
+                self.metrics.alarms.raise_alarm("unknown_order", order.cl_ord_id, order.reason or "unknown")
         for request in await self._db(self.store.requests):
             self._by_request[request.request_id] = request
         self.catalog.replace(await self._db(self.store.instruments))
@@ -168,7 +170,13 @@ class OrderEngine:
                 "recovered %d open orders from the store; they are reconciled after logon", len(recovered)
             )
         self._tasks.spawn(self._process_reports(), name="reports")
-        self._tasks.spawn(watch_in_flight(self, self._config.inflight_timeout_seconds), name="in-flight")
+        watch = watch_in_flight(
+            self,
+            self._config.inflight_timeout_seconds,
+            self._config.status_query_backoff_max_seconds,
+            self._config.unknown_after_seconds,
+        )
+        self._tasks.spawn(watch, name="in-flight")
         if self._config.positions_refresh_seconds > 0:
             self._tasks.spawn(
                 self._check_positions_every(self._config.positions_refresh_seconds), name="positions"
@@ -733,6 +741,8 @@ class OrderEngine:
         if len(self._seen_keys) > RECENT_KEYS:
             self._seen_keys.popitem(last=False)
         self._remember(order)
+        if order.status is not OrderStatus.UNKNOWN:
+            self.metrics.alarms.clear("unknown_order", order.cl_ord_id)  # an answer came: resolved
         self._observe_round_trip(order, report)
         if kind is OrderEventKind.REJECTED:
             self.metrics.order_rejects.labels("venue", reason_code(order.reason)).inc()
@@ -875,7 +885,7 @@ class OrderEngine:
         if it is still young enough to be wanted; otherwise reject it, saying so."""
         async with self._lock(cl_ord_id):
             order = await self.get_order(cl_ord_id)
-            if order is None or order.status is not OrderStatus.PENDING_NEW:
+            if order is None or not _never_acknowledged(order):
                 return
             age = (datetime.now(UTC) - order.created_at).total_seconds()
             limit = self._config.resend_unreceived_within_seconds
@@ -892,11 +902,11 @@ class OrderEngine:
     async def close_unknown(self, cl_ord_id: str, text: str | None) -> None:
         """An acknowledged order the venue no longer knows cannot be working: close it, saying why."""
         unacknowledged = await self.get_order(cl_ord_id)
-        if unacknowledged is not None and unacknowledged.status is OrderStatus.PENDING_NEW:
+        if unacknowledged is not None and _never_acknowledged(unacknowledged):
             return await self.send_unreceived(cl_ord_id, text)
         async with self._lock(cl_ord_id):
             order = await self.get_order(cl_ord_id)
-            if order is None or order.is_done or order.status is OrderStatus.PENDING_NEW:
+            if order is None or order.is_done or _never_acknowledged(order):
                 return
             closed = order.moved_to(
                 OrderStatus.CANCELLED,
@@ -904,6 +914,23 @@ class OrderEngine:
                 reason=f"the venue no longer knows this order: {text or 'no reason given'}",
             )
             await self._record(closed, OrderEventKind.CANCELLED, None, f"unknown:{cl_ord_id}")
+
+    async def flag_unknown(self, cl_ord_id: str, silent_for: float) -> None:
+        """No answer from the venue for too long (no report, none to status queries): say so, visibly.
+        The order stays open (the kill switch still cancels it) and any later answer resolves it."""
+        async with self._lock(cl_ord_id):
+            order = await self.get_order(cl_ord_id)
+            if order is None or order.status not in IN_FLIGHT_STATUSES:
+                return
+            why = (
+                f"no answer from the venue for {silent_for:.0f}s while {order.status} (no report, none to "
+                "status queries): its state at the venue is unknown; it is still asked for, and the kill "
+                "switch still cancels it; check it with the broker"
+            )
+            flagged = order.moved_to(OrderStatus.UNKNOWN, reason=why)
+            key = f"flagged-unknown:{cl_ord_id}:{time.time_ns()}"[:255]
+            self.metrics.alarms.raise_alarm("unknown_order", cl_ord_id, why)  # up when consumers hear of it
+            await self._record(flagged, OrderEventKind.UNKNOWN, None, key, reason=why)
 
     async def _on_position_report(self, report: PositionReport) -> None:
         collection = self.queries.pending.get(f"positions:{report.request_id}")
@@ -1085,3 +1112,9 @@ class OrderEngine:
         positions = positions_from(await self.queries.positions(self._config.reconcile_timeout_seconds))
         await self.save_positions(positions)
         return positions
+
+
+def _never_acknowledged(order: Order) -> bool:
+    """Sent but never acknowledged (also when flagged unknown while waiting for its acknowledgement)."""
+    waiting = order.previous_status if order.status is OrderStatus.UNKNOWN else order.status
+    return waiting is OrderStatus.PENDING_NEW

@@ -1,7 +1,9 @@
 """Requests the venue answers with one or several messages: instruments, mass status, positions, status.
 
 Each request opens a collection keyed by its id; the engine's report task feeds answers into it
-(`pending`), and the asking coroutine waits for the complete answer or its timeout.
+(`pending`), and the asking coroutine waits for the complete answer or its timeout. At most
+`max_status` status queries are in flight at once (an overloaded venue is not flooded); the others
+wait their turn, and each order has one query asked or waiting at a time.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from fixadapter.model.reports import BusinessReject, ExecutionReport, Instrument
 
 
 class VenueQueries:
-    def __init__(self, connector: TradeConnector, ids: IdAllocator, metrics: Metrics) -> None:
+    def __init__(
+        self, connector: TradeConnector, ids: IdAllocator, metrics: Metrics, max_status: int = 20
+    ) -> None:
         self.pending = PendingRequests()
         self.queried_at: dict[str, float] = {}
+        self._status_slots = asyncio.Semaphore(max_status)
+        self._asking: set[str] = set()  # orders with a status query in flight or waiting for a slot
+        self._holding = 0  # status queries holding a slot (sent or about to be)
         self._connector = connector
         self._ids = ids
         self._metrics = metrics
@@ -53,11 +60,40 @@ class VenueQueries:
         return await self.ask(f"positions:{request_id}", lambda: send(request_id), timeout)
 
     async def status(self, cl_ord_id: str, timeout: float) -> ExecutionReport | BusinessReject:
-        self._metrics.status_queries.inc()
-        self.queried_at[cl_ord_id] = time.monotonic()
-        send = self._connector.send_status_request
-        (answer,) = await self.ask(f"status:{cl_ord_id}", lambda: send(cl_ord_id), timeout)
-        return answer  # type: ignore[no-any-return]
+        """The venue's view of one order; waits for a free slot first (the timeout counts from the send)."""
+        self._asking.add(cl_ord_id)
+        try:
+            await self._status_slot()
+            self._holding += 1
+            try:
+                self._metrics.status_queries.inc()
+                self.queried_at[cl_ord_id] = time.monotonic()
+                send = self._connector.send_status_request
+                (answer,) = await self.ask(f"status:{cl_ord_id}", lambda: send(cl_ord_id), timeout)
+                return answer  # type: ignore[no-any-return]
+            finally:
+                self._holding -= 1
+                self._status_slots.release()
+        finally:
+            self._asking.discard(cl_ord_id)
+
+    async def _status_slot(self) -> None:
+        waiting = self._metrics.status_queries_waiting
+        waiting.inc()
+        try:
+            await self._status_slots.acquire()
+        finally:
+            waiting.dec()
 
     def is_asking_status(self, cl_ord_id: str) -> bool:
-        return f"status:{cl_ord_id}" in self.pending
+        return cl_ord_id in self._asking or f"status:{cl_ord_id}" in self.pending
+
+    @property
+    def status_queries_open(self) -> int:
+        """Status queries asked or waiting for a slot."""
+        return len(self._asking)
+
+    @property
+    def status_queries_in_flight(self) -> int:
+        """Status queries sent and not yet answered (at most max_status)."""
+        return self._holding

@@ -71,6 +71,7 @@ class OrderEventKind(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     RECONCILED = "reconciled"
+    UNKNOWN = "unknown"  # no answer from the venue within orders.unknown_after_seconds
 
 
 class RequestKind(StrEnum):

@@ -158,6 +158,20 @@ def test_a_venue_reject_counts_and_shows_its_reason():
     assert state.orders["r1"].reason == "NOT_ENOUGH_MONEY" and state.rejects == 1
 
 
+def test_an_order_flagged_unknown_is_shown_as_unknown_and_the_summary_asks_for_the_broker():
+    state = BlotterState()
+    new = order("u1")
+    state.apply(update(OrderEventKind.SUBMITTED, new))
+    why = "no answer from the venue for 180s while pending_new"
+    line = state.apply(
+        update(OrderEventKind.UNKNOWN, new.moved_to(OrderStatus.UNKNOWN, reason=why), reason=why)
+    )
+    assert state.orders["u1"].status == "unknown" and state.orders["u1"].reason == why
+    assert "status=unknown" in line
+    assert state.summary().endswith("; 1 unknown at the venue: check with the broker")
+    assert "unknown" in text_of(orders_table(state))
+
+
 def test_positions_replace_the_last_ones_and_take_symbol_names_from_orders():
     state = BlotterState(symbols={2: "GBPUSD"})
     assert not state.positions_seen
