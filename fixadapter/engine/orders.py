@@ -579,7 +579,11 @@ class OrderEngine:
         raw = getattr(report, "raw", None) or report.model_dump_json()
         key = getattr(report, "dedupe_key", None)
         name = type(report).__name__
-        row = await self._db(self.store.set_aside, name, key, raw, str(error))
+        try:
+            row: int | str = await self._db(self.store.set_aside, name, key, raw, str(error))
+        except UnstorableData as again:  # not even escaped: the log keeps it
+            log.error("%s set aside in the log only (%s): %r", name, again, raw)
+            row = "log"
         self.metrics.reports_set_aside.inc()
         about = getattr(report, "cl_ord_id", None)
         self.metrics.alarms.raise_alarm(

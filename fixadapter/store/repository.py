@@ -71,6 +71,12 @@ def _check_lengths(table: str, row: dict[str, Any]) -> None:
             )
 
 
+def _escaped(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _usage(conn: Connection, client_id: str) -> tuple[str, str] | None:
     """What `client_id` was used for, (kind, cl_ord_id): an order (kind 'order') or a cancel/replace of
     one. Orders and requests stored before `client_ids` existed are found in their own tables."""
@@ -365,13 +371,14 @@ class OrderStore:
         return None if row is None else dict(row._mapping)
 
     def set_aside(self, report_type: str, dedupe_key: str | None, raw: str | None, error: str) -> int:
-        """Keep a report the store could not take, whole, with why; the row's id."""
+        """Keep a report the store could not take, whole, with why; the row's id. Text no database refuses:
+        a NUL or an unpaired surrogate is written escaped (\\x00)."""
         row = {
             "received_at": datetime.now(UTC),
             "report_type": report_type,
-            "dedupe_key": dedupe_key,
-            "raw": raw,
-            "error": error,
+            "dedupe_key": _escaped(dedupe_key),
+            "raw": _escaped(raw),
+            "error": _escaped(error),
         }
         inserted = self._run(lambda conn: conn.execute(insert(schema.reports_set_aside), row))
         return int(inserted.inserted_primary_key[0])

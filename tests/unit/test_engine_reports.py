@@ -531,3 +531,24 @@ def test_a_venue_whose_exec_ids_restarted_has_both_fills_applied_and_the_resent_
     assert sample("fixadapter_duplicate_execution_reports_total") == 1
     assert store.get_order("A").cum_qty == 3000  # type: ignore[union-attr]
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_report_postgresql_cannot_take_is_set_aside_even_with_its_nul_and_the_next_is_applied(
+    postgresql_url: str,
+):
+    store = OrderStore(postgresql_url)
+    store.create_schema()
+
+    async def scenario(engine: OrderEngine) -> None:
+        events = engine.events()
+        engine.deliver(fill("A", "101", "10000", key="nul", text="bad\x00text", raw="58=bad\x00text"))
+        engine.deliver(fill("B", "202", "10000", key="fine"))
+        assert (await next_event(events, "B")).order.status is S.FILLED
+        assert len(engine.metrics.alarms.active("report_set_aside")) == 1
+
+    run(store, scenario, resting("A", "101"), resting("B", "202"))
+    (aside,) = store.reports_set_aside()
+    assert aside["raw"] == "58=bad\\x00text" and "NUL" in aside["error"]
+    assert store.get_order("A").status is S.NEW  # type: ignore[union-attr]
+    store.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixadapter.errors import StoreError
+from fixadapter.errors import StoreError, UnstorableData
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
 from fixadapter.model.orders import Fill, Order, OrderRequest, Position
 from fixadapter.model.reports import Instrument
@@ -154,7 +154,14 @@ def test_store_open_orders_returns_only_open_statuses(store: OrderStore) -> None
 
     open_statuses = {order.status for order in store.open_orders()}
 
-    assert open_statuses == {S.PENDING_NEW, S.NEW, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE}
+    assert open_statuses == {
+        S.PENDING_NEW,
+        S.NEW,
+        S.PARTIALLY_FILLED,
+        S.PENDING_CANCEL,
+        S.PENDING_REPLACE,
+        S.UNKNOWN,
+    }
 
 
 def test_store_insert_request_finds_the_order_by_request_id_in_its_pending_state(store: OrderStore) -> None:
@@ -230,3 +237,41 @@ def test_recording_an_execution_for_an_unknown_order_is_an_error_not_a_duplicate
     with pytest.raises(StoreError):
         store.record_execution(make_order(cl_ord_id="ghost"), "accepted", None, None, "k-ghost")
     assert not store.has_execution("k-ghost")
+
+
+def test_store_refuses_a_value_longer_than_its_column_on_every_backend(
+    store: OrderStore,
+) -> None:
+    order = make_order()
+    store.insert_order(order)
+    absurd = order.moved_to(S.NEW, order_id="9" * 10_000)
+
+    with pytest.raises(UnstorableData, match=r"executions\.order_id would be 10000 characters"):
+        store.record_execution(absurd, "accepted", make_report(order_id=absurd.order_id), None, "k1")
+
+    assert store.get_order(order.cl_ord_id) == order
+    assert store.executions() == []
+
+
+@pytest.mark.postgres
+def test_store_maps_a_value_postgresql_refuses_to_unstorable_not_to_an_outage(
+    postgresql_store: OrderStore,
+) -> None:
+    order = make_order()
+    postgresql_store.insert_order(order)
+    accepted = order.moved_to(S.NEW, order_id="101")
+
+    with pytest.raises(UnstorableData, match="the database refused a value"):
+        postgresql_store.record_execution(accepted, "accepted", make_report(text="a\x00b"), None, "k1")
+
+    assert postgresql_store.executions() == []
+
+
+def test_store_keeps_a_report_set_aside_whole_with_its_error(store: OrderStore) -> None:
+    raw = "8=FIX.4.4\x0135=8\x0137=" + "9" * 10_000
+
+    row = store.set_aside("ExecutionReport", "fix:1", raw, "orders.order_id would be 10000 characters")
+
+    (kept,) = store.reports_set_aside()
+    assert kept["id"] == row and kept["raw"] == raw and kept["dedupe_key"] == "fix:1"
+    assert kept["report_type"] == "ExecutionReport" and "order_id" in kept["error"]
