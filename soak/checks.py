@@ -99,6 +99,12 @@ def _check_against_venue(order: StoredOrder, venue: dict[str, Any] | None, verdi
 
 
 def _check_strategy(trader: Trader, store: dict[str, StoredOrder], verdict: Verdict) -> None:
+    twice = sorted(seq for seq, count in Counter(trader.seqs).items() if count > 1)
+    if twice:
+        verdict.add(f"{trader.name} received {len(twice)} events twice (seq {twice[:10]})")
+    backwards = [(a, b) for a, b in zip(trader.seqs, trader.seqs[1:], strict=False) if b < a]
+    if backwards:
+        verdict.add(f"{trader.name} received events out of order {len(backwards)} times ({backwards[:5]})")
     for cl_ord_id in trader.submitted:
         stored = store.get(cl_ord_id)
         if stored is None and cl_ord_id not in trader.client.refused:

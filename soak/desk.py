@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from fixadapter.client import StrategyClient
 from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.requests import NewOrder
+from fixadapter.queue.schema import OrderUpdate
 
 T = TypeVar("T")
 RETRY_SECONDS = 0.25
@@ -43,6 +44,7 @@ class Trader:
         self.submitted: dict[str, NewOrder] = {}  # acknowledged submits
         self.sent = Counter[str]()
         self.redis_errors = 0
+        self.seqs: list[int] = []  # of the order events received, in the order received
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call()` until Redis answers it (an outage is a fault the soak made; it ends)."""
@@ -60,11 +62,13 @@ class Trader:
         await self.client.close()
 
     async def read_events(self) -> None:
-        """Read this strategy's events forever; the client keeps the latest update of each order."""
+        """Read this strategy's events forever; the client keeps the latest update of each order, and the
+        store's sequence numbers are kept to show an event delivered twice or out of order."""
         while True:
             try:
-                async for _event in self.client.events():
-                    pass
+                async for event in self.client.events():
+                    if isinstance(event, OrderUpdate) and event.seq is not None:
+                        self.seqs.append(event.seq)
             except (RedisError, OSError):
                 self.redis_errors += 1
                 await asyncio.sleep(RETRY_SECONDS)

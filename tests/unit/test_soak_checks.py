@@ -129,3 +129,12 @@ def test_task_failures_are_counted_by_task_name_from_every_daemon_run():
         "2026-12-06 07:09:16,213 ERROR   fixadapter.tasks: task reconcile failed: StoreError('z')\n"
     )
     assert task_failures(log) == {"reconcile": 2, "positions-refresh": 1}
+
+
+def test_an_event_a_strategy_receives_twice_or_out_of_order_is_a_violation(trader: Trader):
+    trader.seqs.extend([1, 2, 2, 5, 4])
+    verdict = check_orders([trader], {}, [])
+    assert verdict.violations == [
+        "alpha received 1 events twice (seq [2])",
+        "alpha received events out of order 1 times ([(5, 4)])",
+    ]
