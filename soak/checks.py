@@ -123,6 +123,16 @@ def _check_strategy(trader: Trader, store: dict[str, StoredOrder], verdict: Verd
             )
 
 
+def violation_kinds(violations: list[str]) -> Counter[str]:
+    """Violations grouped by what differs (ids and numbers taken out): the shape of a failing run."""
+    kinds = Counter[str]()
+    for violation in violations:
+        subject, colon, rest = violation.partition(": ")
+        kind = rest if colon and re.fullmatch(r"[\w.:-]+", subject) else violation
+        kinds[re.sub(r"\b[0-9a-f]{12,}\b|\d+", "N", kind)[:100]] += 1
+    return kinds
+
+
 def alarms(readyz: bytes) -> list[dict[str, Any]]:
     try:
         body = json.loads(readyz)

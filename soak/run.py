@@ -28,6 +28,7 @@ from soak.checks import (
     stored_orders,
     task_failures,
     task_lines,
+    violation_kinds,
 )
 from soak.desk import Quote, Trader
 from soak.redteam import CommandAbuse, HttpAbuse
@@ -403,6 +404,8 @@ def report(soak: Soak, verdict: Verdict) -> None:
     print(f"task counters (last daemon run): {'; '.join(figures.task_lines) or 'none non-zero'}")
     print(f"alarms after settling: {[(a.get('kind'), a.get('key')) for a in figures.alarms] or 'none'}")
     print(f"violations: {len(verdict.violations)}")
+    for kind, count in violation_kinds(verdict.violations).most_common(10):
+        print(f"  {count} x {kind}")
     for text in verdict.violations[:100]:
         print(f"  - {text}")
     if len(verdict.violations) > 100:
@@ -423,6 +426,8 @@ async def soak_run(options: Options, workdir: Path) -> int:
     finally:
         await soak.close()
     report(soak, verdict)
+    if verdict.violations:
+        (workdir / "violations.txt").write_text("".join(f"{text}\n" for text in verdict.violations))
     return 1 if verdict.violations else 0
 
 

@@ -13,7 +13,7 @@ import pytest
 from fixadapter.model.enums import OrderEventKind, OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import OrderUpdate
-from soak.checks import StoredOrder, check_orders, secrets_in_files, task_failures
+from soak.checks import StoredOrder, check_orders, secrets_in_files, task_failures, violation_kinds
 from soak.desk import Quote, Trader
 
 from .conftest import make_order
@@ -138,3 +138,19 @@ def test_an_event_a_strategy_receives_twice_or_out_of_order_is_a_violation(trade
         "alpha received 1 events twice (seq [2])",
         "alpha received events out of order 1 times ([(5, 4)])",
     ]
+
+
+def test_violations_are_grouped_by_what_differs_without_their_ids():
+    kinds = violation_kinds(
+        [
+            "71d16f8b3a8347178ac3e91a: still pending_new in the store after settling",
+            "1a2db8a371a646219eb73d11: still pending_new in the store after settling",
+            "venue-5123725: store says cancelled, venue says filled",
+            "daemon RSS peaked at 900 MiB > 800 MiB",
+        ]
+    )
+    assert kinds == {
+        "still pending_new in the store after settling": 2,
+        "store says cancelled, venue says filled": 1,
+        "daemon RSS peaked at N MiB > N MiB": 1,
+    }
