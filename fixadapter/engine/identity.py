@@ -68,7 +68,7 @@ def content_digest(report: ExecutionReport) -> str:
     """A fingerprint of what a report says: the same report twice has the same one, a different report
     under the same dedupe key (a venue whose ExecIDs restarted) another."""
     content = report.model_dump_json(exclude=_NOT_CONTENT)
-    return hashlib.sha256(content.encode()).hexdigest()
+    return hashlib.sha256(content.encode()).hexdigest()[:16]  # 64 bits: kept for each recent key
 
 
 def stored_differs(row: dict[str, Any], report: ExecutionReport) -> bool:
