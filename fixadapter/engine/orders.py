@@ -782,6 +782,8 @@ class OrderEngine:
             target = order.status
         elif venue_status is not None and venue_status not in IN_FLIGHT_STATUSES:
             target = venue_status
+        elif order.status is OrderStatus.UNKNOWN:  # the state before is not known: refused means working
+            target = OrderStatus.PARTIALLY_FILLED if order.cum_qty > 0 else OrderStatus.NEW
         else:
             target = order.previous_status or OrderStatus.NEW
         try:

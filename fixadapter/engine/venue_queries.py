@@ -15,6 +15,7 @@ from typing import Any
 
 from fixadapter.connectors.base import TradeConnector
 from fixadapter.engine.pending import PendingRequests
+from fixadapter.errors import VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.reports import BusinessReject, ExecutionReport, Instrument, PositionReport
@@ -47,6 +48,10 @@ class VenueQueries:
         request_id = self._ids.next("S")
         send = self._connector.send_instruments_request
         answer = await self.ask(f"instruments:{request_id}", lambda: send(request_id), timeout)
+        if answer and not any(report.ok for report in answer):
+            raise VenueRefused(
+                "the venue refused the security list request (its answer lists no instruments)"
+            )
         return [i for report in answer if report.ok for i in report.instruments]
 
     async def mass_status(self, timeout: float) -> list[ExecutionReport]:

@@ -34,6 +34,7 @@ class UnansweringConnector:
 
     def __init__(self) -> None:
         self.status_sent: list[str] = []
+        self.instruments_sent: list[str] = []
         self.most_in_flight = 0
         self.in_flight: Callable[[], int] = lambda: 0
 
@@ -63,7 +64,7 @@ class UnansweringConnector:
         pass
 
     def send_instruments_request(self, request_id: str) -> None:
-        pass
+        self.instruments_sent.append(request_id)
 
 
 async def settle() -> None:
