@@ -1094,7 +1094,13 @@ class OrderEngine:
             avg_px=report.avg_px,
             reason="not placed through this adapter; adopted from the venue",
         )
-        if await self._db(self.store.insert_order, order):
+        try:
+            inserted = await self._db(self.store.insert_order, order)
+        except ClientIdInUse as exc:  # its id names one of ours: kept under the venue's id instead
+            log.warning("venue order %s adopted as venue-%s: %s", report.order_id, report.order_id, exc)
+            order = order.model_copy(update={"cl_ord_id": f"venue-{report.order_id}"})
+            inserted = await self._db(self.store.insert_order, order)
+        if inserted:
             await self._record(order, OrderEventKind.RECONCILED, report, report.dedupe_key)
         return order
 

@@ -492,6 +492,7 @@ def test_while_the_store_is_down_the_head_report_waits_with_a_blocking_alarm_cle
         await asyncio.to_thread(store.failed_twice.wait, 10)
         (alarm,) = engine.metrics.alarms.active("store_unavailable")
         assert alarm.blocking and "OperationalError" in alarm.text
+        assert engine.metrics.alarms.blocking() == [alarm]  # what makes /readyz 503
         store.down = False
         assert (await next_event(events, "A")).order.status is S.FILLED
         engine.deliver(fill("B", "202", "10000", key="f-b"))
@@ -551,4 +552,21 @@ def test_a_report_postgresql_cannot_take_is_set_aside_even_with_its_nul_and_the_
     (aside,) = store.reports_set_aside()
     assert aside["raw"] == "58=bad\\x00text" and "NUL" in aside["error"]
     assert store.get_order("A").status is S.NEW  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_venue_order_whose_id_names_one_of_our_requests_is_adopted_under_the_venues_id(
+    sqlite_url: str,
+):
+    store = OrderStore(sqlite_url)
+
+    async def scenario(engine: OrderEngine) -> None:
+        await engine.cancel(CancelOrder(cl_ord_id="A", request_id="cxl-A"))
+        elsewhere = make_report(cl_ord_id=None, orig_cl_ord_id="cxl-A", order_id="999", dedupe_key="x")
+        adopted = await engine.adopt_external(elsewhere)
+        assert adopted.cl_ord_id == "venue-999"
+        assert (await engine.get_order("A")).pending_request_id == "cxl-A"  # type: ignore[union-attr]
+
+    run(store, scenario, resting("A", "101"))
+    assert store.get_order("venue-999").order_id == "999"  # type: ignore[union-attr]
     store.close()
