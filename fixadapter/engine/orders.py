@@ -826,7 +826,7 @@ class OrderEngine:
                 await self._refuse_request(order, ref, None, reject.text)
                 return
             # Unless it answers our status query: then the venue has never seen it (send_unreceived).
-            if order.status is OrderStatus.PENDING_NEW and not self.queries.pending.get(f"status:{ref}"):
+            if _never_acknowledged(order) and not self.queries.pending.get(f"status:{ref}"):
                 rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
                 await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
         waiter = self.queries.pending.get(f"status:{ref}")

@@ -13,7 +13,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderStatus, RequestKind
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import OrderRequest
-from fixadapter.model.reports import CancelRejected, SecurityListReport
+from fixadapter.model.reports import BusinessReject, CancelRejected, SecurityListReport
 from fixadapter.store.repository import OrderStore
 
 from .conftest import T0, make_order
@@ -70,5 +70,31 @@ def test_a_security_list_the_venue_refuses_is_a_refusal_not_an_empty_list():
             assert "refused the security list request" in str(exc)
         else:
             raise AssertionError("a refused security list must not read as an empty one")
+
+    asyncio.run(scenario())
+
+
+def test_a_late_reject_of_a_new_order_flagged_unknown_ends_it_rejected_with_the_venues_reason(tmp_path: Path):
+    store = OrderStore(f"sqlite:///{tmp_path / 'adapter.db'}")
+    store.create_schema()
+    store.insert_order(make_order())
+    flagged = make_order().moved_to(OrderStatus.UNKNOWN, reason="no answer")
+    store.record_execution(flagged, "unknown", None, None, "k1")
+
+    async def scenario() -> None:
+        engine = OrderEngine(store, UnansweringConnector(), Metrics(), OrdersConfig())  # type: ignore[arg-type]
+        await engine.start()
+        try:
+            events = engine.subscribe()
+            engine.deliver(
+                BusinessReject(ref_id="ord-1", reason=0, text="MARKET_CLOSED: the market is closed")
+            )
+            async with asyncio.timeout(10):
+                event = await events.get()
+            assert event.order.status is OrderStatus.REJECTED
+            assert event.order.reason == "MARKET_CLOSED: the market is closed"
+            assert not engine.metrics.alarms.is_active("unknown_order", "ord-1")
+        finally:
+            await engine.stop()
 
     asyncio.run(scenario())
