@@ -153,16 +153,18 @@ def test_a_command_naming_another_strategy_is_refused_on_the_senders_stream(sim:
             assert daemon.memory is not None
             async with daemon.client("alpha") as alpha, daemon.client("beta") as beta:
                 resting = await alpha.submit(limit("1.00000"))
-                async for event in alpha.events():
-                    if isinstance(event, OrderUpdate) and event.event is OrderEventKind.ACCEPTED:
-                        break
+                async with asyncio.timeout(15):
+                    async for event in alpha.events():
+                        if isinstance(event, OrderUpdate) and event.event is OrderEventKind.ACCEPTED:
+                            break
                 spoofed = CancelCommand(id="spoof-1", strategy="alpha", cl_ord_id=resting)
                 await daemon.memory.client().send_command("beta", encode(spoofed))
-                async for event in beta.events():
-                    if isinstance(event, CommandRejected):
-                        assert event.command_id == "spoof-1"
-                        assert "names strategy alpha but was sent on the stream of beta" in event.reason
-                        break
+                async with asyncio.timeout(15):
+                    async for event in beta.events():
+                        if isinstance(event, CommandRejected):
+                            assert event.command_id == "spoof-1"
+                            assert "names strategy alpha but was sent on the stream of beta" in event.reason
+                            break
                 order = await daemon.adapter.order(resting)
                 assert order is not None and order.status is OrderStatus.NEW
         finally:
@@ -250,6 +252,33 @@ def test_two_thousand_invalid_commands_with_random_type_and_strategy_leave_metri
                 "fixadapter_queue_commands_total", {"type": "unknown", "outcome": "invalid"}
             )
             assert invalid == flood / 2
+        finally:
+            await raw.aclose()
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_relay_that_cannot_publish_is_restarted_shown_as_not_ready_and_loses_no_event(
+    sim: SimProcess, tmp_path: Path, redis_url: str, queue_prefix: str
+):
+    config = redis_daemon(sim, tmp_path, redis_url, queue_prefix, strategies=("momo",))
+
+    async def scenario() -> None:
+        daemon = await started(config)
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        alarms = daemon.adapter.metrics.alarms
+        try:
+            async with StrategyClient.redis(redis_url, "momo", queue_prefix) as client:
+                await raw.set(f"{queue_prefix}:events:momo", "a key of the wrong type, set by hand")
+                cl_ord_id = await client.submit(market())
+                await until(lambda: alarms.is_active(TASK_FAILED, "event-relay"), "the relay's alarm")
+                assert not daemon.adapter.ready
+                await raw.delete(f"{queue_prefix}:events:momo")  # an operator repairs Redis
+                seen = await events_until_final(client, cl_ord_id)
+            assert [e.event for e in seen if isinstance(e, OrderUpdate)][-1] is OrderEventKind.FILLED
+            await until(lambda: not alarms.is_active(TASK_FAILED, "event-relay"), "the alarm cleared")
+            assert daemon.adapter.ready
         finally:
             await raw.aclose()
             await daemon.stop()
