@@ -160,6 +160,21 @@ def _kill_switch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--json", action="store_true", help="print the daemon's JSON answer as it is")
 
 
+def _queue_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("queue", help="the Redis strategy queue: ACL users per strategy")
+    queue = p.add_subparsers(dest="queue_command", required=True)
+    acl = queue.add_parser(
+        "acl",
+        help="print (or with --apply create) one Redis ACL user per strategy in daemon.queue.strategies",
+    )
+    acl.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
+    acl.add_argument(
+        "--apply",
+        action="store_true",
+        help="create or update the users on daemon.queue.redis_url and print each strategy's URL once",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _depth_parser(sub)
     _log_parser(sub)
     _kill_switch_parser(sub)
+    _queue_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser(
@@ -226,6 +242,19 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.logging.level)
     return asyncio.run(run_daemon(config))
+
+
+def _queue(args: argparse.Namespace) -> int:
+    """`fixadapter queue acl`: print the rules, or apply them (passwords only ever on stdout)."""
+    from fixadapter.config import load_queue_config
+    from fixadapter.queue import acl
+
+    queue = load_queue_config(args.config)
+    if not args.apply:
+        print(acl.rules_text(queue))
+        return 0
+    acl.apply(queue, os.environ, print, lambda text: print(f"fixadapter queue acl: {text}", file=sys.stderr))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -459,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "depth": _depth,
         "log": _log,
         "kill-switch": _kill_switch,
+        "queue": _queue,
     }
     try:
         return commands[args.command](args)

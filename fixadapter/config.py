@@ -399,20 +399,36 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     """Read YAML at `path` (optional: everything may come from the environment)."""
     data: Any = {}
     if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            # Never echo the offending line: it may be the password's.
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "syntax error"
-            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data = _read_yaml(path)
         _warn_password_in_file(path, data)
     return build_config(data, environ)
+
+
+def load_queue_config(path: Path, environ: Mapping[str, str] | None = None) -> QueueConfig:
+    """daemon.queue alone, for tools that need no account (`fixadapter queue acl`)."""
+    merged = _merge(_read_yaml(path), _env_overrides(os.environ if environ is None else environ))
+    section = merged.get("daemon", {}).get("queue", {}) if isinstance(merged.get("daemon"), Mapping) else {}
+    try:
+        return QueueConfig.model_validate(section)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(['daemon', 'queue', *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        # Never echo the offending line: it may be the password's.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return dict(data)
 
 
 def _warn_password_in_file(path: Path, data: Mapping[str, Any]) -> None:
