@@ -19,6 +19,7 @@ from fixadapter.connectors.fix.settings import resolve_path
 from fixadapter.logs import mask_secrets
 from fixadapter.model.enums import SessionKind
 from fixadapter.sim.config import SimConfig
+from fixadapter.sim.trade_front import alias
 
 log = logging.getLogger("fixadapter.sim")
 Pair = tuple[int, str]
@@ -29,17 +30,23 @@ SessionHook = Callable[["fix.SessionID"], None]
 COMP_ID_SPELLINGS = ("CSERVER", "cServer", "CServer")  # seen on credentials forms and in captures
 
 
-def comp_ids(config: SimConfig) -> list[str]:
-    """The server CompIDs a client may address: the configured one and cTrader's spellings of it."""
+def comp_ids(config: SimConfig, slots: int = 1) -> list[str]:
+    """The server CompIDs a client may address: the configured one and cTrader's spellings of it, each
+    with the aliases a front gives to more connections of one account (trade_front.py)."""
     spellings = COMP_ID_SPELLINGS if config.comp_id.upper() == "CSERVER" else ()
-    return list(dict.fromkeys([config.comp_id, *spellings]))
+    names = list(dict.fromkeys([config.comp_id, *spellings]))
+    return [alias(name, slot) for name in names for slot in range(1, slots + 1)]
 
 
-def acceptor_settings(config: SimConfig, kind: SessionKind) -> fix.SessionSettings:
+def acceptor_settings(
+    config: SimConfig, kind: SessionKind, port: int | None = None, slots: int = 1
+) -> fix.SessionSettings:
+    """`port` instead of the configured one (a front serves that), `slots` sessions per CompID pair."""
+    accept_port = config.port(kind) if port is None else port
     sessions = "".join(
         f"[SESSION]\nSenderCompID={comp_id}\nTargetCompID={config.sender_comp_id}\n"
-        f"SocketAcceptPort={config.port(kind)}\n"
-        for comp_id in comp_ids(config)
+        f"SocketAcceptPort={accept_port}\n"
+        for comp_id in comp_ids(config, slots)
     )
     text = f"""[DEFAULT]
 ConnectionType=acceptor

@@ -27,6 +27,7 @@ from fixadapter.sim.instruments import security_list
 from fixadapter.sim.listening import start_listening
 from fixadapter.sim.prices import Quote
 from fixadapter.sim.tls_port import tls_port_for
+from fixadapter.sim.trade_front import SLOTS, TradeFront
 from fixadapter.sim.venue import (
     CancelRefused,
     ExecKind,
@@ -188,6 +189,7 @@ class TradeServer:
         self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self.port = config.trade_port  # the bound one once started (config 0: any free port)
+        self.front = TradeFront(config.host, config.trade_port)  # the public port (see trade_front.py)
         self.tls = tls_port_for(config, SessionKind.TRADE)
         # Held from a venue call until its reports are sent, by every thread (QuickFIX, clock, control),
         # so reports leave in the order the venue produced them, as cTrader's do.
@@ -207,11 +209,11 @@ class TradeServer:
         }
 
     def start(self) -> None:
-        acceptor = fix.ThreadedSocketAcceptor(
-            self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.TRADE)
-        )
+        settings = acceptor_settings(self.config, SessionKind.TRADE, port=0, slots=SLOTS)
+        acceptor = fix.ThreadedSocketAcceptor(self.app, fix.MemoryStoreFactory(), settings)
         self._acceptor = acceptor
-        self.port = start_listening(acceptor.start, self.config.host, "TRADE port")
+        self.front.start(start_listening(acceptor.start, "127.0.0.1", "TRADE acceptor"))
+        self.port = self.front.port
         if self.tls is not None:
             self.tls.start(self.port)
         self._clock_thread.start()
@@ -220,6 +222,7 @@ class TradeServer:
         self._stop.set()
         if self.tls is not None:
             self.tls.stop()
+        self.front.stop()
         if self._acceptor is not None:
             self._acceptor.stop()
         self.venue.close()

@@ -121,7 +121,7 @@ def test_a_refused_password_is_answered_with_the_sessions_own_qualifier(sim: Sim
 def test_a_second_trade_connection_of_the_account_gets_a_copy_of_every_report(
     sim: SimProcess, make_config: ConfigFactory
 ):
-    with raw_session(sim, sim.trade_port, target="cServer") as second:
+    with raw_session(sim, sim.trade_port) as second:  # the same CompIDs as the adapter's
         second.logon(sim.password)
         assert second.receive().get(35) == "A"
 

@@ -94,14 +94,21 @@ def test_the_fix_ports_take_no_connection_from_another_interface(start_sim: SimF
         assert not connects(other, port), f"port {port} answers on {other}"
 
 
-def test_a_simulator_that_cannot_bind_says_so_with_the_end_of_its_log(tmp_path):
+@pytest.mark.parametrize(
+    ("which", "words"),
+    [
+        ("quote_port", "Unable to create, bind, or listen to port {port}"),  # QuickFIX, in the QUOTE child
+        ("trade_port", "('127.0.0.1', {port}): address already in use"),  # the TRADE front
+    ],
+)
+def test_a_simulator_that_cannot_bind_says_so_with_the_end_of_its_log(tmp_path, which: str, words: str):
     with occupied_port() as port:
-        sim = SimProcess(trade_port=port, state_path=tmp_path / "v.db")
+        sim = SimProcess(state_path=tmp_path / "v.db", **{which: port})
         with pytest.raises(SimulatorFailed) as failed:
             sim.start()
     message = str(failed.value)
     assert "exited before it was ready (exit code 1)" in message
-    assert f"Unable to create, bind, or listen to port {port}" in message
+    assert words.format(port=port) in message
 
 
 def test_a_simulator_refusing_its_arguments_shows_their_error(tmp_path):
