@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from fixadapter.engine.inflight import QUERIED_STATUSES
 from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
 from fixadapter.model.enums import PositionSide
 from fixadapter.model.orders import Order, Position
@@ -131,8 +132,14 @@ async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> list[Ex
         return []
 
 
-async def _statuses(engine: OrderEngine, missing: list[Order], timeout: float) -> dict[str, ExecutionReport]:
-    """Each order the venue did not list, asked for; those it no longer knows are closed (or sent again)."""
+async def _statuses(
+    engine: OrderEngine, notes: Notes, missing: list[Order], timeout: float
+) -> tuple[dict[str, ExecutionReport], set[str]]:
+    """Each order the venue did not list, asked for; those it no longer knows are closed (or sent again).
+
+    Returns the venue's view by ClOrdID and the in-flight orders whose query went unanswered: those are
+    left to the in-flight watch (asked again with backoff, flagged unknown), not allowed to block
+    every other order's trading; any other failure fails this reconciliation."""
     asks = (
         _ask(f"status request for {o.cl_ord_id}", timeout, engine.queries.status(o.cl_ord_id, timeout))
         for o in missing
@@ -140,8 +147,14 @@ async def _statuses(engine: OrderEngine, missing: list[Order], timeout: float) -
     answers = await asyncio.gather(*asks, return_exceptions=True)
     venue_view: dict[str, ExecutionReport] = {}
     failures: list[BaseException] = []
+    left: set[str] = set()
     for order, answer in zip(missing, answers, strict=True):
-        if isinstance(answer, BaseException):
+        if _left_to_watch(order, answer):
+            left.add(order.cl_ord_id)
+            notes.once(
+                logging.WARNING, f"{answer}; left to the in-flight watch (asked again, flagged unknown)"
+            )
+        elif isinstance(answer, BaseException):
             failures.append(answer)
         elif isinstance(answer, BusinessReject):  # an unacknowledged one is sent again if still young
             await engine.close_unknown(order.cl_ord_id, answer.text)
@@ -153,7 +166,11 @@ async def _statuses(engine: OrderEngine, missing: list[Order], timeout: float) -
             raise first
         more = f" (and {len(failures) - 1} more status requests)" if len(failures) > 1 else ""
         raise StepFailed(f"{first}{more}", venue_cannot=first.venue_cannot)
-    return venue_view
+    return venue_view, left
+
+
+def _left_to_watch(order: Order, answer: object) -> bool:
+    return isinstance(answer, StepFailed) and answer.venue_cannot and order.status in QUERIED_STATUSES
 
 
 async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
@@ -165,7 +182,7 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
     # acknowledgement was lost its OrderID, so the list below cannot mistake it for a foreign order.
     listed = {report.order_id for report in working}
     missing = [o for o in engine.open_orders() if o.order_id is None or o.order_id not in listed]
-    venue_view = await _statuses(engine, missing, timeout)
+    venue_view, left = await _statuses(engine, notes, missing, timeout)
     changed = 0
     for report in working:
         changed += await _apply_working(engine, report)
@@ -173,7 +190,7 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
         if order is not None:
             venue_view[order.cl_ord_id] = report
     for order in engine.open_orders():
-        if order.pending_request_id is not None:
+        if order.pending_request_id is not None and order.cl_ord_id not in left:
             why = "no answer to the request before the session dropped; resend it if still wanted"
             await engine.settle_lost_request(order.cl_ord_id, venue_view.get(order.cl_ord_id), why)
     positions = await _positions(engine, notes, timeout)

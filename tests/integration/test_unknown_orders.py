@@ -82,3 +82,22 @@ def test_the_kill_switch_still_tries_to_cancel_an_unknown_order(sim: SimProcess,
             assert sweep.sent == [cl_ord_id]
 
     asyncio.run(scenario())
+
+
+def test_after_a_restart_an_order_the_venue_never_answers_does_not_block_reconciliation_and_is_flagged(
+    sim: SimProcess, tmp_path: Path
+):
+    settings = config(sim, tmp_path)
+
+    async def scenario() -> None:
+        async with Adapter(settings) as adapter:
+            await adapter.wait_ready(10)
+            sim.control("/scenario", {"ignore_requests": 1, "silent": ["H"]})
+            order = await adapter.submit(resting())
+        async with Adapter(settings) as adapter:
+            await adapter.wait_ready(15)  # the unanswered status query is left to the in-flight watch
+            flagged = await adapter.wait_for(order.cl_ord_id, "unknown", timeout=20)
+            assert flagged.status is OrderStatus.UNKNOWN
+            assert adapter.metrics.alarms.is_active("unknown_order", order.cl_ord_id)
+
+    asyncio.run(scenario())
