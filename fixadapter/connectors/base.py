@@ -13,6 +13,9 @@
 - send_positions_request(id): after every logon and after fills; PositionReports carrying the id.
 - send_instruments_request(id): after every logon; one SecurityListReport.
 
+Any of these may instead be answered by RequestRefused: the venue refused the message without naming
+our id (FIX: a session-level Reject or a BusinessMessageReject tied back by sequence number).
+
 Every send raises fixadapter.errors.SessionError when the message could not be handed to the venue.
 """
 
