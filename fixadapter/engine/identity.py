@@ -19,6 +19,12 @@ TERMS = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "exp
 _NOT_CONTENT = {"raw", "dedupe_key", "mass_status_id", "total_reports"}
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A venue-given value for a log line or an alarm: cut short when absurdly long (a 10 KB OrderID)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -52,14 +58,14 @@ def foreign_report(order: Order, report: ExecutionReport, orig_owner: str | None
     """
     if report.order_id and order.order_id and report.order_id != order.order_id:
         return (
-            f"a report for ClOrdID {report.cl_ord_id} carries OrderID {report.order_id}, "
+            f"a report for ClOrdID {shown(report.cl_ord_id)} carries OrderID {shown(report.order_id)}, "
             f"but order {order.cl_ord_id} is the venue's {order.order_id}"
         )
     orig = report.orig_cl_ord_id
     if orig and order.cl_ord_id not in (orig, orig_owner):
         return (
-            f"a report for ClOrdID {report.cl_ord_id} (OrderID {report.order_id}) carries OrigClOrdID "
-            f"{orig}, which is not order {order.cl_ord_id} nor one of its requests"
+            f"a report for ClOrdID {shown(report.cl_ord_id)} (OrderID {shown(report.order_id)}) carries "
+            f"OrigClOrdID {shown(orig)}, which is not order {order.cl_ord_id} nor one of its requests"
         )
     return None
 

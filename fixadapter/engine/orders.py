@@ -25,6 +25,7 @@ from fixadapter.engine.identity import (
     differences,
     foreign_report,
     order_terms,
+    shown,
     stored_differs,
 )
 from fixadapter.engine.inflight import watch_in_flight
@@ -585,7 +586,7 @@ class OrderEngine:
             log.error("%s set aside in the log only (%s): %r", name, again, raw)
             row = "log"
         self.metrics.reports_set_aside.inc()
-        about = getattr(report, "cl_ord_id", None)
+        about = shown(getattr(report, "cl_ord_id", None))
         self.metrics.alarms.raise_alarm(
             "report_set_aside",
             f"{name}:{row}",
@@ -615,15 +616,15 @@ class OrderEngine:
             self.metrics.unmatched_reports.labels("execution_report").inc()
             log.warning(
                 "execution report for no known order (ClOrdID %s, OrderID %s)",
-                report.cl_ord_id,
-                report.order_id,
+                shown(report.cl_ord_id),
+                shown(report.order_id),
             )
             return
         owner = self._by_request.get(report.orig_cl_ord_id or "")
         foreign = foreign_report(order, report, owner.cl_ord_id if owner else None)
         if foreign is not None:
             self.metrics.unmatched_reports.labels("mismatched_report").inc()
-            key = report.cl_ord_id or report.order_id
+            key = shown(report.cl_ord_id or report.order_id)
             self.metrics.alarms.raise_alarm("mismatched_report", key, f"{foreign}: applied to no order")
             return
         waiter = self.queries.pending.get(f"status:{order.cl_ord_id}")
@@ -689,10 +690,11 @@ class OrderEngine:
             self.metrics.dedupe_conflicts.inc()
             self.metrics.alarms.raise_alarm(
                 "dedupe_conflict",
-                report.dedupe_key,
-                f"report key {report.dedupe_key} came again with other content (ClOrdID {report.cl_ord_id}, "
-                f"OrderID {report.order_id}, CumQty {report.cum_qty}); applied as {distinct}: check the "
-                "venue did not restart its execution ids",
+                shown(report.dedupe_key, 100),
+                f"report key {shown(report.dedupe_key, 100)} came again with other content (ClOrdID "
+                f"{shown(report.cl_ord_id)}, OrderID {shown(report.order_id)}, CumQty {report.cum_qty}); "
+                f"applied under a key of its own (+#{digest[:16]}): check the venue did not restart its "
+                "execution ids",
             )
         return distinct
 

@@ -570,3 +570,20 @@ def test_a_venue_order_whose_id_names_one_of_our_requests_is_adopted_under_the_v
     run(store, scenario, resting("A", "101"))
     assert store.get_order("venue-999").order_id == "999"  # type: ignore[union-attr]
     store.close()
+
+
+def test_an_absurd_venue_id_is_shown_cut_short_in_alarms(sqlite_url: str):
+    store = OrderStore(sqlite_url)
+    absurd = "7" * 10_000
+
+    async def scenario(engine: OrderEngine) -> None:
+        events = engine.events()
+        engine.deliver(fill("A", absurd, "10000", key=absurd))
+        engine.deliver(fill("B", "202", "10000", key="fine"))
+        await next_event(events, "B")
+        (alarm,) = engine.metrics.alarms.active("mismatched_report")
+        assert len(alarm.key) < 100 and len(alarm.text) < 400
+        assert "7777777777" in alarm.text and "10000 characters" in alarm.text
+
+    run(store, scenario, resting("A", "101"), resting("B", "202"))
+    store.close()
