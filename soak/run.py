@@ -121,6 +121,8 @@ class Soak:
         self.venue_up = asyncio.Event()
         self.venue_up.set()
         self.started = time.monotonic()
+        self.runner = faults.Runner(self.started, {}, say)  # replaced when trading starts
+        self.background: list[asyncio.Task[None]] = []
 
     # -- the schedule ------------------------------------------------------------------------------
 
@@ -256,11 +258,9 @@ class Soak:
     async def trade(self) -> None:
         heavy, light = self.plan()
         self.started = time.monotonic()
-        runner = faults.Runner(self.started, self.actions(), say)
-        self.runner = runner
-        background = [asyncio.create_task(self.watch()), asyncio.create_task(self.follow_price())]
-        background += [asyncio.create_task(t.read_events()) for t in self.traders]
-        self.background = background
+        self.runner = runner = faults.Runner(self.started, self.actions(), say)
+        self.background = [asyncio.create_task(self.watch()), asyncio.create_task(self.follow_price())]
+        self.background += [asyncio.create_task(t.read_events()) for t in self.traders]
         trading = [asyncio.create_task(t.trade(self.stop, self.options.pace_seconds)) for t in self.traders]
         heavy_done = asyncio.create_task(runner.run(heavy, asyncio.Event()))
         light_done = asyncio.create_task(runner.run(light, self.stop))
@@ -361,7 +361,7 @@ class Soak:
         ]
 
     async def close(self) -> None:
-        for task in getattr(self, "background", []):
+        for task in self.background:
             task.cancel()
         for trader in self.traders:
             with contextlib.suppress(Exception):
@@ -381,7 +381,7 @@ class Soak:
 
 
 def report(soak: Soak, verdict: Verdict) -> None:
-    runner: faults.Runner = soak.runner
+    runner = soak.runner
     sent = sum((t.sent for t in soak.traders), Counter[str]())
     inputs = sent + soak.commands.sent + soak.http.sent
     acknowledged = sum(len(t.submitted) for t in soak.traders)
