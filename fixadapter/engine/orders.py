@@ -596,7 +596,7 @@ class OrderEngine:
 
     async def _handle(self, report: VenueReport) -> None:
         try:
-            await self._handlers[type(report)](report)
+            await self._handle_or_set_aside(report)
         except Exception:
             self.metrics.callback_errors.labels("engine").inc()
             log.exception("failed to handle %s (continuing)", type(report).__name__)
