@@ -136,7 +136,7 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
         try:
             for i in range(60):
                 name = STRATEGIES[i % 2]
-                desk.markets[name].append(await desk.clients[name].submit(market(1000 + 10 * i)))
+                desk.markets[name].append(await desk.clients[name].submit(market(1000 * (1 + i % 10))))
                 if i % 15 == 0:
                     desk.limits[name].append(await desk.clients[name].submit(resting()))
             await until(lambda: desk.count(desk.markets, OrderStatus.FILLED) >= 8, 30, "the first fills", log)
