@@ -9,7 +9,6 @@ wait their turn, and each order has one query asked or waiting at a time.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,6 @@ class VenueQueries:
         self, connector: TradeConnector, ids: IdAllocator, metrics: Metrics, max_status: int = 20
     ) -> None:
         self.pending = PendingRequests()
-        self.queried_at: dict[str, float] = {}
         self._status_slots = asyncio.Semaphore(max_status)
         self._asking: set[str] = set()  # orders with a status query in flight or waiting for a slot
         self._holding = 0  # status queries holding a slot (sent or about to be)
@@ -72,7 +70,6 @@ class VenueQueries:
             self._holding += 1
             try:
                 self._metrics.status_queries.inc()
-                self.queried_at[cl_ord_id] = time.monotonic()
                 send = self._connector.send_status_request
                 (answer,) = await self.ask(f"status:{cl_ord_id}", lambda: send(cl_ord_id), timeout)
                 return answer  # type: ignore[no-any-return]
