@@ -587,3 +587,24 @@ def test_an_absurd_venue_id_is_shown_cut_short_in_alarms(sqlite_url: str):
 
     run(store, scenario, resting("A", "101"), resting("B", "202"))
     store.close()
+
+
+def test_an_id_asked_for_by_a_new_order_and_a_cancel_at_once_is_taken_by_one_only(store_url: str):
+    store = OrderStore(store_url)
+
+    async def scenario(engine: OrderEngine) -> None:
+        new = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=10000, cl_ord_id="X")
+        results = await asyncio.gather(
+            engine.submit(new),
+            engine.cancel(CancelOrder(cl_ord_id="A", request_id="X")),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, ClientIdInUse)]
+        assert len(refused) == 1, results
+        assert len([r for r in results if isinstance(r, Order)]) == 1
+
+    run(store, scenario, resting("A", "101"))
+    usage = store.client_id_usage("X")
+    assert usage in {("order", "X"), ("cancel", "A")}
+    assert (store.get_order("X") is None) == (usage == ("cancel", "A"))
+    store.close()
