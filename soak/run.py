@@ -171,10 +171,14 @@ class Soak:
             "huge": lambda _s: self.commands.huge(),
             "flood": lambda _s: self.commands.flood(self.options.flood),
             "http_garbage": lambda _s: self.http.garbage(),
-            "idle_sockets": lambda _s: self.http.idle_sockets(
-                self.options.idle_sockets, 2.0 if self.options.quick else 5.0, self.healthy
-            ),
+            "idle_sockets": self.idle_sockets,
         }
+
+    async def idle_sockets(self, _step: faults.Step) -> None:
+        """Hundreds of idle sockets while /healthz must answer: never while the daemon is being killed."""
+        async with self.daemon_lock:
+            hold = 2.0 if self.options.quick else 5.0
+            await self.http.idle_sockets(self.options.idle_sockets, hold, self.healthy)
 
     def healthy(self) -> bool:
         return self.daemon.http("/healthz")[0] == 200
