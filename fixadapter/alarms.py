@@ -18,6 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger("fixadapter.alarms")
 SHOWN = 20  # alarms listed by describe(); the count says how many more
+# Alarms held per kind: a venue flooding bad reports must not grow memory without bound. Past it an alarm
+# is still logged and counted, and describe() says how many were not kept.
+MAX_PER_KIND = 1000
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Alarm:
 class Alarms:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._active: dict[tuple[str, str], Alarm] = {}
+        self._held: dict[str, int] = {}  # alarms held, by kind
+        self._not_kept: dict[str, int] = {}  # alarms raised past MAX_PER_KIND, by kind
         self._gauge = Gauge(
             "fixadapter_alarms_active",
             "Alarms active now, by kind (see /readyz)",
@@ -58,16 +63,21 @@ class Alarms:
             if current.text != text or current.blocking != blocking:
                 self._active[(kind, key)] = Alarm(kind, key, text, blocking, current.since)
             return
-        self._active[(kind, key)] = Alarm(kind, key, text, blocking)
         self._raised.labels(kind).inc()
-        self._gauge.labels(kind).inc()
         log.error("ALARM %s %s: %s", kind, key, text)
+        if self._held.get(kind, 0) >= MAX_PER_KIND:
+            self._not_kept[kind] = self._not_kept.get(kind, 0) + 1
+            return
+        self._active[(kind, key)] = Alarm(kind, key, text, blocking)
+        self._held[kind] = self._held.get(kind, 0) + 1
+        self._gauge.labels(kind).inc()
 
     def clear(self, kind: str, key: str) -> bool:
         """Clear one alarm; True if it was active."""
         alarm = self._active.pop((kind, key), None)
         if alarm is None:
             return False
+        self._held[kind] -= 1
         self._gauge.labels(kind).dec()
         log.warning("alarm cleared: %s %s (raised %s)", kind, key, alarm.since.isoformat())
         return True
@@ -88,4 +98,8 @@ class Alarms:
     def describe(self) -> dict[str, object]:
         """What /readyz shows: the first alarms (blocking ones first) and how many there are."""
         ordered = sorted(self.active(), key=lambda a: (not a.blocking, a.since))
-        return {"count": len(ordered), "shown": [a.as_dict() for a in ordered[:SHOWN]]}
+        return {
+            "count": len(ordered),
+            "shown": [a.as_dict() for a in ordered[:SHOWN]],
+            "not_kept": dict(self._not_kept),
+        }

@@ -648,12 +648,7 @@ class OrderEngine:
             self.metrics.duplicate_reports.inc()
             return order
         report = unseen
-        refused = impossible_fill(order, report, self._most(order, report))
-        if refused is not None:
-            reason, text = refused
-            self.metrics.impossible_fills.labels(reason).inc()
-            kind = "overfill" if reason == "overfill" else "impossible_fill"
-            self.metrics.alarms.raise_alarm(kind, order.cl_ord_id, text)
+        if self._refused_fill(order, report, self._most(order, report)):
             return order
         try:
             applied = apply_execution(order, report)
@@ -697,6 +692,17 @@ class OrderEngine:
                 "execution ids",
             )
         return distinct
+
+    def _refused_fill(self, order: Order, report: ExecutionReport, most: Decimal) -> bool:
+        """True (counted, alarmed, nothing stored) when `report` fills `order` in a way that cannot be."""
+        refused = impossible_fill(order, report, most)
+        if refused is None:
+            return False
+        reason, text = refused
+        self.metrics.impossible_fills.labels(reason).inc()
+        kind = "overfill" if reason == "overfill" else "impossible_fill"
+        self.metrics.alarms.raise_alarm(kind, order.cl_ord_id, text)
+        return True
 
     def _most(self, order: Order, report: ExecutionReport) -> Decimal:
         """The largest quantity the order has or was asked to have (a replace may have raised it)."""
@@ -1014,6 +1020,10 @@ class OrderEngine:
             why = contradiction(current, report)
             if why is None:
                 return await self._apply_locked(current, report)
+            # The venue's view is the authority, but not past its own quantity: that is no state to adopt.
+            most = max(self._most(current, report), report.quantity or Decimal(0))
+            if self._refused_fill(current, report, most):
+                return current
             fixed, fill = corrected(current, report, why)
             self.metrics.reconcile_corrections.inc()
             self.metrics.alarms.raise_alarm("reconcile_corrected", current.cl_ord_id, why)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from prometheus_client import CollectorRegistry
 
-from fixadapter.alarms import SHOWN, Alarms
+from fixadapter.alarms import MAX_PER_KIND, SHOWN, Alarms
 
 
 def _value(registry: CollectorRegistry, name: str, kind: str) -> float:
@@ -55,3 +55,16 @@ def test_the_readiness_list_is_bounded_and_says_how_many_there_are() -> None:
     described = alarms.describe()
     assert described["count"] == SHOWN + 5
     assert len(described["shown"]) == SHOWN  # type: ignore[arg-type]
+
+
+def test_a_flood_of_alarms_of_one_kind_is_held_up_to_a_bound_and_the_rest_counted() -> None:
+    registry = CollectorRegistry()
+    alarms = Alarms(registry)
+    for n in range(MAX_PER_KIND + 50):
+        alarms.raise_alarm("dedupe_conflict", f"key-{n}", "same key, other content")
+    alarms.raise_alarm("overfill", "ORD-1", "CumQty 50000 on 10000")
+    assert len(alarms.active("dedupe_conflict")) == MAX_PER_KIND
+    assert alarms.is_active("overfill", "ORD-1")
+    assert alarms.describe()["not_kept"] == {"dedupe_conflict": 50}
+    assert _value(registry, "fixadapter_alarms_raised_total", "dedupe_conflict") == MAX_PER_KIND + 50
+    assert _value(registry, "fixadapter_alarms_active", "dedupe_conflict") == MAX_PER_KIND

@@ -367,6 +367,25 @@ def test_an_overfill_is_refused_counted_alarmed_and_never_stored(sqlite_url: str
     store.close()
 
 
+def test_a_status_answer_that_overfills_is_not_adopted_by_reconciliation_and_alarms(sqlite_url: str):
+    """The venue is the authority after a reconnect, but not past its own order quantity."""
+    store = OrderStore(sqlite_url)
+
+    async def scenario(engine: OrderEngine) -> None:
+        local = await engine.get_order("A")
+        assert local is not None
+        answer = fill("A", "101", "50000", key="status-over", kind=ExecKind.STATUS, quantity=D(10000))
+        after = await engine.apply_venue_view(local, answer)
+        assert after.status is S.CANCELLED and after.cum_qty == 0
+        assert [a.key for a in engine.metrics.alarms.active("overfill")] == ["A"]
+        assert engine.metrics.alarms.active("reconcile_corrected") == []
+
+    metrics = run(store, scenario, resting("A", "101", status=S.CANCELLED, previous_status=S.NEW))
+    assert metrics.registry.get_sample_value("fixadapter_impossible_fills_total", {"reason": "overfill"}) == 1
+    assert store.executions("A") == []
+    store.close()
+
+
 def test_a_fill_on_the_other_side_is_refused_and_alarmed(sqlite_url: str):
     store = OrderStore(sqlite_url)
 
