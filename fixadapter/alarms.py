@@ -64,10 +64,14 @@ class Alarms:
                 self._active[(kind, key)] = Alarm(kind, key, text, blocking, current.since)
             return
         self._raised.labels(kind).inc()
-        log.error("ALARM %s %s: %s", kind, key, text)
         if self._held.get(kind, 0) >= MAX_PER_KIND:
             self._not_kept[kind] = self._not_kept.get(kind, 0) + 1
+            if self._not_kept[kind] == 1:
+                log.error(
+                    "ALARM %s: more than %d active; the rest are counted, not logged", kind, MAX_PER_KIND
+                )
             return
+        log.error("ALARM %s %s: %s", kind, key, text)
         self._active[(kind, key)] = Alarm(kind, key, text, blocking)
         self._held[kind] = self._held.get(kind, 0) + 1
         self._gauge.labels(kind).inc()
