@@ -7,6 +7,7 @@ on (SQLite with a note when unset or not answering). Exit 0: no violation; 1: vi
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import sys
@@ -40,4 +41,6 @@ def parse(argv: list[str]) -> Options:
 
 
 if __name__ == "__main__":
+    # The soak's own proxies log what they see (a venue refusing while it restarts) beside its progress.
+    logging.basicConfig(level=logging.WARNING, format="        %(name)s: %(message)s")
     sys.exit(main(parse(sys.argv[1:])))
