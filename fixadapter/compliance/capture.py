@@ -103,11 +103,23 @@ def msg_type_of(raw: str) -> str | None:
     return field(raw, "35")
 
 
+def _visible(text: str) -> str:
+    try:
+        data = text.encode("utf-8", "surrogateescape")  # the bytes as they came
+    except UnicodeEncodeError:  # a surrogate that was never a byte
+        data = text.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "backslashreplace")
+
+
 def to_record(moment: float, session: str, direction: str, text: str) -> FixRecord:
     """A masked FixRecord for a captured message; a garbled one is kept whole with what could be read."""
     raw = mask_raw(text)
     if "\x00" in raw:  # PostgreSQL text cannot hold NUL: keep it visible instead
         raw = raw.replace("\x00", "\\x00")
+    if not raw.isascii():
+        # Bytes that were not UTF-8 arrive as lone surrogates (surrogateescape), which no database and no
+        # UTF-8 file can hold: keep each visible as \xNN, so a garbled message never stalls the record.
+        raw = _visible(raw)
     seq = field(raw, "34")
     return FixRecord.model_construct(
         time=datetime.fromtimestamp(moment, UTC),

@@ -464,3 +464,16 @@ def test_spill_load_sets_a_refused_record_aside_and_loads_the_others(engine: Eng
     assert [r.cl_ord_id for r in iter_records(engine)] == ["a", "b", "c", "c10"]
     assert len(rejected) == 1 and "line 4" in rejected[0][1]
     assert verify(engine).intact
+
+
+def test_a_message_with_bytes_that_are_not_utf8_is_recorded_with_them_visible_and_spills_and_loads(
+    engine: Engine, tmp_path: Path
+) -> None:
+    garbled = b"8=FIX.4.4\x0135=8\x0134=7\x0158=caf\xb3\xc3\xa9\x01".decode("utf-8", "surrogateescape")
+    record = to_record(time.time(), "TRADE", "in", garbled)
+    assert record.raw == "8=FIX.4.4\x0135=8\x0134=7\x0158=caf\\xb3\u00e9\x01"
+    spill, writer = Spill(tmp_path / "spill"), ComplianceWriter(engine)
+    spill.append([record])
+    assert spill.load_chunk(writer, 10, print) == 1
+    spill.close()
+    assert [r.raw for r in iter_records(engine)] == [record.raw]
