@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from fixadapter.engine.inflight import QUERIED_STATUSES
-from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
+from fixadapter.errors import SessionError, SessionNotReady, StoreError, VenueRefused
 from fixadapter.model.enums import PositionSide
 from fixadapter.model.orders import Order, Position
 from fixadapter.model.reports import BusinessReject, ExecutionReport, PositionReport
@@ -90,7 +90,9 @@ async def reconcile(engine: OrderEngine) -> None:
     while True:
         try:
             await _reconcile_once(engine, notes)
-        except (TimeoutError, SessionError, SessionNotReady) as exc:
+        except (TimeoutError, SessionError, SessionNotReady, StoreError) as exc:
+            # A database cut mid-reconciliation is retried like a venue that did not answer: the task must
+            # not end (orders would stay blocked until the next logon).
             reason = str(exc) or f"{type(exc).__name__} without a message"
             engine.metrics.reconciliations.labels("failed").inc()
             engine.reconcile_problem = reason
