@@ -10,6 +10,7 @@ remembers nothing and needs nothing replayed.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -27,14 +28,25 @@ REPLAY_BATCH = 1000
 Item = OrderEvent | tuple[Position, ...]
 
 
+class End(enum.Enum):
+    """The marker drain() puts after the last item: run() returns when it takes it."""
+
+    END = "end"
+
+
+END = End.END
+
+
 class EventRelay:
     def __init__(self, adapter: Adapter, sink: EventSink) -> None:
         self._adapter = adapter
         self._sink = sink
         self._metrics = adapter.metrics
-        self._inbox: asyncio.Queue[Item] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Item | End] = asyncio.Queue()
         self._published: int | None = None  # highest sequence number published (None: not tracked)
-        self._current: Item | None = None  # taken from the inbox and not yet published
+        self._current: Item | End | None = None  # taken from the inbox and not yet published
+        self._running = False
+        self._ended = asyncio.Event()
         adapter.on_event(self._inbox.put_nowait)  # attached before start: nothing the engine does is missed
         adapter.on_positions(self._positions)
 
@@ -69,24 +81,33 @@ class EventRelay:
             log.warning("published %d order events stored before the last stop and not yet sent", replayed)
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
-        """Publish what arrives, for good. An item whose publish raised is kept and tried first when the
-        relay is run again (the supervisor restarts it), so a failure loses no event."""
+        """Publish what arrives, in order, until drain() asks to end. An item whose publish raised is kept
+        and tried first when the relay is run again (the supervisor restarts it), so a failure loses no
+        event."""
+        self._running = True
         while True:
             if self._current is None:
                 self._current = await self._inbox.get()
                 self._metrics.queue_event_backlog.set(self._inbox.qsize())
+            if self._current is END:
+                self._ended.set()
+                return
             await self._relay(self._current)
             self._current = None
             progress()
 
     async def drain(self, timeout: float) -> None:
-        """Publish what is still waiting (after the adapter stopped, nothing more arrives)."""
+        """Publish what is still waiting (after the adapter stopped, nothing more arrives): run() goes on
+        to the end of its inbox and returns; one publisher, so nothing is sent twice or out of order."""
         async with asyncio.timeout(timeout):
-            if self._current is not None:
-                await self._relay(self._current)
-                self._current = None
-            while not self._inbox.empty():
-                await self._relay(self._inbox.get_nowait())
+            if self._running:
+                self._inbox.put_nowait(END)
+                await self._ended.wait()
+            else:  # run() never started (a failed start): publish here
+                while not self._inbox.empty():
+                    item = self._inbox.get_nowait()
+                    if item is not END:
+                        await self._relay(item)
         self._metrics.queue_event_backlog.set(0)
 
     async def _relay(self, item: Item) -> None:
