@@ -4,7 +4,8 @@ commands and events as over Redis, without a server.
 One `MemoryQueue` is shared by the daemon (`source`, `sink`) and its clients (`client()`). Events are kept
 per stream in a bounded history so a client that starts reading "from 0" after an event was published
 still sees it, like a Redis stream. A client sends as the strategy it was made for (in-process code is
-trusted: any well-formed strategy name is taken, `daemon.queue.strategies` is for Redis). Everything runs on one event loop; nothing here is thread-safe.
+trusted: any well-formed strategy name is taken, `daemon.queue.strategies` is for Redis). Everything
+runs on one event loop; nothing here is thread-safe.
 """
 
 from __future__ import annotations
