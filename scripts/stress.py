@@ -72,7 +72,7 @@ def main() -> int:
         for number in range(1, args.runs + 1):
             code, failed, seconds = run_once(number, tests, args.tls, args.out)
             failed_runs += code != 0
-            seen.update(failed)
+            seen.update(failed.keys())
             for name, reason in failed.items():
                 reasons.setdefault(name, reason)
             verdict = "passed" if code == 0 else f"FAILED (pytest exit {code})"
