@@ -79,7 +79,7 @@ def test_readyz_is_200_once_reconciled_503_after_a_trade_logout_and_200_again_af
                 "ready": True,
                 "reason": "TRADE logged on and reconciled",
                 "kill_switch": False,
-                "alarms": {"count": 0, "shown": []},
+                "alarms": {"count": 0, "shown": [], "not_kept": {}},
             }
 
             await asyncio.to_thread(sim.control, "/logout", {"session": "TRADE", "reason": "maintenance"})
