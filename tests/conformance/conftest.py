@@ -24,7 +24,7 @@ import pytest
 
 from fixadapter.api import Adapter
 from fixadapter.config import build_config
-from fixadapter.model.enums import DONE_STATUSES, OrderStatus, SessionState
+from fixadapter.model.enums import DONE_STATUSES, OrderEventKind, OrderStatus, SessionState
 from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import SessionStatus
 from fixadapter.sim.process import SimProcess
@@ -163,11 +163,13 @@ class Journal:
         assert events is not None
         return events
 
-    async def event(self, cl_ord_id: str, match: Callable[[OrderEvent], bool], what: str) -> OrderEvent:
-        """The order's first event that `match`es (one already published counts)."""
+    async def event(
+        self, cl_ord_id: str, match: Callable[[OrderEvent], bool], what: str, since: int = 0
+    ) -> OrderEvent:
+        """The order's first event from its `since`-th on that `match`es (one already published counts)."""
 
         def found() -> OrderEvent | None:
-            return next((e for e in self.of(cl_ord_id) if match(e)), None)
+            return next((e for e in self.of(cl_ord_id)[since:] if match(e)), None)
 
         def described() -> str:
             kinds = [(str(e.kind), str(e.order.status)) for e in self.of(cl_ord_id)]
@@ -311,8 +313,14 @@ async def _cancel_working(trading: Trading) -> None:
         if current is None or current.is_done or current.pending_request_id is not None:
             continue
         if current.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+            seen = len(trading.journal.of(current.cl_ord_id))
             await adapter.cancel(current.cl_ord_id)
-            await trading.journal.reached(current.cl_ord_id)
+            await trading.journal.event(  # cancelled, or refused (a scenario that failed left it filled)
+                current.cl_ord_id,
+                lambda e: e.kind in (OrderEventKind.CANCELLED, OrderEventKind.CANCEL_REJECTED),
+                "the answer to the cleanup's cancel",
+                since=seen,
+            )
 
 
 @pytest.fixture(scope="module", params=FACTORIES, ids=lambda factory: factory.name)
