@@ -203,6 +203,7 @@ class Venue:
 
     def __init__(self, sim: SimProcess) -> None:
         self.sim = sim
+        self._held: dict[int, dict[str, str]] = {}
 
     async def _control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return await asyncio.to_thread(self.sim.control, path, body)
@@ -230,11 +231,18 @@ class Venue:
         return last
 
     async def hold_prices(self, symbol_id: int, bid: str, ask: str) -> None:
-        """Stop the random walk and quote `symbol_id` at exactly bid/ask (resting orders it crosses fill)."""
+        """Stop the random walk and quote `symbol_id` at exactly bid/ask (resting orders it crosses fill);
+        `release_prices` puts back the quote it had."""
         await self._control("/scenario", {"freeze_prices": True})
+        quotes = (await self._control("/state"))["quotes"]
+        self._held.setdefault(symbol_id, quotes[str(symbol_id)])
         await self._control("/quote", {"symbol_id": symbol_id, "bid": bid, "ask": ask})
 
     async def release_prices(self) -> None:
+        """Every held symbol back at the quote it had before, and prices walk again."""
+        for symbol_id, quote in self._held.items():
+            await self._control("/quote", {"symbol_id": symbol_id, "bid": quote["bid"], "ask": quote["ask"]})
+        self._held.clear()
         await self._control("/scenario", {"freeze_prices": False})
 
     async def fill_market_orders_in(self, parts: int) -> None:
