@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
+from typing import cast
 
 from fixadapter.compliance.capture import build_recorder
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import TradeConnector
+from fixadapter.connectors.base import MarketDataConnector, TradeConnector
 from fixadapter.engine.fanout import EventCallback, PositionsCallback
 from fixadapter.engine.market_data import MarketCallback, MarketData
 from fixadapter.engine.orders import OrderEngine, SessionCallback
@@ -62,12 +63,16 @@ class Adapter:
         self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record
         self.market: MarketData | None = None
         self.depth_recorder: DepthRecorder | None = None
-        if hasattr(connector, "set_market_sink"):
+        if connector.capabilities.market_data:  # declared: it is a MarketDataConnector too
             storage = config.market_data.storage
             if storage.enabled:
                 self.depth_recorder = DepthRecorder(self.engine.store.engine, storage, self.metrics)
             self.market = MarketData(
-                connector, self.engine.catalog, config.market_data, self.metrics, self.depth_recorder
+                cast(MarketDataConnector, connector),
+                self.engine.catalog,
+                config.market_data,
+                self.metrics,
+                self.depth_recorder,
             )
             self.pre_trade.set_quotes(self._last_quote)
 

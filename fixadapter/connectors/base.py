@@ -1,50 +1,95 @@
-"""The contract every trade connector (FIX, Open API) fulfils for the engine.
+"""The contract every trade connector (FIX, Open API) fulfils for the engine: async and answer-returning.
 
-- start(deliver): once; `deliver` is thread-safe. Answered by SessionStatus reports.
-- stop(): at shutdown; blocking, so call it from a worker thread.
-- send_new_order(order): after the order is persisted as PENDING_NEW.
-  Answered by ExecutionReport or BusinessReject.
-- send_cancel(request, order_id), send_replace(order, request): after the request is persisted.
-  Answered by ExecutionReport, CancelRejected or BusinessReject.
-- send_status_request(cl_ord_id): reconciliation and in-flight timeouts; one ExecutionReport or a
-  BusinessReject.
-- send_mass_status_request(id): after every logon; ExecutionReports carrying the id, or a BusinessReject
-  when there are none.
-- send_positions_request(id): after every logon and after fills; PositionReports carrying the id.
-- send_instruments_request(id): after every logon; one SecurityListReport.
+Live events (execution reports, cancel rejects, refusals of an order or a cancel/replace, route status,
+unreadable messages) go to the one `deliver` callback given to `start`, in the order the venue sent
+them; `deliver` is thread-safe. Questions (status, mass status, positions, instruments, a cancel of an
+order we do not know) are answered by the method that asked: the connector matches the venue's answer to
+its request itself, and an answer never reaches `deliver`.
 
-Any of these may instead be answered by RequestRefused: the venue refused the message without naming
-our id (FIX: a session-level Reject or a BusinessMessageReject tied back by sequence number).
+Method                   required?             answer
+capabilities             yes                   what the connector can do (asked, never hasattr)
+start(deliver)           yes                   once; live events and route status follow
+stop()                   yes                   logs out; every open question fails (SessionNotReady)
+submit(order)            yes                   after the order is stored PENDING_NEW; live events
+cancel(order, request)   yes                   after the request is stored; live events
+replace(order, request)  yes                   after the request is stored; live events
+mass_status()            yes                   MassStatus: working orders (+ positions where given)
+instruments()            yes                   the venue's instrument list
+order_status(order)      status_query          OrderStatusReport, or OrderUnknown (venue's words)
+positions()              position_reports      PositionsReport: every open position
+cancel_unknown(request)  cancel_by_client_id   the report of an order we never stored, cancelled
+set_market_sink, ...     market_data / depth   MarketDataConnector below
 
-Every send raises fixadapter.errors.SessionError when the message could not be handed to the venue.
+Sends raise fixadapter.errors.SessionError when the message could not be handed to the venue (known not
+sent: it may be sent again). Questions raise VenueRefused with the venue's reason when it refuses one,
+RequestAlreadyOpen when the same question is still open (a request key is never silently replaced),
+SessionNotReady when the route dropped before the answer; a caller bounds the wait with a timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from fixadapter.errors import SessionError
+from fixadapter.model.market import MarketMessage
 from fixadapter.model.orders import Order, OrderRequest
-from fixadapter.model.reports import VenueReport
+from fixadapter.model.reconciliation import MassStatus, OrderStatusAnswer, PositionsReport
+from fixadapter.model.reports import ExecutionReport, Instrument, VenueReport
 
 Deliver = Callable[[VenueReport], None]
 
 
+class RequestAlreadyOpen(SessionError):
+    """The same question (same request key) is still waiting for its answer: this one was not sent."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do, declared: the engine and the API ask these instead of testing attributes."""
+
+    cancel_by_client_id: bool = False  # cancel an order by our id alone (one this adapter never stored)
+    status_query: bool = False  # order_status(order)
+    position_reports: bool = False  # positions()
+    market_data: bool = False  # spot quotes (MarketDataConnector)
+    depth: bool = False  # depth of book (MarketDataConnector)
+    message_capture: bool = False  # every wire message offered to the compliance record
+    positions_in_mass_status: bool = False  # mass_status() carries the positions too
+
+
 class TradeConnector(Protocol):
-    def start(self, deliver: Deliver) -> None: ...
+    @property
+    def capabilities(self) -> Capabilities: ...
 
-    def stop(self) -> None: ...
+    async def start(self, deliver: Deliver) -> None: ...
 
-    def send_new_order(self, order: Order) -> None: ...
+    async def stop(self) -> None: ...
 
-    def send_cancel(self, request: OrderRequest, order_id: str | None) -> None: ...
+    async def submit(self, order: Order) -> None: ...
 
-    def send_replace(self, order: Order, request: OrderRequest) -> None: ...
+    async def cancel(self, order: Order, request: OrderRequest) -> None: ...
 
-    def send_status_request(self, cl_ord_id: str) -> None: ...
+    async def replace(self, order: Order, request: OrderRequest) -> None: ...
 
-    def send_mass_status_request(self, request_id: str) -> None: ...
+    async def mass_status(self) -> MassStatus: ...
 
-    def send_positions_request(self, request_id: str) -> None: ...
+    async def order_status(self, order: Order) -> OrderStatusAnswer: ...
 
-    def send_instruments_request(self, request_id: str) -> None: ...
+    async def positions(self) -> PositionsReport: ...
+
+    async def instruments(self) -> list[Instrument]: ...
+
+    async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport: ...
+
+
+class MarketDataConnector(Protocol):
+    """Market data (capabilities.market_data): raw stream items go to the sink set before start()."""
+
+    def set_market_sink(self, sink: Callable[[Any], None]) -> None: ...
+
+    def decode_market_data(self, item: Any) -> MarketMessage: ...
+
+    def send_market_data_request(
+        self, md_req_id: str, symbol_id: int, depth: bool, subscribe: bool
+    ) -> None: ...

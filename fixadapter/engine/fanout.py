@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 
 from fixadapter.metrics import Metrics
 from fixadapter.model.orders import OrderEvent, Position
+
+T = TypeVar("T")
 
 log = logging.getLogger("fixadapter.engine")
 
@@ -61,7 +64,7 @@ class EventFanout:
         for callback in self._position_callbacks:
             self._call(callback, positions, "positions_callback")
 
-    def _call(self, callback: Callable[[object], None], value: object, where: str) -> None:
+    def _call(self, callback: Callable[[T], None], value: T, where: str) -> None:
         try:
             callback(value)
         except Exception:

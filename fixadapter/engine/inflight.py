@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from fixadapter.errors import SessionError, SessionNotReady
 from fixadapter.model.enums import IN_FLIGHT_STATUSES, OrderStatus
-from fixadapter.model.orders import utc_now
-from fixadapter.model.reports import BusinessReject
+from fixadapter.model.orders import Order, utc_now
+from fixadapter.model.reconciliation import OrderUnknown
 
 if TYPE_CHECKING:
     from fixadapter.engine.orders import OrderEngine
@@ -82,6 +82,8 @@ async def check_in_flight(
         silent = (wall - order.updated_at).total_seconds()
         if order.status is not OrderStatus.UNKNOWN and silent >= unknown_after:
             await engine.flag_unknown(order.cl_ord_id, silent)
+        if not engine.capabilities.status_query:
+            continue  # flagged unknown above; the next reconciliation's mass status resolves it
         if silent < timeout or engine.queries.is_asking_status(order.cl_ord_id):
             continue
         if not schedule.due(order.cl_ord_id, now):
@@ -94,20 +96,22 @@ async def check_in_flight(
             silent,
             times,
         )
-        engine.spawn(query(engine, order.cl_ord_id, timeout), name=f"status-{order.cl_ord_id}")
+        engine.spawn(query(engine, order, timeout), name=f"status-{order.cl_ord_id}")
 
 
-async def query(engine: OrderEngine, cl_ord_id: str, timeout: float) -> None:
+async def query(engine: OrderEngine, order: Order, timeout: float) -> None:
+    cl_ord_id = order.cl_ord_id
     try:
-        answer = await engine.queries.status(cl_ord_id, timeout)
+        answer = await engine.queries.status(order, timeout)
     except TimeoutError:
         log.debug("status query for %s: no answer within %gs; asked again later", cl_ord_id, timeout)
         return
     except (SessionNotReady, SessionError) as exc:
         log.warning("status query for %s failed (%s); asked again later", cl_ord_id, exc)
         return
-    if isinstance(answer, BusinessReject):
+    if isinstance(answer, OrderUnknown):
         await engine.close_unknown(cl_ord_id, answer.text)
-    else:
-        why = f"no answer from the venue within {timeout:g}s; it reports the order {answer.status}"
-        await engine.settle_lost_request(cl_ord_id, answer, why)
+    elif await engine.apply_status_answer(order, answer):
+        venue = answer.report
+        why = f"no answer from the venue within {timeout:g}s; it reports the order {venue.status}"
+        await engine.settle_lost_request(cl_ord_id, venue, why)

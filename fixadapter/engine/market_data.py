@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from fixadapter.config import MarketDataConfig
+from fixadapter.connectors.base import MarketDataConnector
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.subscriptions import Subscription, Subscriptions
 from fixadapter.errors import SessionError, SubscriptionRejected, SubscriptionTimeout, UnknownSymbol
@@ -35,7 +36,6 @@ from fixadapter.model.market import (
     MarketDataRejected,
     MarketDataStale,
     MarketEvent,
-    MarketMessage,
     Quote,
     RequestRejected,
     StreamGap,
@@ -48,16 +48,6 @@ CATALOG_POLL_SECONDS = 0.1
 DEFAULT_DIGITS = 5
 
 MarketCallback = Callable[[MarketEvent], None]
-
-
-class MarketDataConnector(Protocol):
-    def set_market_sink(self, sink: Callable[[Any], None]) -> None: ...
-
-    def decode_market_data(self, item: Any) -> MarketMessage: ...
-
-    def send_market_data_request(
-        self, md_req_id: str, symbol_id: int, depth: bool, subscribe: bool
-    ) -> None: ...
 
 
 class BookRecorder(Protocol):

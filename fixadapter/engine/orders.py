@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from fixadapter.config import OrdersConfig
-from fixadapter.connectors.base import TradeConnector
+from fixadapter.connectors.base import Capabilities, TradeConnector
 from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.identity import (
     content_digest,
@@ -28,6 +28,7 @@ from fixadapter.engine.identity import (
     shown,
     stored_differs,
 )
+from fixadapter.engine.inbox import Inbox
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.positions import PositionBook, PositionFill
@@ -44,7 +45,6 @@ from fixadapter.errors import (
     StoreError,
     UnknownSymbol,
     UnstorableData,
-    VenueRefused,
 )
 from fixadapter.metrics import Metrics
 from fixadapter.model.corrections import contradiction, corrected
@@ -57,19 +57,19 @@ from fixadapter.model.enums import (
     RequestKind,
     SessionKind,
     SessionState,
+    Side,
     VenueRequest,
 )
 from fixadapter.model.ids import IdAllocator
-from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest
+from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
+from fixadapter.model.reconciliation import OrderStatusReport, PositionsReport
 from fixadapter.model.reports import (
     BusinessReject,
     CancelRejected,
     ExecutionReport,
     Instrument,
     MalformedMessage,
-    PositionReport,
     RequestRefused,
-    SecurityListReport,
     SessionStatus,
     VenueReport,
 )
@@ -91,13 +91,7 @@ RECENT_ORDERS = 10_000
 STORE_OUTAGE_ALARM_SECONDS = 3.0  # a head report waiting this long for the database: not ready
 
 SessionCallback = Callable[[SessionStatus], None]
-# Where a refused query waits for its answer (see VenueQueries).
-_QUERY_PREFIX = {
-    VenueRequest.STATUS: "status:",
-    VenueRequest.MASS_STATUS: "mass:",
-    VenueRequest.POSITIONS: "positions:",
-    VenueRequest.INSTRUMENTS: "instruments:",
-}
+Handler = Callable[[Any, int | None], Awaitable[None]]
 
 
 class OrderEngine:
@@ -126,13 +120,14 @@ class OrderEngine:
         self._sent_at: dict[str, float] = {}
         self._unsent: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
-        self.queries = VenueQueries(connector, self._ids, metrics, config.max_status_queries)
+        self.queries = VenueQueries(connector, metrics, config.max_status_queries)
         self._session_callbacks: list[SessionCallback] = []
         self._ready = asyncio.Event()
         self._trade_up = False
         self.last_session_text: str | None = None
         self.reconcile_problem: str | None = None  # why the last reconciliation failed, while it retries
-        self._inbox: asyncio.Queue[VenueReport] = asyncio.Queue()
+        self._inbox = Inbox()
+        self._live_mark: dict[str, int] = {}  # ClOrdID -> arrival of the last live report applied to it
         self._tasks = TaskGroup(metrics)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._positions_refresh: asyncio.Task[None] | None = None
@@ -140,15 +135,13 @@ class OrderEngine:
         self._positions = PositionBook()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.store_outage_alarm_seconds = STORE_OUTAGE_ALARM_SECONDS
-        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
+        self._handlers: dict[type[Any], Handler] = {
             ExecutionReport: self._on_execution,
-            CancelRejected: self._on_cancel_rejected,
-            BusinessReject: self._on_business_reject,
-            RequestRefused: self._on_request_refused,
-            PositionReport: self._on_position_report,
-            SecurityListReport: self._on_security_list,
-            SessionStatus: self._on_session_status,
-            MalformedMessage: self._on_malformed,
+            CancelRejected: lambda report, _arrived: self._on_cancel_rejected(report),
+            BusinessReject: lambda report, _arrived: self._on_business_reject(report),
+            RequestRefused: lambda report, _arrived: self._on_request_refused(report),
+            SessionStatus: lambda report, _arrived: self._on_session_status(report),
+            MalformedMessage: lambda report, _arrived: self._on_malformed(report),
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -156,6 +149,7 @@ class OrderEngine:
     async def start(self) -> None:
         """Recover open orders from the store, then start the connector; orders wait for reconciliation."""
         self._loop = asyncio.get_running_loop()
+        self._inbox.bind(self._loop)
         await self._db(self.store.create_schema)
         recovered = await self._db(self.store.open_orders)
         for order in recovered:
@@ -182,24 +176,23 @@ class OrderEngine:
             self._tasks.spawn(
                 self._check_positions_every(self._config.positions_refresh_seconds), name="positions"
             )
-        await asyncio.to_thread(self._connector.start, self.deliver)
+        await self._connector.start(self.deliver)
 
     async def stop(self) -> None:
         """Log out, then handle every report that arrived, then close the store."""
         self._ready.clear()
-        await asyncio.to_thread(self._connector.stop)
+        await self._connector.stop()
         await self._tasks.cancel_all()
         while not self._inbox.empty():
-            await self._handle(self._inbox.get_nowait())
-        self.queries.pending.fail_all(SessionNotReady("the adapter is stopping"))
+            arrived, report = self._inbox.take_nowait()
+            await self._handle(report, arrived)
+            self._inbox.done()
         await asyncio.to_thread(self._db_thread.shutdown, True)
         self.store.close()
 
     def deliver(self, report: VenueReport) -> None:
-        """Thread-safe entry for connector threads: O(1), hands the report to the loop."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._inbox.put_nowait, report)
+        """Thread-safe entry for live events from the connector: O(1), hands the report to the loop."""
+        self._inbox.deliver(report)
 
     @property
     def ready(self) -> bool:
@@ -357,7 +350,7 @@ class OrderEngine:
         while True:
             self._sent_at[order.cl_ord_id] = time.perf_counter()
             try:
-                self._connector.send_new_order(order)
+                await self._connector.submit(order)
                 self._unsent.discard(order.cl_ord_id)
                 return
             except SessionError as exc:
@@ -436,9 +429,9 @@ class OrderEngine:
         self._sent_at[request.request_id] = time.perf_counter()
         try:
             if request.kind is RequestKind.CANCEL:
-                self._connector.send_cancel(request, pending.order_id)
+                await self._connector.cancel(pending, request)
             else:
-                self._connector.send_replace(pending, request)
+                await self._connector.replace(pending, request)
         except SessionError as exc:
             await self._refuse_request(pending, request.request_id, None, f"not sent: {exc}")
         return self._latest(pending)
@@ -449,16 +442,18 @@ class OrderEngine:
         usage = await self._db(self.store.client_id_usage, request_id)
         if usage is not None:
             raise ClientIdInUse.of("request id", request_id, *usage)
-        answer = self.queries.pending.open(f"cancel:{request_id}")
+        if not self._connector.capabilities.cancel_by_client_id:
+            raise OrderNotFound(
+                f"no order {request.cl_ord_id} in the store, and this connector cannot cancel an order "
+                "by its client id alone"
+            )
         venue_request = OrderRequest(
             request_id=request_id, cl_ord_id=request.cl_ord_id, kind=RequestKind.CANCEL
         )
         try:
-            self._connector.send_cancel(venue_request, None)
             async with asyncio.timeout(self._config.reconcile_timeout_seconds):
-                (report,) = await answer
+                report = await self._connector.cancel_unknown(venue_request)
         except SessionError as exc:
-            answer.cancel()
             raise OrderRejected(f"cancel of {request.cl_ord_id} not sent: {exc}") from exc
         except TimeoutError:
             raise OrderRejected(f"no answer from the venue to the cancel of {request.cl_ord_id}") from None
@@ -507,6 +502,7 @@ class OrderEngine:
                 break
             self._orders.popitem(last=False)
             self._locks.pop(oldest.cl_ord_id, None)
+            self._live_mark.pop(oldest.cl_ord_id, None)
             if oldest.order_id:
                 self._by_venue_id.pop(oldest.order_id, None)
 
@@ -532,10 +528,13 @@ class OrderEngine:
 
     async def _process_reports(self) -> None:
         while True:
-            report = await self._inbox.get()
-            await self._handle_until_stored(report)
+            arrived, report = await self._inbox.take()
+            try:
+                await self._handle_until_stored(report, arrived)
+            finally:
+                self._inbox.done()
 
-    async def _handle_until_stored(self, report: VenueReport) -> None:
+    async def _handle_until_stored(self, report: VenueReport, arrived: int | None) -> None:
         """A report is never dropped because the database failed: it is retried, in order, until stored.
 
         One the store can never take (a value too long or invalid) is set aside instead, so the reports
@@ -547,7 +546,7 @@ class OrderEngine:
         try:
             while True:
                 try:
-                    await self._handle_or_set_aside(report)
+                    await self._handle_or_set_aside(report, arrived)
                     return
                 except StoreError as exc:
                     self.metrics.callback_errors.labels("store").inc()
@@ -569,9 +568,9 @@ class OrderEngine:
         finally:
             self.metrics.alarms.clear("store_unavailable", "reports")
 
-    async def _handle_or_set_aside(self, report: VenueReport) -> None:
+    async def _handle_or_set_aside(self, report: VenueReport, arrived: int | None) -> None:
         try:
-            await self._handlers[type(report)](report)
+            await self._handlers[type(report)](report, arrived)
         except UnstorableData as exc:
             await self._set_aside(report, exc)
 
@@ -594,25 +593,16 @@ class OrderEngine:
             f"row {row}: compare it with the venue and correct the order by hand if it changed one",
         )
 
-    async def _handle(self, report: VenueReport) -> None:
+    async def _handle(self, report: VenueReport, arrived: int | None) -> None:
         try:
-            await self._handle_or_set_aside(report)
+            await self._handle_or_set_aside(report, arrived)
         except Exception:
             self.metrics.callback_errors.labels("engine").inc()
             log.exception("failed to handle %s (continuing)", type(report).__name__)
 
-    async def _on_execution(self, report: ExecutionReport) -> None:
-        if report.mass_status_id is not None:
-            collection = self.queries.pending.get(f"mass:{report.mass_status_id}")
-            if collection is not None:
-                collection.add(report, report.total_reports)
-                return
+    async def _on_execution(self, report: ExecutionReport, arrived: int | None) -> None:
         order = await self.find(report.cl_ord_id, report.order_id)
         if order is None:
-            untracked = self.queries.pending.get(f"cancel:{report.cl_ord_id}")
-            if untracked is not None:
-                untracked.add(report, 1)
-                return
             self.metrics.unmatched_reports.labels("execution_report").inc()
             log.warning(
                 "execution report for no known order (ClOrdID %s, OrderID %s)",
@@ -620,29 +610,29 @@ class OrderEngine:
                 shown(report.order_id),
             )
             return
+        if self._foreign(order, report):
+            return
+        if arrived is not None:
+            self._live_mark[order.cl_ord_id] = arrived
+        await self.apply_report(order, report, arrived)
+
+    def _foreign(self, order: Order, report: ExecutionReport) -> bool:
+        """True (counted, alarmed) for a report that names `order` but cannot be about it."""
         owner = self._by_request.get(report.orig_cl_ord_id or "")
         foreign = foreign_report(order, report, owner.cl_ord_id if owner else None)
-        if foreign is not None:
-            self.metrics.unmatched_reports.labels("mismatched_report").inc()
-            key = shown(report.cl_ord_id or report.order_id)
-            self.metrics.alarms.raise_alarm("mismatched_report", key, f"{foreign}: applied to no order")
-            return
-        waiter = self.queries.pending.get(f"status:{order.cl_ord_id}")
-        if waiter is not None and report.kind is not ExecKind.STATUS:
-            # cTrader answers H for a working order with an ER that looks like its acknowledgement.
-            report = report.model_copy(update={"kind": ExecKind.STATUS})
-        if waiter is not None:
-            await self.apply_venue_view(order, report)
-            waiter.add(report, 1)
-        else:
-            await self.apply_report(order, report)
+        if foreign is None:
+            return False
+        self.metrics.unmatched_reports.labels("mismatched_report").inc()
+        key = shown(report.cl_ord_id or report.order_id)
+        self.metrics.alarms.raise_alarm("mismatched_report", key, f"{foreign}: applied to no order")
+        return True
 
-    async def apply_report(self, order: Order, report: ExecutionReport) -> Order:
+    async def apply_report(self, order: Order, report: ExecutionReport, arrived: int | None = None) -> Order:
         """The one path by which a venue execution report changes an order (live and reconciliation)."""
         async with self._lock(order.cl_ord_id):
-            return await self._apply_locked(self._latest(order), report)
+            return await self._apply_locked(self._latest(order), report, arrived)
 
-    async def _apply_locked(self, order: Order, report: ExecutionReport) -> Order:
+    async def _apply_locked(self, order: Order, report: ExecutionReport, arrived: int | None) -> Order:
         unseen = self._unseen(report)
         if unseen is None:
             self.metrics.duplicate_reports.inc()
@@ -662,7 +652,7 @@ class OrderEngine:
             return order
         recorded = await self._record(applied.order, applied.kind, report, report.dedupe_key, applied.fill)
         if recorded and applied.fill is not None:
-            await self._fill_position(applied.order, applied.fill)
+            await self._fill_position(applied.order, applied.fill, arrived)
         return applied.order
 
     def _unseen(self, report: ExecutionReport) -> ExecutionReport | None:
@@ -771,10 +761,6 @@ class OrderEngine:
     async def _on_cancel_rejected(self, reject: CancelRejected) -> None:
         order = await self.find(reject.request_id, reject.order_id)
         if order is None:
-            untracked = self.queries.pending.get(f"cancel:{reject.request_id}")
-            if untracked is not None:
-                untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
-                return
             self.metrics.unmatched_reports.labels("cancel_reject").inc()
             log.warning("cancel reject for no known order: %s", reject.text)
             return
@@ -808,21 +794,6 @@ class OrderEngine:
 
     async def _on_business_reject(self, reject: BusinessReject) -> None:
         ref = reject.ref_id or ""
-        for prefix in ("mass:", "positions:"):
-            collection = self.queries.pending.get(prefix + ref)
-            if collection is not None and reject.reason != 0:  # cTrader's "none" is reason 0 (Other)
-                what = "mass status" if prefix == "mass:" else "positions"
-                collection.fail(VenueRefused(f"the venue refused the {what} request: {reject.text}"))
-                return
-            if collection is not None:
-                collection.finish()  # cTrader's way of saying "no working orders"
-                if prefix == "positions:":
-                    self._positions.venue_answered()
-                return
-        untracked = self.queries.pending.get(f"cancel:{ref}")
-        if untracked is not None:
-            untracked.fail(OrderRejected(f"the venue refused the cancel: {reject.text}"))
-            return
         order = await self.find(ref, None)
         if order is None:
             self.metrics.unmatched_reports.labels("business_reject").inc()
@@ -833,30 +804,15 @@ class OrderEngine:
             if ref != order.cl_ord_id:
                 await self._refuse_request(order, ref, None, reject.text)
                 return
-            # Unless it answers our status query: then the venue has never seen it (send_unreceived).
-            if _never_acknowledged(order) and not self.queries.pending.get(f"status:{ref}"):
+            # (One answering our status query is kept by the connector: the venue has never seen it.)
+            if _never_acknowledged(order):
                 rejected = order.moved_to(OrderStatus.REJECTED, reason=reject.text or "rejected by the venue")
                 await self._record(rejected, OrderEventKind.REJECTED, None, f"reject:{ref}")
-        waiter = self.queries.pending.get(f"status:{ref}")
-        if waiter is not None:
-            waiter.add(reject, 1)
 
     async def _on_request_refused(self, refused: RequestRefused) -> None:
         """A refusal tied by the connector to our request: the waiting query fails with the venue's reason,
         a new order ends REJECTED, a cancel/replace is refused and its order restored."""
-        prefix = _QUERY_PREFIX.get(refused.request)
-        if prefix is not None:
-            collection = self.queries.pending.get(prefix + refused.request_id)
-            if collection is not None:
-                collection.fail(VenueRefused(refused.text))
-            else:
-                log.warning("refusal of a finished %s request: %s", refused.request.value, refused.text)
-            return
         order = await self.find(refused.request_id, None)
-        untracked = self.queries.pending.get(f"cancel:{refused.request_id}")
-        if order is None and untracked is not None:
-            untracked.fail(OrderRejected(refused.text))
-            return
         if order is None:
             self.metrics.unmatched_reports.labels("request_refused").inc()
             log.warning(
@@ -946,23 +902,6 @@ class OrderEngine:
             self.metrics.alarms.raise_alarm("unknown_order", cl_ord_id, why)  # up when consumers hear of it
             await self._record(flagged, OrderEventKind.UNKNOWN, None, key, reason=why)
 
-    async def _on_position_report(self, report: PositionReport) -> None:
-        collection = self.queries.pending.get(f"positions:{report.request_id}")
-        if collection is None:
-            log.debug("position report for a finished request %s", report.request_id)
-            return
-        if report.no_positions:
-            collection.finish()
-        else:
-            collection.add(report, report.total_reports)
-        if collection.future.done():  # in order with the fills: those after this are not in the answer
-            self._positions.venue_answered()
-
-    async def _on_security_list(self, report: SecurityListReport) -> None:
-        collection = self.queries.pending.get(f"instruments:{report.request_id}")
-        if collection is not None:
-            collection.add(report, 1)
-
     async def _on_malformed(self, report: MalformedMessage) -> None:
         log.warning(
             "%s message %s could not be read and was skipped: %s",
@@ -996,11 +935,13 @@ class OrderEngine:
         if self._reconcile_task is not None:
             self._reconcile_task.cancel()
             self._reconcile_task = None
-        self.queries.pending.fail_all(
-            SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}")
-        )
 
     # -- used by the reconciler ---------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the connector declares it can do."""
+        return self._connector.capabilities
 
     @property
     def reconcile_timeout(self) -> float:
@@ -1012,14 +953,34 @@ class OrderEngine:
     def mark_ready(self) -> None:
         self._ready.set()
 
-    async def apply_venue_view(self, order: Order, report: ExecutionReport) -> Order:
+    async def caught_up(self, arrived: int) -> None:
+        """Wait until every live event that arrived before an answer stamped `arrived` is handled."""
+        await self._inbox.handled_through(arrived)
+
+    async def apply_status_answer(self, order: Order, answer: OrderStatusReport) -> bool:
+        """The venue's answer about one order, applied after every live event that arrived before it;
+        False when it is about no order of ours (counted, alarmed). An answer older than a live report
+        applied since is not applied: the live report is the newer word of the venue."""
+        await self.caught_up(answer.arrived)
+        current = self._latest(order)
+        if self._foreign(current, answer.report):
+            return False
+        if self._live_mark.get(order.cl_ord_id, 0) > answer.arrived:
+            log.debug("status answer for %s is older than a live report applied since", order.cl_ord_id)
+            return True
+        await self.apply_venue_view(current, answer.report, answer.arrived)
+        return True
+
+    async def apply_venue_view(
+        self, order: Order, report: ExecutionReport, arrived: int | None = None
+    ) -> Order:
         """A status answer (reconciliation, status query): the venue's current view is the authority, so a
         local state that contradicts it is corrected (counted, alarmed) instead of ignored."""
         async with self._lock(order.cl_ord_id):
             current = self._latest(order)
             why = contradiction(current, report)
             if why is None:
-                return await self._apply_locked(current, report)
+                return await self._apply_locked(current, report, arrived)
             # The venue's view is the authority, but not past its own quantity: that is no state to adopt.
             most = max(self._most(current, report), report.quantity or Decimal(0))
             if self._refused_fill(current, report, most):
@@ -1029,7 +990,7 @@ class OrderEngine:
             self.metrics.alarms.raise_alarm("reconcile_corrected", current.cl_ord_id, why)
             key = f"corrected:{time.time_ns()}:{report.dedupe_key}"[:255]
             if await self._record(fixed, OrderEventKind.RECONCILED, report, key, fill, reason=why) and fill:
-                await self._fill_position(fixed, fill)
+                await self._fill_position(fixed, fill, arrived)
             return fixed
 
     def open_orders(self) -> list[Order]:
@@ -1043,16 +1004,20 @@ class OrderEngine:
             await self._db(self.store.replace_instruments, instruments)
         return instruments
 
-    async def save_positions(self, positions: list[Any]) -> None:
-        """The venue's list (the authority), with any fill applied since its answer replayed on top."""
+    async def save_positions(self, answer: PositionsReport) -> list[Position]:
+        """The venue's list (the authority), with any fill that arrived after its answer replayed on top."""
+        await self.caught_up(answer.arrived)
+        self._positions.venue_answered(answer.arrived)
+        positions = list(answer.positions)
         current = self._positions.replace(positions)
         await self._db(self.store.replace_positions, current)
         self.fanout.publish_positions(current)
+        return positions
 
     async def positions(self) -> list[Any]:
         return self._positions.all()
 
-    async def _fill_position(self, order: Order, fill: Fill) -> None:
+    async def _fill_position(self, order: Order, fill: Fill, arrived: int | None) -> None:
         """Keep the fill's position from the fill itself; only a fill naming no position asks the venue."""
         if not order.position_id:
             self._schedule_positions_refresh()
@@ -1066,7 +1031,7 @@ class OrderEngine:
             price=fill.price,
             digits=instrument.digits if instrument else None,
         )
-        updated = self._positions.apply(change)
+        updated = self._positions.apply(change, arrived)
         await self._db(self.store.put_position, change.position_id, updated)
         if self._positions_publish is None or self._positions_publish.done():
             self._positions_publish = self._tasks.spawn(self._publish_positions(), name="positions-publish")
@@ -1094,15 +1059,15 @@ class OrderEngine:
             order_id=report.order_id,
             symbol_id=report.symbol_id or 0,
             symbol=instrument.name if instrument else str(report.symbol_id),
-            side=report.side or "buy",
+            side=report.side or Side.BUY,
             order_type=report.order_type or OrderType.LIMIT,
-            quantity=report.quantity or report.leaves_qty or 0,
+            quantity=report.quantity or report.leaves_qty or Decimal(0),
             price=report.price,
             stop_price=report.stop_price,
             position_id=report.position_id,
             label=report.label,
             status=report.status,
-            cum_qty=report.cum_qty or 0,
+            cum_qty=report.cum_qty or Decimal(0),
             avg_px=report.avg_px,
             reason="not placed through this adapter; adopted from the venue",
         )
@@ -1129,13 +1094,10 @@ class OrderEngine:
         except (TimeoutError, SessionNotReady, SessionError) as exc:
             log.warning("positions refresh failed (%s); the next check or logon retries", exc)
 
-    async def refresh_positions(self) -> list[Any]:
+    async def refresh_positions(self) -> list[Position]:
         """Ask the venue for its open positions now and store them (the venue is the authority)."""
-        from fixadapter.engine.reconciler import positions_from
-
-        positions = positions_from(await self.queries.positions(self._config.reconcile_timeout_seconds))
-        await self.save_positions(positions)
-        return positions
+        answer = await self.queries.positions(self._config.reconcile_timeout_seconds)
+        return await self.save_positions(answer)
 
 
 def _never_acknowledged(order: Order) -> bool:

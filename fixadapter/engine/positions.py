@@ -65,21 +65,25 @@ def _rounded(value: Decimal, digits: int | None) -> Decimal:
 
 
 class PositionBook:
-    """The open positions by id, with a numbered journal of recent fills for replay over a venue answer."""
+    """The open positions by id, with a numbered journal of recent fills for replay over a venue answer.
+
+    Each fill may carry the arrival mark of the venue message it came from (model/reconciliation.py);
+    an answer stamped with its own arrival counts every fill that arrived before it."""
 
     def __init__(self) -> None:
         self._positions: dict[str, Position] = {}
-        self._journal: deque[tuple[int, PositionFill]] = deque(maxlen=JOURNAL_SIZE)
+        self._journal: deque[tuple[int, int | None, PositionFill]] = deque(maxlen=JOURNAL_SIZE)
         self._numbers = count(1)
         self._last = 0
         self._answered_at = 0
+        self._answered_arrival: int | None = None
 
     def all(self) -> list[Position]:
         return [self._positions[key] for key in sorted(self._positions)]
 
-    def apply(self, fill: PositionFill) -> Position | None:
+    def apply(self, fill: PositionFill, arrived: int | None = None) -> Position | None:
         self._last = next(self._numbers)
-        self._journal.append((self._last, fill))
+        self._journal.append((self._last, arrived, fill))
         updated = apply_fill(self._positions.get(fill.position_id), fill)
         if updated is None:
             self._positions.pop(fill.position_id, None)
@@ -87,15 +91,25 @@ class PositionBook:
             self._positions[fill.position_id] = updated
         return updated
 
-    def venue_answered(self) -> None:
-        """The venue's position list is complete: every fill applied so far is in it."""
-        self._answered_at = self._last
+    def venue_answered(self, arrived: int | None = None) -> None:
+        """The venue's position list is complete: every fill applied so far is in it, or, given the
+        answer's arrival mark, every fill that arrived before it."""
+        if arrived is None:
+            self._answered_at = self._last
+            self._answered_arrival = None
+        else:
+            self._answered_arrival = arrived
+
+    def _in_answer(self, number: int, arrived: int | None) -> bool:
+        if self._answered_arrival is not None and arrived is not None:
+            return arrived < self._answered_arrival
+        return number <= self._answered_at
 
     def replace(self, venue: list[Position]) -> list[Position]:
         """The venue's list, with the fills applied after its answer replayed on top."""
         self._positions = {p.position_id: p for p in venue}
-        for number, fill in self._journal:
-            if number > self._answered_at:
+        for number, arrived, fill in self._journal:
+            if not self._in_answer(number, arrived):
                 updated = apply_fill(self._positions.get(fill.position_id), fill)
                 if updated is None:
                     self._positions.pop(fill.position_id, None)
@@ -103,4 +117,5 @@ class PositionBook:
                     self._positions[fill.position_id] = updated
         self._journal.clear()
         self._answered_at = self._last
+        self._answered_arrival = None
         return self.all()

@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 from fixadapter.engine.inflight import QUERIED_STATUSES
 from fixadapter.errors import SessionError, SessionNotReady, StoreError, VenueRefused
-from fixadapter.model.enums import PositionSide
-from fixadapter.model.orders import Order, Position
-from fixadapter.model.reports import BusinessReject, ExecutionReport, PositionReport
+from fixadapter.model.orders import Order
+from fixadapter.model.reconciliation import MassStatus, OrderUnknown, PositionsReport
+from fixadapter.model.reports import ExecutionReport
 
 if TYPE_CHECKING:
     from fixadapter.engine.orders import OrderEngine
@@ -30,24 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("fixadapter.reconcile")
 RETRY_SECONDS = 2.0
 T = TypeVar("T")
-
-
-def positions_from(reports: Sequence[PositionReport]) -> list[Position]:
-    positions = []
-    for report in reports:
-        if report.no_positions or report.position_id is None:
-            continue
-        long = report.long_qty > 0
-        positions.append(
-            Position(
-                position_id=report.position_id,
-                symbol_id=report.symbol_id or 0,
-                side=PositionSide.LONG if long else PositionSide.SHORT,
-                quantity=report.long_qty if long else report.short_qty,
-                entry_price=report.entry_price,
-            )
-        )
-    return positions
 
 
 class StepFailed(SessionError):
@@ -123,15 +105,17 @@ async def _instruments(engine: OrderEngine, notes: Notes, timeout: float) -> int
         return kept
 
 
-async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> list[ExecutionReport]:
-    """The venue's working orders; if it cannot list them, every open order is asked for one by one."""
+async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> MassStatus | None:
+    """The venue's working orders; if it cannot list them (None), every open order is asked for one by one."""
     try:
-        return await _ask("mass status request", timeout, engine.queries.mass_status(timeout))
+        mass = await _ask("mass status request", timeout, engine.queries.mass_status(timeout))
     except StepFailed as exc:
         if not exc.venue_cannot:
             raise
         notes.once(logging.WARNING, f"{exc}; asking for every open order one by one instead")
-        return []
+        return None
+    await engine.caught_up(mass.arrived)
+    return mass
 
 
 async def _statuses(
@@ -142,9 +126,15 @@ async def _statuses(
     Returns the venue's view by ClOrdID and the in-flight orders whose query went unanswered: those are
     left to the in-flight watch (asked again with backoff, flagged unknown), not allowed to block
     every other order's trading; any other failure fails this reconciliation."""
+    if missing and not engine.capabilities.status_query:
+        notes.once(
+            logging.WARNING,
+            f"{len(missing)} open orders the venue did not list are left as they are: this connector "
+            "cannot be asked about one order",
+        )
+        return {}, {o.cl_ord_id for o in missing}
     asks = (
-        _ask(f"status request for {o.cl_ord_id}", timeout, engine.queries.status(o.cl_ord_id, timeout))
-        for o in missing
+        _ask(f"status request for {o.cl_ord_id}", timeout, engine.queries.status(o, timeout)) for o in missing
     )
     answers = await asyncio.gather(*asks, return_exceptions=True)
     venue_view: dict[str, ExecutionReport] = {}
@@ -158,10 +148,10 @@ async def _statuses(
             )
         elif isinstance(answer, BaseException):
             failures.append(answer)
-        elif isinstance(answer, BusinessReject):  # an unacknowledged one is sent again if still young
+        elif isinstance(answer, OrderUnknown):  # an unacknowledged one is sent again if still young
             await engine.close_unknown(order.cl_ord_id, answer.text)
-        else:
-            venue_view[order.cl_ord_id] = answer
+        elif await engine.apply_status_answer(order, answer):
+            venue_view[order.cl_ord_id] = answer.report
     if failures:
         first = failures[0]
         if not isinstance(first, StepFailed):
@@ -179,7 +169,9 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
     started = time.monotonic()
     timeout = engine.reconcile_timeout
     instruments = await _instruments(engine, notes, timeout)
-    working = await _working(engine, notes, timeout)
+    mass = await _working(engine, notes, timeout)
+    working = mass.orders if mass is not None else ()
+    arrived = mass.arrived if mass is not None else 0
     # Orders the venue did not list are asked for one by one first: that also gives an order whose
     # acknowledgement was lost its OrderID, so the list below cannot mistake it for a foreign order.
     listed = {report.order_id for report in working}
@@ -187,7 +179,7 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
     venue_view, left = await _statuses(engine, notes, missing, timeout)
     changed = 0
     for report in working:
-        changed += await _apply_working(engine, report)
+        changed += await _apply_working(engine, report, arrived)
         order = await engine.find(report.cl_ord_id, report.order_id)
         if order is not None:
             venue_view[order.cl_ord_id] = report
@@ -195,7 +187,8 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
         if order.pending_request_id is not None and order.cl_ord_id not in left:
             why = "no answer to the request before the session dropped; resend it if still wanted"
             await engine.settle_lost_request(order.cl_ord_id, venue_view.get(order.cl_ord_id), why)
-    positions = await _positions(engine, notes, timeout)
+    given = mass.positions if mass is not None else None
+    positions = await _positions(engine, notes, timeout, given)
     log.info(
         "reconciled in %.0f ms: %d instruments, %d working orders at the venue (%d changed), "
         "%d open orders queried, %s",
@@ -208,26 +201,28 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
     )
 
 
-async def _positions(engine: OrderEngine, notes: Notes, timeout: float) -> int | None:
-    """The venue's positions; if it cannot give them, those kept from fills stand until the next check."""
-    try:
-        positions = positions_from(
-            await _ask("positions request", timeout, engine.queries.positions(timeout))
-        )
-    except StepFailed as exc:
-        if not exc.venue_cannot:
-            raise
-        notes.once(logging.WARNING, f"{exc}; positions are kept from fills until the venue answers")
-        return None
-    await engine.save_positions(positions)
-    return len(positions)
+async def _positions(
+    engine: OrderEngine, notes: Notes, timeout: float, given: PositionsReport | None
+) -> int | None:
+    """The venue's positions (from its mass status where it gives them there); if it cannot give them,
+    those kept from fills stand until the next check."""
+    answer = given
+    if answer is None:
+        try:
+            answer = await _ask("positions request", timeout, engine.queries.positions(timeout))
+        except StepFailed as exc:
+            if not exc.venue_cannot:
+                raise
+            notes.once(logging.WARNING, f"{exc}; positions are kept from fills until the venue answers")
+            return None
+    return len(await engine.save_positions(answer))
 
 
-async def _apply_working(engine: OrderEngine, report: ExecutionReport) -> int:
+async def _apply_working(engine: OrderEngine, report: ExecutionReport, arrived: int) -> int:
     order = await engine.find(report.cl_ord_id, report.order_id)
     if order is None:
         log.warning("venue has order %s that the store does not: adopting it", report.order_id)
         await engine.adopt_external(report)
         return 1
-    after = await engine.apply_venue_view(order, report)
+    after = await engine.apply_venue_view(order, report, arrived)
     return int(after != order)

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from fixadapter.config import OrdersConfig
-from fixadapter.connectors.base import Deliver
 from fixadapter.connectors.fix import codec
 from fixadapter.connectors.fix.wire import Fields
 from fixadapter.engine.orders import OrderEngine
@@ -28,44 +27,15 @@ from fixadapter.model.reports import ExecutionReport, Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.store.repository import OrderStore
 from tests.unit.conftest import make_order, make_report
+from tests.unit.quiet_connector import QuietConnector
 
 D = Decimal
 S = OrderStatus
 EURUSD = Instrument(symbol_id=1, name="EURUSD", digits=5)
 
 
-class SilentVenue:
+class SilentVenue(QuietConnector):
     """A TradeConnector that hands nothing to a venue: the test delivers the venue's answers itself."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def start(self, deliver: Deliver) -> None:
-        del deliver
-
-    def stop(self) -> None:
-        pass
-
-    def send_new_order(self, order: Order) -> None:
-        self.sent.append(("new", order.cl_ord_id))
-
-    def send_cancel(self, request: OrderRequest, order_id: str | None) -> None:
-        self.sent.append(("cancel", request.request_id))
-
-    def send_replace(self, order: Order, request: OrderRequest) -> None:
-        self.sent.append(("replace", request.request_id))
-
-    def send_status_request(self, cl_ord_id: str) -> None:
-        pass
-
-    def send_mass_status_request(self, request_id: str) -> None:
-        pass
-
-    def send_positions_request(self, request_id: str) -> None:
-        pass
-
-    def send_instruments_request(self, request_id: str) -> None:
-        pass
 
 
 class FlakyStore(OrderStore):

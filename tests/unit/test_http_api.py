@@ -27,46 +27,23 @@ from fixadapter.config import AdapterConfig, HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
 from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus, PositionSide
-from fixadapter.model.orders import Order, Position
+from fixadapter.model.orders import Order, OrderRequest, Position
 from fixadapter.store.repository import OrderStore
 
 from .conftest import T0, make_order
+from .quiet_connector import QuietConnector
 
 TOKEN = "s3cret-token"  # noqa: S105 - a test token
 
 
-class SilentConnector:
+class SilentConnector(QuietConnector):
     """A TRADE connector that never logs on and never answers: it only records what was sent."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def start(self, deliver: Callable[[Any], None]) -> None:
-        self.deliver = deliver
-
-    def stop(self) -> None:
-        pass
-
-    def send_new_order(self, order: Order) -> None:
-        self.sent.append(("new", order.cl_ord_id))
-
-    def send_cancel(self, request: Any, order_id: str | None) -> None:
+    async def cancel(self, order: Order, request: OrderRequest) -> None:
         self.sent.append(("cancel", request.cl_ord_id))
 
-    def send_replace(self, order: Order, request: Any) -> None:
+    async def replace(self, order: Order, request: OrderRequest) -> None:
         self.sent.append(("replace", order.cl_ord_id))
-
-    def send_status_request(self, cl_ord_id: str) -> None:
-        self.sent.append(("status", cl_ord_id))
-
-    def send_mass_status_request(self, request_id: str) -> None:
-        self.sent.append(("mass_status", request_id))
-
-    def send_positions_request(self, request_id: str) -> None:
-        self.sent.append(("positions", request_id))
-
-    def send_instruments_request(self, request_id: str) -> None:
-        self.sent.append(("instruments", request_id))
 
 
 # Four orders, one minute apart: the newest is d-cancelled.

@@ -8,63 +8,27 @@ clock given, so what is counted is sends per round, never time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from fixadapter.config import OrdersConfig
 from fixadapter.engine.inflight import StatusSchedule, check_in_flight
 from fixadapter.engine.orders import OrderEngine
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.metrics import Metrics
-from fixadapter.model.ids import IdAllocator
-from fixadapter.model.orders import Order
+from fixadapter.model.reconciliation import OrderStatusReport
 from fixadapter.store.repository import OrderStore
 
 from .conftest import T0, make_order, make_report
+from .quiet_connector import QuietConnector
 
 ORDERS = 200
 CAP = 20
 
 
-class UnansweringConnector:
+class UnansweringConnector(QuietConnector):
     """A venue that takes every message and never answers; it notes the status queries in flight at each."""
-
-    def __init__(self) -> None:
-        self.status_sent: list[str] = []
-        self.instruments_sent: list[str] = []
-        self.most_in_flight = 0
-        self.in_flight: Callable[[], int] = lambda: 0
-
-    def start(self, deliver: Callable[[Any], None]) -> None:
-        self.deliver = deliver
-
-    def stop(self) -> None:
-        pass
-
-    def send_status_request(self, cl_ord_id: str) -> None:
-        self.status_sent.append(cl_ord_id)
-        self.most_in_flight = max(self.most_in_flight, self.in_flight())
-
-    def send_new_order(self, order: Order) -> None:
-        pass
-
-    def send_cancel(self, request: Any, order_id: str | None) -> None:
-        pass
-
-    def send_replace(self, order: Order, request: Any) -> None:
-        pass
-
-    def send_mass_status_request(self, request_id: str) -> None:
-        pass
-
-    def send_positions_request(self, request_id: str) -> None:
-        pass
-
-    def send_instruments_request(self, request_id: str) -> None:
-        self.instruments_sent.append(request_id)
 
 
 async def settle() -> None:
@@ -80,9 +44,10 @@ def test_at_most_the_cap_of_status_queries_is_in_flight_and_the_rest_wait_their_
 async def cap_scenario() -> None:
     connector = UnansweringConnector()
     metrics = Metrics()
-    queries = VenueQueries(connector, IdAllocator(), metrics, max_status=CAP)  # type: ignore[arg-type]
+    queries = VenueQueries(connector, metrics, max_status=CAP)
     connector.in_flight = lambda: queries.status_queries_in_flight
-    asks = [asyncio.create_task(queries.status(f"o{i}", timeout=3600)) for i in range(ORDERS)]
+    orders = [make_order(cl_ord_id=f"o{i}") for i in range(ORDERS)]
+    asks = [asyncio.create_task(queries.status(order, timeout=3600)) for order in orders]
     try:
         await settle()
         assert len(connector.status_sent) == CAP
@@ -90,11 +55,12 @@ async def cap_scenario() -> None:
         assert all(queries.is_asking_status(f"o{i}") for i in range(ORDERS))
         first = connector.status_sent[0]
         answer = make_report(cl_ord_id=first, kind="status")
-        queries.pending.get(f"status:{first}").add(answer, 1)  # type: ignore[union-attr]
+        reply = OrderStatusReport(report=answer)
+        connector.answer(f"status:{first}", reply)
         await settle()
         assert len(connector.status_sent) == CAP + 1  # one answered: one more asked, never more
         assert connector.most_in_flight == CAP
-        assert await asks[0] == answer
+        assert await asks[0] == reply
     finally:
         for ask in asks:
             ask.cancel()
@@ -113,7 +79,7 @@ async def backoff_scenario(tmp_path: Path) -> None:
     connector = UnansweringConnector()
     # The engine's own watch waits an hour before asking: the rounds below are driven by the test.
     config = OrdersConfig(inflight_timeout_seconds=3600, max_status_queries=CAP)
-    engine = OrderEngine(store, connector, Metrics(), config)  # type: ignore[arg-type]
+    engine = OrderEngine(store, connector, Metrics(), config)
     connector.in_flight = lambda: engine.queries.status_queries_in_flight
     await engine.start()
     timeout = 1 / 64  # each unanswered query gives up after about 16 ms (binary fractions: exact sums)

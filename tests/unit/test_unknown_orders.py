@@ -6,12 +6,11 @@ import asyncio
 from pathlib import Path
 
 from fixadapter.config import OrdersConfig
+from fixadapter.connectors.fix.queries import FixQueries
 from fixadapter.engine.orders import OrderEngine
-from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderStatus, RequestKind
-from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import OrderRequest
 from fixadapter.model.reports import BusinessReject, CancelRejected, SecurityListReport
 from fixadapter.store.repository import OrderStore
@@ -34,7 +33,7 @@ def test_a_refused_cancel_of_an_order_flagged_unknown_leaves_it_working_and_clea
     )
 
     async def scenario() -> None:
-        engine = OrderEngine(store, UnansweringConnector(), Metrics(), OrdersConfig())  # type: ignore[arg-type]
+        engine = OrderEngine(store, UnansweringConnector(), Metrics(), OrdersConfig())
         await engine.start()
         try:
             assert engine.metrics.alarms.is_active("unknown_order", "ord-1")  # raised again after a restart
@@ -56,14 +55,12 @@ def test_a_refused_cancel_of_an_order_flagged_unknown_leaves_it_working_and_clea
 
 def test_a_security_list_the_venue_refuses_is_a_refusal_not_an_empty_list():
     async def scenario() -> None:
-        connector = UnansweringConnector()
-        queries = VenueQueries(connector, IdAllocator(), Metrics())  # type: ignore[arg-type]
-        ask = asyncio.create_task(queries.instruments(timeout=3600))
+        queries = FixQueries()
+        sent: list[str] = []
+        ask = asyncio.create_task(queries.instruments("S-1", lambda: sent.append("S-1")))
         await asyncio.sleep(0)
-        (request_id,) = connector.instruments_sent
-        queries.pending.get(f"instruments:{request_id}").add(  # type: ignore[union-attr]
-            SecurityListReport(request_id=request_id, ok=False), 1
-        )
+        (request_id,) = sent
+        assert queries.take(SecurityListReport(request_id=request_id, ok=False))
         try:
             await ask
         except VenueRefused as exc:
@@ -82,7 +79,7 @@ def test_a_late_reject_of_a_new_order_flagged_unknown_ends_it_rejected_with_the_
     store.record_execution(flagged, "unknown", None, None, "k1")
 
     async def scenario() -> None:
-        engine = OrderEngine(store, UnansweringConnector(), Metrics(), OrdersConfig())  # type: ignore[arg-type]
+        engine = OrderEngine(store, UnansweringConnector(), Metrics(), OrdersConfig())
         await engine.start()
         try:
             events = engine.subscribe()

@@ -1,30 +1,57 @@
-"""FixConnector: the TradeConnector over QuickFIX (QUOTE + TRADE sessions of one account)."""
+"""FixConnector: the TradeConnector over QuickFIX (QUOTE + TRADE sessions of one account).
+
+QuickFIX hands every message over on its own threads; each is passed to the event loop in arrival
+order, where the answers to our questions are kept by `queries` (connectors/fix/queries.py) and every
+other report goes to the engine's `deliver` as a live event.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import Deliver
+from fixadapter.connectors.base import Capabilities, Deliver
 from fixadapter.connectors.fix import codec, market_codec
 from fixadapter.connectors.fix.application import FixApplication, MessageLog
+from fixadapter.connectors.fix.queries import FixQueries
 from fixadapter.connectors.fix.session import FixSessions
-from fixadapter.errors import SessionError
+from fixadapter.errors import SessionError, SessionNotReady
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import SessionKind
+from fixadapter.model.ids import IdAllocator
 from fixadapter.model.market import MarketMessage
 from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.reconciliation import MassStatus, OrderStatusAnswer, PositionsReport
+from fixadapter.model.reports import ExecutionReport, Instrument, VenueReport
+
+CAPABILITIES = Capabilities(
+    cancel_by_client_id=True,
+    status_query=True,
+    position_reports=True,
+    market_data=True,
+    depth=True,
+    message_capture=True,
+)
 
 
 class FixConnector:
-    def __init__(self, config: AdapterConfig, metrics: Metrics) -> None:
+    def __init__(self, config: AdapterConfig, metrics: Metrics, ids: IdAllocator | None = None) -> None:
         self._config = config
         self._metrics = metrics
+        self._ids = ids or IdAllocator()
         self._sessions: FixSessions | None = None
         self._market_sink: Callable[[Any], None] | None = None
         self._recorder: MessageLog | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deliver: Deliver | None = None
+        self.queries = FixQueries()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
 
     def set_market_sink(self, sink: Callable[[Any], None]) -> None:
         """Where QUOTE W/X/Y (raw text) and QUOTE session changes go; set before start()."""
@@ -34,14 +61,31 @@ class FixConnector:
         """Where every message of both sessions goes for the compliance record; set before start()."""
         self._recorder = recorder
 
-    def start(self, deliver: Deliver) -> None:
-        application = FixApplication(self._config.account, deliver, self._metrics, self._market_sink)
-        self._sessions = FixSessions(self._config, application, self._metrics, self._recorder)
-        self._sessions.start()
+    async def start(self, deliver: Deliver) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deliver = deliver
+        application = FixApplication(self._config.account, self._from_venue, self._metrics, self._market_sink)
 
-    def stop(self) -> None:
+        def open_sessions() -> None:  # blocking: settings, TLS forwarders, the initiator's threads
+            self._sessions = FixSessions(self._config, application, self._metrics, self._recorder)
+            self._sessions.start()
+
+        await asyncio.to_thread(open_sessions)
+
+    async def stop(self) -> None:
         if self._sessions is not None:
-            self._sessions.stop()
+            await asyncio.to_thread(self._sessions.stop)
+        self.queries.pending.fail_all(SessionNotReady("the adapter is stopping"))
+
+    def _from_venue(self, report: VenueReport) -> None:
+        """QuickFIX threads: O(1), hands the report to the loop in arrival order."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._route, report)
+
+    def _route(self, report: VenueReport) -> None:
+        if not self.queries.take(report) and self._deliver is not None:
+            self._deliver(report)
 
     def logon_enabled(self, kind: SessionKind) -> bool:
         """False while a session waits after a refused logon or has stopped trying (see logon_retry)."""
@@ -54,26 +98,43 @@ class FixConnector:
         if not self._sessions.send(kind, msg_type, body):
             raise SessionError(f"{kind.value} is not logged on: {msg_type} was not sent")
 
-    def send_new_order(self, order: Order) -> None:
+    async def submit(self, order: Order) -> None:
         self._send(codec.new_order_single(order, datetime.now(UTC)))
 
-    def send_cancel(self, request: OrderRequest, order_id: str | None) -> None:
-        self._send(codec.order_cancel_request(request, order_id))
+    async def cancel(self, order: Order, request: OrderRequest) -> None:
+        self._send(codec.order_cancel_request(request, order.order_id))
 
-    def send_replace(self, order: Order, request: OrderRequest) -> None:
+    async def replace(self, order: Order, request: OrderRequest) -> None:
         self._send(codec.order_cancel_replace_request(order, request))
 
-    def send_status_request(self, cl_ord_id: str) -> None:
-        self._send(codec.order_status_request(cl_ord_id))
+    async def order_status(self, order: Order) -> OrderStatusAnswer:
+        return await self.queries.order_status(
+            order, lambda: self._send(codec.order_status_request(order.cl_ord_id))
+        )
 
-    def send_mass_status_request(self, request_id: str) -> None:
-        self._send(codec.order_mass_status_request(request_id))
+    async def mass_status(self) -> MassStatus:
+        request_id = self._ids.next("M")
+        return await self.queries.mass_status(
+            request_id, lambda: self._send(codec.order_mass_status_request(request_id))
+        )
 
-    def send_positions_request(self, request_id: str) -> None:
-        self._send(codec.request_for_positions(request_id))
+    async def positions(self) -> PositionsReport:
+        request_id = self._ids.next("P")
+        return await self.queries.positions(
+            request_id, lambda: self._send(codec.request_for_positions(request_id))
+        )
 
-    def send_instruments_request(self, request_id: str) -> None:
-        self._send(codec.security_list_request(request_id))
+    async def instruments(self) -> list[Instrument]:
+        request_id = self._ids.next("S")
+        return await self.queries.instruments(
+            request_id, lambda: self._send(codec.security_list_request(request_id))
+        )
+
+    async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport:
+        """Cancel by our id alone an order this adapter never stored: the venue decides."""
+        return await self.queries.cancel_unknown(
+            request.request_id, lambda: self._send(codec.order_cancel_request(request, None))
+        )
 
     def decode_market_data(self, item: Any) -> MarketMessage:
         return market_codec.decode_market_data(item)
