@@ -2,8 +2,8 @@
 
 QuickFIX calls the Python Log (connectors/fix/application.py) on its session threads, holding the GIL, so
 `offer` does the least possible there: a clock read and one append to a bounded deque (no lock, no
-parsing, no masking; measured at well under a microsecond). A writer thread does the rest, in batches, in
-arrival order:
+parsing, no masking; measured at well under a microsecond). The rest is a BackgroundWriter
+(store/writer.py, the machine depth storage runs on too), whose thread works in batches, in arrival order:
 
 1. masks secrets (mask_secrets field by field, as import does, behind a cheap pre-check) and reads the
    indexed tags (35, 34, 11, 41, 37) by string search, building FixRecords;
@@ -13,8 +13,9 @@ arrival order:
    follows them there until the spill is loaded back, so the table keeps arrival order.
 
 Nothing is dropped silently: a full buffer, a spill file that cannot be written and a record the database
-refuses are each counted (fixadapter_compliance_dropped_total) and logged as errors; refused records are kept
-in spill/rejected.jsonl.
+refuses are each counted (fixadapter_compliance_dropped_total) and logged as errors. A refused record is
+set aside by the writer's one rule (the batch split until it stands alone, every other record stored) and
+kept in spill/rejected.jsonl with its reason, so nothing of the record is lost.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,6 @@ from fixadapter.compliance.spill import (
     REJECTED,
     Spill,
     forget_progress,
-    is_bad_row,
     record_progress,
     spill_name,
     write_rejected,
@@ -52,14 +51,13 @@ from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
 from fixadapter.private_files import narrow, private_dir
-from fixadapter.store.checks import describe_error
 from fixadapter.store.repository import make_engine
+from fixadapter.store.writer import BackgroundWriter, RateLimitedLog, WriterHooks, WriterSettings
 
 log = logging.getLogger("fixadapter.compliance")
 
 TABLE = "fix_messages"
 MAINTENANCE_EVERY_SECONDS = 3600.0
-WARN_EVERY_SECONDS = 10.0
 DROP_REASONS = ("buffer_full", "spill_failed", "rejected", "unconverted")
 MARKET_DATA = frozenset({"W", "X"})
 
@@ -174,11 +172,11 @@ class _Counters:
     spill_files: Gauge
     errors: Counter
     file_errors: Counter
-    dropped: dict[str, Counter]
+    dropped: Counter  # labelled by reason
+    drop: dict[str, Counter]
 
     @classmethod
-    def of(cls, metrics: Metrics, buffered: Callable[[], int]) -> _Counters:
-        metrics.compliance_buffered.set_function(buffered)
+    def of(cls, metrics: Metrics) -> _Counters:
         return cls(
             skipped=metrics.compliance_skipped,
             file_records=metrics.compliance_recorded.labels("file"),
@@ -190,204 +188,108 @@ class _Counters:
             spill_files=metrics.compliance_spill_files,
             errors=metrics.compliance_writer_errors,
             file_errors=metrics.compliance_file_errors,
-            dropped={reason: metrics.compliance_dropped.labels(reason) for reason in DROP_REASONS},
+            dropped=metrics.compliance_dropped,
+            drop={reason: metrics.compliance_dropped.labels(reason) for reason in DROP_REASONS},
+        )
+
+    def written(self, rows: int, seconds: float) -> None:
+        self.write_seconds.observe(seconds)
+        self.rows_written.inc(rows)
+
+    def lost(self, reason: str, rows: int) -> None:
+        counter = self.drop.get(reason) or self.dropped.labels(reason)
+        counter.inc(rows)
+
+    def hooks(self) -> WriterHooks:
+        return WriterHooks(
+            written=self.written,
+            failed=self.write_errors.inc,
+            set_aside=self.drop["rejected"].inc,
+            lost=self.lost,
+            spilled=self.spilled.inc,
+            spill_loaded=self.spill_loaded.inc,
+            error=self.errors.inc,
         )
 
 
-class MessageRecorder:
-    """The bounded buffer (filled by QuickFIX threads) and the writer thread that empties it."""
+class _FixMessages:
+    """The BackgroundWriter's destination: items become masked records (and log-file lines) on the writer
+    thread, records go into `fix_messages` chained, a refused record is kept in spill/rejected.jsonl."""
 
     def __init__(
         self,
-        config: ComplianceConfig,
         directory: Path,
         engine: Engine | None,
-        metrics: Metrics | None = None,
+        files: LogFiles | None,
+        counters: _Counters,
+        warn: RateLimitedLog,
         *,
-        clock: Callable[[], float] = time.time,
-        retry_initial_seconds: float = 0.5,
-        retry_max_seconds: float = 10.0,
+        drop: Callable[[str, str], None],
+        on_stop: Callable[[], None],
     ) -> None:
-        self._config = config
-        self._engine = engine if config.database else None
-        self._capacity = config.buffer_size
-        self._skip_market_data = not config.record_market_data
-        self._clock = clock
-        self._retry_initial = retry_initial_seconds
-        self._retry_max = retry_max_seconds
-        self._buffer: deque[Item | threading.Event] = deque()
-        self._overflow_lock = threading.Lock()
-        self._overflowed = 0
-        self._closed = False
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.directory = directory
-        self.files = LogFiles(directory, config.max_file_bytes) if config.files else None
-        self.spill: Spill | None = None  # opened with the directory lock (start)
-        self._lock_fd: int | None = None
+        self._directory = directory
+        self._drop = drop
+        self._on_stop = on_stop
+        self._engine = engine
+        self._files = files
+        self._counters = counters
+        self._warn = warn
         self._writer: ComplianceWriter | None = None
         self._finished_ledgers: list[str] = []
-        self._backoff = retry_initial_seconds
-        self._retry_at = 0.0
-        self._outage_since: float | None = None
-        self._last_error = ""
-        self._warned: dict[str, tuple[float, int]] = {}
-        self._counters = _Counters.of(metrics or Metrics(), lambda: len(self._buffer))
-
-    # -- QuickFIX threads ---------------------------------------------------------------------------
-
-    def offer(self, session: str, direction: str, text: str) -> None:
-        """A message QuickFIX sent or received: one append (or a counted drop); never blocks, never raises."""
-        if self._skip_market_data and session == "QUOTE" and msg_type_of(text) in MARKET_DATA:
-            self._counters.skipped.inc()
-            return
-        if len(self._buffer) < self._capacity and not self._closed:
-            self._buffer.append((self._clock(), session, direction, text))
-        else:
-            self._overflow()
-
-    def offer_event(self, session: str, text: str) -> None:
-        """An engine event (logon, disconnect, garbled message): goes to the event file only."""
-        if len(self._buffer) < self._capacity and not self._closed:
-            self._buffer.append((self._clock(), session, None, text))
-        else:
-            self._overflow()
-
-    def register_session(self, session: str, prefix: str) -> None:
-        if self.files is not None:
-            self.files.register(session, prefix)
-
-    def _overflow(self) -> None:
-        with self._overflow_lock:  # rare path: counted exactly, reported by the writer thread
-            self._overflowed += 1
-
-    # -- lifecycle ------------------------------------------------------------------------------------
+        self.attempt: str | None = None  # the ledger id of the write in progress (see `write`)
 
     @property
-    def buffered(self) -> int:
-        return len(self._buffer)
+    def rejected_path(self) -> Path:
+        return self._directory / "spill" / REJECTED
 
-    def start(self) -> None:
-        """Lock the directory (one recorder per directory: files and spill are not shared), pick up spill
-        files an earlier run left, and start the writer thread. StoreError when another process holds it."""
-        if self._thread is None:
-            self._open()
-            self._thread = threading.Thread(
-                target=self._run, name="fixadapter-compliance-writer", daemon=True
-            )
-            self._thread.start()
+    def ready_writer(self) -> ComplianceWriter:
+        if self._writer is None:
+            if self._engine is None:
+                raise StoreError("compliance.database is off: there is no fix_messages to write")
+            self._writer = ComplianceWriter(self._engine)  # creates the table: may fail while the db is down
+        return self._writer
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything offered so far is in the files and in the table or a spill file."""
-        done = threading.Event()
-        self._buffer.append(done)
-        self._wake.set()
-        if self._thread is None:
-            self._open()
-            self._cycle()
-        return done.wait(timeout)
+    # -- Destination ---------------------------------------------------------------------------------
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Take no more messages; write what is buffered (to the spill when the database still fails)."""
-        self._closed = True
-        self._wake.set()
-        thread = self._thread
-        if thread is None:
-            self._open()
-            self._cycle()
-            self._shutdown()
-            return
-        thread.join(timeout)
-        if thread.is_alive():
-            log.error(
-                "compliance: the writer is still busy %.0fs after close() with %d messages buffered: "
-                "they are in memory only and lost if the process ends now",
-                timeout,
-                len(self._buffer),
-            )
+    def prepare(self, items: list[Item]) -> list[FixRecord]:
+        """Mask and read the items, append them to the log files; the records for the table."""
+        records, events = self._convert(items)
+        self._write_files(records, events)
+        return records if self._engine is not None else []
 
-    # -- writer thread ------------------------------------------------------------------------------------
+    def write(self, records: Sequence[FixRecord]) -> None:
+        """One transaction; it also records `len(records)` lines loaded for the spill file the records would
+        go to if this write fails (`attempt`): a COMMIT that succeeded although the connection died before
+        its answer is then seen by the spill load, which skips them (exactly once). That ledger row is removed
+        by the next write."""
+        name, finished = spill_name(), self._finished_ledgers
+        self.attempt = name
 
-    def _run(self) -> None:
-        next_maintenance = time.monotonic()
-        while True:
-            self._wake.wait(self._config.flush_interval_ms / 1000)
-            self._wake.clear()
-            closing = self._closed
-            try:
-                self._cycle()
-                if time.monotonic() >= next_maintenance:
-                    next_maintenance = time.monotonic() + MAINTENANCE_EVERY_SECONDS
-                    self._maintain()
-            except Exception:  # the writer must outlive any surprise: counted, logged, next cycle
-                self._counters.errors.inc()
-                log.exception("compliance: writer cycle failed; retrying")
-            if closing and not self._buffer:
-                break
-        self._shutdown()
+        def ledger(conn: Connection) -> None:
+            record_progress(conn, name, len(records))
+            forget_progress(conn, finished)
 
-    def _open(self) -> None:
-        if self._lock_fd is not None:
-            return
-        private_dir(self.directory)
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        narrow(fd)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StoreError(
-                f"another adapter records FIX messages into {self.directory}: give each its own "
-                "compliance.directory"
-            ) from None
-        self._lock_fd = fd
-        if self._engine is not None:
-            self.spill = Spill(self.directory / "spill")
-            self._counters.spill_files.set(self.spill.files)
+        writer = self.ready_writer()
+        with writer.engine.begin() as conn:
+            writer.insert_chained(conn, records, then=ledger)
+        self._finished_ledgers = [name]
+        self.attempt = None
 
-    def _shutdown(self) -> None:
-        """Last chance for spilled records to reach the table, then close the files and unlock."""
-        if self.spill is not None:
-            if self.spill.pending:
-                self._retry_at = 0.0
-                self._load_spill(budget=self._config.database_timeout_seconds)
-            if self.spill.pending:
-                log.warning(
-                    "compliance: spilled messages remain in %s; they are loaded at the next start",
-                    self.spill.directory,
-                )
-            self.spill.close()
-        if self.files is not None:
-            self.files.close()
-        if self._engine is not None:
-            self._engine.dispose()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+    def set_aside(self, record: FixRecord, reason: str) -> str:
+        return self.keep(record.model_dump_json(), reason)
 
-    def _cycle(self) -> None:
-        """Drain the buffer batch by batch: files, then the table (or the spill); then load the spill."""
-        self._report_overflow()
-        while self._buffer:
-            batch, waiters = self._take(self._config.batch_size)
-            records, events = self._convert(batch)
-            self._write_files(records, events)
-            self._store(records)
-            for waiter in waiters:
-                waiter.set()
-        self._load_spill(budget=self._config.spill_after_seconds)
+    def keep(self, what: str, why: str) -> str:
+        """A refused record (or spill line) with its reason, next to the spill files: never silently gone."""
+        write_rejected(self._directory / "spill", what, why)
+        return f"kept in {self.rejected_path}"
 
-    def _take(self, limit: int) -> tuple[list[Item], list[threading.Event]]:
-        batch: list[Item] = []
-        waiters: list[threading.Event] = []
-        buffer = self._buffer
-        while buffer and len(batch) < limit:
-            item = buffer.popleft()
-            if isinstance(item, threading.Event):
-                waiters.append(item)
-                break  # set once everything before it is written
-            batch.append(item)
-        return batch, waiters
+    def describe(self, record: FixRecord) -> str:
+        return f"{record.session} {record.direction} {record.msg_type or '?'} seq {record.seq_num}"
+
+    def stop(self) -> None:
+        self._on_stop()
+
+    # -- converting and files ------------------------------------------------------------------------
 
     def _convert(self, batch: list[Item]) -> tuple[list[FixRecord], list[tuple[float, str, str]]]:
         records: list[FixRecord] = []
@@ -403,7 +305,7 @@ class MessageRecorder:
         return records, events
 
     def _write_files(self, records: list[FixRecord], events: list[tuple[float, str, str]]) -> None:
-        files = self.files
+        files = self._files
         if files is None:
             return
         try:
@@ -422,159 +324,201 @@ class MessageRecorder:
                 level=logging.ERROR,
             )
 
-    # -- database -------------------------------------------------------------------------------------------
 
-    def _store(self, records: list[FixRecord]) -> None:
-        if self._engine is None or self.spill is None or not records:
-            return
-        if self.spill.pending or time.monotonic() < self._retry_at:
-            self._spill(records)
-            return
-        started = time.monotonic()
-        if self._insert(records):
-            elapsed = time.monotonic() - started
-            if elapsed > self._config.spill_after_seconds:
-                self._slow(elapsed)
+class _SpillFiles:
+    """The BackgroundWriter's spill: spill/*.jsonl (spill.py), opened with the directory lock."""
 
-    def _ready_writer(self) -> ComplianceWriter:
-        if self._writer is None:
-            if self._engine is None:
-                raise StoreError("compliance.database is off: there is no fix_messages to write")
-            self._writer = ComplianceWriter(self._engine)  # creates the table: may fail while the db is down
-        return self._writer
+    def __init__(self, table: _FixMessages, directory: Path, counters: _Counters) -> None:
+        self.spill: Spill | None = None
+        self._table = table
+        self._directory = directory
+        self._counters = counters
 
-    def _insert(self, records: list[FixRecord]) -> bool:
-        """One transaction; on a database failure the records spill (False).
+    @property
+    def pending(self) -> bool:
+        return self.spill is not None and self.spill.pending
 
-        The transaction also records `len(records)` lines loaded for the spill file the records would go to
-        on failure: a COMMIT that succeeded although the connection died before its answer is then seen by
-        the spill load, which skips them (exactly once). That ledger row is removed by the next batch."""
-        started = time.perf_counter()
-        name, finished = spill_name(), self._finished_ledgers
+    @property
+    def where(self) -> str:
+        return str(self._directory)
 
-        def ledger(conn: Connection) -> None:
-            record_progress(conn, name, len(records))
-            forget_progress(conn, finished)
+    def append(self, records: Sequence[FixRecord]) -> None:
+        # the ledger id of the write that just failed, if any: its file is named after it (exactly once)
+        name, self._table.attempt = self._table.attempt, None
+        if self.spill is None:
+            raise OSError("the spill is not open (the recorder was not started)")
+        self.spill.append(records, name)
+        self._counters.spill_files.set(self.spill.files)
 
-        try:
-            writer = self._ready_writer()
-            with writer.engine.begin() as conn:
-                writer.insert_chained(conn, records, then=ledger)
-        except Exception as exc:
-            if not is_bad_row(exc):
-                self._failed(exc)
-                self._spill(records, name)
-                return False
-            return self._insert_one_by_one(records)
-        self._finished_ledgers = [name]
-        self._counters.write_seconds.observe(time.perf_counter() - started)
-        self._counters.rows_written.inc(len(records))
-        self._recovered()
-        return True
+    def load(self, rows: int, set_aside: Callable[[str, str], None]) -> int:
+        if self.spill is None:
+            return 0
 
-    def _insert_one_by_one(self, records: list[FixRecord]) -> bool:
-        """A row the database refuses must not hold up the others: set it aside, counted, and go on.
-        A database failure midway spills the rest (each row committed with its own ledger mark)."""
-        writer = self._ready_writer()
-        for number, record in enumerate(records):
-            name = spill_name()
+        def rejected(what: str, why: str) -> None:
             try:
-                with writer.engine.begin() as conn:
-                    writer.insert_chained(conn, [record], then=lambda c, n=name: record_progress(c, n, 1))
-            except Exception as exc:
-                if not is_bad_row(exc):
-                    self._failed(exc)
-                    self._spill(records[number:], name)
-                    return False
-                self._reject(record.model_dump_json(), f"the database refused it: {describe_error(exc)}")
-                continue
-            self._finished_ledgers.append(name)
-            self._counters.rows_written.inc()
-        return True
-
-    def _spill(self, records: list[FixRecord], name: str | None = None) -> None:
-        spill = self.spill
-        try:
-            if spill is None:
-                raise OSError("the spill is not open (the recorder was not started)")
-            spill.append(records, name)
-        except OSError as exc:
-            self._drop(
-                "spill_failed",
-                f"the database is unavailable ({self._last_error or 'slow'}) and the spill file in "
-                f"{self.directory / 'spill'} cannot be written ({exc}); these messages are only in the log "
-                "files",
-                len(records),
-            )
-            return
-        self._counters.spilled.inc(len(records))
-        self._counters.spill_files.set(spill.files)
-
-    def _load_spill(self, budget: float) -> None:
-        spill = self.spill
-        if spill is None or not spill.pending or time.monotonic() < self._retry_at:
-            return
-        deadline = time.monotonic() + budget
-        while spill.pending and time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                loaded = spill.load_chunk(self._ready_writer(), self._config.batch_size, self._reject)
+                where = self._table.keep(what, why)
             except OSError as exc:
-                self._warn("spill_read", 0, f"cannot read the spill file ({exc}); retried", logging.ERROR)
-                self._retry_at = time.monotonic() + self._retry_max
-                return
-            except Exception as exc:
-                self._failed(exc)
-                return
-            self._counters.spill_loaded.inc(loaded)
-            self._counters.rows_written.inc(loaded)
-            self._counters.spill_files.set(spill.files)
-            self._recovered()
-            if time.monotonic() - started > self._config.spill_after_seconds:
-                self._slow(time.monotonic() - started)
-                return
-        if not spill.pending:
-            log.warning("compliance: every spilled message is now in %s", TABLE)
+                where = f"could not be kept ({exc})"
+            set_aside(why, where)
 
-    def _failed(self, exc: BaseException) -> None:
-        self._counters.write_errors.inc()
-        self._last_error = describe_error(exc)
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self._retry_max)
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.error(
-                "compliance: writing %s failed (%s); messages spill to %s and are loaded when the database "
-                "at %s is back",
-                TABLE,
-                self._last_error,
-                self.spill.directory if self.spill else "-",
-                self._engine.url.render_as_string(hide_password=True) if self._engine else "-",
-            )
+        loaded = self.spill.load_chunk(self._table.ready_writer(), rows, rejected)
+        self._counters.spill_files.set(self.spill.files)
+        return loaded
 
-    def _slow(self, elapsed: float) -> None:
-        """A batch took longer than spill_after_seconds: the next ones spill while the database catches up."""
-        self._retry_at = time.monotonic() + self._retry_initial
-        self._warn(
-            "slow", 0, f"a batch to {TABLE} took {elapsed:.1f}s; messages spill meanwhile", logging.WARNING
+
+class MessageRecorder:
+    """The bounded buffer (filled by QuickFIX threads) and the writer thread that empties it: a
+    BackgroundWriter (store/writer.py) with a spill, shared with depth storage."""
+
+    def __init__(
+        self,
+        config: ComplianceConfig,
+        directory: Path,
+        engine: Engine | None,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        retry_initial_seconds: float = 0.5,
+        retry_max_seconds: float = 10.0,
+    ) -> None:
+        self._config = config
+        self._engine = engine if config.database else None
+        self._skip_market_data = not config.record_market_data
+        self._clock = clock
+        self._overflow_lock = threading.Lock()
+        self._overflowed = 0
+        self.directory = directory
+        self.files = LogFiles(directory, config.max_file_bytes) if config.files else None
+        self._lock_fd: int | None = None
+        self._next_maintenance = 0.0
+        metrics = metrics or Metrics()
+        self._counters = _Counters.of(metrics)
+        self._warn = RateLimitedLog(log, "compliance")
+        self._table = _FixMessages(
+            directory,
+            self._engine,
+            self.files,
+            self._counters,
+            self._warn,
+            drop=self._drop,
+            on_stop=self._stopped,
         )
+        self._spill = _SpillFiles(self._table, directory / "spill", self._counters)
+        settings = WriterSettings(
+            label="compliance",
+            table=TABLE,
+            noun="messages",
+            thread_name="fixadapter-compliance-writer",
+            buffer_size=config.buffer_size,
+            batch_size=config.batch_size,
+            flush_interval=config.flush_interval_ms / 1000,
+            database=self._engine.url.render_as_string(hide_password=True) if self._engine else "-",
+            retry_initial=retry_initial_seconds,
+            retry_max=retry_max_seconds,
+            slow_after=config.spill_after_seconds,
+            stop_budget=config.database_timeout_seconds,
+        )
+        self._writer: BackgroundWriter[Item, FixRecord] = BackgroundWriter(
+            settings,
+            self._table,
+            log,
+            hooks=self._counters.hooks(),
+            spill=self._spill if self._engine is not None else None,
+            housekeeping=self._housekeeping,
+        )
+        self._offer = self._writer.offer
+        metrics.compliance_buffered.set_function(lambda: self._writer.buffered)
 
-    def _recovered(self) -> None:
-        self._backoff = self._retry_initial
-        if self._outage_since is not None:
-            log.warning(
-                "compliance: %s writes recovered after %.1fs", TABLE, time.monotonic() - self._outage_since
-            )
-            self._outage_since = None
+    @property
+    def spill(self) -> Spill | None:
+        """The spill files (open once the recorder holds its directory)."""
+        return self._spill.spill
 
-    # -- counting and telling ------------------------------------------------------------------------------
+    # -- QuickFIX threads ---------------------------------------------------------------------------
 
-    def _reject(self, what: str, why: str) -> None:
-        self._drop("rejected", f"{why}; kept in {self.directory / 'spill' / REJECTED}")
+    def offer(self, session: str, direction: str, text: str) -> None:
+        """A message QuickFIX sent or received: one append (or a counted drop); never blocks, never raises."""
+        if self._skip_market_data and session == "QUOTE" and msg_type_of(text) in MARKET_DATA:
+            self._counters.skipped.inc()
+            return
+        if not self._offer((self._clock(), session, direction, text)):
+            self._overflow()
+
+    def offer_event(self, session: str, text: str) -> None:
+        """An engine event (logon, disconnect, garbled message): goes to the event file only."""
+        if not self._offer((self._clock(), session, None, text)):
+            self._overflow()
+
+    def register_session(self, session: str, prefix: str) -> None:
+        if self.files is not None:
+            self.files.register(session, prefix)
+
+    def _overflow(self) -> None:
+        with self._overflow_lock:  # rare path: counted exactly, reported by the writer thread
+            self._overflowed += 1
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        return self._writer.buffered
+
+    def start(self) -> None:
+        """Lock the directory (one recorder per directory: files and spill are not shared), pick up spill
+        files an earlier run left, and start the writer thread. StoreError when another process holds it."""
+        self._open()
+        self._writer.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything offered so far is in the files and in the table or a spill file."""
+        self._open()
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Take no more messages; write what is buffered (to the spill when the database still fails)."""
+        self._open()
+        self._writer.close(timeout)
+
+    def _open(self) -> None:
+        if self._lock_fd is not None:
+            return
+        private_dir(self.directory)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        narrow(fd)
         try:
-            write_rejected(self.directory / "spill", what, why)
-        except OSError as exc:
-            log.error("compliance: cannot keep a refused record (%s): %s", exc, why)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(
+                f"another adapter records FIX messages into {self.directory}: give each its own "
+                "compliance.directory"
+            ) from None
+        self._lock_fd = fd
+        if self._engine is not None:
+            spill = Spill(self.directory / "spill")
+            self._spill.spill = spill
+            self._counters.spill_files.set(spill.files)
+
+    def _stopped(self) -> None:
+        """The writer is done: report the last drops, close the files and the spill, unlock."""
+        self._report_overflow()
+        if self._spill.spill is not None:
+            self._spill.spill.close()
+        if self.files is not None:
+            self.files.close()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- writer thread --------------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        self._report_overflow()
+        if time.monotonic() >= self._next_maintenance:
+            self._next_maintenance = time.monotonic() + MAINTENANCE_EVERY_SECONDS
+            self._maintain()
 
     def _report_overflow(self) -> None:
         with self._overflow_lock:
@@ -582,25 +526,14 @@ class MessageRecorder:
         if lost:
             self._drop(
                 "buffer_full",
-                f"the buffer of {self._capacity} messages was full (the writer is behind: "
+                f"the buffer of {self._config.buffer_size} messages was full (the writer is behind: "
                 "raise compliance.buffer_size or check the disk and database)",
                 lost,
             )
 
     def _drop(self, reason: str, detail: str, count: int = 1) -> None:
-        self._counters.dropped[reason].inc(count)
+        self._counters.drop[reason].inc(count)
         self._warn(reason, count, f"messages not recorded: {detail}", logging.ERROR)
-
-    def _warn(self, key: str, count: int, message: str, level: int) -> None:
-        """Log at once, then at most every WARN_EVERY_SECONDS per kind, with the count in between."""
-        now = time.monotonic()
-        next_time, pending = self._warned.get(key, (0.0, 0))
-        pending += count
-        if now < next_time:
-            self._warned[key] = (next_time, pending)
-            return
-        self._warned[key] = (now + WARN_EVERY_SECONDS, 0)
-        log.log(level, "compliance: %s%s", f"{pending} " if pending else "", message)
 
     def _maintain(self) -> None:
         if self.files is not None:

@@ -25,12 +25,12 @@ from typing import IO
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from fixadapter.compliance.records import FixRecord
 from fixadapter.compliance.table import fix_messages_spill
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.private_files import open_private, private_dir
+from fixadapter.store.writer import Interrupted, store_isolating
 
 log = logging.getLogger("fixadapter.compliance.spill")
 
@@ -39,13 +39,6 @@ REJECTED = "rejected.jsonl"
 Rejected = Callable[[str, str], None]  # (what: the record or line, why)
 
 _s = fix_messages_spill.c
-
-
-def is_bad_row(exc: BaseException) -> bool:
-    """A row the database refuses whatever the retry (a value it cannot store): isolate it, do not retry."""
-    if isinstance(exc, DataError | IntegrityError | ValueError | UnicodeError):
-        return True
-    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -105,7 +98,8 @@ class Spill:
 
     def load_chunk(self, writer: ComplianceWriter, rows: int, rejected: Rejected) -> int:
         """Load the next `rows` lines of the oldest spill file (one transaction with the ledger); returns how
-        many records went into the table. Database errors propagate with nothing consumed."""
+        many records went into the table. Database errors propagate; what they interrupted is read again
+        (from the ledger, so nothing loads twice and nothing is skipped)."""
         reading = self._reading or self._open_oldest(writer)
         start = reading.handle.tell()
         lines = [line for line in (reading.handle.readline() for _ in range(rows)) if line]
@@ -114,6 +108,13 @@ class Spill:
             return 0
         try:
             loaded = self._load_lines(writer, reading, lines, rejected)
+        except Interrupted as interrupted:
+            if interrupted.settled:  # part of the chunk committed: resume where the ledger says
+                reading.handle.close()
+                self._reading = None
+            else:
+                reading.handle.seek(start)
+            raise interrupted.cause from None
         except BaseException:
             reading.handle.seek(start)  # nothing committed: the same lines are read again next time
             raise
@@ -156,44 +157,37 @@ class Spill:
                 where = f"{reading.path.name} line {number}"
                 unreadable.append((line.decode(errors="replace"), f"{where}: {exc.error_count()} error(s)"))
         name, done = reading.path.name, reading.line + len(lines)
-        try:
-            with writer.engine.begin() as conn:
-                loaded = writer.insert_chained(
-                    conn, [record for _, record in parsed], then=lambda c: _advance(c, name, done)
-                )
-        except Exception as exc:
-            if not is_bad_row(exc):
-                raise
-            loaded = self._load_one_by_one(writer, name, parsed, done, rejected)
-        for what, why in unreadable:  # reported once the ledger is past them (never twice)
-            rejected(what, why)
-        return loaded
+        last = parsed[-1][0] if parsed else None
+        marked = reading.line  # the ledger: lines of this file in the table
 
-    @staticmethod
-    def _load_one_by_one(
-        writer: ComplianceWriter,
-        name: str,
-        parsed: list[tuple[int, FixRecord]],
-        done: int,
-        rejected: Rejected,
-    ) -> int:
-        """A record the database refuses must not hold up the rest: set it aside (counted), load the others.
-        Each row commits with the ledger at its own line, so a crash here still loads nothing twice."""
-        loaded = 0
-        for number, record in parsed:
+        def write(chunk: Sequence[tuple[int, FixRecord]]) -> None:
+            """Records and the ledger in one transaction (the chunk's last line; the whole read when last)."""
+            nonlocal marked
+            upto = done if chunk[-1][0] == last else chunk[-1][0]
+            with writer.engine.begin() as conn:
+                writer.insert_chained(
+                    conn, [record for _, record in chunk], then=lambda c: _advance(c, name, upto)
+                )
+            marked = upto
+
+        def refused(item: tuple[int, FixRecord], exc: BaseException) -> None:
+            """The one rule (store_isolating): set aside, reported once the ledger is past it."""
+            nonlocal marked
+            number, record = item
+            with writer.engine.begin() as conn:
+                _advance(conn, name, number)
+            marked = number
+            rejected(record.model_dump_json(), f"{name} line {number}: the database refused it: {exc!r}")
+
+        loaded = store_isolating(parsed, write, refused) if parsed else 0
+        if marked < done:  # unreadable lines (or a refused one) end the read
             try:
                 with writer.engine.begin() as conn:
-                    loaded += writer.insert_chained(
-                        conn, [record], then=lambda c, n=number: _advance(c, name, n)
-                    )
+                    _advance(conn, name, done)
             except Exception as exc:
-                if not is_bad_row(exc):
-                    raise
-                with writer.engine.begin() as conn:
-                    _advance(conn, name, number)
-                rejected(record.model_dump_json(), f"{name} line {number}: the database refused it: {exc!r}")
-        with writer.engine.begin() as conn:
-            _advance(conn, name, done)
+                raise Interrupted(len(parsed) or 1, exc) from exc
+        for what, why in unreadable:  # reported once the ledger is past them (never twice)
+            rejected(what, why)
         return loaded
 
     def _finish(self, writer: ComplianceWriter, reading: _Reading) -> None:

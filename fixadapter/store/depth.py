@@ -1,26 +1,25 @@
 """Depth snapshots in `market_depth`: recorded in batches off the market-data thread, read back in order.
 
-The market-data thread only samples, serializes and appends to a bounded buffer; a writer thread of its own
-does every INSERT. A slow or failing database therefore costs buffered memory (at most `buffer_size` rows),
-never feed latency, and rows are lost only when that buffer overflows, which is counted and logged.
+The market-data thread only samples, serializes and appends to the bounded buffer of a BackgroundWriter
+(store/writer.py, shared with compliance capture); its thread does every INSERT. A slow or failing database
+therefore costs buffered memory (at most `buffer_size` rows), never feed latency, and rows are lost only when
+that buffer overflows or the database still fails at close(), both counted and logged. A row the database
+refuses is set aside by the writer's one rule (the batch split until it stands alone, the rest stored).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import islice
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Engine, Row, Select, delete, func, insert, select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import SQLAlchemyError
 
 from fixadapter.config import DepthStorageConfig
 from fixadapter.errors import StoreError
@@ -28,6 +27,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.market import Book, DepthSnapshot, PriceLevel
 from fixadapter.store.checks import describe_error, require_table, table_error
 from fixadapter.store.schema import market_depth
+from fixadapter.store.writer import BackgroundWriter, WriterHooks, WriterSettings
 
 log = logging.getLogger("fixadapter.store.depth")
 
@@ -35,7 +35,6 @@ TABLE = "market_depth"
 PURGE_EVERY_SECONDS = 3600.0
 PURGE_RETRY_SECONDS = 300.0
 PURGE_CHUNK_ROWS = 5000
-DROP_WARNING_EVERY_SECONDS = 10.0
 DROP_REASONS = ("buffer_full", "rejected", "error", "closed", "shutdown")
 
 _t = market_depth.c
@@ -117,13 +116,6 @@ def snapshot_record(snapshot: DepthSnapshot) -> dict[str, Any]:
 
 def _store_error(exc: SQLAlchemyError) -> StoreError:
     return table_error(TABLE, exc)
-
-
-def _is_bad_row(exc: BaseException) -> bool:
-    """A row the database refuses (a value too long, a constraint): retrying it cannot help."""
-    if isinstance(exc, DataError | IntegrityError):
-        return True
-    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 
 def _filtered(
@@ -217,10 +209,35 @@ class DepthReader:
             raise _store_error(exc) from exc
 
 
+class _DepthTable:
+    """The BackgroundWriter's destination: one executemany INSERT per batch; a refused row is dropped."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._insert = insert(market_depth)
+
+    def prepare(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return items  # rows already (made by `offer`)
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._insert, rows)
+
+    def set_aside(self, row: dict[str, Any], reason: str) -> str:
+        return "not stored"  # a snapshot is a sample: counted and logged, not kept
+
+    def describe(self, row: dict[str, Any]) -> str:
+        return f"{row['symbol']} at {row['time'].isoformat()}"
+
+    def stop(self) -> None:
+        return None  # the engine belongs to the store
+
+
 class DepthRecorder:
-    """Samples books per symbol into a bounded buffer; a writer thread inserts them in batches and purges
-    rows past the retention. `offer` runs on the market-data thread: it never blocks on the database and
-    never raises."""
+    """Samples books per symbol into the bounded buffer of a BackgroundWriter (store/writer.py), which inserts
+    them in batches; purges rows past the retention on the writer thread. `offer` runs on the market-data
+    thread: it never blocks on the database and never raises. During an outage the rows stay buffered and are
+    retried with backoff; a row the database refuses is set aside (counted as dropped, reason "rejected")."""
 
     def __init__(
         self,
@@ -237,38 +254,50 @@ class DepthRecorder:
         self._engine = engine
         self._config = config
         self._sample_interval = config.sample_interval_ms / 1000
-        self._flush_interval = config.flush_interval_ms / 1000
         self._sample_clock = sample_clock
         self._now = now
-        self._retry_initial = retry_initial_seconds
-        self._retry_max = retry_max_seconds
         self._purge_chunk_rows = purge_chunk_rows
-        self._insert = insert(market_depth)
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._next_purge = 0.0
         self._last_sample: dict[int, float] = {}
-        self._closed = False
-        self._deadline = 0.0
-        self._thread: threading.Thread | None = None
-        self._outage_since: float | None = None
-        self._last_error = ""
-        self._drop_warning: dict[str, tuple[float, int]] = {}
         metrics = metrics or Metrics()
-        self._write_seconds = metrics.db_write_seconds.labels(TABLE)
-        self._rows_written = metrics.db_rows_written.labels(TABLE)
-        self._write_errors = metrics.db_write_errors.labels(TABLE)
         self._purged = metrics.depth_purged
         self._dropped: dict[str, Counter] = {
             reason: metrics.depth_dropped.labels(reason) for reason in DROP_REASONS
         }
-        metrics.depth_buffered.set_function(lambda: len(self._buffer))
+        write_seconds = metrics.db_write_seconds.labels(TABLE)
+        rows_written = metrics.db_rows_written.labels(TABLE)
+
+        def written(rows: int, seconds: float) -> None:
+            write_seconds.observe(seconds)
+            rows_written.inc(rows)
+
+        settings = WriterSettings(
+            label="depth storage",
+            table=TABLE,
+            noun="snapshots",
+            thread_name="fixadapter-depth-writer",
+            buffer_size=config.buffer_size,
+            batch_size=config.batch_size,
+            flush_interval=config.flush_interval_ms / 1000,
+            database=engine.url.render_as_string(hide_password=True),
+            retry_initial=retry_initial_seconds,
+            retry_max=retry_max_seconds,
+        )
+        hooks = WriterHooks(
+            written=written,
+            failed=metrics.db_write_errors.labels(TABLE).inc,
+            set_aside=self._dropped["rejected"].inc,
+            lost=lambda reason, rows: self._dropped[reason].inc(rows),
+        )
+        self._writer: BackgroundWriter[dict[str, Any], dict[str, Any]] = BackgroundWriter(
+            settings, _DepthTable(engine), log, hooks=hooks, housekeeping=self._housekeeping
+        )
+        metrics.depth_buffered.set_function(lambda: self._writer.buffered)
 
     @property
     def buffered(self) -> int:
         """Rows waiting for the writer (including a batch being retried)."""
-        return len(self._buffer)
+        return self._writer.buffered
 
     # -- market-data thread ---------------------------------------------------------------------
 
@@ -283,40 +312,25 @@ class DepthRecorder:
                 if last is not None and now - last < self._sample_interval:
                     return
                 self._last_sample[book.symbol_id] = now
-            if self._closed:
+            if self._writer.closed:
                 self._drop("closed")
                 return
-            row = depth_row(book, self._config.levels)
-            with self._lock:
-                full = len(self._buffer) >= self._config.buffer_size
-                if not full:
-                    self._buffer.append(row)
-                    if len(self._buffer) >= self._config.batch_size:
-                        self._wake.notify()
-            if full:
+            if not self._writer.offer(depth_row(book, self._config.levels)):
                 self._drop("buffer_full")
         except Exception as exc:  # the feed goes on whatever happens here: counted and logged instead
             self._drop("error", describe_error(exc))
 
-    def _drop(self, reason: str, detail: str = "", count: int = 1) -> None:
-        """Count a lost snapshot; warn at once, then at most every DROP_WARNING_EVERY_SECONDS per reason."""
-        self._dropped[reason].inc(count)
-        now = time.monotonic()
-        next_warning, pending = self._drop_warning.get(reason, (0.0, 0))
-        pending += count
-        if now < next_warning:
-            self._drop_warning[reason] = (next_warning, pending)
-            return
-        self._drop_warning[reason] = (now + DROP_WARNING_EVERY_SECONDS, 0)
-        log.warning(
-            "depth storage: %d snapshot(s) not stored: %s", pending, self._drop_advice(reason, detail)
-        )
+    def _drop(self, reason: str, detail: str = "") -> None:
+        """Count a snapshot lost on the feed thread; warn at once, then at most every 10s per reason."""
+        self._dropped[reason].inc()
+        self._writer.warn(reason, 1, f"snapshot(s) not stored: {self._drop_advice(reason, detail)}")
 
     def _drop_advice(self, reason: str, detail: str) -> str:
         if reason == "buffer_full":
+            outage = self._writer.outage
             failing = (
-                f"; database writes are failing ({self._last_error}): check the database"
-                if self._outage_since is not None
+                f"; database writes are failing ({outage}): check the database"
+                if outage is not None
                 else "; or check the database is keeping up (fixadapter_db_write_seconds)"
             )
             return (
@@ -325,34 +339,19 @@ class DepthRecorder:
             )
         if reason == "closed":
             return "offered after close()"
-        if reason == "rejected":
-            return f"the database refused the row ({detail})"
         return f"could not be converted ({detail})"
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the writer thread; it purges rows past the retention first, then hourly."""
-        if not self._config.enabled or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="fixadapter-depth-writer", daemon=True)
-        self._thread.start()
+        if self._config.enabled:
+            self._writer.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop taking snapshots and write everything buffered; what is still unwritten after `timeout`
         seconds (the database being down) is counted as dropped (reason shutdown) and logged."""
-        with self._wake:
-            self._closed = True
-            self._deadline = time.monotonic() + timeout
-            self._wake.notify_all()
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
-            self._final_flush()
-            return
-        thread.join(timeout + 1.0)
-        if thread.is_alive():
-            log.error("depth storage: the writer is still busy %.0fs after close(); giving up on it", timeout)
+        self._writer.close(timeout)
 
     def purge(self, before: datetime) -> int:
         """Delete snapshots older than `before` in chunks; returns how many were deleted."""
@@ -362,124 +361,10 @@ class DepthRecorder:
 
     # -- writer thread ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        next_flush = time.monotonic() + self._flush_interval
-        next_purge = time.monotonic()
-        backoff = self._retry_initial
-        while not self._closed:
-            now = time.monotonic()
-            if now >= next_purge:
-                next_purge = now + (PURGE_EVERY_SECONDS if self._purge_expired() else PURGE_RETRY_SECONDS)
-            due = now >= next_flush
-            if due:
-                next_flush = now + self._flush_interval
-            if self._drain(full_only=not due):
-                backoff = self._retry_initial
-                with self._wake:
-                    self._wake.wait_for(self._batch_ready, timeout=max(0.0, next_flush - time.monotonic()))
-            else:
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self._retry_max)
-        self._final_flush()
-
-    def _batch_ready(self) -> bool:
-        return self._closed or len(self._buffer) >= self._config.batch_size
-
-    def _drain(self, full_only: bool) -> bool:
-        """Write buffered rows oldest first, one batch at a time; False (rows kept) when the database fails.
-
-        Rows leave the buffer only once written, so a failed batch is retried whole and nothing is lost
-        unless the buffer overflows; the lock is never held during I/O."""
-        while True:
-            with self._lock:
-                waiting = len(self._buffer)
-                if not waiting or (full_only and waiting < self._config.batch_size):
-                    return True
-                batch = list(islice(self._buffer, min(waiting, self._config.batch_size)))
-            done = self._write(batch)
-            with self._lock:
-                for _ in range(done):
-                    self._buffer.popleft()
-            if done < len(batch):
-                return False
-
-    def _write(self, batch: list[dict[str, Any]]) -> int:
-        """One executemany INSERT; returns how many rows from the front are settled (written or refused)."""
-        started = time.perf_counter()
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(self._insert, batch)
-        except Exception as exc:
-            if not _is_bad_row(exc):
-                self._failed(exc)
-                return 0
-            return self._write_one_by_one(batch)
-        self._write_seconds.observe(time.perf_counter() - started)
-        self._rows_written.inc(len(batch))
-        self._recovered()
-        return len(batch)
-
-    def _write_one_by_one(self, batch: list[dict[str, Any]]) -> int:
-        """A row the database refuses must not hold up the others: isolate it, count it, move on."""
-        for done, row in enumerate(batch):
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(self._insert, [row])
-            except Exception as exc:
-                if not _is_bad_row(exc):
-                    self._failed(exc)
-                    return done
-                self._drop("rejected", f"{row['symbol']} at {row['time'].isoformat()}: {describe_error(exc)}")
-                continue
-            self._rows_written.inc()
-        self._recovered()
-        return len(batch)
-
-    def _failed(self, exc: BaseException) -> None:
-        self._write_errors.inc()
-        self._last_error = describe_error(exc)
-        if self._outage_since is not None:
-            return
-        self._outage_since = time.monotonic()
-        log.warning(
-            "depth storage: writing %s failed (%s); %d snapshots are kept and retried with backoff (up to "
-            "%gs). Check the database at %s: snapshots are lost only if the buffer of %d rows fills",
-            TABLE,
-            self._last_error,
-            len(self._buffer),
-            self._retry_max,
-            self._engine.url.render_as_string(hide_password=True),
-            self._config.buffer_size,
-        )
-
-    def _recovered(self) -> None:
-        if self._outage_since is None:
-            return
-        log.warning(
-            "depth storage: %s writes recovered after %.1fs; %d snapshots still buffered",
-            TABLE,
-            time.monotonic() - self._outage_since,
-            len(self._buffer),
-        )
-        self._outage_since = None
-
-    def _final_flush(self) -> None:
-        backoff = self._retry_initial
-        while not self._drain(full_only=False):
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                with self._lock:
-                    lost = len(self._buffer)
-                    self._buffer.clear()
-                self._dropped["shutdown"].inc(lost)
-                log.error(
-                    "depth storage: %d snapshots lost: the database still fails at close() (%s)",
-                    lost,
-                    self._last_error,
-                )
-                return
-            time.sleep(min(backoff, remaining))
-            backoff = min(backoff * 2, self._retry_max)
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_purge:
+            self._next_purge = now + (PURGE_EVERY_SECONDS if self._purge_expired() else PURGE_RETRY_SECONDS)
 
     def _purge_expired(self) -> bool:
         """The retention policy: rows older than now - retention_days go; nothing newer is touched."""
@@ -489,7 +374,7 @@ class DepthRecorder:
             for count in _purge_chunks(self._engine, cutoff, self._purge_chunk_rows):
                 deleted += count
                 self._purged.inc(count)
-                self._drain(full_only=True)  # a long purge must not hold up the snapshots
+                self._writer.write_full_batches()  # a long purge must not hold up the snapshots
         except Exception as exc:
             log.warning(
                 "depth storage: retention purge of rows before %s failed (%s); retried in %.0f minutes",

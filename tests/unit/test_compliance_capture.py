@@ -9,10 +9,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import quickfix as fix
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from fixadapter.compliance.capture import (
     MessageRecorder,
@@ -463,6 +464,45 @@ def test_spill_load_sets_a_refused_record_aside_and_loads_the_others(engine: Eng
 
     assert [r.cl_ord_id for r in iter_records(engine)] == ["a", "b", "c", "c10"]
     assert len(rejected) == 1 and "line 4" in rejected[0][1]
+    assert verify(engine).intact
+
+
+def test_spill_load_interrupted_after_setting_a_record_aside_resumes_from_the_ledger_and_loads_each_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A refused record splits the chunk (rows commit with the ledger as they go); the database then fails:
+    the next load starts where the ledger says, so nothing already in the table loads twice."""
+    refuse_cl_ord_id_bad(engine)
+    failing = {"once": True}  # the database fails once, after the refused record was set aside
+
+    def fail_once_at_d(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        seen = repr(parameters)  # the first insert holding d without the refused record: the split's
+        if statement.startswith("INSERT INTO fix_messages ") and "11=d" in seen and "11=bad" not in seen:
+            if not failing["once"]:
+                return
+            failing["once"] = False
+            raise sqlite3.OperationalError("disk I/O error")
+
+    spill, writer, rejected = Spill(tmp_path / "spill"), ComplianceWriter(engine), []
+    spill.append(
+        [
+            to_record(time.time(), "TRADE", "out", message("D", n, f"11={c}"))
+            for n, c in enumerate(["a", "bad", "c", "d"])
+        ]
+    )
+    event.listen(engine, "before_cursor_execute", fail_once_at_d)
+    try:
+        with pytest.raises(Exception, match="disk I/O error"):
+            spill.load_chunk(writer, 10, lambda *r: rejected.append(r))
+        while spill.pending:
+            spill.load_chunk(writer, 10, lambda *r: rejected.append(r))
+    finally:
+        event.remove(engine, "before_cursor_execute", fail_once_at_d)
+
+    assert [r.cl_ord_id for r in iter_records(engine)] == ["a", "c", "d"]
+    assert len(rejected) == 1 and "line 2" in rejected[0][1]
     assert verify(engine).intact
 
 

@@ -315,6 +315,37 @@ def test_a_row_the_database_refuses_is_counted_and_the_others_are_still_written(
     assert sample(metrics, "fixadapter_depth_snapshots_dropped_total", reason="rejected") == 1
 
 
+def test_a_refused_row_is_isolated_by_halving_the_batch_and_set_aside_with_its_reason(
+    recorders: Callable[..., DepthRecorder],
+    engine: Engine,
+    metrics: Metrics,
+    inserts: list[Insert],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The writer's one rule (store/writer.py), as for compliance: not one transaction per row."""
+
+    def refuse_bad(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("INSERT") and "'BAD'" in repr(parameters):
+            raise engine.dialect.loaded_dbapi.DataError("value too long for type character varying(32)")
+
+    event.listen(engine, "before_cursor_execute", refuse_bad)
+    recorder = recorders(batch_size=64)
+    for n in range(64):
+        recorder.offer(make_book(at=at(n), symbol="BAD" if n == 37 else "EURUSD"))
+    with caplog.at_level(logging.ERROR, "fixadapter.store.depth"):
+        recorder.close()
+    event.remove(engine, "before_cursor_execute", refuse_bad)
+
+    assert stored_times(engine) == [at(n) for n in range(64) if n != 37]
+    assert sample(metrics, "fixadapter_depth_snapshots_dropped_total", reason="rejected") == 1
+    assert len(inserts) == 1 + 2 * 6  # the batch, then two halves per halving down to the row (not 1 + 64)
+    (line,) = caplog.messages
+    assert "refused by the database and set aside" in line
+    assert f"BAD at {at(37).isoformat()}" in line and "value too long" in line
+
+
 def test_close_writes_everything_still_buffered(
     recorders: Callable[..., DepthRecorder], engine: Engine, inserts: list[Insert]
 ) -> None:
