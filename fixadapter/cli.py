@@ -175,6 +175,19 @@ def _queue_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fixadapter.store.migrations.commands import add_db_parser
+
+    add_db_parser(sub)
+
+
+def _db(args: argparse.Namespace) -> int:
+    """`fixadapter db upgrade|current`: the schema's revision, and upgrades in place."""
+    from fixadapter.store.migrations.commands import run_db_command
+
+    return run_db_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_parser(sub)
     _kill_switch_parser(sub)
     _queue_parser(sub)
+    _db_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser(
@@ -489,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         "log": _log,
         "kill-switch": _kill_switch,
         "queue": _queue,
+        "db": _db,
     }
     try:
         return commands[args.command](args)

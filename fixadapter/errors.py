@@ -11,6 +11,7 @@ FixAdapterError
 ├── InvalidTransition           a report contradicts the order's state machine
 ├── StoreError                  the database failed (mapped from sqlalchemy.exc at the store boundary)
 │   └── UnstorableData          the database can never take this value (too long, invalid, a constraint)
+├── SchemaBehind                the database's schema is older than this fixadapter: names the upgrade command
 ├── SessionError                the FIX engine refused to start or send (mapped from quickfix errors)
 └── MarketDataError             a subscription failed
     ├── SubscriptionRejected    the server refused it (35=Y); carries cTrader's reason
@@ -77,6 +78,10 @@ class StoreError(FixAdapterError):
 
 class UnstorableData(StoreError):
     """Not an outage: retrying the same write can never succeed, so it is set aside instead."""
+
+
+class SchemaBehind(FixAdapterError):
+    """Not an outage (nothing to retry): the store must be upgraded first, by the command the text names."""
 
 
 class SessionError(FixAdapterError):

@@ -119,8 +119,10 @@ def store_error(exc: SQLAlchemyError) -> StoreError:
 
 def create_tables(engine: Engine) -> None:
     """Create `fix_messages` and its spill ledger if missing (the writer may use a database of its own)."""
+    from fixadapter.store.migrations import COMPLIANCE, ensure_current  # the schema is at head
+
     try:
-        metadata.create_all(engine, tables=[fix_messages, fix_messages_spill], checkfirst=True)
+        ensure_current(engine, COMPLIANCE)
     except SQLAlchemyError as exc:
         raise store_error(exc) from exc
 

@@ -2,8 +2,8 @@
 
 A command delivered twice (same id, same content) is a redelivery and harmless; the same id for a
 different command is a strategy's bug and is refused, never silently taken or ignored. Kept in a table
-of its own (`queue_command_ids`, created beside the others, no column added to an existing table) so a
-restart does not forget. Synchronous: called from a worker thread.
+of its own (`queue_command_ids`, in the store's schema: see schema.py) so a restart does not forget.
+Synchronous: called from a worker thread.
 """
 
 from __future__ import annotations
@@ -12,23 +12,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Column, Engine, MetaData, String, Table, insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from fixadapter.errors import StoreError
-from fixadapter.store.schema import UtcDateTime
+from fixadapter.store import migrations
+from fixadapter.store.schema import queue_command_ids as command_ids
 
 T = TypeVar("T")
-metadata = MetaData()
-
-command_ids = Table(
-    "queue_command_ids",
-    metadata,
-    Column("strategy", String(64), primary_key=True),
-    Column("command_id", String(64), primary_key=True),
-    Column("digest", String(64), nullable=False),
-    Column("first_seen", UtcDateTime, nullable=False),
-)
 
 
 class CommandIds:
@@ -36,7 +27,8 @@ class CommandIds:
         self._engine = engine
 
     def create(self) -> None:
-        self._guarded(lambda: metadata.create_all(self._engine))
+        """The store's schema is this fixadapter's (a new store is created; one behind is refused)."""
+        migrations.ensure_current(self._engine, migrations.STORE)
 
     def same_or_new(self, strategy: str, command_id: str, digest: str) -> bool:
         """Record `command_id` for `digest` if it is new; False when it was used for another digest."""
@@ -58,7 +50,7 @@ class CommandIds:
         table = command_ids.c
         query = select(table.digest).where(table.strategy == strategy, table.command_id == command_id)
         with self._engine.connect() as conn:
-            return conn.execute(query).scalar_one() == digest
+            return bool(conn.execute(query).scalar_one() == digest)
 
     @staticmethod
     def _guarded(work: Callable[[], T]) -> T:

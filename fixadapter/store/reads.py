@@ -21,7 +21,8 @@ from sqlalchemy import Select, and_, or_, select
 from fixadapter.model.enums import DONE_STATUSES, OPEN_STATUSES
 from fixadapter.model.orders import Order, Position
 from fixadapter.store import schema
-from fixadapter.store.repository import OrderStore
+from fixadapter.store.migrations import DEFAULT_ACCOUNT
+from fixadapter.store.repository import OrderStore, order_from
 
 T = TypeVar("T")
 StatusFilter = Literal["open", "done", "all"]
@@ -62,12 +63,16 @@ class OrderPage:
 
 
 def order_page_query(
-    status: StatusFilter, strategy: str | None, limit: int, before: Cursor | None
+    status: StatusFilter,
+    strategy: str | None,
+    limit: int,
+    before: Cursor | None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Select[tuple[object, ...]]:
-    """Newest first by (created_at, cl_ord_id), filters and the page bound all in SQL; one row more than
-    the page tells whether another page follows."""
+    """One account's orders, newest first by (created_at, cl_ord_id) (the orders' created_at index), filters
+    and the page bound all in SQL; one row more than the page tells whether another page follows."""
     o = schema.orders.c
-    query = select(schema.orders)
+    query = select(schema.orders).where(o.account == account)
     if status != "all":
         wanted = OPEN_STATUSES if status == "open" else DONE_STATUSES
         query = query.where(o.status.in_(sorted(str(s) for s in wanted)))
@@ -86,10 +91,10 @@ def order_page_query(
 def read_order_page(
     store: OrderStore, status: StatusFilter, strategy: str | None, limit: int, before: Cursor | None
 ) -> OrderPage:
-    query = order_page_query(status, strategy, limit, before)
+    query = order_page_query(status, strategy, limit, before, store.account)
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
-    orders = [Order.model_validate(dict(row._mapping)) for row in rows[:limit]]
+    orders = [order_from(row) for row in rows[:limit]]
     last = orders[-1] if len(rows) > limit else None
     return OrderPage(orders, None if last is None else Cursor(last.created_at, last.cl_ord_id))
 
@@ -100,13 +105,18 @@ class StoreReader:
     An in-memory SQLite database exists only on the connection (and thread) that made it, so there the
     reads go to the engine's store and its thread (`shared`): nothing else could see the data."""
 
-    def __init__(self, url: str, shared: tuple[OrderStore, ThreadPoolExecutor] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        shared: tuple[OrderStore, ThreadPoolExecutor] | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
         in_memory = url.startswith("sqlite://") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
         self._own = shared is None or not in_memory
         if shared is not None and not self._own:
             self._store, self._thread = shared
         else:
-            self._store = OrderStore(url)
+            self._store = OrderStore(url, account=shared[0].account if shared else account)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fixadapter-reads")
 
     @property

@@ -1,5 +1,9 @@
 """OrderStore: the only code that talks SQL. Synchronous by design: the engine calls it from one
 worker thread, which keeps writes ordered and the event loop free.
+
+An OrderStore serves one account: it writes that account on every row and reads only that account's rows,
+so several engines (one per account) share one database without seeing each other's orders, executions,
+positions or ids.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
+    Select,
     String,
     Table,
     bindparam,
@@ -32,7 +39,7 @@ from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
 from fixadapter.private_files import private_dir, private_file, sqlite_path
-from fixadapter.store import schema
+from fixadapter.store import migrations, schema
 
 log = logging.getLogger("fixadapter.store")
 T = TypeVar("T")
@@ -45,7 +52,10 @@ _ORDER_COLUMNS = tuple(column.name for column in schema.orders.columns)
 _INSERT_ORDER = insert(schema.orders)
 _INSERT_REQUEST = insert(schema.order_requests)
 _INSERT_EXECUTION = insert(schema.executions)
-_UPDATE_ORDER = update(schema.orders).where(schema.orders.c.cl_ord_id == bindparam("key_cl_ord_id"))
+_UPDATE_ORDER = update(schema.orders).where(
+    schema.orders.c.account == bindparam("key_account"),
+    schema.orders.c.cl_ord_id == bindparam("key_cl_ord_id"),
+)
 _INSERT_CLIENT_ID = insert(schema.client_ids)
 
 
@@ -77,18 +87,23 @@ def _escaped(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def _usage(conn: Connection, client_id: str) -> tuple[str, str] | None:
-    """What `client_id` was used for, (kind, cl_ord_id): an order (kind 'order') or a cancel/replace of
-    one. Orders and requests stored before `client_ids` existed are found in their own tables."""
+def _usage(conn: Connection, account: str, client_id: str) -> tuple[str, str] | None:
+    """What `client_id` was used for in `account`, (kind, cl_ord_id): an order (kind 'order') or a
+    cancel/replace of one. Orders and requests stored before `client_ids` existed are found in their own
+    tables."""
     ids = schema.client_ids.c
-    row = conn.execute(select(ids.kind, ids.cl_ord_id).where(ids.client_id == client_id)).first()
+    query = select(ids.kind, ids.cl_ord_id).where(ids.account == account, ids.client_id == client_id)
+    row = conn.execute(query).first()
     if row is None:
         orders = schema.orders.c
-        if conn.execute(select(orders.cl_ord_id).where(orders.cl_ord_id == client_id)).first() is not None:
+        order = select(orders.cl_ord_id).where(orders.account == account, orders.cl_ord_id == client_id)
+        if conn.execute(order).first() is not None:
             return "order", client_id
         requests = schema.order_requests.c
         row = conn.execute(
-            select(requests.kind, requests.cl_ord_id).where(requests.request_id == client_id)
+            select(requests.kind, requests.cl_ord_id).where(
+                requests.account == account, requests.request_id == client_id
+            )
         ).first()
     return None if row is None else (row.kind, row.cl_ord_id)
 
@@ -111,12 +126,14 @@ def _private_database(path: Path) -> None:
     private_file(path)
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+def make_engine(url: str, echo: bool = False, **options: Any) -> Engine:
+    """An engine on `url`; a SQLite file is made private (0600) and runs in WAL mode with foreign keys.
+    `options` go to create_engine as they are."""
     database = sqlite_path(url)
     if database is not None:
         private_dir(database.parent)
     try:
-        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"), **options)
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url.rsplit('@', maxsplit=1)[-1]!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -126,20 +143,43 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return engine
 
 
-def _order_row(order: Order) -> dict[str, Any]:
+def _order_row(account: str, order: Order) -> dict[str, Any]:
     row = order.model_dump(include=set(_ORDER_COLUMNS))
     for key in ("side", "order_type", "status", "previous_status"):
         value = row.get(key)
         row[key] = None if value is None else str(value)
+    row["account"] = account
     return row
 
 
-def _update_order(conn: Connection, order: Order) -> None:
-    conn.execute(_UPDATE_ORDER, {**_order_row(order), "key_cl_ord_id": order.cl_ord_id})
+def _update_order(conn: Connection, account: str, order: Order) -> None:
+    conn.execute(
+        _UPDATE_ORDER,
+        {**_order_row(account, order), "key_account": account, "key_cl_ord_id": order.cl_ord_id},
+    )
 
 
-def _order_from(row: Any) -> Order:
-    return Order.model_validate(dict(row._mapping))
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(model: type[M], values: dict[str, Any]) -> M:
+    """A model from a row: the row's `account` goes in only where the model has the field (the store
+    already chose the rows by account)."""
+    if "account" not in model.model_fields:
+        values.pop("account", None)
+    return model.model_validate(values)
+
+
+def _new_id(inserted: CursorResult[Any]) -> int:
+    """The id the database gave the row just inserted."""
+    key = inserted.inserted_primary_key
+    if key is None:
+        raise StoreError("the database returned no id for the row inserted")
+    return int(key[0])
+
+
+def order_from(row: Any) -> Order:
+    return _model(Order, dict(row._mapping))
 
 
 def _event_from(row: Any) -> OrderEvent:
@@ -148,7 +188,7 @@ def _event_from(row: Any) -> OrderEvent:
     x = schema.executions.c
     fields = {name: m[schema.orders.c[name]] for name in _ORDER_COLUMNS}
     fields.update(status=m[x.status], cum_qty=m[x.cum_qty], avg_px=m[x.avg_px], order_id=m[x.order_id])
-    order = Order.model_validate(fields)
+    order = _model(Order, fields)
     fill = None
     if m[x.fill_qty] is not None and m[x.fill_price] is not None:
         fill = Fill(
@@ -172,14 +212,19 @@ def _event_from(row: Any) -> OrderEvent:
 
 
 class OrderStore:
-    """Orders, their requests and executions, venue positions and instruments."""
+    """One account's orders, their requests and executions, venue positions and instruments."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(self, url: str, echo: bool = False, account: str = migrations.DEFAULT_ACCOUNT) -> None:
+        if not account or len(account) > schema.ACCOUNT_LENGTH:
+            raise StoreError(f"an account name has 1 to {schema.ACCOUNT_LENGTH} characters, got {account!r}")
         self.url = url
+        self.account = account
         self.engine = make_engine(url, echo)
 
     def create_schema(self) -> None:
-        self._run(schema.metadata.create_all)
+        """Make sure the schema is this fixadapter's: a new, empty database is created at head; a store
+        that is behind raises SchemaBehind naming the upgrade command (it is never changed here)."""
+        migrations.ensure_current(self.engine, migrations.STORE)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -205,7 +250,9 @@ class OrderStore:
     def insert_order(self, order: Order, terms: dict[str, Any] | None = None) -> bool:
         """Persist a new order and claim its ClOrdID; False when that order exists already (the caller's
         retry). Raises ClientIdInUse when the id names a cancel/replace request."""
+        account = self.account
         claim = {
+            "account": account,
             "client_id": order.cl_ord_id,
             "cl_ord_id": order.cl_ord_id,
             "kind": "order",
@@ -214,19 +261,19 @@ class OrderStore:
         }
 
         def work(conn: Connection) -> bool:
-            usage = _usage(conn, order.cl_ord_id)
+            usage = _usage(conn, account, order.cl_ord_id)
             if usage == ("order", order.cl_ord_id):
                 return False
             if usage is not None:
                 raise _in_use("ClOrdID", order.cl_ord_id, usage)
             conn.execute(_INSERT_CLIENT_ID, claim)
-            conn.execute(_INSERT_ORDER, _order_row(order))
+            conn.execute(_INSERT_ORDER, _order_row(account, order))
             return True
 
         try:
             return self._run(work)
         except IntegrityError as exc:  # claimed meanwhile by another writer
-            usage = self._run(lambda conn: _usage(conn, order.cl_ord_id))
+            usage = self.client_id_usage(order.cl_ord_id)
             if usage == ("order", order.cl_ord_id):
                 return False
             if usage is not None:
@@ -235,57 +282,66 @@ class OrderStore:
 
     def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
         """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""
-        return self._run(lambda conn: _usage(conn, client_id))
+        return self._run(lambda conn: _usage(conn, self.account, client_id))
 
     def order_terms(self, cl_ord_id: str) -> dict[str, Any] | None:
         """The terms an order was first submitted with (None for orders stored before they were kept)."""
         ids = schema.client_ids.c
-        query = select(ids.terms).where(ids.client_id == cl_ord_id, ids.kind == "order")
+        query = select(ids.terms).where(
+            ids.account == self.account, ids.client_id == cl_ord_id, ids.kind == "order"
+        )
         text = self._run(lambda conn: conn.execute(query).scalar())
         return None if text is None else dict(json.loads(text))
 
     def save_order(self, order: Order) -> None:
-        self._run(lambda conn: _update_order(conn, order))
+        self._run(lambda conn: _update_order(conn, self.account, order))
+
+    def _one_order(self, query: Select[Any]) -> Order | None:
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else order_from(row)
+
+    def _orders(self) -> Select[Any]:
+        return select(schema.orders).where(schema.orders.c.account == self.account)
 
     def get_order(self, cl_ord_id: str) -> Order | None:
-        query = select(schema.orders).where(schema.orders.c.cl_ord_id == cl_ord_id)
-        row = self._run(lambda conn: conn.execute(query).first())
-        return None if row is None else _order_from(row)
+        return self._one_order(self._orders().where(schema.orders.c.cl_ord_id == cl_ord_id))
 
     def order_for_request(self, request_id: str) -> Order | None:
-        query = select(schema.orders).join(
-            schema.order_requests, schema.order_requests.c.cl_ord_id == schema.orders.c.cl_ord_id
+        requests = schema.order_requests.c
+        query = self._orders().join(
+            schema.order_requests,
+            (requests.account == schema.orders.c.account) & (requests.cl_ord_id == schema.orders.c.cl_ord_id),
         )
-        query = query.where(schema.order_requests.c.request_id == request_id)
-        row = self._run(lambda conn: conn.execute(query).first())
-        return None if row is None else _order_from(row)
+        return self._one_order(query.where(requests.request_id == request_id))
 
     def order_by_venue_id(self, order_id: str) -> Order | None:
-        query = select(schema.orders).where(schema.orders.c.order_id == order_id)
-        row = self._run(lambda conn: conn.execute(query).first())
-        return None if row is None else _order_from(row)
+        return self._one_order(self._orders().where(schema.orders.c.order_id == order_id))
 
     def get_request(self, request_id: str) -> OrderRequest | None:
-        query = select(schema.order_requests).where(schema.order_requests.c.request_id == request_id)
+        requests = schema.order_requests
+        query = select(requests).where(
+            requests.c.account == self.account, requests.c.request_id == request_id
+        )
         row = self._run(lambda conn: conn.execute(query).first())
-        return None if row is None else OrderRequest.model_validate(dict(row._mapping))
+        return None if row is None else _model(OrderRequest, dict(row._mapping))
 
     def open_orders(self) -> list[Order]:
         statuses = [str(status) for status in OPEN_STATUSES]
-        query = select(schema.orders).where(schema.orders.c.status.in_(statuses))
+        query = self._orders().where(schema.orders.c.status.in_(statuses))
         rows = self._run(lambda conn: conn.execute(query.order_by(schema.orders.c.created_at)).all())
-        return [_order_from(row) for row in rows]
+        return [order_from(row) for row in rows]
 
     def orders(self) -> list[Order]:
-        query = select(schema.orders).order_by(schema.orders.c.created_at)
-        return [_order_from(row) for row in self._run(lambda conn: conn.execute(query).all())]
+        query = self._orders().order_by(schema.orders.c.created_at)
+        return [order_from(row) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def insert_request(self, request: OrderRequest, order: Order) -> None:
         """Persist a cancel/replace request and the order's pending state in one transaction; the request
         id is claimed (ClientIdInUse when any order or request used it before)."""
-        row = request.model_dump()
-        row["kind"] = str(request.kind)
+        account = self.account
+        row = {**request.model_dump(), "account": account, "kind": str(request.kind)}
         claim = {
+            "account": account,
             "client_id": request.request_id,
             "cl_ord_id": request.cl_ord_id,
             "kind": row["kind"],
@@ -294,29 +350,33 @@ class OrderStore:
         }
 
         def work(conn: Connection) -> None:
-            usage = _usage(conn, request.request_id)
+            usage = _usage(conn, account, request.request_id)
             if usage is not None:
                 raise _in_use("request id", request.request_id, usage)
             conn.execute(_INSERT_CLIENT_ID, claim)
             conn.execute(_INSERT_REQUEST, row)
-            _update_order(conn, order)
+            _update_order(conn, account, order)
 
         try:
             self._run(work)
         except IntegrityError as exc:
-            usage = self._run(lambda conn: _usage(conn, request.request_id))
+            usage = self.client_id_usage(request.request_id)
             if usage is not None:
                 raise _in_use("request id", request.request_id, usage) from exc
             raise UnstorableData(f"request {request.request_id} violates a constraint: {exc.orig}") from exc
 
     def requests(self) -> list[OrderRequest]:
-        rows = self._run(lambda conn: conn.execute(select(schema.order_requests)).all())
-        return [OrderRequest.model_validate(dict(row._mapping)) for row in rows]
+        query = select(schema.order_requests).where(schema.order_requests.c.account == self.account)
+        rows = self._run(lambda conn: conn.execute(query).all())
+        return [_model(OrderRequest, dict(row._mapping)) for row in rows]
 
     # -- executions ---------------------------------------------------------------------------
 
+    def _executions(self, *columns: Any) -> Select[Any]:
+        return select(*(columns or (schema.executions,))).where(schema.executions.c.account == self.account)
+
     def has_execution(self, dedupe_key: str) -> bool:
-        query = select(schema.executions.c.id).where(schema.executions.c.dedupe_key == dedupe_key)
+        query = self._executions(schema.executions.c.id).where(schema.executions.c.dedupe_key == dedupe_key)
         return self._run(lambda conn: conn.execute(query).first()) is not None
 
     def record_execution(
@@ -330,7 +390,9 @@ class OrderStore:
     ) -> int | None:
         """Append the execution and update the order atomically: the new row's id (the event's sequence
         number), or None if `key` was recorded before."""
+        account = self.account
         row = {
+            "account": account,
             "dedupe_key": key,
             "cl_ord_id": order.cl_ord_id,
             "order_id": order.order_id,
@@ -346,14 +408,16 @@ class OrderStore:
             "raw": report.raw if report else None,
         }
 
-        order_row = _order_row(order)
+        order_row = _order_row(account, order)
         _check_lengths("executions", row)
         _check_lengths("orders", order_row)
 
         def work(conn: Connection) -> int:
             inserted = conn.execute(_INSERT_EXECUTION, row)
-            conn.execute(_UPDATE_ORDER, {**order_row, "key_cl_ord_id": order.cl_ord_id})
-            return int(inserted.inserted_primary_key[0])
+            conn.execute(
+                _UPDATE_ORDER, {**order_row, "key_account": account, "key_cl_ord_id": order.cl_ord_id}
+            )
+            return _new_id(inserted)
 
         try:
             return self._run(work)
@@ -366,7 +430,7 @@ class OrderStore:
 
     def execution(self, dedupe_key: str) -> dict[str, Any] | None:
         """The execution recorded under `dedupe_key`, as a row."""
-        query = select(schema.executions).where(schema.executions.c.dedupe_key == dedupe_key)
+        query = self._executions().where(schema.executions.c.dedupe_key == dedupe_key)
         row = self._run(lambda conn: conn.execute(query).first())
         return None if row is None else dict(row._mapping)
 
@@ -374,54 +438,61 @@ class OrderStore:
         """Keep a report the store could not take, whole, with why; the row's id. Text no database refuses:
         a NUL or an unpaired surrogate is written escaped (\\x00)."""
         row = {
+            "account": self.account,
             "received_at": datetime.now(UTC),
             "report_type": report_type,
             "dedupe_key": _escaped(dedupe_key),
             "raw": _escaped(raw),
             "error": _escaped(error),
         }
-        inserted = self._run(lambda conn: conn.execute(insert(schema.reports_set_aside), row))
-        return int(inserted.inserted_primary_key[0])
+        return self._run(lambda conn: _new_id(conn.execute(insert(schema.reports_set_aside), row)))
 
     def reports_set_aside(self) -> list[dict[str, Any]]:
-        query = select(schema.reports_set_aside).order_by(schema.reports_set_aside.c.id)
+        table = schema.reports_set_aside
+        query = select(table).where(table.c.account == self.account).order_by(table.c.id)
         return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def executions(self, cl_ord_id: str | None = None) -> list[dict[str, Any]]:
-        query = select(schema.executions).order_by(schema.executions.c.id)
+        query = self._executions().order_by(schema.executions.c.id)
         if cl_ord_id is not None:
             query = query.where(schema.executions.c.cl_ord_id == cl_ord_id)
         return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def events_since(self, seq: int, limit: int = 1000) -> list[OrderEvent]:
-        """Order events with a sequence number above `seq`, oldest first, rebuilt from their rows.
+        """This account's order events with a sequence number above `seq`, oldest first, rebuilt from
+        their rows. Sequence numbers are the store's, shared by its accounts: each account's only grow.
 
         A row keeps what changed (status, filled quantities, the fill); the order's other terms are its
         current ones, so a replayed event before a replace shows the replaced terms.
         """
+        x, o = schema.executions.c, schema.orders.c
         query = (
-            select(schema.executions, schema.orders)
-            .join(schema.orders, schema.orders.c.cl_ord_id == schema.executions.c.cl_ord_id)
-            .where(schema.executions.c.id > seq)
-            .order_by(schema.executions.c.id)
+            self._executions(schema.executions, schema.orders)
+            .join(schema.orders, (o.account == x.account) & (o.cl_ord_id == x.cl_ord_id))
+            .where(x.id > seq)
+            .order_by(x.id)
             .limit(limit)
         )
         rows = self._run(lambda conn: conn.execute(query).all())
         return [_event_from(row) for row in rows]
 
     def last_event_seq(self) -> int:
-        query = select(func.max(schema.executions.c.id))
+        query = self._executions(func.max(schema.executions.c.id))
         return int(self._run(lambda conn: conn.execute(query).scalar()) or 0)
 
     # -- positions and instruments ------------------------------------------------------------
 
+    def _position_rows(self, positions: Sequence[Position]) -> list[dict[str, Any]]:
+        return [{**p.model_dump(mode="python"), "account": self.account} for p in positions]
+
     def replace_positions(self, current: Sequence[Position]) -> None:
-        """The venue is the authority: its list replaces ours whole."""
+        """The venue is the authority: its list replaces this account's whole."""
+        table = schema.positions
 
         def work(conn: Connection) -> None:
-            conn.execute(schema.positions.delete())
+            conn.execute(table.delete().where(table.c.account == self.account))
             if current:
-                conn.execute(insert(schema.positions), [p.model_dump(mode="python") for p in current])
+                conn.execute(insert(table), self._position_rows(current))
 
         self._run(work)
 
@@ -430,31 +501,33 @@ class OrderStore:
         table = schema.positions
 
         def work(conn: Connection) -> None:
-            conn.execute(table.delete().where(table.c.position_id == position_id))
+            mine = (table.c.account == self.account) & (table.c.position_id == position_id)
+            conn.execute(table.delete().where(mine))
             if position is not None:
-                conn.execute(insert(table), [position.model_dump(mode="python")])
+                conn.execute(insert(table), self._position_rows([position]))
 
         self._run(work)
 
     def positions(self) -> list[Position]:
-        query = select(schema.positions).order_by(schema.positions.c.position_id)
-        return [
-            Position.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
-        ]
+        table = schema.positions
+        query = select(table).where(table.c.account == self.account).order_by(table.c.position_id)
+        return [_model(Position, dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())]
 
     def replace_instruments(self, current: Sequence[Instrument]) -> None:
         now = datetime.now(UTC)
+        table = schema.instruments
 
         def work(conn: Connection) -> None:
-            conn.execute(schema.instruments.delete())
+            conn.execute(table.delete().where(table.c.account == self.account))
             if current:
-                rows = [{**i.model_dump(), "updated_at": now} for i in current]
-                conn.execute(insert(schema.instruments), rows)
+                rows = [{**i.model_dump(), "account": self.account, "updated_at": now} for i in current]
+                conn.execute(insert(table), rows)
 
         self._run(work)
 
     def instruments(self) -> list[Instrument]:
-        query = select(schema.instruments.c.symbol_id, schema.instruments.c.name, schema.instruments.c.digits)
+        table = schema.instruments
+        query = select(table.c.symbol_id, table.c.name, table.c.digits).where(table.c.account == self.account)
         return [
             Instrument.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
         ]

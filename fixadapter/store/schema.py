@@ -11,14 +11,16 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -57,11 +59,24 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+# Every order, request, execution, position, client id, instrument and report set aside belongs to one
+# account (the `name` of a configured account): several engines, one per account, share one store, each
+# reading and writing only its own rows. A ClOrdID is unique per account, so its keys start with `account`.
+# The shape of these tables is versioned by the migrations in fixadapter/store/migrations (revision
+# 0002_account added `account`); a change here needs a revision there (test_migrations compares them).
+ACCOUNT_LENGTH = 64
+
+
+def _account() -> Column[str]:
+    return Column("account", String(ACCOUNT_LENGTH), nullable=False)
+
+
 orders = Table(
     "orders",
     metadata,
-    Column("cl_ord_id", String(64), primary_key=True),
-    Column("order_id", String(32), index=True),
+    _account(),
+    Column("cl_ord_id", String(64), nullable=False),
+    Column("order_id", String(32)),
     Column("symbol_id", BigInteger, nullable=False),
     Column("symbol", String(32), nullable=False),
     Column("side", String(8), nullable=False),
@@ -72,8 +87,8 @@ orders = Table(
     Column("expire_time", UtcDateTime),
     Column("position_id", String(32)),
     Column("label", String(100)),
-    Column("strategy", String(64), index=True),
-    Column("status", String(20), nullable=False, index=True),
+    Column("strategy", String(64)),
+    Column("status", String(20), nullable=False),
     Column("previous_status", String(20)),
     Column("cum_qty", DecimalText, nullable=False),
     Column("avg_px", DecimalText),
@@ -81,27 +96,40 @@ orders = Table(
     Column("reason", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("account", "cl_ord_id", name="pk_orders"),
+    Index("ix_orders_order_id", "account", "order_id"),
+    Index("ix_orders_strategy", "account", "strategy"),
+    Index("ix_orders_status", "account", "status"),
+    # Pages of orders, newest first (HTTP /orders), and recovery in creation order.
+    Index("ix_orders_created_at", "account", "created_at", "cl_ord_id"),
 )
 
 order_requests = Table(
     "order_requests",
     metadata,
-    Column("request_id", String(64), primary_key=True),
-    Column("cl_ord_id", String(64), ForeignKey("orders.cl_ord_id"), nullable=False, index=True),
+    _account(),
+    Column("request_id", String(64), nullable=False),
+    Column("cl_ord_id", String(64), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("quantity", DecimalText),
     Column("price", DecimalText),
     Column("stop_price", DecimalText),
     Column("expire_time", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("account", "request_id", name="pk_order_requests"),
+    ForeignKeyConstraint(
+        ["account", "cl_ord_id"], ["orders.account", "orders.cl_ord_id"], name="fk_order_requests_order"
+    ),
+    Index("ix_order_requests_cl_ord_id", "account", "cl_ord_id"),
 )
 
 executions = Table(
     "executions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("dedupe_key", String(255), nullable=False, unique=True),
-    Column("cl_ord_id", String(64), ForeignKey("orders.cl_ord_id"), nullable=False),
+    _account(),
+    Column("dedupe_key", String(255), nullable=False),
+    Column("cl_ord_id", String(64), nullable=False),
     Column("order_id", String(32)),
     Column("event", String(24), nullable=False),
     Column("status", String(20), nullable=False),
@@ -113,20 +141,28 @@ executions = Table(
     Column("transact_time", UtcDateTime),
     Column("received_at", UtcDateTime, nullable=False),
     Column("raw", Text),
-    Index("ix_executions_cl_ord_id", "cl_ord_id", "id"),
+    UniqueConstraint("account", "dedupe_key", name="uq_executions_dedupe_key"),
+    ForeignKeyConstraint(
+        ["account", "cl_ord_id"], ["orders.account", "orders.cl_ord_id"], name="fk_executions_order"
+    ),
+    Index("ix_executions_cl_ord_id", "account", "cl_ord_id", "id"),
+    # An account's events in sequence order (the relay's replay and its last sequence number).
+    Index("ix_executions_account_id", "account", "id"),
 )
 
-# Every ClOrdID and cancel/replace request id the adapter has used, whatever for: a venue answer names
+# Every ClOrdID and cancel/replace request id the account has used, whatever for: a venue answer names
 # only the id, so an id must never name two things. Its primary key makes the claim atomic; `terms` keeps
 # a new order's terms as first submitted, so a retry is compared with those and not with replaced ones.
 client_ids = Table(
     "client_ids",
     metadata,
-    Column("client_id", String(64), primary_key=True),
+    _account(),
+    Column("client_id", String(64), nullable=False),
     Column("cl_ord_id", String(64), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("terms", Text),
     Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("account", "client_id", name="pk_client_ids"),
 )
 
 # Venue reports the store could never take (a value too long or invalid): kept whole with the error, so
@@ -135,6 +171,7 @@ reports_set_aside = Table(
     "reports_set_aside",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
     Column("received_at", UtcDateTime, nullable=False),
     Column("report_type", String(32), nullable=False),
     Column("dedupe_key", Text),
@@ -145,21 +182,37 @@ reports_set_aside = Table(
 positions = Table(
     "positions",
     metadata,
-    Column("position_id", String(32), primary_key=True),
+    _account(),
+    Column("position_id", String(32), nullable=False),
     Column("symbol_id", BigInteger, nullable=False),
     Column("side", String(8), nullable=False),
     Column("quantity", DecimalText, nullable=False),
     Column("entry_price", DecimalText),
     Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("account", "position_id", name="pk_positions"),
 )
 
+# The account's broker's instruments (two accounts may be at two brokers with two symbol lists).
 instruments = Table(
     "instruments",
     metadata,
-    Column("symbol_id", BigInteger, primary_key=True),
+    _account(),
+    Column("symbol_id", BigInteger, nullable=False),
     Column("name", String(64), nullable=False, index=True),
     Column("digits", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("account", "symbol_id", name="pk_instruments"),
+)
+
+# Which command ids each strategy has used, and for what (see command_ids.py): a strategy's command ids
+# are its own whatever account a command names, so this table has no account.
+queue_command_ids = Table(
+    "queue_command_ids",
+    metadata,
+    Column("strategy", String(64), primary_key=True),
+    Column("command_id", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("first_seen", UtcDateTime, nullable=False),
 )
 
 # Depth snapshots: append-only, read by symbol and time (latest, replay) and purged by time (retention).
@@ -182,4 +235,18 @@ market_depth = Table(
     Index("ix_market_depth_symbol_id_time", "symbol_id", "time", "id"),
     # Retention deletes and cross-symbol replay walk time order without sorting the table.
     Index("ix_market_depth_time", "time", "id"),
+)
+
+# The tables the store's migrations version (fix_messages lives in the compliance history, see
+# fixadapter/compliance/table.py, possibly in a database of its own).
+STORE_TABLES = (
+    orders,
+    order_requests,
+    executions,
+    client_ids,
+    reports_set_aside,
+    positions,
+    instruments,
+    queue_command_ids,
+    market_depth,
 )

@@ -50,7 +50,7 @@ def write_orders(url: str, orders: list[Order]) -> None:
     store.create_schema()
     rows = [
         {**o.model_dump(include={c.name for c in schema.orders.columns}), "status": str(o.status)}
-        | {"side": str(o.side), "order_type": str(o.order_type)}
+        | {"side": str(o.side), "order_type": str(o.order_type), "account": store.account}
         for o in orders
     ]
     with store.engine.begin() as conn:

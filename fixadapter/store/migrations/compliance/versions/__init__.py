@@ -1,0 +1,1 @@
+"""One module per revision of the compliance record's schema, oldest first."""

@@ -1,0 +1,460 @@
+"""OrderStore: the only code that talks SQL. Synchronous by design: the engine calls it from one
+worker thread, which keeps writes ordered and the event loop free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+
+from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
+from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
+from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
+from fixadapter.model.reports import ExecutionReport, Instrument
+from fixadapter.private_files import private_dir, private_file, sqlite_path
+from tests.data.migrations.store_v0 import schema
+
+log = logging.getLogger("fixadapter.store")
+T = TypeVar("T")
+
+_ORDER_COLUMNS = tuple(column.name for column in schema.orders.columns)
+
+# The hot writes as fixed statements with their values passed as parameters: SQLAlchemy compiles each
+# once and reuses it, where `.values(**row)` builds, keys and looks up a new statement on every call
+# (half the store thread's time per order before this, bench/order_path.py).
+_INSERT_ORDER = insert(schema.orders)
+_INSERT_REQUEST = insert(schema.order_requests)
+_INSERT_EXECUTION = insert(schema.executions)
+_UPDATE_ORDER = update(schema.orders).where(schema.orders.c.cl_ord_id == bindparam("key_cl_ord_id"))
+_INSERT_CLIENT_ID = insert(schema.client_ids)
+
+
+def _lengths(table: Table) -> dict[str, int]:
+    return {
+        column.name: column.type.length
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length
+    }
+
+
+# SQLite keeps any length in a VARCHAR; PostgreSQL refuses it. Checked here, both refuse it the same way.
+_LENGTHS = {table.name: _lengths(table) for table in (schema.orders, schema.executions)}
+
+
+def _check_lengths(table: str, row: dict[str, Any]) -> None:
+    for name, limit in _LENGTHS[table].items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise UnstorableData(
+                f"{table}.{name} would be {len(value)} characters ({value[:20]!r}...); "
+                f"the column holds {limit}"
+            )
+
+
+def _escaped(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _usage(conn: Connection, client_id: str) -> tuple[str, str] | None:
+    """What `client_id` was used for, (kind, cl_ord_id): an order (kind 'order') or a cancel/replace of
+    one. Orders and requests stored before `client_ids` existed are found in their own tables."""
+    ids = schema.client_ids.c
+    row = conn.execute(select(ids.kind, ids.cl_ord_id).where(ids.client_id == client_id)).first()
+    if row is None:
+        orders = schema.orders.c
+        if conn.execute(select(orders.cl_ord_id).where(orders.cl_ord_id == client_id)).first() is not None:
+            return "order", client_id
+        requests = schema.order_requests.c
+        row = conn.execute(
+            select(requests.kind, requests.cl_ord_id).where(requests.request_id == client_id)
+        ).first()
+    return None if row is None else (row.kind, row.cl_ord_id)
+
+
+def _in_use(role: str, client_id: str, usage: tuple[str, str]) -> ClientIdInUse:
+    return ClientIdInUse.of(role, client_id, *usage)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL + NORMAL: a commit survives a process crash (SIGKILL); only an OS crash could lose the last one.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _private_database(path: Path) -> None:
+    """0600 before SQLite opens (and so creates) the file: its -wal and -shm take the same mode."""
+    private_file(path)
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    database = sqlite_path(url)
+    if database is not None:
+        private_dir(database.parent)
+    try:
+        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {url.rsplit('@', maxsplit=1)[-1]!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        if database is not None:
+            event.listen(engine, "do_connect", lambda *_args: _private_database(database))
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row = order.model_dump(include=set(_ORDER_COLUMNS))
+    for key in ("side", "order_type", "status", "previous_status"):
+        value = row.get(key)
+        row[key] = None if value is None else str(value)
+    return row
+
+
+def _update_order(conn: Connection, order: Order) -> None:
+    conn.execute(_UPDATE_ORDER, {**_order_row(order), "key_cl_ord_id": order.cl_ord_id})
+
+
+def _order_from(row: Any) -> Order:
+    return Order.model_validate(dict(row._mapping))
+
+
+def _event_from(row: Any) -> OrderEvent:
+    """An executions row joined with its order, as the event it recorded."""
+    m = row._mapping
+    x = schema.executions.c
+    fields = {name: m[schema.orders.c[name]] for name in _ORDER_COLUMNS}
+    fields.update(status=m[x.status], cum_qty=m[x.cum_qty], avg_px=m[x.avg_px], order_id=m[x.order_id])
+    order = Order.model_validate(fields)
+    fill = None
+    if m[x.fill_qty] is not None and m[x.fill_price] is not None:
+        fill = Fill(
+            fill_id=m[x.dedupe_key],
+            cl_ord_id=order.cl_ord_id,
+            order_id=m[x.order_id],
+            symbol_id=order.symbol_id,
+            side=order.side,
+            quantity=m[x.fill_qty],
+            price=m[x.fill_price],
+            time=m[x.transact_time] or m[x.received_at],
+        )
+    return OrderEvent(
+        kind=OrderEventKind(m[x.event]),
+        order=order,
+        fill=fill,
+        reason=m[x.text] if m[x.event] == OrderEventKind.REJECTED else None,
+        time=m[x.received_at],
+        seq=m[x.id],
+    )
+
+
+class OrderStore:
+    """Orders, their requests and executions, venue positions and instruments."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo)
+
+    def create_schema(self) -> None:
+        self._run(schema.metadata.create_all)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except DataError as exc:
+            raise UnstorableData(f"the database refused a value: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        with self._transaction() as conn:
+            return work(conn)
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def insert_order(self, order: Order, terms: dict[str, Any] | None = None) -> bool:
+        """Persist a new order and claim its ClOrdID; False when that order exists already (the caller's
+        retry). Raises ClientIdInUse when the id names a cancel/replace request."""
+        claim = {
+            "client_id": order.cl_ord_id,
+            "cl_ord_id": order.cl_ord_id,
+            "kind": "order",
+            "terms": None if terms is None else json.dumps(terms, sort_keys=True),
+            "created_at": order.created_at,
+        }
+
+        def work(conn: Connection) -> bool:
+            usage = _usage(conn, order.cl_ord_id)
+            if usage == ("order", order.cl_ord_id):
+                return False
+            if usage is not None:
+                raise _in_use("ClOrdID", order.cl_ord_id, usage)
+            conn.execute(_INSERT_CLIENT_ID, claim)
+            conn.execute(_INSERT_ORDER, _order_row(order))
+            return True
+
+        try:
+            return self._run(work)
+        except IntegrityError as exc:  # claimed meanwhile by another writer
+            usage = self._run(lambda conn: _usage(conn, order.cl_ord_id))
+            if usage == ("order", order.cl_ord_id):
+                return False
+            if usage is not None:
+                raise _in_use("ClOrdID", order.cl_ord_id, usage) from exc
+            raise UnstorableData(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
+
+    def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
+        """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""
+        return self._run(lambda conn: _usage(conn, client_id))
+
+    def order_terms(self, cl_ord_id: str) -> dict[str, Any] | None:
+        """The terms an order was first submitted with (None for orders stored before they were kept)."""
+        ids = schema.client_ids.c
+        query = select(ids.terms).where(ids.client_id == cl_ord_id, ids.kind == "order")
+        text = self._run(lambda conn: conn.execute(query).scalar())
+        return None if text is None else dict(json.loads(text))
+
+    def save_order(self, order: Order) -> None:
+        self._run(lambda conn: _update_order(conn, order))
+
+    def get_order(self, cl_ord_id: str) -> Order | None:
+        query = select(schema.orders).where(schema.orders.c.cl_ord_id == cl_ord_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def order_for_request(self, request_id: str) -> Order | None:
+        query = select(schema.orders).join(
+            schema.order_requests, schema.order_requests.c.cl_ord_id == schema.orders.c.cl_ord_id
+        )
+        query = query.where(schema.order_requests.c.request_id == request_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def order_by_venue_id(self, order_id: str) -> Order | None:
+        query = select(schema.orders).where(schema.orders.c.order_id == order_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else _order_from(row)
+
+    def get_request(self, request_id: str) -> OrderRequest | None:
+        query = select(schema.order_requests).where(schema.order_requests.c.request_id == request_id)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else OrderRequest.model_validate(dict(row._mapping))
+
+    def open_orders(self) -> list[Order]:
+        statuses = [str(status) for status in OPEN_STATUSES]
+        query = select(schema.orders).where(schema.orders.c.status.in_(statuses))
+        rows = self._run(lambda conn: conn.execute(query.order_by(schema.orders.c.created_at)).all())
+        return [_order_from(row) for row in rows]
+
+    def orders(self) -> list[Order]:
+        query = select(schema.orders).order_by(schema.orders.c.created_at)
+        return [_order_from(row) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def insert_request(self, request: OrderRequest, order: Order) -> None:
+        """Persist a cancel/replace request and the order's pending state in one transaction; the request
+        id is claimed (ClientIdInUse when any order or request used it before)."""
+        row = request.model_dump()
+        row["kind"] = str(request.kind)
+        claim = {
+            "client_id": request.request_id,
+            "cl_ord_id": request.cl_ord_id,
+            "kind": row["kind"],
+            "terms": None,
+            "created_at": request.created_at,
+        }
+
+        def work(conn: Connection) -> None:
+            usage = _usage(conn, request.request_id)
+            if usage is not None:
+                raise _in_use("request id", request.request_id, usage)
+            conn.execute(_INSERT_CLIENT_ID, claim)
+            conn.execute(_INSERT_REQUEST, row)
+            _update_order(conn, order)
+
+        try:
+            self._run(work)
+        except IntegrityError as exc:
+            usage = self._run(lambda conn: _usage(conn, request.request_id))
+            if usage is not None:
+                raise _in_use("request id", request.request_id, usage) from exc
+            raise UnstorableData(f"request {request.request_id} violates a constraint: {exc.orig}") from exc
+
+    def requests(self) -> list[OrderRequest]:
+        rows = self._run(lambda conn: conn.execute(select(schema.order_requests)).all())
+        return [OrderRequest.model_validate(dict(row._mapping)) for row in rows]
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def has_execution(self, dedupe_key: str) -> bool:
+        query = select(schema.executions.c.id).where(schema.executions.c.dedupe_key == dedupe_key)
+        return self._run(lambda conn: conn.execute(query).first()) is not None
+
+    def record_execution(
+        self,
+        order: Order,
+        event_name: str,
+        report: ExecutionReport | None,
+        fill: Fill | None,
+        key: str,
+        text: str | None = None,
+    ) -> int | None:
+        """Append the execution and update the order atomically: the new row's id (the event's sequence
+        number), or None if `key` was recorded before."""
+        row = {
+            "dedupe_key": key,
+            "cl_ord_id": order.cl_ord_id,
+            "order_id": order.order_id,
+            "event": event_name,
+            "status": str(order.status),
+            "fill_qty": fill.quantity if fill else None,
+            "fill_price": fill.price if fill else None,
+            "cum_qty": order.cum_qty,
+            "avg_px": order.avg_px,
+            "text": text or (report.text if report else None) or order.reason,
+            "transact_time": report.transact_time if report else None,
+            "received_at": datetime.now(UTC),
+            "raw": report.raw if report else None,
+        }
+
+        order_row = _order_row(order)
+        _check_lengths("executions", row)
+        _check_lengths("orders", order_row)
+
+        def work(conn: Connection) -> int:
+            inserted = conn.execute(_INSERT_EXECUTION, row)
+            conn.execute(_UPDATE_ORDER, {**order_row, "key_cl_ord_id": order.cl_ord_id})
+            return int(inserted.inserted_primary_key[0])
+
+        try:
+            return self._run(work)
+        except IntegrityError as exc:
+            if not self.has_execution(key):
+                raise UnstorableData(
+                    f"execution {key} for {order.cl_ord_id} violates a constraint: {exc.orig}"
+                ) from exc
+            return None
+
+    def execution(self, dedupe_key: str) -> dict[str, Any] | None:
+        """The execution recorded under `dedupe_key`, as a row."""
+        query = select(schema.executions).where(schema.executions.c.dedupe_key == dedupe_key)
+        row = self._run(lambda conn: conn.execute(query).first())
+        return None if row is None else dict(row._mapping)
+
+    def set_aside(self, report_type: str, dedupe_key: str | None, raw: str | None, error: str) -> int:
+        """Keep a report the store could not take, whole, with why; the row's id. Text no database refuses:
+        a NUL or an unpaired surrogate is written escaped (\\x00)."""
+        row = {
+            "received_at": datetime.now(UTC),
+            "report_type": report_type,
+            "dedupe_key": _escaped(dedupe_key),
+            "raw": _escaped(raw),
+            "error": _escaped(error),
+        }
+        inserted = self._run(lambda conn: conn.execute(insert(schema.reports_set_aside), row))
+        return int(inserted.inserted_primary_key[0])
+
+    def reports_set_aside(self) -> list[dict[str, Any]]:
+        query = select(schema.reports_set_aside).order_by(schema.reports_set_aside.c.id)
+        return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def executions(self, cl_ord_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(schema.executions).order_by(schema.executions.c.id)
+        if cl_ord_id is not None:
+            query = query.where(schema.executions.c.cl_ord_id == cl_ord_id)
+        return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def events_since(self, seq: int, limit: int = 1000) -> list[OrderEvent]:
+        """Order events with a sequence number above `seq`, oldest first, rebuilt from their rows.
+
+        A row keeps what changed (status, filled quantities, the fill); the order's other terms are its
+        current ones, so a replayed event before a replace shows the replaced terms.
+        """
+        query = (
+            select(schema.executions, schema.orders)
+            .join(schema.orders, schema.orders.c.cl_ord_id == schema.executions.c.cl_ord_id)
+            .where(schema.executions.c.id > seq)
+            .order_by(schema.executions.c.id)
+            .limit(limit)
+        )
+        rows = self._run(lambda conn: conn.execute(query).all())
+        return [_event_from(row) for row in rows]
+
+    def last_event_seq(self) -> int:
+        query = select(func.max(schema.executions.c.id))
+        return int(self._run(lambda conn: conn.execute(query).scalar()) or 0)
+
+    # -- positions and instruments ------------------------------------------------------------
+
+    def replace_positions(self, current: Sequence[Position]) -> None:
+        """The venue is the authority: its list replaces ours whole."""
+
+        def work(conn: Connection) -> None:
+            conn.execute(schema.positions.delete())
+            if current:
+                conn.execute(insert(schema.positions), [p.model_dump(mode="python") for p in current])
+
+        self._run(work)
+
+    def put_position(self, position_id: str, position: Position | None) -> None:
+        """One position after a fill: stored, or removed when the fill closed it (None)."""
+        table = schema.positions
+
+        def work(conn: Connection) -> None:
+            conn.execute(table.delete().where(table.c.position_id == position_id))
+            if position is not None:
+                conn.execute(insert(table), [position.model_dump(mode="python")])
+
+        self._run(work)
+
+    def positions(self) -> list[Position]:
+        query = select(schema.positions).order_by(schema.positions.c.position_id)
+        return [
+            Position.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
+        ]
+
+    def replace_instruments(self, current: Sequence[Instrument]) -> None:
+        now = datetime.now(UTC)
+
+        def work(conn: Connection) -> None:
+            conn.execute(schema.instruments.delete())
+            if current:
+                rows = [{**i.model_dump(), "updated_at": now} for i in current]
+                conn.execute(insert(schema.instruments), rows)
+
+        self._run(work)
+
+    def instruments(self) -> list[Instrument]:
+        query = select(schema.instruments.c.symbol_id, schema.instruments.c.name, schema.instruments.c.digits)
+        return [
+            Instrument.model_validate(dict(r._mapping)) for r in self._run(lambda c: c.execute(query).all())
+        ]
