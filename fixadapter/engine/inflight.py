@@ -15,15 +15,12 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from fixadapter.engine.ports import WatchedOrders
 from fixadapter.errors import SessionError, SessionNotReady
 from fixadapter.model.enums import IN_FLIGHT_STATUSES, OrderStatus
 from fixadapter.model.orders import Order, utc_now
 from fixadapter.model.reconciliation import OrderUnknown
-
-if TYPE_CHECKING:
-    from fixadapter.engine.orders import OrderEngine
 
 log = logging.getLogger("fixadapter.inflight")
 QUERIED_STATUSES = IN_FLIGHT_STATUSES | {OrderStatus.UNKNOWN}
@@ -58,7 +55,7 @@ class StatusSchedule:
 
 
 async def watch_in_flight(
-    engine: OrderEngine, timeout: float, backoff_cap: float, unknown_after: float
+    engine: WatchedOrders, timeout: float, backoff_cap: float, unknown_after: float
 ) -> None:
     schedule = StatusSchedule(timeout, backoff_cap)
     while True:
@@ -68,7 +65,7 @@ async def watch_in_flight(
 
 
 async def check_in_flight(
-    engine: OrderEngine,
+    engine: WatchedOrders,
     schedule: StatusSchedule,
     timeout: float,
     unknown_after: float,
@@ -99,7 +96,7 @@ async def check_in_flight(
         engine.spawn(query(engine, order, timeout), name=f"status-{order.cl_ord_id}")
 
 
-async def query(engine: OrderEngine, order: Order, timeout: float) -> None:
+async def query(engine: WatchedOrders, order: Order, timeout: float) -> None:
     cl_ord_id = order.cl_ord_id
     try:
         answer = await engine.queries.status(order, timeout)

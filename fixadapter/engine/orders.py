@@ -33,6 +33,7 @@ from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.positions import PositionBook, PositionFill
 from fixadapter.engine.pre_trade import PreTrade
+from fixadapter.engine.reconciler import reconcile
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import (
@@ -925,8 +926,6 @@ class OrderEngine:
             self.reconcile_problem = None
             if self._reconcile_task is not None:
                 self._reconcile_task.cancel()
-            from fixadapter.engine.reconciler import reconcile  # circular by design: it drives the engine
-
             self._reconcile_task = self._tasks.spawn(reconcile(self), name="reconcile")
             return
         self._trade_up = False

@@ -16,16 +16,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from fixadapter.engine.inflight import QUERIED_STATUSES
+from fixadapter.engine.ports import ReconciledOrders
 from fixadapter.errors import SessionError, SessionNotReady, StoreError, VenueRefused
 from fixadapter.model.orders import Order
 from fixadapter.model.reconciliation import MassStatus, OrderUnknown, PositionsReport
 from fixadapter.model.reports import ExecutionReport
-
-if TYPE_CHECKING:
-    from fixadapter.engine.orders import OrderEngine
 
 log = logging.getLogger("fixadapter.reconcile")
 RETRY_SECONDS = 2.0
@@ -66,7 +64,7 @@ class Notes:
         log.log(level, "%s", text)
 
 
-async def reconcile(engine: OrderEngine) -> None:
+async def reconcile(engine: ReconciledOrders) -> None:
     """Retry until it succeeds or the session drops (which cancels this task)."""
     notes = Notes()
     while True:
@@ -90,7 +88,7 @@ async def reconcile(engine: OrderEngine) -> None:
         return
 
 
-async def _instruments(engine: OrderEngine, notes: Notes, timeout: float) -> int:
+async def _instruments(engine: ReconciledOrders, notes: Notes, timeout: float) -> int:
     """The venue's list; if it cannot give one, the list kept in the store (if any) is safe to go on with."""
     try:
         return len(await _ask("security list request", timeout, engine.load_instruments(timeout)))
@@ -105,7 +103,7 @@ async def _instruments(engine: OrderEngine, notes: Notes, timeout: float) -> int
         return kept
 
 
-async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> MassStatus | None:
+async def _working(engine: ReconciledOrders, notes: Notes, timeout: float) -> MassStatus | None:
     """The venue's working orders; if it cannot list them (None), every open order is asked for one by one."""
     try:
         mass = await _ask("mass status request", timeout, engine.queries.mass_status(timeout))
@@ -119,7 +117,7 @@ async def _working(engine: OrderEngine, notes: Notes, timeout: float) -> MassSta
 
 
 async def _statuses(
-    engine: OrderEngine, notes: Notes, missing: list[Order], timeout: float
+    engine: ReconciledOrders, notes: Notes, missing: list[Order], timeout: float
 ) -> tuple[dict[str, ExecutionReport], set[str]]:
     """Each order the venue did not list, asked for; those it no longer knows are closed (or sent again).
 
@@ -165,7 +163,7 @@ def _left_to_watch(order: Order, answer: object) -> bool:
     return isinstance(answer, StepFailed) and answer.venue_cannot and order.status in QUERIED_STATUSES
 
 
-async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
+async def _reconcile_once(engine: ReconciledOrders, notes: Notes) -> None:
     started = time.monotonic()
     timeout = engine.reconcile_timeout
     instruments = await _instruments(engine, notes, timeout)
@@ -202,7 +200,7 @@ async def _reconcile_once(engine: OrderEngine, notes: Notes) -> None:
 
 
 async def _positions(
-    engine: OrderEngine, notes: Notes, timeout: float, given: PositionsReport | None
+    engine: ReconciledOrders, notes: Notes, timeout: float, given: PositionsReport | None
 ) -> int | None:
     """The venue's positions (from its mass status where it gives them there); if it cannot give them,
     those kept from fills stand until the next check."""
@@ -218,7 +216,7 @@ async def _positions(
     return len(await engine.save_positions(answer))
 
 
-async def _apply_working(engine: OrderEngine, report: ExecutionReport, arrived: int) -> int:
+async def _apply_working(engine: ReconciledOrders, report: ExecutionReport, arrived: int) -> int:
     order = await engine.find(report.cl_ord_id, report.order_id)
     if order is None:
         log.warning("venue has order %s that the store does not: adopting it", report.order_id)

@@ -11,14 +11,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from fixadapter.engine.ports import CancellableOrders
 from fixadapter.errors import FixAdapterError
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import CancelOrder
-
-if TYPE_CHECKING:
-    from fixadapter.engine.orders import OrderEngine
 
 log = logging.getLogger("fixadapter.sweep")
 RETRY_SECONDS = 0.05
@@ -36,7 +33,7 @@ class Sweep:
         return {"sent": self.sent, "already_cancelling": self.already_cancelling, "failed": self.failed}
 
 
-async def cancel_working_orders(engine: OrderEngine, why: str, timeout: float = 5.0) -> Sweep:
+async def cancel_working_orders(engine: CancellableOrders, why: str, timeout: float = 5.0) -> Sweep:
     sweep = Sweep()
     deadline = time.monotonic() + timeout
     done: set[str] = set()
@@ -77,7 +74,7 @@ async def cancel_working_orders(engine: OrderEngine, why: str, timeout: float = 
     return sweep
 
 
-async def _cancel(engine: OrderEngine, cl_ord_id: str, sweep: Sweep) -> None:
+async def _cancel(engine: CancellableOrders, cl_ord_id: str, sweep: Sweep) -> None:
     try:
         order = await engine.cancel(CancelOrder(cl_ord_id=cl_ord_id))
     except FixAdapterError as exc:

@@ -23,13 +23,14 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
-def imported(path: Path, modules: set[str]) -> set[str]:
-    """The fixadapter modules `path` imports when it runs (at import time or in a function)."""
+def imported(path: Path, modules: set[str], typing_too: bool = False) -> set[str]:
+    """The fixadapter modules `path` imports when it runs (at import time or in a function), and with
+    `typing_too` those it imports for type checking only."""
     found: set[str] = set()
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _type_checking_only(node):
+        if isinstance(node, ast.If) and _type_checking_only(node) and not typing_too:
             for child in node.orelse:
                 visit(child)
             return
@@ -49,10 +50,10 @@ def imported(path: Path, modules: set[str]) -> set[str]:
     return {name for name in found if name in modules and name != module_name(path)}
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing_too: bool = False) -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(path) for path in paths}
-    return {module_name(path): imported(path, modules) for path in paths}
+    return {module_name(path): imported(path, modules, typing_too) for path in paths}
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -91,3 +92,15 @@ def test_no_module_of_fixadapter_imports_itself_through_others():
 def _packages_only(circle: list[str]) -> bool:
     """A package's __init__ importing its own modules is no circle of code (none here does more)."""
     return all((PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists() for name in circle)
+
+
+def test_the_engine_has_no_circle_even_in_its_type_hints():
+    """engine/orders.py uses the reconciler, the in-flight watch and the sweep; they know it only through
+    the protocols of engine/ports.py."""
+    graph = import_graph(typing_too=True)
+    engine = {
+        name: {t for t in targets if t.startswith("fixadapter.engine")} for name, targets in graph.items()
+    }
+    engine = {name: targets for name, targets in engine.items() if name.startswith("fixadapter.engine.")}
+    assert "fixadapter.engine.reconciler" in engine["fixadapter.engine.orders"]
+    assert cycles(engine) == []
