@@ -37,6 +37,12 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--control-port", type=int, default=5280, help="HTTP control port (0 picks one)")
     p.add_argument("--sender-comp-id", default="demo.sim.1234567", help="the client's SenderCompID")
     p.add_argument("--username", default="1234567")
+    p.add_argument(
+        "--account",
+        action="append",
+        help="serve this account, NAME:SENDERCOMPID:LOGIN, its password in FIXADAPTER_SIM_PASSWORD_<NAME> "
+        "(repeat; replaces --sender-comp-id/--username)",
+    )
     p.add_argument("--state", type=Path, help="sqlite file keeping the venue's orders across restarts")
     p.add_argument("--partial-fills", type=int, default=1, help="execute market orders in this many parts")
     p.add_argument("--tick-ms", type=int, default=250, help="price move interval")
@@ -211,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from fixadapter.sim.config import SimConfig
+    from fixadapter.sim.config import SimConfig, parse_accounts
     from fixadapter.sim.runner import run_simulator
 
     configure_logging(args.log_level)
@@ -224,6 +230,7 @@ def _simulate(args: argparse.Namespace) -> int:
         sender_comp_id=args.sender_comp_id,
         username=args.username,
         password=SecretStr(password),
+        accounts=parse_accounts(args.account or (), os.environ),
         state_path=args.state,
         partial_fill_parts=args.partial_fills,
         tick_interval_ms=args.tick_ms,

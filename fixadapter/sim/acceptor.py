@@ -8,6 +8,7 @@ QuickFIX's answers carry the client's spelling in 49.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.settings import resolve_path
 from fixadapter.logs import mask_secrets
 from fixadapter.model.enums import SessionKind
-from fixadapter.sim.config import SimConfig
+from fixadapter.sim.config import SimAccount, SimConfig
 from fixadapter.sim.trade_front import alias
 
 log = logging.getLogger("fixadapter.sim")
@@ -28,6 +29,7 @@ RepeatingGroup = tuple[int, int, list[list[Pair]]]  # count tag, delimiter tag, 
 Handler = Callable[[str, str, "fix.SessionID"], None]
 SessionHook = Callable[["fix.SessionID"], None]
 COMP_ID_SPELLINGS = ("CSERVER", "cServer", "CServer")  # seen on credentials forms and in captures
+NO_SUCH_LOGIN = "RET_NO_SUCH_LOGIN"  # login/CompID mismatch (reference 1.5)
 
 
 def comp_ids(config: SimConfig, slots: int = 1) -> list[str]:
@@ -41,11 +43,13 @@ def comp_ids(config: SimConfig, slots: int = 1) -> list[str]:
 def acceptor_settings(
     config: SimConfig, kind: SessionKind, port: int | None = None, slots: int = 1
 ) -> fix.SessionSettings:
-    """`port` instead of the configured one (a front serves that), `slots` sessions per CompID pair."""
+    """`port` instead of the configured one (a front serves that), `slots` sessions per CompID pair, for
+    every account served (QuickFIX finds the session, hence the account, by the client's 49)."""
     accept_port = config.port(kind) if port is None else port
     sessions = "".join(
-        f"[SESSION]\nSenderCompID={comp_id}\nTargetCompID={config.sender_comp_id}\n"
+        f"[SESSION]\nSenderCompID={comp_id}\nTargetCompID={account.sender_comp_id}\n"
         f"SocketAcceptPort={accept_port}\n"
+        for account in config.served_accounts
         for comp_id in comp_ids(config, slots)
     )
     text = f"""[DEFAULT]
@@ -72,8 +76,18 @@ TimestampPrecision=3
     return settings
 
 
+def client_comp_id(session_id: fix.SessionID) -> str:
+    """The client's SenderCompID (49) of an acceptor session: which account it is."""
+    return str(session_id.getTargetCompID().getValue())
+
+
 class CServerApplication(fix.Application):  # type: ignore[misc]
-    """Logon as cTrader checks it; 50/57 stamped on everything; `handler` answers application messages."""
+    """Logon as cTrader checks it; 50/57 stamped on everything; `handler` answers application messages.
+
+    Every account served has its sessions here (the client's SenderCompID names the account); a logon is
+    checked against that account's login (553) and password (554), and what is sent to an account goes
+    to its connections only.
+    """
 
     def __init__(
         self, config: SimConfig, kind: SessionKind, handler: Handler, on_logout: SessionHook | None = None
@@ -81,6 +95,7 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         super().__init__()
         self.config = config
         self.kind = kind
+        self.accounts = {account.sender_comp_id: account for account in config.served_accounts}
         self._handler = handler
         self._on_logout = on_logout
         self._client_sub_id: dict[str, str] = {}
@@ -92,12 +107,23 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         self._sessions_lock = threading.Lock()
         self.logons = 0
         self.logons_refused = 0  # Logon answered with a Logout: what a broker counts toward a lock
+        self.account_logons: dict[str, int] = dict.fromkeys(self._account_names(), 0)
+        self.account_logons_refused: dict[str, int] = dict.fromkeys(self._account_names(), 0)
+
+    def _account_names(self) -> list[str]:
+        return [account.name for account in self.accounts.values()]
+
+    def account_of(self, session_id: fix.SessionID) -> SimAccount | None:
+        return self.accounts.get(client_comp_id(session_id))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self._sessions.append(sessionID)
 
     def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self.logons += 1
+        account = self.account_of(sessionID)
+        if account is not None:
+            self.account_logons[account.name] += 1
         with self._sessions_lock:
             self._logged_on[sessionID.toString()] = sessionID
         log.info("%s: client logged on as %s", self.kind.value, sessionID.toString())
@@ -141,16 +167,16 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
                 header.setField(t.TARGET_SUB_ID, client)
             return
         header.setField(t.SENDER_SUB_ID, self.kind.value)
-        client = self._client_sub_id.get(session_id.toString())
-        if client:
-            header.setField(t.TARGET_SUB_ID, client)
+        echoed = self._client_sub_id.get(session_id.toString())
+        if echoed:
+            header.setField(t.TARGET_SUB_ID, echoed)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
             header = message.getHeader()
             if header.getField(t.MSG_TYPE) != "A":
                 return
-            reason = self._logon_refusal(message)
+            reason = self._logon_refusal(message, self.account_of(sessionID))
             client = header.getField(t.SENDER_SUB_ID) if header.isSetField(t.SENDER_SUB_ID) else ""
             if reason is None and client:
                 self._client_sub_id[sessionID.toString()] = client
@@ -162,10 +188,14 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             reason = "InternalError: RET_INVALID_DATA"
         if reason is not None:  # the one exception QuickFIX expects from here: it sends the Logout
             self.logons_refused += 1
-            log.warning("%s: logon refused: %s", self.kind.value, reason)
+            account = self.account_of(sessionID)
+            if account is not None:
+                self.account_logons_refused[account.name] += 1
+            name = account.name if account is not None else client_comp_id(sessionID)
+            log.warning("%s: logon of %s refused: %s", self.kind.value, name, reason)
             raise fix.RejectLogon(reason)
 
-    def _logon_refusal(self, message: fix.Message) -> str | None:
+    def _logon_refusal(self, message: fix.Message, account: SimAccount | None) -> str | None:
         header = message.getHeader()
         expected = self.kind.value
         sub_id = header.getField(t.TARGET_SUB_ID) if header.isSetField(t.TARGET_SUB_ID) else ""
@@ -173,10 +203,10 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
             return f"TargetSubID is assigned with the unexpected value '{sub_id}', expected '{expected}'"
         if not message.isSetField(t.USERNAME):
             return "InternalError: RET_INVALID_DATA"
-        if message.getField(t.USERNAME) != self.config.username:
-            return "RET_NO_SUCH_LOGIN"
+        if account is None or message.getField(t.USERNAME) != account.username:
+            return NO_SUCH_LOGIN  # a login that is not this SenderCompID's
         password = message.getField(t.PASSWORD) if message.isSetField(t.PASSWORD) else ""
-        if password != self.config.password.get_secret_value():
+        if not hmac.compare_digest(password.encode(), account.password.get_secret_value().encode()):
             return "InternalError: RET_INVALID_DATA"
         return None
 
@@ -187,9 +217,13 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         except Exception:
             log.exception("%s: failed to handle %s", self.kind.value, mask_secrets(message.toString()))
 
-    def logged_on_sessions(self) -> list[fix.SessionID]:
+    def logged_on_sessions(self, account: SimAccount | None = None) -> list[fix.SessionID]:
+        """The logged-on sessions of `account`, or of every account."""
         with self._sessions_lock:
-            return list(self._logged_on.values())
+            sessions = list(self._logged_on.values())
+        if account is None:
+            return sessions
+        return [session for session in sessions if client_comp_id(session) == account.sender_comp_id]
 
     def send(
         self,
@@ -197,10 +231,11 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         body: Iterable[Pair],
         groups: Iterable[RepeatingGroup] = (),
         session_id: fix.SessionID | None = None,
+        account: SimAccount | None = None,
     ) -> bool:
-        """To `session_id`, else to every logged-on session (cTrader copies each report to every
-        connection of the account); True if it went to at least one."""
-        targets = [session_id] if session_id is not None else self.logged_on_sessions()
+        """To `session_id`, else to every logged-on session of `account` (cTrader copies each report to
+        every connection of the account; None: of every account); True if it went to at least one."""
+        targets = [session_id] if session_id is not None else self.logged_on_sessions(account)
         body, groups = list(body), list(groups)
         sent = False
         for target in targets:
@@ -225,13 +260,15 @@ class CServerApplication(fix.Application):  # type: ignore[misc]
         except fix.SessionNotFound:
             return False
 
-    def logged_on(self) -> bool:
+    def logged_on(self, account: SimAccount | None = None) -> bool:
+        """Whether `account` (None: any account) has a session logged on."""
         return any(
             session is not None and session.isLoggedOn()
-            for session in (fix.Session.lookupSession(sid) for sid in self.logged_on_sessions())
+            for session in (fix.Session.lookupSession(sid) for sid in self.logged_on_sessions(account))
         )
 
-    def force_logout(self, reason: str) -> None:
-        """A server-initiated Logout; unlike Session.logout() it leaves the session open to the next logon."""
-        if self.logged_on():
-            self.send("5", [(t.TEXT, reason)])
+    def force_logout(self, reason: str, account: SimAccount | None = None) -> None:
+        """A server-initiated Logout to `account`'s sessions (None: every account's); unlike
+        Session.logout() it leaves the session open to the next logon."""
+        if self.logged_on(account):
+            self.send("5", [(t.TEXT, reason)], account=account)

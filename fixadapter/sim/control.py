@@ -2,15 +2,25 @@
 switch on faults, force a logout, read and steer the QUOTE port's market data. It is the venue's back
 office, not part of cTrader's protocol.
 
+The simulator serves several accounts; what is kept per account (orders, positions, logons, faults,
+sessions) is read and steered for one account, named by "account" (a query parameter on GET, a key in a
+POST body). A request that names none means the first account (the only one in the single-account form).
+An unknown account is answered with 404. Prices and market data are one market for every account.
+
     GET  /health                         {"ok": true}
-    GET  /state                          orders, positions, quotes, TRADE logons and refused logons
+    GET  /accounts                       [{"name", "sender_comp_id", "username", "logged_on": {"TRADE": bool,
+                                           "QUOTE": bool}}, ...] (first account first; never a password)
+    GET  /state?account=A                the account's orders, positions, TRADE logons and refused logons,
+                                         the quotes, "accounts" (names) and "logons_refused_no_such_login"
+                                         (TRADE logons from a SenderCompID no account has)
     POST /quote    {"symbol_id", "bid", "ask"}
-    POST /scenario {"partial_fill_parts"?, "freeze_prices"?, "extra_tag"?: [tag, value],
+    POST /scenario {"account"?, "partial_fill_parts"?, "extra_tag"?: [tag, value],
                     "drop_reports"?, "ignore_requests"?,
                     "session_reject_next"?: "D" (the next D gets a session-level Reject 35=3),
                     "refuse"?: {"AF": "text"} (each AF refused by a j naming it by RefSeqNum; {} ends it),
-                    "silent"?: ["H"] (each H left unanswered; [] ends it)}
-    POST /logout   {"session": "TRADE"|"QUOTE", "reason"?}
+                    "silent"?: ["H"] (each H left unanswered; [] ends it),
+                    "freeze_prices"? (the one market, every account)}
+    POST /logout   {"session": "TRADE"|"QUOTE", "account"?, "reason"?}  a Logout to that account's sessions
     GET  /book?symbol_id=1               the QUOTE port's depth book of one symbol (404 if not listed):
          {"symbol_id": 1,
           "entries": [{"id": "2291666392", "side": "bid"|"ask", "price": "1.08345", "size": "3000000"}, ...],
@@ -36,7 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError, QuoteRequestRefused
-from fixadapter.sim.trade_server import TradeServer
+from fixadapter.sim.trade_server import Desk, TradeServer
 
 log = logging.getLogger("fixadapter.sim.control")
 
@@ -60,6 +70,14 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value.value if hasattr(value, "value") else value
+
+
+def _named_account(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"account must be a name, was {value!r}")
+    return value
 
 
 def _outcome(run: Callable[[], object]) -> tuple[int, object]:
@@ -89,7 +107,8 @@ class ControlServer:
         }
         self._gets: dict[str, Callable[[Query], object]] = {
             "/health": lambda _query: {"ok": True},
-            "/state": lambda _query: self.state(),
+            "/accounts": lambda _query: self.accounts(),
+            "/state": lambda query: self.state(query.get("account", [None])[0]),
             "/book": self._book,
             "/market": lambda _query: self.quote.call("market"),
         }
@@ -107,15 +126,40 @@ class ControlServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def state(self) -> dict[str, Any]:
-        venue = self.trade.venue
+    def _desk(self, name: object) -> Desk:
+        try:
+            return self.trade.desk(_named_account(name))
+        except KeyError as exc:
+            raise NotFoundError(exc.args[0]) from None
+
+    def accounts(self) -> list[dict[str, Any]]:
+        quote_logged_on = self.quote.call("logged_on")
+        return [
+            {
+                "name": desk.account.name,
+                "sender_comp_id": desk.account.sender_comp_id,
+                "username": desk.account.username,
+                "logged_on": {
+                    "TRADE": self.trade.app.logged_on(desk.account),
+                    "QUOTE": bool(quote_logged_on.get(desk.account.name)),
+                },
+            }
+            for desk in self.trade.desks.values()
+        ]
+
+    def state(self, account: str | None = None) -> dict[str, Any]:
+        desk = self._desk(account)
+        venue, prices, app = desk.venue, self.trade.prices, self.trade.app
         return {
+            "account": desk.account.name,
             "orders": _jsonable(venue.all_orders()),
             "positions": _jsonable(venue.positions()),
-            "quotes": {str(s.symbol_id): _jsonable(venue.quote(s.symbol_id)) for s in venue.symbols()},
-            "logged_on": self.trade.app.logged_on(),
-            "logons": self.trade.app.logons,
-            "logons_refused": self.trade.app.logons_refused,
+            "quotes": {str(s.symbol_id): _jsonable(prices.quote(s.symbol_id)) for s in prices.symbols()},
+            "logged_on": app.logged_on(desk.account),
+            "logons": app.account_logons[desk.account.name],
+            "logons_refused": app.account_logons_refused[desk.account.name],
+            "accounts": list(self.trade.desks),
+            "logons_refused_no_such_login": self.trade.front.unknown_refused,
             "tls_connections": {
                 "TRADE": self.trade.tls.connections if self.trade.tls is not None else None,
                 "QUOTE": self.quote.call("tls_connections"),
@@ -124,25 +168,26 @@ class ControlServer:
 
     def _quote(self, body: dict[str, Any]) -> object:
         self.trade.set_quote(int(body["symbol_id"]), Decimal(str(body["bid"])), Decimal(str(body["ask"])))
-        return _jsonable(self.trade.venue.quote(int(body["symbol_id"])))
+        return _jsonable(self.trade.prices.quote(int(body["symbol_id"])))
 
     def _scenario(self, body: dict[str, Any]) -> object:
+        desk = self._desk(body.get("account"))
         if "partial_fill_parts" in body:
-            self.trade.venue.set_partial_fill_parts(int(body["partial_fill_parts"]))
+            desk.venue.set_partial_fill_parts(int(body["partial_fill_parts"]))
         if "freeze_prices" in body:
-            self.trade.faults.freeze_prices = bool(body["freeze_prices"])
+            self.trade.freeze_prices = bool(body["freeze_prices"])
         if "ignore_requests" in body:
-            self.trade.faults.ignore_requests = int(body["ignore_requests"])
+            desk.faults.ignore_requests = int(body["ignore_requests"])
         if "drop_reports" in body:
-            self.trade.faults.drop_reports = int(body["drop_reports"])
+            desk.faults.drop_reports = int(body["drop_reports"])
         if "extra_tag" in body:
             tag, value = body["extra_tag"]
-            self.trade.faults.extra_tag = (int(tag), str(value))
-        self._refusals(body)
+            desk.faults.extra_tag = (int(tag), str(value))
+        self._refusals(desk, body)
         return {"ok": True}
 
-    def _refusals(self, body: dict[str, Any]) -> None:
-        faults = self.trade.faults
+    def _refusals(self, desk: Desk, body: dict[str, Any]) -> None:
+        faults = desk.faults
         if "session_reject_next" in body:
             faults.session_reject_next.add(str(body["session_reject_next"]))
         if "refuse" in body:
@@ -151,11 +196,13 @@ class ControlServer:
             faults.silent = {str(msg_type) for msg_type in body["silent"]}
 
     def _logout(self, body: dict[str, Any]) -> object:
+        """A Logout to one account's sessions of one kind; the other accounts' stay."""
+        account = self._desk(body.get("account")).account
         reason = str(body.get("reason", "simulated server logout"))
         if body.get("session", "TRADE") == "QUOTE":
-            self.quote.logout(reason)
+            self.quote.logout(reason, account.sender_comp_id)
         else:
-            self.trade.app.force_logout(reason)
+            self.trade.app.force_logout(reason, account)
         return {"ok": True}
 
     def _drop(self, body: dict[str, Any]) -> object:

@@ -4,6 +4,10 @@ Ports are never chosen here and bound there (another process could take one in b
 start asks for port 0 everywhere, the simulator binds and reports what it got on its ready line, and a
 restart asks for those same ports again, as a real venue keeps its ports. A simulator that dies before it
 is ready raises SimulatorFailed with its exit status and the end of its log.
+
+A simulator serves one account (sender_comp_id, username, password) or, given `accounts`, each of them;
+passwords reach it by environment only (FIXADAPTER_SIM_PASSWORD[_<NAME>]), never on its command line,
+and its ready line names each account without one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from fixadapter.model.enums import SessionKind
-from fixadapter.sim.runner import PORTS_MARK, READY_LINE
+from fixadapter.sim.config import DEFAULT_ACCOUNT, PASSWORD_VARIABLE, password_variable
+from fixadapter.sim.runner import ACCOUNTS_MARK, PORTS_MARK, READY_LINE
 
 START_SECONDS = 60.0
 LOG_TAIL_LINES = 25
@@ -54,6 +59,15 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(tail) if tail else f"(its log {path} is empty)"
 
 
+def read_accounts(line: str) -> list[dict[str, str]]:
+    """The accounts a ready line reports (name, sender_comp_id, username; see runner.ACCOUNTS_MARK)."""
+    before_ports = line.rpartition(PORTS_MARK)[0]
+    _, mark, text = before_ports.rpartition(ACCOUNTS_MARK)
+    if not mark:
+        raise SimulatorFailed(f"the simulator's ready line names no accounts: {line.strip()!r}")
+    return [{str(k): str(v) for k, v in account.items()} for account in json.loads(text)]
+
+
 def read_ports(line: str) -> dict[str, int | None]:
     """The ports a ready line reports (see runner.PORTS_MARK)."""
     _, mark, text = line.rpartition(PORTS_MARK)
@@ -63,9 +77,27 @@ def read_ports(line: str) -> dict[str, int | None]:
     return {name: int(port) if port is not None else None for name, port in ports.items()}
 
 
+@dataclass(frozen=True)
+class SimAccountCredentials:
+    """An account a SimProcess serves, with the password the harness chose for it."""
+
+    name: str
+    sender_comp_id: str
+    username: str
+    password: str = field(repr=False)
+
+    @property
+    def argument(self) -> str:
+        """Its --account value (the password goes by environment)."""
+        return f"{self.name}:{self.sender_comp_id}:{self.username}"
+
+
 @dataclass
 class SimProcess:
-    """One simulator process; a port left 0 is bound by the simulator and kept across restarts."""
+    """One simulator process; a port left 0 is bound by the simulator and kept across restarts.
+
+    `accounts` (when given) are served instead of the single sender_comp_id/username/password account.
+    """
 
     state_path: Path | None = None
     quote_port: int = 0
@@ -73,7 +105,8 @@ class SimProcess:
     control_port: int = 0
     sender_comp_id: str = "demo.sim.1234567"
     username: str = "1234567"
-    password: str = "sim-password"  # noqa: S105 - the simulator's own test credential
+    password: str = field(default="sim-password", repr=False)  # the simulator's own test credential
+    accounts: tuple[SimAccountCredentials, ...] = ()
     extra_args: tuple[str, ...] = ()
     log_path: Path | None = None
     # TLS ports beside the plain ones, with a certificate made at start in tls_dir (its CA: ca_file).
@@ -102,6 +135,7 @@ class SimProcess:
             self.sender_comp_id,
             "--username",
             self.username,
+            *(option for account in self.accounts for option in ("--account", account.argument)),
             *self.extra_args,
         ]
         if self.state_path is not None:
@@ -116,7 +150,8 @@ class SimProcess:
             command += ["--tls-dir", str(self.tls_directory)]
             for name in self.tls_names:
                 command += ["--tls-name", name]
-        env = {**os.environ, "FIXADAPTER_SIM_PASSWORD": self.password}
+        env = {**os.environ, PASSWORD_VARIABLE: self.password}
+        env.update({password_variable(account.name): account.password for account in self.accounts})
         stderr_path = self._stderr_file()
         with open(stderr_path, "ab") as log:
             self._process = subprocess.Popen(
@@ -167,6 +202,11 @@ class SimProcess:
                 )
 
     def _adopt_ports(self, ready_line: str) -> None:
+        served = [(a["name"], a["sender_comp_id"], a["username"]) for a in read_accounts(ready_line)]
+        asked = [(a.name, a.sender_comp_id, a.username) for a in self.served_accounts]
+        if served != asked:
+            self.kill()
+            raise SimulatorFailed(f"the simulator serves the accounts {served}, not {asked}")
         ports = read_ports(ready_line)
         self.quote_port = ports["quote"] or 0
         self.trade_port = ports["trade"] or 0
@@ -233,13 +273,31 @@ class SimProcess:
             return self.quote_tls_port if kind is SessionKind.QUOTE else self.trade_tls_port
         return self.quote_port if kind is SessionKind.QUOTE else self.trade_port
 
-    def adapter_settings(self, password: str | None = None) -> dict[str, Any]:
-        """The `account` section an adapter needs to reach this simulator (over TLS when it serves TLS)."""
+    @property
+    def served_accounts(self) -> tuple[SimAccountCredentials, ...]:
+        """The accounts this simulator serves, first one first."""
+        if self.accounts:
+            return self.accounts
+        return (SimAccountCredentials(DEFAULT_ACCOUNT, self.sender_comp_id, self.username, self.password),)
+
+    def account(self, name: str | None = None) -> SimAccountCredentials:
+        """Account `name`'s credentials; the first account's when None."""
+        if name is None:
+            return self.served_accounts[0]
+        for account in self.served_accounts:
+            if account.name == name:
+                return account
+        raise KeyError(f"this simulator serves no account {name!r}")
+
+    def adapter_settings(self, password: str | None = None, account: str | None = None) -> dict[str, Any]:
+        """The `account` section an adapter needs to reach this simulator (over TLS when it serves TLS) as
+        account `account` (None: the first)."""
+        credentials = self.account(account)
         settings: dict[str, Any] = {
             "host": "127.0.0.1",
-            "sender_comp_id": self.sender_comp_id,
-            "username": self.username,
-            "password": password if password is not None else self.password,
+            "sender_comp_id": credentials.sender_comp_id,
+            "username": credentials.username,
+            "password": password if password is not None else credentials.password,
             "quote_port": self.session_port(SessionKind.QUOTE),
             "trade_port": self.session_port(SessionKind.TRADE),
             "heartbeat_seconds": 30,

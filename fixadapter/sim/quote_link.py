@@ -52,8 +52,9 @@ class QuoteLink:
         with contextlib.suppress(QuoteLinkError):
             self._send(("quotes", [(q.symbol_id, format(q.bid, "f"), format(q.ask, "f")) for q in quotes]))
 
-    def logout(self, reason: str) -> None:
-        self._send(("logout", reason))
+    def logout(self, reason: str, sender_comp_id: str | None = None) -> None:
+        """A Logout to the QUOTE sessions of the account with this SenderCompID (None: of every account)."""
+        self._send(("logout", reason, sender_comp_id))
 
     def stop(self) -> None:
         self._send("stop")

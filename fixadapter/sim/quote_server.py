@@ -13,9 +13,9 @@ setField/Group calls (about 13 us): measured on a 2-vCPU VM the port then sustai
 to one client instead of about 28 000. While paused (control port) no market data leaves at all; requests
 are still answered (a V gets its snapshot, a refused one its Y).
 
-Pipe protocol (parent -> child): "stop"; ("logout", reason); ("quotes", [(symbol_id, bid, ask), ...]);
-("call", number, name, args) answered with (number, True, result) or (number, False, text) (control port
-requests, see quote_link.py).
+Pipe protocol (parent -> child): "stop"; ("logout", reason, sender_comp_id or None: every account);
+("quotes", [(symbol_id, bid, ask), ...]); ("call", number, name, args) answered with (number, True, result)
+or (number, False, text) (control port requests, see quote_link.py).
 """
 
 from __future__ import annotations
@@ -408,6 +408,21 @@ class QuoteServer:
             raise ValueError("QUOTE has no TLS port")
         return self.tls.drop()
 
+    def logged_on(self) -> dict[str, bool]:
+        """Account name -> whether it has a QUOTE session logged on."""
+        return {account.name: self.app.logged_on(account) for account in self.app.accounts.values()}
+
+    def force_logout(self, reason: str, sender_comp_id: str | None) -> None:
+        """A Logout to that account's QUOTE sessions (None: every account's); its streams end with them."""
+        if sender_comp_id is None:
+            self.app.force_logout(reason)
+            return
+        account = self.app.accounts.get(sender_comp_id)
+        if account is None:
+            log.warning("QUOTE: logout for SenderCompID %r, which no account has", sender_comp_id)
+            return
+        self.app.force_logout(reason, account)
+
     def call(self, name: str, args: dict[str, Any]) -> Any:
         calls: dict[str, Callable[..., Any]] = {
             "book": self.book_state,
@@ -415,6 +430,7 @@ class QuoteServer:
             "set_market": self.set_market,
             "drop_tls": self.drop_tls,
             "tls_connections": lambda: self.tls.connections if self.tls is not None else None,
+            "logged_on": self.logged_on,
         }
         return calls[name](**args)
 
@@ -448,7 +464,7 @@ def _dispatch(server: QuoteServer, command: Any, parent: Connection) -> None:
     if command[0] == "quotes":
         server.on_quotes(command[1])
     elif command[0] == "logout":
-        server.app.force_logout(command[1])
+        server.force_logout(command[1], command[2] if len(command) > 2 else None)
     elif command[0] == "call":
         _, number, name, args = command
         try:

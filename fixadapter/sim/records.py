@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -145,6 +146,27 @@ class CancelRefused:
     order: VenueOrder
     text: str
     response_to: int
+
+
+class IdCounters:
+    """Order and position ids shared by the venues of one server: cTrader's ids are server-wide, so one
+    account's order or position id is never another account's (a client keying by id sees no clash)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}
+
+    def reserve(self, name: str, next_id: int) -> None:
+        """A venue's next id as loaded from its state file: no id below it is handed out again."""
+        with self._lock:
+            self._next[name] = max(self._next.get(name, next_id), next_id)
+
+    def allocate(self, name: str, at_least: int) -> int:
+        """The next id of `name`, never below `at_least` (the asking venue's own next id)."""
+        with self._lock:
+            allocated = max(self._next.get(name, at_least), at_least)
+            self._next[name] = allocated + 1
+            return allocated
 
 
 _SCHEMA = (

@@ -1,5 +1,5 @@
-"""`fixadapter simulate`: the TRADE port, the venue and the control port in this process; the QUOTE
-port in a child process that exits with it and gets every venue quote change over the pipe.
+"""`fixadapter simulate`: the TRADE port, the accounts' venues and the control port in this process; the
+QUOTE port in a child process that exits with it and gets every venue quote change over the pipe.
 """
 
 from __future__ import annotations
@@ -18,15 +18,25 @@ from fixadapter.sim.control import ControlServer
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
 from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError
 from fixadapter.sim.quote_server import run_quote_process
+from fixadapter.sim.records import IdCounters
 from fixadapter.sim.trade_server import TradeServer
 from fixadapter.sim.venue import Venue
 from fixadapter.tls.certs import ensure_server_files
 
 log = logging.getLogger("fixadapter.sim")
 READY_LINE = "fixadapter simulator ready"
+ACCOUNTS_MARK = " accounts="  # then the accounts served as JSON (no password), just before PORTS_MARK
 PORTS_MARK = " ports="  # then the bound ports as JSON, the last thing on the ready line
 CHILD_START_SECONDS = 30
 SIGNAL_POLL_SECONDS = 0.2
+
+
+def account_summaries(config: SimConfig) -> list[dict[str, str]]:
+    """Each account served as the ready line names it: name, SenderCompID and login, never its password."""
+    return [
+        {"name": account.name, "sender_comp_id": account.sender_comp_id, "username": account.username}
+        for account in config.served_accounts
+    ]
 
 
 def with_certificate(config: SimConfig) -> SimConfig:
@@ -63,17 +73,22 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     """Serve until SIGTERM/SIGINT (or `stop`); prints READY_LINE with the ports once listening."""
     stop = stop or threading.Event()
     config = with_certificate(config)
-    venue = Venue(RandomWalk(DEFAULT_SYMBOLS, seed=config.seed), config.state_path, config.partial_fill_parts)
+    prices = RandomWalk(DEFAULT_SYMBOLS, seed=config.seed)
+    ids = IdCounters()
+    venues = [
+        Venue(prices, config.account_state_path(index), config.partial_fill_parts, shared_ids=ids)
+        for index in range(len(config.served_accounts))
+    ]
     context = multiprocessing.get_context("spawn")
     parent_end, child_end = context.Pipe()
     quote = context.Process(target=run_quote_process, args=(config, child_end), name="sim-quote", daemon=True)
     quote.start()
     quote_port, quote_tls_port = _quote_ready(quote, parent_end)
     link = QuoteLink(parent_end)
-    trade = TradeServer(config, venue)
+    trade = TradeServer(config, venues)
     trade.on_quotes = link.send_quotes
     # The venue's quotes now, so the depth books start where the venue fills (it may not start at the mids).
-    link.send_quotes([venue.quote(spec.symbol_id) for spec in venue.symbols()])
+    link.send_quotes([prices.quote(spec.symbol_id) for spec in prices.symbols()])
     trade.start()
     control = ControlServer(config.host, config.control_port, trade, link)
     control.start()
@@ -97,7 +112,8 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
         tls = f" TLS: QUOTE {ports['quote_tls']} TRADE {ports['trade_tls']} cert {config.tls_cert}"
     print(
         f"{READY_LINE}: QUOTE {config.host}:{quote_port} TRADE {config.host}:{trade.port} "
-        f"control http://{config.host}:{control.port}{tls}{PORTS_MARK}{json.dumps(ports)}",
+        f"control http://{config.host}:{control.port}{tls}"
+        f"{ACCOUNTS_MARK}{json.dumps(account_summaries(config))}{PORTS_MARK}{json.dumps(ports)}",
         flush=True,
     )
     try:

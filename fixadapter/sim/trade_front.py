@@ -6,6 +6,11 @@ public TRADE port is this relay: the first connection of a CompID pair passes th
 a second one gets a slot of its own, an alias of the server CompID (`CSERVER~2`) that the acceptor
 serves as another session. Its messages are rewritten on the way (56 in, 49 out, BodyLength and
 CheckSum recomputed), so the client only ever sees the CompID it used.
+
+The acceptor has sessions for the configured accounts only, and QuickFIX closes a connection from any
+other SenderCompID without a word; cTrader answers it with a Logout `RET_NO_SUCH_LOGIN`. So the front,
+which reads each connection's Logon before the acceptor does, answers a Logon from a SenderCompID no
+account has with that Logout itself (stamped as a refused logon is, see acceptor.py) and closes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fixadapter.tls.loop_thread import LoopThread
 
@@ -20,6 +26,27 @@ log = logging.getLogger("fixadapter.sim.trade")
 SOH = b"\x01"
 SLOTS = 4  # connections per CompID pair; the acceptor serves an alias session for slots 2..SLOTS
 ALIAS_MARK = "~"
+
+
+NO_SUCH_LOGIN = "RET_NO_SUCH_LOGIN"
+
+
+def frame(fields: list[tuple[int, str]]) -> bytes:
+    """A FIX 4.4 message of `fields` (from 35 on) with its BodyLength and CheckSum."""
+    body = b"".join(f"{tag}={value}".encode() + SOH for tag, value in fields)
+    head = b"8=FIX.4.4" + SOH + b"9=" + str(len(body)).encode() + SOH
+    return head + body + b"10=" + f"{sum(head + body) % 256:03d}".encode() + SOH
+
+
+def no_such_login(logon: bytes) -> bytes:
+    """The Logout refusing `logon` from a SenderCompID no account has: 49/56 swapped, 50 = the qualifier
+    asked for (the client's 57) and 57 = the client's 50, as cTrader stamps a refused logon."""
+    now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    header = [(35, "5"), (34, "1"), (49, field_value(logon, b"56") or ""), (52, now)]
+    header += [(56, field_value(logon, b"49") or "")]
+    asked, client = field_value(logon, b"57"), field_value(logon, b"50")
+    sub_ids = [(50, asked or "TRADE")] + ([(57, client)] if client else [])
+    return frame(header[:3] + sub_ids[:1] + header[3:] + sub_ids[1:] + [(58, NO_SUCH_LOGIN)])
 
 
 def alias(comp_id: str, slot: int) -> str:
@@ -161,6 +188,13 @@ class FrontConnection:
         if message is None:
             return
         key = (field_value(message, b"49") or "", field_value(message, b"56") or "")
+        if not self._front.serves(key[0]) and field_value(message, b"35") == "A":
+            log.warning("TRADE: logon of SenderCompID %r refused: %s", key[0], NO_SUCH_LOGIN)
+            self._front.unknown_refused += 1
+            if self.client is not None and self.client.transport is not None:
+                self.client.transport.write(no_such_login(message))
+            self.lost()  # the Logout is written before the close (asyncio flushes, then closes)
+            return
         self.route = self._front.take_slot(key)
         if self.route is None:
             log.warning("TRADE: more than %d connections for %s, closing one", SLOTS, key)
@@ -195,8 +229,11 @@ class FrontConnection:
 class TradeFront:
     """Listens on the public TRADE port and relays each connection to the acceptor's loopback port."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, comp_ids: frozenset[str] | None = None) -> None:
+        """`comp_ids`: the SenderCompIDs of the accounts served (None: let the acceptor judge every one)."""
         self._address = (host, port)
+        self._comp_ids = comp_ids
+        self.unknown_refused = 0  # logons refused here: no account has their SenderCompID
         self._target_port = 0
         self._thread = LoopThread("sim-trade-front")
         self._server: asyncio.Server | None = None
@@ -224,6 +261,9 @@ class TradeFront:
         connection = FrontConnection(self)
         self._connections.add(connection)
         return Leg(connection, from_client=True)
+
+    def serves(self, comp_id: str) -> bool:
+        return self._comp_ids is None or comp_id in self._comp_ids
 
     def take_slot(self, key: tuple[str, str]) -> Route | None:
         used = self._slots.setdefault(key, set())

@@ -1,4 +1,10 @@
-"""The simulated CSERVER TRADE port: D, F, G, H, AF, AN and x answered as cTrader answers them."""
+"""The simulated CSERVER TRADE port: D, F, G, H, AF, AN and x answered as cTrader answers them.
+
+It serves every configured account as one cTrader server does: each account has a desk (its venue: its
+orders, positions and id-disjoint order ids) and its connections; a request is answered from the desk of
+the account whose SenderCompID sent it, and reports go to that account's connections only. Every desk
+trades on the same instruments and prices.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +27,17 @@ from fixadapter.connectors.fix.wire import (
     to_decimal,
 )
 from fixadapter.model.enums import SessionKind
-from fixadapter.sim.acceptor import CServerApplication, Pair, acceptor_settings
-from fixadapter.sim.config import SimConfig
+from fixadapter.sim.acceptor import (
+    CServerApplication,
+    Pair,
+    RepeatingGroup,
+    acceptor_settings,
+    client_comp_id,
+)
+from fixadapter.sim.config import SimAccount, SimConfig
 from fixadapter.sim.instruments import security_list
 from fixadapter.sim.listening import start_listening
-from fixadapter.sim.prices import Quote
+from fixadapter.sim.prices import Quote, RandomWalk
 from fixadapter.sim.tls_port import tls_port_for
 from fixadapter.sim.trade_front import SLOTS, TradeFront
 from fixadapter.sim.venue import (
@@ -72,16 +84,24 @@ class BadRequest(ValueError):
 
 @dataclass
 class Faults:
-    """Test scenarios switched on through the control port."""
+    """Test scenarios switched on through the control port, each for one account's messages."""
 
     extra_tag: tuple[int, str] | None = None
-    freeze_prices: bool = False
     drop_reports: int = 0  # the venue acts but the next N execution reports never leave
     ignore_requests: int = 0  # the next N application messages are lost before the venue sees them
     # Another acceptor's ways of refusing what it does not take (they name our message by RefSeqNum only):
     session_reject_next: set[str] = field(default_factory=set)  # the next of each type gets a Reject (3)
     refuse: dict[str, str] = field(default_factory=dict)  # type -> text: each answered by j without 379
     silent: set[str] = field(default_factory=set)  # types never answered while set
+
+
+@dataclass
+class Desk:
+    """One account at the TRADE port: its credentials, its venue (orders, positions) and its faults."""
+
+    account: SimAccount
+    venue: Venue
+    faults: Faults = field(default_factory=Faults)
 
 
 def execution_report(execution: Execution, *, mass_status: tuple[str, int] | None = None) -> list[Pair]:
@@ -180,16 +200,28 @@ def place_request(fields: Fields) -> PlaceRequest:
 
 
 class TradeServer:
-    """Owns the TRADE acceptor, the venue and the thread that moves prices and executes orders."""
+    """Owns the TRADE acceptor, the accounts' venues and the thread that moves prices and executes orders.
 
-    def __init__(self, config: SimConfig, venue: Venue) -> None:
+    `venues` holds one venue per served account (config.served_accounts, in order), all on one price
+    source; each account's desk has its own faults (control port).
+    """
+
+    def __init__(self, config: SimConfig, venues: list[Venue]) -> None:
+        accounts = config.served_accounts
+        if len(venues) != len(accounts):
+            raise ValueError(f"{len(accounts)} account(s) served but {len(venues)} venue(s) given")
         self.config = config
-        self.venue = venue
-        self.faults = Faults()
+        self.desks = {
+            account.name: Desk(account, venue) for account, venue in zip(accounts, venues, strict=True)
+        }
+        self._prices = venues[0].prices
+        self._desk_by_comp_id = {desk.account.sender_comp_id: desk for desk in self.desks.values()}
+        self.freeze_prices = False  # the one market stands still (control port)
         self.app = CServerApplication(config, SessionKind.TRADE, self.handle)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self.port = config.trade_port  # the bound one once started (config 0: any free port)
-        self.front = TradeFront(config.host, config.trade_port)  # the public port (see trade_front.py)
+        # The public port (see trade_front.py); it refuses a SenderCompID no account has.
+        self.front = TradeFront(config.host, config.trade_port, frozenset(self._desk_by_comp_id))
         self.tls = tls_port_for(config, SessionKind.TRADE)
         # Held from a venue call until its reports are sent, by every thread (QuickFIX, clock, control),
         # so reports leave in the order the venue produced them, as cTrader's do.
@@ -198,7 +230,7 @@ class TradeServer:
         self._clock_thread = threading.Thread(target=self._run_clock, name="sim-clock", daemon=True)
         # Every quote change goes here (the runner forwards it to the QUOTE process's depth books).
         self.on_quotes: Callable[[list[Quote]], None] | None = None
-        self._handlers: dict[str, Callable[[Fields], None]] = {
+        self._handlers: dict[str, Callable[[Desk, Fields], None]] = {
             "D": self._new_order,
             "F": self._cancel,
             "G": self._replace,
@@ -207,6 +239,20 @@ class TradeServer:
             "AN": self._positions,
             "x": self._security_list,
         }
+
+    def desk(self, name: str | None = None) -> Desk:
+        """The desk of account `name`, the first account's when None (KeyError naming those served)."""
+        if name is None:
+            return next(iter(self.desks.values()))
+        try:
+            return self.desks[name]
+        except KeyError:
+            raise KeyError(f"no account {name!r} (served: {', '.join(self.desks)})") from None
+
+    @property
+    def prices(self) -> RandomWalk:
+        """The one market every account trades on."""
+        return self._prices
 
     def start(self) -> None:
         settings = acceptor_settings(self.config, SessionKind.TRADE, port=0, slots=SLOTS)
@@ -225,7 +271,8 @@ class TradeServer:
         self.front.stop()
         if self._acceptor is not None:
             self._acceptor.stop()
-        self.venue.close()
+        for desk in self.desks.values():
+            desk.venue.close()
 
     def drop_tls(self) -> int:
         if self.tls is None:
@@ -233,38 +280,50 @@ class TradeServer:
         return self.tls.drop()
 
     def handle(self, msg_type: str, raw: str, session_id: fix.SessionID) -> None:
+        desk = self._desk_by_comp_id.get(client_comp_id(session_id))
+        if desk is None:  # the acceptor has sessions for the accounts only; a logon was needed
+            log.error("TRADE: a %s from %s, which no account has", msg_type, session_id.toString())
+            return
         with self._lock:
-            if self.faults.ignore_requests > 0:
-                self.faults.ignore_requests -= 1
+            faults = desk.faults
+            if faults.ignore_requests > 0:
+                faults.ignore_requests -= 1
                 log.info("fault: a %s never reached the venue", msg_type)
                 return
-            refusing = self.faults.session_reject_next or self.faults.refuse or self.faults.silent
-            if refusing and self._refused_by_fault(msg_type, Fields.parse(raw)):
+            refusing = faults.session_reject_next or faults.refuse or faults.silent
+            if refusing and self._refused_by_fault(desk, msg_type, Fields.parse(raw)):
                 return
-            self._handle(msg_type, raw)
+            self._handle(desk, msg_type, raw)
 
-    def _refused_by_fault(self, msg_type: str, fields: Fields) -> bool:
+    def _send(
+        self, desk: Desk, msg_type: str, body: list[Pair], groups: list[RepeatingGroup] | None = None
+    ) -> None:
+        """To every connection of the desk's account (cTrader copies each report to all of them)."""
+        self.app.send(msg_type, body, groups or (), account=desk.account)
+
+    def _refused_by_fault(self, desk: Desk, msg_type: str, fields: Fields) -> bool:
         """The faults that refuse or swallow a request the way other FIX acceptors do (control port)."""
-        faults = self.faults
+        faults = desk.faults
         seq_num = fields.require(t.MSG_SEQ_NUM)
         if msg_type in faults.session_reject_next:
             faults.session_reject_next.discard(msg_type)
             text = "Value is incorrect (out of range) for this tag, field=40"
             body = [(t.REF_SEQ_NUM, seq_num), (t.REF_TAG_ID, "40"), (t.REF_MSG_TYPE, msg_type)]
-            self.app.send("3", [*body, (t.SESSION_REJECT_REASON, "5"), (t.TEXT, text)])
+            self._send(desk, "3", [*body, (t.SESSION_REJECT_REASON, "5"), (t.TEXT, text)])
         elif msg_type in faults.refuse:
             body = [(t.REF_SEQ_NUM, seq_num), (t.REF_MSG_TYPE, msg_type), (t.BUSINESS_REJECT_REASON, "3")]
-            self.app.send("j", [*body, (t.TEXT, faults.refuse[msg_type])])
+            self._send(desk, "j", [*body, (t.TEXT, faults.refuse[msg_type])])
         elif msg_type in faults.silent:
             log.info("fault: a %s is left unanswered", msg_type)
         else:
             return False
         return True
 
-    def _handle(self, msg_type: str, raw: str) -> None:
+    def _handle(self, desk: Desk, msg_type: str, raw: str) -> None:
         handler = self._handlers.get(msg_type)
         if handler is None:
-            self.app.send(
+            self._send(
+                desk,
                 "j",
                 [
                     (t.REF_MSG_TYPE, msg_type),
@@ -273,33 +332,37 @@ class TradeServer:
                 ],
             )
             return
-        handler(Fields.parse(raw))
+        handler(desk, Fields.parse(raw))
 
     # -- senders ------------------------------------------------------------------------------
 
-    def send_executions(self, executions: list[Execution]) -> None:
+    def send_executions(self, desk: Desk, executions: list[Execution]) -> None:
+        faults = desk.faults
         for execution in executions:
-            if self.faults.drop_reports > 0:
-                self.faults.drop_reports -= 1
+            if faults.drop_reports > 0:
+                faults.drop_reports -= 1
                 log.info("fault: dropped the %s report of order %s", execution.kind, execution.order.order_id)
                 continue
             body = execution_report(execution)
-            if self.faults.extra_tag is not None:
-                body.append((self.faults.extra_tag[0], self.faults.extra_tag[1]))
-                self.faults.extra_tag = None
-            self.app.send("8", body)
+            if faults.extra_tag is not None:
+                body.append((faults.extra_tag[0], faults.extra_tag[1]))
+                faults.extra_tag = None
+            self._send(desk, "8", body)
 
-    def _business_reject(self, ref_id: str, text: str) -> None:
-        self.app.send(
-            "j", [(t.BUSINESS_REJECT_REF_ID, ref_id), (t.BUSINESS_REJECT_REASON, "0"), (t.TEXT, text)]
+    def _business_reject(self, desk: Desk, ref_id: str, text: str) -> None:
+        self._send(
+            desk,
+            "j",
+            [(t.BUSINESS_REJECT_REF_ID, ref_id), (t.BUSINESS_REJECT_REASON, "0"), (t.TEXT, text)],
         )
 
-    def _answer(self, result: list[Execution] | NotFound | CancelRefused) -> None:
+    def _answer(self, desk: Desk, result: list[Execution] | NotFound | CancelRefused) -> None:
         if isinstance(result, NotFound):
-            self._business_reject(result.request_id, result.text)
+            self._business_reject(desk, result.request_id, result.text)
         elif isinstance(result, CancelRefused):
             order = result.order
-            self.app.send(
+            self._send(
+                desk,
                 "9",
                 [
                     (t.CL_ORD_ID, result.request_id),
@@ -311,35 +374,36 @@ class TradeServer:
                 ],
             )
         else:
-            self.send_executions(result)
+            self.send_executions(desk, result)
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _new_order(self, fields: Fields) -> None:
+    def _new_order(self, desk: Desk, fields: Fields) -> None:
         try:
             request = place_request(fields)
         except (BadRequest, WireError) as exc:
-            self._business_reject(fields.get(t.CL_ORD_ID) or "", str(exc))
+            self._business_reject(desk, fields.get(t.CL_ORD_ID) or "", str(exc))
             return
-        self.send_executions(self.venue.place(request, datetime.now(UTC)))
+        self.send_executions(desk, desk.venue.place(request, datetime.now(UTC)))
 
-    def _cancel(self, fields: Fields) -> None:
+    def _cancel(self, desk: Desk, fields: Fields) -> None:
         try:
             order_id = _optional_int(fields, t.ORDER_ID, "OrderID")
         except BadRequest as exc:
-            self._business_reject(fields.require(t.CL_ORD_ID), str(exc))
+            self._business_reject(desk, fields.require(t.CL_ORD_ID), str(exc))
             return
         self._answer(
-            self.venue.cancel(
+            desk,
+            desk.venue.cancel(
                 fields.require(t.CL_ORD_ID), fields.require(t.ORIG_CL_ORD_ID), order_id, datetime.now(UTC)
-            )
+            ),
         )
 
-    def _replace(self, fields: Fields) -> None:
+    def _replace(self, desk: Desk, fields: Fields) -> None:
         request_id = fields.require(t.CL_ORD_ID)
         try:
             order_id = _optional_int(fields, t.ORDER_ID, "OrderID")
-            result = self.venue.replace(
+            result = desk.venue.replace(
                 request_id,
                 fields.require(t.ORIG_CL_ORD_ID),
                 order_id,
@@ -350,46 +414,49 @@ class TradeServer:
                 datetime.now(UTC),
             )
         except (BadRequest, WireError) as exc:
-            self._business_reject(request_id, str(exc))
+            self._business_reject(desk, request_id, str(exc))
             return
-        self._answer(result)
+        self._answer(desk, result)
 
-    def _status(self, fields: Fields) -> None:
-        result = self.venue.status(fields.require(t.CL_ORD_ID), datetime.now(UTC))
+    def _status(self, desk: Desk, fields: Fields) -> None:
+        result = desk.venue.status(fields.require(t.CL_ORD_ID), datetime.now(UTC))
         if isinstance(result, NotFound):
-            self._business_reject(result.request_id, result.text)
+            self._business_reject(desk, result.request_id, result.text)
         else:
-            self.send_executions([result])
+            self.send_executions(desk, [result])
 
-    def _mass_status(self, fields: Fields) -> None:
+    def _mass_status(self, desk: Desk, fields: Fields) -> None:
         request_id = fields.require(t.MASS_STATUS_REQ_ID)
         if fields.get(t.MASS_STATUS_REQ_TYPE) != "7":
-            self._business_reject(request_id, "INVALID_REQUEST: only MassStatusReqType=7 is supported")
+            self._business_reject(desk, request_id, "INVALID_REQUEST: only MassStatusReqType=7 is supported")
             return
         created_before = parse_utc(fields.get(t.ISSUE_DATE))
         orders = [
-            o for o in self.venue.working_orders() if created_before is None or o.created_at < created_before
+            o for o in desk.venue.working_orders() if created_before is None or o.created_at < created_before
         ]
         if not orders:
-            self._business_reject(request_id, "ORDER_NOT_FOUND:No working orders")
+            self._business_reject(desk, request_id, "ORDER_NOT_FOUND:No working orders")
             return
         for order in orders:
             report = Execution(kind=ExecKind.STATUS, order=order, request_id=order.cl_ord_id)
-            self.app.send("8", execution_report(report, mass_status=(request_id, len(orders))))
+            self._send(desk, "8", execution_report(report, mass_status=(request_id, len(orders))))
 
-    def _positions(self, fields: Fields) -> None:
+    def _positions(self, desk: Desk, fields: Fields) -> None:
         request_id = fields.require(t.POS_REQ_ID)
         wanted = fields.get(t.POS_MAINT_RPT_ID)
-        positions = [p for p in self.venue.positions() if wanted is None or str(p.position_id) == wanted]
+        positions = [p for p in desk.venue.positions() if wanted is None or str(p.position_id) == wanted]
         if not positions:
-            self.app.send(
-                "AP", [(t.POS_REQ_ID, request_id), (t.TOTAL_NUM_POS_REPORTS, "0"), (t.POS_REQ_RESULT, "2")]
+            self._send(
+                desk,
+                "AP",
+                [(t.POS_REQ_ID, request_id), (t.TOTAL_NUM_POS_REPORTS, "0"), (t.POS_REQ_RESULT, "2")],
             )
             return
         for position in positions:
             long = position.side is Side.BUY
             volume = format_decimal(position.volume)
-            self.app.send(
+            self._send(
+                desk,
                 "AP",
                 [
                     (t.SYMBOL, str(position.symbol_id)),
@@ -408,9 +475,9 @@ class TradeServer:
                 ],
             )
 
-    def _security_list(self, fields: Fields) -> None:
-        body, groups = security_list(fields, self.venue.symbols())
-        self.app.send("y", body, groups)
+    def _security_list(self, desk: Desk, fields: Fields) -> None:
+        body, groups = security_list(fields, desk.venue.symbols())
+        self._send(desk, "y", body, groups)
 
     # -- the clock: prices, triggers, expiries, fills in parts --------------------------------
 
@@ -440,23 +507,29 @@ class TradeServer:
     def _tick_locked(self) -> None:
         now = datetime.now(UTC)
         moved: list[Quote] = []
-        for spec in self.venue.symbols():
-            if self.faults.freeze_prices:
-                quote = self.venue.quote(spec.symbol_id)
+        for spec in self.prices.symbols():
+            if self.freeze_prices:
+                quote = self.prices.quote(spec.symbol_id)
             else:
-                before = self.venue.quote(spec.symbol_id)
-                quote = self.venue.prices.step(spec.symbol_id)
+                before = self.prices.quote(spec.symbol_id)
+                quote = self.prices.step(spec.symbol_id)
                 if quote != before:
                     moved.append(quote)
-            self.send_executions(self.venue.on_quote(quote, now))
-        self.send_executions(self.venue.expire_due(now))
+            self._on_quote(quote, now)
+        for desk in self.desks.values():
+            self.send_executions(desk, desk.venue.expire_due(now))
         self._publish_quotes(moved)
+
+    def _on_quote(self, quote: Quote, now: datetime) -> None:
+        """Every account's resting orders see the one market."""
+        for desk in self.desks.values():
+            self.send_executions(desk, desk.venue.on_quote(quote, now))
 
     def set_quote(self, symbol_id: int, bid: Decimal, ask: Decimal) -> None:
         """Pin a price (control port) and execute whatever it crosses, as a market move would."""
         with self._lock:
-            quote = self.venue.prices.set_quote(symbol_id, bid, ask)
-            self.send_executions(self.venue.on_quote(quote, datetime.now(UTC)))
+            quote = self.prices.set_quote(symbol_id, bid, ask)
+            self._on_quote(quote, datetime.now(UTC))
             self._publish_quotes([quote])
 
     def _publish_quotes(self, quotes: list[Quote]) -> None:
@@ -470,6 +543,7 @@ class TradeServer:
     def _advance_parts(self) -> None:
         with self._lock:
             now = datetime.now(UTC)
-            for order in self.venue.working_orders():
-                if order.under_execution:
-                    self.send_executions(self.venue.advance(order.order_id, now))
+            for desk in self.desks.values():
+                for order in desk.venue.working_orders():
+                    if order.under_execution:
+                        self.send_executions(desk, desk.venue.advance(order.order_id, now))

@@ -40,6 +40,7 @@ from fixadapter.sim.records import (
     CancelRefused,
     ExecKind,
     Execution,
+    IdCounters,
     NotFound,
     OrderKind,
     PlaceRequest,
@@ -81,8 +82,13 @@ class Venue:
     """The simulated cTrader account: all public methods are serialised by one re-entrant lock."""
 
     def __init__(
-        self, prices: RandomWalk, state_path: Path | None = None, partial_fill_parts: int = 1
+        self,
+        prices: RandomWalk,
+        state_path: Path | None = None,
+        partial_fill_parts: int = 1,
+        shared_ids: IdCounters | None = None,
     ) -> None:
+        """`shared_ids`: the server's, when it serves several accounts (their ids never collide)."""
         if partial_fill_parts < 1:
             raise ValueError(f"partial_fill_parts must be at least 1, was {partial_fill_parts}")
         self._prices = prices
@@ -92,12 +98,16 @@ class Venue:
         self._positions: dict[int, VenuePosition] = {}
         self._working: set[int] = set()  # ids of NEW/PARTIALLY_FILLED orders: the book each quote scans
         self._next_ids = {"order_id": FIRST_ORDER_ID, "position_id": FIRST_POSITION_ID}
+        self._shared_ids = shared_ids
         self._dirty_orders: set[int] = set()
         self._dirty_positions: set[int] = set()
         self._closed = False
         self._db = open_database(state_path) if state_path is not None else None
         if self._db is not None:
             self._load()
+        if shared_ids is not None:
+            for name, next_id in self._next_ids.items():
+                shared_ids.reserve(name, next_id)
 
     # ---- requests -------------------------------------------------------------------------------------
 
@@ -470,6 +480,8 @@ class Venue:
     def _allocate(self, id_name: str) -> int:
         """The next "order_id" or "position_id"; ids are never reused, even for rejected orders."""
         allocated = self._next_ids[id_name]
+        if self._shared_ids is not None:
+            allocated = self._shared_ids.allocate(id_name, allocated)
         self._next_ids[id_name] = allocated + 1
         return allocated
 

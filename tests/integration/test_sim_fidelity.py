@@ -16,7 +16,7 @@ from fixadapter.api import Adapter
 from fixadapter.connectors.fix.wire import SOH, Fields
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
-from fixadapter.sim.process import SimProcess
+from fixadapter.sim.process import SimAccountCredentials, SimProcess
 
 from .conftest import ConfigFactory
 
@@ -32,11 +32,13 @@ def frame(fields: list[tuple[int, str]]) -> bytes:
 
 
 class RawSession:
-    """A FIX connection by hand (no QuickFIX), to see exactly what the server sends."""
+    """A FIX connection by hand (no QuickFIX), to see exactly what the server sends, as `account`."""
 
-    def __init__(self, sock: socket.socket, sim: SimProcess, target: str, qualifier: str) -> None:
+    def __init__(
+        self, sock: socket.socket, account: SimAccountCredentials, target: str, qualifier: str
+    ) -> None:
         self._sock = sock
-        self._sim = sim
+        self.account = account
         self._target = target
         self._qualifier = qualifier
         self._seq = 0
@@ -45,12 +47,17 @@ class RawSession:
     def send(self, msg_type: str, body: list[tuple[int, str]], target_sub_id: str | None = None) -> None:
         self._seq += 1
         now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
-        header = [(35, msg_type), (49, self._sim.sender_comp_id), (56, self._target), (34, str(self._seq))]
+        header = [(35, msg_type), (49, self.account.sender_comp_id), (56, self._target), (34, str(self._seq))]
         header += [(52, now), (50, self._qualifier), (57, target_sub_id or self._qualifier)]
         self._sock.sendall(frame(header + body))
 
-    def logon(self, password: str, target_sub_id: str | None = None) -> None:
-        body = [(98, "0"), (108, "30"), (141, "Y"), (553, self._sim.username), (554, password)]
+    def logon(
+        self, password: str | None = None, target_sub_id: str | None = None, username: str | None = None
+    ) -> None:
+        """A Logon with the account's login and password unless others are given."""
+        login = username if username is not None else self.account.username
+        secret = password if password is not None else self.account.password
+        body = [(98, "0"), (108, "30"), (141, "Y"), (553, login), (554, secret)]
         self.send("A", body, target_sub_id)
 
     def receive(self) -> Fields:
@@ -75,10 +82,15 @@ class RawSession:
 
 @contextmanager
 def raw_session(
-    sim: SimProcess, port: int, target: str = "CSERVER", qualifier: str = "TRADE"
+    sim: SimProcess,
+    port: int,
+    target: str = "CSERVER",
+    qualifier: str = "TRADE",
+    account: SimAccountCredentials | None = None,
 ) -> Iterator[RawSession]:
+    """A connection to `port` as `account` (None: the simulator's first account)."""
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT_SECONDS) as sock:
-        yield RawSession(sock, sim, target, qualifier)
+        yield RawSession(sock, account if account is not None else sim.account(), target, qualifier)
 
 
 @pytest.mark.parametrize("spelling", ["cServer", "CServer"])
