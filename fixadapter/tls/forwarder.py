@@ -81,7 +81,7 @@ class Backoff:
     def failed(self, started: float | None = None) -> float:
         """The attempt that began at `started` (default: now) failed; returns the wait before the next."""
         self.failures += 1
-        delay = min(self._maximum, self._initial * 2 ** min(self.failures - 1, 32))
+        delay = min(self._maximum, self._initial * 2.0 ** min(self.failures - 1, 32))
         begun = self._clock() if started is None else started
         self._not_before = begun + delay - min(self.SLACK, delay / 2)
         return delay
@@ -119,7 +119,7 @@ class SessionForwarder:
         self._remote: Pipe | None = None  # the broker's, once TLS is up
         self._tasks: set[asyncio.Task[None]] = set()
         self._reported: set[str] = set()  # kinds of failure told since the last connection that worked
-        self._closing: set[Pipe] = set()  # every broker connection not yet seen closed
+        self._open_pipes: set[Pipe] = set()  # every connection (QuickFIX's and the broker's) not yet closed
         self._stopping = False
 
     @property
@@ -132,12 +132,15 @@ class SessionForwarder:
 
     async def serve(self) -> None:
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: Pipe(on_made=self._accepted), sock=self._listener
+            lambda: Pipe(on_made=self._accepted, on_lost=self._local_lost), sock=self._listener
         )
 
     async def close(self) -> None:
         """Stop accepting, then close every connection: TLS ones with close_notify, waited for a moment,
-        aborted after that (a broker that never answers close_notify must not keep a socket open)."""
+        aborted after that (a broker that never answers close_notify must not keep a socket open).
+
+        Every connection is tracked from the moment it is made, not only the joined pair: one accepted as
+        the listener closed, or a refused second one still flushing, would otherwise outlive the loop."""
         self._stopping = True
         if self._server is not None:
             self._server.close()
@@ -145,15 +148,14 @@ class SessionForwarder:
             self._listener.close()
         for task in list(self._tasks):
             task.cancel()
-        if self._local is not None:
-            self._local.close()
-        for remote in list(self._closing):
-            remote.close()
-        local = self._local
+        if self._tasks:  # their cleanup closes what they opened
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_SECONDS)
+        for pipe in list(self._open_pipes):
+            pipe.close()
         deadline = time.monotonic() + CLOSE_WAIT_SECONDS
-        while (self._closing or (local is not None and not local.lost)) and time.monotonic() < deadline:
+        while self._open_pipes and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        for pipe in [*self._closing, *([local] if local is not None else [])]:
+        for pipe in list(self._open_pipes):
             pipe.abort()
         for _ in range(3):
             await asyncio.sleep(0)  # aborted transports run their close callbacks before the loop stops
@@ -163,6 +165,10 @@ class SessionForwarder:
 
     def _accepted(self, local: Pipe) -> None:
         if local.transport is None:
+            return
+        self._open_pipes.add(local)
+        if self._stopping:  # accepted as the listener closed: nothing will relay it
+            local.abort()
             return
         if self._local is not None and not self._local.lost:
             # QuickFIX keeps one connection per session; anything else on this port is not ours to relay.
@@ -218,7 +224,7 @@ class SessionForwarder:
             return classify_connect(exc, attempt)
         if remote.transport is None:
             return classify_connect(ConnectionResetError("closed at once"), attempt)
-        self._closing.add(remote)
+        self._open_pipes.add(remote)
         try:
             async with asyncio.timeout(self._timeout):
                 tls = await loop.start_tls(
@@ -286,8 +292,11 @@ class SessionForwarder:
         log.error("%s: %s; no plain-text fallback, next attempt in %.0fs or later", self._kind, text, delay)
         self._report(self.upstream.session, text)
 
+    def _local_lost(self, local: Pipe, exc: Exception | None) -> None:
+        self._open_pipes.discard(local)
+
     def _remote_lost(self, remote: Pipe, exc: Exception | None) -> None:
-        self._closing.discard(remote)
+        self._open_pipes.discard(remote)
         if remote is not self._remote:
             return  # a connection that never got joined (failed handshake)
         self._metrics.tls_connected.labels(self._kind).set(0)
