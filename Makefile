@@ -23,9 +23,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check fixadapter tests bench soak
+	$(VENV)/bin/mypy
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 	@echo ">> the integration suite once more with every FIX session over TLS (the simulator's TLS ports)"
 	FIXADAPTER_TEST_FIX_TLS=1 $(PY) -m pytest tests/integration

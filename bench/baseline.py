@@ -464,7 +464,8 @@ class Counterparty:
 
     def stop(self) -> dict[str, Any]:
         """Close its stdin (it logs out and reports its counts), then terminate, then kill."""
-        process, report = self.process, {}
+        process = self.process
+        report: dict[str, Any] = {}
         if process is None:
             return report
         try:

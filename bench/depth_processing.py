@@ -95,9 +95,9 @@ async def through_books(snapshot: str, updates: list[str]) -> float:
         started = time.perf_counter()
         for raw in updates:
             feed.sink(raw)
-        while (
-            metrics.registry.get_sample_value("fixadapter_md_book_updates_total", {"symbol": "EURUSD"}) or 0
-        ) < len(updates) + 1:
+        while (metrics.value("fixadapter_market_data_book_updates_total", {"symbol": "EURUSD"}) or 0) < len(
+            updates
+        ) + 1:
             await asyncio.sleep(0.001)
         return len(updates) / (time.perf_counter() - started)
     finally:

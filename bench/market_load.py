@@ -78,9 +78,7 @@ async def round_trips(adapter: Adapter, count: int) -> list[float]:
 
 
 def applied(adapter: Adapter) -> float:
-    value = adapter.metrics.registry.get_sample_value(
-        "fixadapter_md_messages_applied_total", {"kind": "incremental"}
-    )
+    value = adapter.metrics.value("fixadapter_market_data_messages_applied_total", {"kind": "incremental"})
     return value or 0.0
 
 

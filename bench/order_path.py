@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ RISK = {
     },
 }
 
-Submit = Callable[[], Awaitable[str]]
+Submit = Callable[[], Coroutine[Any, Any, str]]
 
 
 def order() -> NewOrder:

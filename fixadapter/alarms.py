@@ -5,14 +5,19 @@ could not take, a daemon task that keeps dying, an overfill). Each is logged at 
 counted, and listed until cleared. A *blocking* alarm also makes the adapter not ready: /readyz answers
 503 while it is active, so a load balancer or supervisor stops sending work. `kind` is a fixed word chosen
 by the code (a metric label, so never user data); `key` tells one instance from another (an order id, a
-task name) and is never a label.
+task name) and is never a label. Alarms are an account's: their metrics carry the `account` label, and one
+registry may hold the alarms of several accounts.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -21,6 +26,40 @@ SHOWN = 20  # alarms listed by describe(); the count says how many more
 # Alarms held per kind: a venue flooding bad reports must not grow memory without bound. Past it an alarm
 # is still logged and counted, and describe() says how many were not kept.
 MAX_PER_KIND = 1000
+
+_Shared = TypeVar("_Shared")
+_SHARED: weakref.WeakKeyDictionary[CollectorRegistry, dict[Callable[..., object], object]] = (
+    weakref.WeakKeyDictionary()
+)
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_on(registry: CollectorRegistry, build: Callable[[CollectorRegistry], _Shared]) -> _Shared:
+    """What `build(registry)` made when first asked for on this registry (metric families register once).
+
+    Held only while the registry lives, so every adapter (and every test) with its own registry starts clean.
+    """
+    with _SHARED_LOCK:
+        made = _SHARED.setdefault(registry, {})
+        if build not in made:
+            made[build] = build(registry)
+        return cast(_Shared, made[build])  # keyed by its own builder, so of its type
+
+
+class _AlarmFamilies:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.active = Gauge(
+            "fixadapter_alarms_active",
+            "Alarms active now, by account and kind (see /readyz)",
+            ["account", "kind"],
+            registry=registry,
+        )
+        self.raised = Counter(
+            "fixadapter_alarms_raised_total",
+            "Alarms raised, by account and kind",
+            ["account", "kind"],
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -42,19 +81,14 @@ class Alarm:
 
 
 class Alarms:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, account: str = "default") -> None:
+        self.account = account
         self._active: dict[tuple[str, str], Alarm] = {}
         self._held: dict[str, int] = {}  # alarms held, by kind
         self._not_kept: dict[str, int] = {}  # alarms raised past MAX_PER_KIND, by kind
-        self._gauge = Gauge(
-            "fixadapter_alarms_active",
-            "Alarms active now, by kind (see /readyz)",
-            ["kind"],
-            registry=registry,
-        )
-        self._raised = Counter(
-            "fixadapter_alarms_raised_total", "Alarms raised, by kind", ["kind"], registry=registry
-        )
+        families = shared_on(registry, _AlarmFamilies)
+        self._gauge = families.active
+        self._raised = families.raised
 
     def raise_alarm(self, kind: str, key: str, text: str, blocking: bool = False) -> None:
         """Raise (or update the text of) the alarm `kind`/`key`; logged and counted the first time."""
@@ -63,7 +97,7 @@ class Alarms:
             if current.text != text or current.blocking != blocking:
                 self._active[(kind, key)] = Alarm(kind, key, text, blocking, current.since)
             return
-        self._raised.labels(kind).inc()
+        self._raised.labels(self.account, kind).inc()
         if self._held.get(kind, 0) >= MAX_PER_KIND:
             self._not_kept[kind] = self._not_kept.get(kind, 0) + 1
             if self._not_kept[kind] == 1:
@@ -74,7 +108,7 @@ class Alarms:
         log.error("ALARM %s %s: %s", kind, key, text)
         self._active[(kind, key)] = Alarm(kind, key, text, blocking)
         self._held[kind] = self._held.get(kind, 0) + 1
-        self._gauge.labels(kind).inc()
+        self._gauge.labels(self.account, kind).inc()
 
     def clear(self, kind: str, key: str) -> bool:
         """Clear one alarm; True if it was active."""
@@ -82,7 +116,7 @@ class Alarms:
         if alarm is None:
             return False
         self._held[kind] -= 1
-        self._gauge.labels(kind).dec()
+        self._gauge.labels(self.account, kind).dec()
         log.warning("alarm cleared: %s %s (raised %s)", kind, key, alarm.since.isoformat())
         return True
 

@@ -9,6 +9,7 @@ outage is waited out and reading resumes at the saved cursor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -145,5 +146,5 @@ class Trader:
             cl_ord_id for cl_ord_id, update in self.client.orders.items() if update.order.status in WORKING
         ]
         for cl_ord_id in working:
-            await self.retrying(lambda c=cl_ord_id: self.client.cancel(c))
+            await self.retrying(functools.partial(self.client.cancel, cl_ord_id))
         return len(working)

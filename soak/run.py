@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import shutil
 import sys
@@ -304,7 +305,7 @@ class Soak:
             if trader is None or order.status in FINAL or now - cancelled.get(order.cl_ord_id, -1e9) < 10:
                 continue
             cancelled[order.cl_ord_id] = now
-            await trader.retrying(lambda c=order.cl_ord_id, t=trader: t.client.cancel(c))
+            await trader.retrying(functools.partial(trader.client.cancel, order.cl_ord_id))
 
     def settled(self) -> bool:
         store = stored_orders(self.database.direct_url)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeAlias
 
 from fixadapter.compliance.export import FORMATS
 
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 # -- parsers ------------------------------------------------------------------------------------------

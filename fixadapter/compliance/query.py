@@ -194,7 +194,7 @@ def order_life(source: Source, cl_ord_id: str) -> OrderLife:
         if key in asked:
             continue
         asked.add(key)
-        for entry in source.search(LogFilter(**{key[0]: key[1]})):
+        for entry in source.search(_filter(*key)):
             if entry.id in found:
                 continue
             found[entry.id] = entry
@@ -204,6 +204,10 @@ def order_life(source: Source, cl_ord_id: str) -> OrderLife:
                 pending.append(("order_id", record.order_id))
     entries = sorted(found.values(), key=lambda e: e.sort_key)
     return OrderLife(entries, _chain(entries), _unique(e.record.order_id for e in entries))
+
+
+def _filter(field: str, value: str) -> LogFilter:
+    return LogFilter(cl_ord_id=value) if field == "cl_ord_id" else LogFilter(order_id=value)
 
 
 def _chain(entries: Iterable[Entry]) -> list[str]:

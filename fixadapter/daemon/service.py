@@ -54,7 +54,7 @@ def load_strategy(entry: str) -> StrategyMain:
     """'package.module:function' -> the async function a strategy runs as (it gets a StrategyClient)."""
     module_name, _, name = entry.partition(":")
     try:
-        main = getattr(importlib.import_module(module_name), name)
+        main: StrategyMain = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"daemon.strategies: cannot load {entry!r}: {exc}") from None
     if not callable(main):

@@ -110,7 +110,7 @@ def apply(
             given = environ.get(user.password_env)
             password = given or secrets.token_urlsafe(32)
             digest = hashlib.sha256(password.encode()).hexdigest()
-            client.execute_command(
+            client.execute_command(  # type: ignore[no-untyped-call]  # redis types not this method
                 "ACL", "SETUSER", user.name, *user.rules[:2], f"#{digest}", *user.rules[2:]
             )
             if given:
@@ -120,8 +120,8 @@ def apply(
                 say(f"{user.strategy}: {strategy_url(admin_url, user.name, password)}")
         _persist(client, warn)
     except redis.RedisError as exc:
-        password = urlsplit(admin_url).password
-        why = str(exc).replace(password, "******") if password else str(exc)
+        secret = urlsplit(admin_url).password
+        why = str(exc).replace(secret, "******") if secret else str(exc)
         raise ConfigError(
             f"cannot set Redis ACL users at {mask_url(admin_url)}: {why}; check that Redis answers there and "
             "that daemon.queue.redis_url's user may run ACL SETUSER (the default user, or one with +acl)"
@@ -132,7 +132,7 @@ def apply(
 
 def _persist(client: redis.Redis, warn: Callable[[str], None]) -> None:
     try:
-        client.execute_command("ACL", "SAVE")
+        client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
     except redis.ResponseError as exc:
         warn(
             f"the users are in Redis's memory only ({exc}): configure an aclfile (then ACL SAVE) or run "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
@@ -77,7 +77,7 @@ class _Source:
     async def start(self) -> None:
         return None
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:
+    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
         queue = self._queue
         for taken in list(queue._unacked.values()):  # an abandoned iteration's: hand them out again
             if queue._closed:

@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client import Counter
@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import KeyT, StreamIdT
 
 from fixadapter.config import QueueConfig
 from fixadapter.metrics import Metrics
@@ -231,7 +232,7 @@ class RedisCommandSource:
                     raise
         self._group_ready = True
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:
+    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
         # A new iteration: what an abandoned one had taken (a dispatcher that failed and was restarted)
         # is read again from the pending entries.
         self._in_hand.clear()
@@ -292,7 +293,7 @@ class RedisCommandSource:
             self._redis.xreadgroup(
                 self._config.group,
                 self._config.consumer,
-                after,
+                cast("dict[KeyT, StreamIdT]", after),  # redis declares a dict of its key and id types
                 count=self._config.batch_size,
                 block=block_ms,
             )
@@ -410,7 +411,9 @@ class RedisEventSink:
     async def start(self) -> None:
         """Move a marker an older version kept beside the event streams (waits for Redis)."""
         moved = await self._retrying(
-            lambda: self._redis.eval(_MOVE_OLD_MARKER, 2, self._old_seq_key, self._seq_key)
+            lambda: cast(
+                "Awaitable[str]", self._redis.eval(_MOVE_OLD_MARKER, 2, self._old_seq_key, self._seq_key)
+            )
         )
         if moved is not None:
             log.warning("queue: moved the published seq marker %s to %s", self._old_seq_key, self._seq_key)

@@ -22,7 +22,7 @@ import json
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -38,7 +38,7 @@ from fixadapter.model.requests import (
     ReplaceOrder,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 Version = Literal[1]
 StrategyId = Annotated[
     str,

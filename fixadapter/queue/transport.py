@@ -9,7 +9,7 @@ stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,7 +42,7 @@ class EventRecord:
 class CommandSource(Protocol):
     async def start(self) -> None: ...
 
-    def deliveries(self) -> AsyncIterator[Delivery]:
+    def deliveries(self) -> AsyncGenerator[Delivery, None]:
         """Unacknowledged commands first (a restart's leftovers, and what an abandoned earlier iteration
         had taken: a restarted dispatcher gets them again), then new ones, until close()."""
         ...

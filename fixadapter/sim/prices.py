@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 MAX_DIGITS = 10
 
@@ -49,7 +50,7 @@ class SymbolSpec:
 
 
 # Ids are not contiguous, as in cTrader's SecurityList (1…36, 10001…); the adapter must not hard-code them.
-FX_VOLUMES = {"min_volume": Decimal(1000), "volume_step": Decimal(1000)}
+FX_VOLUMES: dict[str, Any] = {"min_volume": Decimal(1000), "volume_step": Decimal(1000)}
 DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
     SymbolSpec(1, "EURUSD", 5, Decimal("1.08350"), **FX_VOLUMES),
     SymbolSpec(2, "GBPUSD", 5, Decimal("1.27120"), spread_points=14, **FX_VOLUMES),

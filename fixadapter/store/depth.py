@@ -331,7 +331,7 @@ class DepthRecorder:
             failing = (
                 f"; database writes are failing ({outage}): check the database"
                 if outage is not None
-                else "; or check the database is keeping up (fixadapter_db_write_seconds)"
+                else "; or check the database is keeping up (fixadapter_database_write_seconds)"
             )
             return (
                 f"the buffer of {self._config.buffer_size} rows is full: raise "

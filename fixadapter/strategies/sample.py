@@ -77,7 +77,9 @@ class _Events:
         """Wait until `found()` returns something (checked after every event)."""
         try:
             async with asyncio.timeout(WAIT_SECONDS), self._changed:
-                return await self._changed.wait_for(found)
+                while not (result := found()):
+                    await self._changed.wait()
+                return result
         except TimeoutError:
             raise StrategyFailed(f"no answer after {WAIT_SECONDS:g}s: {what}") from None
 
@@ -220,7 +222,7 @@ class _Run:
         def answered() -> Outcome | None:
             return self.events.refusals.get(command_id) or self.client.final(cl_ord_id)
 
-        final = await self.events.until(f"cancel of {cl_ord_id}", answered)
+        final: Outcome = await self.events.until(f"cancel of {cl_ord_id}", answered)
         self.say(f"cancel the resting order: {_outcome(final)}")
 
     async def close_eurusd(self) -> None:

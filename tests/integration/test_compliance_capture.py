@@ -74,7 +74,7 @@ async def until(condition: Any, timeout: float = 15.0, what: str = "condition") 
 
 
 def metric(adapter: Adapter, name: str, labels: dict[str, str] | None = None) -> float:
-    return adapter.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+    return adapter.metrics.value(name, labels or {}) or 0.0
 
 
 async def trade(adapter: Adapter, tag: str) -> None:
@@ -108,7 +108,10 @@ def test_a_full_session_is_recorded_in_files_and_table_without_the_password(
             await adapter.subscribe("GBPUSD")
             await trade(adapter, "1")
             await until(
-                lambda: metric(adapter, "fixadapter_md_messages_applied_total", {"kind": "incremental"}) > 5
+                lambda: (
+                    metric(adapter, "fixadapter_market_data_messages_applied_total", {"kind": "incremental"})
+                    > 5
+                )
             )
 
     asyncio.run(scenario())  # leaving the block logs out and flushes the recorder
@@ -245,7 +248,9 @@ def test_postgresql_outage_spills_trading_goes_on_and_every_message_lands_once(
             await until(lambda: metric(adapter, "fixadapter_compliance_messages_spilled_total") > 20)
             # The writer keeps trying (with backoff) and keeps failing while the database is away.
             await until(
-                lambda: metric(adapter, "fixadapter_db_write_errors_total", {"table": "fix_messages"}) >= 3
+                lambda: (
+                    metric(adapter, "fixadapter_database_write_errors_total", {"table": "fix_messages"}) >= 3
+                )
             )
             assert recorder.spill is not None and recorder.spill.pending
 

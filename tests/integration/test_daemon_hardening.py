@@ -107,7 +107,7 @@ def test_a_dispatcher_whose_handling_raises_is_restarted_and_readyz_names_it_mea
                 assert "task_failed command-dispatcher" in body["reason"]
                 assert "RuntimeError" in body["reason"]
                 assert not daemon.adapter.ready
-                restarts = daemon.adapter.metrics.registry.get_sample_value(
+                restarts = daemon.adapter.metrics.value(
                     "fixadapter_task_restarts_total", {"task": "command-dispatcher"}
                 )
                 assert restarts == 1
@@ -248,7 +248,7 @@ def test_two_thousand_invalid_commands_with_random_type_and_strategy_leave_metri
             }
             assert keys <= {"commands:momo", "events:momo", "positions", "internal:published_seq"}, keys
             assert series_after - series_before <= 8, "a metric label took a value from the input"
-            invalid = daemon.adapter.metrics.registry.get_sample_value(
+            invalid = daemon.adapter.metrics.value(
                 "fixadapter_queue_commands_total", {"type": "unknown", "outcome": "invalid"}
             )
             assert invalid == flood / 2

@@ -37,7 +37,7 @@ def market_buy() -> NewOrder:
 
 
 def sample(adapter: Adapter, name: str, **labels: str) -> float:
-    return adapter.metrics.registry.get_sample_value(name, labels) or 0.0
+    return adapter.metrics.value(name, labels) or 0.0
 
 
 async def until(condition: Any, timeout: float = 15.0, what: str = "condition") -> None:
@@ -83,7 +83,7 @@ def test_logon_an_order_and_market_data_all_go_over_tls(tls_sim: SimProcess, mak
             for session in ("QUOTE", "TRADE"):
                 assert sample(adapter, "fixadapter_tls_connections_total", session=session) == 1
                 assert sample(adapter, "fixadapter_tls_connected", session=session) == 1
-                assert sample(adapter, "fixadapter_fix_logons_total", session=session) == 1
+                assert sample(adapter, "fixadapter_logons_total", session=session) == 1
 
     asyncio.run(scenario())
     state = tls_sim.control("/state")
@@ -104,7 +104,7 @@ def test_a_wrong_ca_is_refused_with_its_reason_and_nothing_reaches_the_venue(
             with pytest.raises(SessionNotReady, match=r"unknown ca .*tls_ca_file"):
                 await adapter.wait_ready(4)
             assert sample(adapter, "fixadapter_tls_failures_total", session="TRADE", reason="unknown_ca") >= 2
-            assert sample(adapter, "fixadapter_fix_logons_total", session="TRADE") == 0
+            assert sample(adapter, "fixadapter_logons_total", session="TRADE") == 0
 
     asyncio.run(scenario())
     reported = errors_naming(caplog, "TRADE", "unknown ca", f"127.0.0.1:{tls_sim.trade_tls_port}")
@@ -140,7 +140,7 @@ def test_after_the_broker_cuts_the_tls_line_the_session_logs_on_again(
         async with Adapter(make_config(tls_sim)) as adapter:
             await adapter.wait_ready(15)
             assert tls_sim.control("/drop", {"session": "TRADE"})["dropped"] == 1
-            await until(lambda: sample(adapter, "fixadapter_fix_logons_total", session="TRADE") == 2)
+            await until(lambda: sample(adapter, "fixadapter_logons_total", session="TRADE") == 2)
             await adapter.wait_ready(15)
             await filled(adapter)
             assert sample(adapter, "fixadapter_tls_connections_total", session="TRADE") == 2

@@ -90,8 +90,8 @@ def test_readyz_is_200_once_reconciled_503_after_a_trade_logout_and_200_again_af
 
             back = await served.readyz_until(200)
             assert back["reason"] == "TRADE logged on and reconciled"
-            sample = served.adapter.metrics.registry.get_sample_value
-            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 2
+            sample = served.adapter.metrics.value
+            assert sample("fixadapter_logons_total", {"session": "TRADE"}) == 2
             assert sample("fixadapter_reconciliations_total", {"outcome": "done"}) == 2
 
     asyncio.run(scenario())

@@ -37,8 +37,8 @@ def test_a_wrong_password_is_retried_with_growing_waits_then_stops_with_a_blocki
             # The session is disabled by the third refusal itself, so the venue has seen all it will see.
             assert sim.control("/state")["logons_refused"] == 3
             assert not adapter.connector.logon_enabled(SessionKind.TRADE)
-            sample = adapter.metrics.registry.get_sample_value
-            assert sample("fixadapter_fix_logon_failures_total", {"session": "TRADE"}) == 3
+            sample = adapter.metrics.value
+            assert sample("fixadapter_logon_failures_total", {"session": "TRADE"}) == 3
             assert not adapter.ready
             assert adapter.readiness().startswith(f"alarm {ALARM_KIND} ")  # QUOTE's may be the first
             (alarm,) = [a for a in alarms.blocking() if a.key == "TRADE"]

@@ -47,8 +47,8 @@ def test_30_fills_send_no_positions_request_beyond_the_logons_and_the_positions_
             published: asyncio.Queue[list[Position]] = asyncio.Queue()
             adapter.on_positions(lambda positions: published.put_nowait(list(positions)))
             await adapter.wait_ready(10)
-            sent = adapter.metrics.registry.get_sample_value
-            after_logon = sent("fixadapter_fix_messages_sent_total", {"session": "TRADE", "msg_type": "AN"})
+            sent = adapter.metrics.value
+            after_logon = sent("fixadapter_messages_sent_total", {"session": "TRADE", "message_type": "AN"})
             assert after_logon == 1
 
             async def fill(request: NewOrder) -> Order:
@@ -78,11 +78,11 @@ def test_30_fills_send_no_positions_request_beyond_the_logons_and_the_positions_
             async with asyncio.timeout(DEADLINE):  # the last fill's positions event
                 while terms(await published.get()) != venue:
                     pass
-            assert sent("fixadapter_fix_messages_sent_total", {"session": "TRADE", "msg_type": "AN"}) == 1
+            assert sent("fixadapter_messages_sent_total", {"session": "TRADE", "message_type": "AN"}) == 1
             held = terms(await adapter.positions())  # from the store
             assert held == venue and len(held) == 7
             assert terms(await adapter.positions(refresh=True)) == held  # the venue's own answer
-            assert sent("fixadapter_fix_messages_sent_total", {"session": "TRADE", "msg_type": "AN"}) == 2
+            assert sent("fixadapter_messages_sent_total", {"session": "TRADE", "message_type": "AN"}) == 2
 
     asyncio.run(scenario())
 
@@ -101,10 +101,10 @@ def test_positions_are_checked_with_the_venue_on_the_configured_timer(
             adapter.on_positions(lambda positions: published.put_nowait(list(positions)))
             await adapter.wait_ready(10)
             opened = await adapter.wait_for((await adapter.submit(market("buy", 10000))).cl_ord_id)
-            sent = adapter.metrics.registry.get_sample_value
+            sent = adapter.metrics.value
             async with asyncio.timeout(DEADLINE):  # no order meanwhile: only the timer asks the venue
                 while (
-                    sent("fixadapter_fix_messages_sent_total", {"session": "TRADE", "msg_type": "AN"}) or 0
+                    sent("fixadapter_messages_sent_total", {"session": "TRADE", "message_type": "AN"}) or 0
                 ) < 3:
                     await published.get()
             assert opened.position_id in terms(await adapter.positions())

@@ -38,7 +38,7 @@ def adapter_levels(book: Book | None) -> tuple[list[tuple[Decimal, Decimal]], li
 
 
 def applied(adapter: Adapter, kind: str = "incremental") -> float:
-    value = adapter.metrics.registry.get_sample_value("fixadapter_md_messages_applied_total", {"kind": kind})
+    value = adapter.metrics.value("fixadapter_market_data_messages_applied_total", {"kind": kind})
     return value or 0.0
 
 
@@ -78,7 +78,7 @@ def test_after_thousands_of_updates_the_book_equals_the_simulators(
             assert book is not None and book.mid is not None and book.spread_pips is not None
             assert book.bids[0].price < book.asks[0].price
             assert -1 <= (book.imbalance or 0) <= 1
-            assert adapter.metrics.registry.get_sample_value("fixadapter_md_unknown_entry_ids_total") == 0
+            assert adapter.metrics.value("fixadapter_market_data_unknown_entries_total") == 0
 
     asyncio.run(scenario())
 
@@ -140,9 +140,7 @@ def test_after_a_forced_reconnect_subscriptions_come_back_and_the_book_is_rebuil
             assert sorted((s["symbol_id"], s["depth"]) for s in subscriptions) == [(1, True), (2, False)]
             await until(lambda: applied(adapter) > 1000, what="updates after the reconnect")
             await books_equal(adapter, fast_sim, "EURUSD", 1)
-            logons = adapter.metrics.registry.get_sample_value(
-                "fixadapter_fix_logons_total", {"session": "QUOTE"}
-            )
+            logons = adapter.metrics.value("fixadapter_logons_total", {"session": "QUOTE"})
             assert logons == 2
 
     asyncio.run(scenario())

@@ -65,8 +65,8 @@ def test_an_order_wrongly_cancelled_locally_is_reopened_by_reconciliation_and_th
             alarm = adapter.metrics.alarms.active("reconcile_corrected")
             assert [a.key for a in alarm] == [order.cl_ord_id]
             assert not alarm[0].blocking
-            sample = adapter.metrics.registry.get_sample_value
-            assert sample("fixadapter_reconcile_corrections_total") == 1
+            sample = adapter.metrics.value
+            assert sample("fixadapter_reconciliation_corrections_total") == 1
 
             _, sweep = await adapter.engage_kill_switch("test", "a reopened order must be cancelled")
             assert sweep.sent == [order.cl_ord_id]

@@ -46,7 +46,7 @@ async def nothing_within(deliveries: AsyncIterator[Delivery], seconds: float = Q
 
 
 def errors(metrics: Metrics, where: str) -> float:
-    return metrics.registry.get_sample_value("fixadapter_queue_errors_total", {"where": where}) or 0.0
+    return metrics.value("fixadapter_queue_errors_total", {"where": where}) or 0.0
 
 
 def test_a_command_is_delivered_once_and_not_again_after_its_ack(redis_url: str, queue_prefix: str) -> None:

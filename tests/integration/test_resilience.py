@@ -41,7 +41,7 @@ def test_garbled_message_and_unknown_tag_are_counted_and_both_sessions_stay_up(
         # The proxy slips plain FIX bytes into the TRADE stream, which TLS would refuse: TRADE goes plain.
         async with Adapter(make_config(sim, trade_port=proxy.port, trade_tls=False)) as adapter:
             await adapter.wait_ready(10)
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             assert proxy.inject_to_client(garbled_execution_report()) == 1
             sim.control("/scenario", {"extra_tag": [4321, "surprise"]})
             order = await adapter.submit(
@@ -50,14 +50,13 @@ def test_garbled_message_and_unknown_tag_are_counted_and_both_sessions_stay_up(
             assert (await adapter.wait_for(order.cl_ord_id)).status is OrderStatus.FILLED
             await asyncio.sleep(0.2)
             assert (
-                sample("fixadapter_fix_malformed_messages_total", {"session": "TRADE", "reason": "garbled"})
-                == 1
+                sample("fixadapter_malformed_messages_total", {"session": "TRADE", "reason": "garbled"}) == 1
             )
-            assert sample("fixadapter_fix_unknown_tags_total", {"session": "TRADE", "msg_type": "8"}) == 1
+            assert sample("fixadapter_unknown_fields_total", {"session": "TRADE", "message_type": "8"}) == 1
             assert adapter.ready
-            assert sample("fixadapter_fix_session_logged_on", {"session": "QUOTE"}) == 1
-            assert sample("fixadapter_fix_session_logged_on", {"session": "TRADE"}) == 1
-            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 1, "no reconnect was needed"
+            assert sample("fixadapter_session_logged_on", {"session": "QUOTE"}) == 1
+            assert sample("fixadapter_session_logged_on", {"session": "TRADE"}) == 1
+            assert sample("fixadapter_logons_total", {"session": "TRADE"}) == 1, "no reconnect was needed"
             after = await adapter.submit(
                 NewOrder(symbol="EURUSD", side="sell", order_type="market", quantity=1000)
             )
@@ -85,7 +84,7 @@ def test_an_order_whose_answers_are_lost_is_queried_after_the_timeout_and_comple
             )
             filled = await adapter.wait_for(order.cl_ord_id, timeout=10)
             assert filled.status is OrderStatus.FILLED and filled.cum_qty == 1000
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             assert sample("fixadapter_order_status_queries_total") >= 1
 
     asyncio.run(scenario())

@@ -53,9 +53,9 @@ def test_logon_with_good_credentials_becomes_ready_with_instruments(
             await adapter.wait_ready(10)
             assert adapter.ready
             assert "EURUSD" in {i.name for i in adapter.instruments()}
-            sample = adapter.metrics.registry.get_sample_value
-            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 1
-            assert sample("fixadapter_fix_logons_total", {"session": "QUOTE"}) == 1
+            sample = adapter.metrics.value
+            assert sample("fixadapter_logons_total", {"session": "TRADE"}) == 1
+            assert sample("fixadapter_logons_total", {"session": "QUOTE"}) == 1
 
     asyncio.run(scenario())
 
@@ -70,8 +70,8 @@ def test_logon_with_wrong_password_is_refused_with_ctrader_reason(
             adapter.on_session(statuses.append)
             with pytest.raises(SessionNotReady, match="RET_INVALID_DATA"):
                 await adapter.wait_ready(3)
-            sample = adapter.metrics.registry.get_sample_value
-            assert sample("fixadapter_fix_logon_failures_total", {"session": "TRADE"}) >= 1
+            sample = adapter.metrics.value
+            assert sample("fixadapter_logon_failures_total", {"session": "TRADE"}) >= 1
         refused = [s for s in statuses if s.state is SessionState.LOGGED_OUT and s.text]
         assert refused and refused[0].text == "InternalError: RET_INVALID_DATA"
 
@@ -228,10 +228,10 @@ def test_after_a_reconnect_mass_status_and_positions_reconcile_before_orders_res
             sim.control("/logout", {"session": "TRADE", "reason": "maintenance"})
             await asyncio.sleep(0.2)
             await adapter.wait_ready(15)
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             assert sample("fixadapter_reconciliations_total", {"outcome": "done"}) == 2
-            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 2
-            assert sample("fixadapter_fix_logon_failures_total", {"session": "TRADE"}) is None, (
+            assert sample("fixadapter_logons_total", {"session": "TRADE"}) == 2
+            assert sample("fixadapter_logon_failures_total", {"session": "TRADE"}) is None, (
                 "a logout is not a refusal"
             )
             still = await adapter.order(resting.cl_ord_id)

@@ -54,7 +54,7 @@ def test_a_swallowed_order_is_flagged_unknown_with_an_alarm_and_an_answer_resolv
     async def scenario() -> None:
         async with Adapter(config(sim, tmp_path)) as adapter:
             cl_ord_id = await swallowed_order(adapter, sim)
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             shown = adapter.metrics.alarms.describe()["shown"]
             assert [(a["kind"], a["key"], a["blocking"]) for a in shown] == [  # type: ignore[union-attr]
                 ("unknown_order", cl_ord_id, False)

@@ -53,11 +53,11 @@ def test_a_session_level_reject_of_a_new_order_ends_it_rejected_with_the_reason_
             assert rejected.reason is not None
             assert "Value is incorrect (out of range) for this tag, field=40" in rejected.reason
             assert "tag 40" in rejected.reason and "session level" in rejected.reason
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             assert sample("fixadapter_order_status_queries_total") == 0
             assert (await adapter.order(bystander.cl_ord_id)).status is OrderStatus.NEW  # type: ignore[union-attr]
             assert adapter.ready
-            assert sample("fixadapter_fix_logons_total", {"session": "TRADE"}) == 1
+            assert sample("fixadapter_logons_total", {"session": "TRADE"}) == 1
             after = await adapter.submit(resting(30000))
             assert (await adapter.wait_for(after.cl_ord_id, "new")).status is OrderStatus.NEW
 
@@ -99,7 +99,7 @@ def quick_config(sim: SimProcess, tmp_path: Path, fault: dict[str, object]) -> A
 
 
 async def failed_reconciliations(adapter: Adapter, at_least: int) -> None:
-    sample = adapter.metrics.registry.get_sample_value
+    sample = adapter.metrics.value
     async with asyncio.timeout(30):
         while (sample("fixadapter_reconciliations_total", {"outcome": "failed"}) or 0) < at_least:
             await asyncio.sleep(0.05)
@@ -184,7 +184,7 @@ def test_without_instrument_list_or_mass_status_reconciliation_goes_on_with_the_
             await adapter.wait_ready(15)
             filled = await adapter.order(order.cl_ord_id)
             assert filled is not None and filled.status is OrderStatus.FILLED
-            sample = adapter.metrics.registry.get_sample_value
+            sample = adapter.metrics.value
             assert sample("fixadapter_order_status_queries_total") >= 1  # the order asked for with H
             assert sample("fixadapter_reconciliations_total", {"outcome": "done"}) == 1
             assert adapter.engine.catalog.resolve("EURUSD").symbol_id == 1

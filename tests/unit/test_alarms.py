@@ -11,7 +11,7 @@ from fixadapter.alarms import MAX_PER_KIND, SHOWN, Alarms
 
 
 def _value(registry: CollectorRegistry, name: str, kind: str) -> float:
-    return registry.get_sample_value(name, {"kind": kind}) or 0.0
+    return registry.get_sample_value(name, {"account": "default", "kind": kind}) or 0.0
 
 
 def test_an_alarm_is_logged_and_counted_once_however_often_it_is_raised(

@@ -76,7 +76,7 @@ def table_count(engine: Engine) -> int:
 
 
 def sample_value(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float:
-    return metrics.registry.get_sample_value(name, labels or {}) or 0.0
+    return metrics.value(name, labels or {}) or 0.0
 
 
 # -- masking and reading tags -----------------------------------------------------------------------

@@ -158,7 +158,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, labels) or 0.0
+    return metrics.value(name, labels) or 0.0
 
 
 def at(seconds: float) -> datetime:
@@ -209,8 +209,8 @@ def test_buffered_rows_are_written_every_flush_interval_without_waiting_for_a_fu
     recorder.offer(make_book(at=at(1)))
 
     wait_until(lambda: len(stored_times(engine)) == 2)
-    assert sample(metrics, "fixadapter_db_rows_written_total", table="market_depth") == 2
-    assert sample(metrics, "fixadapter_db_write_seconds_count", table="market_depth") >= 1
+    assert sample(metrics, "fixadapter_database_rows_written_total", table="market_depth") == 2
+    assert sample(metrics, "fixadapter_database_write_seconds_count", table="market_depth") >= 1
     assert sample(metrics, "fixadapter_depth_buffered_rows") == 0
 
 
@@ -280,7 +280,9 @@ def test_a_database_outage_loses_nothing_and_writes_each_row_once_after_recovery
             conn.execute(text("ALTER TABLE market_depth RENAME TO market_depth_away"))
         for n in range(1, 4):
             recorder.offer(make_book(at=at(n)))
-        wait_until(lambda: sample(metrics, "fixadapter_db_write_errors_total", table="market_depth") >= 3)
+        wait_until(
+            lambda: sample(metrics, "fixadapter_database_write_errors_total", table="market_depth") >= 3
+        )
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE market_depth_away RENAME TO market_depth"))
         recorder.offer(make_book(at=at(4)))

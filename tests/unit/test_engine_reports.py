@@ -155,7 +155,7 @@ def test_a_report_whose_order_id_contradicts_the_order_its_cl_ord_id_names_is_no
         assert not alarms[0].blocking
 
     metrics = run(store, scenario, resting("A", "101"), resting("B", "202"))
-    sample = metrics.registry.get_sample_value
+    sample = metrics.value
     assert sample("fixadapter_unmatched_reports_total", {"kind": "mismatched_report"}) == 1
     assert [row["event"] for row in store.executions("A")] == []
     store.close()
@@ -331,7 +331,7 @@ def test_an_overfill_is_refused_counted_alarmed_and_never_stored(sqlite_url: str
         assert not alarms[0].blocking
 
     metrics = run(store, scenario, resting("A", "101"))
-    sample = metrics.registry.get_sample_value
+    sample = metrics.value
     assert sample("fixadapter_impossible_fills_total", {"reason": "overfill"}) == 1
     assert [row["dedupe_key"] for row in store.executions("A")] == ["part"]
     store.close()
@@ -351,7 +351,7 @@ def test_a_status_answer_that_overfills_is_not_adopted_by_reconciliation_and_ala
         assert engine.metrics.alarms.active("reconcile_corrected") == []
 
     metrics = run(store, scenario, resting("A", "101", status=S.CANCELLED, previous_status=S.NEW))
-    assert metrics.registry.get_sample_value("fixadapter_impossible_fills_total", {"reason": "overfill"}) == 1
+    assert metrics.value("fixadapter_impossible_fills_total", {"reason": "overfill"}) == 1
     assert store.executions("A") == []
     store.close()
 
@@ -367,7 +367,7 @@ def test_a_fill_on_the_other_side_is_refused_and_alarmed(sqlite_url: str):
         assert [a.key for a in engine.metrics.alarms.active("impossible_fill")] == ["A"]
 
     metrics = run(store, scenario, resting("A", "101"))
-    assert metrics.registry.get_sample_value("fixadapter_impossible_fills_total", {"reason": "side"}) == 1
+    assert metrics.value("fixadapter_impossible_fills_total", {"reason": "side"}) == 1
     assert [row["dedupe_key"] for row in store.executions("A")] == ["buy"]
     store.close()
 
@@ -410,8 +410,8 @@ def test_the_same_report_twice_is_deduped_but_a_reused_exec_id_with_other_fills_
         assert len(alarms) == 1 and "fix:7" in alarms[0].text
 
     metrics = run(store, scenario, resting("A", "101"))
-    sample = metrics.registry.get_sample_value
-    assert sample("fixadapter_dedupe_conflicts_total") == 1
+    sample = metrics.value
+    assert sample("fixadapter_deduplication_conflicts_total") == 1
     assert sample("fixadapter_duplicate_execution_reports_total") == 1
     keys = [row["dedupe_key"] for row in store.executions("A")]
     assert keys[0] == "fix:7" and keys[1].startswith("fix:7#") and len(keys) == 2
@@ -436,7 +436,7 @@ def test_after_a_restart_a_reused_exec_id_with_other_fills_is_still_applied(sqli
 
     run(store, first_life, resting("A", "101"), resting("B", "202"))
     metrics = run(store, second_life)
-    assert metrics.registry.get_sample_value("fixadapter_dedupe_conflicts_total") == 1
+    assert metrics.value("fixadapter_deduplication_conflicts_total") == 1
     assert len(store.executions("A")) == 1 and len(store.executions("B")) == 1
     store.close()
 
@@ -460,7 +460,7 @@ def test_a_report_with_a_10kb_order_id_is_set_aside_and_the_next_report_is_appli
         assert engine.ready
 
     metrics = run(store, scenario, make_order(cl_ord_id="A"), resting("B", "202"))
-    assert metrics.registry.get_sample_value("fixadapter_reports_set_aside_total") == 1
+    assert metrics.value("fixadapter_reports_set_aside_total") == 1
     (aside,) = store.reports_set_aside()
     assert aside["raw"].endswith(absurd) and "order_id" in aside["error"]
     assert aside["report_type"] == "ExecutionReport"
@@ -516,8 +516,8 @@ def test_a_venue_whose_exec_ids_restarted_has_both_fills_applied_and_the_resent_
         assert [a.key for a in engine.metrics.alarms.active("dedupe_conflict")] == ["fix:1"]
 
     metrics = run(store, scenario, resting("A", "101"), resting("B", "202"))
-    sample = metrics.registry.get_sample_value
-    assert sample("fixadapter_dedupe_conflicts_total") == 1
+    sample = metrics.value
+    assert sample("fixadapter_deduplication_conflicts_total") == 1
     assert sample("fixadapter_duplicate_execution_reports_total") == 1
     assert store.get_order("A").cum_qty == 3000  # type: ignore[union-attr]
     store.close()

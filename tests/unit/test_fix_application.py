@@ -49,7 +49,7 @@ def test_from_app_with_a_failing_consumer_counts_the_error_and_returns():
 
     app.fromApp(execution_report((37, "101"), (39, "0"), (150, "0")), TRADE)
 
-    assert metrics.registry.get_sample_value("fixadapter_callback_errors_total", {"where": "fromApp"}) == 1
+    assert metrics.value("fixadapter_callback_errors_total", {"where": "fromApp"}) == 1
 
 
 def test_from_app_with_an_unreadable_report_hands_off_a_malformed_message_and_counts_it():
@@ -60,7 +60,7 @@ def test_from_app_with_an_unreadable_report_hands_off_a_malformed_message_and_co
 
     assert isinstance(received[0], MalformedMessage) and "37" in received[0].error
     labels = {"session": "TRADE", "reason": "unreadable"}
-    assert metrics.registry.get_sample_value("fixadapter_fix_malformed_messages_total", labels) == 1
+    assert metrics.value("fixadapter_malformed_messages_total", labels) == 1
 
 
 def test_to_admin_puts_credentials_on_the_logon_and_sub_ids_on_every_message():

@@ -168,7 +168,7 @@ def test_metrics_are_prometheus_text_with_session_order_queue_and_store_families
             text = await response.text()
         families = {f.name: f for f in text_string_to_metric_families(text)}
         assert {
-            "fixadapter_fix_session_logged_on",
+            "fixadapter_session_logged_on",
             "fixadapter_order_round_trip_seconds",
             "fixadapter_queue_depth",
             "fixadapter_store_seconds",

@@ -118,9 +118,7 @@ def test_a_request_for_a_foreign_host_is_refused_with_421_and_local_names_are_an
             assert (await raw_get(port, "/readyz", None))[0] == 400
             for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]", "fix-box.example"):
                 assert (await raw_get(port, "/healthz", host))[0] == 200, host
-            refused = adapter.metrics.registry.get_sample_value(
-                "fixadapter_http_requests_refused_total", {"reason": "host"}
-            )
+            refused = adapter.metrics.value("fixadapter_http_requests_refused_total", {"reason": "host"})
             assert refused == 2  # the request without Host is aiohttp's own 400
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
@@ -162,7 +160,7 @@ def test_300_idle_sockets_held_open_neither_lock_out_healthz_nor_log_a_line_per_
                     client.get(f"http://127.0.0.1:{port}/healthz") as response,
                 ):
                     assert response.status == 200
-                closed = adapter.metrics.registry.get_sample_value(
+                closed = adapter.metrics.value(
                     "fixadapter_http_connections_closed_total", {"reason": "idle_closed_for_new"}
                 )
                 assert closed is not None and closed >= 300 - 50

@@ -44,6 +44,6 @@ def test_a_store_outage_during_reconciliation_is_retried_and_the_task_does_not_e
 
     asyncio.run(scenario())
     assert engine.ready.is_set() and len(attempts) == 2
-    sample = engine.metrics.registry.get_sample_value
+    sample = engine.metrics.value
     assert sample("fixadapter_reconciliations_total", {"outcome": "failed"}) == 1
     assert engine.reconcile_problem is None

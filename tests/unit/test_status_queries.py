@@ -51,7 +51,7 @@ async def cap_scenario() -> None:
     try:
         await settle()
         assert len(connector.status_sent) == CAP
-        assert metrics.registry.get_sample_value("fixadapter_order_status_queries_waiting") == ORDERS - CAP
+        assert metrics.value("fixadapter_order_status_queries_waiting") == ORDERS - CAP
         assert all(queries.is_asking_status(f"o{i}") for i in range(ORDERS))
         first = connector.status_sent[0]
         answer = make_report(cl_ord_id=first, kind="status")

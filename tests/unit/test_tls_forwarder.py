@@ -262,7 +262,7 @@ def refused(forwarders: TlsForwarders) -> bool:
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, {"session": "TRADE", **labels}) or 0.0
+    return metrics.value(name, {"session": "TRADE", **labels}) or 0.0
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:

@@ -116,8 +116,8 @@ def _mapped(table: dict[str, T], code: str | None, name: str) -> T | None:
 
 def decode_execution_report(fields: Fields, raw: str | None = None) -> ExecutionReport:
     return ExecutionReport(
-        kind=_mapped(mapping.EXEC_TYPE, fields.require(t.EXEC_TYPE), "ExecType"),  # type: ignore[arg-type]
-        status=_mapped(mapping.ORD_STATUS, fields.require(t.ORD_STATUS), "OrdStatus"),  # type: ignore[arg-type]
+        kind=_mapped(mapping.EXEC_TYPE, fields.require(t.EXEC_TYPE), "ExecType"),
+        status=_mapped(mapping.ORD_STATUS, fields.require(t.ORD_STATUS), "OrdStatus"),
         order_id=fields.require(t.ORDER_ID),
         cl_ord_id=fields.get(t.CL_ORD_ID),
         orig_cl_ord_id=fields.get(t.ORIG_CL_ORD_ID),
@@ -153,7 +153,7 @@ def decode_cancel_reject(fields: Fields, raw: str | None = None) -> CancelReject
         orig_cl_ord_id=fields.get(t.ORIG_CL_ORD_ID),
         order_id=fields.get(t.ORDER_ID),
         status=_mapped(mapping.ORD_STATUS, fields.get(t.ORD_STATUS), "OrdStatus"),
-        response_to=response_to,  # type: ignore[arg-type]
+        response_to=response_to,
         text=fields.get(t.TEXT),
         raw=raw,
     )
