@@ -1,0 +1,97 @@
+"""The gate new orders wait on: TRADE logged on and reconciled; and, when it is shut, why, in words.
+
+A TRADE logon clears what the last session said and lets the engine reconcile; only a reconciliation
+that succeeds opens the gate (`mark_ready`). A logout shuts it at once. The session's last text and the
+reconciliation's last failure are kept so a refused order, /readyz and the blotter can say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from fixadapter.errors import SessionNotReady
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.reports import SessionStatus
+
+log = logging.getLogger("fixadapter.engine")
+
+SessionCallback = Callable[[SessionStatus], None]
+
+
+class Readiness:
+    def __init__(self, metrics: Metrics, timeout: float) -> None:
+        self.trade_up = False
+        self.last_session_text: str | None = None
+        self.reconcile_problem: str | None = None  # why the last reconciliation failed, while it retries
+        self._metrics = metrics
+        self._timeout = timeout
+        self._ready = asyncio.Event()
+        self._callbacks: list[SessionCallback] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def mark_ready(self) -> None:
+        self._ready.set()
+
+    def clear(self) -> None:
+        """Shut the gate (stopping, or a send found the session gone) until the next reconciliation."""
+        self._ready.clear()
+
+    async def until_ready(self) -> None:
+        await self._ready.wait()
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Wait for the gate, up to `timeout` (the configured wait by default); SessionNotReady says why."""
+        wait = self._timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(self._ready.wait(), wait)
+        except TimeoutError:
+            if self.trade_up and self.reconcile_problem:
+                raise SessionNotReady(
+                    f"TRADE is logged on but not reconciled after {wait:g}s: reconciliation: "
+                    f"{self.reconcile_problem}; it is retried until the venue answers "
+                    "(see the log; ask the broker if it persists)"
+                ) from None
+            reason = f" (last: {self.last_session_text})" if self.last_session_text else ""
+            raise SessionNotReady(
+                f"TRADE is not logged on and reconciled after {wait:g}s{reason}; "
+                "check host, ports and credentials, or retry when the session is back"
+            ) from None
+
+    def not_ready_reason(self) -> str:
+        """Why new orders wait, in words (for /readyz and the blotter)."""
+        if self.ready:
+            return "TRADE logged on and reconciled"
+        if self.trade_up and self.reconcile_problem:
+            return f"TRADE logged on, not reconciled: reconciliation: {self.reconcile_problem}"
+        text = self.last_session_text
+        return "TRADE not logged on and reconciled" + (f" (last: {text})" if text else "")
+
+    def on_session(self, callback: SessionCallback) -> None:
+        self._callbacks.append(callback)
+
+    def session_changed(self, status: SessionStatus) -> bool | None:
+        """Tell the on_session callbacks (one that raises is counted and ignored), then follow TRADE:
+        True when it logged on (reconcile now), False when it went down, None for another session."""
+        for callback in self._callbacks:
+            try:
+                callback(status)
+            except Exception:
+                self._metrics.callback_errors.labels("session_callback").inc()
+                log.exception("an on_session callback raised (ignored)")
+        if status.session is not SessionKind.TRADE:
+            return None
+        if status.state is SessionState.LOGGED_ON:
+            self.trade_up = True
+            self.last_session_text = None
+            self.reconcile_problem = None
+            return True
+        self.trade_up = False
+        self._ready.clear()
+        self.last_session_text = status.text or self.last_session_text
+        return False
