@@ -24,6 +24,7 @@ TASK_FAILED = "task_failed"
 FIRST_RESTART_SECONDS = 0.5
 MAX_RESTART_SECONDS = 30.0
 HEALTHY_SECONDS = 30.0
+CANCEL_WAIT_SECONDS = 10.0
 
 Progress = Callable[[], None]
 Supervised = Callable[[Progress], Awaitable[None]]
@@ -94,6 +95,11 @@ class TaskGroup:
                 await run(supervision.healthy)
                 return
             except Exception as error:  # a critical task is restarted, whatever it raised
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    # Being stopped: a library turned the cancellation into its own error; a restart
+                    # here would swallow the stop and the task would run on forever.
+                    raise asyncio.CancelledError from error
                 delay = supervision.failed(error)
             finally:
                 timer.cancel()
@@ -108,10 +114,19 @@ class TaskGroup:
             self._metrics.callback_errors.labels(f"task:{task.get_name().split('-')[0]}").inc()
             log.error("task %s failed: %r", task.get_name(), error, exc_info=error)
 
-    async def cancel_all(self) -> None:
+    async def cancel_all(self, timeout: float = CANCEL_WAIT_SECONDS) -> None:
+        """Cancel every task and wait for them, at most `timeout`: a task that swallows its cancellation
+        (a library call that does) is named in the log and left behind, so stopping never hangs on it."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        if pending:
+            names = ", ".join(sorted(task.get_name() for task in pending))
+            log.error("tasks still running %gs after being cancelled, left behind: %s", timeout, names)
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()  # retrieved: its failure was logged by _finished
