@@ -24,7 +24,7 @@ from fixadapter.connectors.base import TradeConnector
 from fixadapter.daemon.dispatcher import CommandDispatcher
 from fixadapter.daemon.relay import EventRelay
 from fixadapter.engine.sweep import cancel_working_orders
-from fixadapter.engine.tasks import TaskGroup
+from fixadapter.engine.tasks import TaskGroup, cancelling
 from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus
 from fixadapter.queue.memory import MemoryQueue
@@ -120,8 +120,13 @@ class Daemon:
 
     async def _watch_backlog(self) -> None:
         while True:
-            with contextlib.suppress(Exception):  # a transport outage is counted by the transport
-                self.adapter.metrics.queue_depth.set(await self.source.backlog())
+            try:
+                depth = await self.source.backlog()
+            except Exception as error:  # a transport outage is counted by the transport
+                if cancelling():  # stopping: the cancellation came back as the library's error
+                    raise asyncio.CancelledError from error
+            else:
+                self.adapter.metrics.queue_depth.set(depth)
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     async def stop(self) -> None:

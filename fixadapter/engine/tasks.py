@@ -70,6 +70,13 @@ class _Supervision:
         return delay
 
 
+def cancelling() -> bool:
+    """True while the running task is being cancelled: an error caught then may be a library's rewording
+    of the cancellation, and a loop that goes on after it never stops (redis-py's reads do this)."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
 class TaskGroup:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -95,8 +102,7 @@ class TaskGroup:
                 await run(supervision.healthy)
                 return
             except Exception as error:  # a critical task is restarted, whatever it raised
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
+                if cancelling():
                     # Being stopped: a library turned the cancellation into its own error; a restart
                     # here would swallow the stop and the task would run on forever.
                     raise asyncio.CancelledError from error
