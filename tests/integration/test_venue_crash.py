@@ -57,12 +57,22 @@ def order_mix(batch: int) -> list[NewOrder]:
 
 
 async def settle(adapter: Adapter, cl_ord_ids: list[str], timeout: float = 30) -> dict[str, Order]:
-    async with asyncio.timeout(timeout):
-        while True:
-            orders = {c: await adapter.order(c) for c in cl_ord_ids}
-            if all(settled(o) for o in orders.values()):
-                return orders  # type: ignore[return-value]
-            await asyncio.sleep(0.1)
+    orders: dict[str, Order | None] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                orders = {c: await adapter.order(c) for c in cl_ord_ids}
+                if all(settled(o) for o in orders.values()):
+                    return orders  # type: ignore[return-value]
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        unsettled = {
+            c: (o.order_type, o.status.value, str(o.cum_qty)) if o else None for c, o in orders.items()
+        }
+        unsettled = {c: v for c, v in unsettled.items() if not settled(orders[c])}
+        raise AssertionError(
+            f"not settled after {timeout}s: {unsettled}; ready={adapter.ready} ({adapter.readiness()})"
+        ) from None
 
 
 def test_venue_killed_with_orders_in_flight_every_order_ends_in_its_true_state_once(
@@ -71,7 +81,9 @@ def test_venue_killed_with_orders_in_flight_every_order_ends_in_its_true_state_o
     sim = start_sim(extra_args=("--partial-fills", "3", "--tick-ms", "50"))
 
     async def scenario() -> None:
-        async with Adapter(make_config(sim)) as adapter:
+        # Over TLS the forwarder backs off while the venue is down (doubling up to tls_retry_max_seconds);
+        # capped here so the reconnect, not the backoff, is what the settle below waits for.
+        async with Adapter(make_config(sim, tls_retry_max_seconds=2)) as adapter:
             await adapter.wait_ready(10)
             first = [await adapter.submit(request) for request in order_mix(1)]
             sim.kill()  # answers, fills in parts and some of the orders themselves are still on the wire
