@@ -1,4 +1,4 @@
-"""The Python API: one Adapter per account.
+"""The Python API: one Adapter per account (several accounts in one process: wiring.Desk).
 
     async with Adapter(load_config(path)) as adapter:
         order = await adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from fixadapter.compliance.capture import build_recorder
+from fixadapter.compliance.capture import MessageRecorder, build_recorder
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import MarketDataConnector, TradeConnector
+from fixadapter.connectors.base import MarketDataConnector, MessageCaptureConnector, TradeConnector
 from fixadapter.engine.fanout import EventCallback, PositionsCallback
 from fixadapter.engine.market_data import MarketCallback, MarketData
 from fixadapter.engine.orders import OrderEngine, SessionCallback
@@ -41,36 +41,63 @@ from fixadapter.store.depth import DepthRecorder
 from fixadapter.store.reads import StoreReader
 from fixadapter.store.repository import OrderStore
 
+if TYPE_CHECKING:
+    from fixadapter.connectors.fix.host import FixHost
+
 log = logging.getLogger("fixadapter")
 
 
 class Adapter:
-    def __init__(self, config: AdapterConfig, connector: TradeConnector | None = None) -> None:
+    """One account's trading: its engine, risk, market data and store rows."""
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        connector: TradeConnector | None = None,
+        *,
+        account: str | None = None,
+        metrics: Metrics | None = None,
+        recorder: MessageRecorder | None = None,
+        fix_host: FixHost | None = None,
+    ) -> None:
+        """`account`: which configured account (None: the only one). A Desk (wiring.py) passes what its
+        accounts share: the metrics registry (in `metrics`), the compliance `recorder` it owns, and the one
+        FIX initiator (`fix_host`); alone, the Adapter makes its own."""
         self.config = config
-        self.metrics = Metrics()
+        entry = config.account(account)
+        self.account = entry.name
+        self.metrics = metrics or Metrics(account=entry.name)
         if connector is None:
             from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
 
-            connector = FixConnector(config, self.metrics)
+            connector = FixConnector(config, self.metrics, account=entry.name, host=fix_host)
         self.connector = connector
-        self.engine = OrderEngine(
-            OrderStore(config.store.url, config.store.echo), connector, self.metrics, config.orders
-        )
+        store = OrderStore(config.store.url, config.store.echo, account=entry.name)
+        self.engine = OrderEngine(store, connector, self.metrics, config.orders)
         # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
         self.reads = StoreReader(config.store.url, shared=(self.engine.store, self.engine.store_thread))
-        self.pre_trade = PreTrade(config.risk, self.engine.catalog, self.metrics)
+        self.pre_trade = PreTrade(config.risk_for(entry.name), self.engine.catalog, self.metrics)
         self.engine.pre_trade = self.pre_trade
-        self.recorder = build_recorder(config, self.metrics, connector)  # the compliance record
+        # The compliance record: the Desk's when given (it starts and closes it), else one of our own.
+        self._own_recorder = recorder is None
+        captures = connector.capabilities.message_capture
+        if recorder is None and captures:
+            recorder = build_recorder(config, self.metrics)
+        self.recorder = recorder if captures else None
+        if self.recorder is not None:
+            cast(MessageCaptureConnector, connector).set_message_recorder(self.recorder)
         self.market: MarketData | None = None
         self.depth_recorder: DepthRecorder | None = None
         if connector.capabilities.market_data:  # declared: it is a MarketDataConnector too
-            storage = config.market_data.storage
-            if storage.enabled:
-                self.depth_recorder = DepthRecorder(self.engine.store.engine, storage, self.metrics)
+            market_data = config.market_data_for(entry.name)
+            if market_data.storage.enabled:
+                self.depth_recorder = DepthRecorder(
+                    self.engine.store.engine, market_data.storage, self.metrics
+                )
             self.market = MarketData(
                 cast(MarketDataConnector, connector),
                 self.engine.catalog,
-                config.market_data,
+                market_data,
                 self.metrics,
                 self.depth_recorder,
             )
@@ -78,7 +105,7 @@ class Adapter:
 
     async def start(self) -> None:
         try:
-            if self.recorder is not None:
+            if self.recorder is not None and self._own_recorder:
                 self.recorder.start()  # before logon: the Logon is the first message recorded
             if self.market is not None:
                 await self.market.start()
@@ -95,7 +122,7 @@ class Adapter:
             self.engine.stop,
             partial(asyncio.to_thread, self.reads.close),
         ]
-        if self.recorder is not None:
+        if self.recorder is not None and self._own_recorder:
             steps.append(partial(asyncio.to_thread, self.recorder.close, 5.0))
         if self.market is not None:
             steps.append(self.market.stop)
@@ -111,7 +138,7 @@ class Adapter:
         """Log out, apply what arrived, then flush the depth snapshots and FIX messages still buffered."""
         await self.engine.stop()
         await asyncio.to_thread(self.reads.close)
-        if self.recorder is not None:  # after logout: the Logout messages are in the record
+        if self.recorder is not None and self._own_recorder:  # after logout: the Logouts are recorded
             await asyncio.to_thread(self.recorder.close)
         if self.market is not None:
             await self.market.stop()

@@ -69,6 +69,7 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("order", help="send one order and print its events until it is done")
     p.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
+    p.add_argument("--account", help="the configured account to trade (needed when several are configured)")
     p.add_argument("--symbol", required=True, help="name (EURUSD) or cTrader symbol id")
     p.add_argument("--side", choices=["buy", "sell"], required=True)
     p.add_argument("--type", dest="order_type", choices=["market", "limit", "stop"], default="market")
@@ -155,6 +156,7 @@ def _kill_switch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument("action", choices=["status", "engage", "release"])
     p.add_argument("--url", default="http://127.0.0.1:8080", help="the daemon's HTTP API (daemon.http)")
+    p.add_argument("--account", help="whose kill switch (needed when the daemon trades several accounts)")
     p.add_argument("--by", help="who asks, kept in the audit trail (default: $USER@hostname)")
     p.add_argument("--reason", help="why; required for engage and release")
     p.add_argument(
@@ -254,7 +256,8 @@ def _order(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.logging.level)
     fields = {k: v for k, v in vars(args).items() if v is not None}
-    return asyncio.run(send_and_watch(config, fields, args.watch_seconds))
+    config.account(args.account)  # ConfigError naming the accounts, before anything connects
+    return asyncio.run(send_and_watch(config, fields, args.watch_seconds, args.account))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -425,9 +428,12 @@ def _log_verify(args: argparse.Namespace) -> int:
 def _kill_switch(args: argparse.Namespace) -> int:
     """`fixadapter kill-switch status|engage|release`: one HTTP call to the running daemon."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     url = args.url.rstrip("/") + "/kill-switch"
+    if args.account:
+        url += "?" + urllib.parse.urlencode({"account": args.account})
     if not url.startswith(("http://", "https://")):
         print(
             f"fixadapter kill-switch: --url must look like http://127.0.0.1:8080, not {args.url}",
@@ -460,7 +466,7 @@ def _kill_switch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(answer, indent=2) if args.json else _kill_switch_text(answer))
+    print(json.dumps(answer, indent=2) if args.json else _kill_switch_text(answer, args.account))
     return 0
 
 
@@ -472,16 +478,17 @@ def _server_message(error: urllib.error.HTTPError) -> str:
         return text.strip() or str(error.reason)
 
 
-def _kill_switch_text(answer: dict[str, Any]) -> str:
+def _kill_switch_text(answer: dict[str, Any], account: str | None = None) -> str:
     """The daemon's answer in words: who engaged it, why, since when, and what the sweep did."""
     state = answer["state"]
+    whose = f" of account {account}" if account else ""
     if state["engaged"]:
         again = "" if answer.get("changed", True) else " (already engaged: kept as it was)"
-        lines = [f"kill switch ENGAGED{again}", f"  by:     {state['engaged_by']}"]
+        lines = [f"kill switch{whose} ENGAGED{again}", f"  by:     {state['engaged_by']}"]
         lines += [f"  reason: {state['reason']}", f"  since:  {state['since']}"]
     else:
         again = "" if answer.get("changed", True) else " (was not engaged)"
-        lines = [f"kill switch released{again}: not blocking orders"]
+        lines = [f"kill switch{whose} released{again}: not blocking orders"]
         last = state.get("last_release")
         if last:
             lines.append(f"  last released by {last['by']} at {last['at']}: {last['reason']}")

@@ -10,7 +10,8 @@ Commands are fire-and-forget onto the queue: the answer comes as events (`order`
 `command_rejected` naming the reason and, for a risk limit, the rule and values). Every command gets a
 fresh id and every order a ClOrdID before it leaves, so resending a command after a timeout can never make
 a second order. Events are read from where the client started (or from the start of the stream with
-`from_start=True`); `cursor` can be saved and given back to resume after a restart.
+`from_start=True`); `cursor` can be saved and given back to resume after a restart. A daemon trading
+several accounts needs each command to name one: the client's `account`, or the one given to a call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from decimal import Decimal
 from types import TracebackType
 
 from fixadapter.model.enums import DONE_STATUSES
-from fixadapter.model.requests import STRATEGY_PATTERN, NewOrder
+from fixadapter.model.requests import ACCOUNT_PATTERN, STRATEGY_PATTERN, NewOrder
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.schema import (
     MAX_COMMAND_BYTES,
@@ -45,28 +46,38 @@ POLL_SECONDS = 1.0
 
 class StrategyClient:
     def __init__(
-        self, transport: ClientTransport, strategy: str, cursor: dict[str, str] | None = None
+        self,
+        transport: ClientTransport,
+        strategy: str,
+        cursor: dict[str, str] | None = None,
+        account: str | None = None,
     ) -> None:
+        """`account`: what commands are for unless a call names another (None: the daemon's only one)."""
         if not re.fullmatch(STRATEGY_PATTERN, strategy):
             raise ValueError(
                 f"strategy name {strategy!r} is not allowed: 1 to 50 letters, digits, '.', '_' or '-'"
             )
+        if account is not None and not re.fullmatch(ACCOUNT_PATTERN, account):
+            raise ValueError(f"account name {account!r} is not allowed: a-z, then up to 31 of a-z, 0-9, '_'")
         self._transport = transport
         self.strategy = strategy
+        self.account = account
         self.cursor: dict[str, str] = dict(cursor or {ORDERS: "$", POSITIONS: "$"})
         self.orders: dict[str, OrderUpdate] = {}  # the latest update of each order seen, by ClOrdID
         self.refused: dict[str, CommandRejected] = {}  # refused submits, by ClOrdID
         self._buffer: deque[EventRecord] = deque()
 
     @classmethod
-    def redis(cls, url: str, strategy: str, prefix: str = "fixadapter") -> StrategyClient:
+    def redis(
+        cls, url: str, strategy: str, prefix: str = "fixadapter", account: str | None = None
+    ) -> StrategyClient:
         from fixadapter.queue.redis_streams import RedisClientTransport
 
-        return cls(RedisClientTransport(url, prefix), strategy)
+        return cls(RedisClientTransport(url, prefix), strategy, account=account)
 
     @classmethod
-    def in_process(cls, queue: MemoryQueue, strategy: str) -> StrategyClient:
-        return cls(queue.client(), strategy)
+    def in_process(cls, queue: MemoryQueue, strategy: str, account: str | None = None) -> StrategyClient:
+        return cls(queue.client(), strategy, account=account)
 
     async def __aenter__(self) -> StrategyClient:
         await self.start()
@@ -88,21 +99,26 @@ class StrategyClient:
     def new_id(self) -> str:
         return uuid.uuid4().hex[:24]
 
-    async def submit(self, order: NewOrder) -> str:
+    async def submit(self, order: NewOrder, account: str | None = None) -> str:
         """Queue a new order; returns its ClOrdID (the order's own, or one made here)."""
         cl_ord_id = order.cl_ord_id or self.new_id()
         command = SubmitCommand(
             id=cl_ord_id,
             strategy=self.strategy,
+            account=account or self.account,
             order=order.model_copy(update={"cl_ord_id": cl_ord_id, "strategy": self.strategy}),
         )
         await self._send(encode(command))
         return cl_ord_id
 
-    async def cancel(self, cl_ord_id: str, request_id: str | None = None) -> str:
+    async def cancel(self, cl_ord_id: str, request_id: str | None = None, account: str | None = None) -> str:
         """Queue a cancel; returns the command id (a refusal names it)."""
         command = CancelCommand(
-            id=self.new_id(), strategy=self.strategy, cl_ord_id=cl_ord_id, request_id=request_id
+            id=self.new_id(),
+            strategy=self.strategy,
+            account=account or self.account,
+            cl_ord_id=cl_ord_id,
+            request_id=request_id,
         )
         await self._send(encode(command))
         return command.id
@@ -114,11 +130,13 @@ class StrategyClient:
         price: Decimal | str | None = None,
         stop_price: Decimal | str | None = None,
         expire_time: datetime | None = None,
+        account: str | None = None,
     ) -> str:
         command = ReplaceCommand.model_validate(
             {
                 "id": self.new_id(),
                 "strategy": self.strategy,
+                "account": account or self.account,
                 "cl_ord_id": cl_ord_id,
                 "quantity": quantity,
                 "price": price,

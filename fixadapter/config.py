@@ -1,7 +1,10 @@
 """Configuration: YAML validated by pydantic, overridden by FIXADAPTER_* environment variables.
 
-Credentials never come from a committed file: `account.password` is a SecretStr, normally set
-through FIXADAPTER_ACCOUNT__PASSWORD. A bad key or value fails with a message naming it.
+The accounts traded are listed under `accounts:`, each with a name and a `fix` section; the single
+`account:` section of earlier versions is still taken, as one account named `default`. Credentials never
+come from a committed file: a password is a SecretStr, normally set through
+FIXADAPTER_ACCOUNTS__<NAME>__FIX__PASSWORD (FIXADAPTER_ACCOUNT__PASSWORD in the single-account form).
+A bad key or value fails with a message naming it.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from pydantic import (
 
 from fixadapter.errors import ConfigError
 from fixadapter.model.enums import SessionKind
-from fixadapter.model.requests import STRATEGY_PATTERN
+from fixadapter.model.requests import ACCOUNT_PATTERN, STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
 PASSWORD_ENV = "FIXADAPTER_ACCOUNT__PASSWORD"  # noqa: S105 - the variable's name, not a password
+LEGACY_ACCOUNT = "default"  # the name the single `account:` section is traded under
 log = logging.getLogger("fixadapter.config")
 
 
@@ -327,8 +331,28 @@ class DaemonConfig(_Section):
     stop_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
 
+AccountName = Annotated[str, Field(pattern=ACCOUNT_PATTERN)]
+
+
+def password_env(account: str) -> str:
+    """The environment variable that sets `account`'s FIX password (the name is lower-case in config)."""
+    return f"{ENV_PREFIX}ACCOUNTS__{account.upper()}__FIX__PASSWORD"
+
+
+class AccountEntry(_Section):
+    """One account the daemon trades: its name (in events, HTTP answers, metrics and the store's rows),
+    how it is reached, and optionally limits and market data of its own."""
+
+    name: AccountName
+    fix: AccountConfig
+    risk: RiskConfig | None = Field(None, description="this account's limits; unset: the top-level risk")
+    market_data: MarketDataConfig | None = Field(
+        None, description="this account's subscriptions; unset: the top-level market_data"
+    )
+
+
 class AdapterConfig(_Section):
-    account: AccountConfig
+    accounts: Annotated[tuple[AccountEntry, ...], Field(min_length=1)]
     store: StoreConfig = StoreConfig()
     orders: OrdersConfig = OrdersConfig()
     market_data: MarketDataConfig = MarketDataConfig()
@@ -338,6 +362,62 @@ class AdapterConfig(_Section):
     daemon: DaemonConfig = DaemonConfig()
     sessions_file: Path = Path("sessions.cfg")
     dictionary: Path = Path("spec/FIX44-CTRADER.xml")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_account_form(cls, data: Any) -> Any:
+        """`account: {...}` (one account, the form of earlier versions) is `accounts: [{name: default, fix:
+        {...}}]`."""
+        if isinstance(data, Mapping) and "account" in data:
+            if "accounts" in data:
+                raise ValueError(
+                    "give either `account:` (one account) or `accounts:` (a list of accounts), not both"
+                )
+            fix = data["account"]
+            data = {k: v for k, v in data.items() if k != "account"}
+            data["accounts"] = [{"name": LEGACY_ACCOUNT, "fix": fix}]
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> Self:
+        names = [entry.name for entry in self.accounts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"accounts: each name once; listed twice: {', '.join(twice)}")
+        # One initiator holds every account's sessions: QuickFIX tells them apart by their CompIDs.
+        seen: dict[tuple[str, str], str] = {}
+        for entry in self.accounts:
+            key = (entry.fix.sender_comp_id, entry.fix.target_comp_id)
+            if key in seen:
+                raise ValueError(
+                    f"accounts {seen[key]} and {entry.name} have the same sender_comp_id {key[0]} (and "
+                    f"target_comp_id {key[1]}): every account has its own on its credentials form"
+                )
+            seen[key] = entry.name
+        return self
+
+    @property
+    def account_names(self) -> list[str]:
+        return [entry.name for entry in self.accounts]
+
+    def account(self, name: str | None = None) -> AccountEntry:
+        """The account named `name`; None: the only one (ConfigError if several are configured)."""
+        if name is None:
+            if len(self.accounts) == 1:
+                return self.accounts[0]
+            raise ConfigError(
+                f"{len(self.accounts)} accounts are configured ({', '.join(self.account_names)}): name one"
+            )
+        for entry in self.accounts:
+            if entry.name == name:
+                return entry
+        raise ConfigError(f"no account named {name!r}; configured: {', '.join(self.account_names)}")
+
+    def risk_for(self, name: str) -> RiskConfig:
+        return self.account(name).risk or self.risk
+
+    def market_data_for(self, name: str) -> MarketDataConfig:
+        return self.account(name).market_data or self.market_data
 
     @property
     def compliance_store_url(self) -> str:
@@ -379,20 +459,59 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, single: bool) -> str:
+    """One line per problem, named by where it is; in the single-account form, as `account.<key>`."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        loc = tuple(item["loc"])
+        if single and loc[:3] == ("accounts", 0, "fix"):
+            loc = ("account", *loc[3:])
+        if loc == ("accounts",) and item["type"] == "missing":
+            lines.append(
+                "  accounts: no account is configured: list them under `accounts:` (each with a name and a "
+                "`fix` section, see config.example.yaml), or give the single `account:` section"
+            )
+            continue
+        where = ".".join(str(part) for part in loc) or "(top level)"
         lines.append(f"  {where}: {item['msg']}")
     return "\n".join(lines)
 
 
+def _merge_accounts(listed: Any, overrides: Mapping[str, Any]) -> Any:
+    """FIXADAPTER_ACCOUNTS__<NAME>__<SECTION>__<KEY> into the listed account of that name."""
+    if not isinstance(listed, list | tuple):
+        return listed  # not a list: the validation error names it
+    merged = [dict(entry) if isinstance(entry, Mapping) else entry for entry in listed]
+    for name, override in overrides.items():
+        entry = next((e for e in merged if isinstance(e, dict) and e.get("name") == name), None)
+        if entry is None or not isinstance(override, Mapping):
+            known = ", ".join(str(e.get("name")) for e in merged if isinstance(e, dict)) or "none"
+            raise ConfigError(
+                f"{ENV_PREFIX}ACCOUNTS__{name.upper()}__*: no account named {name!r} is listed under "
+                f"`accounts:` (listed: {known})"
+            )
+        merged[merged.index(entry)] = _merge(entry, override)
+    return merged
+
+
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AdapterConfig:
-    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    overrides = _env_overrides(os.environ if environ is None else environ)
+    if "accounts" in data and "account" in overrides:
+        listed = data["accounts"] if isinstance(data["accounts"], list) else []
+        first = next((e.get("name") for e in listed if isinstance(e, Mapping)), None) or "<name>"
+        raise ConfigError(
+            f"{ENV_PREFIX}ACCOUNT__* variables set the single `account:` section, but this config lists "
+            f"`accounts:`: name the account in the variable instead, as in {password_env(str(first))}"
+        )
+    for_accounts = overrides.pop("accounts", None)
+    merged = _merge(dict(data), overrides)
+    if isinstance(for_accounts, Mapping):
+        merged["accounts"] = _merge_accounts(merged.get("accounts"), for_accounts)
+    single = "account" in merged
     try:
         return AdapterConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration:\n{_describe(exc)}") from None
+        raise ConfigError(f"invalid configuration:\n{_describe(exc, single)}") from None
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AdapterConfig:
@@ -434,11 +553,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _warn_password_in_file(path: Path, data: Mapping[str, Any]) -> None:
     """The password belongs in the environment: a file is copied, committed and backed up."""
     account = data.get("account")
+    found: list[tuple[str, str]] = []
     if isinstance(account, Mapping) and account.get("password") not in (None, ""):
+        found.append(("account.password", PASSWORD_ENV))
+    listed = data.get("accounts")
+    for entry in listed if isinstance(listed, list) else ():
+        fix = entry.get("fix") if isinstance(entry, Mapping) else None
+        if isinstance(fix, Mapping) and fix.get("password") not in (None, ""):
+            name = str(entry.get("name"))
+            found.append((f"the password of account {name}", password_env(name)))
+    for where, variable in found:
         log.warning(
-            "config file %s holds the account's password (account.password) in clear, for anyone who "
-            "can read the file or a copy of it; remove it from the file and set %s in the daemon's "
-            "environment instead",
+            "config file %s holds %s in clear, for anyone who can read the file or a copy of it; remove "
+            "it from the file and set %s in the daemon's environment instead",
             path,
-            PASSWORD_ENV,
+            where,
+            variable,
         )

@@ -135,8 +135,9 @@ async def _run(config: AdapterConfig, console: Console, duration: float) -> int:
                 await daemon.stop()
             raise
         http = f"http://127.0.0.1:{daemon.http_port}" if daemon.http_port else None
-        quote, trade = (config.account.endpoint(kind) for kind in (SessionKind.QUOTE, SessionKind.TRADE))
-        pinned = config.account.tls_ca_file
+        account = config.account().fix
+        quote, trade = (account.endpoint(kind) for kind in (SessionKind.QUOTE, SessionKind.TRADE))
+        pinned = account.tls_ca_file
         line = f"daemon up: QUOTE {quote}, TRADE {trade} (CA pinned: {pinned}), queue in process"
         if http:
             line += f"; HTTP API on {http} (try: curl {http}/metrics, {http}/orders, {http}/readyz)"

@@ -39,11 +39,13 @@ def _settled(event: OrderEvent, request: NewOrder) -> bool:
     return event.order.is_done or resting
 
 
-async def send_and_watch(config: AdapterConfig, fields: dict[str, Any], watch_seconds: float) -> int:
+async def send_and_watch(
+    config: AdapterConfig, fields: dict[str, Any], watch_seconds: float, account: str | None = None
+) -> int:
     """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
     request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
-    async with Adapter(config) as adapter:
-        where = config.account.endpoint(SessionKind.TRADE)
+    async with Adapter(config, account=account) as adapter:
+        where = config.account(adapter.account).fix.endpoint(SessionKind.TRADE)
         print(f"waiting for logon and reconciliation at {where}", file=sys.stderr)
         await adapter.wait_ready()
         queue = adapter.engine.subscribe()

@@ -438,7 +438,7 @@ class MessageRecorder:
 
     def offer(self, session: str, direction: str, text: str) -> None:
         """A message QuickFIX sent or received: one append (or a counted drop); never blocks, never raises."""
-        if self._skip_market_data and session == "QUOTE" and msg_type_of(text) in MARKET_DATA:
+        if self._skip_market_data and session.endswith("QUOTE") and msg_type_of(text) in MARKET_DATA:
             self._counters.skipped.inc()
             return
         if not self._offer((self._clock(), session, direction, text)):
@@ -543,17 +543,13 @@ class MessageRecorder:
                 self._warn("compress", 0, f"cannot compress old log files: {exc}", logging.WARNING)
 
 
-def build_recorder(config: AdapterConfig, metrics: Metrics, connector: object) -> MessageRecorder | None:
-    """The recorder fed by the connector's QuickFIX Log (set on it here), or None when compliance is off
-    or the connector has no FIX log."""
+def build_recorder(config: AdapterConfig, metrics: Metrics) -> MessageRecorder | None:
+    """The one compliance record of the process (every account's sessions), or None when it is off."""
     settings = config.compliance
-    setter = getattr(connector, "set_message_recorder", None)
-    if setter is None or not settings.enabled or not (settings.files or settings.database):
+    if not settings.enabled or not (settings.files or settings.database):
         return None
     engine = None
     if settings.database:
         url = config.compliance_store_url
         engine = make_engine(with_timeouts(url, settings.database_timeout_seconds))
-    recorder = MessageRecorder(settings, log_directory(config), engine, metrics)
-    setter(recorder)
-    return recorder
+    return MessageRecorder(settings, log_directory(config), engine, metrics)

@@ -86,8 +86,10 @@ def _filter(args: argparse.Namespace, dictionary: Dictionary) -> LogFilter:
     if args.start is not None and args.end is not None and args.start >= args.end:
         raise LogCommandError(f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}")
     session = args.session
-    if session is not None and session.upper() in ("QUOTE", "TRADE"):
-        session = session.upper()
+    if session is not None:  # QUOTE/TRADE of the default account, <account>:QUOTE/TRADE of another
+        account, colon, kind = session.rpartition(":")
+        if kind.upper() in ("QUOTE", "TRADE"):
+            session = f"{account}{colon}{kind.upper()}"
     return LogFilter(
         session=session,
         msg_type=None if args.msg_type is None else dictionary.msg_type(args.msg_type),
@@ -196,6 +198,13 @@ def _write_file(path: Path, fill: Callable[[TextIO], int]) -> int:
     return count
 
 
+def _our_comp_id(config: AdapterConfig | None) -> str | None:
+    """The config's SenderCompID when it names one account (with several, --our-comp-id tells)."""
+    if config is None or len(config.accounts) != 1:
+        return None
+    return config.accounts[0].fix.sender_comp_id
+
+
 def _import(args: argparse.Namespace) -> int:
     config = _config(args)
     url = store_url(config) if config is not None else args.store_url
@@ -204,7 +213,7 @@ def _import(args: argparse.Namespace) -> int:
         importer = Importer(
             ComplianceWriter(engine),
             our_comp_id=args.our_comp_id,
-            config_comp_id=None if config is None else config.account.sender_comp_id,
+            config_comp_id=_our_comp_id(config),
             session=args.session,
             batch_size=args.batch_size,
             progress=_progress,

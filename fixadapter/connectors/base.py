@@ -93,3 +93,19 @@ class MarketDataConnector(Protocol):
     def send_market_data_request(
         self, md_req_id: str, symbol_id: int, depth: bool, subscribe: bool
     ) -> None: ...
+
+
+class WireRecorder(Protocol):
+    """The compliance record (compliance.capture.MessageRecorder): O(1), thread-safe, never raises."""
+
+    def offer(self, session: str, direction: str, text: str) -> None: ...
+
+    def offer_event(self, session: str, text: str) -> None: ...
+
+    def register_session(self, session: str, prefix: str) -> None: ...
+
+
+class MessageCaptureConnector(Protocol):
+    """Wire capture (capabilities.message_capture): every message goes to the recorder set before start()."""
+
+    def set_message_recorder(self, recorder: WireRecorder) -> None: ...

@@ -21,12 +21,19 @@ async def run_daemon(config: AdapterConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await daemon.start()
-    account = config.account
+    for entry in config.accounts:
+        account = entry.fix
+        log.info(
+            "account %s: %s, TRADE %s, QUOTE %s",
+            entry.name,
+            account.sender_comp_id,
+            account.endpoint(SessionKind.TRADE),
+            account.endpoint(SessionKind.QUOTE),
+        )
     log.info(
-        "fixadapter running for %s (TRADE %s, QUOTE %s, queue %s%s); SIGTERM stops it",
-        account.sender_comp_id,
-        account.endpoint(SessionKind.TRADE),
-        account.endpoint(SessionKind.QUOTE),
+        "fixadapter running for %d account%s (queue %s%s); SIGTERM stops it",
+        len(config.accounts),
+        "" if len(config.accounts) == 1 else "s",
         config.daemon.queue.kind,
         f", HTTP on {config.daemon.http.host}:{daemon.http_port}" if daemon.http_port else "",
     )

@@ -1,4 +1,8 @@
-"""Strategy commands -> the order engine, one at a time, in the order they were queued.
+"""Strategy commands -> each account's order engine, one at a time per account, in the order queued.
+
+Commands are read by one reader and handed to their account's lane: an account whose TRADE is down holds
+its own commands (unacknowledged, up to LANE_SIZE) while the other accounts' lanes go on. A command names
+its account (`account`, optional while one is configured); one naming no account of this daemon is refused.
 
 A command is acknowledged only once it is handled: the order is persisted (and sent), or the command is
 refused with a `command_rejected` event saying why. While TRADE is down or the store fails, the command
@@ -19,9 +23,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from fixadapter.engine.tasks import cancelling
 from fixadapter.errors import FixAdapterError, OrderNotFound, RiskRejected, SessionNotReady, StoreError
 from fixadapter.model.requests import CancelOrder
 from fixadapter.queue.schema import (
@@ -40,50 +46,181 @@ from fixadapter.store.command_ids import CommandIds
 
 if TYPE_CHECKING:
     from fixadapter.api import Adapter
+    from fixadapter.metrics import Metrics
 
 log = logging.getLogger("fixadapter.queue")
 RETRY_SECONDS = 1.0
 MAX_ATTEMPTS = 3
 
+LANE_SIZE = 1000  # commands an account holds taken and not yet handled; the reader waits beyond that
+
 AnyCommand = SubmitCommand | CancelCommand | ReplaceCommand
+Taken = tuple[AnyCommand, Delivery]
+
+
+class _Lane:
+    """One account's commands, taken and waiting their turn (in the order read)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Taken] = deque()
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closed = False
+
+    async def put(self, item: Taken) -> bool:
+        """False when the lane closed before there was room (the command stays queued at the source)."""
+        while len(self._items) >= LANE_SIZE and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+        if self._closed:
+            return False
+        self._items.append(item)
+        self._arrived.set()
+        return True
+
+    async def take(self) -> Taken | None:
+        """The next command, or None once closed."""
+        while not self._items and not self._closed:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._closed:
+            return None
+        item = self._items.popleft()
+        self._room.set()
+        return item
+
+    def close(self) -> None:
+        """Take and put no more (what is left stays unacknowledged: the next start gets it)."""
+        self._closed = True
+        self._arrived.set()
+        self._room.set()
 
 
 class CommandDispatcher:
-    def __init__(self, adapter: Adapter, source: CommandSource, sink: EventSink) -> None:
-        self._adapter = adapter
+    def __init__(
+        self, adapters: Mapping[str, Adapter], source: CommandSource, sink: EventSink, metrics: Metrics
+    ) -> None:
+        self._adapters = dict(adapters)
         self._source = source
         self._sink = sink
-        self._metrics = adapter.metrics
+        self._metrics = metrics
         self._stopping = asyncio.Event()
         self._failures: dict[tuple[str, str], int] = {}  # unexpected failures per delivery still queued
-        self._ids = CommandIds(adapter.engine.store.engine)
+        self._ids = CommandIds(next(iter(self._adapters.values())).engine.store.engine)  # one store
+        self._lanes: dict[str, _Lane] = {}
+        self._reader: asyncio.Future[None] | None = None
 
     async def prepare(self) -> None:
         """Create the table of used command ids (before the first command)."""
         await asyncio.to_thread(self._ids.create)
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
-        async with contextlib.aclosing(self._source.deliveries()) as deliveries:
-            async for delivery in deliveries:
-                if self._stopping.is_set():
-                    return  # not acknowledged: the next start takes it
-                await self._handle(delivery)
-                progress()
-                if self._stopping.is_set():
-                    return
+        """Read and handle until stop_taking(). An unexpected failure in one lane stops the others after
+        the command each has in hand, and is raised (the supervisor runs the dispatcher again, and the
+        commands taken and not handled come back from the source)."""
+        if self._stopping.is_set():
+            return
+        self._lanes = {name: _Lane() for name in self._adapters}
+        lanes = [
+            asyncio.ensure_future(self._serve(self._adapters[name], lane, progress))
+            for name, lane in self._lanes.items()
+        ]
+        self._reader = reader = asyncio.ensure_future(self._read(progress))
+        everything = [reader, *lanes]
+        try:
+            await asyncio.wait(everything, return_when=asyncio.FIRST_EXCEPTION)
+            for lane in self._lanes.values():
+                lane.close()
+            reader.cancel()
+            await asyncio.wait(lanes)  # each finishes the command in hand
+        finally:
+            for task in everything:
+                task.cancel()
+            await asyncio.gather(*everything, return_exceptions=True)
+        failed = [t for t in lanes if not t.cancelled() and t.exception() is not None]
+        if not reader.cancelled() and reader.exception() is not None and not self._stopping.is_set():
+            failed.insert(0, reader)
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
 
     def stop_taking(self) -> None:
         """Finish the command in hand, take no other (they stay queued for the next start)."""
         self._stopping.set()
+        for lane in self._lanes.values():
+            lane.close()
+        if self._reader is not None:
+            self._reader.cancel()  # between commands: the lanes hold every command taken
 
-    async def _handle(self, delivery: Delivery) -> None:
-        command = await self._decoded(delivery)
-        if command is None:
-            return
+    async def _read(self, progress: Callable[[], None]) -> None:
+        async with contextlib.aclosing(self._source.deliveries()) as deliveries:
+            async for delivery in deliveries:
+                if self._stopping.is_set():
+                    return  # not acknowledged: the next start takes it
+                command = await self._decoded(delivery)
+                if command is None:
+                    progress()
+                    continue
+                account = await self._account_of(command, delivery)
+                if account is None:
+                    progress()
+                elif not await self._lanes[account].put((command, delivery)):
+                    return
+
+    async def _serve(self, adapter: Adapter, lane: _Lane, progress: Callable[[], None]) -> None:
+        while True:
+            item = await lane.take()
+            if item is None or not await self._until_ready(adapter):
+                return
+            await self._handle(adapter, *item)
+            progress()
+
+    async def _until_ready(self, adapter: Adapter) -> bool:
+        """Wait until the account trades again (True), or the dispatcher stops (False)."""
+        if adapter.engine.ready:
+            return not self._stopping.is_set()
+        ready = asyncio.ensure_future(adapter.engine.until_ready())
+        stopping = asyncio.ensure_future(self._stopping.wait())
         try:
-            outcome = await self._until_handled(command, delivery)
+            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopping.cancel()
+        return not self._stopping.is_set()
+
+    async def _account_of(self, command: AnyCommand, delivery: Delivery) -> str | None:
+        """The account the command is for; None once it is refused (no such account) and acknowledged."""
+        if command.account in self._adapters:
+            return command.account
+        if command.account is None and len(self._adapters) == 1:
+            return next(iter(self._adapters))
+        names = ", ".join(self._adapters)
+        if command.account is None:
+            reason = (
+                f"command {command.id} names no account, and this daemon trades several ({names}): add one"
+            )
+        else:
+            reason = (
+                f"command {command.id} is for account {command.account}, which this daemon does not trade "
+                f"({names})"
+            )
+        refusal = CommandRejected(
+            command_id=command.id,
+            command_type=command.type,
+            cl_ord_id=command.cl_ord_id,
+            account=command.account,
+            reason=reason,
+        )
+        await self._refuse_unread(delivery, command.type, refusal)
+        return None
+
+    async def _handle(self, adapter: Adapter, command: AnyCommand, delivery: Delivery) -> None:
+        try:
+            outcome = await self._until_handled(adapter, command, delivery)
         except Exception as error:
-            if not await self._gave_up(command, delivery, error):
+            if cancelling():
+                raise asyncio.CancelledError from error
+            if not await self._gave_up(adapter, command, delivery, error):
                 raise
             return
         self._failures.pop((delivery.strategy, delivery.entry_id), None)
@@ -126,7 +263,9 @@ class CommandDispatcher:
         await self._sink.publish(delivery.strategy, encode(refusal), None)
         await self._source.ack(delivery)
 
-    async def _gave_up(self, command: AnyCommand, delivery: Delivery, error: Exception) -> bool:
+    async def _gave_up(
+        self, adapter: Adapter, command: AnyCommand, delivery: Delivery, error: Exception
+    ) -> bool:
         """Count an unexpected failure; after MAX_ATTEMPTS, refuse and acknowledge the command (True)."""
         key = (delivery.strategy, delivery.entry_id)
         attempts = self._failures[key] = self._failures.get(key, 0) + 1
@@ -139,20 +278,22 @@ class CommandDispatcher:
             f"dropped: check order {command.cl_ord_id}'s events before sending it again, and report the "
             "daemon log's traceback"
         )
-        await self._refuse(command, reason)
+        await self._refuse(adapter, command, reason)
         await self._source.ack(delivery)
         self._failures.pop(key, None)
         return True
 
-    async def _until_handled(self, command: AnyCommand, delivery: Delivery) -> str | None:
+    async def _until_handled(self, adapter: Adapter, command: AnyCommand, delivery: Delivery) -> str | None:
         while True:
             try:
-                if not await self._first_use(command):
+                if not await self._first_use(adapter, command):
                     return "rejected"
-                await self._execute(command)
+                await self._execute(adapter, command)
                 return "done"
             except RiskRejected as refused:
-                await self._refuse(command, refused.detail, refused.rule, values_text(refused.values))
+                await self._refuse(
+                    adapter, command, refused.detail, refused.rule, values_text(refused.values)
+                )
                 return "rejected"
             except (SessionNotReady, StoreError) as exc:
                 # Nothing was stored for it (or the store failed): keep it queued and try again.
@@ -161,10 +302,10 @@ class CommandDispatcher:
                 if await self._stopped_within(RETRY_SECONDS):
                     return None
             except FixAdapterError as exc:
-                await self._refuse(command, str(exc))
+                await self._refuse(adapter, command, str(exc))
                 return "rejected"
 
-    async def _first_use(self, command: AnyCommand) -> bool:
+    async def _first_use(self, adapter: Adapter, command: AnyCommand) -> bool:
         """True for a new command id or a redelivery (same content); a reused id is refused (False)."""
         content = command.model_dump_json(exclude={"sent_at"}).encode()
         digest = hashlib.sha256(content).hexdigest()
@@ -175,7 +316,9 @@ class CommandDispatcher:
             "(the same id is only for sending the same command again)"
         )
         log.info("%s %s from %s refused: %s", command.type, command.id, command.strategy, reason)
-        refusal = CommandRejected(command_id=command.id, command_type=command.type, reason=reason)
+        refusal = CommandRejected(
+            command_id=command.id, command_type=command.type, account=adapter.account, reason=reason
+        )
         await self._sink.publish(command.strategy, encode(refusal), None)
         return False
 
@@ -186,30 +329,35 @@ class CommandDispatcher:
             return False
         return True
 
-    async def _execute(self, command: AnyCommand) -> None:
-        adapter = self._adapter
+    async def _execute(self, adapter: Adapter, command: AnyCommand) -> None:
         if isinstance(command, SubmitCommand):
             existing = await adapter.order(command.cl_ord_id)
             if existing is not None and strategy_of(existing) != command.strategy:
                 raise OrderNotFound(f"ClOrdID {command.cl_ord_id} is taken by another strategy's order")
             await adapter.submit(command.new_order())
             return
-        await self._owned(command)
+        await self._owned(adapter, command)
         if isinstance(command, CancelCommand):
             await adapter.cancel(CancelOrder(cl_ord_id=command.cl_ord_id, request_id=command.request_id))
         else:
             await adapter.replace(command.replace_order())
 
-    async def _owned(self, command: CancelCommand | ReplaceCommand) -> None:
-        order = await self._adapter.order(command.cl_ord_id)
+    async def _owned(self, adapter: Adapter, command: CancelCommand | ReplaceCommand) -> None:
+        order = await adapter.order(command.cl_ord_id)
         if order is None or strategy_of(order) != command.strategy:
             raise OrderNotFound(f"strategy {command.strategy} has no order {command.cl_ord_id}")
 
     async def _refuse(
-        self, command: AnyCommand, reason: str, rule: str | None = None, values: dict[str, str] | None = None
+        self,
+        adapter: Adapter,
+        command: AnyCommand,
+        reason: str,
+        rule: str | None = None,
+        values: dict[str, str] | None = None,
     ) -> None:
         log.info("%s %s from %s refused: %s", command.type, command.id, command.strategy, reason)
         refusal = CommandRejected(
+            account=adapter.account,
             command_id=command.id,
             command_type=command.type,
             cl_ord_id=command.cl_ord_id,

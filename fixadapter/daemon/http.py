@@ -1,26 +1,30 @@
 """The daemon's HTTP API: health, readiness, Prometheus metrics, orders, positions and the kill switch.
 
     GET  /healthz       200 {"status": "ok"} while the process and its event loop answer
-    GET  /readyz        200 when TRADE is logged on and reconciled and no blocking alarm is active,
-                        else 503: {"ready": bool, "reason": str, "kill_switch": bool,
-                        "alarms": {"count": int, "shown": [{kind, key, text, blocking, since}]}}
-    GET  /metrics       the adapter's Prometheus registry (text exposition format)
+    GET  /readyz        200 when every account's TRADE is logged on and reconciled and no blocking alarm is
+                        active, else 503: {"ready": bool, "reason": str, "kill_switch": bool,
+                        "alarms": {"count": int, "shown": [{kind, key, text, blocking, since}]},
+                        "accounts": {name: {"ready", "reason", "kill_switch", "alarms"}}};
+                        ?account=NAME: that account's alone
+    GET  /metrics       the Prometheus registry of every account (series labelled `account`)
     GET  /orders        ?status=open|done|all (all) &strategy=NAME &limit=N (100, max 1000) &before=CURSOR:
                         {"orders": [newest first], "next": "/orders?...&before=..." or null on the last page}
     GET  /positions     open positions as last stored (kept from fills, checked with the venue on a timer)
     GET  /kill-switch   {"state": {...}, "history": [newest first]}
-    POST /kill-switch   {"action": "engage"|"release", "by": str, "reason": str}
+    POST /kill-switch   {"action": "engage"|"release", "by": str, "reason": str, "account"?: str}
                         engage: {"state", "changed", "sweep": {"sent", "already_cancelling", "failed"}}
                         release: {"state", "changed"}
 
+/orders, /positions and /kill-switch are about one account: `?account=NAME` (in the POST body,
+"account"), which may be left out while the daemon trades one; an account it does not trade is 404.
 Every answer but /metrics is JSON; an error is {"error": "..."} with 400, 401, 404, 405, 415, 421 or 500.
 When `daemon.http.token` is set, every endpoint but /healthz, /readyz and /metrics needs
 `Authorization: Bearer <token>` (orders and positions are trading information). A request whose Host
 header is not the bound host, localhost, 127.0.0.1, ::1 or one of `daemon.http.allowed_hosts` is answered
 421 (a web page reaching us through DNS rebinding names its own host). The POST body must be sent as
 application/json (415 otherwise), which keeps web pages in a browser on this host from posting it.
-The server runs on the caller's event loop, beside the adapter, and reads the store on a read path of its
-own (never the engine's store thread); a handler that raises answers 500 and the server goes on.
+The server runs on the caller's event loop, beside the accounts, and reads the store on a read path of
+its own (never an engine's store thread); a handler that raises answers 500 and the server goes on.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from fixadapter.store.reads import BadCursor, Cursor, StatusFilter
 if TYPE_CHECKING:
     from fixadapter.api import Adapter
     from fixadapter.config import HttpConfig
+    from fixadapter.wiring import Desk
 
 log = logging.getLogger("fixadapter.http")
 
@@ -79,21 +84,26 @@ class MisdirectedRequest(ValueError):
     """Answered with 421 and its message: the Host header names a server this is not."""
 
 
+class UnknownAccount(LookupError):
+    """Answered with 404 and its message."""
+
+
 class KillSwitchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Literal["engage", "release"]
     by: Text
     reason: Text
+    account: str | None = None
 
 
 class HttpApi:
-    def __init__(self, adapter: Adapter, config: HttpConfig) -> None:
-        self.adapter = adapter
+    def __init__(self, desk: Desk, config: HttpConfig) -> None:
+        self.desk = desk
         self.config = config
         self._token = config.token.get_secret_value().encode() if config.token is not None else None
         self._hosts = allowed_host_names(config.host, config.allowed_hosts)
-        self._refused = adapter.metrics.http_requests_refused
+        self._refused = desk.metrics.http_requests_refused
         self._refusal_note = RateLimitedNote("HTTP requests refused (wrong Host header or token)")
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -107,6 +117,21 @@ class HttpApi:
         self.app.router.add_get("/positions", self.positions)
         self.app.router.add_get("/kill-switch", self.kill_switch)
         self.app.router.add_post("/kill-switch", self.change_kill_switch)
+
+    def _account(self, name: str | None) -> Adapter:
+        """The account a request is about: named, or the only one."""
+        if name is None:
+            only = self.desk.only()
+            if only is None:
+                names = ", ".join(self.desk.adapters)
+                raise BadRequest(f"this daemon trades several accounts ({names}): name one with account=")
+            return only
+        adapter = self.desk.adapters.get(name)
+        if adapter is None:
+            raise UnknownAccount(
+                f"no account named {name[:40]!r}; this daemon trades {', '.join(self.desk.adapters)}"
+            )
+        return adapter
 
     async def start(self) -> int:
         """Listen on config.host:config.port (0 picks a free port); returns the port bound."""
@@ -122,7 +147,7 @@ class HttpApi:
         if server is None:  # pragma: no cover - setup() always makes one
             raise RuntimeError("aiohttp's runner made no server")
         limit = ConnectionLimit(
-            server, self.config.max_connections, self.adapter.metrics.http_connections_closed
+            server, self.config.max_connections, self.desk.metrics.http_connections_closed
         )
         try:
             listener = await asyncio.get_running_loop().create_server(
@@ -151,54 +176,84 @@ class HttpApi:
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def readyz(self, _request: web.Request) -> web.Response:
-        ready = self.adapter.ready
+    async def readyz(self, request: web.Request) -> web.Response:
+        name = request.query.get("account")
+        if name is not None:
+            one = _readiness(self._account(name))
+            return web.json_response(one, status=200 if one["ready"] else 503)
+        accounts = {adapter.account: _readiness(adapter) for adapter in self.desk}
+        ready = all(a["ready"] for a in accounts.values())
+        if len(accounts) == 1:
+            reason = next(iter(accounts.values()))["reason"]
+        else:
+            reason = (
+                "; ".join(f"{n}: {a['reason']}" for n, a in accounts.items() if not a["ready"]) or "ready"
+            )
         body = {
             "ready": ready,
-            "reason": self.adapter.readiness(),
-            "kill_switch": self.adapter.kill_switch().engaged,
-            "alarms": self.adapter.metrics.alarms.describe(),
+            "reason": reason,
+            "kill_switch": any(a["kill_switch"] for a in accounts.values()),
+            "alarms": _all_alarms({name: a["alarms"] for name, a in accounts.items()}),
+            "accounts": accounts,
         }
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(
-            body=generate_latest(self.adapter.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            body=generate_latest(self.desk.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def orders(self, request: web.Request) -> web.Response:
+        adapter = self._account(request.query.get("account"))
         status, strategy, limit, before = _order_query(request)
-        page = await self.adapter.reads.order_page(status, strategy, limit, before)
+        page = await adapter.reads.order_page(status, strategy, limit, before)
         following = None
         if page.next is not None:
             query = {"status": status, **({"strategy": strategy} if strategy else {}), "limit": str(limit)}
+            if "account" in request.query:
+                query["account"] = adapter.account
             following = f"/orders?{urlencode({**query, 'before': page.next.encode()})}"
         return web.json_response(
             {"orders": [o.model_dump(mode="json") for o in page.orders], "next": following}
         )
 
-    async def positions(self, _request: web.Request) -> web.Response:
-        return web.json_response([p.model_dump(mode="json") for p in await self.adapter.positions()])
+    async def positions(self, request: web.Request) -> web.Response:
+        adapter = self._account(request.query.get("account"))
+        return web.json_response([p.model_dump(mode="json") for p in await adapter.positions()])
 
-    async def kill_switch(self, _request: web.Request) -> web.Response:
-        history = self.adapter.pre_trade.kill_switch.history()[-HISTORY_SHOWN:]
+    async def kill_switch(self, request: web.Request) -> web.Response:
+        adapter = self._account(request.query.get("account"))
+        history = adapter.pre_trade.kill_switch.history()[-HISTORY_SHOWN:]
         return web.json_response(
             {
-                "state": self.adapter.kill_switch().as_dict(),
+                "account": adapter.account,
+                "state": adapter.kill_switch().as_dict(),
                 "history": [_event(e) for e in reversed(history)],
             }
         )
 
     async def change_kill_switch(self, request: web.Request) -> web.Response:
         change = await _kill_switch_request(request)
+        adapter = self._account(change.account or request.query.get("account"))
         peer = request.remote or "?"
-        log.warning("kill switch %s asked over HTTP from %s by %s", change.action, peer, change.by)
+        log.warning(
+            "kill switch %s of account %s asked over HTTP from %s by %s",
+            change.action,
+            adapter.account,
+            peer,
+            change.by,
+        )
         if change.action == "engage":
-            state, sweep = await self.adapter.engage_kill_switch(change.by, change.reason)
-            body = {"state": state.as_dict(), "changed": state.changed, "sweep": sweep.as_dict()}
+            state, sweep = await adapter.engage_kill_switch(change.by, change.reason)
+            body = {
+                "account": adapter.account,
+                "state": state.as_dict(),
+                "changed": state.changed,
+                "sweep": sweep.as_dict(),
+            }
         else:
-            state = await self.adapter.release_kill_switch(change.by, change.reason)
-            body = {"state": state.as_dict(), "changed": state.changed}
+            state = await adapter.release_kill_switch(change.by, change.reason)
+            body = {"account": adapter.account, "state": state.as_dict(), "changed": state.changed}
         return web.json_response(body)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -252,6 +307,8 @@ class HttpApi:
             return web.json_response({"error": str(exc)}, status=401, headers={"WWW-Authenticate": "Bearer"})
         except MisdirectedRequest as exc:
             return web.json_response({"error": str(exc)}, status=421)
+        except UnknownAccount as exc:
+            return web.json_response({"error": str(exc)}, status=404)
         except web.HTTPException as exc:
             return web.json_response(
                 {"error": f"{exc.reason}: {request.method} {request.path}"},
@@ -263,6 +320,31 @@ class HttpApi:
             return web.json_response(
                 {"error": f"internal error ({type(exc).__name__}); see the daemon's log"}, status=500
             )
+
+
+def _readiness(adapter: Adapter) -> dict[str, Any]:
+    ready = adapter.ready
+    return {
+        "ready": ready,
+        "reason": adapter.readiness(),
+        "kill_switch": adapter.kill_switch().engaged,
+        "alarms": adapter.metrics.alarms.describe(),
+    }
+
+
+def _all_alarms(each: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every account's alarms in one description, each naming its account (one account's as it is)."""
+    if len(each) == 1:
+        return next(iter(each.values()))
+    not_kept: dict[str, int] = {}
+    for described in each.values():
+        for kind, count in described["not_kept"].items():
+            not_kept[kind] = not_kept.get(kind, 0) + count
+    return {
+        "count": sum(d["count"] for d in each.values()),
+        "shown": [{**alarm, "account": name} for name, d in each.items() for alarm in d["shown"]],
+        "not_kept": not_kept,
+    }
 
 
 def _request_line(request: web.Request) -> str:

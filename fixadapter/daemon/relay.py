@@ -112,7 +112,8 @@ class EventRelay:
 
     async def _relay(self, item: Item) -> None:
         if isinstance(item, tuple):
-            await self._sink.publish_positions(encode(PositionsUpdate(positions=list(item))))
+            update = PositionsUpdate(account=self._adapter.account, positions=list(item))
+            await self._sink.publish_positions(encode(update))
             self._metrics.queue_events.labels("positions").inc()
             return
         if item.seq is None or self._published is None:
@@ -125,5 +126,5 @@ class EventRelay:
         strategy = event.order.strategy
         if not strategy:
             return  # placed through the Python API or adopted from the venue: no strategy stream
-        await self._sink.publish(strategy, encode(OrderUpdate.of(event)), event.seq)
+        await self._sink.publish(strategy, encode(OrderUpdate.of(event, self._adapter.account)), event.seq)
         self._metrics.queue_events.labels("order").inc()

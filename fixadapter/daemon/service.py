@@ -1,11 +1,11 @@
-"""The daemon: one adapter, the strategy queue (commands in, events out), strategies loaded in-process,
-and the HTTP server, started and stopped in the order that loses nothing.
+"""The daemon: every configured account (wiring.Desk), the strategy queue (commands in, events out),
+strategies loaded in-process, and the HTTP server, started and stopped in the order that loses nothing.
 
-Start: the event relay attaches and replays what a previous run stored but never published, then the
-adapter logs on; commands are taken only once TRADE is logged on and reconciled. The relay and the
-command dispatcher are supervised: one that fails is restarted, with a blocking alarm until it runs
-healthily again (engine.tasks). Stop: take no more
-commands, optionally cancel working orders, log out, publish every event still waiting, flush.
+Start: each account's event relay attaches and replays what a previous run stored but never published,
+then the accounts log on; an account's commands are taken only once its TRADE is logged on and reconciled.
+The relays and the command dispatcher are supervised: one that fails is restarted, with a blocking alarm
+until it runs healthily again (engine.tasks). Stop: take no more commands, optionally cancel working
+orders, log out, publish every event still waiting, flush.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fixadapter.api import Adapter
@@ -29,6 +29,7 @@ from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.transport import CommandSource, EventSink
+from fixadapter.wiring import Desk, build_desk
 
 if TYPE_CHECKING:
     from fixadapter.daemon.http import HttpApi
@@ -40,14 +41,19 @@ StrategyMain = Callable[[StrategyClient], Awaitable[Any]]
 
 
 def _transport(
-    config: QueueConfig, adapter: Adapter, memory: MemoryQueue | None
-) -> tuple[CommandSource, EventSink, MemoryQueue | None]:
+    config: QueueConfig, desk: Desk, memory: MemoryQueue | None
+) -> tuple[CommandSource, dict[str, EventSink], MemoryQueue | None]:
+    """The command source and a sink per account (each keeps its own published-seq marker)."""
+    metrics = desk.metrics
     if config.kind == "redis":
         from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
 
-        return RedisCommandSource(config, adapter.metrics), RedisEventSink(config, adapter.metrics), None
+        sinks: dict[str, EventSink] = {
+            name: RedisEventSink(config, metrics, account=name) for name in desk.adapters
+        }
+        return RedisCommandSource(config, metrics), sinks, None
     queue = memory or MemoryQueue()
-    return queue.source, queue.sink, queue
+    return queue.source, dict.fromkeys(desk.adapters, queue.sink), queue
 
 
 def load_strategy(entry: str) -> StrategyMain:
@@ -68,22 +74,40 @@ class Daemon:
         config: AdapterConfig,
         connector: TradeConnector | None = None,
         memory: MemoryQueue | None = None,
+        *,
+        connectors: Mapping[str, TradeConnector] | None = None,
     ) -> None:
+        """`connector`: for the only configured account; `connectors`: by account name (accounts left
+        out are traded over FIX)."""
         self.config = config
-        self.adapter = Adapter(config, connector)
+        given = dict(connectors or {})
+        if connector is not None:
+            given[config.account().name] = connector
+        self.desk = build_desk(config, given)
         settings = config.daemon
-        self.source, self.sink, self.memory = _transport(settings.queue, self.adapter, memory)
-        self.relay = EventRelay(self.adapter, self.sink)
-        self.dispatcher = CommandDispatcher(self.adapter, self.source, self.sink)
+        self.source, self.sinks, self.memory = _transport(settings.queue, self.desk, memory)
+        self.sink = next(iter(self.sinks.values()))  # refusals: no marker involved
+        self.relays = {
+            name: EventRelay(adapter, self.sinks[name]) for name, adapter in self.desk.adapters.items()
+        }
+        self.dispatcher = CommandDispatcher(self.desk.adapters, self.source, self.sink, self.desk.metrics)
         self.http: HttpApi | None = None
         if settings.http.enabled:
             from fixadapter.daemon.http import HttpApi  # aiohttp loads only when the HTTP API is on
 
-            self.http = HttpApi(self.adapter, settings.http)
+            self.http = HttpApi(self.desk, settings.http)
         self.http_port: int | None = None
         self._strategies = [(entry, load_strategy(entry.entry)) for entry in settings.strategies]
-        self._tasks = TaskGroup(self.adapter.metrics)
+        self._tasks = TaskGroup(self.desk.metrics)
         self._strategy_tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def adapter(self) -> Adapter:
+        """The only account's Adapter (ConfigError when several are configured: use `desk[name]`)."""
+        only = self.desk.only()
+        if only is None:
+            raise ConfigError(f"this daemon trades {len(self.desk.adapters)} accounts: use daemon.desk[name]")
+        return only
 
     def client(self, strategy: str) -> StrategyClient:
         """A client on the in-process queue (strategies in this process, tests, the demo)."""
@@ -92,27 +116,28 @@ class Daemon:
         return StrategyClient.in_process(self.memory, strategy)
 
     async def start(self) -> None:
-        await self.sink.start()
+        for sink in set(self.sinks.values()):
+            await sink.start()
         await self.source.start()
-        await self.relay.prepare()
+        for relay in self.relays.values():
+            await relay.prepare()
         await self.dispatcher.prepare()
-        await self.adapter.start()
-        self._tasks.supervise(self.relay.run, name="event-relay")
+        await self.desk.start()
+        several = len(self.relays) > 1
+        for name, relay in self.relays.items():
+            self._tasks.supervise(relay.run, name=f"event-relay:{name}" if several else "event-relay")
         if self.http is not None:
             self.http_port = await self.http.start()
-        self._tasks.supervise(self._take_commands, name="command-dispatcher")
+        self._tasks.supervise(self.dispatcher.run, name="command-dispatcher")
         self._tasks.spawn(self._watch_backlog(), name="queue-backlog")
         for entry, main in self._strategies:
             self._strategy_tasks.append(
                 self._tasks.spawn(self._run_strategy(entry, main), name=f"strategy-{entry.name}")
             )
 
-    async def _take_commands(self, progress: Callable[[], None]) -> None:
-        await self.adapter.engine.until_ready()
-        await self.dispatcher.run(progress)
-
     async def _run_strategy(self, entry: StrategyEntry, main: StrategyMain) -> None:
-        await self.adapter.engine.until_ready()
+        for adapter in self.desk:
+            await adapter.engine.until_ready()
         async with self.client(entry.name) as client:
             log.info("strategy %s (%s) started", entry.name, entry.entry)
             await main(client)
@@ -126,7 +151,7 @@ class Daemon:
                 if cancelling():  # stopping: the cancellation came back as the library's error
                     raise asyncio.CancelledError from error
             else:
-                self.adapter.metrics.queue_depth.set(depth)
+                self.desk.metrics.queue_depth.set(depth)
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     async def stop(self) -> None:
@@ -135,25 +160,34 @@ class Daemon:
         self.dispatcher.stop_taking()
         for task in self._strategy_tasks:
             task.cancel()
-        if settings.cancel_on_stop and self.adapter.ready:
-            await cancel_working_orders(self.adapter.engine, "daemon stopping", settings.stop_timeout_seconds)
+        if settings.cancel_on_stop:
+            for adapter in self.desk:
+                if adapter.ready:
+                    await cancel_working_orders(
+                        adapter.engine, "daemon stopping", settings.stop_timeout_seconds
+                    )
             await self._wait_cancelled(settings.stop_timeout_seconds)
-        await self.adapter.stop()
-        try:
-            await self.relay.drain(settings.stop_timeout_seconds)
-        except TimeoutError:
-            log.error(
-                "events still unpublished after %gs; the next start publishes them",
-                settings.stop_timeout_seconds,
-            )
+        await self.desk.stop()
+        for name, relay in self.relays.items():
+            try:
+                await relay.drain(settings.stop_timeout_seconds)
+            except TimeoutError:
+                log.error(
+                    "events of account %s still unpublished after %gs; the next start publishes them",
+                    name,
+                    settings.stop_timeout_seconds,
+                )
         await self._tasks.cancel_all()
         if self.http is not None:
             await self.http.stop()
         await self.source.close()
-        await self.sink.close()
+        for sink in set(self.sinks.values()):
+            await sink.close()
 
     async def _wait_cancelled(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while any(o.status is OrderStatus.PENDING_CANCEL for o in self.adapter.engine.open_orders()):
+                while any(
+                    o.status is OrderStatus.PENDING_CANCEL for a in self.desk for o in a.engine.open_orders()
+                ):
                     await asyncio.sleep(0.05)

@@ -140,9 +140,6 @@ class Executions:
         current = self._known.latest(order)
         if self._foreign(current, answer.report):
             return False
-        if self._known.live_mark(order.cl_ord_id) > answer.arrived:
-            log.debug("status answer for %s is older than a live report applied since", order.cl_ord_id)
-            return True
         await self.apply_venue_view(current, answer.report, answer.arrived)
         return True
 
@@ -150,9 +147,16 @@ class Executions:
         self, order: Order, report: ExecutionReport, arrived: int | None = None
     ) -> Order:
         """A status answer (reconciliation, status query): the venue's current view is the authority, so a
-        local state that contradicts it is corrected (counted, alarmed) instead of ignored."""
+        local state that contradicts it is corrected (counted, alarmed) instead of ignored.
+
+        An answer that arrived (`arrived`) before a live report applied since is not applied: the live
+        report is the venue's newer word (a mass status listing an order partly filled, then its last
+        fill, must not take the order back to partly filled)."""
         async with self._known.lock(order.cl_ord_id):
             current = self._known.latest(order)
+            if arrived is not None and self._known.live_mark(order.cl_ord_id) > arrived:
+                log.debug("status answer for %s is older than a live report applied since", order.cl_ord_id)
+                return current
             why = contradiction(current, report)
             if why is None:
                 return await self._apply_locked(current, report, arrived)

@@ -15,6 +15,9 @@ ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,50}$"
 # A strategy name becomes part of queue keys (`<prefix>:events:<name>`): no ":", so no name reaches another
 # namespace (the queue's internal keys, another strategy's streams).
 STRATEGY_PATTERN = r"^[A-Za-z0-9._\-]{1,50}$"
+# An account name is a metric label, a part of environment variable names (FIXADAPTER_ACCOUNTS__<NAME>__...)
+# and of compliance session names: lower-case letters, digits and underscores.
+ACCOUNT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
 def _on_step(value: Decimal) -> Decimal:

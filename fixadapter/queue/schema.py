@@ -6,9 +6,11 @@ fields only). `spec/queue-schema-v1.json` is this module's JSON Schema, kept equ
 
 Commands: `submit`, `cancel`, `replace`, each with a unique `id` (the client's; a redelivered command has
 the same one) and the `strategy` sending it, which must be the strategy whose stream carries it (a name
-of letters, digits, `.`, `_`, `-`). A submit's `order.cl_ord_id` is the idempotency key; when the client
-leaves it out the command `id` is used, so a command delivered twice still makes one order. An `id` used
-again for a different command is refused. A command is at most 64 KiB of JSON nested at most 32 levels.
+of letters, digits, `.`, `_`, `-`), and the `account` it is for (optional while the daemon trades one
+account; a name the daemon does not trade is refused). Every event carries the `account` it is about. A
+submit's `order.cl_ord_id` is the idempotency key; when the client leaves it out the command `id` is
+used, so a command delivered twice still makes one order. An `id` used again for a different command is
+refused. A command is at most 64 KiB of JSON nested at most 32 levels.
 
 Events: `order` (every state change, with the fill when there is one and `seq`, the store's sequence
 number, increasing per adapter), `command_rejected` (a command refused before it reached the venue, with
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from fixadapter.model.enums import OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, Position, utc_now
 from fixadapter.model.requests import (
+    ACCOUNT_PATTERN,
     ID_PATTERN,
     STRATEGY_PATTERN,
     ClientId,
@@ -47,6 +50,13 @@ StrategyId = Annotated[
         description="who sends the command and gets its events; the name of the stream it is sent on",
     ),
 ]
+AccountId = Annotated[
+    str,
+    Field(
+        pattern=ACCOUNT_PATTERN,
+        description="the configured account the command is for; may be left out while the daemon trades one",
+    ),
+]
 # Read before parsing: a bigger or deeper command is refused unparsed (json's recursion, memory).
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_COMMAND_DEPTH = 32
@@ -63,6 +73,7 @@ class _Message(BaseModel):
 class _Command(_Message):
     id: Annotated[ClientId, Field(description="unique per command; the same on a redelivery")]
     strategy: StrategyId
+    account: AccountId | None = None
     sent_at: datetime | None = None
 
 
@@ -97,7 +108,7 @@ class ReplaceCommand(_Command):
 
     def replace_order(self) -> ReplaceOrder:
         return ReplaceOrder.model_validate(
-            self.model_dump(exclude={"v", "id", "strategy", "sent_at", "type"})
+            self.model_dump(exclude={"v", "id", "strategy", "account", "sent_at", "type"})
         )
 
 
@@ -106,6 +117,7 @@ Command = Annotated[SubmitCommand | CancelCommand | ReplaceCommand, Field(discri
 
 class _Event(_Message):
     time: datetime = Field(default_factory=utc_now)
+    account: str | None = Field(None, description="the account it is about (none: the command named none)")
 
 
 class OrderUpdate(_Event):
@@ -117,8 +129,9 @@ class OrderUpdate(_Event):
     seq: int | None = Field(None, description="the store's sequence number; none for submits and requests")
 
     @classmethod
-    def of(cls, event: OrderEvent) -> OrderUpdate:
+    def of(cls, event: OrderEvent, account: str | None = None) -> OrderUpdate:
         return cls(
+            account=account,
             event=event.kind,
             order=event.order,
             fill=event.fill,

@@ -74,7 +74,7 @@ def raw_fix_port(sim: SimProcess, kind: SessionKind) -> Iterator[int]:
     if not sim.tls:
         yield sim.session_port(kind)
         return
-    account = build_config({"account": sim.adapter_settings()}, environ={}).account
+    account = build_config({"account": sim.adapter_settings()}, environ={}).account().fix
     forwarders = TlsForwarders.for_account(account, Metrics(), report=lambda session, text: None)
     forwarders.start()
     try:

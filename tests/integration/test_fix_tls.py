@@ -72,7 +72,7 @@ def errors_naming(caplog: pytest.LogCaptureFixture, *words: str) -> list[str]:
 
 def test_logon_an_order_and_market_data_all_go_over_tls(tls_sim: SimProcess, make_config: ConfigFactory):
     config = make_config(tls_sim)
-    assert all(config.account.tls(kind) for kind in SessionKind)
+    assert all(config.account().fix.tls(kind) for kind in SessionKind)
 
     async def scenario() -> None:
         async with Adapter(config) as adapter:

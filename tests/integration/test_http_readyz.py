@@ -21,6 +21,7 @@ from fixadapter.errors import RiskRejected
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.sim.process import SimProcess
+from fixadapter.wiring import Desk
 
 from .conftest import ConfigFactory
 
@@ -60,7 +61,7 @@ class Served:
 @asynccontextmanager
 async def serving(sim: SimProcess, make_config: ConfigFactory) -> AsyncIterator[Served]:
     async with Adapter(make_config(sim)) as adapter:
-        api = HttpApi(adapter, HttpConfig(port=0))
+        api = HttpApi(Desk.of(adapter), HttpConfig(port=0))
         port = await api.start()
         try:
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as client:

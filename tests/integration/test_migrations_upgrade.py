@@ -101,13 +101,13 @@ def test_db_upgrade_gives_the_rows_to_the_account_named(
     write_legacy_store(store_url)
     before = legacy_contents(store_url)
 
-    code, out, _ = run(capsys, "db", "upgrade", "--config", str(config_file), "--account", "desk-1")
+    code, out, _ = run(capsys, "db", "upgrade", "--config", str(config_file), "--account", "desk_1")
 
     assert code == 0
     assert any(
-        line.endswith("store: rows written so far belong to account 'desk-1'") for line in out.splitlines()
+        line.endswith("store: rows written so far belong to account 'desk_1'") for line in out.splitlines()
     )
-    desk, default = OrderStore(store_url, account="desk-1"), OrderStore(store_url)
+    desk, default = OrderStore(store_url, account="desk_1"), OrderStore(store_url)
     assert read_contents(desk) == before
     assert default.orders() == [] and default.positions() == []
     desk.close()

@@ -18,6 +18,7 @@ from fixadapter.api import Adapter
 from fixadapter.cli import main
 from fixadapter.config import HttpConfig
 from fixadapter.daemon.http import HttpApi
+from fixadapter.wiring import Desk
 
 from .test_http_api import TOKEN, SilentConnector, adapter_config
 
@@ -37,7 +38,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     thread = threading.Thread(target=loop.run_forever, name="daemon-loop", daemon=True)
     thread.start()
     adapter = Adapter(adapter_config(tmp_path), SilentConnector())
-    api = HttpApi(adapter, HttpConfig(port=0, token=SecretStr(TOKEN)))
+    api = HttpApi(Desk.of(adapter), HttpConfig(port=0, token=SecretStr(TOKEN)))
 
     async def up() -> int:
         await adapter.start()

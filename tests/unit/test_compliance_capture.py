@@ -403,7 +403,7 @@ def test_recorder_offer_costs_about_a_microsecond(tmp_path: Path) -> None:
 def test_the_example_config_lists_the_compliance_section() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.yaml"
 
-    config = load_config(example, {"FIXADAPTER_ACCOUNT__PASSWORD": "x"})
+    config = load_config(example, {"FIXADAPTER_ACCOUNTS__MAIN__FIX__PASSWORD": "x"})
 
     assert config.compliance.directory == Path("var/fixlog") and config.compliance.record_market_data
     assert log_directory(config) == Path("var/fixlog")

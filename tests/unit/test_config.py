@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fixadapter.config import AdapterConfig, build_config, load_config
 from fixadapter.connectors.fix.settings import parse_settings, render_settings
@@ -43,18 +44,18 @@ def config_file(tmp_path: Path) -> Path:
 def test_load_config_minimal_yaml_with_password_from_env_loads(config_file: Path) -> None:
     config = load_config(config_file, environ=ENVIRON)
 
-    assert config.account.host == "demo-uk-eqx-01.p.c-trader.com"
-    assert config.account.sender_comp_id == "demo.icmarkets.8536054"
-    assert config.account.username == "8536054"
-    assert config.account.password.get_secret_value() == PASSWORD
-    assert config.account.target_comp_id == "CSERVER"
+    assert config.account().fix.host == "demo-uk-eqx-01.p.c-trader.com"
+    assert config.account().fix.sender_comp_id == "demo.icmarkets.8536054"
+    assert config.account().fix.username == "8536054"
+    assert config.account().fix.password.get_secret_value() == PASSWORD
+    assert config.account().fix.target_comp_id == "CSERVER"
 
 
 # ---- TLS per session ---------------------------------------------------------------------------
 
 
 def test_a_remote_host_gets_tls_on_both_sessions_at_the_tls_ports(config_file: Path) -> None:
-    chosen = load_config(config_file, environ=ENVIRON).account
+    chosen = load_config(config_file, environ=ENVIRON).account().fix
 
     assert [chosen.tls(kind) for kind in SessionKind] == [True, True]
     assert (chosen.port(SessionKind.QUOTE), chosen.port(SessionKind.TRADE)) == (5211, 5212)
@@ -62,7 +63,7 @@ def test_a_remote_host_gets_tls_on_both_sessions_at_the_tls_ports(config_file: P
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_a_loopback_host_gets_plain_text_at_the_plain_ports(host: str) -> None:
-    chosen = build_config({"account": account(host=host)}, ENVIRON).account
+    chosen = build_config({"account": account(host=host)}, ENVIRON).account().fix
 
     assert [chosen.tls(kind) for kind in SessionKind] == [False, False]
     assert (chosen.port(SessionKind.QUOTE), chosen.port(SessionKind.TRADE)) == (5201, 5202)
@@ -70,7 +71,7 @@ def test_a_loopback_host_gets_plain_text_at_the_plain_ports(host: str) -> None:
 
 def test_tls_is_chosen_per_session_and_an_explicit_port_wins() -> None:
     values = account(host="h51.p.ctrader.com", quote_tls=False, trade_port=6212)
-    chosen = build_config({"account": values}, ENVIRON).account
+    chosen = build_config({"account": values}, ENVIRON).account().fix
 
     assert (chosen.tls(SessionKind.QUOTE), chosen.port(SessionKind.QUOTE)) == (False, 5201)
     assert (chosen.tls(SessionKind.TRADE), chosen.port(SessionKind.TRADE)) == (True, 6212)
@@ -82,7 +83,7 @@ def test_tls_is_chosen_per_session_and_an_explicit_port_wins() -> None:
 def test_tls_can_be_set_from_the_environment() -> None:
     environ = {**ENVIRON, "FIXADAPTER_ACCOUNT__TRADE_TLS": "true"}
 
-    assert build_config({"account": account()}, environ).account.tls(SessionKind.TRADE)
+    assert build_config({"account": account()}, environ).account().fix.tls(SessionKind.TRADE)
 
 
 def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
@@ -100,15 +101,15 @@ def test_load_config_env_overrides_yaml(config_file: Path) -> None:
 
     config = load_config(config_file, environ=environ)
 
-    assert config.account.host == "127.0.0.1"
-    assert config.account.trade_port == 6202
-    assert config.account.sender_comp_id == "demo.icmarkets.8536054"
+    assert config.account().fix.host == "127.0.0.1"
+    assert config.account().fix.trade_port == 6202
+    assert config.account().fix.sender_comp_id == "demo.icmarkets.8536054"
 
 
 def test_build_config_ignores_environment_variables_of_other_programs() -> None:
     environ = {**ENVIRON, "FIXADAPTER_TEST_POSTGRES_URL": "postgresql://x", "OTHER__THING": "1"}
 
-    assert build_config({"account": account()}, environ).account.host == "127.0.0.1"
+    assert build_config({"account": account()}, environ).account().fix.host == "127.0.0.1"
 
 
 def test_build_config_from_environment_alone_loads() -> None:
@@ -116,7 +117,7 @@ def test_build_config_from_environment_alone_loads() -> None:
 
     config = load_config(None, environ={**environ, **ENVIRON})
 
-    assert config.account.username == "1234567"
+    assert config.account().fix.username == "1234567"
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_config_password_never_shows_in_repr_or_str() -> None:
 
     assert PASSWORD not in repr(config)
     assert PASSWORD not in str(config)
-    assert PASSWORD not in repr(config.account)
+    assert PASSWORD not in repr(config.account().fix)
 
 
 def test_config_error_never_shows_the_password() -> None:
@@ -206,10 +207,11 @@ def test_render_settings_gives_quote_and_trade_sessions_from_the_account() -> No
 def test_render_settings_defaults_target_cserver_reset_on_logon_and_use_an_absolute_dictionary() -> None:
     config = config_with(REPO_ROOT / "sessions.cfg", target_comp_id="cServer", heartbeat_seconds=10)
 
-    (default,) = [values for name, values in parse_settings(render_settings(config)) if name == "DEFAULT"]
+    sections = parse_settings(render_settings(config))
+    (default,) = [values for name, values in sections if name == "DEFAULT"]
+    sessions = [values for name, values in sections if name == "SESSION"]
 
-    assert default["TargetCompID"] == "cServer"
-    assert default["HeartBtInt"] == "10"
+    assert [(s["TargetCompID"], s["HeartBtInt"]) for s in sessions] == [("cServer", "10")] * 2
     assert default["ResetOnLogon"] == "Y"
     dictionary = Path(default["DataDictionary"])
     assert dictionary.is_absolute()
@@ -219,7 +221,7 @@ def test_render_settings_defaults_target_cserver_reset_on_logon_and_use_an_absol
 def test_render_settings_points_a_tls_session_at_its_loopback_forwarder() -> None:
     config = config_with(REPO_ROOT / "sessions.cfg", host="h51.p.ctrader.com")
 
-    text = render_settings(config, {SessionKind.TRADE: ("127.0.0.1", 40123)})
+    text = render_settings(config, {"default": {SessionKind.TRADE: ("127.0.0.1", 40123)}})
 
     sessions = {v["SessionQualifier"]: v for name, v in parse_settings(text) if name == "SESSION"}
     assert (sessions["TRADE"]["SocketConnectHost"], sessions["TRADE"]["SocketConnectPort"]) == (
@@ -278,7 +280,10 @@ def test_invalid_yaml_is_reported_without_echoing_the_offending_line(tmp_path) -
 
 
 def test_the_example_config_is_valid_and_lists_the_market_data_section() -> None:
-    config = load_config(REPO_ROOT / "config.example.yaml", ENVIRON)
+    config = load_config(
+        REPO_ROOT / "config.example.yaml", {"FIXADAPTER_ACCOUNTS__MAIN__FIX__PASSWORD": PASSWORD}
+    )
+    assert config.account("main").fix.password.get_secret_value() == PASSWORD
     assert [(s.symbol, s.depth) for s in config.market_data.subscriptions] == [
         ("EURUSD", True),
         ("GBPUSD", False),
@@ -319,3 +324,135 @@ def test_render_settings_refuses_quickfix_failover_hosts_that_would_bypass_tls(t
 
     with pytest.raises(ConfigError, match="SocketConnectHost1, SocketConnectPort1 not supported"):
         render_settings(config_with(sessions))
+
+
+# ---- several accounts ---------------------------------------------------------------------------
+
+
+def two_accounts(**changes: Any) -> dict[str, Any]:
+    return {
+        "accounts": [
+            {"name": "main", "fix": account()},
+            {"name": "hedge", "fix": account(sender_comp_id="demo.broker.7654321", username="7654321")},
+        ],
+        **changes,
+    }
+
+
+TWO_PASSWORDS = {
+    "FIXADAPTER_ACCOUNTS__MAIN__FIX__PASSWORD": "main-secret",
+    "FIXADAPTER_ACCOUNTS__HEDGE__FIX__PASSWORD": "hedge-secret",
+}
+
+
+def test_accounts_are_listed_by_name_each_with_its_password_from_its_own_variable() -> None:
+    config = build_config(two_accounts(), TWO_PASSWORDS)
+
+    assert config.account_names == ["main", "hedge"]
+    assert config.account("hedge").fix.password.get_secret_value() == "hedge-secret"
+    assert config.account("main").fix.password.get_secret_value() == "main-secret"
+
+
+def test_the_single_account_form_is_one_account_named_default_with_its_errors_named_as_before() -> None:
+    config = build_config({"account": account()}, ENVIRON)
+    assert config.account_names == ["default"] and config.account() is config.accounts[0]
+
+    with pytest.raises(ConfigError, match=r"  account\.password: Field required"):
+        build_config({"account": account()}, {})
+
+
+def test_an_account_is_asked_for_by_name_when_several_are_configured() -> None:
+    config = build_config(two_accounts(), TWO_PASSWORDS)
+
+    with pytest.raises(ConfigError, match=r"2 accounts are configured \(main, hedge\): name one"):
+        config.account()
+    with pytest.raises(ConfigError, match=r"no account named 'carol'; configured: main, hedge"):
+        config.account("carol")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (two_accounts(account=account()), "give either `account:` .* or `accounts:`"),
+        ({"accounts": []}, r"accounts: .*at least 1 item"),
+        ({}, r"accounts: no account is configured: list them under `accounts:`"),
+        (
+            {
+                "accounts": [
+                    {"name": "main", "fix": account()},
+                    {"name": "main", "fix": account(username="2", password="x")},  # noqa: S106 - a test value
+                ]
+            },
+            "listed twice: main",
+        ),
+        (
+            {
+                "accounts": [
+                    {"name": "main", "fix": account()},
+                    {"name": "other", "fix": account(username="2")},
+                ]
+            },
+            "accounts main and other have the same sender_comp_id demo.broker.1234567",
+        ),
+        ({"accounts": [{"name": "Desk-1", "fix": account()}]}, r"accounts\.0\.name: String should match"),
+    ],
+)
+def test_an_accounts_list_that_cannot_be_traded_is_refused_with_the_reason(
+    data: dict[str, Any], expected: str
+) -> None:
+    names = {entry["name"] for entry in data.get("accounts", [])} & {"main", "hedge", "other"}
+    environ = {f"FIXADAPTER_ACCOUNTS__{name.upper()}__FIX__PASSWORD": "x" for name in names}
+    with pytest.raises(ConfigError, match=expected):
+        build_config(data, environ)
+
+
+def test_a_variable_for_an_account_not_listed_is_named() -> None:
+    environ = {**TWO_PASSWORDS, "FIXADAPTER_ACCOUNTS__CAROL__FIX__PASSWORD": "x"}
+
+    with pytest.raises(
+        ConfigError, match=r"FIXADAPTER_ACCOUNTS__CAROL__\*: no account named 'carol' .*main, hedge"
+    ):
+        build_config(two_accounts(), environ)
+
+
+def test_the_single_account_variable_beside_an_accounts_list_names_the_variable_to_use() -> None:
+    with pytest.raises(ConfigError, match="FIXADAPTER_ACCOUNTS__MAIN__FIX__PASSWORD"):
+        build_config(two_accounts(), {**TWO_PASSWORDS, "FIXADAPTER_ACCOUNT__PASSWORD": "x"})
+
+
+def test_an_account_may_have_limits_and_market_data_of_its_own() -> None:
+    data = two_accounts(risk={"max_open_orders": 5})
+    data["accounts"][1]["risk"] = {"max_open_orders": 1}
+    data["accounts"][1]["market_data"] = {"subscriptions": []}
+    config = build_config({**data, "market_data": {"subscriptions": [{"symbol": "EURUSD"}]}}, TWO_PASSWORDS)
+
+    assert config.risk_for("main").max_open_orders == 5 and config.risk_for("hedge").max_open_orders == 1
+    assert len(config.market_data_for("main").subscriptions) == 1
+    assert config.market_data_for("hedge").subscriptions == ()
+
+
+def test_render_settings_gives_every_account_its_own_quote_and_trade_sessions() -> None:
+    config = build_config(two_accounts(), TWO_PASSWORDS)
+
+    sessions = [v for name, v in parse_settings(render_settings(config)) if name == "SESSION"]
+
+    assert sorted((s["SenderCompID"], s["SessionQualifier"]) for s in sessions) == [
+        ("demo.broker.1234567", "QUOTE"),
+        ("demo.broker.1234567", "TRADE"),
+        ("demo.broker.7654321", "QUOTE"),
+        ("demo.broker.7654321", "TRADE"),
+    ]
+    assert "main-secret" not in render_settings(config) and "hedge-secret" not in render_settings(config)
+
+
+def test_a_password_in_the_file_is_warned_about_naming_the_accounts_own_variable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "two.yaml"
+    data = two_accounts()
+    data["accounts"][1]["fix"]["password"] = "in-the-file"  # noqa: S105 - what the test looks for
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    load_config(path, {"FIXADAPTER_ACCOUNTS__MAIN__FIX__PASSWORD": "x"})
+
+    assert "FIXADAPTER_ACCOUNTS__HEDGE__FIX__PASSWORD" in caplog.text
+    assert "in-the-file" not in caplog.text

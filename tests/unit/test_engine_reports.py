@@ -23,6 +23,7 @@ from fixadapter.errors import ClientIdInUse, OrderRejected, StoreError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus, OrderType, Side
 from fixadapter.model.orders import Order, OrderEvent, OrderRequest
+from fixadapter.model.reconciliation import arrival_mark
 from fixadapter.model.reports import ExecutionReport, Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.store.repository import OrderStore
@@ -353,6 +354,31 @@ def test_a_status_answer_that_overfills_is_not_adopted_by_reconciliation_and_ala
     metrics = run(store, scenario, resting("A", "101", status=S.CANCELLED, previous_status=S.NEW))
     assert metrics.value("fixadapter_impossible_fills_total", {"reason": "overfill"}) == 1
     assert store.executions("A") == []
+    store.close()
+
+
+def test_a_mass_status_older_than_a_live_fill_applied_since_does_not_take_the_order_back(sqlite_url: str):
+    """Reconciliation lists an order partly filled; its last fill arrives live before the list is applied:
+    the list is the older word of the venue and the order stays filled."""
+    store = OrderStore(sqlite_url)
+
+    async def scenario(engine: OrderEngine) -> None:
+        events = engine.events()
+        listed_at = arrival_mark()  # the mass status arrives first ...
+        engine.deliver(fill("A", "101", "10000", key="fix:9", last_qty=D(7000)))  # ... then the last fill
+        assert (await next_event(events, "A")).order.status is S.FILLED
+        local = await engine.get_order("A")
+        assert local is not None
+        listed = fill("A", "101", "3000", key="status-old", kind=ExecKind.STATUS, quantity=D(10000))
+        after = await engine.apply_venue_view(local, listed, listed_at)
+        assert after.status is S.FILLED and after.cum_qty == 10000
+        assert engine.metrics.alarms.active("reconcile_corrected") == []
+
+    partly = resting("A", "101", status=S.PARTIALLY_FILLED, cum_qty=D(3000), avg_px=D("1.08"))
+    metrics = run(store, scenario, partly)
+    assert metrics.value("fixadapter_reconciliation_corrections_total") == 0
+    order = store.get_order("A")
+    assert order is not None and order.status is S.FILLED and order.cum_qty == 10000
     store.close()
 
 

@@ -29,6 +29,7 @@ from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus, PositionSide
 from fixadapter.model.orders import Order, OrderRequest, Position
 from fixadapter.store.repository import OrderStore
+from fixadapter.wiring import Desk
 
 from .conftest import T0, make_order
 from .quiet_connector import QuietConnector
@@ -102,7 +103,7 @@ class Served:
 async def serving(tmp_path: Path, token: str | None = None) -> AsyncIterator[Served]:
     adapter = Adapter(adapter_config(tmp_path), SilentConnector())
     await adapter.start()
-    api = HttpApi(adapter, HttpConfig(port=0, token=SecretStr(token) if token else None))
+    api = HttpApi(Desk.of(adapter), HttpConfig(port=0, token=SecretStr(token) if token else None))
     try:
         port = await api.start()
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as client:
@@ -150,12 +151,16 @@ def test_readyz_is_503_with_the_reason_while_trade_is_not_logged_on(tmp_path: Pa
     async def scenario(served: Served) -> None:
         status, body = await get(served, "/readyz")
         assert status == 503
-        assert body == {
+        one = {
             "ready": False,
             "reason": "TRADE not logged on and reconciled",
             "kill_switch": False,
             "alarms": {"count": 0, "shown": [], "not_kept": {}},
         }
+        assert body == {**one, "accounts": {"default": one}}
+        assert await get(served, "/readyz?account=default") == (503, one)
+        status, unknown = await get(served, "/readyz?account=carol")
+        assert status == 404 and "no account named 'carol'; this daemon trades default" in unknown["error"]
 
     run(tmp_path, scenario)
 
@@ -277,7 +282,7 @@ def test_engage_then_release_changes_get_kill_switch_and_readyz(tmp_path: Path):
 
         status, released = await post(served, RELEASE)
         assert status == 200
-        assert released == {"state": released["state"], "changed": True}
+        assert released == {"account": "default", "state": released["state"], "changed": True}
         assert released["state"]["engaged"] is False
 
         _, shown = await get(served, "/kill-switch")
@@ -404,7 +409,7 @@ def test_a_port_in_use_fails_start_naming_the_port_and_the_setting(tmp_path: Pat
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            second = HttpApi(served.adapter, HttpConfig(port=port))
+            second = HttpApi(Desk.of(served.adapter), HttpConfig(port=port))
             with pytest.raises(ConfigError, match=f"port {port} .* already in use.*daemon.http.port"):
                 await second.start()
             await second.stop()  # stopping a server that never started is harmless

@@ -20,6 +20,7 @@ from fixadapter.config import HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
 from fixadapter.daemon.http_guard import host_name
 from fixadapter.errors import ConfigError
+from fixadapter.wiring import Desk
 
 from .test_http_api import SilentConnector, adapter_config
 
@@ -30,7 +31,7 @@ ACCOUNT = {"host": "127.0.0.1", "sender_comp_id": "demo.test.1", "username": "1"
 async def serving(tmp_path: Path, **http: Any) -> AsyncIterator[tuple[Adapter, int]]:
     adapter = Adapter(adapter_config(tmp_path), SilentConnector())
     await adapter.start()
-    api = HttpApi(adapter, HttpConfig(port=0, **http))
+    api = HttpApi(Desk.of(adapter), HttpConfig(port=0, **http))
     try:
         yield adapter, await api.start()
     finally:

@@ -25,6 +25,7 @@ from fixadapter.model.enums import OrderStatus
 from fixadapter.model.orders import Order
 from fixadapter.store import schema
 from fixadapter.store.repository import OrderStore
+from fixadapter.wiring import Desk
 
 from .conftest import T0, make_order
 from .test_http_api import TOKEN, SilentConnector
@@ -69,7 +70,7 @@ async def serving(
         build_config({"account": account, "store": {"url": url}}, environ={}), SilentConnector()
     )
     await adapter.start()
-    api = HttpApi(adapter, HttpConfig(port=0, token=SecretStr(token) if token else None))
+    api = HttpApi(Desk.of(adapter), HttpConfig(port=0, token=SecretStr(token) if token else None))
     try:
         port = await api.start()
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as client:

@@ -119,13 +119,13 @@ def test_upgrading_keeps_every_row_for_the_account_given_and_a_second_upgrade_ch
     write_legacy_store(url)
     before = legacy_contents(url)
 
-    migrations.upgrade(engine, STORE, account="desk-1")
+    migrations.upgrade(engine, STORE, account="desk_1")
     lines: list[str] = []
     again = migrations.upgrade(engine, STORE, account="desk-2", progress=lines.append)
 
     assert again.at_head
     assert lines[-1] == "store schema is up to date"
-    desk1, default = OrderStore(url, account="desk-1"), OrderStore(url)
+    desk1, default = OrderStore(url, account="desk_1"), OrderStore(url)
     assert read_contents(desk1) == before
     assert default.orders() == [] and default.positions() == [] and default.last_event_seq() == 0
     desk1.close()

@@ -142,5 +142,5 @@ def test_a_password_from_the_environment_only_gets_no_warning(
     path = tmp_path / "config.yaml"
     path.write_text("account:\n  host: 127.0.0.1\n  sender_comp_id: demo.test.1\n  username: '1'\n")
     config = load_config(path, environ={"FIXADAPTER_ACCOUNT__PASSWORD": "from-env"})
-    assert config.account.password.get_secret_value() == "from-env"
+    assert config.account().fix.password.get_secret_value() == "from-env"
     assert not [r for r in caplog.records if r.name == "fixadapter.config"]

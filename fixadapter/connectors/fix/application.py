@@ -16,6 +16,7 @@ import quickfix as fix
 from pydantic import ValidationError
 
 from fixadapter.config import AccountConfig
+from fixadapter.connectors.base import WireRecorder
 from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.codec import DECODERS, decode_refusal, unknown_tags
 from fixadapter.connectors.fix.market_codec import MARKET_MSG_TYPES
@@ -267,16 +268,6 @@ class LogonWatch(Protocol):
     def logged_on(self, kind: SessionKind) -> None: ...
 
 
-class MessageLog(Protocol):
-    """Where the Log hands every raw message (compliance.capture.MessageRecorder): O(1), thread-safe."""
-
-    def offer(self, session: str, direction: str, text: str) -> None: ...
-
-    def offer_event(self, session: str, text: str) -> None: ...
-
-    def register_session(self, session: str, prefix: str) -> None: ...
-
-
 def file_prefix(session_id: fix.SessionID) -> str:
     """QuickFIX's FileLog prefix: BeginString-SenderCompID-TargetCompID[-Qualifier]."""
     parts = [
@@ -298,11 +289,15 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         metrics: Metrics,
         messages: bool,
         on_lost: Callable[[SessionKind | None], None] | None = None,
-        recorder: MessageLog | None = None,
+        recorder: WireRecorder | None = None,
+        record_as: str = "",
     ) -> None:
+        """`record_as`: the prefix of the session's name in the compliance record (the account's, when
+        one record serves several accounts)."""
         super().__init__()
         self._session = kind
         self._kind = kind.value if kind else "engine"
+        self._recorded = record_as + self._kind
         self._metrics = metrics
         self._messages = messages
         self._on_lost = on_lost
@@ -317,7 +312,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
     def onIncoming(self, text: str) -> None:  # noqa: N802
         try:
             if self._recorder is not None:
-                self._recorder.offer(self._kind, "in", text)
+                self._recorder.offer(self._recorded, "in", text)
             if self._messages:
                 log.info("%s <- %s", self._kind, mask_secrets(text))
         except Exception:
@@ -326,7 +321,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
     def onOutgoing(self, text: str) -> None:  # noqa: N802
         try:
             if self._recorder is not None:
-                self._recorder.offer(self._kind, "out", text)
+                self._recorder.offer(self._recorded, "out", text)
             if self._messages:
                 log.info("%s -> %s", self._kind, mask_secrets(text))
         except Exception:
@@ -335,7 +330,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
     def onEvent(self, text: str) -> None:  # noqa: N802
         try:
             if self._recorder is not None:
-                self._recorder.offer_event(self._kind, text)
+                self._recorder.offer_event(self._recorded, text)
             masked = mask_secrets(text)
             lowered = text.lower()
             if "invalid message" in lowered or "garbled" in lowered:
@@ -358,25 +353,27 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
         metrics: Metrics,
         messages: bool = False,
         on_lost: Callable[[SessionKind | None], None] | None = None,
-        recorder: MessageLog | None = None,
+        recorder: WireRecorder | None = None,
+        record_as: str = "",
     ) -> None:
         super().__init__()
         self._metrics = metrics
         self._messages = messages
         self._on_lost = on_lost
         self._recorder = recorder
+        self._record_as = record_as
         self._logs: list[EngineLog] = []  # QuickFIX holds raw pointers: keep the Python objects alive
 
     def create(self, *args: fix.SessionID) -> EngineLog:
         try:
             kind = session_kind(args[0]) if args else None
             if kind is not None and self._recorder is not None:
-                self._recorder.register_session(kind.value, file_prefix(args[0]))
+                self._recorder.register_session(self._record_as + kind.value, file_prefix(args[0]))
         except Exception:  # a raise here would end the process: fall back to the engine log
             self._metrics.callback_errors.labels("log").inc()
             log.exception("cannot create the log of %s", args[0].toString() if args else "the engine")
             kind = None
-        made = EngineLog(kind, self._metrics, self._messages, self._on_lost, self._recorder)
+        made = EngineLog(kind, self._metrics, self._messages, self._on_lost, self._recorder, self._record_as)
         # The engine keeps the raw pointer; if the Python proxy also owned it, QuickFIX's threads would
         # meet a freed object (a segfault seen on the first log call). Python keeps it alive instead.
         made.thisown = False

@@ -1,4 +1,5 @@
-"""FixConnector: the TradeConnector over QuickFIX (QUOTE + TRADE sessions of one account).
+"""FixConnector: the TradeConnector over QuickFIX (QUOTE + TRADE sessions of one account, on an initiator
+it may share with the process's other accounts: connectors/fix/host.py).
 
 QuickFIX hands every message over on its own threads; each is passed to the event loop in arrival
 order, where the answers to our questions are kept by `queries` (connectors/fix/queries.py) and every
@@ -12,10 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import Capabilities, Deliver
+from fixadapter.config import LEGACY_ACCOUNT, AdapterConfig
+from fixadapter.connectors.base import Capabilities, Deliver, WireRecorder
 from fixadapter.connectors.fix import codec, market_codec
-from fixadapter.connectors.fix.application import FixApplication, MessageLog
+from fixadapter.connectors.fix.application import FixApplication
+from fixadapter.connectors.fix.host import FixHost
 from fixadapter.connectors.fix.queries import FixQueries
 from fixadapter.connectors.fix.session import FixSessions
 from fixadapter.errors import SessionError, SessionNotReady
@@ -37,14 +39,32 @@ CAPABILITIES = Capabilities(
 )
 
 
+def record_prefix(account: str) -> str:
+    """The account's sessions in the compliance record: QUOTE and TRADE for the default account (the
+    names of a single-account store's chains, kept across the upgrade), `<account>:QUOTE` for another."""
+    return "" if account == LEGACY_ACCOUNT else f"{account}:"
+
+
 class FixConnector:
-    def __init__(self, config: AdapterConfig, metrics: Metrics, ids: IdAllocator | None = None) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        metrics: Metrics,
+        ids: IdAllocator | None = None,
+        *,
+        account: str | None = None,
+        host: FixHost | None = None,
+    ) -> None:
+        """`account`: which configured account (None: the only one); `host`: the initiator it shares with
+        the process's other accounts (None: one of its own)."""
         self._config = config
+        self._entry = config.account(account)
+        self._host = host or FixHost(config, [self._entry.name])
         self._metrics = metrics
         self._ids = ids or IdAllocator()
         self._sessions: FixSessions | None = None
         self._market_sink: Callable[[Any], None] | None = None
-        self._recorder: MessageLog | None = None
+        self._recorder: WireRecorder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliver: Deliver | None = None
         self.queries = FixQueries()
@@ -57,17 +77,27 @@ class FixConnector:
         """Where QUOTE W/X/Y (raw text) and QUOTE session changes go; set before start()."""
         self._market_sink = sink
 
-    def set_message_recorder(self, recorder: MessageLog) -> None:
+    def set_message_recorder(self, recorder: WireRecorder) -> None:
         """Where every message of both sessions goes for the compliance record; set before start()."""
         self._recorder = recorder
 
     async def start(self, deliver: Deliver) -> None:
         self._loop = asyncio.get_running_loop()
         self._deliver = deliver
-        application = FixApplication(self._config.account, self._from_venue, self._metrics, self._market_sink)
+        entry = self._entry
+        application = FixApplication(entry.fix, self._from_venue, self._metrics, self._market_sink)
 
-        def open_sessions() -> None:  # blocking: settings, TLS forwarders, the initiator's threads
-            self._sessions = FixSessions(self._config, application, self._metrics, self._recorder)
+        def open_sessions() -> None:  # blocking: TLS forwarders, then the initiator's threads
+            self._sessions = FixSessions(
+                entry.name,
+                entry.fix,
+                self._host,
+                application,
+                self._metrics,
+                messages=self._config.logging.fix_messages,
+                recorder=self._recorder,
+                record_as=record_prefix(entry.name),
+            )
             self._sessions.start()
 
         await asyncio.to_thread(open_sessions)

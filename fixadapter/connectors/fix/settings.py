@@ -1,9 +1,9 @@
-"""sessions.cfg plus the account's config -> QuickFIX SessionSettings text."""
+"""sessions.cfg plus the accounts' config -> QuickFIX SessionSettings text for one initiator."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fixadapter.config import AdapterConfig
@@ -45,44 +45,55 @@ def resolve_path(path: Path) -> Path:
     raise ConfigError(f"file not found: {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
 
 
+Endpoints = Mapping[SessionKind, tuple[str, int]]
+
+
 def render_settings(
-    config: AdapterConfig, connect: Mapping[SessionKind, tuple[str, int]] | None = None
+    config: AdapterConfig,
+    connect: Mapping[str, Endpoints] | None = None,
+    names: Sequence[str] | None = None,
 ) -> str:
-    """`connect` replaces a session's host and port: a TLS session connects to its loopback forwarder."""
-    account = config.account
-    sections = parse_settings(resolve_path(config.sessions_file).read_text(encoding="utf-8"))
-    endpoints = {kind.value: (account.host, account.port(kind)) for kind in SessionKind}
-    endpoints.update({kind.value: endpoint for kind, endpoint in (connect or {}).items()})
-    lines: list[str] = []
-    qualifiers: list[str] = []
-    for name, given in sections:
-        values = dict(given)
+    """The QUOTE and TRADE sessions of every account in `names` (default: all configured), each pair told
+    apart by its CompIDs; `connect[account]` replaces a session's host and port: a TLS session connects to
+    its loopback forwarder."""
+    template = parse_settings(resolve_path(config.sessions_file).read_text(encoding="utf-8"))
+    defaults = [values for name, values in template if name == "DEFAULT"]
+    sessions = [values for name, values in template if name == "SESSION"]
+    others = sorted({name for name, _ in template} - {"DEFAULT", "SESSION"})
+    if others:
+        raise ConfigError(f"sessions file: unknown sections {', '.join(others)} (DEFAULT and SESSION only)")
+    for values in [*defaults, *sessions]:
         failover = sorted(key for key in values if FAILOVER_KEY.match(key))
         if failover:
             # QuickFIX would reconnect to these itself, around the TLS forwarder: plain text to the broker.
             raise ConfigError(
                 f"sessions file: {', '.join(failover)} not supported; host and ports come from the config"
             )
-        if name == "DEFAULT":
-            values["DataDictionary"] = str(
-                resolve_path(Path(values.get("DataDictionary", config.dictionary)))
-            )
-            values["TargetCompID"] = account.target_comp_id
-            values["HeartBtInt"] = str(account.heartbeat_seconds)
-            values["ReconnectInterval"] = str(account.reconnect_seconds)
-        elif name == "SESSION":
-            qualifier = values.get("SessionQualifier", "")
-            if qualifier not in endpoints:
-                raise ConfigError(
-                    f"sessions file: SessionQualifier must be QUOTE or TRADE, not {qualifier!r}"
-                )
-            qualifiers.append(qualifier)
-            values["SenderCompID"] = account.sender_comp_id
-            host, port = endpoints[qualifier]
-            values["SocketConnectHost"] = host
-            values["SocketConnectPort"] = str(port)
-        lines.append(f"[{name}]")
-        lines.extend(f"{key}={value}" for key, value in values.items())
-    if sorted(qualifiers) != ["QUOTE", "TRADE"]:
+    qualifiers = sorted(values.get("SessionQualifier", "") for values in sessions)
+    if any(q not in ("QUOTE", "TRADE") for q in qualifiers):
+        wrong = next(q for q in qualifiers if q not in ("QUOTE", "TRADE"))
+        raise ConfigError(f"sessions file: SessionQualifier must be QUOTE or TRADE, not {wrong!r}")
+    if qualifiers != ["QUOTE", "TRADE"]:
         raise ConfigError(f"sessions file must define one QUOTE and one TRADE session, found {qualifiers}")
+    lines: list[str] = []
+    for given in defaults:
+        values = dict(given)
+        values["DataDictionary"] = str(resolve_path(Path(values.get("DataDictionary", config.dictionary))))
+        lines += ["[DEFAULT]", *(f"{key}={value}" for key, value in values.items())]
+    for name in names if names is not None else config.account_names:
+        account = config.account(name).fix
+        endpoints = {kind: (account.host, account.port(kind)) for kind in SessionKind}
+        endpoints.update((connect or {}).get(name, {}))
+        for given in sessions:
+            values = dict(given)
+            host, port = endpoints[SessionKind(values["SessionQualifier"])]
+            values.update(
+                SenderCompID=account.sender_comp_id,
+                TargetCompID=account.target_comp_id,
+                HeartBtInt=str(account.heartbeat_seconds),
+                ReconnectInterval=str(account.reconnect_seconds),
+                SocketConnectHost=host,
+                SocketConnectPort=str(port),
+            )
+            lines += ["[SESSION]", *(f"{key}={value}" for key, value in values.items())]
     return "\n".join(lines) + "\n"

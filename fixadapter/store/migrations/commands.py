@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import fixadapter.compliance.table  # noqa: F401 - defines the compliance history's tables
 from fixadapter.errors import ConfigError
+from fixadapter.model.requests import ACCOUNT_PATTERN
 from fixadapter.store.migrations import (
     COMPLIANCE,
     DEFAULT_ACCOUNT,
@@ -50,30 +52,31 @@ def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     up.add_argument(
         "--account",
+        type=_account_name,
         help="the account the store's rows belong to (default: the configured account's name, else "
         f"{DEFAULT_ACCOUNT!r})",
     )
     db.add_parser("current", parents=[source], help="print each schema's revision and whether it is behind")
 
 
+def _account_name(text: str) -> str:
+    if not re.fullmatch(ACCOUNT_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no account name: a lower-case letter, then up to 31 of a-z, 0-9 and '_'"
+        )
+    return text
+
+
 def configured_account(config: AdapterConfig) -> str:
-    """The account a store written by a single-account fixadapter served: the single configured account's
-    `name` when the config gives one, else `default` (what the daemon names an unnamed account)."""
-    data: dict[str, Any] = config.model_dump()
-    accounts = data.get("accounts")
-    if isinstance(accounts, list):
-        names = [str(item["name"]) for item in accounts if isinstance(item, dict) and item.get("name")]
-        if len(names) > 1:
-            raise ConfigError(
-                f"the config has {len(names)} accounts ({', '.join(names)}): a store written before accounts "
-                "served one; say which with --account NAME"
-            )
-        if names:
-            return names[0]
-    account = data.get("account")
-    if isinstance(account, dict) and account.get("name"):
-        return str(account["name"])
-    return DEFAULT_ACCOUNT
+    """The account a store written by a single-account fixadapter served: the configured account's name
+    (`default` in the single-account form)."""
+    names = config.account_names
+    if len(names) > 1:
+        raise ConfigError(
+            f"the config has {len(names)} accounts ({', '.join(names)}): a store written before accounts "
+            "served one; say which with --account NAME"
+        )
+    return names[0]
 
 
 def _targets(args: argparse.Namespace) -> tuple[list[Target], str]:

@@ -1,0 +1,219 @@
+"""One QuickFIX initiator for the QUOTE and TRADE sessions of every account the process trades.
+
+QuickFIX takes one Application and one LogFactory per initiator, so the host hands each callback to the
+account its session belongs to, told apart by SenderCompID and TargetCompID (the config keeps them
+distinct). Each account joins when its connector starts and the initiator starts once every expected
+account has joined: no session logs on before its account's engine is there to hear it. An account that
+leaves is logged out alone; the initiator stops when the last one has left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import quickfix as fix
+
+from fixadapter.config import AccountConfig, AdapterConfig
+from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
+from fixadapter.connectors.fix.settings import render_settings
+from fixadapter.errors import ConfigError, SessionError
+from fixadapter.model.enums import SessionKind
+
+log = logging.getLogger("fixadapter.fix")
+
+LOGOUT_POLL_SECONDS = 0.02
+# After a session reports logged out its engine thread still has to forget the socket (C++ only, no GIL).
+THREAD_UNWIND_SECONDS = 0.2
+
+
+@dataclass
+class Seat:
+    """One account's part of the initiator: where its callbacks and log lines go."""
+
+    name: str
+    account: AccountConfig
+    application: FixApplication
+    logs: EngineLogFactory
+    connect: dict[SessionKind, tuple[str, int]] = field(default_factory=dict)
+
+
+class FixHost:
+    """Owns the ThreadedSocketInitiator (one native thread per session, reconnecting by itself)."""
+
+    def __init__(self, config: AdapterConfig, names: Sequence[str] | None = None) -> None:
+        """`names`: the accounts that will join (default: every configured account)."""
+        self._config = config
+        self._expected = list(names if names is not None else config.account_names)
+        for name in self._expected:
+            config.account(name)  # ConfigError for a name the config does not have
+        self._lock = threading.Lock()
+        self._seats: dict[str, Seat] = {}
+        self._by_comp_ids: dict[tuple[str, str], Seat] = {}
+        self._session_ids: dict[str, dict[SessionKind, fix.SessionID]] = {}
+        self._active: set[str] = set()
+        self._initiator: fix.ThreadedSocketInitiator | None = None
+        self._application = _Dispatch(self)
+        self._log_factory = _DispatchLogs(self)
+        self._store_factory = fix.MemoryStoreFactory()
+
+    @property
+    def expected(self) -> list[str]:
+        return list(self._expected)
+
+    def join(self, seat: Seat) -> None:
+        """Blocking (call from a worker thread): the last expected account to join starts the initiator."""
+        with self._lock:
+            if seat.name not in self._expected:
+                raise ConfigError(f"account {seat.name} is not one this FIX host was built for")
+            if seat.name in self._seats or self._initiator is not None:
+                raise SessionError(f"account {seat.name} has already joined the FIX initiator")
+            self._seats[seat.name] = seat
+            self._by_comp_ids[(seat.account.sender_comp_id, seat.account.target_comp_id)] = seat
+            self._active.add(seat.name)
+            if len(self._seats) == len(self._expected):
+                self._start_locked()
+
+    def _start_locked(self) -> None:
+        connect = {name: seat.connect for name, seat in self._seats.items()}
+        settings = fix.SessionSettings()
+        try:
+            settings.setFromString(render_settings(self._config, connect, self._expected))
+        except fix.ConfigError as exc:
+            raise ConfigError(f"QuickFIX refused the session settings: {exc}") from exc
+        for sid in settings.getSessions():
+            seat = self._by_comp_ids[(sid.getSenderCompID().getValue(), sid.getTargetCompID().getValue())]
+            self._session_ids.setdefault(seat.name, {})[SessionKind(sid.getSessionQualifier())] = sid
+        self._application.freeze(self._by_comp_ids)
+        try:
+            initiator = fix.ThreadedSocketInitiator(
+                self._application, self._store_factory, settings, self._log_factory
+            )
+            initiator.start()
+        except (fix.ConfigError, fix.RuntimeError) as exc:
+            raise SessionError(f"cannot start the FIX initiator: {exc}") from exc
+        self._initiator = initiator
+        log.info("FIX initiator started for %s", ", ".join(self._expected))
+
+    def session_id(self, name: str, kind: SessionKind) -> fix.SessionID | None:
+        """The account's session, None before the initiator started."""
+        return self._session_ids.get(name, {}).get(kind)
+
+    def first_seat(self) -> Seat:
+        return self._seats[self._expected[0]]
+
+    def seat_of(self, session_id: fix.SessionID) -> Seat | None:
+        key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
+        return self._by_comp_ids.get(key)
+
+    def leave(self, name: str, logout_timeout: float = 5.0) -> None:
+        """Log out the account's sessions and wait for them (blocking: call from a worker thread); the
+        last account to leave stops the initiator.
+
+        Sessions are logged out and seen disconnected before `initiator.stop()`. Left to stop(), QuickFIX
+        1.16 can close a session's socket a second time (ThreadedSocketInitiator::onStop closes every
+        socket its threads have not yet forgotten, after the session already closed its own), and that
+        second close lands on whatever this process opened meanwhile under the same number: a Redis or
+        HTTP socket of the daemon, which then fails with EBADF."""
+        sessions = [
+            session
+            for session in (
+                fix.Session.lookupSession(sid) for sid in self._session_ids.get(name, {}).values()
+            )
+            if session is not None
+        ]
+        connected = [session for session in sessions if session.isLoggedOn()]
+        for session in sessions:
+            session.logout()  # also disables it: the initiator does not reconnect a disabled session
+        deadline = time.monotonic() + logout_timeout
+        while any(session.isLoggedOn() for session in connected) and time.monotonic() < deadline:
+            time.sleep(LOGOUT_POLL_SECONDS)
+        if connected:
+            time.sleep(THREAD_UNWIND_SECONDS)
+        with self._lock:
+            self._active.discard(name)
+            initiator = self._initiator if not self._active else None
+            if initiator is not None:
+                self._initiator = None
+        if initiator is not None:
+            initiator.stop()
+
+
+class _Dispatch(fix.Application):  # type: ignore[misc]
+    """Each callback to the application of the account whose session it is (what that one raises, e.g.
+    DoNotSend, goes back to QuickFIX unchanged)."""
+
+    def __init__(self, host: FixHost) -> None:
+        super().__init__()
+        self._host = host
+        self._only: FixApplication | None = None
+
+    def freeze(self, seats: dict[tuple[str, str], Seat]) -> None:
+        """With one account, no lookup per message (the common case)."""
+        self._only = next(iter(seats.values())).application if len(seats) == 1 else None
+
+    def _app(self, session_id: fix.SessionID) -> FixApplication | None:
+        if self._only is not None:
+            return self._only
+        seat = self._host.seat_of(session_id)
+        if seat is None:
+            log.error("QuickFIX called back for session %s, of no account here", session_id.toString())
+            return None
+        return seat.application
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803 - QuickFIX's names
+        app = self._app(sessionID)
+        if app is not None:
+            app.onCreate(sessionID)
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.onLogon(sessionID)
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.onLogout(sessionID)
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.toAdmin(message, sessionID)
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.toApp(message, sessionID)
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.fromAdmin(message, sessionID)
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        app = self._app(sessionID)
+        if app is not None:
+            app.fromApp(message, sessionID)
+
+
+class _DispatchLogs(fix.LogFactory):  # type: ignore[misc]
+    """A session's log from its account's factory; the engine's own log from the first account's."""
+
+    def __init__(self, host: FixHost) -> None:
+        super().__init__()
+        self._host = host
+
+    def create(self, *args: fix.SessionID) -> EngineLog:
+        try:
+            seat = self._host.seat_of(args[0]) if args else None
+        except Exception:  # a raise here would end the process: the first account's log takes it
+            log.exception("cannot tell whose log QuickFIX asks for")
+            seat = None
+        return (seat or self._host.first_seat()).logs.create(*args)
+
+    def destroy(self, made: EngineLog) -> None:
+        del made  # the Python object stays alive in its factory until the factory goes
