@@ -10,7 +10,9 @@ and read its own events (see queue.acl for the Redis ACL users that enforce it).
 
 The daemon's side never gives up on a lost connection: it logs once per outage (URL password masked),
 counts every failed attempt in `fixadapter_queue_errors_total`, and retries with a backoff capped at
-5 s until Redis is back or the transport is closed. The client side raises: a strategy decides itself.
+5 s until Redis is back, the transport is closed or its task is cancelled (redis-py may reword a
+cancellation arriving mid-call as its own ConnectionError or TimeoutError: that is raised as the
+cancellation it is, never counted or retried). The client side raises: a strategy decides itself.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
 from fixadapter.config import LEGACY_ACCOUNT, QueueConfig
+from fixadapter.engine.tasks import cancelling
 from fixadapter.metrics import Metrics
 from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
 
@@ -160,6 +163,12 @@ class _Outage:
         self._down = False
 
     def count(self, error: BaseException) -> None:
+        """Count a failed attempt. When the caller's task is being cancelled, `error` is redis-py's
+        rewording of that cancellation (a call cancelled mid-way can end so): it is raised as the
+        cancellation instead, so the retry loops here (reading commands, ack, publish) stop rather than
+        retry forever (a daemon stop waited on them), and start() does not go on as if Redis were down."""
+        if cancelling():
+            raise asyncio.CancelledError from error
         self._errors.inc()
         if not self._down:
             self._down = True
@@ -171,7 +180,8 @@ class _Outage:
             )
 
     async def wait(self, error: BaseException) -> None:
-        """Count `error`, then sleep the backoff (cut short by close)."""
+        """Count `error` (a cancellation's rewording is raised as the cancellation), then sleep the
+        backoff (cut short by close)."""
         self.count(error)
         delay, self._delay = self._delay, min(self._delay * 2, MAX_BACKOFF_SECONDS)
         with contextlib.suppress(TimeoutError):

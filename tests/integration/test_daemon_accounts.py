@@ -152,8 +152,7 @@ async def trade_on_both(
         text = await answer.text()
     for account in ("alice", "bob"):
         assert (
-            f'fixadapter_session_logged_on{{account="{account}",connector="fix",session="TRADE"}} 1.0'
-            in text
+            f'fixadapter_session_logged_on{{account="{account}",connector="fix",session="TRADE"}} 1.0' in text
         )
 
     raw = RedisClientTransport(*queue)

@@ -1,0 +1,250 @@
+"""Stopping the daemon never waits on a queue loop: redis-py can turn an asyncio cancellation that
+arrives during a call into its own ConnectionError, and a loop that retries such errors would then never
+stop. The Redis transport raises it as the cancellation it is (never counted as an outage, never retried),
+and the command dispatcher does not count it as a failure of the command in hand.
+
+The Redis stand-ins below answer like redis-py does when the awaiting task is cancelled mid-call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
+from types import SimpleNamespace, TracebackType
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import create_engine
+
+from fixadapter.config import QueueConfig
+from fixadapter.daemon.dispatcher import MAX_ATTEMPTS, CommandDispatcher
+from fixadapter.metrics import Metrics
+from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
+from fixadapter.queue.schema import CancelCommand, encode
+from fixadapter.queue.transport import Delivery
+
+STOP_SECONDS = 10.0  # generous: a task that stops does so at once; one that does not never does
+CONFIG = QueueConfig(kind="redis", strategies=("momo",), redis_url="redis://127.0.0.1:1/0")
+
+
+class CancelReworded:
+    """A Redis client: a call named in `hanging` waits for an answer that never comes and, when its task
+    is cancelled, raises redis-py's ConnectionError instead of CancelledError, as redis-py can; any other
+    call answers `answers[name]` (None when not given) at once."""
+
+    def __init__(self, *hanging: str, answers: dict[str, Any] | None = None) -> None:
+        self.hanging = set(hanging)
+        self.answers = answers or {}
+        self.calls: list[str] = []
+        self.called = asyncio.Event()
+
+    async def call(self, name: str) -> Any:
+        self.calls.append(name)
+        if name not in self.hanging:
+            return self.answers.get(name)
+        self.called.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+        raise AssertionError("unreachable")
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        async def command(*args: Any, **kwargs: Any) -> Any:
+            return await self.call(name)
+
+        return command
+
+    def pipeline(self, transaction: bool = True) -> _Pipeline:
+        return _Pipeline(self)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Pipeline:
+    def __init__(self, redis: CancelReworded) -> None:
+        self._redis = redis
+
+    async def __aenter__(self) -> _Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None  # queued in the MULTI: sent by execute()
+
+    async def execute(self) -> Any:
+        return await self._redis.call("execute")
+
+
+async def _cancelled_while_waiting(
+    redis: CancelReworded, work: Awaitable[Any], close: Callable[[], Awaitable[None]]
+) -> asyncio.Task[Any]:
+    """Run `work` until it waits on Redis, cancel it, and give it STOP_SECONDS to end; the transport is
+    closed afterwards either way (so a loop that did not stop ends and the test fails instead of hanging)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait_for(redis.called.wait(), STOP_SECONDS)
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_SECONDS)
+        return task
+    finally:
+        await close()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_SECONDS)
+
+
+def _queue_errors(metrics: Metrics, where: str) -> float:
+    return metrics.value("fixadapter_queue_errors_total", {"where": where}) or 0.0
+
+
+async def _command_source(redis: CancelReworded, metrics: Metrics, group_ready: bool) -> RedisCommandSource:
+    source = RedisCommandSource(CONFIG, metrics)
+    await source._redis.aclose()  # never connected: the stand-in answers instead
+    source._redis = redis  # type: ignore[assignment]
+    source._group_ready = group_ready
+    return source
+
+
+async def _take_all(deliveries: AsyncGenerator[Delivery, None]) -> None:
+    async for _delivery in deliveries:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("waiting_in", "group_ready"),
+    [
+        ("xgroup_create", False),  # creating the consumer group (first start, or after it was lost)
+        ("xautoclaim", True),  # claiming what a dead consumer left
+        ("xreadgroup", True),  # the blocked read for new commands
+    ],
+)
+def test_the_command_reader_cancelled_while_redis_is_answering_stops_instead_of_retrying(
+    waiting_in: str, group_ready: bool
+) -> None:
+    async def scenario() -> None:
+        redis = CancelReworded(waiting_in, answers={"xreadgroup": [], "xautoclaim": ["0-0", []]})
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready)
+        task = await _cancelled_while_waiting(redis, _take_all(source.deliveries()), source.close)
+        assert task.cancelled(), f"the reader went on after its cancellation: {redis.calls}"
+        assert redis.calls.count(waiting_in) == 1
+        assert _queue_errors(metrics, "commands") == 0
+
+    asyncio.run(scenario())
+
+
+def test_an_acknowledgement_cancelled_while_redis_is_answering_stops_instead_of_retrying() -> None:
+    async def scenario() -> None:
+        redis = CancelReworded("execute")
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=True)
+        delivery = Delivery(entry_id="1-0", data=b"{}", strategy="momo")
+        task = await _cancelled_while_waiting(redis, source.ack(delivery), source.close)
+        assert task.cancelled(), f"the acknowledgement went on after its cancellation: {redis.calls}"
+        assert redis.calls == ["execute"]
+        assert _queue_errors(metrics, "commands") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_command_source_whose_start_is_cancelled_while_redis_is_answering_is_cancelled() -> None:
+    async def scenario() -> None:
+        redis = CancelReworded("xgroup_create")
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=False)
+        task = await _cancelled_while_waiting(redis, source.start(), source.close)
+        assert task.cancelled(), "start() returned as if Redis were down: the daemon's start went on"
+        assert _queue_errors(metrics, "commands") == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("what", ["order event", "positions"])
+def test_a_publish_cancelled_while_redis_is_answering_stops_instead_of_retrying(what: str) -> None:
+    async def scenario() -> None:
+        redis = CancelReworded("execute", "xadd", "get")
+        metrics = Metrics()
+        sink = RedisEventSink(CONFIG, metrics)
+        await sink._redis.aclose()  # never connected: the stand-in answers instead
+        sink._redis = redis  # type: ignore[assignment]
+        work = sink.publish("momo", b"{}", 7) if what == "order event" else sink.publish_positions(b"{}")
+        task = await _cancelled_while_waiting(redis, work, sink.close)
+        assert task.cancelled(), f"the publish went on after its cancellation: {redis.calls}"
+        assert len(redis.calls) == 1
+        assert _queue_errors(metrics, "events") == 0
+
+    asyncio.run(scenario())
+
+
+class _OneCommand:
+    """A command source holding one command (then waiting for more, as a queue does)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self.acked: list[Delivery] = []
+
+    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
+        yield self.delivery
+        await asyncio.Event().wait()
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acked.append(delivery)
+
+
+class _Publishes:
+    """An event sink over a transport that rewords a cancellation mid-publish as its own error."""
+
+    def __init__(self) -> None:
+        self.redis = CancelReworded("publish")
+
+    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
+        await self.redis.call("publish")
+
+
+def test_a_dispatcher_cancelled_while_publishing_a_refusal_ends_cancelled_and_never_drops_the_command(
+    tmp_path: Path,
+) -> None:
+    """Cancelled that way MAX_ATTEMPTS times (a restarted dispatcher gets the command again), the command
+    is not counted as failed, refused or acknowledged: the next start takes it."""
+
+    async def scenario() -> None:
+        metrics = Metrics()
+        store = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        engine = SimpleNamespace(store=SimpleNamespace(engine=store), ready=True)
+        adapter = SimpleNamespace(account="default", metrics=metrics, engine=engine, order=_no_order)
+        command = CancelCommand(id="c1", strategy="momo", cl_ord_id="not-momos")  # refused: not its order
+        source = _OneCommand(Delivery(entry_id="1-0", data=encode(command), strategy="momo"))
+        sink = _Publishes()
+        dispatcher = CommandDispatcher({"default": adapter}, source, sink, metrics)  # type: ignore[dict-item,arg-type]
+        await dispatcher.prepare()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            sink.redis.called.clear()
+            task = await _cancelled_while_waiting(sink.redis, dispatcher.run(), _nothing)
+            assert task.cancelled(), f"run {attempt} did not end cancelled: {_outcome(task)}"
+        store.dispose()
+        assert sink.redis.calls == ["publish"] * MAX_ATTEMPTS  # only the refusal, never a give-up notice
+        assert source.acked == []
+        failed = {"type": "cancel", "outcome": "failed"}
+        assert metrics.value("fixadapter_queue_commands_total", failed) is None
+
+    asyncio.run(scenario())
+
+
+async def _no_order(cl_ord_id: str) -> None:
+    return None
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _outcome(task: asyncio.Task[Any]) -> str:
+    if not task.done():
+        return f"still running {STOP_SECONDS:g}s after its cancellation"
+    return f"raised {task.exception()!r}" if task.exception() else "returned"
