@@ -68,17 +68,27 @@ def resting(quantity: int = 10000) -> NewOrder:
 
 
 async def update_until(client: StrategyClient, cl_ord_id: str, status: OrderStatus) -> OrderUpdate:
-    async with asyncio.timeout(WAIT):
-        async for _event in client.events():
-            seen = client.orders.get(cl_ord_id)
-            if seen is not None and seen.order.status is status:
-                return seen
-            if cl_ord_id in client.refused:
-                raise AssertionError(f"{cl_ord_id} refused: {client.refused[cl_ord_id].reason}")
-    raise AssertionError("unreachable")
+    """The order's update in `status`, seen now or later (the client keeps the latest of each order)."""
+
+    def seen() -> OrderUpdate | None:
+        if cl_ord_id in client.refused:
+            raise AssertionError(f"{cl_ord_id} refused: {client.refused[cl_ord_id].reason}")
+        update = client.orders.get(cl_ord_id)
+        return update if update is not None and update.order.status is status else None
+
+    found = seen()
+    if found is None:
+        async with asyncio.timeout(WAIT):
+            async for _event in client.events():
+                found = seen()
+                if found is not None:
+                    break
+    assert found is not None
+    return found
 
 
 async def refusal_of(client: StrategyClient, command_id: str) -> CommandRejected:
+    """The refusal of a command sent after every command whose refusal was awaited before it."""
     async with asyncio.timeout(WAIT):
         async for event in client.events():
             if isinstance(event, CommandRejected) and event.command_id == command_id:

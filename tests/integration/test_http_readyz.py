@@ -76,12 +76,13 @@ def test_readyz_is_200_once_reconciled_503_after_a_trade_logout_and_200_again_af
     async def scenario() -> None:
         async with serving(sim, make_config) as served:
             ready = await served.readyz_until(200)
-            assert ready == {
+            one = {
                 "ready": True,
                 "reason": "TRADE logged on and reconciled",
                 "kill_switch": False,
                 "alarms": {"count": 0, "shown": [], "not_kept": {}},
             }
+            assert ready == {**one, "accounts": {"default": one}}
 
             await asyncio.to_thread(sim.control, "/logout", {"session": "TRADE", "reason": "maintenance"})
             down = await served.readyz_until(503)
