@@ -1,4 +1,5 @@
-"""The Python API: one Adapter per account (several accounts in one process: wiring.Desk).
+"""The Python API: one Adapter per account, a Desk for every configured account (`open_desk`); the
+objects behind them are built in wiring.py.
 
     async with Adapter(load_config(path)) as adapter:
         order = await adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
@@ -14,22 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, cast
 
-from fixadapter.compliance.capture import MessageRecorder, build_recorder
+from fixadapter.compliance.capture import MessageRecorder
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import MarketDataConnector, MessageCaptureConnector, TradeConnector
+from fixadapter.connectors.base import TradeConnector
 from fixadapter.engine.fanout import EventCallback, PositionsCallback
 from fixadapter.engine.market_data import MarketCallback, MarketData
-from fixadapter.engine.orders import OrderEngine, SessionCallback
-from fixadapter.engine.pre_trade import PreTrade
+from fixadapter.engine.orders import SessionCallback
 from fixadapter.engine.subscriptions import Subscription
 from fixadapter.engine.sweep import Sweep, cancel_working_orders
-from fixadapter.errors import MarketDataError, UnknownSymbol
+from fixadapter.errors import ConfigError, MarketDataError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import DONE_STATUSES
 from fixadapter.model.market import Book, MarketEvent, Quote
@@ -37,12 +36,7 @@ from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.risk.kill_switch import KillSwitchState
-from fixadapter.store.depth import DepthRecorder
-from fixadapter.store.reads import StoreReader
-from fixadapter.store.repository import OrderStore
-
-if TYPE_CHECKING:
-    from fixadapter.connectors.fix.host import FixHost
+from fixadapter.wiring import AccountParts, build_account, build_desk
 
 log = logging.getLogger("fixadapter")
 
@@ -56,52 +50,23 @@ class Adapter:
         connector: TradeConnector | None = None,
         *,
         account: str | None = None,
-        metrics: Metrics | None = None,
-        recorder: MessageRecorder | None = None,
-        fix_host: FixHost | None = None,
+        parts: AccountParts | None = None,
     ) -> None:
-        """`account`: which configured account (None: the only one). A Desk (wiring.py) passes what its
-        accounts share: the metrics registry (in `metrics`), the compliance `recorder` it owns, and the one
-        FIX initiator (`fix_host`); alone, the Adapter makes its own."""
+        """`account`: which configured account (None: the only one); `parts`: built by wiring.build_desk
+        for a Desk (else built here for this account alone)."""
+        if parts is None:
+            parts = build_account(config, connector, account=account)
         self.config = config
-        entry = config.account(account)
-        self.account = entry.name
-        self.metrics = metrics or Metrics(account=entry.name)
-        if connector is None:
-            from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
-
-            connector = FixConnector(config, self.metrics, account=entry.name, host=fix_host)
-        self.connector = connector
-        store = OrderStore(config.store.url, config.store.echo, account=entry.name)
-        self.engine = OrderEngine(store, connector, self.metrics, config.orders)
-        # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
-        self.reads = StoreReader(config.store.url, shared=(self.engine.store, self.engine.store_thread))
-        self.pre_trade = PreTrade(config.risk_for(entry.name), self.engine.catalog, self.metrics)
-        self.engine.pre_trade = self.pre_trade
-        # The compliance record: the Desk's when given (it starts and closes it), else one of our own.
-        self._own_recorder = recorder is None
-        captures = connector.capabilities.message_capture
-        if recorder is None and captures:
-            recorder = build_recorder(config, self.metrics)
-        self.recorder = recorder if captures else None
-        if self.recorder is not None:
-            cast(MessageCaptureConnector, connector).set_message_recorder(self.recorder)
-        self.market: MarketData | None = None
-        self.depth_recorder: DepthRecorder | None = None
-        if connector.capabilities.market_data:  # declared: it is a MarketDataConnector too
-            market_data = config.market_data_for(entry.name)
-            if market_data.storage.enabled:
-                self.depth_recorder = DepthRecorder(
-                    self.engine.store.engine, market_data.storage, self.metrics
-                )
-            self.market = MarketData(
-                cast(MarketDataConnector, connector),
-                self.engine.catalog,
-                market_data,
-                self.metrics,
-                self.depth_recorder,
-            )
-            self.pre_trade.set_quotes(self._last_quote)
+        self.account = parts.account
+        self.metrics = parts.metrics
+        self.connector = parts.connector
+        self.engine = parts.engine
+        self.reads = parts.reads
+        self.pre_trade = parts.pre_trade
+        self.recorder = parts.recorder
+        self._own_recorder = parts.owns_recorder
+        self.market = parts.market
+        self.depth_recorder = parts.depth_recorder
 
     async def start(self) -> None:
         try:
@@ -248,15 +213,6 @@ class Adapter:
 
         self.engine.spawn(sweep(), name="kill-switch-sweep")  # cancelled with the engine's tasks at stop
 
-    def _last_quote(self, symbol: str) -> Book | Quote | None:
-        """The collar's reference: the depth book's top if subscribed, else the spot quote."""
-        if self.market is None:
-            return None
-        try:
-            return self.market.book(symbol) or self.market.quote(symbol)
-        except UnknownSymbol:
-            return None
-
     # -- market data ------------------------------------------------------------------------------
 
     def _market(self) -> MarketData:
@@ -299,3 +255,74 @@ class Adapter:
             return current
         finally:
             self.engine.unsubscribe(queue)
+
+
+class Desk:
+    """Every account's Adapter, started and stopped together, and what they share."""
+
+    def __init__(
+        self, adapters: Mapping[str, Adapter], metrics: Metrics, recorder: MessageRecorder | None = None
+    ) -> None:
+        """`metrics`: process-wide series (queue, HTTP) go through it, on the registry the accounts share;
+        `recorder`: the compliance record the Desk starts before the accounts and closes after them."""
+        if not adapters:
+            raise ConfigError("a desk needs at least one account")
+        self.adapters = dict(adapters)
+        self.metrics = metrics
+        self.registry = metrics.registry
+        self.recorder = recorder
+
+    @classmethod
+    def of(cls, adapter: Adapter) -> Desk:
+        """One Adapter built and run elsewhere (its owner starts and stops it)."""
+        return cls({adapter.account: adapter}, adapter.metrics)
+
+    def __getitem__(self, name: str) -> Adapter:
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            raise ConfigError(f"no account named {name!r}; configured: {', '.join(self.adapters)}")
+        return adapter
+
+    def only(self) -> Adapter | None:
+        """The Adapter when one account is configured, else None."""
+        return next(iter(self.adapters.values())) if len(self.adapters) == 1 else None
+
+    def __iter__(self) -> Iterator[Adapter]:
+        return iter(self.adapters.values())
+
+    async def start(self) -> None:
+        """The record first (the Logons are its first messages), then each account; a failed start stops
+        what had started."""
+        started: list[Adapter] = []
+        try:
+            if self.recorder is not None:
+                await asyncio.to_thread(self.recorder.start)
+            for adapter in self.adapters.values():
+                await adapter.start()
+                started.append(adapter)
+        except BaseException:
+            for adapter in reversed(started):
+                try:
+                    await adapter.stop()
+                except Exception:
+                    log.exception("stopping account %s after a failed start (continuing)", adapter.account)
+            if self.recorder is not None:
+                await asyncio.to_thread(self.recorder.close, 5.0)
+            raise
+
+    async def stop(self) -> None:
+        """Each account logs out and applies what arrived; then the record is flushed and closed."""
+        for adapter in self.adapters.values():
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping account %s failed (continuing with the others)", adapter.account)
+        if self.recorder is not None:  # after every logout: the Logouts are in the record
+            await asyncio.to_thread(self.recorder.close)
+
+
+def open_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] | None = None) -> Desk:
+    """Every configured account (wiring.build_desk), not yet started."""
+    parts = build_desk(config, connectors)
+    adapters = {name: Adapter(config, parts=own) for name, own in parts.accounts.items()}
+    return Desk(adapters, parts.metrics, parts.recorder)

@@ -1,97 +1,119 @@
-"""The composition root: every configured account's Adapter, and what they share.
+"""The composition root: every object of an account, and of several accounts, built here and nowhere else.
 
-The accounts share one metrics registry (their series told apart by the `account` label), one compliance
-record (each account's sessions under their own names in it) and one QuickFIX initiator holding every
-account's QUOTE and TRADE sessions; each has its own engine over the one store (its rows carry its name).
+An account is a connector (FIX unless one is given), its engine over the one store (its rows carry its
+name), pre-trade risk, market data and depth storage where the connector offers them, and its read path.
+Several accounts share one metrics registry (their series told apart by the `account` label), one
+compliance record (each account's sessions under their own names in it) and one QuickFIX initiator
+holding every account's QUOTE and TRADE sessions. api.py puts a facade on what is built here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from prometheus_client import CollectorRegistry
 
-from fixadapter.api import Adapter
 from fixadapter.compliance.capture import MessageRecorder, build_recorder
 from fixadapter.config import AdapterConfig
-from fixadapter.connectors.base import TradeConnector
-from fixadapter.errors import ConfigError
+from fixadapter.connectors.base import MarketDataConnector, MessageCaptureConnector, TradeConnector
+from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.market_data import MarketData
+from fixadapter.engine.orders import OrderEngine
+from fixadapter.engine.pre_trade import PreTrade, QuoteSource
+from fixadapter.errors import ConfigError, UnknownSymbol
 from fixadapter.metrics import Metrics
+from fixadapter.model.market import Book, Quote
+from fixadapter.store.depth import DepthRecorder
+from fixadapter.store.reads import StoreReader
+from fixadapter.store.repository import OrderStore
 
 if TYPE_CHECKING:
     from fixadapter.connectors.fix.host import FixHost
 
-log = logging.getLogger("fixadapter")
+
+@dataclass(frozen=True)
+class AccountParts:
+    """One account's objects, wired."""
+
+    account: str
+    config: AdapterConfig
+    metrics: Metrics
+    connector: TradeConnector
+    engine: OrderEngine
+    reads: StoreReader
+    pre_trade: PreTrade
+    recorder: MessageRecorder | None
+    owns_recorder: bool  # built for this account alone: it starts and closes it
+    market: MarketData | None
+    depth_recorder: DepthRecorder | None
 
 
-class Desk:
-    """Every account's Adapter, started and stopped together, and what they share."""
+@dataclass(frozen=True)
+class DeskParts:
+    """Every configured account, and what they share."""
 
-    def __init__(
-        self, adapters: Mapping[str, Adapter], metrics: Metrics, recorder: MessageRecorder | None = None
-    ) -> None:
-        """`metrics`: process-wide series (queue, HTTP) go through it, on the registry the accounts share;
-        `recorder`: the compliance record the Desk starts before the accounts and closes after them."""
-        if not adapters:
-            raise ConfigError("a desk needs at least one account")
-        self.adapters = dict(adapters)
-        self.metrics = metrics
-        self.registry = metrics.registry
-        self.recorder = recorder
-
-    @classmethod
-    def of(cls, adapter: Adapter) -> Desk:
-        """One Adapter built and run elsewhere (its owner starts and stops it)."""
-        return cls({adapter.account: adapter}, adapter.metrics)
-
-    def __getitem__(self, name: str) -> Adapter:
-        adapter = self.adapters.get(name)
-        if adapter is None:
-            raise ConfigError(f"no account named {name!r}; configured: {', '.join(self.adapters)}")
-        return adapter
-
-    def only(self) -> Adapter | None:
-        """The Adapter when one account is configured, else None."""
-        return next(iter(self.adapters.values())) if len(self.adapters) == 1 else None
-
-    def __iter__(self) -> Iterator[Adapter]:
-        return iter(self.adapters.values())
-
-    async def start(self) -> None:
-        """The record first (the Logons are its first messages), then each account; a failed start stops
-        what had started."""
-        started: list[Adapter] = []
-        try:
-            if self.recorder is not None:
-                await asyncio.to_thread(self.recorder.start)
-            for adapter in self.adapters.values():
-                await adapter.start()
-                started.append(adapter)
-        except BaseException:
-            for adapter in reversed(started):
-                try:
-                    await adapter.stop()
-                except Exception:
-                    log.exception("stopping account %s after a failed start (continuing)", adapter.account)
-            if self.recorder is not None:
-                await asyncio.to_thread(self.recorder.close, 5.0)
-            raise
-
-    async def stop(self) -> None:
-        """Each account logs out and applies what arrived; then the record is flushed and closed."""
-        for adapter in self.adapters.values():
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("stopping account %s failed (continuing with the others)", adapter.account)
-        if self.recorder is not None:  # after every logout: the Logouts are in the record
-            await asyncio.to_thread(self.recorder.close)
+    accounts: dict[str, AccountParts]
+    metrics: Metrics  # process-wide series (queue, HTTP), on the registry every account shares
+    recorder: MessageRecorder | None  # the one compliance record, started before the accounts
 
 
-def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] | None = None) -> Desk:
+def build_account(
+    config: AdapterConfig,
+    connector: TradeConnector | None = None,
+    *,
+    account: str | None = None,
+    metrics: Metrics | None = None,
+    recorder: MessageRecorder | None = None,
+    fix_host: FixHost | None = None,
+) -> AccountParts:
+    """`account`: which configured account (None: the only one). Alone, an account gets metrics of its
+    own, a compliance record of its own (when its connector captures messages) and a FIX initiator of its
+    own; build_desk passes the shared ones."""
+    name = config.account(account).name
+    metrics = metrics or Metrics(account=name)
+    if connector is None:
+        from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
+
+        connector = FixConnector(config, metrics, account=name, host=fix_host)
+    captures = connector.capabilities.message_capture
+    owns_recorder = recorder is None
+    if recorder is None and captures:
+        recorder = build_recorder(config, metrics)
+    if recorder is not None and captures:
+        cast(MessageCaptureConnector, connector).set_message_recorder(recorder)
+    store = OrderStore(config.store.url, config.store.echo, account=name)
+    catalog = Catalog()
+    market: MarketData | None = None
+    depth_recorder: DepthRecorder | None = None
+    if connector.capabilities.market_data:  # declared: it is a MarketDataConnector too
+        market_data = config.market_data_for(name)
+        if market_data.storage.enabled:
+            depth_recorder = DepthRecorder(store.engine, market_data.storage, metrics)
+        market = MarketData(
+            cast(MarketDataConnector, connector), catalog, market_data, metrics, depth_recorder
+        )
+    pre_trade = PreTrade(config.risk_for(name), catalog, metrics, quotes=_last_quote(market))
+    engine = OrderEngine(store, connector, metrics, config.orders, pre_trade=pre_trade, catalog=catalog)
+    # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
+    reads = StoreReader(config.store.url, shared=(engine.store, engine.store_thread))
+    return AccountParts(
+        account=name,
+        config=config,
+        metrics=metrics,
+        connector=connector,
+        engine=engine,
+        reads=reads,
+        pre_trade=pre_trade,
+        recorder=recorder if captures else None,
+        owns_recorder=owns_recorder,
+        market=market,
+        depth_recorder=depth_recorder,
+    )
+
+
+def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] | None = None) -> DeskParts:
     """Every configured account on one registry, one compliance record and one FIX initiator.
 
     `connectors`: a connector by account name for accounts not traded over FIX (tests, simulators);
@@ -107,13 +129,27 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     captures = bool(fix_accounts) or any(c.capabilities.message_capture for c in given.values())
     recorder = build_recorder(config, shared) if captures else None
     host = _fix_host(config, fix_accounts)
-    adapters = {
-        name: Adapter(
+    accounts = {
+        name: build_account(
             config, given.get(name), account=name, metrics=metrics[name], recorder=recorder, fix_host=host
         )
         for name in config.account_names
     }
-    return Desk(adapters, shared, recorder)
+    return DeskParts(accounts, shared, recorder)
+
+
+def _last_quote(market: MarketData | None) -> QuoteSource:
+    """The collar's reference: the depth book's top if subscribed, else the spot quote."""
+
+    def last(symbol: str) -> Book | Quote | None:
+        if market is None:
+            return None
+        try:
+            return market.book(symbol) or market.quote(symbol)
+        except UnknownSymbol:
+            return None
+
+    return last
 
 
 def _fix_host(config: AdapterConfig, accounts: list[str]) -> FixHost | None:

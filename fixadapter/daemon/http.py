@@ -53,9 +53,8 @@ from fixadapter.risk.kill_switch import KillSwitchEvent
 from fixadapter.store.reads import BadCursor, Cursor, StatusFilter
 
 if TYPE_CHECKING:
-    from fixadapter.api import Adapter
+    from fixadapter.api import Adapter, Desk
     from fixadapter.config import HttpConfig
-    from fixadapter.wiring import Desk
 
 log = logging.getLogger("fixadapter.http")
 

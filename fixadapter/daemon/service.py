@@ -1,4 +1,4 @@
-"""The daemon: every configured account (wiring.Desk), the strategy queue (commands in, events out),
+"""The daemon: every configured account (api.Desk), the strategy queue (commands in, events out),
 strategies loaded in-process, and the HTTP server, started and stopped in the order that loses nothing.
 
 Start: each account's event relay attaches and replays what a previous run stored but never published,
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk, open_desk
 from fixadapter.client import StrategyClient
 from fixadapter.config import AdapterConfig, QueueConfig, StrategyEntry
 from fixadapter.connectors.base import TradeConnector
@@ -29,7 +29,6 @@ from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.transport import CommandSource, EventSink
-from fixadapter.wiring import Desk, build_desk
 
 if TYPE_CHECKING:
     from fixadapter.daemon.http import HttpApi
@@ -83,7 +82,7 @@ class Daemon:
         given = dict(connectors or {})
         if connector is not None:
             given[config.account().name] = connector
-        self.desk = build_desk(config, given)
+        self.desk = open_desk(config, given)
         settings = config.daemon
         self.source, self.sinks, self.memory = _transport(settings.queue, self.desk, memory)
         self.sink = next(iter(self.sinks.values()))  # refusals: no marker involved

@@ -77,9 +77,11 @@ class OrderEngine:
         config: OrdersConfig,
         ids: IdAllocator | None = None,
         pre_trade: PreTrade | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
+        """`catalog`: the instruments, shared with pre-trade risk and market data (wiring.py)."""
         self.store = store
-        self.catalog = Catalog()
+        self.catalog = catalog or Catalog()
         self.metrics = metrics
         self.fanout = EventFanout(metrics)
         self.queries = VenueQueries(connector, metrics, config.max_status_queries)
@@ -153,12 +155,6 @@ class OrderEngine:
     @property
     def pre_trade(self) -> PreTrade | None:
         return self._known.pre_trade
-
-    @pre_trade.setter
-    def pre_trade(self, pre_trade: PreTrade | None) -> None:
-        """Set after construction (api.py builds it on the engine's catalog): counts and checks follow."""
-        self._known.pre_trade = pre_trade
-        self._entry.pre_trade = pre_trade
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class PreTrade:
         metrics: Metrics,
         quotes: QuoteSource = _no_quotes,
     ) -> None:
+        """`quotes`: the latest quote or book per symbol name (the collar's reference)."""
         self._catalog = catalog
         self._metrics = metrics
         self._quotes = quotes
@@ -48,10 +49,6 @@ class PreTrade:
     @property
     def kill_switch(self) -> KillSwitch:
         return self.rules.kill_switch
-
-    def set_quotes(self, quotes: QuoteSource) -> None:
-        """The market-data service's latest quote or book per symbol name (the collar's reference)."""
-        self._quotes = quotes
 
     def _name(self, symbol: str) -> str:
         try:

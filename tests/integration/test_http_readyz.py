@@ -14,14 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk
 from fixadapter.config import HttpConfig
 from fixadapter.daemon.http import HttpApi
 from fixadapter.errors import RiskRejected
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.sim.process import SimProcess
-from fixadapter.wiring import Desk
 
 from .conftest import ConfigFactory
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk
 from fixadapter.cli import main
 from fixadapter.config import HttpConfig
 from fixadapter.daemon.http import HttpApi
-from fixadapter.wiring import Desk
 
 from .test_http_api import TOKEN, SilentConnector, adapter_config
 

@@ -22,14 +22,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk
 from fixadapter.config import AdapterConfig, HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
 from fixadapter.errors import ConfigError
 from fixadapter.model.enums import OrderStatus, PositionSide
 from fixadapter.model.orders import Order, OrderRequest, Position
 from fixadapter.store.repository import OrderStore
-from fixadapter.wiring import Desk
 
 from .conftest import T0, make_order
 from .quiet_connector import QuietConnector

@@ -15,12 +15,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk
 from fixadapter.config import HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
 from fixadapter.daemon.http_guard import host_name
 from fixadapter.errors import ConfigError
-from fixadapter.wiring import Desk
 
 from .test_http_api import SilentConnector, adapter_config
 

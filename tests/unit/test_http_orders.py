@@ -18,14 +18,13 @@ import aiohttp
 from pydantic import SecretStr
 from sqlalchemy import Engine, event, insert
 
-from fixadapter.api import Adapter
+from fixadapter.api import Adapter, Desk
 from fixadapter.config import HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.orders import Order
 from fixadapter.store import schema
 from fixadapter.store.repository import OrderStore
-from fixadapter.wiring import Desk
 
 from .conftest import T0, make_order
 from .test_http_api import TOKEN, SilentConnector
