@@ -27,9 +27,9 @@ from fixadapter.connectors.fix.wire import frame
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.market_data import MarketData
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.enums import Channel, SessionState
 from fixadapter.model.market import MarketMessage
-from fixadapter.model.reports import Instrument, SessionStatus
+from fixadapter.model.reports import ConnectionStatus, Instrument
 
 HEADER = [(49, "CSERVER"), (56, "bench"), (34, "2"), (52, "20250101-10:00:00.123")]
 LEVELS = 10
@@ -87,7 +87,9 @@ async def through_books(snapshot: str, updates: list[str]) -> float:
     await market.start()
     try:
         assert feed.sink is not None
-        feed.sink(SessionStatus(session=SessionKind.QUOTE, state=SessionState.LOGGED_ON))
+        feed.sink(
+            ConnectionStatus(connector="fix", channel=Channel.MARKET_DATA, state=SessionState.LOGGED_ON)
+        )
         task = asyncio.create_task(market.subscribe("EURUSD", depth=True))
         await asyncio.sleep(0.05)
         feed.sink(snapshot)

@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
-from fixadapter.model.enums import SessionKind
 from fixadapter.model.requests import ACCOUNT_PATTERN, STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
 

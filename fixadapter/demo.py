@@ -24,8 +24,8 @@ from rich.console import Console
 
 from fixadapter.blotter import Blotter
 from fixadapter.config import AdapterConfig, build_config
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import SessionNotReady
-from fixadapter.model.enums import SessionKind
 from fixadapter.private_files import open_private, private_dir
 from fixadapter.sim.process import SimProcess
 from fixadapter.strategies import sample

@@ -8,7 +8,8 @@ from typing import Any
 
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig
-from fixadapter.model.enums import OrderStatus, OrderType, SessionKind
+from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.requests import NewOrder
 

@@ -92,7 +92,12 @@ def build_account(
         if market_data.storage.enabled:
             depth_recorder = DepthRecorder(store.engine, market_data.storage, metrics)
         market = MarketData(
-            cast(MarketDataConnector, connector), catalog, market_data, metrics, depth_recorder
+            cast(MarketDataConnector, connector),
+            catalog,
+            market_data,
+            metrics,
+            depth_recorder,
+            route=connector.capabilities.market_data_route,
         )
     pre_trade = PreTrade(config.risk_for(name), catalog, metrics, quotes=_last_quote(market))
     engine = OrderEngine(store, connector, metrics, config.orders, pre_trade=pre_trade, catalog=catalog)

@@ -56,6 +56,9 @@ class Capabilities:
     depth: bool = False  # depth of book (MarketDataConnector)
     message_capture: bool = False  # every wire message offered to the compliance record
     positions_in_mass_status: bool = False  # mass_status() carries the positions too
+    # What the connector calls its trading and market data connections, in words for people (readiness).
+    trading_route: str = "trading"
+    market_data_route: str = "market data"
 
 
 class TradeConnector(Protocol):

@@ -7,7 +7,7 @@ import logging
 import signal
 
 from fixadapter.config import AdapterConfig
-from fixadapter.model.enums import SessionKind
+from fixadapter.connectors.fix.kinds import SessionKind
 
 log = logging.getLogger("fixadapter.daemon")
 

@@ -1,4 +1,5 @@
-"""MarketData: QUOTE streams -> books and quotes -> consumers, recorder and metrics.
+"""MarketData: the market data connection's streams (FIX: QUOTE) -> books and quotes -> consumers, recorder
+and metrics.
 
 QuickFIX's QUOTE thread only hands the raw message to `deliver` (a queue put). One market-data thread
 decodes, applies whole messages to the books, computes DOM figures and offers each book to the recorder;
@@ -27,7 +28,7 @@ from fixadapter.errors import SessionError, SubscriptionRejected, SubscriptionTi
 from fixadapter.market.book import OrderBook
 from fixadapter.market.dom import imbalance, microprice, mid_and_spread
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.enums import Channel, SessionState
 from fixadapter.model.market import (
     Book,
     BookSide,
@@ -40,7 +41,7 @@ from fixadapter.model.market import (
     RequestRejected,
     StreamGap,
 )
-from fixadapter.model.reports import Instrument, SessionStatus
+from fixadapter.model.reports import ConnectionStatus, Instrument
 
 log = logging.getLogger("fixadapter.market")
 CONSUMER_QUEUE = 10_000
@@ -75,7 +76,10 @@ class MarketData:
         config: MarketDataConfig,
         metrics: Metrics,
         recorder: BookRecorder | None = None,
+        route: str = "market data",
     ) -> None:
+        """`route`: the market data connection as its connector names it (FIX: QUOTE), in words."""
+        self._route = route
         self._connector = connector
         self._catalog = catalog
         self._config = config
@@ -127,7 +131,7 @@ class MarketData:
                 waiter.set_exception(SubscriptionTimeout("the adapter is stopping"))
 
     def deliver(self, item: Any) -> None:
-        """Thread-safe, O(1): a raw QUOTE message or a QUOTE SessionStatus, in arrival order."""
+        """Thread-safe, O(1): a raw QUOTE message or a QUOTE ConnectionStatus, in arrival order."""
         self._inbox.put(item)
 
     @property
@@ -165,8 +169,9 @@ class MarketData:
             await self.unsubscribe(subscription.symbol, subscription.depth)
             state = "logged on" if self._quote_up else "not logged on"
             raise SubscriptionTimeout(
-                f"no {subscription.kind} snapshot for {subscription.symbol} within {timeout:g}s (QUOTE is "
-                f"{state}); the subscription was withdrawn: check the QUOTE session and subscribe again"
+                f"no {subscription.kind} snapshot for {subscription.symbol} within {timeout:g}s "
+                f"({self._route} is {state}); the subscription was withdrawn: check the {self._route} "
+                "connection and subscribe again"
             ) from None
 
     async def unsubscribe(self, symbol: str, depth: bool = False) -> bool:
@@ -211,10 +216,11 @@ class MarketData:
             )
         except SessionError as exc:
             log.warning(
-                "%s %s not sent now (%s); it is sent at the next QUOTE logon",
+                "%s %s not sent now (%s); it is sent at the next %s logon",
                 subscription.kind,
                 subscription.symbol,
                 exc,
+                self._route,
             )
 
     # -- reading state (event loop) -----------------------------------------------------------
@@ -256,7 +262,7 @@ class MarketData:
                 self._metrics.md_queue_depth.set(self._inbox.qsize())
 
     def _handle(self, item: Any) -> None:
-        if isinstance(item, SessionStatus):
+        if isinstance(item, ConnectionStatus):
             self._on_session(item)
             return
         if isinstance(item, StreamGap):
@@ -270,8 +276,8 @@ class MarketData:
         try:
             message = self._connector.decode_market_data(item)
         except ValueError as exc:
-            self._metrics.malformed_messages.labels("QUOTE", "unreadable").inc()
-            log.error("QUOTE: cannot read market data (%s): %.300s", exc, item)
+            self._metrics.malformed_messages.labels(self._route, "unreadable").inc()
+            log.error("%s: cannot read market data (%s): %.300s", self._route, exc, item)
             self._resync_depth("an unreadable market data message")
             return
         if isinstance(message, IncrementalRefresh):
@@ -281,8 +287,8 @@ class MarketData:
         else:
             self._on_reject(message)
 
-    def _on_session(self, status: SessionStatus) -> None:
-        if status.session is not SessionKind.QUOTE:
+    def _on_session(self, status: ConnectionStatus) -> None:
+        if status.channel is not Channel.MARKET_DATA:
             return
         if status.state is SessionState.LOGGED_ON:
             with self.subscriptions.lock:
@@ -292,7 +298,7 @@ class MarketData:
                 for subscription in renewed:
                     self._send(subscription, subscribe=True)
             if renewed:
-                log.info("QUOTE logged on: %d market data subscriptions sent", len(renewed))
+                log.info("%s logged on: %d market data subscriptions sent", self._route, len(renewed))
             return
         with self.subscriptions.lock:
             self._quote_up = False
@@ -316,7 +322,7 @@ class MarketData:
                 renewed.append(fresh.symbol)
         if renewed:
             self._metrics.md_resyncs.inc()
-            log.warning("QUOTE: %s; depth books re-requested: %s", reason, ", ".join(renewed))
+            log.warning("%s: %s; depth books re-requested: %s", self._route, reason, ", ".join(renewed))
 
     def _apply_full(self, message: FullRefresh) -> None:
         symbol_id = message.symbol_id
@@ -381,7 +387,11 @@ class MarketData:
                 self.subscriptions.remove(subscription)
         name = subscription.symbol if subscription else None
         log.error(
-            "QUOTE: subscription %s (%s) refused: %s", message.md_req_id, name or "unknown", message.text
+            "%s: subscription %s (%s) refused: %s",
+            self._route,
+            message.md_req_id,
+            name or "unknown",
+            message.text,
         )
         event = MarketDataRejected(
             md_req_id=message.md_req_id,

@@ -162,7 +162,7 @@ class OrderEntry:
                 # Reconciliation must not ask the venue about it: it is known not to be there.
                 self._known.unsent.add(order.cl_ord_id)
                 self._readiness.clear()
-                log.warning("%s not sent (%s); sending when TRADE is back", order.cl_ord_id, exc)
+                log.warning("%s not sent (%s); sending when the trading route is back", order.cl_ord_id, exc)
                 try:
                     await self._readiness.wait()
                 except SessionNotReady as timeout:

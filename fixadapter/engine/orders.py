@@ -42,18 +42,18 @@ from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import StoreError, UnstorableData
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import OrderStatus
+from fixadapter.model.enums import Channel, OrderStatus
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reconciliation import OrderStatusReport, PositionsReport
 from fixadapter.model.reports import (
     BusinessReject,
     CancelRejected,
+    ConnectionStatus,
     ExecutionReport,
     Instrument,
     MalformedMessage,
     RequestRefused,
-    SessionStatus,
     VenueReport,
 )
 from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
@@ -94,7 +94,9 @@ class OrderEngine:
         self._tasks = TaskGroup(metrics)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._readiness = Readiness(metrics, config.ready_timeout_seconds)
+        self._readiness = Readiness(
+            metrics, config.ready_timeout_seconds, connector.capabilities.trading_route
+        )
         self._known = KnownOrders(store, self._store_thread, pre_trade)
         self._recorder = Recorder(store, self._store_thread, self._known, self.fanout, metrics)
         self._positions = PositionKeeper(
@@ -148,7 +150,7 @@ class OrderEngine:
             CancelRejected: lambda report, _arrived: self._refusals.on_cancel_rejected(report),
             BusinessReject: lambda report, _arrived: self._refusals.on_business_reject(report),
             RequestRefused: lambda report, _arrived: self._refusals.on_request_refused(report),
-            SessionStatus: lambda report, _arrived: self._on_session_status(report),
+            ConnectionStatus: lambda report, _arrived: self._on_session_status(report),
             MalformedMessage: lambda report, _arrived: self._on_malformed(report),
         }
 
@@ -366,13 +368,15 @@ class OrderEngine:
     async def _on_malformed(self, report: MalformedMessage) -> None:
         log.warning(
             "%s message %s could not be read and was skipped: %s",
-            report.session.value,
+            self._connector.capabilities.trading_route
+            if report.channel is Channel.TRADING
+            else self._connector.capabilities.market_data_route,
             report.msg_type,
             report.error,
         )
 
-    async def _on_session_status(self, status: SessionStatus) -> None:
-        """A TRADE logon starts a reconciliation (one at a time); a logout stops it."""
+    async def _on_session_status(self, status: ConnectionStatus) -> None:
+        """The trading connection logging on starts a reconciliation (one at a time); logging off stops it."""
         logged_on = self._readiness.session_changed(status)
         if logged_on is None:
             return

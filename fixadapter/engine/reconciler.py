@@ -1,4 +1,4 @@
-"""After every TRADE logon, before any new order: make the store agree with the venue.
+"""After every logon of the trading route, before any new order: make the store agree with the venue.
 
 cTrader resets sequence numbers at each logon and replays nothing, so what happened while we were
 away is learnt by asking: mass status (working orders), a status query for every order the store

@@ -96,9 +96,12 @@ class PositionSide(StrEnum):
     SHORT = "short"
 
 
-class SessionKind(StrEnum):
-    QUOTE = "QUOTE"
-    TRADE = "TRADE"
+class Channel(StrEnum):
+    """What a connection of a connector carries (FIX: TRADE and QUOTE sessions; Open API: one connection
+    carrying both)."""
+
+    TRADING = "trading"
+    MARKET_DATA = "market_data"
 
 
 class SessionState(StrEnum):

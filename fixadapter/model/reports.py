@@ -8,11 +8,11 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from fixadapter.model.enums import (
+    Channel,
     ExecKind,
     OrderStatus,
     OrderType,
     RequestKind,
-    SessionKind,
     SessionState,
     Side,
     TimeInForce,
@@ -123,8 +123,11 @@ class SecurityListReport(_Report):
     instruments: tuple[Instrument, ...] = ()
 
 
-class SessionStatus(_Report):
-    session: SessionKind
+class ConnectionStatus(_Report):
+    """A connection of a connector logged on or off, with what the venue said (a Logout's text)."""
+
+    connector: str
+    channel: Channel
     state: SessionState
     text: str | None = None
 
@@ -132,7 +135,7 @@ class SessionStatus(_Report):
 class MalformedMessage(_Report):
     """A message that arrived but could not be turned into a report; kept for the log, never fatal."""
 
-    session: SessionKind
+    channel: Channel
     msg_type: str | None
     error: str
     raw: str
@@ -145,6 +148,6 @@ VenueReport = (
     | RequestRefused
     | PositionReport
     | SecurityListReport
-    | SessionStatus
+    | ConnectionStatus
     | MalformedMessage
 )

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.settings import resolve_path
 from fixadapter.logs import mask_secrets
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.config import SimAccount, SimConfig
 from fixadapter.sim.trade_front import alias
 

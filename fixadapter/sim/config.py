@@ -10,8 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
-from fixadapter.model.enums import SessionKind
 
 PASSWORD_VARIABLE = "FIXADAPTER_SIM_PASSWORD"  # noqa: S105 - a variable's name; an account's adds _<NAME>
 DEFAULT_ACCOUNT = "default"

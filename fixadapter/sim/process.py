@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixadapter.model.enums import SessionKind
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.sim.config import DEFAULT_ACCOUNT, PASSWORD_VARIABLE, password_variable
 from fixadapter.sim.runner import ACCOUNTS_MARK, PORTS_MARK, READY_LINE
 

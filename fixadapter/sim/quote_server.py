@@ -34,9 +34,9 @@ from typing import Any
 import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.settings import resolve_path
 from fixadapter.connectors.fix.wire import SOH, Fields, WireError
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import CServerApplication, acceptor_settings
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.instruments import security_list

@@ -13,7 +13,7 @@ import ssl
 import time
 from pathlib import Path
 
-from fixadapter.model.enums import SessionKind
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.sim.config import SimConfig
 from fixadapter.tls.loop_thread import LoopThread
 from fixadapter.tls.relay import Pipe, join

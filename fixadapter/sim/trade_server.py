@@ -18,6 +18,7 @@ from decimal import Decimal
 import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.wire import (
     Fields,
     WireError,
@@ -26,7 +27,6 @@ from fixadapter.connectors.fix.wire import (
     parse_utc,
     to_decimal,
 )
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.acceptor import (
     CServerApplication,
     Pair,

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixadapter.config import TLS_PORTS, AccountConfig, is_loopback
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.tls.failures import Attempt, TlsFailure, classify_connect, classify_handshake
 from fixadapter.tls.loop_thread import LoopThread
 from fixadapter.tls.relay import Pipe, join

@@ -26,7 +26,7 @@ from fixadapter.api import Adapter
 from fixadapter.config import build_config
 from fixadapter.model.enums import DONE_STATUSES, OrderEventKind, OrderStatus, SessionState
 from fixadapter.model.orders import Order, OrderEvent, Position
-from fixadapter.model.reports import SessionStatus
+from fixadapter.model.reports import ConnectionStatus
 from fixadapter.sim.process import SimProcess
 
 WAIT_SECONDS = 30.0  # generous: a bound that only a broken adapter reaches, never a timing margin
@@ -89,7 +89,7 @@ class FixFactory:
     async def cut_trading_route(self, adapter: Adapter, sim: SimProcess) -> None:
         down = asyncio.Event()
 
-        def seen(status: SessionStatus) -> None:
+        def seen(status: ConnectionStatus) -> None:
             if status.state is SessionState.LOGGED_OUT:  # only TRADE is cut: QUOTE stays up
                 down.set()
 

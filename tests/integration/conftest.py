@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from fixadapter.config import AdapterConfig, build_config
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
 from fixadapter.tls.forwarder import TlsForwarders
 

@@ -17,8 +17,9 @@ import pytest
 
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import SessionNotReady
-from fixadapter.model.enums import OrderStatus, SessionKind
+from fixadapter.model.enums import OrderStatus
 from fixadapter.model.market import Book
 from fixadapter.model.requests import NewOrder
 from fixadapter.sim.process import SimProcess

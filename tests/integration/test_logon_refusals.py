@@ -10,8 +10,8 @@ import re
 import pytest
 
 from fixadapter.api import Adapter
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.logon_retry import ALARM_KIND
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
 
 from .conftest import ConfigFactory

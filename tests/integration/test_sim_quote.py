@@ -21,8 +21,8 @@ import pytest
 import quickfix as fix
 
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.wire import Fields
-from fixadapter.model.enums import SessionKind
 from fixadapter.sim.process import SimProcess
 
 from .conftest import OVER_TLS, raw_fix_port

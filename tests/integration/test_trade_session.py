@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 
 from fixadapter.api import Adapter
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import OrderRejected, SessionNotReady
-from fixadapter.model.enums import OrderEventKind, OrderStatus, PositionSide, SessionKind, SessionState
+from fixadapter.model.enums import OrderEventKind, OrderStatus, PositionSide, SessionState
 from fixadapter.model.orders import OrderEvent
-from fixadapter.model.reports import SessionStatus
+from fixadapter.model.reports import ConnectionStatus
 from fixadapter.model.requests import NewOrder, ReplaceOrder
 from fixadapter.sim.process import SimProcess
 
@@ -64,7 +65,7 @@ def test_logon_with_wrong_password_is_refused_with_ctrader_reason(
     sim: SimProcess, make_config: ConfigFactory
 ):
     async def scenario() -> None:
-        statuses: list[SessionStatus] = []
+        statuses: list[ConnectionStatus] = []
         wrong = make_config(sim, password="wrong-password")  # noqa: S106
         async with Adapter(wrong) as adapter:
             adapter.on_session(statuses.append)

@@ -30,10 +30,10 @@ from fixadapter.compliance.table import fix_messages, fix_messages_spill, iter_r
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.config import ComplianceConfig, build_config, load_config
 from fixadapter.connectors.fix.application import EngineLogFactory
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import StoreError
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.store.repository import make_engine
 
 SOH = "\x01"

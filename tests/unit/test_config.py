@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from fixadapter.config import AdapterConfig, build_config, load_config
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.settings import parse_settings, render_settings
 from fixadapter.errors import ConfigError
-from fixadapter.model.enums import SessionKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cr3t-Pa55"  # noqa: S105 - a test value

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.logon_retry import ALARM_KIND, LogonRetry, RefusalPolicy
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 
 TRADE = SessionKind.TRADE
 QUOTE = SessionKind.QUOTE

@@ -10,9 +10,9 @@ import pytest
 from fixadapter.connectors.base import RequestAlreadyOpen
 from fixadapter.connectors.fix.queries import FixQueries, PendingRequests
 from fixadapter.errors import SessionNotReady, VenueRefused
-from fixadapter.model.enums import ExecKind, OrderStatus, SessionKind, SessionState, VenueRequest
+from fixadapter.model.enums import Channel, ExecKind, OrderStatus, SessionState, VenueRequest
 from fixadapter.model.reconciliation import OrderStatusReport, OrderUnknown
-from fixadapter.model.reports import BusinessReject, PositionReport, RequestRefused, SessionStatus
+from fixadapter.model.reports import BusinessReject, ConnectionStatus, PositionReport, RequestRefused
 
 from .conftest import make_order, make_report
 
@@ -106,7 +106,9 @@ def test_a_trade_logout_fails_every_open_question_and_is_still_a_live_event():
         queries = FixQueries()
         asked = asyncio.create_task(queries.instruments("S-1", lambda: None))
         await settle()
-        logout = SessionStatus(session=SessionKind.TRADE, state=SessionState.LOGGED_OUT, text="bye")
+        logout = ConnectionStatus(
+            connector="fix", channel=Channel.TRADING, state=SessionState.LOGGED_OUT, text="bye"
+        )
         assert not queries.take(logout)
         with pytest.raises(SessionNotReady, match="TRADE logged out: bye"):
             await asked

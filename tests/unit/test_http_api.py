@@ -152,7 +152,7 @@ def test_readyz_is_503_with_the_reason_while_trade_is_not_logged_on(tmp_path: Pa
         assert status == 503
         one = {
             "ready": False,
-            "reason": "TRADE not logged on and reconciled",
+            "reason": "trading not logged on and reconciled",
             "kill_switch": False,
             "alarms": {"count": 0, "shown": [], "not_kept": {}},
         }

@@ -104,3 +104,21 @@ def test_the_engine_has_no_circle_even_in_its_type_hints():
     engine = {name: targets for name, targets in engine.items() if name.startswith("fixadapter.engine.")}
     assert "fixadapter.engine.reconciler" in engine["fixadapter.engine.orders"]
     assert cycles(engine) == []
+
+
+def test_the_engine_and_the_model_know_no_connector_of_their_own():
+    """The engine and the model are connector-neutral: nothing of theirs imports a connector, even for type
+    hints, and FIX's session kinds (QUOTE/TRADE) stay inside the FIX connector."""
+    graph = import_graph(typing_too=True)
+    neutral = [name for name in graph if name.startswith(("fixadapter.engine.", "fixadapter.model."))]
+    reaching = {
+        name: sorted(t for t in graph[name] if t.startswith("fixadapter.connectors.fix")) for name in neutral
+    }
+    assert {name: found for name, found in reaching.items() if found} == {}
+    mentioning = [
+        path.relative_to(PACKAGE).as_posix()
+        for folder in ("engine", "model")
+        for path in sorted((PACKAGE / folder).glob("*.py"))
+        if "SessionKind" in path.read_text(encoding="utf-8")
+    ]
+    assert mentioning == []

@@ -16,9 +16,9 @@ from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.market_data import MarketData
 from fixadapter.errors import SubscriptionRejected, SubscriptionTimeout, UnknownSymbol
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.enums import Channel, SessionState
 from fixadapter.model.market import Book, MarketDataRejected, MarketDataStale, MarketMessage, PriceLevel
-from fixadapter.model.reports import Instrument, SessionStatus
+from fixadapter.model.reports import ConnectionStatus, Instrument
 
 D = Decimal
 HEADER = [(49, "CSERVER"), (56, "demo.sim.1"), (34, "2"), (52, "20250101-10:00:00.123")]
@@ -45,10 +45,14 @@ class FakeConnector:
         self.sink(item)
 
     def logon(self) -> None:
-        self.push(SessionStatus(session=SessionKind.QUOTE, state=SessionState.LOGGED_ON))
+        self.push(
+            ConnectionStatus(connector="fix", channel=Channel.MARKET_DATA, state=SessionState.LOGGED_ON)
+        )
 
     def logout(self) -> None:
-        self.push(SessionStatus(session=SessionKind.QUOTE, state=SessionState.LOGGED_OUT))
+        self.push(
+            ConnectionStatus(connector="fix", channel=Channel.MARKET_DATA, state=SessionState.LOGGED_OUT)
+        )
 
 
 def depth_w(symbol_id: int, entries: list[tuple[str, str, str, str]]) -> str:
@@ -93,7 +97,7 @@ def run(scenario: Scenario, **config: Any) -> None:
                 Instrument(symbol_id=4, name="USDJPY", digits=3),
             ]
         )
-        market = MarketData(connector, catalog, MarketDataConfig(**config), Metrics())
+        market = MarketData(connector, catalog, MarketDataConfig(**config), Metrics(), route="QUOTE")
         await market.start()
         try:
             await asyncio.wait_for(scenario(market, connector), 5)

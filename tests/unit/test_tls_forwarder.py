@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from fixadapter.config import AccountConfig
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.tls.certs import Issued, issue_server, make_ca
 from fixadapter.tls.forwarder import Backoff, SessionForwarder, TlsForwarders, Upstream, client_context
 from fixadapter.tls.loop_thread import LoopThread

@@ -19,17 +19,19 @@ from fixadapter.config import AccountConfig
 from fixadapter.connectors.base import WireRecorder
 from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.codec import DECODERS, decode_refusal, unknown_tags
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.market_codec import MARKET_MSG_TYPES
 from fixadapter.connectors.fix.sent import ID_TAGS, SentMessages
 from fixadapter.connectors.fix.wire import Fields, WireError, to_int
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind, SessionState
+from fixadapter.model.enums import Channel, SessionState
 from fixadapter.model.market import StreamGap
-from fixadapter.model.reports import MalformedMessage, RequestRefused, SessionStatus, VenueReport
+from fixadapter.model.reports import ConnectionStatus, MalformedMessage, RequestRefused, VenueReport
 
 log = logging.getLogger("fixadapter.fix")
 
+CONNECTOR = "fix"  # the `connector` of every status this connector reports
 Sink = Callable[[VenueReport], None]
 MarketSink = Callable[[object], None]
 ORDER_MSG_TYPES = frozenset({"D", "F", "G"})
@@ -80,7 +82,9 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
-            self._status(SessionStatus(session=kind, state=SessionState.LOGGED_ON))
+            self._status(
+                ConnectionStatus(connector=CONNECTOR, channel=kind.channel, state=SessionState.LOGGED_ON)
+            )
         except Exception:
             self._failed("onLogon")
 
@@ -101,7 +105,11 @@ class FixApplication(fix.Application):  # type: ignore[misc]
                 log.info("%s: connection closed before logon, retrying", kind.value)
             else:
                 log.info("%s logged out%s", kind.value, f": {text}" if text else "")
-            self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
+            self._status(
+                ConnectionStatus(
+                    connector=CONNECTOR, channel=kind.channel, state=SessionState.LOGGED_OUT, text=text
+                )
+            )
         except Exception:
             self._failed("onLogout")
 
@@ -112,11 +120,15 @@ class FixApplication(fix.Application):  # type: ignore[misc]
 
     def transport_failed(self, kind: SessionKind, text: str) -> None:
         """The connection under a session failed before any FIX was exchanged (TLS or TCP): say why."""
-        self._status(SessionStatus(session=kind, state=SessionState.LOGGED_OUT, text=text))
+        self._status(
+            ConnectionStatus(
+                connector=CONNECTOR, channel=kind.channel, state=SessionState.LOGGED_OUT, text=text
+            )
+        )
 
-    def _status(self, status: SessionStatus) -> None:
+    def _status(self, status: ConnectionStatus) -> None:
         self._sink(status)
-        if status.session is SessionKind.QUOTE and self._market_sink is not None:
+        if status.channel is Channel.MARKET_DATA and self._market_sink is not None:
             self._market_sink(status)  # in stream order with the QUOTE messages
 
     # -- outbound -----------------------------------------------------------------------------
@@ -226,7 +238,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         except (WireError, ValidationError) as exc:
             self._metrics.malformed_messages.labels(kind.value, "unreadable").inc()
             log.error("%s: cannot read message (%s): %s", kind.value, exc, mask_secrets(raw))
-            self._sink(MalformedMessage(session=kind, msg_type=msg_type, error=str(exc), raw=raw))
+            self._sink(MalformedMessage(channel=kind.channel, msg_type=msg_type, error=str(exc), raw=raw))
             return
         self._sink(report)
 

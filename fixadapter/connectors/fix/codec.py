@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from fixadapter.connectors.fix import mapping
 from fixadapter.connectors.fix import tags as t
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.sent import Sent
 from fixadapter.connectors.fix.wire import (
     Fields,
@@ -24,7 +25,7 @@ from fixadapter.connectors.fix.wire import (
     to_decimal,
     to_int,
 )
-from fixadapter.model.enums import OrderType, SessionKind
+from fixadapter.model.enums import OrderType
 from fixadapter.model.orders import Order, OrderRequest
 from fixadapter.model.reports import (
     BusinessReject,

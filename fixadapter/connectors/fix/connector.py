@@ -18,11 +18,11 @@ from fixadapter.connectors.base import Capabilities, Deliver, WireRecorder
 from fixadapter.connectors.fix import codec, market_codec
 from fixadapter.connectors.fix.application import FixApplication
 from fixadapter.connectors.fix.host import FixHost
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.queries import FixQueries
 from fixadapter.connectors.fix.session import FixSessions
 from fixadapter.errors import SessionError, SessionNotReady
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.market import MarketMessage
 from fixadapter.model.orders import Order, OrderRequest
@@ -36,6 +36,8 @@ CAPABILITIES = Capabilities(
     market_data=True,
     depth=True,
     message_capture=True,
+    trading_route="TRADE",
+    market_data_route="QUOTE",
 )
 
 

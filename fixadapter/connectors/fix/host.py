@@ -19,9 +19,9 @@ import quickfix as fix
 
 from fixadapter.config import AccountConfig, AdapterConfig
 from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.errors import ConfigError, SessionError
-from fixadapter.model.enums import SessionKind
 
 log = logging.getLogger("fixadapter.fix")
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fixadapter.config import AccountConfig
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.logs import mask_secrets
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 
 log = logging.getLogger("fixadapter.fix")
 ALARM_KIND = "logon_refused"

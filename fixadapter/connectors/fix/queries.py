@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from fixadapter.connectors.base import RequestAlreadyOpen
 from fixadapter.errors import OrderRejected, SessionNotReady, VenueRefused
-from fixadapter.model.enums import ExecKind, PositionSide, SessionKind, SessionState, VenueRequest
+from fixadapter.model.enums import Channel, ExecKind, PositionSide, SessionState, VenueRequest
 from fixadapter.model.orders import Order, Position
 from fixadapter.model.reconciliation import (
     MassStatus,
@@ -34,12 +34,12 @@ from fixadapter.model.reconciliation import (
 from fixadapter.model.reports import (
     BusinessReject,
     CancelRejected,
+    ConnectionStatus,
     ExecutionReport,
     Instrument,
     PositionReport,
     RequestRefused,
     SecurityListReport,
-    SessionStatus,
     VenueReport,
 )
 
@@ -209,12 +209,12 @@ class FixQueries:
         if isinstance(report, PositionReport | SecurityListReport):
             self._listed(report)
             return True
-        if isinstance(report, SessionStatus):
+        if isinstance(report, ConnectionStatus):
             self._session(report)
         return False
 
-    def _session(self, status: SessionStatus) -> None:
-        if status.session is SessionKind.TRADE and status.state is not SessionState.LOGGED_ON:
+    def _session(self, status: ConnectionStatus) -> None:
+        if status.channel is Channel.TRADING and status.state is not SessionState.LOGGED_ON:
             self.pending.fail_all(
                 SessionNotReady(f"TRADE logged out{': ' + status.text if status.text else ''}")
             )

@@ -12,12 +12,12 @@ from fixadapter.config import AccountConfig
 from fixadapter.connectors.base import WireRecorder
 from fixadapter.connectors.fix.application import EngineLogFactory, FixApplication
 from fixadapter.connectors.fix.host import FixHost, Seat
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.logon_retry import LogonRetry, RefusalPolicy
 from fixadapter.connectors.fix.market_codec import RepeatingGroup
 from fixadapter.connectors.fix.wire import Pair
 from fixadapter.errors import SessionError
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import SessionKind
 from fixadapter.tls.forwarder import LOOPBACK, TlsForwarders
 
 log = logging.getLogger("fixadapter.fix")

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fixadapter.config import AdapterConfig
+from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
-from fixadapter.model.enums import SessionKind
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
