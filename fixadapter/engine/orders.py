@@ -81,7 +81,7 @@ class OrderEngine:
     ) -> None:
         """`catalog`: the instruments, shared with pre-trade risk and market data (wiring.py)."""
         self.store = store
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog if catalog is not None else Catalog()
         self.metrics = metrics
         self.fanout = EventFanout(metrics)
         self.queries = VenueQueries(connector, metrics, config.max_status_queries)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from fixadapter.config import OrdersConfig
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.orders import OrderEngine
 from fixadapter.errors import OrderRejected, UnknownSymbol
+from fixadapter.metrics import Metrics
 from fixadapter.model.reports import Instrument
+from fixadapter.store.repository import OrderStore
+from tests.unit.quiet_connector import QuietConnector
 
 EURUSD = Instrument(symbol_id=1, name="EURUSD", digits=5)
 GBPUSD = Instrument(symbol_id=2, name="GBPUSD", digits=5)
@@ -69,3 +76,12 @@ def test_catalog_all_is_sorted_by_name_and_by_id_finds_one(catalog: Catalog) -> 
     assert [i.name for i in catalog.all()] == ["EURUSD", "GBPUSD", "NZDCHF", "XAUUSD"]
     assert catalog.by_id(39) == NZDCHF
     assert catalog.by_id(40) is None
+
+
+def test_the_engine_works_on_the_catalog_it_is_given_even_while_it_is_empty(tmp_path: Path):
+    """Risk and market data resolve symbols on the same catalog the engine fills after each logon."""
+    shared = Catalog()
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    engine = OrderEngine(store, QuietConnector(), Metrics(), OrdersConfig(), catalog=shared)
+    assert engine.catalog is shared
+    store.close()
