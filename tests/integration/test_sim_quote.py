@@ -3,14 +3,20 @@
 The client builds its own depth book from W/X exactly as the reference describes (MDEntryID -> entry,
 W replaces, X applies New/Delete in order) and compares it with the simulator's /book while the feed
 is paused.
+
+Nothing waits a fixed time for messages to stop coming: what was sent before a point is pinned down by a
+barrier on the session (`ClientBooks.barrier`), and "nothing more comes" is shown by a second stream that
+does come meanwhile, counted in messages rather than seconds (the CI machine's two cores are shared).
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
 import urllib.error
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,14 +35,16 @@ from .conftest import OVER_TLS, raw_fix_port
 
 SOH = "\x01"
 EURUSD = "1"
+GBPUSD = "2"
+UNLISTED = "999"
 W_MEMBERS = frozenset({t.MD_ENTRY_TYPE, 299, t.MD_ENTRY_PX, t.MD_ENTRY_SIZE, t.MD_ENTRY_ID})
 X_MEMBERS = frozenset(
     {t.MD_UPDATE_ACTION, t.MD_ENTRY_TYPE, t.MD_ENTRY_ID, t.SYMBOL, t.MD_ENTRY_PX, t.MD_ENTRY_SIZE}
 )
 DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "spec" / "FIX44-CTRADER.xml"
 DICTIONARY = fix.DataDictionary(str(DICTIONARY_PATH))
-WAIT_SECONDS = 10.0
-QUIET_SECONDS = 0.3
+WAIT_SECONDS = 30.0  # a condition ends every wait; this only bounds a broken one
+_barriers = itertools.count(1)
 
 
 class RawQuoteClient(fix.Application):  # type: ignore[misc]
@@ -106,11 +114,14 @@ class ClientBooks:
     snapshots: list[Fields] = field(default_factory=list)
     rejects: list[Fields] = field(default_factory=list)
     updates: int = 0
+    updates_of: Counter[str] = field(default_factory=Counter)  # X per symbol (55) it touches
+    messages_of: Counter[str] = field(default_factory=Counter)  # W and X per symbol
 
     def apply(self, raw: str) -> str:
         fields = Fields.parse(raw)
         msg_type = fields.require(t.MSG_TYPE)
         if msg_type == "W":
+            self.messages_of[fields.require(t.SYMBOL)] += 1
             entries = fields.group(t.NO_MD_ENTRIES, W_MEMBERS)
             if entries and t.MD_ENTRY_ID in entries[0]:
                 self.snapshots.append(fields)
@@ -119,7 +130,11 @@ class ClientBooks:
                 self.spots.append(fields)
         elif msg_type == "X":
             self.updates += 1
-            for entry in fields.group(t.NO_MD_ENTRIES, X_MEMBERS):
+            entries = fields.group(t.NO_MD_ENTRIES, X_MEMBERS)
+            for symbol in {entry.require(t.SYMBOL) for entry in entries}:
+                self.updates_of[symbol] += 1
+                self.messages_of[symbol] += 1
+            for entry in entries:
                 book = self.depth[entry.require(t.SYMBOL)]
                 if entry.require(t.MD_UPDATE_ACTION) == "0":
                     book[entry.require(t.MD_ENTRY_ID)] = _entry(entry)
@@ -129,14 +144,29 @@ class ClientBooks:
             self.rejects.append(fields)
         return msg_type
 
-    def drain(self, client: RawQuoteClient, until: float = QUIET_SECONDS) -> list[str]:
-        """Apply what arrives until `until` seconds pass without a message; the message types seen."""
+    def barrier(self, client: RawQuoteClient) -> list[str]:
+        """Apply every message the simulator sent before it handles a request sent now; their types.
+
+        The request names a symbol the simulator does not list, so it answers with a Y and subscribes
+        nothing. It handles a session's requests in order (so after every earlier request) and sends market
+        data under the lock that covers handling a request: its Y follows on the wire every message it sent
+        before, and the client reads the wire in order.
+        """
+        md_req_id = f"barrier-{next(_barriers)}"
+        client.request(md_req_id, symbol=UNLISTED)
+        deadline = time.monotonic() + WAIT_SECONDS
         seen: list[str] = []
         while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no answer to the barrier request {md_req_id} within {WAIT_SECONDS}s"
             try:
-                seen.append(self.apply(client.messages.get(timeout=until)))
+                raw = client.messages.get(timeout=left)
             except queue.Empty:
+                continue
+            fields = Fields.parse(raw)
+            if fields.require(t.MSG_TYPE) == "Y" and fields.get(t.MD_REQ_ID) == md_req_id:
                 return seen
+            seen.append(self.apply(raw))
 
     def wait_for(self, client: RawQuoteClient, msg_type: str, count: int = 1) -> None:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -148,6 +178,23 @@ class ClientBooks:
                 seen += self.apply(client.messages.get(timeout=left)) == msg_type
             except queue.Empty:
                 continue
+
+    def wait_for_spot(self, client: RawQuoteClient, bid: str, ask: str) -> None:
+        """Apply messages until a spot W with these prices (a W of an earlier quote may come first)."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self.spots or _spot_prices(self.spots[-1]) != [("0", bid), ("1", ask)]:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no spot W {bid}/{ask} within {WAIT_SECONDS}s"
+            try:
+                self.apply(client.messages.get(timeout=left))
+            except queue.Empty:
+                continue
+
+
+def _spot_prices(spot: Fields) -> list[tuple[str, str]]:
+    return [
+        (e.require(t.MD_ENTRY_TYPE), e.require(t.MD_ENTRY_PX)) for e in spot.group(t.NO_MD_ENTRIES, W_MEMBERS)
+    ]
 
 
 def _entry(fields: Fields) -> tuple[str, str, str]:
@@ -238,7 +285,7 @@ def test_depth_stream_builds_the_simulators_book(quote_sim: SimProcess, client: 
     state = quote_sim.control("/market", {"paused": True})
     assert state["paused"] is True
     expected = int(state["updates_sent"]) - int(start["updates_sent"])
-    assert _wait_until_received(books, client, expected) == []  # paused: nothing else arrives
+    assert set(books.barrier(client)) <= {"X"}  # the X still on their way at the pause, nothing else
     assert books.updates == expected
     assert books.updates / elapsed > 1000, f"only {books.updates / elapsed:.0f} X/s"
 
@@ -256,17 +303,6 @@ def test_depth_stream_builds_the_simulators_book(quote_sim: SimProcess, client: 
     assert quote_sim.control("/market")["subscriptions"] == [
         {"md_req_id": "depth-1", "symbol_id": 1, "depth": True}
     ]
-
-
-def _wait_until_received(books: ClientBooks, client: RawQuoteClient, expected: int) -> list[str]:
-    """Apply messages until `expected` X have arrived; then the types of what still arrives."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while books.updates < expected and time.monotonic() < deadline:
-        try:
-            books.apply(client.messages.get(timeout=0.5))
-        except queue.Empty:
-            continue
-    return books.drain(client)
 
 
 def _wire(text: str) -> str:
@@ -305,25 +341,24 @@ def test_spot_w_has_prices_only_and_follows_the_venue_quote(
     for tag in (t.MD_ENTRY_SIZE, t.MD_ENTRY_ID, t.MD_REQ_ID):
         assert tag not in first, f"spot W carries {tag}"
 
+    # A quote of a clock tick from before the freeze may reach the QUOTE port after the subscription: its
+    # W can come before the pinned one.
     quote_sim.control("/quote", {"symbol_id": 1, "bid": "1.07001", "ask": "1.07011"})
-    books.wait_for(client, "W")
-    entries = books.spots[-1].group(t.NO_MD_ENTRIES, W_MEMBERS)
-    assert [(e.require(t.MD_ENTRY_TYPE), e.require(t.MD_ENTRY_PX)) for e in entries] == [
-        ("0", "1.07001"),
-        ("1", "1.07011"),
-    ]
+    books.wait_for_spot(client, "1.07001", "1.07011")
     book = quote_sim.control("/book?symbol_id=1")
     assert (book["bids"][0][0], book["asks"][0][0]) == ("1.07001", "1.07011")  # where the venue fills
 
     quote_sim.control("/market", {"paused": True})  # the venue still moves; the feed holds its quote
+    spots = len(books.spots)
     quote_sim.control("/quote", {"symbol_id": 1, "bid": "1.07101", "ask": "1.07111"})
-    assert books.drain(client) == []
+    # The quote reaches the QUOTE process ahead of this /book request (one pipe, in order), so it has been
+    # held, not applied; and no W went out for it (one would be ahead of the barrier's Y).
     book = quote_sim.control("/book?symbol_id=1")
     assert (book["bids"][0][0], book["asks"][0][0]) == ("1.07001", "1.07011")
+    assert books.barrier(client) == []
     quote_sim.control("/market", {"paused": False})
-    books.wait_for(client, "W")
-    entries = books.spots[-1].group(t.NO_MD_ENTRIES, W_MEMBERS)
-    assert [e.require(t.MD_ENTRY_PX) for e in entries] == ["1.07101", "1.07111"]
+    books.wait_for_spot(client, "1.07101", "1.07111")
+    assert len(books.spots) == spots + 1  # the held quote, once
     assert books.updates == 0  # a spot subscription gets no X
 
 
@@ -353,15 +388,17 @@ def test_unsubscribe_stops_the_stream(quote_sim: SimProcess, client: RawQuoteCli
     books.wait_for(client, "X", 20)
     client.request("depth-2", request_type="2")
     client.request("spot-2", depth="1", request_type="2")
-    _wait(lambda: quote_sim.control("/market")["subscriptions"] == [])
-    sent = _sent_to_us(quote_sim, start)
-    assert "X" not in _wait_until_received(
-        books, client, sent
-    )  # spot W sent before the unsubscribe may trail
-    assert books.updates == sent
-    time.sleep(QUIET_SECONDS)
-    assert _sent_to_us(quote_sim, start) == sent
-    assert books.drain(client) == []
+    # X and spot W sent before the unsubscribes were handled may still be on their way: not after this.
+    books.barrier(client)
+    assert quote_sim.control("/market")["subscriptions"] == []
+    assert books.updates == _sent_to_us(quote_sim, start)  # every X sent arrived
+    eurusd = books.messages_of[EURUSD]
+    # The simulator's churn and re-centring now go to GBPUSD alone; had EURUSD still been subscribed, its
+    # W and X would come in between. Counted in messages, not seconds: a loaded machine streams less.
+    client.request("depth-5", symbol=GBPUSD)
+    books.wait_for(client, "X", 50)
+    assert books.updates_of[GBPUSD] == 50
+    assert books.messages_of[EURUSD] == eurusd
 
 
 def test_logout_ends_streams_until_the_client_resubscribes(
@@ -376,11 +413,16 @@ def test_logout_ends_streams_until_the_client_resubscribes(
     _wait(lambda: client.logouts >= 1)  # QuickFIX may call onLogout twice for one logout
     _wait(lambda: quote_sim.control("/market")["subscriptions"] == [])
     _wait(lambda: client.logons == 2)  # the initiator logs on again by itself
-    books.drain(client)  # what was in flight before the logout
-    before = quote_sim.control("/market")
-    time.sleep(QUIET_SECONDS)
-    assert books.drain(client) == []  # nothing resumes by itself
-    assert quote_sim.control("/market")["updates_sent"] == before["updates_sent"]
+    books.barrier(client)  # what was on its way before the logout, if it arrived at all
+    eurusd = books.messages_of[EURUSD]
+    # Nothing resumes by itself: a GBPUSD stream requested on the new session runs meanwhile, and had the
+    # EURUSD streams resumed, their W and X would come in between (counted in messages, not seconds).
+    client.request("depth-6", symbol=GBPUSD)
+    books.wait_for(client, "X", 50)
+    assert books.messages_of[EURUSD] == eurusd
+    assert quote_sim.control("/market")["subscriptions"] == [
+        {"md_req_id": "depth-6", "symbol_id": 2, "depth": True}
+    ]
 
     snapshots = len(books.snapshots)
     client.request("depth-3")

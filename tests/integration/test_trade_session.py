@@ -20,6 +20,7 @@ from .conftest import ConfigFactory, SimFactory
 
 EURUSD = 1
 FAR_BELOW = Decimal("0.90000")
+WAIT_SECONDS = 30.0  # a condition ends the wait; this only bounds a broken one (2 shared CI cores)
 
 
 def market(side: str = "buy", quantity: int = 10000, **extra: object) -> NewOrder:
@@ -143,12 +144,14 @@ def test_limit_order_rests_then_is_replaced_then_cancelled(sim: SimProcess, make
 def test_limit_order_fills_when_the_price_crosses_it(sim: SimProcess, make_config: ConfigFactory):
     async def scenario() -> None:
         async with Adapter(make_config(sim)) as adapter:
-            await adapter.wait_ready(10)
+            await adapter.wait_ready(WAIT_SECONDS)
             sim.control("/scenario", {"freeze_prices": True})
             order = await adapter.submit(limit(Decimal("1.05000")))
-            await adapter.wait_for(order.cl_ord_id, "new")
+            await adapter.wait_for(order.cl_ord_id, "new", timeout=WAIT_SECONDS)
+            venue = {o["cl_ord_id"]: o["status"] for o in sim.control("/state")["orders"]}
+            assert venue[order.cl_ord_id] == "new"  # below the market (about 1.0835): it rests
             sim.control("/quote", {"symbol_id": EURUSD, "bid": "1.04980", "ask": "1.04990"})
-            filled = await adapter.wait_for(order.cl_ord_id)
+            filled = await adapter.wait_for(order.cl_ord_id, timeout=WAIT_SECONDS)
             assert filled.status is OrderStatus.FILLED
             assert filled.avg_px == Decimal("1.05")
 
