@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint bench soak stress clean
+.PHONY: install demo test lint protos bench soak stress clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for ~5 min)"
@@ -24,6 +24,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check fixadapter tests bench soak
 	$(VENV)/bin/mypy
+
+# The Python modules of our cTrader Open API .proto files (fixadapter/protocols/openapi/proto), committed in
+# fixadapter/protocols/openapi/generated: run after editing a .proto file.
+protos: $(STAMP)
+	PYTHON=$(PY) scripts/gen_openapi_protos.sh
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
