@@ -96,6 +96,17 @@ async def refusal_of(client: StrategyClient, command_id: str) -> CommandRejected
     raise AssertionError("unreachable")
 
 
+async def positions_of(http: aiohttp.ClientSession, account: str) -> dict[str, int]:
+    """The account's open positions as the daemon keeps them: quantity by position id."""
+    async with asyncio.timeout(WAIT):
+        while True:  # kept from fills: the fill's position may be stored just after its event
+            async with http.get(f"/positions?account={account}") as answer:
+                held = {p["position_id"]: int(Decimal(p["quantity"])) for p in await answer.json()}
+            if held:
+                return held
+            await asyncio.sleep(0.1)
+
+
 def venue_orders(sim: SimProcess, account: str) -> dict[str, dict[str, Any]]:
     return {o["cl_ord_id"]: o for o in sim.control(f"/state?account={account}")["orders"]}
 
@@ -149,6 +160,16 @@ async def trade_on_both(
     assert (alice_fill.account, bob_fill.account) == ("alice", "bob")
     assert on_alice in venue_orders(sim, "alice") and on_alice not in venue_orders(sim, "bob")
     assert on_bob in venue_orders(sim, "bob") and on_bob not in venue_orders(sim, "alice")
+
+    positions = {account: await positions_of(http, account) for account in ("alice", "bob")}
+    assert positions == {
+        "alice": {alice_fill.order.position_id: 10000},
+        "bob": {bob_fill.order.position_id: 20000},
+    }
+    venue = {
+        a: {str(p["position_id"]) for p in sim.control(f"/state?account={a}")["positions"]} for a in positions
+    }
+    assert venue == {a: set(held) for a, held in positions.items()}, "each account's positions are its own"
 
     async with http.get("/orders?account=bob") as answer:
         listed = [o["cl_ord_id"] for o in (await answer.json())["orders"]]
