@@ -62,6 +62,7 @@ class _Families:
         self._compliance_families(r)
         self._daemon_families(r)
         self._tls_families(r)
+        self._openapi_families(r)
 
     def _session_families(self, r: CollectorRegistry) -> None:
         route = ROUTE_LABELS
@@ -438,6 +439,27 @@ class _Families:
             registry=r,
         )
 
+    def _openapi_families(self, r: CollectorRegistry) -> None:
+        route = ROUTE_LABELS
+        self.openapi_frames = Counter(
+            "fixadapter_openapi_frames_total",
+            "Open API frames by direction (in, out) and payload type (message name; unknown: none of ours)",
+            [*route, "direction", "payload_type"],
+            registry=r,
+        )
+        self.openapi_unreadable_frames = Counter(
+            "fixadapter_openapi_unreadable_frames_total",
+            "Open API frames, or parts of them, we could not read (logged, never fatal), by reason",
+            [*route, "reason"],
+            registry=r,
+        )
+        self.openapi_rate_budget_in_use = Gauge(
+            "fixadapter_openapi_rate_budget_in_use",
+            "Open API requests in the current rate window of the connection, by budget (overall, historical)",
+            [*route, "budget"],
+            registry=r,
+        )
+
 
 class Metrics:
     """The metrics of one account over one connector (labels bound once), on a registry it may share."""
@@ -464,6 +486,7 @@ class Metrics:
         self._bind_market_data(f, account, connector)
         self._bind_process(f, account)
         self._bind_tls(f, {"account": account, "connector": connector})
+        self._bind_openapi(f, {"account": account, "connector": connector})
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The sample `name` of this account and connector (the labels they bind are filled in where the
@@ -554,3 +577,8 @@ class Metrics:
         self.tls_connected = Labeled(f.tls_connected, route)
         self.tls_handshake_seconds = Labeled(f.tls_handshake_seconds, route)
         self.tls_certificate_expiry = Labeled(f.tls_certificate_expiry, route)
+
+    def _bind_openapi(self, f: _Families, route: dict[str, str]) -> None:
+        self.openapi_frames = Labeled(f.openapi_frames, route)
+        self.openapi_unreadable_frames = Labeled(f.openapi_unreadable_frames, route)
+        self.openapi_rate_budget_in_use = Labeled(f.openapi_rate_budget_in_use, route)
