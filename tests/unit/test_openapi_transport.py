@@ -396,6 +396,49 @@ def test_close_fails_waiting_requests_with_the_reason_given(certificates: tuple[
     run(certificates, scenario, no_answer)
 
 
+def test_a_made_up_client_msg_id_never_takes_one_a_caller_chose(
+    certificates: tuple[Path, Path, Path],
+) -> None:
+    async def scenario(server: Server, recorder: Recorder) -> None:
+        transport = await connected(server, certificates, recorder)
+        chosen = asyncio.create_task(
+            transport.request(ProtoOAVersionReq(), timeout=DEADLINE, client_msg_id="c1")
+        )
+        await eventually(lambda: len(server.requests()) == 1, "the chosen id went")
+        made = asyncio.create_task(transport.request(ProtoOAVersionReq(), timeout=DEADLINE))
+        await eventually(lambda: len(server.requests()) == 2, "the made-up id went")
+        assert server.requests()[1].client_msg_id not in {None, "c1"}
+        await transport.close("test over")
+        await asyncio.gather(chosen, made, return_exceptions=True)
+
+    run(certificates, scenario, no_answer)
+
+
+def test_later_frames_with_an_answered_client_msg_id_are_events(
+    certificates: tuple[Path, Path, Path],
+) -> None:
+    def accepted_then_filled(request: Decoded) -> list[bytes]:
+        if request.payload_type == HEARTBEAT:
+            return []
+        return [
+            frame_of(ProtoOAVersionRes(version="accepted"), request.client_msg_id),
+            frame_of(ProtoOAVersionRes(version="filled"), request.client_msg_id),
+        ]
+
+    async def scenario(server: Server, recorder: Recorder) -> None:
+        transport = await connected(server, certificates, recorder)
+        answer = await transport.request(new_order(), timeout=DEADLINE, client_msg_id="o1")
+        assert isinstance(answer, ProtoOAVersionRes)
+        assert answer.version == "accepted"
+        await eventually(lambda: bool(recorder.events), "the second frame delivered as an event")
+        await transport.close("test over")
+
+    recorder = run(certificates, scenario, accepted_then_filled)
+    assert [e.client_msg_id for e in recorder.events] == ["o1"]
+    assert isinstance(recorder.events[0].message, ProtoOAVersionRes)
+    assert recorder.events[0].message.version == "filled"
+
+
 def test_a_client_msg_id_already_waiting_is_refused(certificates: tuple[Path, Path, Path]) -> None:
     async def scenario(server: Server, recorder: Recorder) -> None:
         transport = await connected(server, certificates, recorder)
@@ -568,7 +611,7 @@ def test_a_peer_silent_for_dead_after_is_declared_dead_and_waiting_requests_fail
         transport = await connected(server, certificates, recorder, heartbeat_interval=0.1, dead_after=0.5)
         waiting = asyncio.create_task(transport.request(ProtoOAVersionReq(), timeout=DEADLINE))
         reason = await asyncio.wait_for(transport.wait_closed(), DEADLINE)
-        assert reason == "no frame received for 0.5 s: peer presumed dead"
+        assert reason == "nothing received for 0.5 s: peer presumed dead"
         with pytest.raises(ConnectionLost, match="peer presumed dead"):
             await waiting
         await transport.close("test over")

@@ -6,10 +6,11 @@ was sent); there is exactly one writer (concurrent writes corrupt the framing, r
 the rate limiter, with orders ahead of queries; a silent peer is detected instead of waited on for days.
 
 Lifetime: `connect()`, then `request()` as often as needed, until `close(reason)` or the connection ends
-by itself (the peer closes, a read fails, garbage or an oversized frame arrives, or nothing is received
-for `dead_after` seconds). Either way `closed` is set, `close_reason` says why, and every request still
-waiting fails with that reason. A transport is used once: the connector reconnects by building a new one
-(and redoes app auth, account auth and subscriptions, which are per connection, reference 1.9).
+by itself: the peer closes, a read fails, garbage or an oversized frame arrives, or no byte is received
+for `dead_after` seconds (reference 1.5: "no bytes received for N x 10 s"). Either way `closed` is set,
+`close_reason` says why, and every request still waiting fails with that reason. A transport is used
+once: the connector reconnects by building a new one (and redoes app auth, account auth and
+subscriptions, which are per connection, reference 1.9).
 
 Frames that answer no waiting request (events, heartbeats, late answers) go to `on_event`. A frame we
 cannot read is counted and logged, never raised at the caller. Logs and error texts name payload types and
@@ -224,10 +225,14 @@ class OpenApiTransport:
         settings.request_timeout, counted from now, queueing included), ConnectionLost (the connection
         ended first), DuplicateClientMsgId, NotConnected, or FramingError (the message is over the maximum
         frame size). A request that times out or is cancelled while still queued is never sent.
+
+        The answer is the first frame carrying the clientMsgId, whatever its type (an order's may be a
+        ProtoOAExecutionEvent or a ProtoOAOrderErrorEvent); later frames with the same id (a fill after
+        the acceptance) and answers that come after a timeout go to `on_event`.
         """
         if not self.is_open:
             raise NotConnected(f"{self.where}: not connected ({self.close_reason or 'connect() not called'})")
-        msg_id = client_msg_id if client_msg_id is not None else f"c{next(self._ids)}"
+        msg_id = client_msg_id if client_msg_id is not None else self._new_id()
         if msg_id in self._waiting:
             raise DuplicateClientMsgId(f"clientMsgId {msg_id} is already waiting for its answer")
         payload_type = payload_type_of(message)
@@ -274,10 +279,19 @@ class OpenApiTransport:
 
     # --- internals
 
+    def _new_id(self) -> str:
+        """A clientMsgId not waiting now (a caller may have chosen one of ours)."""
+        while (msg_id := f"c{next(self._ids)}") in self._waiting:
+            pass
+        return msg_id
+
     def _forget(self, pending: _Request) -> None:
         self._queue.remove(pending)
         if self._waiting.get(pending.client_msg_id) is pending:
             del self._waiting[pending.client_msg_id]
+        future = pending.future
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved: a caller cancelled at that moment leaves no asyncio warning
 
     def _shutdown(self, reason: str) -> None:
         """Synchronous, so the reader and writer tasks can call it on themselves."""
@@ -334,11 +348,11 @@ class OpenApiTransport:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         decoder = FrameDecoder(self.settings.max_frame)
         dead_after = self.settings.dead_after
-        last_frame = self._clock()
+        last_heard = self._clock()
         while True:
-            left = last_frame + dead_after - self._clock()
+            left = last_heard + dead_after - self._clock()
             if left <= 0:
-                self._shutdown(f"no frame received for {dead_after:g} s: peer presumed dead")
+                self._shutdown(f"nothing received for {dead_after:g} s: peer presumed dead")
                 return
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), left)
@@ -350,14 +364,13 @@ class OpenApiTransport:
             if not data:
                 self._shutdown("connection closed by the server")
                 return
+            last_heard = self._clock()  # bytes, not whole frames: a 15 MB answer can take a while
             try:
                 frames = decoder.feed(data)
             except FramingError as error:
                 self._counter.unreadable("oversized_frame")
                 self._shutdown(f"unreadable stream: {error}")
                 return
-            if frames:
-                last_frame = self._clock()
             for frame in frames:
                 self._received(frame)
 
