@@ -183,6 +183,64 @@ def _queue_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _openapi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("openapi", help="the cTrader Open API: OAuth login and stored tokens")
+    openapi = p.add_subparsers(dest="openapi_command", required=True)
+    login = openapi.add_parser(
+        "login",
+        help="grant access in a browser (OAuth authorization code), store the token pair encrypted; "
+        "the client secret comes from FIXADAPTER_OPENAPI__CLIENT_SECRET, the key from "
+        "FIXADAPTER_OPENAPI_TOKEN_KEY",
+    )
+    login.add_argument("--client-id", help="the application's client id (or FIXADAPTER_OPENAPI__CLIENT_ID)")
+    login.add_argument("--scope", choices=["trading", "accounts"], default="trading")
+    login.add_argument(
+        "--token-file", type=Path, help="encrypted token file (or FIXADAPTER_OPENAPI__TOKEN_FILE)"
+    )
+    login.add_argument("--grant", default="default", help="name of this grant (one set of accounts)")
+    login.add_argument("--port", type=int, default=0, help="loopback port for the redirect (0: any free)")
+    login.add_argument(
+        "--redirect-uri",
+        help="the redirect URI registered for the application (http://127.0.0.1:PORT/path for the listener)",
+    )
+    login.add_argument("--paste", action="store_true", help="read the redirect URL or code from stdin")
+    login.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
+    login.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the redirect")
+    login.add_argument("--authorize-url", help="authorize endpoint (default: cTrader's)")
+    login.add_argument("--token-url", help="token endpoint (default: cTrader's)")
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    """`fixadapter openapi login`: the OAuth flow; prints where the pair went and its expiry, no token."""
+    import webbrowser
+
+    from fixadapter.connectors.openapi.auth_config import OpenApiAppConfig
+    from fixadapter.connectors.openapi.login import LoginOptions, login, login_summary
+    from fixadapter.connectors.openapi.tokens import FileTokenStore
+
+    app = OpenApiAppConfig.from_environment(
+        client_id=args.client_id,
+        scope=args.scope,
+        token_file=args.token_file,
+        authorize_url=args.authorize_url,
+        token_url=args.token_url,
+    )
+    store = FileTokenStore(app.token_file)  # the key is checked before the user is sent to the browser
+    options = LoginOptions(args.grant, args.port, args.redirect_uri, args.paste, args.wait)
+    result = asyncio.run(
+        login(
+            app,
+            store,
+            options,
+            sys.stdout,
+            pasted=sys.stdin.readline,
+            open_browser=None if args.no_browser or args.paste else webbrowser.open,
+        )
+    )
+    print(login_summary(app, result))
+    return 0
+
+
 def _db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from fixadapter.store.migrations.commands import add_db_parser
 
@@ -206,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     _kill_switch_parser(sub)
     _queue_parser(sub)
     _db_parser(sub)
+    _openapi_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser(
@@ -518,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "kill-switch": _kill_switch,
         "queue": _queue,
         "db": _db,
+        "openapi": _openapi,
     }
     try:
         return commands[args.command](args)

@@ -1,0 +1,208 @@
+"""OAuth token pairs and their encrypted file store.
+
+A cTrader refresh token works once: refreshing returns a new pair and kills the old one (reference 2.1
+item 6). So the rotated pair is written, atomically and durably, before anyone uses it (`rotate`): after a
+crash the file holds either the whole old content or the whole new one, never a torn mix.
+
+The file is one JSON mapping (grant key -> pair) encrypted with Fernet; the key comes from the
+environment (`TOKEN_KEY_ENV`), never from a file next to the tokens. Errors name the variable and how to
+make a key; they never show the key or a token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
+from pydantic import SecretStr
+
+from fixadapter.errors import FixAdapterError
+from fixadapter.private_files import FILE_MODE, narrow, private_dir
+
+__all__ = [
+    "MAKE_KEY_COMMAND",
+    "TOKEN_KEY_ENV",
+    "FileTokenStore",
+    "TokenFileError",
+    "TokenKeyError",
+    "TokenPair",
+    "TokenStore",
+    "grant_key",
+    "rotate",
+]
+
+TOKEN_KEY_ENV = "FIXADAPTER_OPENAPI_TOKEN_KEY"  # noqa: S105 - the variable's name, not a key
+MAKE_KEY_COMMAND = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+log = logging.getLogger("fixadapter.openapi.tokens")
+
+
+class TokenKeyError(FixAdapterError):
+    """The encryption key is missing, malformed or not the one the file was written with."""
+
+
+class TokenFileError(FixAdapterError):
+    """The token file cannot be read or written (not a key problem)."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """One grant's tokens. `refresh_started_at` is set while a refresh is under way (see `rotate`)."""
+
+    access_token: SecretStr
+    refresh_token: SecretStr
+    expires_at: datetime
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a token
+    refresh_started_at: datetime | None = None
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        """Seconds until the access token expires (negative once it has)."""
+        return (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+
+    @classmethod
+    def issued(
+        cls, access_token: str, refresh_token: str, expires_in: float, token_type: str, at: datetime
+    ) -> TokenPair:
+        """A pair from a token answer; `at` is when the request left, so the expiry errs early."""
+        return cls(
+            SecretStr(access_token), SecretStr(refresh_token), at + timedelta(seconds=expires_in), token_type
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token.get_secret_value(),
+            "refresh_token": self.refresh_token.get_secret_value(),
+            "expires_at": self.expires_at.isoformat(),
+            "token_type": self.token_type,
+            "refresh_started_at": self.refresh_started_at.isoformat() if self.refresh_started_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenPair:
+        started = data.get("refresh_started_at")
+        return cls(
+            SecretStr(str(data["access_token"])),
+            SecretStr(str(data["refresh_token"])),
+            datetime.fromisoformat(str(data["expires_at"])),
+            str(data.get("token_type") or "bearer"),
+            datetime.fromisoformat(str(started)) if started else None,
+        )
+
+
+def grant_key(client_id: str, grant: str = "default") -> str:
+    """The store's key for one application's grant (the set of accounts one login authorised)."""
+    return f"{client_id}/{grant}"
+
+
+class TokenStore(Protocol):
+    """Where token pairs live between runs; `save` returns only once the pair survives a crash."""
+
+    def load(self, key: str) -> TokenPair | None: ...
+
+    def save(self, key: str, pair: TokenPair) -> None: ...
+
+
+def _fernet(environ: Mapping[str, str], variable: str) -> Fernet:
+    key = environ.get(variable, "").strip()
+    if not key:
+        raise TokenKeyError(
+            f"{variable} is not set: the Open API tokens are encrypted with a Fernet key from it. "
+            f"Make one with: {MAKE_KEY_COMMAND} and keep it outside the token file's directory"
+        )
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise TokenKeyError(
+            f"{variable} is not a Fernet key (32 url-safe base64-encoded bytes). Make one with: "
+            f"{MAKE_KEY_COMMAND}"
+        ) from None
+
+
+class FileTokenStore:
+    """Every grant's pair in one Fernet-encrypted JSON file, replaced atomically on each save (0600)."""
+
+    def __init__(
+        self, path: Path, environ: Mapping[str, str] | None = None, key_variable: str = TOKEN_KEY_ENV
+    ) -> None:
+        self.path = path
+        self.key_variable = key_variable
+        self._fernet = _fernet(os.environ if environ is None else environ, key_variable)
+
+    def load(self, key: str) -> TokenPair | None:
+        entry = self._read().get(key)
+        return None if entry is None else TokenPair.from_json(entry)
+
+    def save(self, key: str, pair: TokenPair) -> None:
+        content = self._read()
+        content[key] = pair.to_json()
+        self._write(self._fernet.encrypt(json.dumps(content, sort_keys=True).encode()))
+
+    def keys(self) -> list[str]:
+        return sorted(self._read())
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            sealed = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise TokenFileError(f"cannot read the token file {self.path}: {exc.strerror}") from None
+        try:
+            plain = self._fernet.decrypt(sealed)
+        except InvalidToken:
+            raise TokenKeyError(
+                f"{self.key_variable} does not decrypt {self.path}: it is not the key the file was written "
+                "with, or the file was altered. Set the key it was written with, or move the file away and "
+                "run `fixadapter openapi login` again"
+            ) from None
+        data = json.loads(plain)
+        if not isinstance(data, dict):
+            raise TokenFileError(f"{self.path} does not hold a token mapping")
+        return data
+
+    def _write(self, sealed: bytes) -> None:
+        """Temp file (0600) in the same directory, fsync, rename over, fsync the directory."""
+        directory = private_dir(self.path.parent)
+        temporary = directory / f".{self.path.name}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                narrow(fd)
+                os.write(fd, sealed)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, self.path)
+            directory_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(directory_fd)
+            finally:
+                os.close(directory_fd)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise TokenFileError(f"cannot write the token file {self.path}: {exc.strerror}") from None
+
+
+async def rotate(
+    store: TokenStore, key: str, obtain: Callable[[SecretStr], Awaitable[TokenPair]]
+) -> TokenPair:
+    """Refresh the stored pair with `obtain` (HTTP or in-band) and store the new pair before returning it.
+
+    The old pair is first marked `refresh_started_at`: if the process dies after the server rotated but
+    before the new pair was stored, the next load says so (the old refresh token is then spent, and only
+    a new login helps), instead of failing later with a bare "invalid token".
+    """
+    current = store.load(key)
+    if current is None:
+        raise TokenFileError(f"no Open API token stored for {key}: run `fixadapter openapi login` first")
+    store.save(key, replace(current, refresh_started_at=datetime.now(UTC)))
+    fresh = await obtain(current.refresh_token)
+    store.save(key, fresh)
+    log.info("stored the rotated token pair for %s (access token expires %s)", key, fresh.expires_at)
+    return fresh
