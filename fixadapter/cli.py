@@ -204,7 +204,12 @@ def _openapi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the redirect URI registered for the application (http://127.0.0.1:PORT/path for the listener)",
     )
     login.add_argument("--paste", action="store_true", help="read the redirect URL or code from stdin")
-    login.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
+    login.add_argument(
+        "--open-browser",
+        action="store_true",
+        help="also open the URL in this machine's browser (off by default: on a server without a display "
+        "Python may start a text browser in the terminal)",
+    )
     login.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the redirect")
     login.add_argument("--authorize-url", help="authorize endpoint (default: cTrader's)")
     login.add_argument("--token-url", help="token endpoint (default: cTrader's)")
@@ -234,7 +239,7 @@ def _openapi(args: argparse.Namespace) -> int:
             options,
             sys.stdout,
             pasted=sys.stdin.readline,
-            open_browser=None if args.no_browser or args.paste else webbrowser.open,
+            open_browser=webbrowser.open if args.open_browser and not args.paste else None,
         )
     )
     print(login_summary(app, result))

@@ -50,6 +50,7 @@ from fixadapter.connectors.openapi.tokens import (
     grant_key,
     rotate,
 )
+from fixadapter.errors import ConfigError
 from fixadapter.sim.oauth_server import OAuthTestServer
 
 CLIENT_ID = "client-7"
@@ -207,7 +208,7 @@ def test_cli_login_takes_the_redirect_on_the_listener_and_prints_no_secret(
 
     status = cli.main(
         [
-            "openapi", "login", "--token-file", str(token_file),
+            "openapi", "login", "--open-browser", "--token-file", str(token_file),
             "--authorize-url", endpoint.server.authorize_url, "--token-url", endpoint.server.token_url,
         ]
     )  # fmt: skip
@@ -260,7 +261,9 @@ def test_cli_login_without_the_key_names_the_variable_before_any_browser(
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", opened.append)
 
-    status = cli.main(["openapi", "login", "--client-id", CLIENT_ID, "--token-file", str(tmp_path / "t")])
+    status = cli.main(
+        ["openapi", "login", "--open-browser", "--client-id", CLIENT_ID, "--token-file", str(tmp_path / "t")]
+    )
 
     captured = capsys.readouterr()
     assert status == 2
@@ -472,3 +475,37 @@ def test_a_pasted_code_or_redirect_url_gives_the_code_and_another_state_is_refus
         code_from_pasted(f"{REDIRECT}?code=abc123&state=other", "s")
     with pytest.raises(AuthorizationDenied, match="no code"):
         code_from_pasted(f"{REDIRECT}?state=s", "s")
+
+
+def test_a_code_is_refused_for_another_redirect_uri(endpoint: Endpoint, tmp_path: Path) -> None:
+    code = SecretStr(endpoint.code("http://127.0.0.1:9/callback"))
+
+    with pytest.raises(AuthorizationCodeRefused, match="redirect_uri differs"):
+        asyncio.run(exchange_code(endpoint.app(tmp_path), code, "http://127.0.0.1:9/elsewhere"))
+
+
+def test_a_redirect_uri_that_is_not_loopback_or_a_taken_port_is_a_config_error(
+    endpoint: Endpoint, environ: dict[str, str], tmp_path: Path
+) -> None:
+    app = endpoint.app(tmp_path)
+    store = FileTokenStore(app.token_file, environ)
+
+    with pytest.raises(ConfigError, match="not a loopback URL"):
+        asyncio.run(login(app, store, LoginOptions(redirect_uri="https://example.com/cb"), io.StringIO()))
+
+    async def port_taken() -> None:
+        async with RedirectListener("s") as other:
+            taken = LoginOptions(redirect_uri=f"http://127.0.0.1:{other.port}/cb")
+            await login(app, store, taken, io.StringIO())
+
+    with pytest.raises(ConfigError, match="cannot listen for the redirect on 127"):
+        asyncio.run(port_taken())
+
+
+def test_the_application_settings_show_no_secret() -> None:
+    environ = {"FIXADAPTER_OPENAPI__CLIENT_SECRET": CLIENT_SECRET}
+    app = OpenApiAppConfig.from_environment(environ, client_id="c")
+
+    assert CLIENT_SECRET not in repr(app) + str(app)
+    with pytest.raises(ConfigError, match="FIXADAPTER_OPENAPI__CLIENT_SECRET"):
+        OpenApiAppConfig.from_environment({}, client_id="c")

@@ -8,6 +8,7 @@ the Open API TCP session (ProtoOAGetAccountListByAccessTokenReq), which is the c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,12 +50,26 @@ def _listener_for(options: LoginOptions, state: str) -> RedirectListener:
     if options.redirect_uri is None:
         return RedirectListener(state, port=options.port)
     parts = urlsplit(options.redirect_uri)
+    if parts.query or parts.fragment:
+        raise ConfigError(f"--redirect-uri {options.redirect_uri} must have no query or fragment")
     if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
         raise ConfigError(
             f"--redirect-uri {options.redirect_uri} is not a loopback URL with a port "
             "(http://127.0.0.1:PORT/path); register one like it for the application, or use --paste"
         )
     return RedirectListener(state, port=parts.port, path=parts.path or "/")
+
+
+async def _listening(listener: RedirectListener) -> RedirectListener:
+    """The listener started; a port in use or not ours is a ConfigError naming it."""
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen for the redirect on {listener.host}:{listener.port}: {exc.strerror}; "
+            "free the port or give another (--port, or the port of --redirect-uri)"
+        ) from None
+    return listener
 
 
 async def login(
@@ -75,10 +90,10 @@ async def login(
         print(
             "Then paste the URL the browser was sent to (or just its code=... value):", file=out, flush=True
         )
-        code = code_from_pasted(pasted(), state)
+        code = code_from_pasted(await asyncio.to_thread(pasted), state)
         redirect_uri = options.redirect_uri
     else:
-        async with _listener_for(options, state) as listener:
+        async with await _listening(_listener_for(options, state)) as listener:
             url = authorization_url(app, listener.redirect_uri, state)
             print(f"Open this URL in a browser and grant access:\n  {url}", file=out)
             print(f"Waiting for the redirect on {listener.redirect_uri} ...", file=out, flush=True)

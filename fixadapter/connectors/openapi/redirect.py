@@ -69,7 +69,8 @@ class RedirectListener:
             self._runner = None
 
     async def __aenter__(self) -> RedirectListener:
-        await self.start()
+        if self._runner is None:
+            await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -201,6 +201,13 @@ async def rotate(
     current = store.load(key)
     if current is None:
         raise TokenFileError(f"no Open API token stored for {key}: run `fixadapter openapi login` first")
+    if current.refresh_started_at is not None:
+        log.warning(
+            "a refresh of %s started %s never stored its answer; if the server rotated the pair then, this "
+            "refresh is refused and only `fixadapter openapi login` helps",
+            key,
+            current.refresh_started_at,
+        )
     store.save(key, replace(current, refresh_started_at=datetime.now(UTC)))
     fresh = await obtain(current.refresh_token)
     store.save(key, fresh)
