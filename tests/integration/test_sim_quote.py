@@ -278,16 +278,13 @@ def test_depth_stream_builds_the_simulators_book(quote_sim: SimProcess, client: 
     quote_sim.control("/market", {"rate": 5000})
     client.request("depth-1")
     books.wait_for(client, "W")
-    began = time.monotonic()
-    while books.updates <= 1500:
+    while books.updates <= 1500:  # how fast is the bench's to say (market.depth_rate_sustained), not a test's
         books.apply(client.messages.get(timeout=WAIT_SECONDS))
-    elapsed = time.monotonic() - began
     state = quote_sim.control("/market", {"paused": True})
     assert state["paused"] is True
     expected = int(state["updates_sent"]) - int(start["updates_sent"])
     assert set(books.barrier(client)) <= {"X"}  # the X still on their way at the pause, nothing else
     assert books.updates == expected
-    assert books.updates / elapsed > 1000, f"only {books.updates / elapsed:.0f} X/s"
 
     book = quote_sim.control("/book?symbol_id=1")
     assert books.depth[EURUSD] == {
