@@ -31,12 +31,11 @@ from pydantic import (
 
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
-from fixadapter.model.requests import ACCOUNT_PATTERN, STRATEGY_PATTERN
+from fixadapter.model.requests import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
 PASSWORD_ENV = "FIXADAPTER_ACCOUNT__PASSWORD"  # noqa: S105 - the variable's name, not a password
-LEGACY_ACCOUNT = "default"  # the name the single `account:` section is traded under
 log = logging.getLogger("fixadapter.config")
 
 
@@ -375,7 +374,7 @@ class AdapterConfig(_Section):
                 )
             fix = data["account"]
             data = {k: v for k, v in data.items() if k != "account"}
-            data["accounts"] = [{"name": LEGACY_ACCOUNT, "fix": fix}]
+            data["accounts"] = [{"name": DEFAULT_ACCOUNT, "fix": fix}]
         return data
 
     @model_validator(mode="after")

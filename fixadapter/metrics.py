@@ -19,10 +19,10 @@ from typing import Generic, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fixadapter.alarms import Alarms, shared_on
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 
 ROUTE_LABELS = ("account", "connector")  # the labels a Metrics binds on session, message and order metrics
 ACCOUNT_LABELS = ("account",)  # on the kill switch (alarms carry it too: fixadapter.alarms)
-DEFAULT_ACCOUNT = "default"
 DEFAULT_CONNECTOR = "fix"
 
 _Family = TypeVar("_Family", Counter, Gauge, Histogram)

@@ -18,6 +18,8 @@ STRATEGY_PATTERN = r"^[A-Za-z0-9._\-]{1,50}$"
 # An account name is a metric label, a part of environment variable names (FIXADAPTER_ACCOUNTS__<NAME>__...)
 # and of compliance session names: lower-case letters, digits and underscores.
 ACCOUNT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+# The account a single-account config, store, metric series or queue marker of earlier versions belongs to.
+DEFAULT_ACCOUNT = "default"
 
 
 def _on_step(value: Decimal) -> Decimal:

@@ -34,9 +34,10 @@ from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
-from fixadapter.config import LEGACY_ACCOUNT, QueueConfig
+from fixadapter.config import QueueConfig
 from fixadapter.engine.tasks import cancelling
 from fixadapter.metrics import Metrics
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
 
 log = logging.getLogger("fixadapter.queue.redis")
@@ -75,10 +76,10 @@ def positions_stream(prefix: str) -> str:
     return f"{prefix}:positions"
 
 
-def published_seq_key(prefix: str, account: str = LEGACY_ACCOUNT) -> str:
+def published_seq_key(prefix: str, account: str = DEFAULT_ACCOUNT) -> str:
     """One marker per account (each account's events are relayed on their own); the default account's
     is the key of the single-account versions, so an upgrade replays nothing twice."""
-    own = "" if account == LEGACY_ACCOUNT else f":{account}"
+    own = "" if account == DEFAULT_ACCOUNT else f":{account}"
     return f"{prefix}:internal:published_seq{own}"
 
 
@@ -411,13 +412,13 @@ class RedisEventSink:
     """Order events to `<prefix>:events:<strategy>`, positions to `<prefix>:positions`; a publish
     waits through an outage rather than lose the event."""
 
-    def __init__(self, config: QueueConfig, metrics: Metrics, account: str = LEGACY_ACCOUNT) -> None:
+    def __init__(self, config: QueueConfig, metrics: Metrics, account: str = DEFAULT_ACCOUNT) -> None:
         """`account`: whose published-seq marker this sink keeps (one sink per account's relay)."""
         self._url = config.redis_url.get_secret_value()
         self._prefix = config.prefix
         self._maxlen = config.event_maxlen
         self._seq_key = published_seq_key(config.prefix, account)
-        self._moves_old_marker = account == LEGACY_ACCOUNT  # older versions traded the default account only
+        self._moves_old_marker = account == DEFAULT_ACCOUNT  # older versions traded the default account only
         self._old_seq_key = events_stream(config.prefix, "published_seq")
         self._redis = _connect(self._url, SOCKET_TIMEOUT_SECONDS)
         self._closed = asyncio.Event()

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 
 PASSWORD_VARIABLE = "FIXADAPTER_SIM_PASSWORD"  # noqa: S105 - a variable's name; an account's adds _<NAME>
-DEFAULT_ACCOUNT = "default"
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from fixadapter.connectors.fix.kinds import SessionKind
-from fixadapter.sim.config import DEFAULT_ACCOUNT, PASSWORD_VARIABLE, password_variable
+from fixadapter.model.requests import DEFAULT_ACCOUNT
+from fixadapter.sim.config import PASSWORD_VARIABLE, password_variable
 from fixadapter.sim.runner import ACCOUNTS_MARK, PORTS_MARK, READY_LINE
 
 START_SECONDS = 60.0

@@ -20,8 +20,8 @@ from sqlalchemy import Select, and_, or_, select
 
 from fixadapter.model.enums import DONE_STATUSES, OPEN_STATUSES
 from fixadapter.model.orders import Order, Position
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.store import schema
-from fixadapter.store.migrations import DEFAULT_ACCOUNT
 from fixadapter.store.repository import OrderStore, order_from
 
 T = TypeVar("T")

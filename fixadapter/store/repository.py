@@ -38,6 +38,7 @@ from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
 from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.private_files import private_dir, private_file, sqlite_path
 from fixadapter.store import migrations, schema
 
@@ -214,7 +215,7 @@ def _event_from(row: Any) -> OrderEvent:
 class OrderStore:
     """One account's orders, their requests and executions, venue positions and instruments."""
 
-    def __init__(self, url: str, echo: bool = False, account: str = migrations.DEFAULT_ACCOUNT) -> None:
+    def __init__(self, url: str, echo: bool = False, account: str = DEFAULT_ACCOUNT) -> None:
         if not account or len(account) > schema.ACCOUNT_LENGTH:
             raise StoreError(f"an account name has 1 to {schema.ACCOUNT_LENGTH} characters, got {account!r}")
         self.url = url

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fixadapter.config import LEGACY_ACCOUNT, AdapterConfig
+from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import Capabilities, Deliver, WireRecorder
 from fixadapter.connectors.fix import codec, market_codec
 from fixadapter.connectors.fix.application import FixApplication
@@ -28,6 +28,7 @@ from fixadapter.model.market import MarketMessage
 from fixadapter.model.orders import Order, OrderRequest
 from fixadapter.model.reconciliation import MassStatus, OrderStatusAnswer, PositionsReport
 from fixadapter.model.reports import ExecutionReport, Instrument, VenueReport
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 
 CAPABILITIES = Capabilities(
     cancel_by_client_id=True,
@@ -44,7 +45,7 @@ CAPABILITIES = Capabilities(
 def record_prefix(account: str) -> str:
     """The account's sessions in the compliance record: QUOTE and TRADE for the default account (the
     names of a single-account store's chains, kept across the upgrade), `<account>:QUOTE` for another."""
-    return "" if account == LEGACY_ACCOUNT else f"{account}:"
+    return "" if account == DEFAULT_ACCOUNT else f"{account}:"
 
 
 class FixConnector:

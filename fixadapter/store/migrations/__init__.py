@@ -36,9 +36,9 @@ from sqlalchemy import Connection, Engine, MetaData, Table, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from fixadapter.errors import SchemaBehind, StoreError
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 
 HERE = Path(__file__).parent
-DEFAULT_ACCOUNT = "default"
 Progress = Callable[[str], None]
 T = TypeVar("T")
 

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import fixadapter.compliance.table  # noqa: F401 - defines the compliance history's tables
 from fixadapter.errors import ConfigError
-from fixadapter.model.requests import ACCOUNT_PATTERN
+from fixadapter.model.requests import ACCOUNT_PATTERN, DEFAULT_ACCOUNT
 from fixadapter.store.migrations import (
     COMPLIANCE,
-    DEFAULT_ACCOUNT,
     STORE,
     History,
     SchemaState,
