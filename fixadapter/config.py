@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.errors import ConfigError
 from fixadapter.model.requests import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, STRATEGY_PATTERN
 from fixadapter.risk.limits import RiskConfig
@@ -343,11 +344,28 @@ class AccountEntry(_Section):
     how it is reached, and optionally limits and market data of its own."""
 
     name: AccountName
-    fix: AccountConfig
+    fix: AccountConfig | None = Field(None, description="reached over FIX (cTrader's FIX API credentials)")
+    openapi: OpenApiAccountConfig | None = Field(None, description="reached over the cTrader Open API")
     risk: RiskConfig | None = Field(None, description="this account's limits; unset: the top-level risk")
     market_data: MarketDataConfig | None = Field(
         None, description="this account's subscriptions; unset: the top-level market_data"
     )
+
+    @model_validator(mode="after")
+    def _one_connector(self) -> Self:
+        if self.fix is None and self.openapi is None:
+            raise ValueError(f"account {self.name}: give a `fix` or an `openapi` section (how it is reached)")
+        if self.fix is not None and self.openapi is not None:
+            raise ValueError(
+                f"account {self.name}: give `fix` or `openapi`, not both (routing one account over both "
+                "comes later; configure two accounts meanwhile)"
+            )
+        return self
+
+    @property
+    def connector(self) -> str:
+        """ "fix" or "openapi": what reaches this account."""
+        return "fix" if self.fix is not None else "openapi"
 
 
 class AdapterConfig(_Section):
@@ -386,6 +404,8 @@ class AdapterConfig(_Section):
         # One initiator holds every account's sessions: QuickFIX tells them apart by their CompIDs.
         seen: dict[tuple[str, str], str] = {}
         for entry in self.accounts:
+            if entry.fix is None:
+                continue
             key = (entry.fix.sender_comp_id, entry.fix.target_comp_id)
             if key in seen:
                 raise ValueError(
@@ -393,6 +413,17 @@ class AdapterConfig(_Section):
                     f"target_comp_id {key[1]}): every account has its own on its credentials form"
                 )
             seen[key] = entry.name
+        ctids: dict[tuple[str, int], str] = {}
+        for entry in self.accounts:
+            if entry.openapi is None:
+                continue
+            ctid = (entry.openapi.server, entry.openapi.ctid_trader_account_id)
+            if ctid in ctids:
+                raise ValueError(
+                    f"accounts {ctids[ctid]} and {entry.name} are the same Open API account "
+                    f"(ctid_trader_account_id {ctid[1]} on {ctid[0]})"
+                )
+            ctids[ctid] = entry.name
         return self
 
     @property
@@ -411,6 +442,17 @@ class AdapterConfig(_Section):
             if entry.name == name:
                 return entry
         raise ConfigError(f"no account named {name!r}; configured: {', '.join(self.account_names)}")
+
+    def fix_settings(self, name: str | None = None) -> AccountConfig:
+        """The FIX section of account `name` (None: the only one); ConfigError naming it when it has none."""
+        entry = self.account(name)
+        if entry.fix is None:
+            raise ConfigError(f"account {entry.name} is reached over the Open API: it has no `fix` section")
+        return entry.fix
+
+    @property
+    def fix_account_names(self) -> list[str]:
+        return [entry.name for entry in self.accounts if entry.fix is not None]
 
     def risk_for(self, name: str) -> RiskConfig:
         return self.account(name).risk or self.risk

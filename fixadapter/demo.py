@@ -135,7 +135,7 @@ async def _run(config: AdapterConfig, console: Console, duration: float) -> int:
                 await daemon.stop()
             raise
         http = f"http://127.0.0.1:{daemon.http_port}" if daemon.http_port else None
-        account = config.account().fix
+        account = config.fix_settings()
         quote, trade = (account.endpoint(kind) for kind in (SessionKind.QUOTE, SessionKind.TRADE))
         pinned = account.tls_ca_file
         line = f"daemon up: QUOTE {quote}, TRADE {trade} (CA pinned: {pinned}), queue in process"

@@ -459,6 +459,37 @@ class _Families:
             [*route, "budget"],
             registry=r,
         )
+        self.openapi_request_seconds = Histogram(
+            "fixadapter_openapi_request_seconds",
+            "Open API request to its answer, by request payload type (queueing for the rate limit included)",
+            [*route, "payload_type"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.openapi_errors = Counter(
+            "fixadapter_openapi_errors_total",
+            "Open API refusals (ProtoOAErrorRes, ProtoOAOrderErrorEvent, rejected orders) by error code",
+            [*route, "code"],
+            registry=r,
+        )
+        self.openapi_reconnects = Counter(
+            "fixadapter_openapi_reconnects_total",
+            "Open API connections lost or refused, after which the connector connects again",
+            route,
+            registry=r,
+        )
+        self.openapi_account_authorised = Gauge(
+            "fixadapter_openapi_account_authorised",
+            "1 while the account is authorised on its Open API connection, else 0",
+            route,
+            registry=r,
+        )
+        self.openapi_token_expiry = Gauge(
+            "fixadapter_openapi_token_expiry_timestamp_seconds",
+            "When the account's Open API access token expires (Unix seconds; refreshed in-band before)",
+            route,
+            registry=r,
+        )
 
 
 class Metrics:
@@ -582,3 +613,8 @@ class Metrics:
         self.openapi_frames = Labeled(f.openapi_frames, route)
         self.openapi_unreadable_frames = Labeled(f.openapi_unreadable_frames, route)
         self.openapi_rate_budget_in_use = Labeled(f.openapi_rate_budget_in_use, route)
+        self.openapi_request_seconds = Labeled(f.openapi_request_seconds, route)
+        self.openapi_errors = Labeled(f.openapi_errors, route)
+        self.openapi_reconnects = Labeled(f.openapi_reconnects, route)
+        self.openapi_account_authorised = Labeled(f.openapi_account_authorised, route)
+        self.openapi_token_expiry = Labeled(f.openapi_token_expiry, route)

@@ -46,7 +46,11 @@ async def send_and_watch(
     """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
     request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
     async with Adapter(config, account=account) as adapter:
-        where = config.account(adapter.account).fix.endpoint(SessionKind.TRADE)
+        entry = config.account(adapter.account)
+        if entry.fix is not None:
+            where = entry.fix.endpoint(SessionKind.TRADE)
+        else:
+            where = entry.openapi.endpoint if entry.openapi is not None else "?"
         print(f"waiting for logon and reconciliation at {where}", file=sys.stderr)
         await adapter.wait_ready()
         queue = adapter.engine.subscribe()

@@ -31,6 +31,7 @@ from fixadapter.store.repository import OrderStore
 
 if TYPE_CHECKING:
     from fixadapter.connectors.fix.host import FixHost
+    from fixadapter.connectors.openapi.link import LinkKey, OpenApiLink
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,20 @@ def build_account(
     metrics: Metrics | None = None,
     recorder: MessageRecorder | None = None,
     fix_host: FixHost | None = None,
+    openapi_links: dict[LinkKey, OpenApiLink] | None = None,
 ) -> AccountParts:
     """`account`: which configured account (None: the only one). Alone, an account gets metrics of its
-    own, a compliance record of its own (when its connector captures messages) and a FIX initiator of its
-    own; build_desk passes the shared ones."""
-    name = config.account(account).name
-    metrics = metrics or Metrics(account=name)
-    if connector is None:
+    own, a compliance record of its own (when its connector captures messages) and a FIX initiator or an
+    Open API connection of its own; build_desk passes the shared ones."""
+    entry = config.account(account)
+    name = entry.name
+    metrics = metrics or Metrics(account=name, connector=entry.connector)
+    if connector is None and entry.fix is not None:
         from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
 
         connector = FixConnector(config, metrics, account=name, host=fix_host)
+    elif connector is None:
+        connector = _openapi_connector(config, name, metrics, {} if openapi_links is None else openapi_links)
     captures = connector.capabilities.message_capture
     owns_recorder = recorder is None
     if recorder is None and captures:
@@ -128,15 +133,25 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     if unknown:
         raise ConfigError(f"connectors given for accounts not configured: {', '.join(unknown)}")
     registry = CollectorRegistry()
-    metrics = {name: Metrics(registry, account=name) for name in config.account_names}
+    metrics = {
+        entry.name: Metrics(registry, account=entry.name, connector=entry.connector)
+        for entry in config.accounts
+    }
     shared = metrics[config.account_names[0]]  # process-wide series are the same on every account's
-    fix_accounts = [name for name in config.account_names if name not in given]
+    fix_accounts = [name for name in config.fix_account_names if name not in given]
     captures = bool(fix_accounts) or any(c.capabilities.message_capture for c in given.values())
     recorder = build_recorder(config, shared) if captures else None
     host = _fix_host(config, fix_accounts)
+    links: dict[LinkKey, OpenApiLink] = {}
     accounts = {
         name: build_account(
-            config, given.get(name), account=name, metrics=metrics[name], recorder=recorder, fix_host=host
+            config,
+            given.get(name),
+            account=name,
+            metrics=metrics[name],
+            recorder=recorder,
+            fix_host=host,
+            openapi_links=links,
         )
         for name in config.account_names
     }
@@ -155,6 +170,38 @@ def _last_quote(market: MarketData | None) -> QuoteSource:
             return None
 
     return last
+
+
+def _openapi_connector(
+    config: AdapterConfig, name: str, metrics: Metrics, links: dict[LinkKey, OpenApiLink]
+) -> TradeConnector:
+    """Accounts of one application on one server share a connection (connectors/openapi/link.py)."""
+    from fixadapter.connectors.openapi.connector import OpenApiConnector
+    from fixadapter.connectors.openapi.counting import MetricsFrameCounter
+    from fixadapter.connectors.openapi.link import LinkKey, OpenApiLink
+    from fixadapter.connectors.openapi.tokens import FileTokenStore
+
+    settings = config.account(name).openapi
+    if settings is None:
+        raise ConfigError(f"account {name} has no `openapi` section")
+    key = LinkKey(settings.server, settings.port, settings.client_id)
+    link = links.get(key)
+    if link is None:
+        alarms = metrics.alarms
+
+        def token_alarm(grant: str, text: str | None) -> None:
+            if text is None:
+                alarms.clear("openapi_token", grant)
+            else:
+                alarms.raise_alarm("openapi_token", grant, text)
+
+        link = links[key] = OpenApiLink(
+            settings,
+            FileTokenStore(settings.token_file),
+            counter=MetricsFrameCounter(metrics),
+            on_token_alarm=token_alarm,
+        )
+    return OpenApiConnector(name, settings, link, metrics)
 
 
 def _fix_host(config: AdapterConfig, accounts: list[str]) -> FixHost | None:

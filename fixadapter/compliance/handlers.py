@@ -200,7 +200,7 @@ def _write_file(path: Path, fill: Callable[[TextIO], int]) -> int:
 
 def _our_comp_id(config: AdapterConfig | None) -> str | None:
     """The config's SenderCompID when it names one account (with several, --our-comp-id tells)."""
-    if config is None or len(config.accounts) != 1:
+    if config is None or len(config.accounts) != 1 or config.accounts[0].fix is None:
         return None
     return config.accounts[0].fix.sender_comp_id
 

@@ -23,6 +23,9 @@ async def run_daemon(config: AdapterConfig) -> int:
     await daemon.start()
     for entry in config.accounts:
         account = entry.fix
+        if account is None:
+            log.info("account %s: Open API %s", entry.name, entry.openapi.endpoint if entry.openapi else "?")
+            continue
         log.info(
             "account %s: %s, TRADE %s, QUOTE %s",
             entry.name,

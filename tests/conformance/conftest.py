@@ -29,6 +29,8 @@ from fixadapter.model.orders import Order, OrderEvent, Position
 from fixadapter.model.reports import ConnectionStatus
 from fixadapter.sim.process import SimProcess
 
+from ..openapi_accounts import grant, openapi_settings
+
 WAIT_SECONDS = 30.0  # generous: a bound that only a broken adapter reaches, never a timing margin
 ORDERS: dict[str, object] = {
     # The in-flight watch stays out of the way: a test that wants it sets its own timer.
@@ -108,7 +110,48 @@ class FixFactory:
         sim.control("/scenario", {"ignore_requests": count})
 
 
-FACTORIES: list[ConnectorFactory] = [FixFactory()]
+@dataclass(frozen=True)
+class OpenApiFactory:
+    """The cTrader Open API connector (protobuf over TLS) against the simulator's Open API front, on the
+    same venue the FIX front serves."""
+
+    name: str = "openapi"
+
+    def simulator_options(self) -> dict[str, Any]:
+        return {}
+
+    def adapter(self, sim: SimProcess, store_url: str, orders: Mapping[str, object]) -> Adapter:
+        token_file = Path(store_url.removeprefix("sqlite:///")).with_suffix(".tokens")
+        grant(sim, token_file)
+        account = {"name": "default", "openapi": openapi_settings(sim, token_file)}
+        config = build_config(
+            {"accounts": [account], "store": {"url": store_url}, "orders": dict(orders)}, environ={}
+        )
+        return Adapter(config)
+
+    async def cut_trading_route(self, adapter: Adapter, sim: SimProcess) -> None:
+        down = asyncio.Event()
+
+        def seen(status: ConnectionStatus) -> None:
+            if status.state is SessionState.LOGGED_OUT:
+                down.set()
+
+        adapter.on_session(seen)
+        await asyncio.to_thread(sim.control, "/openapi/cut", {})
+        try:
+            async with asyncio.timeout(WAIT_SECONDS):
+                await down.wait()
+        except TimeoutError:
+            pytest.fail(f"the adapter never saw its Open API connection cut within {WAIT_SECONDS:g}s")
+
+    def drop_next_reports(self, sim: SimProcess, count: int) -> None:
+        sim.control("/scenario", {"drop_reports": count})
+
+    def swallow_next_requests(self, sim: SimProcess, count: int) -> None:
+        sim.control("/scenario", {"ignore_requests": count})
+
+
+FACTORIES: list[ConnectorFactory] = [FixFactory(), OpenApiFactory()]
 
 
 class Journal:

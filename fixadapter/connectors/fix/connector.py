@@ -62,6 +62,7 @@ class FixConnector:
         the process's other accounts (None: one of its own)."""
         self._config = config
         self._entry = config.account(account)
+        self._fix = config.fix_settings(self._entry.name)
         self._host = host or FixHost(config, [self._entry.name])
         self._metrics = metrics
         self._ids = ids or IdAllocator()
@@ -88,12 +89,12 @@ class FixConnector:
         self._loop = asyncio.get_running_loop()
         self._deliver = deliver
         entry = self._entry
-        application = FixApplication(entry.fix, self._from_venue, self._metrics, self._market_sink)
+        application = FixApplication(self._fix, self._from_venue, self._metrics, self._market_sink)
 
         def open_sessions() -> None:  # blocking: TLS forwarders, then the initiator's threads
             self._sessions = FixSessions(
                 entry.name,
-                entry.fix,
+                self._fix,
                 self._host,
                 application,
                 self._metrics,

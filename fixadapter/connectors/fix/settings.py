@@ -81,7 +81,7 @@ def render_settings(
         values["DataDictionary"] = str(resolve_path(Path(values.get("DataDictionary", config.dictionary))))
         lines += ["[DEFAULT]", *(f"{key}={value}" for key, value in values.items())]
     for name in names if names is not None else config.account_names:
-        account = config.account(name).fix
+        account = config.fix_settings(name)
         endpoints = {kind: (account.host, account.port(kind)) for kind in SessionKind}
         endpoints.update((connect or {}).get(name, {}))
         for given in sessions:

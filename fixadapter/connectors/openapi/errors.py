@@ -11,6 +11,8 @@ and the client secret.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from google.protobuf.message import Message
 
 from fixadapter.protocols.openapi.generated.OpenApiCommonMessages_pb2 import ProtoErrorRes
@@ -134,3 +136,13 @@ class ErrorResponse(OpenApiError):
 
 def _has(message: Message, name: str) -> bool:
     return name in message.DESCRIPTOR.fields_by_name and message.HasField(name)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def expect(answer: Message, kind: type[M]) -> M:
+    """The answer as the message type the request is answered with; UnreadableAnswer when it is another."""
+    if not isinstance(answer, kind):
+        raise UnreadableAnswer(f"expected {kind.__name__}, the server answered {type(answer).__name__}")
+    return answer

@@ -127,6 +127,8 @@ class _Request:
     historical: bool
     future: asyncio.Future[Message]
     sent: bool = field(default=False)
+    also_event: bool = field(default=False)
+    on_sent: Callable[[], None] | None = field(default=None)
 
     @property
     def name(self) -> str:
@@ -218,6 +220,8 @@ class OpenApiTransport:
         timeout: float | None = None,
         priority: Priority | None = None,
         client_msg_id: str | None = None,
+        also_event: bool = False,
+        on_sent: Callable[[], None] | None = None,
     ) -> Message:
         """Send `message` and return the answer carrying its clientMsgId (one is made if not given).
 
@@ -229,6 +233,10 @@ class OpenApiTransport:
         The answer is the first frame carrying the clientMsgId, whatever its type (an order's may be a
         ProtoOAExecutionEvent or a ProtoOAOrderErrorEvent); later frames with the same id (a fill after
         the acceptance) and answers that come after a timeout go to `on_event`.
+
+        `also_event`: the answer goes to `on_event` too, before this returns, so a caller that treats
+        answers as events sees them in arrival order (an order's acceptance before its fill).
+        `on_sent` is called once the frame is written (the request is then out of our hands).
         """
         if not self.is_open:
             raise NotConnected(f"{self.where}: not connected ({self.close_reason or 'connect() not called'})")
@@ -244,6 +252,8 @@ class OpenApiTransport:
             priority if priority is not None else priority_of(payload_type),
             is_historical(payload_type),
             asyncio.get_running_loop().create_future(),
+            also_event=also_event,
+            on_sent=on_sent,
         )
         self._waiting[msg_id] = pending
         self._queue.put(pending)
@@ -327,6 +337,11 @@ class OpenApiTransport:
                     self._limiter.record(pending.historical)
                     pending.sent = True
                     await self._write(writer, pending.frame, pending.payload_type)
+                    if pending.on_sent is not None:
+                        try:
+                            pending.on_sent()
+                        except Exception:
+                            log.exception("Open API on_sent callback of %s failed", pending.name)
                     log.debug("Open API sent %s clientMsgId=%s", pending.name, pending.client_msg_id)
                     continue
                 idle_left = self._last_sent + interval - self._clock()
@@ -389,6 +404,8 @@ class OpenApiTransport:
             self._deliver(decoded)
             return
         del self._waiting[pending.client_msg_id]
+        if pending.also_event:
+            self._deliver(decoded)
         if not pending.future.done():
             self._resolve(pending, decoded)
 

@@ -1,0 +1,579 @@
+"""OpenApiConnector: the TradeConnector over the cTrader Open API, for one account seated on a link.
+
+Requests and their answers: every trading request carries a clientMsgId that names what it is for
+(`n|<ClOrdID>` for a new order, `c|<request id>` for a cancel, `r|<request id>` for an amend), so a
+refusal is tied to its request even when the server sends ids = 0 (ProtoOAOrderErrorEvent, reference
+openapi-proto-messages#23). Answers are taken as events, in arrival order, on one path
+(`_on_frame`): an order's acceptance is never handled after its fill.
+
+What a send means: `submit` returns once the frame is written. A request refused for the rate limit
+(REQUEST_FREQUENCY_EXCEEDED, BLOCKED_PAYLOAD_TYPE) was not executed, and is sent again after the
+server's retryAfter (or a doubling wait), at most `retry_rate_limited` times, then refused with the
+reason. A request cut by a lost connection after it was written is never resent: its order stays in
+flight until reconciliation after the reconnect finds it by clientOrderId (or finds that the venue
+never had it). Questions (reconcile, order details, order list) are answered by the method that asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from google.protobuf.message import Message
+
+from fixadapter.connectors.base import Capabilities, Deliver
+from fixadapter.connectors.openapi import mapping
+from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
+from fixadapter.connectors.openapi.counting import payload_type_name
+from fixadapter.connectors.openapi.errors import (
+    ConnectionLost,
+    ErrorResponse,
+    NotConnected,
+    OpenApiError,
+    RequestTimeout,
+    expect,
+)
+from fixadapter.connectors.openapi.link import OpenApiLink
+from fixadapter.connectors.openapi.symbols import SymbolSpec, VolumeError
+from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import (
+    Channel,
+    OrderType,
+    RequestKind,
+    SessionState,
+    VenueRequest,
+)
+from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.reconciliation import (
+    MassStatus,
+    OrderStatusAnswer,
+    OrderStatusReport,
+    OrderUnknown,
+    PositionsReport,
+)
+from fixadapter.model.reports import (
+    CancelRejected,
+    ConnectionStatus,
+    ExecutionReport,
+    Instrument,
+    RequestRefused,
+    VenueReport,
+)
+from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
+from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
+from fixadapter.protocols.openapi.messages import Decoded, payload_type_of
+
+__all__ = ["CAPABILITIES", "CONNECTOR_NAME", "OpenApiConnector"]
+
+log = logging.getLogger("fixadapter.openapi")
+
+CONNECTOR_NAME = "openapi"
+CAPABILITIES = Capabilities(
+    status_query=True,
+    position_reports=True,
+    positions_in_mass_status=True,
+    trading_route="Open API",
+    market_data_route="Open API spots",
+)
+RATE_LIMITED = frozenset({"REQUEST_FREQUENCY_EXCEEDED", "BLOCKED_PAYLOAD_TYPE"})
+NOT_FOUND = frozenset({"ORDER_NOT_FOUND", "OA_ORDER_NOT_FOUND", "ENTITY_NOT_FOUND"})
+REMEMBERED_REQUESTS = 20_000  # clientMsgIds kept to tie late refusals to their request
+ORDER_LIST_MARGIN = timedelta(minutes=5)  # the venue's clock and ours may differ a little
+SYMBOL_BATCH = 500  # symbol ids per ProtoOASymbolByIdReq
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What a clientMsgId of ours was for."""
+
+    kind: VenueRequest
+    request_id: str  # the ClOrdID of a new order, the request id of a cancel/replace
+    cl_ord_id: str
+    response_to: RequestKind | None = None
+
+
+class OpenApiConnector:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        account: str,
+        settings: OpenApiAccountConfig,
+        link: OpenApiLink,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.account = account
+        self._settings = settings
+        self._ctid = settings.ctid_trader_account_id
+        self._link = link
+        self._metrics = metrics
+        self._clock = clock
+        self._deliver: Deliver | None = None
+        self._symbols: dict[int, SymbolSpec] = {}
+        self._sent: OrderedDict[str, _Sent] = OrderedDict()
+        self._requests_by_order: dict[str, OrderRequest] = {}  # venue order id -> our open cancel/replace
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._up = False
+        self._announce: asyncio.Task[None] | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    # --- lifetime --------------------------------------------------------------------------------------
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+        self._metrics.openapi_account_authorised.labels().set(0)
+        self._link.seat(
+            self._ctid,
+            self._on_frame,
+            self._on_state,
+            grant=self._settings.grant,
+            on_expiry=self._metrics.openapi_token_expiry.labels().set,
+        )
+        self._link.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._announce is not None:
+            self._announce.cancel()
+        await self._link.unseat(self._ctid)
+
+    def _on_state(self, up: bool, reason: str | None) -> None:
+        """The link authorised the account, or lost it: symbols first, then the engine hears of it."""
+        self._metrics.openapi_account_authorised.labels().set(1 if up else 0)
+        if self._announce is not None:
+            self._announce.cancel()
+            self._announce = None
+        if up:
+            self._announce = asyncio.get_running_loop().create_task(self._announce_up())
+            return
+        self._metrics.openapi_reconnects.labels().inc()
+        if self._up:
+            self._up = False
+            self._emit(self._status(SessionState.LOGGED_OUT, reason))
+
+    async def _announce_up(self) -> None:
+        try:
+            await self._load_symbols()
+        except (OpenApiError, SessionError) as error:
+            log.warning(
+                "Open API account %d: symbols not loaded (%s); the connection is cycled", self._ctid, error
+            )
+            return
+        self._up = True
+        self._emit(self._status(SessionState.LOGGED_ON, None))
+
+    def _status(self, state: SessionState, text: str | None) -> ConnectionStatus:
+        return ConnectionStatus(connector=CONNECTOR_NAME, channel=Channel.TRADING, state=state, text=text)
+
+    def _emit(self, report: VenueReport) -> None:
+        if self._deliver is not None:
+            self._deliver(report)
+
+    # --- symbols ---------------------------------------------------------------------------------------
+
+    async def _load_symbols(self) -> None:
+        listed = await self._ask(oa.ProtoOASymbolsListReq(ctidTraderAccountId=self._ctid))
+        listed = expect(listed, oa.ProtoOASymbolsListRes)
+        light = {symbol.symbolId: symbol for symbol in listed.symbol}
+        ids = sorted(light)
+        specs: dict[int, SymbolSpec] = {}
+        for start in range(0, len(ids), SYMBOL_BATCH):
+            chunk = ids[start : start + SYMBOL_BATCH]
+            answer = await self._ask(oa.ProtoOASymbolByIdReq(ctidTraderAccountId=self._ctid, symbolId=chunk))
+            answer = expect(answer, oa.ProtoOASymbolByIdRes)
+            for full in answer.symbol:
+                if full.symbolId in light:
+                    specs[full.symbolId] = SymbolSpec.of(light[full.symbolId], full)
+        self._symbols = specs
+        log.info("Open API account %d: %d symbols", self._ctid, len(specs))
+
+    def _spec(self, symbol_id: int) -> SymbolSpec:
+        spec = self._symbols.get(symbol_id)
+        if spec is None:
+            raise VolumeError(f"symbol {symbol_id} is not in the account's symbol list")
+        return spec
+
+    def _digits(self, symbol_id: int) -> int | None:
+        spec = self._symbols.get(symbol_id)
+        return spec.digits if spec is not None else None
+
+    async def instruments(self) -> list[Instrument]:
+        if not self._symbols:
+            await self._load_symbols()
+        return [spec.instrument for spec in self._symbols.values()]
+
+    # --- questions -------------------------------------------------------------------------------------
+
+    async def _ask(self, message: Message) -> Message:
+        """A question: its answer, or SessionNotReady / VenueRefused saying why there is none."""
+        started = self._clock()
+        name = payload_type_name(_payload_type(message))
+        try:
+            answer = await self._link.request(message)
+        except ErrorResponse as refused:
+            self._metrics.openapi_errors.labels(refused.error_code).inc()
+            raise VenueRefused(str(refused)) from None
+        except (NotConnected, ConnectionLost) as error:
+            raise SessionNotReady(f"Open API {name}: {error}") from None
+        except RequestTimeout as error:
+            raise SessionNotReady(str(error)) from None
+        self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
+        return answer
+
+    async def _reconcile(self) -> oa.ProtoOAReconcileRes:
+        answer = await self._ask(oa.ProtoOAReconcileReq(ctidTraderAccountId=self._ctid))
+        answer = expect(answer, oa.ProtoOAReconcileRes)
+        return answer
+
+    async def mass_status(self) -> MassStatus:
+        answer = await self._reconcile()
+        orders = tuple(mapping.status_report(o, self._digits(o.tradeData.symbolId)) for o in answer.order)
+        positions = PositionsReport(
+            tuple(mapping.position(p, self._digits(p.tradeData.symbolId)) for p in answer.position)
+        )
+        return MassStatus(orders=orders, positions=positions)
+
+    async def positions(self) -> PositionsReport:
+        answer = await self._reconcile()
+        return PositionsReport(
+            tuple(mapping.position(p, self._digits(p.tradeData.symbolId)) for p in answer.position)
+        )
+
+    async def order_status(self, order: Order) -> OrderStatusAnswer:
+        """By the venue's order id when we have it; else looked for by our clientOrderId among the orders
+        of the account since it was created (an order whose send was cut, or whose answer was lost)."""
+        if order.order_id:
+            try:
+                answer = await self._ask(
+                    oa.ProtoOAOrderDetailsReq(ctidTraderAccountId=self._ctid, orderId=int(order.order_id))
+                )
+            except VenueRefused as refused:
+                if any(code in str(refused) for code in NOT_FOUND):
+                    return OrderUnknown(order.cl_ord_id, str(refused))
+                raise
+            answer = expect(answer, oa.ProtoOAOrderDetailsRes)
+            return OrderStatusReport(mapping.status_report(answer.order, self._digits(order.symbol_id)))
+        since = order.created_at - ORDER_LIST_MARGIN
+        answer = await self._ask(
+            oa.ProtoOAOrderListReq(
+                ctidTraderAccountId=self._ctid,
+                fromTimestamp=mapping.timestamp_ms(since),
+                toTimestamp=mapping.timestamp_ms(datetime.now(UTC) + ORDER_LIST_MARGIN),
+            )
+        )
+        answer = expect(answer, oa.ProtoOAOrderListRes)
+        found = [o for o in answer.order if o.clientOrderId == order.cl_ord_id]
+        if not found:
+            return OrderUnknown(
+                order.cl_ord_id, f"no order with clientOrderId {order.cl_ord_id} at the venue"
+            )
+        latest = max(found, key=lambda o: o.utcLastUpdateTimestamp)
+        return OrderStatusReport(mapping.status_report(latest, self._digits(order.symbol_id)))
+
+    async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport:
+        raise VenueRefused(
+            f"the Open API cancels by the venue's order id: {request.cl_ord_id} is not an order of this "
+            "adapter"
+        )
+
+    # --- trading ---------------------------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> None:
+        try:
+            message = self._new_order(order)
+        except ValueError as refused:  # off the symbol's grid: refused here, with the rule
+            self._metrics.openapi_errors.labels("LOCAL_REFUSAL").inc()
+            self._emit(
+                RequestRefused(
+                    request=VenueRequest.NEW_ORDER,
+                    request_id=order.cl_ord_id,
+                    text=f"refused before sending: {refused}",
+                )
+            )
+            return
+        sent = _Sent(VenueRequest.NEW_ORDER, order.cl_ord_id, order.cl_ord_id)
+        await self._send(message, f"n|{order.cl_ord_id}", sent)
+
+    async def cancel(self, order: Order, request: OrderRequest) -> None:
+        if not order.order_id:
+            raise SessionError(
+                f"order {order.cl_ord_id} has no venue order id yet (the Open API cancels by it): "
+                "cancel again once it is acknowledged"
+            )
+        self._requests_by_order[order.order_id] = request
+        sent = _Sent(VenueRequest.CANCEL, request.request_id, order.cl_ord_id, RequestKind.CANCEL)
+        message = oa.ProtoOACancelOrderReq(ctidTraderAccountId=self._ctid, orderId=int(order.order_id))
+        try:
+            await self._send(message, f"c|{request.request_id}", sent)
+        except SessionError:
+            self._requests_by_order.pop(order.order_id, None)
+            raise
+
+    async def replace(self, order: Order, request: OrderRequest) -> None:
+        if not order.order_id:
+            raise SessionError(
+                f"order {order.cl_ord_id} has no venue order id yet (the Open API amends by it): "
+                "amend again once it is acknowledged"
+            )
+        try:
+            message = self._amend(order, request)
+        except ValueError as refused:
+            self._emit(
+                RequestRefused(
+                    request=VenueRequest.REPLACE,
+                    request_id=request.request_id,
+                    text=f"refused before sending: {refused}",
+                )
+            )
+            return
+        self._requests_by_order[order.order_id] = request
+        sent = _Sent(VenueRequest.REPLACE, request.request_id, order.cl_ord_id, RequestKind.REPLACE)
+        try:
+            await self._send(message, f"r|{request.request_id}", sent)
+        except SessionError:
+            self._requests_by_order.pop(order.order_id, None)
+            raise
+
+    def _new_order(self, order: Order) -> oa.ProtoOANewOrderReq:
+        spec = self._spec(order.symbol_id)
+        message = oa.ProtoOANewOrderReq(
+            ctidTraderAccountId=self._ctid,
+            symbolId=order.symbol_id,
+            tradeSide=mapping.SIDE_CODE[order.side],
+            volume=spec.volume(order.quantity),
+            clientOrderId=order.cl_ord_id,
+        )
+        kind = order.order_type
+        if kind is OrderType.MARKET:
+            message.orderType = model.MARKET
+        elif kind is OrderType.LIMIT:
+            message.orderType = model.LIMIT
+            message.limitPrice = spec.price(_given(order.price, "price"))
+        elif kind is OrderType.STOP:
+            message.orderType = model.STOP
+            message.stopPrice = spec.price(_given(order.stop_price, "stop_price"), "stop_price")
+        else:
+            raise ValueError(f"order type {kind} is not one the Open API connector sends")
+        if order.expire_time is not None:
+            message.timeInForce = model.GOOD_TILL_DATE
+            message.expirationTimestamp = mapping.timestamp_ms(order.expire_time)
+        if order.label:
+            message.label = order.label
+        if order.position_id:
+            message.positionId = int(order.position_id)
+        return message
+
+    def _amend(self, order: Order, request: OrderRequest) -> oa.ProtoOAAmendOrderReq:
+        spec = self._spec(order.symbol_id)
+        message = oa.ProtoOAAmendOrderReq(
+            ctidTraderAccountId=self._ctid, orderId=int(_given(order.order_id, "order_id"))
+        )
+        if request.quantity is not None:
+            message.volume = spec.volume(request.quantity)
+        if request.price is not None:
+            message.limitPrice = spec.price(request.price)
+        if request.stop_price is not None:
+            message.stopPrice = spec.price(request.stop_price, "stop_price")
+        if request.expire_time is not None:
+            message.expirationTimestamp = mapping.timestamp_ms(request.expire_time)
+        return message
+
+    async def _send(self, message: Message, client_msg_id: str, sent: _Sent) -> None:
+        """Return once written; SessionError when it is known not to have been (it may be sent again)."""
+        written = asyncio.get_running_loop().create_future()
+
+        def on_sent() -> None:
+            if not written.done():
+                written.set_result(None)
+
+        self._remember(client_msg_id, sent)
+        task = asyncio.get_running_loop().create_task(
+            self._request_with_retries(message, client_msg_id, sent, on_sent)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.wait({written, task}, return_when=asyncio.FIRST_COMPLETED)
+        if written.done():
+            return
+        error = task.exception() if not task.cancelled() else None
+        if isinstance(error, _NotSent):
+            raise SessionError(str(error))
+
+    async def _request_with_retries(
+        self, message: Message, client_msg_id: str, sent: _Sent, on_sent: Callable[[], None]
+    ) -> None:
+        """The trading request's life after `_send`: rate-limit retries, timeouts and cuts, logged."""
+        name = payload_type_name(_payload_type(message))
+        msg_id = client_msg_id
+        for attempt in range(self._settings.retry_rate_limited + 1):
+            started = self._clock()
+            try:
+                await self._link.request(message, client_msg_id=msg_id, also_event=True, on_sent=on_sent)
+            except ErrorResponse as refused:
+                if refused.error_code not in RATE_LIMITED:
+                    return  # delivered as an event too (also_event): the refusal reaches the engine there
+                if attempt == self._settings.retry_rate_limited:
+                    self._metrics.openapi_errors.labels(refused.error_code).inc()
+                    self._refused(sent, f"{refused.error_code}: still refused after {attempt} resends")
+                    return
+                wait = float(refused.retry_after) if refused.retry_after else float(2**attempt)
+                log.warning(
+                    "Open API %s %s refused for the rate limit; sent again in %g s",
+                    name,
+                    sent.request_id,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                msg_id = f"{client_msg_id}|{attempt + 1}"
+                self._remember(msg_id, sent)
+                continue
+            except NotConnected as error:
+                raise _NotSent(f"Open API {name} for {sent.request_id} not sent: {error}") from None
+            except ConnectionLost as error:
+                if not error.sent:
+                    raise _NotSent(f"Open API {name} for {sent.request_id} not sent: {error}") from None
+                log.warning(
+                    "Open API %s for %s: the connection was lost after it was sent; its fate is found by "
+                    "reconciliation, never by sending it again",
+                    name,
+                    sent.request_id,
+                )
+                return
+            except RequestTimeout as error:
+                if not error.sent:
+                    raise _NotSent(str(error)) from None
+                log.warning("%s; the order's fate is asked of the venue by the in-flight watch", error)
+                return
+            self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
+            return
+
+    def _remember(self, client_msg_id: str, sent: _Sent) -> None:
+        self._sent[client_msg_id] = sent
+        while len(self._sent) > REMEMBERED_REQUESTS:
+            self._sent.popitem(last=False)
+
+    # --- what the venue says ---------------------------------------------------------------------------
+
+    def _on_frame(self, decoded: Decoded) -> None:
+        message = decoded.message
+        if isinstance(message, oa.ProtoOAExecutionEvent):
+            self._on_execution(message)
+        elif isinstance(message, oa.ProtoOAOrderErrorEvent):
+            self._on_order_error(message, decoded.client_msg_id)
+        elif isinstance(message, oa.ProtoOAErrorRes):
+            self._on_error(message, decoded.client_msg_id)
+
+    def _on_execution(self, event: oa.ProtoOAExecutionEvent) -> None:
+        if not event.HasField("order"):
+            return  # swaps, deposits: account part of the API (part 2)
+        order_id = str(event.order.orderId)
+        request = self._requests_by_order.get(order_id)
+        if event.executionType == model.ORDER_CANCEL_REJECTED:
+            self._metrics.openapi_errors.labels(event.errorCode or "ORDER_CANCEL_REJECTED").inc()
+            if request is None:
+                log.warning(
+                    "Open API: a cancel/amend of order %s refused, not one of ours: %s",
+                    order_id,
+                    event.errorCode,
+                )
+                return
+            del self._requests_by_order[order_id]
+            self._emit(
+                CancelRejected(
+                    request_id=request.request_id,
+                    orig_cl_ord_id=request.cl_ord_id,
+                    order_id=order_id,
+                    status=mapping.order_status(event.order),
+                    response_to=request.kind,
+                    text=event.errorCode or "refused by the venue",
+                )
+            )
+            return
+        answers_request = request is not None and (
+            (event.executionType == model.ORDER_CANCELLED and request.kind is RequestKind.CANCEL)
+            or (event.executionType == model.ORDER_REPLACED and request.kind is RequestKind.REPLACE)
+        )
+        if request is not None and answers_request:
+            del self._requests_by_order[order_id]
+            cl_ord_id: str | None = request.request_id
+            orig: str | None = request.cl_ord_id
+        else:
+            cl_ord_id, orig = event.order.clientOrderId or None, None
+        if event.executionType == model.ORDER_REJECTED:
+            self._metrics.openapi_errors.labels(event.errorCode or "ORDER_REJECTED").inc()
+        report = mapping.execution_report(
+            event,
+            digits=self._digits(event.order.tradeData.symbolId),
+            cl_ord_id=cl_ord_id,
+            orig_cl_ord_id=orig,
+        )
+        if report is not None:
+            self._emit(report)
+
+    def _on_order_error(self, event: oa.ProtoOAOrderErrorEvent, client_msg_id: str | None) -> None:
+        self._metrics.openapi_errors.labels(event.errorCode).inc()
+        text = f"{event.errorCode}: {event.description}" if event.description else event.errorCode
+        sent = self._sent.get(client_msg_id or "")
+        if sent is None and event.orderId:
+            request = self._requests_by_order.get(str(event.orderId))
+            if request is not None:
+                sent = _Sent(
+                    _venue_request(request.kind), request.request_id, request.cl_ord_id, request.kind
+                )
+        if sent is None:
+            log.warning(
+                "Open API order error %s (orderId %d, positionId %d) tied to no request of ours",
+                text,
+                event.orderId,
+                event.positionId,
+            )
+            return
+        self._refused(sent, text)
+
+    def _on_error(self, error: oa.ProtoOAErrorRes, client_msg_id: str | None) -> None:
+        sent = self._sent.get(client_msg_id or "")
+        if sent is None:
+            return  # a question's refusal: raised where it was asked
+        if error.errorCode in RATE_LIMITED:
+            return  # sent again by its request's task, or refused there after the last try
+        self._metrics.openapi_errors.labels(error.errorCode).inc()
+        text = f"{error.errorCode}: {error.description}" if error.description else error.errorCode
+        self._refused(sent, text)
+
+    def _refused(self, sent: _Sent, text: str) -> None:
+        if sent.kind is not VenueRequest.NEW_ORDER:
+            for order_id, request in list(self._requests_by_order.items()):
+                if request.request_id == sent.request_id:
+                    del self._requests_by_order[order_id]
+        self._emit(RequestRefused(request=sent.kind, request_id=sent.request_id, text=text))
+
+
+class _NotSent(OpenApiError):
+    """The request was never written: it may be sent again."""
+
+
+def _given(value: object, name: str) -> Decimal:
+    if value is None:
+        raise ValueError(f"{name} is required for this order type")
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _venue_request(kind: RequestKind) -> VenueRequest:
+    return VenueRequest.CANCEL if kind is RequestKind.CANCEL else VenueRequest.REPLACE
+
+
+def _payload_type(message: Message) -> int:
+    return payload_type_of(message)

@@ -1,0 +1,249 @@
+"""The Open API connector against the simulator's Open API front, over real TLS (issue 15, must show):
+tokens that expire are refreshed in-band and the rotated pair survives a restart; a token that cannot be
+refreshed raises an alarm that says what to do; an order the venue refuses ends rejected with its reason;
+a burst of requests keeps within the server's rate limit; a connection cut with orders in flight loses and
+doubles none; what is done over FIX is seen over the Open API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixadapter.api import Adapter
+from fixadapter.config import AdapterConfig, build_config
+from fixadapter.connectors.openapi.link import OpenApiLink
+from fixadapter.connectors.openapi.tokens import FileTokenStore, TokenPair, grant_key
+from fixadapter.model.enums import DONE_STATUSES, OrderStatus
+from fixadapter.model.requests import NewOrder
+from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
+from fixadapter.sim.process import SimProcess
+
+from ..openapi_accounts import grant, openapi_settings
+
+WAIT = 30.0
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimProcess]:
+    process = SimProcess(
+        state_path=tmp_path / "venue.sqlite", log_path=tmp_path / "sim.log", extra_args=("--tick-ms", "100")
+    ).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def config(sim: SimProcess, tmp_path: Path, **extra: Any) -> AdapterConfig:
+    token_file = tmp_path / "tokens.fernet"
+    return build_config(
+        {
+            "accounts": [{"name": "desk", "openapi": openapi_settings(sim, token_file, **extra)}],
+            "store": {"url": f"sqlite:///{tmp_path / 'adapter.db'}"},
+            "orders": {"ready_timeout_seconds": WAIT, "reconcile_timeout_seconds": 10},
+        },
+        environ={},
+    )
+
+
+def stored_pair(sim: SimProcess, tmp_path: Path) -> TokenPair:
+    client_id, _ = sim.openapi_client()
+    pair = FileTokenStore(tmp_path / "tokens.fernet").load(grant_key(client_id))
+    assert pair is not None
+    return pair
+
+
+async def until_final(adapter: Adapter, cl_ord_id: str) -> OrderStatus:
+    async with asyncio.timeout(WAIT):
+        while True:
+            order = await adapter.order(cl_ord_id)
+            if order is not None and order.status in DONE_STATUSES:
+                return order.status
+            await asyncio.sleep(0.05)  # polling the adapter's state for its outcome, not waiting for time
+
+
+def test_an_expired_access_token_is_refreshed_in_band_and_the_rotated_pair_survives_a_restart(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    first = grant(sim, tmp_path / "tokens.fernet")
+    sim.control("/openapi/expire_token", {"access_token": first.access_token.get_secret_value()})
+
+    async def trade_once() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            assert await until_final(adapter, order.cl_ord_id) is OrderStatus.FILLED
+
+    asyncio.run(trade_once())
+    rotated = stored_pair(sim, tmp_path)
+    assert rotated.refresh_token.get_secret_value() != first.refresh_token.get_secret_value()
+    assert rotated.access_token.get_secret_value() != first.access_token.get_secret_value()
+    asyncio.run(trade_once())  # a new process: only the stored (rotated) pair can work now
+    assert stored_pair(sim, tmp_path).refresh_token == rotated.refresh_token
+
+
+def test_a_token_that_cannot_be_refreshed_raises_an_alarm_that_says_to_log_in_again(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    client_id, _ = sim.openapi_client()
+    store = tmp_path / "tokens.fernet"
+    real = grant(sim, store)
+    sim.control("/openapi/expire_token", {"access_token": real.access_token.get_secret_value()})
+    dead = TokenPair.issued(
+        real.access_token.get_secret_value(), "not-a-refresh-token", 60.0, "bearer", real.expires_at
+    )
+    FileTokenStore(store).save(grant_key(client_id), dead)
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path, refresh_before_seconds=3600)) as adapter:
+            async with asyncio.timeout(WAIT):
+                while not adapter.metrics.alarms.active("openapi_token"):
+                    await asyncio.sleep(0.05)  # polling the alarm list, not waiting for time
+            (alarm,) = adapter.metrics.alarms.active("openapi_token")
+            assert "fixadapter openapi login" in alarm.text
+            assert "not-a-refresh-token" not in alarm.text
+            assert not adapter.ready
+
+    asyncio.run(scenario())
+
+
+def test_an_order_the_venue_refuses_ends_rejected_with_the_venues_reason(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            huge = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=Decimal(900_000_000))
+            order = await adapter.submit(huge)
+            assert await until_final(adapter, order.cl_ord_id) is OrderStatus.REJECTED
+            rejected = await adapter.order(order.cl_ord_id)
+            assert rejected is not None and rejected.reason is not None
+            assert "NOT_ENOUGH_MONEY" in rejected.reason or "TRADING_BAD_VOLUME" in rejected.reason
+
+    asyncio.run(scenario())
+
+
+def test_an_off_grid_quantity_is_refused_before_sending_with_the_symbols_rule(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1500)
+            )
+            assert await until_final(adapter, order.cl_ord_id) is OrderStatus.REJECTED
+            rejected = await adapter.order(order.cl_ord_id)
+            assert rejected is not None and "step of 1000 units" in (rejected.reason or "")
+        state = await asyncio.to_thread(sim.control, "/state")
+        assert all(o["cl_ord_id"] != order.cl_ord_id for o in state["orders"])
+
+    asyncio.run(scenario())
+
+
+def test_a_burst_of_200_requests_is_answered_without_a_rate_limit_error(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+    settings = config(sim, tmp_path).account("desk").openapi
+    assert settings is not None
+
+    async def scenario() -> None:
+        link = OpenApiLink(settings, FileTokenStore(tmp_path / "tokens.fernet"))
+        up = asyncio.Event()
+        link.seat(
+            settings.ctid_trader_account_id, lambda _frame: None, lambda ok, _why: up.set() if ok else None
+        )
+        link.start()
+        try:
+            async with asyncio.timeout(WAIT):
+                await up.wait()
+            answers = await asyncio.gather(
+                *(
+                    link.request(
+                        oa.ProtoOATraderReq(ctidTraderAccountId=settings.ctid_trader_account_id), timeout=WAIT
+                    )
+                    for _ in range(200)
+                )
+            )
+            assert all(isinstance(answer, oa.ProtoOATraderRes) for answer in answers)
+        finally:
+            await link.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_a_connection_cut_with_orders_in_flight_loses_and_doubles_none(
+    sim: SimProcess, tmp_path: Path, run: int
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            submits = [
+                adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000))
+                for _ in range(10)
+            ]
+            cut = asyncio.to_thread(sim.control, "/openapi/cut", {})
+            results = await asyncio.gather(*submits, cut, return_exceptions=True)
+            orders = [r for r in results[:-1] if not isinstance(r, BaseException)]
+            await adapter.wait_ready(WAIT)
+            finals = {o.cl_ord_id: await until_final(adapter, o.cl_ord_id) for o in orders}
+        state = await asyncio.to_thread(sim.control, "/state")
+        at_venue: dict[str, int] = {}
+        for venue_order in state["orders"]:
+            at_venue[venue_order["cl_ord_id"]] = at_venue.get(venue_order["cl_ord_id"], 0) + 1
+        for cl_ord_id, status in finals.items():
+            assert at_venue.get(cl_ord_id, 0) <= 1, f"{cl_ord_id} reached the venue twice"
+            if status is OrderStatus.FILLED:
+                assert at_venue.get(cl_ord_id) == 1
+            else:
+                assert status is OrderStatus.REJECTED and cl_ord_id not in at_venue
+
+    asyncio.run(scenario())
+
+
+def test_an_order_placed_over_fix_is_seen_by_the_open_api_with_the_same_ids(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+    fix_config = build_config(
+        {"account": sim.adapter_settings(), "store": {"url": f"sqlite:///{tmp_path / 'fix.db'}"}}, environ={}
+    )
+
+    async def scenario() -> None:
+        async with Adapter(fix_config) as over_fix:
+            await over_fix.wait_ready(WAIT)
+            order = await over_fix.submit(
+                NewOrder(
+                    symbol="EURUSD", side="buy", order_type="limit", quantity=2000, price=Decimal("0.90000")
+                )
+            )
+            async with asyncio.timeout(WAIT):
+                while (seen := await over_fix.order(order.cl_ord_id)) is None or seen.order_id is None:
+                    await asyncio.sleep(0.05)  # polling for the venue's acknowledgement
+            async with Adapter(config(sim, tmp_path)) as over_openapi:
+                await over_openapi.wait_ready(WAIT)
+                adopted = await over_openapi.order(order.cl_ord_id)
+                assert adopted is not None, "the Open API reconciliation did not adopt the FIX order"
+                assert (adopted.order_id, adopted.quantity, adopted.price) == (
+                    seen.order_id,
+                    Decimal(2000),
+                    Decimal("0.90000"),
+                )
+            await over_fix.cancel(order.cl_ord_id)
+
+    asyncio.run(scenario())
