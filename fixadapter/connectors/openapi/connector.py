@@ -429,7 +429,7 @@ class OpenApiConnector:
                     self._metrics.openapi_errors.labels(refused.error_code).inc()
                     self._refused(sent, f"{refused.error_code}: still refused after {attempt} resends")
                     return
-                wait = float(refused.retry_after) if refused.retry_after else float(2**attempt)
+                wait = float(refused.retry_after) if refused.retry_after is not None else float(2**attempt)
                 log.warning(
                     "Open API %s %s refused for the rate limit; sent again in %g s",
                     name,

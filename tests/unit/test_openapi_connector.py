@@ -1,0 +1,286 @@
+"""The Open API connector's promises, against a scripted link: what it sends for an order, how each answer
+reaches the engine (a refusal with ids = 0 tied to its order by clientMsgId, a cancel's answer tied to the
+cancel), what a send that fails means, and that a rate-limited request is sent again within a bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+from google.protobuf.message import Message
+
+from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
+from fixadapter.connectors.openapi.connector import OpenApiConnector
+from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected
+from fixadapter.connectors.openapi.link import OpenApiLink
+from fixadapter.errors import SessionError
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import (
+    ExecKind,
+    OrderStatus,
+    OrderType,
+    RequestKind,
+    SessionState,
+    Side,
+    VenueRequest,
+)
+from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.reports import ConnectionStatus, ExecutionReport, RequestRefused, VenueReport
+from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
+from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
+from fixadapter.protocols.openapi.messages import decode, encode
+
+CTID = 20_000_001
+Answer = Callable[[Message, str | None], Message | BaseException | None]
+
+
+def settings(**extra: Any) -> OpenApiAccountConfig:
+    return OpenApiAccountConfig(ctid_trader_account_id=CTID, client_id="app", client_secret="s3cret", **extra)
+
+
+class ScriptedLink:
+    """Answers each request with `answer(message, clientMsgId)`: a message, an exception, or None (sent,
+    never answered). Events are pushed with `event`."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.sent: list[tuple[Message, str | None]] = []
+        self.on_frame: Callable[[Any], None] | None = None
+        self.on_state: Callable[[bool, str | None], None] | None = None
+
+    def seat(self, ctid: int, on_frame: Any, on_state: Any, **_: Any) -> None:
+        self.on_frame, self.on_state = on_frame, on_state
+
+    def start(self) -> None:
+        pass
+
+    async def unseat(self, ctid: int) -> None:
+        pass
+
+    async def request(self, message: Message, **options: Any) -> Message:
+        msg_id = options.get("client_msg_id")
+        outcome = self.answer(message, msg_id)
+        if isinstance(outcome, NotConnected):
+            raise outcome
+        self.sent.append((message, msg_id))
+        on_sent = options.get("on_sent")
+        if on_sent is not None:
+            on_sent()
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, ErrorResponse) and options.get("also_event"):
+                self.event(_error_res(outcome), msg_id)
+            raise outcome
+        if outcome is None:
+            await asyncio.Event().wait()
+        assert outcome is not None
+        if options.get("also_event"):
+            self.event(outcome, msg_id)
+        return outcome
+
+    def event(self, message: Message, client_msg_id: str | None = None) -> None:
+        assert self.on_frame is not None
+        self.on_frame(decode(encode(message, client_msg_id)))
+
+
+def _error_res(error: ErrorResponse) -> oa.ProtoOAErrorRes:
+    res = oa.ProtoOAErrorRes(errorCode=error.error_code, description=error.description or "")
+    if error.retry_after is not None:
+        res.retryAfter = error.retry_after
+    return res
+
+
+def symbols(message: Message, _msg_id: str | None) -> Message | None:
+    if isinstance(message, oa.ProtoOASymbolsListReq):
+        return oa.ProtoOASymbolsListRes(
+            ctidTraderAccountId=CTID, symbol=[model.ProtoOALightSymbol(symbolId=1, symbolName="EURUSD")]
+        )
+    if isinstance(message, oa.ProtoOASymbolByIdReq):
+        spec = model.ProtoOASymbol(
+            symbolId=1, digits=5, pipPosition=4, minVolume=100_000, stepVolume=100_000, maxVolume=10**10
+        )
+        return oa.ProtoOASymbolByIdRes(ctidTraderAccountId=CTID, symbol=[spec])
+    return None
+
+
+def order(**fields: Any) -> Order:
+    base: dict[str, Any] = {
+        "cl_ord_id": "CL1",
+        "symbol_id": 1,
+        "symbol": "EURUSD",
+        "side": Side.BUY,
+        "order_type": OrderType.MARKET,
+        "quantity": Decimal(10000),
+    }
+    return Order(**{**base, **fields})
+
+
+async def started(link: ScriptedLink, **extra: Any) -> tuple[OpenApiConnector, list[VenueReport]]:
+    connector = OpenApiConnector("desk", settings(**extra), cast(OpenApiLink, link), Metrics(account="desk"))
+    delivered: list[VenueReport] = []
+    await connector.start(delivered.append)
+    assert link.on_state is not None
+    link.on_state(True, None)
+    async with asyncio.timeout(30):  # symbols load first: a bound only a broken connector reaches
+        while not delivered:
+            await asyncio.sleep(0)
+    return connector, delivered
+
+
+def test_the_account_is_announced_up_only_once_its_symbols_are_known() -> None:
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, delivered = await started(link)
+        assert delivered == [
+            ConnectionStatus(connector="openapi", channel="trading", state=SessionState.LOGGED_ON)
+        ]
+        assert [i.name for i in await connector.instruments()] == ["EURUSD"]
+
+    asyncio.run(scenario())
+
+
+def test_a_new_order_goes_out_in_hundredths_with_our_client_order_id_and_a_client_msg_id_naming_it() -> None:
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, _ = await started(link)
+        await connector.submit(order(order_type=OrderType.LIMIT, price=Decimal("1.08000"), label="x"))
+        message, msg_id = link.sent[-1]
+        assert isinstance(message, oa.ProtoOANewOrderReq)
+        assert (message.volume, message.clientOrderId, message.orderType, message.limitPrice) == (
+            1_000_000,
+            "CL1",
+            model.LIMIT,
+            1.08,
+        )
+        assert (message.ctidTraderAccountId, message.label, msg_id) == (CTID, "x", "n|CL1")
+
+    asyncio.run(scenario())
+
+
+def test_an_order_error_with_ids_zero_reaches_its_order_by_the_client_msg_id() -> None:
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, delivered = await started(link)
+        await connector.submit(order())
+        link.event(
+            oa.ProtoOAOrderErrorEvent(
+                ctidTraderAccountId=CTID,
+                errorCode="TRADING_BAD_STOPS",
+                orderId=0,
+                positionId=0,
+                description="SL",
+            ),
+            "n|CL1",
+        )
+        assert delivered[-1] == RequestRefused(
+            request=VenueRequest.NEW_ORDER, request_id="CL1", text="TRADING_BAD_STOPS: SL"
+        )
+
+    asyncio.run(scenario())
+
+
+def test_a_cancels_answer_names_the_cancel_and_the_order_it_cancelled() -> None:
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, delivered = await started(link)
+        working = order(order_type=OrderType.LIMIT, price=Decimal("1.08000"), order_id="9001")
+        request = OrderRequest(request_id="C1", cl_ord_id="CL1", kind=RequestKind.CANCEL)
+        await connector.cancel(working, request)
+        message, msg_id = link.sent[-1]
+        assert isinstance(message, oa.ProtoOACancelOrderReq) and message.orderId == 9001 and msg_id == "c|C1"
+        cancelled = model.ProtoOAOrder(
+            orderId=9001,
+            tradeData=model.ProtoOATradeData(symbolId=1, volume=1_000_000, tradeSide=model.BUY),
+            orderType=model.LIMIT,
+            orderStatus=model.ORDER_STATUS_CANCELLED,
+            clientOrderId="CL1",
+            limitPrice=1.08,
+        )
+        link.event(
+            oa.ProtoOAExecutionEvent(
+                ctidTraderAccountId=CTID, executionType=model.ORDER_CANCELLED, order=cancelled
+            )
+        )
+        report = delivered[-1]
+        assert isinstance(report, ExecutionReport)
+        assert (report.kind, report.status, report.cl_ord_id, report.orig_cl_ord_id) == (
+            ExecKind.CANCELLED,
+            OrderStatus.CANCELLED,
+            "C1",
+            "CL1",
+        )
+
+    asyncio.run(scenario())
+
+
+def test_a_cancel_before_the_venue_acknowledged_the_order_is_not_sent_and_says_why() -> None:
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, _ = await started(link)
+        request = OrderRequest(request_id="C1", cl_ord_id="CL1", kind=RequestKind.CANCEL)
+        with pytest.raises(SessionError, match="no venue order id yet"):
+            await connector.cancel(order(), request)
+
+    asyncio.run(scenario())
+
+
+def test_a_send_while_disconnected_is_known_not_sent() -> None:
+    async def scenario() -> None:
+        def down(message: Message, msg_id: str | None) -> Message | BaseException | None:
+            if isinstance(message, oa.ProtoOANewOrderReq):
+                return NotConnected("127.0.0.1:5035: not connected")
+            return symbols(message, msg_id)
+
+        connector, _ = await started(ScriptedLink(down))
+        with pytest.raises(SessionError, match="not sent"):
+            await connector.submit(order())
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_lost_after_the_order_was_written_is_never_resent() -> None:
+    async def scenario() -> None:
+        def cut(message: Message, msg_id: str | None) -> Message | BaseException | None:
+            if isinstance(message, oa.ProtoOANewOrderReq):
+                return ConnectionLost("ProtoOANewOrderReq", msg_id or "", "connection closed", sent=True)
+            return symbols(message, msg_id)
+
+        link = ScriptedLink(cut)
+        connector, delivered = await started(link)
+        await connector.submit(order())
+        for task in list(connector._tasks):  # the request's life ends without a resend
+            await task
+        orders_sent = [m for m, _ in link.sent if isinstance(m, oa.ProtoOANewOrderReq)]
+        assert len(orders_sent) == 1
+        assert not [r for r in delivered if isinstance(r, RequestRefused)]
+
+    asyncio.run(scenario())
+
+
+def test_a_rate_limited_order_is_sent_again_after_retry_after_and_refused_after_the_last_try() -> None:
+    async def scenario() -> None:
+        def limited(message: Message, msg_id: str | None) -> Message | BaseException | None:
+            if isinstance(message, oa.ProtoOANewOrderReq):
+                return ErrorResponse(
+                    "ProtoOANewOrderReq",
+                    msg_id or "",
+                    "BLOCKED_PAYLOAD_TYPE",
+                    answer_payload_type=2142,
+                    retry_after=0,
+                )
+            return symbols(message, msg_id)
+
+        link = ScriptedLink(limited)
+        connector, delivered = await started(link, retry_rate_limited=2)
+        await connector.submit(order())
+        async with asyncio.timeout(30):  # a bound only a broken connector reaches
+            while not any(isinstance(r, RequestRefused) for r in delivered):
+                await asyncio.sleep(0)
+        ids = [msg_id for m, msg_id in link.sent if isinstance(m, oa.ProtoOANewOrderReq)]
+        assert ids == ["n|CL1", "n|CL1|1", "n|CL1|2"]
+        refusals = [r for r in delivered if isinstance(r, RequestRefused)]
+        assert len(refusals) == 1 and "BLOCKED_PAYLOAD_TYPE" in refusals[0].text
+
+    asyncio.run(scenario())
