@@ -38,7 +38,7 @@ Answer = Callable[[Message, str | None], Message | BaseException | None]
 
 
 def settings(**extra: Any) -> OpenApiAccountConfig:
-    return OpenApiAccountConfig(ctid_trader_account_id=CTID, client_id="app", client_secret="s3cret", **extra)
+    return OpenApiAccountConfig(ctid_trader_account_id=CTID, client_id="app", client_secret="s3cret", **extra)  # noqa: S106 - a test value
 
 
 class ScriptedLink:
