@@ -213,10 +213,70 @@ def _openapi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     login.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the redirect")
     login.add_argument("--authorize-url", help="authorize endpoint (default: cTrader's)")
     login.add_argument("--token-url", help="token endpoint (default: cTrader's)")
+    _add_listing_options(login)
+    login.add_argument(
+        "--no-list", action="store_true", help="do not connect to the Open API to list the token's accounts"
+    )
+    accounts = openapi.add_parser(
+        "accounts",
+        help="list the accounts a stored token reaches (ctid_trader_account_id, login, live or demo) over "
+        "the Open API",
+    )
+    accounts.add_argument(
+        "--client-id", help="the application's client id (or FIXADAPTER_OPENAPI__CLIENT_ID)"
+    )
+    accounts.add_argument(
+        "--token-file", type=Path, help="encrypted token file (or FIXADAPTER_OPENAPI__TOKEN_FILE)"
+    )
+    accounts.add_argument("--grant", default="default", help="which stored grant")
+    _add_listing_options(accounts)
+
+
+def _add_listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--openapi-host", default="demo.ctraderapi.com", help="the Open API server asked for the list"
+    )
+    parser.add_argument("--openapi-port", type=int, default=5035)
+    parser.add_argument("--ca-file", type=Path, help="PEM CA bundle to trust instead of the system store")
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    """`fixadapter openapi login`: the OAuth flow; prints where the pair went and its expiry, no token."""
+    """`fixadapter openapi login|accounts`: the OAuth flow, the token's accounts; never a token."""
+    if args.openapi_command == "accounts":
+        return _openapi_accounts(args)
+    return _openapi_login(args)
+
+
+def _print_accounts(args: argparse.Namespace, client_id: str, secret: SecretStr, token: SecretStr) -> int:
+    from fixadapter.connectors.openapi.accounts_list import AccountListError, format_accounts, list_accounts
+
+    try:
+        listed, can_trade = asyncio.run(
+            list_accounts(client_id, secret, token, args.openapi_host, args.openapi_port, args.ca_file)
+        )
+    except AccountListError as error:
+        print(f"{error}; list them later with `fixadapter openapi accounts`", file=sys.stderr)
+        return 1
+    print(format_accounts(listed, can_trade))
+    return 0
+
+
+def _openapi_accounts(args: argparse.Namespace) -> int:
+    from fixadapter.connectors.openapi.auth_config import OpenApiAppConfig
+    from fixadapter.connectors.openapi.tokens import FileTokenStore, grant_key
+
+    app = OpenApiAppConfig.from_environment(client_id=args.client_id, token_file=args.token_file)
+    key = grant_key(app.client_id, args.grant)
+    pair = FileTokenStore(app.token_file).load(key)
+    if pair is None:
+        print(
+            f"no token stored for {key} in {app.token_file}: run `fixadapter openapi login`", file=sys.stderr
+        )
+        return 1
+    return _print_accounts(args, app.client_id, app.client_secret, pair.access_token)
+
+
+def _openapi_login(args: argparse.Namespace) -> int:
     import webbrowser
 
     from fixadapter.connectors.openapi.auth_config import OpenApiAppConfig
@@ -243,7 +303,9 @@ def _openapi(args: argparse.Namespace) -> int:
         )
     )
     print(login_summary(app, result))
-    return 0
+    if args.no_list:
+        return 0
+    return _print_accounts(args, app.client_id, app.client_secret, result.pair.access_token)
 
 
 def _db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -297,7 +297,7 @@ class OpenApiLink:
                 await self._authorise_one(transport, seat, refreshed=True)
                 return
             else:
-                self._set_up(seat, False, f"account auth refused: {refused.error_code}")
+                self._set_up(seat, False, _auth_refusal(seat.ctid, refused.error_code, self.settings))
                 log.error("Open API account %d: account auth refused: %s", seat.ctid, refused)
                 return
         except TokenAlarm as alarm:
@@ -433,6 +433,26 @@ class OpenApiLink:
         transport = self._transport
         if transport is not None and transport.is_open:
             asyncio.get_running_loop().create_task(self._authorise_one(transport, seat))
+
+
+def _auth_refusal(ctid: int, code: str, settings: OpenApiAccountConfig) -> str:
+    """Why an account cannot be authorised, and what to do about it."""
+    if code == "CANT_ROUTE_REQUEST":
+        other = "live" if settings.environment == "demo" else "demo"
+        return (
+            f"account auth refused: CANT_ROUTE_REQUEST: account {ctid} does not live on the "
+            f"{settings.environment} server {settings.server}; if it is a {other} account set "
+            f"`environment: {other}` in its openapi section (`{LOGIN_COMMAND}` lists each account with its "
+            "environment)"
+        )
+    if code == "CH_CTID_TRADER_ACCOUNT_NOT_FOUND":
+        return (
+            f"account auth refused: {code}: no account {ctid} (give the ctidTraderAccountId, not the trader "
+            f"login; `{LOGIN_COMMAND}` lists them)"
+        )
+    if code in TOKEN_EXPIRED_CODES:
+        return f"account auth refused: {code} even after a refresh: run `{LOGIN_COMMAND}`"
+    return f"account auth refused: {code}"
 
 
 def _has_account(message: Message) -> bool:

@@ -2,8 +2,8 @@
 
 It prints the authorize URL, takes the code from the loopback redirect (or a pasted code or redirect URL),
 exchanges it and stores the pair before saying anything about it. What it prints names the grant, the
-file, the scope and the expiry, never a token or the code. Listing the accounts the token reaches needs
-the Open API TCP session (ProtoOAGetAccountListByAccessTokenReq), which is the connector's next step.
+file, the scope and the expiry, never a token or the code; then the CLI lists the accounts the token
+reaches over the Open API (accounts_list.py).
 """
 
 from __future__ import annotations
@@ -123,7 +123,6 @@ def login_summary(app: OpenApiAppConfig, result: LoginResult, now: datetime | No
             "encrypted with FIXADAPTER_OPENAPI_TOKEN_KEY.",
             f"Access token expires {result.pair.expires_at.isoformat(timespec='seconds')} "
             f"(in {days:.1f} days); the refresh token is kept to renew it.",
-            "The accounts this token reaches are listed over the Open API connection, "
-            "which is not built yet.",
+            "The accounts this token reaches follow (`fixadapter openapi accounts` lists them again).",
         ]
     )
