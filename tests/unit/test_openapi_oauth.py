@@ -20,7 +20,7 @@ import io
 import logging
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -368,6 +368,9 @@ class SecondSaveFails:
             raise TokenFileError("cannot write the token file: No space left on device")
         self.inner.save(key, pair)
 
+    def acquire_refresh(self, key: str, wait: float) -> Callable[[], None]:
+        return self.inner.acquire_refresh(key, wait)
+
 
 def test_the_rotated_pair_is_on_disk_before_it_is_returned(
     endpoint: Endpoint, environ: dict[str, str], tmp_path: Path
@@ -510,3 +513,35 @@ def test_the_application_settings_show_no_secret() -> None:
     assert CLIENT_SECRET not in repr(app) + str(app)
     with pytest.raises(ConfigError, match="FIXADAPTER_OPENAPI__CLIENT_SECRET"):
         OpenApiAppConfig.from_environment({}, client_id="c")
+
+
+def test_a_refresh_another_process_already_made_is_used_not_made_again(
+    endpoint: Endpoint, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """Two daemons on one grant: the one that comes second finds the pair rotated under the lock and takes
+    it, instead of refreshing the pair it held (whose refresh token the first one spent)."""
+    app = endpoint.app(tmp_path)
+    store = _logged_in(endpoint, tmp_path, environ)
+    held = store.load(KEY)
+    assert held is not None
+    first = asyncio.run(rotate(store, KEY, lambda token: refresh(app, token), seen=held))
+    endpoint.remember(first)
+    calls = endpoint.server.token_requests
+    second = asyncio.run(rotate(store, KEY, lambda token: refresh(app, token), seen=held))
+    assert second == first
+    assert endpoint.server.token_requests == calls
+
+
+def test_a_refresh_waits_for_another_process_holding_the_lock_and_says_so_when_it_never_lets_go(
+    endpoint: Endpoint, environ: dict[str, str], tmp_path: Path
+) -> None:
+    app = endpoint.app(tmp_path)
+    store = _logged_in(endpoint, tmp_path, environ)
+    other = FileTokenStore(app.token_file, environ)
+    release = other.acquire_refresh(KEY, 1.0)
+    try:
+        with pytest.raises(TokenFileError, match="another process has been refreshing"):
+            asyncio.run(rotate(store, KEY, lambda token: refresh(app, token), lock_wait=0.2))
+    finally:
+        release()
+    endpoint.remember(asyncio.run(rotate(store, KEY, lambda token: refresh(app, token))))

@@ -349,7 +349,7 @@ class OpenApiLink:
                 )
 
             try:
-                grant.pair = await rotate(self._tokens, key, obtain)
+                grant.pair = await rotate(self._tokens, key, obtain, seen=current)
             except ErrorResponse as refused:
                 text = (
                     f"the Open API refused to refresh the token of {key} ({refused.error_code}): run "

@@ -11,9 +11,12 @@ make a key; they never show the key or a token.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -41,6 +44,8 @@ __all__ = [
 TOKEN_KEY_ENV = "FIXADAPTER_OPENAPI_TOKEN_KEY"  # noqa: S105 - the variable's name, not a key
 MAKE_KEY_COMMAND = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 log = logging.getLogger("fixadapter.openapi.tokens")
+LOCK_POLL_SECONDS = 0.05
+REFRESH_LOCK_SECONDS = 60.0
 
 
 class TokenKeyError(FixAdapterError):
@@ -101,11 +106,17 @@ def grant_key(client_id: str, grant: str = "default") -> str:
 
 
 class TokenStore(Protocol):
-    """Where token pairs live between runs; `save` returns only once the pair survives a crash."""
+    """Where token pairs live between runs; `save` returns only once the pair survives a crash.
+
+    `acquire_refresh` serialises refreshes of one grant across every process using the store (a refresh
+    token works once: two daemons refreshing the same pair at once would leave one of them with a dead
+    pair); it returns the function that releases it, or raises TokenFileError after `wait` seconds."""
 
     def load(self, key: str) -> TokenPair | None: ...
 
     def save(self, key: str, pair: TokenPair) -> None: ...
+
+    def acquire_refresh(self, key: str, wait: float) -> Callable[[], None]: ...
 
 
 def _fernet(environ: Mapping[str, str], variable: str) -> Fernet:
@@ -145,6 +156,29 @@ class FileTokenStore:
 
     def keys(self) -> list[str]:
         return sorted(self._read())
+
+    def acquire_refresh(self, key: str, wait: float) -> Callable[[], None]:
+        """An exclusive lock on `<file>.lock` (every grant of the file: refreshes are rare)."""
+        lock_path = private_dir(self.path.parent) / f"{self.path.name}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise TokenFileError(
+                        f"another process has been refreshing the tokens of {self.path} for {wait:g} s"
+                    ) from None
+                time.sleep(LOCK_POLL_SECONDS)
+
+        def release() -> None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        return release
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -190,17 +224,40 @@ class FileTokenStore:
 
 
 async def rotate(
-    store: TokenStore, key: str, obtain: Callable[[SecretStr], Awaitable[TokenPair]]
+    store: TokenStore,
+    key: str,
+    obtain: Callable[[SecretStr], Awaitable[TokenPair]],
+    seen: TokenPair | None = None,
+    lock_wait: float = REFRESH_LOCK_SECONDS,
 ) -> TokenPair:
     """Refresh the stored pair with `obtain` (HTTP or in-band) and store the new pair before returning it.
 
+    Under the store's refresh lock: when the stored pair is no longer `seen` (the one the caller holds),
+    another process refreshed meanwhile and its pair is returned as it is, never refreshed a second time.
     The old pair is first marked `refresh_started_at`: if the process dies after the server rotated but
     before the new pair was stored, the next load says so (the old refresh token is then spent, and only
     a new login helps), instead of failing later with a bare "invalid token".
     """
+    release = await asyncio.to_thread(store.acquire_refresh, key, lock_wait)
+    try:
+        return await _rotate_locked(store, key, obtain, seen)
+    finally:
+        release()
+
+
+async def _rotate_locked(
+    store: TokenStore, key: str, obtain: Callable[[SecretStr], Awaitable[TokenPair]], seen: TokenPair | None
+) -> TokenPair:
     current = store.load(key)
     if current is None:
         raise TokenFileError(f"no Open API token stored for {key}: run `fixadapter openapi login` first")
+    if (
+        seen is not None
+        and current.refresh_token != seen.refresh_token
+        and current.refresh_started_at is None
+    ):
+        log.info("the token pair of %s was refreshed by another process: using its pair", key)
+        return current
     if current.refresh_started_at is not None:
         log.warning(
             "a refresh of %s started %s never stored its answer; if the server rotated the pair then, this "
