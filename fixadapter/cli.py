@@ -138,13 +138,13 @@ def _log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _log_verify_parser(log: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = log.add_parser(
         "verify",
-        help="check the hash chains of fix_messages: names the first edited, deleted or reordered record "
-        "(exit 1), or says each chain is intact (exit 0)",
+        help="check the hash chains of fix_messages (FIX and Open API): names the first edited, deleted or "
+        "reordered record (exit 1), or says each chain is intact (exit 0)",
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", type=Path, help="YAML config: compliance.store_url or store.url")
     where.add_argument("--store-url", help="database URL holding fix_messages, instead of --config")
-    p.add_argument("--session", help="only this session's chains (QUOTE, TRADE)")
+    p.add_argument("--session", help="only this session's chains (QUOTE, TRADE, OPENAPI)")
     p.add_argument("--day", type=date.fromisoformat, help="only this UTC day's chains (YYYY-MM-DD)")
 
 

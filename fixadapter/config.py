@@ -209,7 +209,9 @@ class ComplianceConfig(_Section):
         None,
         description="fix_messages database; omitted: <store>-fix.db beside a SQLite store, else store.url",
     )
-    record_market_data: bool = Field(True, description="QUOTE W/X too (the issue asks for every message)")
+    record_market_data: bool = Field(
+        True, description="QUOTE W/X and Open API spot/depth events too (the issue asks for every message)"
+    )
     buffer_size: Annotated[int, Field(ge=1000)] = 500_000
     batch_size: Annotated[int, Field(ge=1)] = 5000
     flush_interval_ms: Annotated[int, Field(ge=10)] = 200

@@ -325,7 +325,7 @@ class _Families:
         )
         self.compliance_skipped = Counter(
             "fixadapter_compliance_market_data_skipped_total",
-            "QUOTE W/X messages not recorded because compliance.record_market_data is off",
+            "QUOTE W/X and Open API spot/depth events not recorded (compliance.record_market_data off)",
             registry=r,
         )
         self.compliance_file_errors = Counter(

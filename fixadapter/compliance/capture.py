@@ -1,4 +1,5 @@
-"""MessageRecorder: every FIX message of both sessions, recorded off the QuickFIX threads.
+"""MessageRecorder: every FIX message of both sessions and every Open API frame, recorded off the QuickFIX
+threads and the asyncio loop.
 
 QuickFIX calls the Python Log (connectors/fix/application.py) on its session threads, holding the GIL, so
 `offer` does the least possible there: a clock read and one append to a bounded deque (no lock, no
@@ -8,6 +9,7 @@ parsing, no masking; measured at well under a microsecond). The rest is a Backgr
 1. masks secrets (mask_secrets field by field, as import does, behind a cheap pre-check) and reads the
    indexed tags (35, 34, 11, 41, 37) by string search, building FixRecords;
 2. appends them to the masked QuickFIX-format log files and fsyncs them (files.py);
+   Open API frames are decoded and masked field by field there too (openapi_frames.py), never on the loop;
 3. inserts them into `fix_messages`, chained (writer.py); when the database fails, or a batch takes longer
    than `spill_after_seconds`, records go to a spill file instead (spill.py) and everything after them
    follows them there until the spill is loaded back, so the table keeps arrival order.
@@ -36,6 +38,7 @@ from sqlalchemy import Connection, Engine, make_url
 
 from fixadapter.compliance.files import EVENT, MESSAGES, LogFiles
 from fixadapter.compliance.logfile import mask_message
+from fixadapter.compliance.openapi_frames import frame_record, peek_payload_type
 from fixadapter.compliance.records import Direction, FixRecord
 from fixadapter.compliance.spill import (
     REJECTED,
@@ -60,11 +63,13 @@ TABLE = "fix_messages"
 MAINTENANCE_EVERY_SECONDS = 3600.0
 DROP_REASONS = ("buffer_full", "spill_failed", "rejected", "unconverted")
 MARKET_DATA = frozenset({"W", "X"})
+# ProtoOASpotEvent, ProtoOADepthEvent: Open API's market data, skipped like W/X unless record_market_data.
+OPENAPI_MARKET_DATA = frozenset({2131, 2155})
 
 
-# An item of the buffer: capture time, session, direction ("in"/"out", None for an engine event), text;
-# or a threading.Event that `flush` waits on.
-Item = tuple[float, str, str | None, str]
+# An item of the buffer: capture time, session, direction ("in"/"out", None for an engine event), and the
+# FIX message or event text, or an Open API frame's bytes.
+Item = tuple[float, str, str | None, str | bytes]
 
 
 def maybe_secret(text: str) -> bool:
@@ -296,7 +301,11 @@ class _FixMessages:
         events: list[tuple[float, str, str]] = []
         for moment, session, direction, text in batch:
             try:
-                if direction is None:
+                if isinstance(text, bytes):
+                    if direction is None:
+                        raise ValueError("an Open API frame without a direction")
+                    records.append(frame_record(moment, session, direction, text))
+                elif direction is None:
                     events.append((moment, session, mask(text)))
                 else:
                     records.append(to_record(moment, session, direction, text))
@@ -444,12 +453,24 @@ class MessageRecorder:
         if not self._offer((self._clock(), session, direction, text)):
             self._overflow()
 
+    def offer_frame(self, session: str, direction: str, frame: bytes) -> None:
+        """An Open API frame sent or received (one serialized ProtoMessage, without the 4-byte length prefix),
+        from the connector's asyncio loop: one append (or a counted drop), decoded and masked on the writer
+        thread; never blocks, never raises. `direction` is "in" or "out"; spot and depth events are skipped
+        unless compliance.record_market_data."""
+        if self._skip_market_data and peek_payload_type(frame) in OPENAPI_MARKET_DATA:
+            self._counters.skipped.inc()
+            return
+        if not self._offer((self._clock(), session, direction, bytes(frame))):
+            self._overflow()
+
     def offer_event(self, session: str, text: str) -> None:
         """An engine event (logon, disconnect, garbled message): goes to the event file only."""
         if not self._offer((self._clock(), session, None, text)):
             self._overflow()
 
     def register_session(self, session: str, prefix: str) -> None:
+        """The log file prefix of a session's messages (QuickFIX's for FIX; any name for Open API)."""
         if self.files is not None:
             self.files.register(session, prefix)
 

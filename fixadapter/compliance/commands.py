@@ -72,10 +72,15 @@ def _side_options(parser: argparse.ArgumentParser) -> None:
 
 def _filter_options() -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--cl-ord-id", help="ClOrdID (11) or OrigClOrdID (41)")
-    filters.add_argument("--order-id", help="the venue's OrderID (37)")
-    filters.add_argument("--msg-type", help="message type: code (D, 8) or name (NewOrderSingle)")
-    filters.add_argument("--session", help="QUOTE or TRADE (or the session name of another engine's log)")
+    filters.add_argument("--cl-ord-id", help="ClOrdID (11) or OrigClOrdID (41); Open API: clientOrderId")
+    filters.add_argument("--order-id", help="the venue's OrderID (37); Open API: orderId")
+    filters.add_argument(
+        "--msg-type",
+        help="message type: code (D, 8) or name (NewOrderSingle); Open API: payload type (NewOrderReq, 2106)",
+    )
+    filters.add_argument(
+        "--session", help="QUOTE, TRADE or OPENAPI (or the session name of another engine's log)"
+    )
     filters.add_argument("--from", dest="start", type=_utc_time, help="inclusive; ISO 8601, UTC if no offset")
     filters.add_argument("--to", dest="end", type=_utc_time, help="exclusive; ISO 8601, UTC if no offset")
     return filters

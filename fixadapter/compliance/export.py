@@ -11,7 +11,9 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from fixadapter.compliance import openapi_display
 from fixadapter.compliance.decode import DecodeError, Dictionary, format_decoded
+from fixadapter.compliance.records import is_openapi_record
 from fixadapter.connectors.fix.wire import SOH
 
 if TYPE_CHECKING:
@@ -53,7 +55,10 @@ def row(entry: Entry) -> dict[str, Any]:
     }
 
 
-def _decoded_fields(entry: Entry, dictionary: Dictionary) -> list[dict[str, object]] | str:
+def _decoded_fields(entry: Entry, dictionary: Dictionary) -> list[dict[str, object]] | dict[str, Any] | str:
+    """FIX: the fields as the dictionary reads them; Open API: the stored record as data."""
+    if is_openapi_record(entry.record.raw):
+        return openapi_display.parsed(entry.record.raw)
     try:
         return [field.as_dict() for field in dictionary.decode(entry.record.raw)]
     except DecodeError as exc:
@@ -61,6 +66,8 @@ def _decoded_fields(entry: Entry, dictionary: Dictionary) -> list[dict[str, obje
 
 
 def _decoded_text(entry: Entry, dictionary: Dictionary) -> str:
+    if is_openapi_record(entry.record.raw):
+        return "\n".join(openapi_display.decoded_lines(entry.record.raw))
     try:
         return "\n".join(format_decoded(dictionary.decode(entry.record.raw)))
     except DecodeError as exc:
@@ -97,12 +104,18 @@ def write_csv(entries: Iterable[Entry], out: TextIO, dictionary: Dictionary | No
 def message_title(entry: Entry, dictionary: Dictionary) -> str:
     """`#42 2025-01-01T10:00:01.123000+00:00 TRADE out 8 ExecutionReport seq 7`: one message's heading."""
     record = entry.record
-    name = dictionary.message_name(record.msg_type) or "unknown message type"
     seq = "" if record.seq_num is None else f" seq {record.seq_num}"
     return (
         f"#{entry.id} {record.time.isoformat(timespec='microseconds')} {record.session} "
-        f"{record.direction} {record.msg_type} {name}{seq}"
+        f"{record.direction} {type_title(record.msg_type, record.raw, dictionary)}{seq}"
     )
+
+
+def type_title(msg_type: str, raw: str, dictionary: Dictionary) -> str:
+    """`D NewOrderSingle` for FIX; an Open API record's type is its payload type name already."""
+    if is_openapi_record(raw):
+        return msg_type
+    return f"{msg_type} {dictionary.message_name(msg_type) or 'unknown message type'}"
 
 
 def write_decoded(entries: Iterable[Entry], out: TextIO, dictionary: Dictionary) -> int:
@@ -130,7 +143,11 @@ def write_table(entries: Iterable[Entry], out: TextIO, dictionary: Dictionary) -
     count = 0
     for entry in entries:
         r = entry.record
-        kind = f"{r.msg_type} {dictionary.message_name(r.msg_type) or '?'}"
+        kind = (
+            r.msg_type
+            if is_openapi_record(r.raw)
+            else f"{r.msg_type} {dictionary.message_name(r.msg_type) or '?'}"
+        )
         seq = "-" if r.seq_num is None else str(r.seq_num)
         out.write(
             f"{r.time.isoformat(timespec='microseconds'):<32} {r.session:<8} {r.direction!s:<3} {kind:<30} "

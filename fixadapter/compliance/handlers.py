@@ -19,6 +19,7 @@ from fixadapter.compliance.decode import Dictionary, default_dictionary_path
 from fixadapter.compliance.export import write
 from fixadapter.compliance.importer import Importer, ImportResult
 from fixadapter.compliance.logfile import LogFileError, LogFileReader, Problem
+from fixadapter.compliance.openapi_display import payload_type_name
 from fixadapter.compliance.query import Entry, FileSource, LogFilter, Source, StoreSource, order_life
 from fixadapter.compliance.table import require_table
 from fixadapter.compliance.writer import ComplianceWriter
@@ -86,18 +87,27 @@ def _filter(args: argparse.Namespace, dictionary: Dictionary) -> LogFilter:
     if args.start is not None and args.end is not None and args.start >= args.end:
         raise LogCommandError(f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}")
     session = args.session
-    if session is not None:  # QUOTE/TRADE of the default account, <account>:QUOTE/TRADE of another
+    if session is not None:  # QUOTE/TRADE/OPENAPI of the default account, <account>:<kind> of another
         account, colon, kind = session.rpartition(":")
-        if kind.upper() in ("QUOTE", "TRADE"):
+        if kind.upper() in ("QUOTE", "TRADE", "OPENAPI"):
             session = f"{account}{colon}{kind.upper()}"
     return LogFilter(
         session=session,
-        msg_type=None if args.msg_type is None else dictionary.msg_type(args.msg_type),
+        msg_type=None if args.msg_type is None else message_type(args.msg_type, dictionary),
         cl_ord_id=args.cl_ord_id,
         order_id=args.order_id,
         start=args.start,
         end=args.end,
     )
+
+
+def message_type(text: str, dictionary: Dictionary) -> str:
+    """A FIX message type (code or name) when the dictionary knows it, else an Open API payload type (name,
+    name without ProtoOA, or number) as recorded, else the text as given."""
+    fix_type = dictionary.msg_type(text)
+    if fix_type in dictionary.messages:
+        return fix_type
+    return payload_type_name(text) or text
 
 
 # -- commands -----------------------------------------------------------------------------------------

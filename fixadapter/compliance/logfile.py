@@ -11,6 +11,10 @@ Which side is ours (direction) comes from --our-comp-id, else the QuickFIX file 
 account.sender_comp_id if the file's messages carry it, else cTrader's own CompID CSERVER being the other
 side. The session is QUOTE/TRADE from the sub ids (57 on what we send, 50 on what we receive), else the file
 name's qualifier, else `<BeginString>:<ours>-><theirs>`.
+
+This adapter's Open API log files (`<time> : {"payloadType":...}`, written by the same recorder, see
+openapi_frames.py) are read too: each line carries its direction, and the session is --session, else the
+file's prefix (the recorder names a session's files after it unless told otherwise).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from fixadapter.compliance.records import Direction, FixRecord
+from fixadapter.compliance.openapi_frames import record_from_text
+from fixadapter.compliance.records import OPENAPI_RECORD_START, Direction, FixRecord
 from fixadapter.connectors.fix.wire import SOH, WireError, parse_utc, split_fields
 from fixadapter.errors import FixAdapterError
 from fixadapter.logs import mask_secrets
@@ -139,6 +144,8 @@ class LogFileReader:
             raise LogFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
 
     def _line(self, number: int, data: bytes) -> LoggedMessage | None:
+        if _is_openapi_line(data):
+            return self._openapi_line(number, data)
         try:
             parsed = _parse_line(data)
             if parsed is None:
@@ -150,6 +157,24 @@ class LogFileReader:
         if parsed.fields.get(10) != _checksum(parsed.message) and MASKED_PASSWORD not in parsed.message:
             reason = "CheckSum (10) does not match the message: imported as it is"
             self.problems.append(Problem(self.path, number, reason, warning=True))
+        return LoggedMessage(self.path, number, record)
+
+    def _openapi_line(self, number: int, data: bytes) -> LoggedMessage | None:
+        """A line of this adapter's Open API log file: `<time> : {"payloadType":...}`; its session is
+        --session, else the file's prefix (the recorder names the file after the session)."""
+        text = data.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+        start = text.find(OPENAPI_RECORD_START)
+        moment = _logger_time(text[:start])
+        if moment is None:
+            self.problems.append(Problem(self.path, number, "an Open API record without its time"))
+            return None
+        session = self.session or self.path.name.split(".messages.", 1)[0]
+        try:
+            record = record_from_text(moment, session, text[start:])
+        except ValueError as exc:
+            reason = f"not a whole Open API record: {str(exc)[:200]}"
+            self.problems.append(Problem(self.path, number, reason))
+            return None
         return LoggedMessage(self.path, number, record)
 
     def _record(self, parsed: _Parsed) -> FixRecord:
@@ -239,6 +264,12 @@ def _named_side(name: str, begin: str, sender: str, target: str) -> tuple[str, s
             qualifier = named.group("qualifier")
             return ours, qualifier.upper() if qualifier else None
     return None
+
+
+def _is_openapi_line(data: bytes) -> bool:
+    """An Open API record starts the line after its time (a FIX message quoting one in a text is FIX)."""
+    start = data.find(OPENAPI_RECORD_START.encode())
+    return start >= 0 and b"8=FIX" not in data[:start]
 
 
 def _parse_line(data: bytes) -> _Parsed | None:

@@ -1,5 +1,6 @@
-"""One FIX message as compliance keeps it, whatever wrote it (this adapter's LogFactory or another engine's
-log file). Secrets are masked before a record exists: `raw` never holds a password or a token.
+"""One FIX message (or Open API frame) as compliance keeps it, whatever wrote it (this adapter's LogFactory,
+its Open API capture, or another engine's log file). Secrets are masked before a record exists: `raw` never
+holds a password or a token.
 """
 
 from __future__ import annotations
@@ -8,6 +9,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+# How an Open API record's text starts (openapi_frames.py writes it); FIX text starts 8=FIX.
+OPENAPI_RECORD_START = '{"payloadType":'
+
+
+def is_openapi_record(raw: str) -> bool:
+    """Whether a record's text is an Open API frame, not a FIX message (no import of protobuf needed)."""
+    return raw.startswith(OPENAPI_RECORD_START)
 
 
 class Direction(StrEnum):

@@ -1,4 +1,5 @@
-"""The `fix_messages` table: every captured or imported FIX message, masked and hash-chained, and its reader.
+"""The `fix_messages` table: every captured or imported FIX message and Open API frame, masked and
+hash-chained, and its reader.
 
 Rows are append-only. Each belongs to a chain (session, day); `id` order within a chain is the chain order
 (see chain.py). `fix_messages_spill` remembers how much of a spill file is already in the table, in the same
@@ -34,6 +35,8 @@ from fixadapter.store.checks import table_error
 from fixadapter.store.schema import UtcDateTime, metadata
 
 TABLE = "fix_messages"
+# Wide enough for every Open API payload type name (ProtoOAGetAccountListByAccessTokenReq); FIX types are 1-2.
+MSG_TYPE_LENGTH = 64
 
 fix_messages = Table(
     TABLE,
@@ -43,7 +46,7 @@ fix_messages = Table(
     Column("time", UtcDateTime, nullable=False),
     Column("session", String(64), nullable=False),
     Column("direction", String(3), nullable=False),
-    Column("msg_type", String(16), nullable=False),
+    Column("msg_type", String(MSG_TYPE_LENGTH), nullable=False),
     Column("seq_num", BigInteger),
     Column("cl_ord_id", Text),
     Column("orig_cl_ord_id", Text),

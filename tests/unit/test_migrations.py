@@ -19,6 +19,7 @@ from fixadapter.errors import ClientIdInUse, SchemaBehind
 from fixadapter.model.enums import OrderStatus, PositionSide, RequestKind
 from fixadapter.model.orders import OrderRequest, Position
 from fixadapter.model.reports import Instrument
+from fixadapter.protocols.openapi.messages import PAYLOAD_TYPES
 from fixadapter.store import migrations, schema
 from fixadapter.store.migrations import COMPLIANCE, STORE
 from fixadapter.store.repository import OrderStore, make_engine
@@ -276,13 +277,29 @@ def test_a_new_compliance_database_is_created_at_head_by_its_writer(url: str, en
     assert version_rows(engine, "fix_messages_version") == [COMPLIANCE.head()]
 
 
-def test_a_compliance_database_of_before_versions_is_taken_as_it_is_with_its_chains(
+def test_a_compliance_database_of_before_versions_is_refused_naming_the_upgrade_command(
     url: str, engine: Engine
 ) -> None:
     write_legacy_compliance(url, 10)
     before = stored_records(url)
 
+    with pytest.raises(SchemaBehind, match="fixadapter db upgrade"):
+        ComplianceWriter(engine)
+
+    assert stored_records(url) == before
+
+
+def test_a_compliance_database_of_before_versions_keeps_its_chains_through_the_upgrade(
+    url: str, engine: Engine
+) -> None:
+    write_legacy_compliance(url, 10)
+    before = stored_records(url)
+    lines: list[str] = []
+
+    migrations.upgrade(engine, COMPLIANCE, progress=lines.append)
     ComplianceWriter(engine).append_many(fix_records(12)[10:])
+
+    assert any("applied 0002_msg_type_64" in line for line in lines)
 
     assert version_rows(engine, "fix_messages_version") == [COMPLIANCE.head()]
     after = stored_records(url)
@@ -290,3 +307,17 @@ def test_a_compliance_database_of_before_versions_is_taken_as_it_is_with_its_cha
     report = verify(engine)
     assert report.first_problem is None
     assert sum(chain.records for chain in report.chains) == 12
+
+
+def test_an_upgraded_compliance_database_holds_the_longest_open_api_payload_type_name(
+    url: str, engine: Engine
+) -> None:
+    write_legacy_compliance(url, 2)
+    migrations.upgrade(engine, COMPLIANCE)
+    longest = max((cls.__name__ for cls in PAYLOAD_TYPES.values()), key=len)
+    record = fix_records(3)[2].model_copy(update={"msg_type": longest, "session": "OPENAPI"})
+
+    ComplianceWriter(engine).append_many([record])
+
+    assert [r.msg_type for r in stored_records(url) if r.session == "OPENAPI"] == [longest]
+    assert verify(engine).intact
