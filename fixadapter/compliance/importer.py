@@ -1,19 +1,20 @@
 """Log files into `fix_messages`: read by logfile, chained in by ComplianceWriter.append_many, in batches.
 
 Importing is idempotent: a message already stored (same session, direction and raw text: the raw text holds
-MsgSeqNum and SendingTime) is not stored again, so a file imported twice, or our own log file imported next
-to what capture already wrote, adds nothing. Skipped lines never stop an import; they are reported.
+MsgSeqNum and SendingTime; an Open API frame's has neither, so its time counts too) is not stored again, so
+a file imported twice, or our own log file imported next to what capture already wrote, adds nothing.
+Skipped lines never stop an import; they are reported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fixadapter.compliance.logfile import LogFileReader, Problem
-from fixadapter.compliance.records import FixRecord
+from fixadapter.compliance.records import FixRecord, is_openapi_record
 from fixadapter.compliance.table import iter_records
 from fixadapter.compliance.writer import ComplianceWriter
 
@@ -21,7 +22,7 @@ from fixadapter.compliance.writer import ComplianceWriter
 # table's time; another logger stamps the message itself, a few milliseconds off.
 DUPLICATE_WINDOW = timedelta(seconds=2)
 
-_Key = tuple[str, str, str]
+_Key = tuple[str, str, str, datetime | None]
 
 
 @dataclass
@@ -44,7 +45,10 @@ class ImportResult:
 
 
 def _key(record: FixRecord) -> _Key:
-    return (record.session, str(record.direction), record.raw)
+    """What makes a message the same one: its text (a FIX message has its sequence number in it); an Open API
+    frame has none, so two heartbeats read alike and its time tells them apart."""
+    moment = record.time if is_openapi_record(record.raw) else None
+    return (record.session, str(record.direction), record.raw, moment)
 
 
 class Importer:

@@ -13,8 +13,10 @@ refreshToken; a test lists them from the .proto files) reads `******`, the mask 
 Fields our .proto files do not describe are named by number, never printed, so a secret the server adds in a
 later version cannot leak through them either.
 
-A frame that does not decode is kept as hex with a note saying why, never dropped, except a payload of a
-message type that carries secrets: that could not be masked, so it is withheld (its length is kept).
+A frame that does not decode is kept as hex with a note saying why, never dropped, except a frame of a
+message type that carries secrets (known from the wrapper, or from the first bytes of a frame cut short):
+that could not be masked, so it is withheld (its length is kept). A payload type of no message of ours is
+kept as hex too: nothing tells which of its fields would be a secret.
 """
 
 from __future__ import annotations
@@ -158,22 +160,24 @@ def _first(message: dict[str, Any], name: str, inside: tuple[str, ...]) -> Any:
 
 
 def _undecodable(direction: str, frame: bytes, reason: str) -> FrameText:
-    """Hex with the reason; a payload of a type that carries secrets is withheld, not hexed."""
+    """Hex with the reason, except a frame whose payload type carries secrets (read from the wrapper, or from
+    the first bytes of a frame cut short): that is withheld, its length kept."""
     wrapper = ProtoMessage()
     try:
         wrapper.ParseFromString(frame)
     except DecodeError:
         wrapper.Clear()
-    if not wrapper.HasField("payloadType"):
+    payload_type = wrapper.payloadType if wrapper.HasField("payloadType") else peek_payload_type(frame)
+    if payload_type is None:
         garbage = {"payloadType": None, "direction": direction, "note": reason, "hex": frame.hex()}
         return FrameText(_json(garbage), UNREADABLE)
-    cls = message_class(wrapper.payloadType)
-    name = _name(wrapper.payloadType)
-    head: dict[str, Any] = {"payloadType": wrapper.payloadType, "name": name, "direction": direction}
+    cls = message_class(payload_type)
+    name = _name(payload_type)
+    head: dict[str, Any] = {"payloadType": payload_type, "name": name, "direction": direction}
     if wrapper.HasField("clientMsgId"):
         head["clientMsgId"] = wrapper.clientMsgId
     if cls is not None and carries_secrets(cls.DESCRIPTOR):
-        head["note"] = f"{reason}; payload of {len(wrapper.payload)} bytes withheld: it may hold a secret"
+        head["note"] = f"{reason}; the frame's {len(frame)} bytes withheld: a {name} may hold a secret"
     else:
         head["note"] = f"{reason}: frame kept as hex"
         head["hex"] = frame.hex()

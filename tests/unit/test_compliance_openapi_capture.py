@@ -21,6 +21,7 @@ from fixadapter.config import ComplianceConfig
 from fixadapter.connectors.fix.wire import SOH
 from fixadapter.metrics import Metrics
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
+from fixadapter.protocols.openapi.generated.OpenApiCommonMessages_pb2 import ProtoHeartbeatEvent
 from fixadapter.protocols.openapi.messages import encode
 from fixadapter.store.repository import make_engine
 from tests.unit.test_compliance_openapi_frames import SECRET, execution, new_order, secret_messages
@@ -243,6 +244,31 @@ def test_search_and_show_read_the_open_api_log_file_as_they_read_the_table(
     line = json.loads(from_file.splitlines()[0])["id"]
     shown = run(capsys, "show", line)[1].splitlines()
     assert "  clientMsgId = m-1" in shown and "    clientOrderId = ord-1" in shown
+
+
+def test_importing_the_open_api_log_file_stores_every_frame_once_even_two_alike(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder = recorder_for(engine, tmp_path / "fixlog")
+    recorder.start()
+    for message in (ProtoHeartbeatEvent(), ProtoHeartbeatEvent(), new_order("ord-5")):
+        recorder.offer_frame("OPENAPI", "in", encode(message))
+    assert recorder.flush()
+    recorder.close()
+    log_file = next((tmp_path / "fixlog").glob("OPENAPI.messages.*.log"))
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+
+    first = run(capsys, "import", str(log_file), "--store-url", other)
+    again = run(capsys, "import", str(log_file), "--store-url", other)
+
+    assert first[0] == 0 and "3 imported, 0 already stored, 0 skipped" in first[1]
+    assert again[0] == 0 and "0 imported, 3 already stored" in again[1]
+    imported = make_engine(other)
+    try:
+        assert [r.record() for r in iter_records(imported)] == [r.record() for r in iter_records(engine)]
+        assert verify(imported).intact
+    finally:
+        imported.dispose()
 
 
 def test_spot_and_depth_events_are_skipped_and_counted_when_market_data_is_not_recorded(

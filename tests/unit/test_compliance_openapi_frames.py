@@ -221,6 +221,18 @@ def test_a_broken_payload_of_a_message_that_carries_secrets_is_withheld_not_hexe
     assert "withheld" in data["note"]
 
 
+@pytest.mark.parametrize("message", secret_messages(), ids=lambda m: type(m).__name__)
+def test_a_frame_cut_short_whose_payload_type_carries_secrets_is_withheld(message: Message) -> None:
+    whole = encode(message)
+    cut = whole[: whole.index(SECRET.encode()) + len(SECRET) - 1]  # all of the secret but its last byte
+    almost = SECRET[:-1]
+
+    text = frame_text("in", cut)
+
+    assert almost not in text.raw and almost.encode().hex() not in text.raw
+    assert text.msg_type == type(message).__name__ and "withheld" in json.loads(text.raw)["note"]
+
+
 def test_a_broken_payload_of_a_message_without_secrets_is_kept_as_hex() -> None:
     frame = ProtoMessage(payloadType=2106, payload=b"\x10\x01\x1a\x7f").SerializeToString()
 
