@@ -67,10 +67,8 @@ class Problem:
     detail: str
 
     def __str__(self) -> str:
-        return (
-            f"{self.kind.upper()}: record id {self.id} ({self.session} seq {self.seq_num} at {self.time}): "
-            f"{self.detail}"
-        )
+        seq = "" if self.seq_num is None else f" seq {self.seq_num}"  # Open API frames have none
+        return f"{self.kind.upper()}: record id {self.id} ({self.session}{seq} at {self.time}): {self.detail}"
 
 
 @dataclass(frozen=True)

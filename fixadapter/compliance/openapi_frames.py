@@ -5,7 +5,7 @@ A frame (one serialized ProtoMessage, without the TCP length prefix) becomes one
 order and the inner message's fields in field-number order, so the same frame always gives the same text (the
 hash covers it):
 
-    {"payloadType":2106,"name":"ProtoOANewOrderReq","clientMsgId":"m-1","message":{"ctidTraderAccountId":5,...}}
+    {"payloadType":2106,"name":"ProtoOANewOrderReq","direction":"out","clientMsgId":"m-1","message":{...}}
 
 Secrets are masked by field, walking the message's descriptors (nested and repeated messages included), never
 by searching the text: every field whose name ends in token, secret or password (clientSecret, accessToken,
@@ -50,7 +50,7 @@ def is_secret(field: _Field) -> bool:
 
 
 class _Field(Protocol):
-    """What carries_secrets reads of a field descriptor (pure-Python and upb descriptors both have it)."""
+    """What is_secret and carries_secrets read of a field descriptor (pure-Python and upb ones have it)."""
 
     @property
     def name(self) -> str: ...
@@ -59,6 +59,8 @@ class _Field(Protocol):
 
 
 class _MessageType(Protocol):
+    """What carries_secrets reads of a message descriptor."""
+
     @property
     def full_name(self) -> str: ...
     @property
