@@ -139,7 +139,12 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     }
     shared = metrics[config.account_names[0]]  # process-wide series are the same on every account's
     fix_accounts = [name for name in config.fix_account_names if name not in given]
-    captures = bool(fix_accounts) or any(c.capabilities.message_capture for c in given.values())
+    openapi_accounts = [e.name for e in config.accounts if e.openapi is not None and e.name not in given]
+    captures = (
+        bool(fix_accounts)
+        or bool(openapi_accounts)
+        or any(c.capabilities.message_capture for c in given.values())
+    )
     recorder = build_recorder(config, shared) if captures else None
     host = _fix_host(config, fix_accounts)
     links: dict[LinkKey, OpenApiLink] = {}

@@ -107,6 +107,8 @@ class WireRecorder(Protocol):
 
     def register_session(self, session: str, prefix: str) -> None: ...
 
+    def offer_frame(self, session: str, direction: str, frame: bytes) -> None: ...
+
 
 class MessageCaptureConnector(Protocol):
     """Wire capture (capabilities.message_capture): every message goes to the recorder set before start()."""

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from google.protobuf.message import Message
 
-from fixadapter.connectors.base import Capabilities, Deliver
+from fixadapter.connectors.base import Capabilities, Deliver, WireRecorder
 from fixadapter.connectors.openapi import mapping
 from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.counting import payload_type_name
@@ -66,6 +66,7 @@ from fixadapter.model.reports import (
     RequestRefused,
     VenueReport,
 )
+from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
 from fixadapter.protocols.openapi.messages import Decoded, payload_type_of
@@ -79,6 +80,7 @@ CAPABILITIES = Capabilities(
     status_query=True,
     position_reports=True,
     positions_in_mass_status=True,
+    message_capture=True,
     trading_route="Open API",
     market_data_route="Open API spots",
 )
@@ -87,6 +89,12 @@ NOT_FOUND = frozenset({"ORDER_NOT_FOUND", "OA_ORDER_NOT_FOUND", "ENTITY_NOT_FOUN
 REMEMBERED_REQUESTS = 20_000  # clientMsgIds kept to tie late refusals to their request
 ORDER_LIST_MARGIN = timedelta(minutes=5)  # the venue's clock and ours may differ a little
 SYMBOL_BATCH = 500  # symbol ids per ProtoOASymbolByIdReq
+
+
+def record_session(account: str) -> str:
+    """The account's Open API frames in the compliance record: OPENAPI for the default account (as FIX's
+    are QUOTE and TRADE), `<account>:OPENAPI` for another."""
+    return "OPENAPI" if account == DEFAULT_ACCOUNT else f"{account}:OPENAPI"
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,10 @@ class OpenApiConnector:
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
+    def set_message_recorder(self, recorder: WireRecorder) -> None:
+        """Every frame of the account's connection goes to the compliance record; set before start()."""
+        self._link.set_recorder(recorder)
+
     # --- lifetime --------------------------------------------------------------------------------------
 
     async def start(self, deliver: Deliver) -> None:
@@ -140,6 +152,7 @@ class OpenApiConnector:
             self._on_state,
             grant=self._settings.grant,
             on_expiry=self._metrics.openapi_token_expiry.labels().set,
+            record_as=record_session(self.account),
         )
         self._link.start()
 

@@ -32,8 +32,9 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 from pydantic import SecretStr
 
+from fixadapter.connectors.base import WireRecorder
 from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
-from fixadapter.connectors.openapi.counting import FrameCounter, payload_type_name
+from fixadapter.connectors.openapi.counting import Direction, FrameCounter, payload_type_name
 from fixadapter.connectors.openapi.errors import ErrorResponse, NotConnected, OpenApiError, expect
 from fixadapter.connectors.openapi.tokens import TokenPair, TokenStore, grant_key, rotate
 from fixadapter.connectors.openapi.transport import OpenApiTransport, TransportSettings, client_context
@@ -74,6 +75,7 @@ class Seat:
     on_frame: Callable[[Decoded], None]
     on_state: Callable[[bool, str | None], None]
     on_expiry: Callable[[float], None] | None = field(default=None)  # the access token's, Unix seconds
+    record_as: str = "OPENAPI"  # its session in the compliance record
     up: bool = field(default=False)
 
 
@@ -112,6 +114,7 @@ class OpenApiLink:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._connected = asyncio.Event()
+        self._recorder: WireRecorder | None = None
         self.connects = 0
         self.last_failure: str | None = None
 
@@ -124,11 +127,12 @@ class OpenApiLink:
         on_state: Callable[[bool, str | None], None],
         grant: str = "default",
         on_expiry: Callable[[float], None] | None = None,
+        record_as: str = "OPENAPI",
     ) -> Seat:
         """Seat an account (once); authorised now if connected, else at the next connect."""
         if ctid in self._seats:
             raise ValueError(f"Open API account {ctid} is seated twice on {self.where}")
-        seat = Seat(ctid, grant_key(self.settings.client_id, grant), on_frame, on_state, on_expiry)
+        seat = Seat(ctid, grant_key(self.settings.client_id, grant), on_frame, on_state, on_expiry, record_as)
         self._seats[ctid] = seat
         self._grants.setdefault(seat.grant, _Grant())
         transport = self._transport
@@ -148,6 +152,22 @@ class OpenApiLink:
             seat.up = False
         if not self._seats:
             await self.stop()
+
+    def set_recorder(self, recorder: WireRecorder) -> None:
+        """Every frame both ways goes to the compliance record, under the session of the account it is
+        about (frames about no account, such as app auth and heartbeats, under the first seat's)."""
+        self._recorder = recorder
+
+    def _tap(self, direction: Direction, frame: bytes, message: Message | None) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        seat = None
+        if message is not None and _has_account(message):
+            seat = self._seats.get(message.ctidTraderAccountId)  # type: ignore[attr-defined]
+        if seat is None:
+            seat = next(iter(self._seats.values()), None)
+        recorder.offer_frame(seat.record_as if seat is not None else "OPENAPI", direction.value, frame)
 
     # --- lifetime --------------------------------------------------------------------------------------
 
@@ -221,6 +241,7 @@ class OpenApiLink:
                 connect_timeout=settings.connect_timeout_seconds,
             ),
             counter=self._counter,
+            tap=self._tap,
         )
         self._transport = transport
         try:

@@ -69,7 +69,11 @@ from fixadapter.protocols.openapi.messages import (
     payload_type_of,
 )
 
-__all__ = ["OpenApiTransport", "TransportSettings", "client_context"]
+__all__ = ["OpenApiTransport", "Tap", "TransportSettings", "client_context"]
+
+# (direction, the ProtoMessage bytes without the length prefix, the message when decoded/known)
+Tap = Callable[[Direction, bytes, Message | None], None]
+FRAME_PREFIX = 4
 
 log = logging.getLogger("fixadapter.openapi.transport")
 
@@ -123,6 +127,7 @@ class _Request:
     client_msg_id: str
     payload_type: int
     frame: bytes
+    message: Message
     priority: Priority
     historical: bool
     future: asyncio.Future[Message]
@@ -147,6 +152,7 @@ class OpenApiTransport:
         on_event: Callable[[Decoded], None],
         settings: TransportSettings | None = None,
         counter: FrameCounter | None = None,
+        tap: Tap | None = None,
         server_hostname: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -157,6 +163,7 @@ class OpenApiTransport:
         self._on_event = on_event
         self.settings = settings or TransportSettings()
         self._counter: FrameCounter = counter or NullFrameCounter()
+        self._tap = tap
         self._clock = clock
         self._limiter = RateLimiter(
             self.settings.overall_rate, self.settings.historical_rate, self.settings.rate_window, clock
@@ -249,6 +256,7 @@ class OpenApiTransport:
             msg_id,
             payload_type,
             frame,
+            message,
             priority if priority is not None else priority_of(payload_type),
             is_historical(payload_type),
             asyncio.get_running_loop().create_future(),
@@ -337,6 +345,7 @@ class OpenApiTransport:
                     self._limiter.record(pending.historical)
                     pending.sent = True
                     await self._write(writer, pending.frame, pending.payload_type)
+                    self._tapped(Direction.OUT, pending.frame[FRAME_PREFIX:], pending.message)
                     if pending.on_sent is not None:
                         try:
                             pending.on_sent()
@@ -347,6 +356,7 @@ class OpenApiTransport:
                 idle_left = self._last_sent + interval - self._clock()
                 if idle_left <= 0:
                     await self._write(writer, self._heartbeat_frame, HEARTBEAT)
+                    self._tapped(Direction.OUT, self._heartbeat_frame[FRAME_PREFIX:], None)
                     continue
                 sleep = idle_left if wait is None else min(wait, idle_left)
                 with contextlib.suppress(TimeoutError):
@@ -389,14 +399,25 @@ class OpenApiTransport:
             for frame in frames:
                 self._received(frame)
 
+    def _tapped(self, direction: Direction, frame: bytes, message: Message | None) -> None:
+        """Every frame both ways to the compliance record's tap, which must be cheap and never raise."""
+        if self._tap is None:
+            return
+        try:
+            self._tap(direction, frame, message)
+        except Exception:
+            log.exception("Open API frame tap failed (the frame is not recorded)")
+
     def _received(self, frame: bytes) -> None:
         try:
             decoded = decode(frame)
         except FrameError as error:
+            self._tapped(Direction.IN, frame, None)
             self._counter.unreadable(NOT_PROTOBUF)
             log.warning("Open API frame of %d bytes from %s unreadable: %s", len(frame), self.where, error)
             return
         self._counter.frame(Direction.IN, decoded.payload_type)
+        self._tapped(Direction.IN, frame, decoded.message)
         self._report_unknowns(decoded)
         msg_id = decoded.client_msg_id
         pending = self._waiting.get(msg_id) if msg_id is not None else None
