@@ -31,7 +31,9 @@ from fixadapter.store.repository import OrderStore
 
 if TYPE_CHECKING:
     from fixadapter.connectors.fix.host import FixHost
+    from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
     from fixadapter.connectors.openapi.link import LinkKey, OpenApiLink
+    from fixadapter.connectors.openapi.tokens import TokenStore
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,6 @@ def _openapi_connector(
     from fixadapter.connectors.openapi.connector import OpenApiConnector
     from fixadapter.connectors.openapi.counting import MetricsFrameCounter
     from fixadapter.connectors.openapi.link import LinkKey, OpenApiLink
-    from fixadapter.connectors.openapi.tokens import FileTokenStore
 
     settings = config.account(name).openapi
     if settings is None:
@@ -202,11 +203,20 @@ def _openapi_connector(
 
         link = links[key] = OpenApiLink(
             settings,
-            FileTokenStore(settings.token_file),
+            _token_store(settings),
             counter=MetricsFrameCounter(metrics),
             on_token_alarm=token_alarm,
         )
     return OpenApiConnector(name, settings, link, metrics)
+
+
+def _token_store(settings: OpenApiAccountConfig) -> TokenStore:
+    from fixadapter.connectors.openapi.token_redis import RedisTokenStore
+    from fixadapter.connectors.openapi.tokens import FileTokenStore
+
+    if settings.token_store_url is not None:
+        return RedisTokenStore(settings.token_store_url)
+    return FileTokenStore(settings.token_file)
 
 
 def _fix_host(config: AdapterConfig, accounts: list[str]) -> FixHost | None:

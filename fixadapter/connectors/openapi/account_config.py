@@ -55,6 +55,11 @@ class OpenApiAccountConfig(BaseModel):
     client_secret: SecretStr
     token_url: str = Field(TOKEN_URL, description="where an expired token is refreshed over HTTPS")
     token_file: Path = Field(DEFAULT_TOKEN_FILE, description="the encrypted token file of `openapi login`")
+    token_store_url: str | None = Field(
+        None,
+        pattern=r"^rediss?://",
+        description="redis://... : the token store shared by several daemons (unset: token_file)",
+    )
     grant: Annotated[str, Field(pattern=r"^[A-Za-z0-9._\-]{1,64}$")] = "default"
     heartbeat_seconds: Seconds = 10.0
     dead_after_seconds: Seconds = Field(45.0, description="no byte received this long: reconnect")

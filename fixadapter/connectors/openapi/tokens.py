@@ -119,7 +119,7 @@ class TokenStore(Protocol):
     def acquire_refresh(self, key: str, wait: float) -> Callable[[], None]: ...
 
 
-def _fernet(environ: Mapping[str, str], variable: str) -> Fernet:
+def fernet_from(environ: Mapping[str, str], variable: str) -> Fernet:
     key = environ.get(variable, "").strip()
     if not key:
         raise TokenKeyError(
@@ -143,7 +143,7 @@ class FileTokenStore:
     ) -> None:
         self.path = path
         self.key_variable = key_variable
-        self._fernet = _fernet(os.environ if environ is None else environ, key_variable)
+        self._fernet = fernet_from(os.environ if environ is None else environ, key_variable)
 
     def load(self, key: str) -> TokenPair | None:
         entry = self._read().get(key)
