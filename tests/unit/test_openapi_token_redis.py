@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -24,9 +24,7 @@ EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def pair(tag: str) -> TokenPair:
-    return TokenPair(
-        SecretStr(f"access-{tag}"), SecretStr(f"refresh-{tag}"), datetime.now(UTC) + timedelta(days=30)
-    )
+    return TokenPair(SecretStr(f"access-{tag}"), SecretStr(f"refresh-{tag}"), EXPIRES)
 
 
 @pytest.fixture

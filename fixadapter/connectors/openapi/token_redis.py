@@ -59,7 +59,8 @@ class RedisTokenStore:
         return f"{self.prefix}:openapi:token:{key}"
 
     def _where(self) -> str:
-        return f"the token store at {urlsplit(self.url).hostname or '?'}"  # never the URL: it may hold a password
+        # The host only, never the URL: it may carry a password.
+        return f"the token store at {urlsplit(self.url).hostname or '?'}"
 
     def load(self, key: str) -> TokenPair | None:
         try:
