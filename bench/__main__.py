@@ -8,7 +8,8 @@
    queue, the daemon over Redis Streams; each compared with (1);
 3. market data: depth updates into books vs decoding alone (bench/depth_processing.py), execution-report
    latency while depth streams vs quiet, and the depth rate held (bench/market_load.py);
-4. store: depth snapshots written and read back, SQLite and (with a URL) PostgreSQL (bench/depth_store.py).
+4. store: depth snapshots written and read back, SQLite and (with a URL) PostgreSQL (bench/depth_store.py);
+5. Open API frames encoded and decoded per second against protobuf alone (bench/openapi_frames.py).
 
 Every ratio compares two figures of this run; absolute values depend on the machine and are never asserted.
 Redis and PostgreSQL figures need FIXADAPTER_BENCH_REDIS_URL / FIXADAPTER_BENCH_POSTGRES_URL (make bench
@@ -25,7 +26,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import depth_processing, depth_store, market_load
+from bench import depth_processing, depth_store, market_load, openapi_frames
 from bench.baseline import BURST_IN_FLIGHT, run_baseline
 from bench.figures import Figure, compared, markdown_table, print_table
 from bench.order_path import redis_reachable, run_order_path
@@ -40,8 +41,24 @@ GOALS = (
     ("adapter.api.burst.throughput", "ratio", ">=", 0.7),
     ("market.depth_into_books", "value", ">=", 10_000),
 )
-FULL = {"orders": 2000, "burst": 5000, "warmup": 200, "updates": 50_000, "md_orders": 200, "rows": 1_000_000}
-QUICK = {"orders": 100, "burst": 500, "warmup": 20, "updates": 5_000, "md_orders": 20, "rows": 20_000}
+FULL = {
+    "orders": 2000,
+    "burst": 5000,
+    "warmup": 200,
+    "updates": 50_000,
+    "md_orders": 200,
+    "rows": 1_000_000,
+    "frames": 100_000,
+}
+QUICK = {
+    "orders": 100,
+    "burst": 500,
+    "warmup": 20,
+    "updates": 5_000,
+    "md_orders": 20,
+    "rows": 20_000,
+    "frames": 2_000,
+}
 
 
 def baseline_of(name: str) -> str | None:
@@ -109,7 +126,8 @@ def run(
         )
     else:
         notes.append("store.postgresql skipped: no FIXADAPTER_BENCH_POSTGRES_URL")
-    notes.append("Open API figures: not measured yet (the Open API connector is a later issue)")
+    print("== Open API frames", file=sys.stderr)
+    figures += prefixed("openapi", openapi_frames.run(sizes["frames"]))
     return figures, notes
 
 

@@ -56,3 +56,13 @@ def test_goals_say_met_or_missed_from_ratios_and_name_what_was_not_measured():
     assert verdicts["adapter.api.burst.throughput"].endswith("MISSED")
     assert verdicts["adapter.api.order_round_trip.p99"] == "not measured"
     assert verdicts["market.depth_into_books"].endswith("met")
+
+
+def test_the_open_api_frame_figures_are_each_compared_with_protobuf_alone_in_the_same_run():
+    from bench import openapi_frames
+
+    figures = prefixed("openapi", openapi_frames.run(50))
+    by_name = {f["name"]: f for f in figures}
+    assert by_name["openapi.frames.encode"]["baseline"] == "openapi.frames.encode.protobuf"
+    assert by_name["openapi.frames.decode"]["baseline"] == "openapi.frames.decode.protobuf"
+    assert all(f["value"] > 0 for f in figures)

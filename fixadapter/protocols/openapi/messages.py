@@ -189,7 +189,7 @@ def decode(data: bytes) -> Decoded:
         raise FrameError("ProtoMessage without payloadType")
     payload_type = wrapper.payloadType
     client_msg_id = wrapper.clientMsgId if wrapper.HasField("clientMsgId") else None
-    unknowns = find_unknowns(wrapper)
+    unknowns = find_unknowns(wrapper) if _has_unknowns(wrapper) else []
     cls = message_class(payload_type)
     if cls is None:
         unknowns.append(
@@ -207,10 +207,23 @@ def decode(data: bytes) -> Decoded:
         message.ParseFromString(wrapper.payload)
     except DecodeError as error:
         raise FrameError(f"payload of payloadType {payload_type} is not a {cls.__name__}: {error}") from error
-    unknowns.extend(find_unknowns(message))
+    if _has_unknowns(message):
+        unknowns.extend(find_unknowns(message))
     unknowns.extend(_inner_payload_type_mismatch(message, payload_type))
-    missing = tuple(find_missing_required(message))
+    missing = () if message.IsInitialized() else tuple(find_missing_required(message))
     return Decoded(payload_type, client_msg_id, message, wrapper.payload, tuple(unknowns), missing)
+
+
+def _has_unknowns(message: Message) -> bool:
+    """Whether anything in `message` is unknown, answered in C (a copy without unknown fields is smaller)
+    so the walk in Python that says what and where runs only when something is. A message missing a
+    required field (an unknown value of a required enum leaves it unset) always takes the walk."""
+    if not message.IsInitialized():
+        return True
+    probe = type(message)()
+    probe.CopyFrom(message)
+    probe.DiscardUnknownFields()
+    return probe.ByteSize() != message.ByteSize()
 
 
 def find_unknowns(message: Message, path: str | None = None) -> list[Unknown]:
