@@ -32,9 +32,15 @@ from fixadapter.errors import ConfigError, MarketDataError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import DONE_STATUSES
 from fixadapter.model.market import Book, MarketEvent, Quote
-from fixadapter.model.orders import Order, OrderEvent, Position
-from fixadapter.model.reports import Instrument
-from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.model.orders import Order, OrderEvent, Position, PositionProtectionChange
+from fixadapter.model.reports import Instrument, PositionProtection
+from fixadapter.model.requests import (
+    AmendPositionProtection,
+    CancelOrder,
+    ClosePosition,
+    NewOrder,
+    ReplaceOrder,
+)
 from fixadapter.risk.kill_switch import KillSwitchState
 from fixadapter.wiring import AccountParts, build_account, build_desk
 
@@ -146,6 +152,20 @@ class Adapter:
 
     async def replace(self, request: ReplaceOrder) -> Order:
         return await self.engine.replace(request)
+
+    async def close_position(self, request: ClosePosition) -> Order:
+        """Close a position, whole or in part (connectors with capabilities.close_position; refused with
+        the reason otherwise). Returns the closing order, stored before it was sent; its events follow."""
+        return await self.engine.close_position(request)
+
+    async def amend_position_protection(self, request: AmendPositionProtection) -> PositionProtectionChange:
+        """Set a position's stop loss and take profit, None removing one (connectors with
+        capabilities.position_protection). The venue's answer: `position_protection(position_id)`."""
+        return await self.engine.amend_position_protection(request)
+
+    def position_protection(self, position_id: str) -> PositionProtection | None:
+        """The venue's last word on a position's stop loss and take profit since start (None: none)."""
+        return self.engine.position_protection(position_id)
 
     async def order(self, cl_ord_id: str) -> Order | None:
         return await self.engine.get_order(cl_ord_id)

@@ -72,12 +72,28 @@ def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--account", help="the configured account to trade (needed when several are configured)")
     p.add_argument("--symbol", required=True, help="name (EURUSD) or cTrader symbol id")
     p.add_argument("--side", choices=["buy", "sell"], required=True)
-    p.add_argument("--type", dest="order_type", choices=["market", "limit", "stop"], default="market")
+    p.add_argument(
+        "--type", dest="order_type", choices=["market", "limit", "stop", "stop_limit"], default="market"
+    )
     p.add_argument("--quantity", type=Decimal, required=True, help="in units (EURUSD 1 lot = 100000)")
-    p.add_argument("--price", type=Decimal)
-    p.add_argument("--stop-price", type=Decimal)
+    p.add_argument("--price", type=Decimal, help="limit price (limit, stop_limit)")
+    p.add_argument("--stop-price", type=Decimal, help="trigger price (stop, stop_limit)")
+    p.add_argument("--expire-time", type=_utc_time, help="ISO 8601 (UTC if no offset): good till this time")
+    p.add_argument(
+        "--tif",
+        dest="time_in_force",
+        choices=["good_till_cancel", "immediate_or_cancel", "good_till_date"],
+        help="time in force (default: the venue's: market IOC, with --expire-time GTD, else GTC)",
+    )
     p.add_argument("--position-id")
     p.add_argument("--label")
+    # What the Open API can send with an order (an account on FIX refuses them, saying so).
+    p.add_argument("--stop-loss", type=Decimal, help="stop loss price")
+    p.add_argument("--take-profit", type=Decimal, help="take profit price")
+    p.add_argument("--stop-loss-distance", type=Decimal, help="stop loss this far from the fill price")
+    p.add_argument("--take-profit-distance", type=Decimal, help="take profit this far from the fill price")
+    p.add_argument("--trailing-stop-loss", action="store_true", help="the stop loss trails the price")
+    p.add_argument("--comment", help="up to 512 printable characters")
     p.add_argument("--watch-seconds", type=float, default=30.0, help="stop watching after this long")
 
 

@@ -25,11 +25,19 @@ from decimal import Decimal
 from types import TracebackType
 
 from fixadapter.model.enums import DONE_STATUSES
-from fixadapter.model.requests import ACCOUNT_PATTERN, STRATEGY_PATTERN, NewOrder
+from fixadapter.model.requests import (
+    ACCOUNT_PATTERN,
+    STRATEGY_PATTERN,
+    AmendPositionProtection,
+    ClosePosition,
+    NewOrder,
+)
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.schema import (
     MAX_COMMAND_BYTES,
+    AmendPositionProtectionCommand,
     CancelCommand,
+    ClosePositionCommand,
     CommandRejected,
     OrderUpdate,
     PositionsUpdate,
@@ -143,6 +151,39 @@ class StrategyClient:
                 "stop_price": stop_price,
                 "expire_time": expire_time,
             }
+        )
+        await self._send(encode(command))
+        return command.id
+
+    async def close_position(self, request: ClosePosition, account: str | None = None) -> str:
+        """Queue a close of a position (whole when `request.quantity` is None); returns the closing order's
+        ClOrdID (the request's request_id, or one made here), whose events follow like any order's."""
+        cl_ord_id = request.request_id or self.new_id()
+        command = ClosePositionCommand(
+            id=cl_ord_id,
+            strategy=self.strategy,
+            account=account or self.account,
+            position_id=request.position_id,
+            quantity=request.quantity,
+            request_id=cl_ord_id,
+        )
+        await self._send(encode(command))
+        return cl_ord_id
+
+    async def amend_position_protection(
+        self, request: AmendPositionProtection, account: str | None = None
+    ) -> str:
+        """Queue a change of a position's stop loss and take profit (None removes one); returns the
+        command id (a refusal names it)."""
+        command = AmendPositionProtectionCommand(
+            id=self.new_id(),
+            strategy=self.strategy,
+            account=account or self.account,
+            position_id=request.position_id,
+            stop_loss=request.stop_loss,
+            take_profit=request.take_profit,
+            trailing_stop_loss=request.trailing_stop_loss,
+            request_id=request.request_id,
         )
         await self._send(encode(command))
         return command.id

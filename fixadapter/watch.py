@@ -9,11 +9,30 @@ from typing import Any
 from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.engine.capability_check import order_refusal
+from fixadapter.errors import OrderRejected
 from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.requests import NewOrder
 
-REQUEST_FIELDS = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "position_id", "label")
+REQUEST_FIELDS = (
+    "symbol",
+    "side",
+    "order_type",
+    "quantity",
+    "price",
+    "stop_price",
+    "expire_time",
+    "time_in_force",
+    "position_id",
+    "label",
+    "stop_loss",
+    "take_profit",
+    "stop_loss_distance",
+    "take_profit_distance",
+    "trailing_stop_loss",
+    "comment",
+)
 
 
 def describe(event: OrderEvent) -> str:
@@ -40,12 +59,20 @@ def _settled(event: OrderEvent, request: NewOrder) -> bool:
     return event.order.is_done or resting
 
 
+def order_request(fields: dict[str, Any]) -> NewOrder:
+    """The order the command line asks for (its other options, such as --config, left out)."""
+    return NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
+
+
 async def send_and_watch(
     config: AdapterConfig, fields: dict[str, Any], watch_seconds: float, account: str | None = None
 ) -> int:
     """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
-    request = NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
+    request = order_request(fields)
     async with Adapter(config, account=account) as adapter:
+        refusal = order_refusal(request, adapter.connector.capabilities)
+        if refusal is not None:  # said now, not after waiting for logon and reconciliation
+            raise OrderRejected(refusal)
         entry = config.account(adapter.account)
         if entry.fix is not None:
             where = entry.fix.endpoint(SessionKind.TRADE)

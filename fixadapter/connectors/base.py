@@ -18,7 +18,17 @@ instruments()            yes                   the venue's instrument list
 order_status(order)      status_query          OrderStatusReport, or OrderUnknown (venue's words)
 positions()              position_reports      PositionsReport: every open position
 cancel_unknown(request)  cancel_by_client_id   the report of an order we never stored, cancelled
+close_position(close)    close_position        after the closing order is stored; live events (its
+                                               execution reports, under close.cl_ord_id)
+amend_position_          position_protection   live events: a PositionProtection (request_id set), or a
+  protection(change)                           RequestRefused (AMEND_POSITION_PROTECTION) with why
 set_market_sink, ...     market_data / depth   MarketDataConnector below
+
+The two position methods are PositionConnector's (below): a connector without the capability need not
+have them, and the engine refuses the operation locally, naming the connector, before storing anything.
+So it does for a new order asking what the connector cannot send (stop-limit, SL/TP or trailing stop,
+comment, an explicit time in force other than the venue's default): `submit` only ever gets orders the
+connector declared it can send.
 
 Sends raise fixadapter.errors.SessionError when the message could not be handed to the venue (known not
 sent: it may be sent again). Questions raise VenueRefused with the venue's reason when it refuses one,
@@ -33,8 +43,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fixadapter.errors import SessionError
+from fixadapter.model.enums import TimeInForce
 from fixadapter.model.market import MarketMessage
-from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.orders import Order, OrderRequest, PositionClose, PositionProtectionChange
 from fixadapter.model.reconciliation import MassStatus, OrderStatusAnswer, PositionsReport
 from fixadapter.model.reports import ExecutionReport, Instrument, VenueReport
 
@@ -56,9 +67,21 @@ class Capabilities:
     depth: bool = False  # depth of book (MarketDataConnector)
     message_capture: bool = False  # every wire message offered to the compliance record
     positions_in_mass_status: bool = False  # mass_status() carries the positions too
+    # A new order may be: stop-limit; carry stop loss / take profit (absolute or relative) and a trailing
+    # stop loss; carry a comment.
+    stop_limit: bool = False
+    order_protection: bool = False
+    order_comment: bool = False
+    # The times in force a new order may name explicitly. One equal to the venue's default for the order
+    # (market: IOC, with expire_time: GTD, else GTC) is always taken: it asks nothing the venue would not do.
+    time_in_force: frozenset[TimeInForce] = frozenset()
+    close_position: bool = False  # close_position(close): PositionConnector
+    position_protection: bool = False  # amend_position_protection(change): PositionConnector
     # What the connector calls its trading and market data connections, in words for people (readiness).
     trading_route: str = "trading"
     market_data_route: str = "market data"
+    # The connector's name in a refusal ("the FIX connector cannot ...").
+    name: str = "account's"
 
 
 class TradeConnector(Protocol):
@@ -84,6 +107,14 @@ class TradeConnector(Protocol):
     async def instruments(self) -> list[Instrument]: ...
 
     async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport: ...
+
+
+class PositionConnector(Protocol):
+    """Position operations (capabilities.close_position, capabilities.position_protection)."""
+
+    async def close_position(self, close: PositionClose) -> None: ...
+
+    async def amend_position_protection(self, change: PositionProtectionChange) -> None: ...
 
 
 class MarketDataConnector(Protocol):

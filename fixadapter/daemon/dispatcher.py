@@ -31,7 +31,10 @@ from fixadapter.engine.tasks import cancelling
 from fixadapter.errors import FixAdapterError, OrderNotFound, RiskRejected, SessionNotReady, StoreError
 from fixadapter.model.requests import CancelOrder
 from fixadapter.queue.schema import (
+    AmendPositionProtectionCommand,
+    AnyCommand,
     CancelCommand,
+    ClosePositionCommand,
     CommandRejected,
     InvalidCommand,
     ReplaceCommand,
@@ -54,7 +57,6 @@ MAX_ATTEMPTS = 3
 
 LANE_SIZE = 1000  # commands an account holds taken and not yet handled; the reader waits beyond that
 
-AnyCommand = SubmitCommand | CancelCommand | ReplaceCommand
 Taken = tuple[AnyCommand, Delivery]
 
 
@@ -335,6 +337,15 @@ class CommandDispatcher:
             if existing is not None and strategy_of(existing) != command.strategy:
                 raise OrderNotFound(f"ClOrdID {command.cl_ord_id} is taken by another strategy's order")
             await adapter.submit(command.new_order())
+            return
+        if isinstance(command, ClosePositionCommand):
+            existing = await adapter.order(command.cl_ord_id)
+            if existing is not None and strategy_of(existing) != command.strategy:
+                raise OrderNotFound(f"ClOrdID {command.cl_ord_id} is taken by another strategy's order")
+            await adapter.close_position(command.close_position())
+            return
+        if isinstance(command, AmendPositionProtectionCommand):
+            await adapter.amend_position_protection(command.amend_position_protection())
             return
         await self._owned(adapter, command)
         if isinstance(command, CancelCommand):

@@ -14,7 +14,25 @@ from fixadapter.model.orders import Order
 from fixadapter.model.reports import ExecutionReport
 from fixadapter.model.requests import NewOrder
 
-TERMS = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "expire_time", "strategy")
+TERMS = (
+    "symbol",
+    "side",
+    "order_type",
+    "quantity",
+    "price",
+    "stop_price",
+    "expire_time",
+    "strategy",
+    # Added with the Open API's order fields: terms stored before them have none of these, which reads as
+    # each one's default (None, trailing off), so a retry of an order stored then still matches.
+    "time_in_force",
+    "stop_loss",
+    "take_profit",
+    "stop_loss_distance",
+    "take_profit_distance",
+    "trailing_stop_loss",
+    "comment",
+)
 # Left out of a report's content: how it reached us (a mass status answer or a live report), not what it says.
 _NOT_CONTENT = {"raw", "dedupe_key", "mass_status_id", "total_reports"}
 
@@ -26,8 +44,10 @@ def shown(value: object, limit: int = 40) -> str:
 
 
 def _text(value: object) -> str | None:
-    if value is None:
+    if value is None or value is False:  # False: a flag off, the same as a term stored before it existed
         return None
+    if value is True:
+        return "true"
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, datetime):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.engine.capability_check import order_refusal
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventFanout
 from fixadapter.engine.identity import differences, order_terms
@@ -79,6 +80,7 @@ class OrderEntry:
     async def submit(self, request: NewOrder) -> Order:
         """Persist, then send. A ClOrdID seen before returns that order instead of sending again (when
         asked with the same terms; other terms are refused)."""
+        self.check_capabilities(request)
         if request.cl_ord_id is not None:
             existing = await self._known.get(request.cl_ord_id)
             if existing is not None:
@@ -102,8 +104,15 @@ class OrderEntry:
                     "price",
                     "stop_price",
                     "expire_time",
+                    "time_in_force",
                     "position_id",
                     "label",
+                    "stop_loss",
+                    "take_profit",
+                    "stop_loss_distance",
+                    "take_profit_distance",
+                    "trailing_stop_loss",
+                    "comment",
                     "strategy",
                 }
             ),
@@ -127,9 +136,16 @@ class OrderEntry:
         try:
             await self.send_when_ready(order)
         except SessionError as exc:
-            return await self._reject_unsent(order, str(exc))
+            return await self.reject_unsent(order, str(exc))
         self._metrics.orders_submitted.inc()
         return order
+
+    def check_capabilities(self, request: NewOrder) -> None:
+        """Refuse, before anything is stored, an order asking what the connector cannot send."""
+        refusal = order_refusal(request, self._connector.capabilities)
+        if refusal is not None:
+            self._metrics.order_rejects.labels("adapter", "UNSUPPORTED").inc()
+            raise OrderRejected(refusal)
 
     async def _same_order(self, existing: Order, request: NewOrder) -> Order:
         """A retry gets its order back; a ClOrdID reused for another order is refused, saying how."""
@@ -264,7 +280,8 @@ class OrderEntry:
             raise OrderRejected(f"no answer from the venue to the cancel of {request.cl_ord_id}") from None
         return await self._executions.adopt_external(report)
 
-    async def _reject_unsent(self, order: Order, reason: str) -> Order:
+    async def reject_unsent(self, order: Order, reason: str) -> Order:
+        """Reject an order that never reached the venue, saying so (takes its lock)."""
         async with self._known.lock(order.cl_ord_id):
             order = self._known.latest(order)
             return await self.reject_unsent_locked(order, reason)

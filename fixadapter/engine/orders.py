@@ -30,6 +30,7 @@ from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.known_orders import KnownOrders
 from fixadapter.engine.order_entry import OrderEntry
+from fixadapter.engine.position_entry import PositionEntry
 from fixadapter.engine.position_keeper import PositionKeeper
 from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.readiness import Readiness, SessionCallback
@@ -44,7 +45,7 @@ from fixadapter.errors import StoreError, UnstorableData
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import Channel, OrderStatus
 from fixadapter.model.ids import IdAllocator
-from fixadapter.model.orders import Order, OrderEvent, Position
+from fixadapter.model.orders import Order, OrderEvent, Position, PositionProtectionChange
 from fixadapter.model.reconciliation import OrderStatusReport, PositionsReport
 from fixadapter.model.reports import (
     BusinessReject,
@@ -53,10 +54,17 @@ from fixadapter.model.reports import (
     ExecutionReport,
     Instrument,
     MalformedMessage,
+    PositionProtection,
     RequestRefused,
     VenueReport,
 )
-from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.model.requests import (
+    AmendPositionProtection,
+    CancelOrder,
+    ClosePosition,
+    NewOrder,
+    ReplaceOrder,
+)
 from fixadapter.store.repository import OrderStore
 
 __all__ = ["OrderEngine", "SessionCallback"]
@@ -121,12 +129,13 @@ class OrderEngine:
             metrics=metrics,
         )
         self._refusals = Refusals(self._known, self._recorder, metrics)
+        self._entry_ids = ids or IdAllocator()
         self._entry = OrderEntry(
             store=store,
             db=self._store_thread,
             connector=connector,
             config=config,
-            ids=ids or IdAllocator(),
+            ids=self._entry_ids,
             catalog=self.catalog,
             known=self._known,
             readiness=self._readiness,
@@ -136,6 +145,20 @@ class OrderEngine:
             fanout=self.fanout,
             metrics=metrics,
             pre_trade=pre_trade,
+        )
+        self._position_entry = PositionEntry(
+            store=store,
+            db=self._store_thread,
+            connector=connector,
+            ids=self._entry_ids,
+            catalog=self.catalog,
+            known=self._known,
+            readiness=self._readiness,
+            recorder=self._recorder,
+            positions=self._positions,
+            entry=self._entry,
+            fanout=self.fanout,
+            metrics=metrics,
         )
         self._recovery = Recovery(
             config=config,
@@ -150,6 +173,7 @@ class OrderEngine:
             CancelRejected: lambda report, _arrived: self._refusals.on_cancel_rejected(report),
             BusinessReject: lambda report, _arrived: self._refusals.on_business_reject(report),
             RequestRefused: lambda report, _arrived: self._refusals.on_request_refused(report),
+            PositionProtection: lambda report, _arrived: self._position_entry.on_protection(report),
             ConnectionStatus: lambda report, _arrived: self._on_session_status(report),
             MalformedMessage: lambda report, _arrived: self._on_malformed(report),
         }
@@ -277,6 +301,18 @@ class OrderEngine:
 
     async def replace(self, request: ReplaceOrder) -> Order:
         return await self._entry.replace(request)
+
+    async def close_position(self, request: ClosePosition) -> Order:
+        """Close a position (whole or in part) with a closing order stored first; its events follow."""
+        return await self._position_entry.close(request)
+
+    async def amend_position_protection(self, request: AmendPositionProtection) -> PositionProtectionChange:
+        """Ask the venue to set a position's stop loss and take profit (None removes one)."""
+        return await self._position_entry.amend_protection(request)
+
+    def position_protection(self, position_id: str) -> PositionProtection | None:
+        """The venue's last word on a position's stop loss and take profit (None: none heard)."""
+        return self._position_entry.protection.get(position_id)
 
     async def get_order(self, cl_ord_id: str) -> Order | None:
         return await self._known.get(cl_ord_id)

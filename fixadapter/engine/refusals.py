@@ -82,7 +82,12 @@ class Refusals:
 
     async def on_request_refused(self, refused: RequestRefused) -> None:
         """A refusal tied by the connector to our request: the waiting query fails with the venue's reason,
-        a new order ends REJECTED, a cancel/replace is refused and its order restored."""
+        a new order (or a position's closing order) ends REJECTED, a cancel/replace is refused and its order
+        restored; a refused protection change is logged and counted (it changed nothing)."""
+        if refused.request is VenueRequest.AMEND_POSITION_PROTECTION:
+            self._metrics.order_rejects.labels("venue", reason_code(refused.text)).inc()
+            log.warning("the venue refused protection change %s: %s", refused.request_id, refused.text)
+            return
         order = await self._known.find(refused.request_id, None)
         if order is None:
             self._metrics.unmatched_reports.labels("request_refused").inc()
@@ -92,7 +97,7 @@ class Refusals:
             return
         async with self._known.lock(order.cl_ord_id):
             order = self._known.latest(order)
-            if refused.request is not VenueRequest.NEW_ORDER:
+            if refused.request not in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION):
                 if order.pending_request_id == refused.request_id:
                     await self.refuse_request(order, refused.request_id, None, refused.text)
                 return

@@ -18,10 +18,15 @@ class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
+    # A stop that becomes a limit order when triggered: `stop_price` triggers, `price` is the limit. The
+    # Open API has it; cTrader FIX does not (OrdType 40 is 1, 2 or 3 only).
+    STOP_LIMIT = "stop_limit"
 
 
 class TimeInForce(StrEnum):
-    """cTrader derives it from the order type and expiry; it is reported, never requested."""
+    """How long an order works. cTrader FIX derives it from the order type and expiry (TimeInForce 59 is
+    ignored on a NewOrderSingle); the Open API takes it. An order that names none gets the venue's default
+    (`model.requests.default_time_in_force`)."""
 
     GOOD_TILL_CANCEL = "good_till_cancel"
     IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
@@ -89,6 +94,8 @@ class VenueRequest(StrEnum):
     MASS_STATUS = "mass_status"
     POSITIONS = "positions"
     INSTRUMENTS = "instruments"
+    CLOSE_POSITION = "close_position"
+    AMEND_POSITION_PROTECTION = "amend_position_protection"
 
 
 class PositionSide(StrEnum):

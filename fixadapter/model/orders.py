@@ -21,6 +21,7 @@ from fixadapter.model.enums import (
     PositionSide,
     RequestKind,
     Side,
+    TimeInForce,
 )
 
 S = OrderStatus
@@ -75,8 +76,17 @@ class Order(BaseModel):
     price: Decimal | None = None
     stop_price: Decimal | None = None
     expire_time: datetime | None = None
+    # As asked (None: the venue's default, see model.requests.default_time_in_force).
+    time_in_force: TimeInForce | None = None
     position_id: str | None = None
     label: str | None = None
+    # Protection of the position the order opens, and a comment, as asked (connectors that have them).
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_loss_distance: Decimal | None = None
+    take_profit_distance: Decimal | None = None
+    trailing_stop_loss: bool = False
+    comment: str | None = None
     strategy: str | None = None
     status: OrderStatus = OrderStatus.PENDING_NEW
     previous_status: OrderStatus | None = None
@@ -153,6 +163,37 @@ class OrderRequest(BaseModel):
     stop_price: Decimal | None = None
     expire_time: datetime | None = None
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class PositionClose(BaseModel):
+    """A close of a position as the connector sends it (capabilities.close_position).
+
+    `cl_ord_id` is the closing order's, stored PENDING_NEW before this is sent: the connector reports the
+    closing order's executions under it (the venue names only its own ids: the connector maps them).
+    `quantity` is resolved, never None: the whole position's when the close asked for all of it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cl_ord_id: str
+    position_id: str
+    symbol_id: int
+    side: Side  # the closing order's side: the opposite of the position's
+    quantity: Decimal
+    whole: bool  # the whole position (the venue closes what is left even if a fill moved it meanwhile)
+
+
+class PositionProtectionChange(BaseModel):
+    """A change of a position's stop loss and take profit as the connector sends it
+    (capabilities.position_protection): both stated, None removes; answered by a live PositionProtection."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    position_id: str
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
 
 
 class Position(BaseModel):

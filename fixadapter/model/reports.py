@@ -111,6 +111,19 @@ class PositionReport(_Report):
     stop_loss: Decimal | None = None
 
 
+class PositionProtection(_Report):
+    """A position's stop loss and take profit as the venue now has them: the live answer to an
+    amend_position_protection (`request_id` set), or a change the venue made itself (a trailing stop moved).
+    None is no protection of that kind."""
+
+    position_id: str
+    request_id: str | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
+    text: str | None = None
+
+
 class Instrument(_Report):
     symbol_id: int
     name: str
@@ -147,6 +160,7 @@ VenueReport = (
     | BusinessReject
     | RequestRefused
     | PositionReport
+    | PositionProtection
     | SecurityListReport
     | ConnectionStatus
     | MalformedMessage

@@ -4,13 +4,16 @@ Every message carries `v` (the schema version) and `type`. A consumer must refus
 know rather than guess; a producer never changes the meaning of a field within a version (new optional
 fields only). `spec/queue-schema-v1.json` is this module's JSON Schema, kept equal to it by a test.
 
-Commands: `submit`, `cancel`, `replace`, each with a unique `id` (the client's; a redelivered command has
-the same one) and the `strategy` sending it, which must be the strategy whose stream carries it (a name
-of letters, digits, `.`, `_`, `-`), and the `account` it is for (optional while the daemon trades one
-account; a name the daemon does not trade is refused). Every event carries the `account` it is about. A
-submit's `order.cl_ord_id` is the idempotency key; when the client leaves it out the command `id` is
-used, so a command delivered twice still makes one order. An `id` used again for a different command is
-refused. A command is at most 64 KiB of JSON nested at most 32 levels.
+Commands: `submit`, `cancel`, `replace`, `close_position`, `amend_position_protection`, each with a unique
+`id` (the client's; a redelivered command has the same one) and the `strategy` sending it, which must be
+the strategy whose stream carries it (a name of letters, digits, `.`, `_`, `-`), and the `account` it is
+for (optional while the daemon trades one account; a name the daemon does not trade is refused). Every
+event carries the `account` it is about. A submit's `order.cl_ord_id` is the idempotency key; when the
+client leaves it out the command `id` is used, so a command delivered twice still makes one order; so is
+a close_position's `request_id` (the closing order's ClOrdID). A submit may carry stop-limit, time in
+force, stop loss / take profit (prices or distances), trailing stop loss and comment, and the position
+commands need an account whose connector has them: refused with the reason otherwise. An `id` used again
+for a different command is refused. A command is at most 64 KiB of JSON nested at most 32 levels.
 
 Events: `order` (every state change, with the fill when there is one and `seq`, the store's sequence
 number, increasing per adapter), `command_rejected` (a command refused before it reached the venue, with
@@ -24,9 +27,9 @@ import json
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from fixadapter.model.enums import OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, Position, utc_now
@@ -34,8 +37,11 @@ from fixadapter.model.requests import (
     ACCOUNT_PATTERN,
     ID_PATTERN,
     STRATEGY_PATTERN,
+    AmendPositionProtection,
     ClientId,
+    ClosePosition,
     NewOrder,
+    PositionId,
     Price,
     Quantity,
     ReplaceOrder,
@@ -61,7 +67,7 @@ AccountId = Annotated[
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_COMMAND_DEPTH = 32
 MAX_REASON_CHARS = 400
-COMMAND_TYPES = ("submit", "cancel", "replace")
+COMMAND_TYPES = ("submit", "cancel", "replace", "close_position", "amend_position_protection")
 
 
 class _Message(BaseModel):
@@ -112,7 +118,64 @@ class ReplaceCommand(_Command):
         )
 
 
-Command = Annotated[SubmitCommand | CancelCommand | ReplaceCommand, Field(discriminator="type")]
+class ClosePositionCommand(_Command):
+    """Close a position, whole (no quantity) or in part; the closing order's events follow on the stream."""
+
+    type: Literal["close_position"] = "close_position"
+    position_id: PositionId
+    quantity: Quantity | None = None
+    request_id: ClientId | None = Field(None, description="the closing order's ClOrdID (default: the id)")
+
+    @property
+    def cl_ord_id(self) -> str:
+        """The closing order's ClOrdID: a redelivered command finds the order the first one made."""
+        return self.request_id or self.id
+
+    def close_position(self) -> ClosePosition:
+        return ClosePosition(
+            position_id=self.position_id,
+            quantity=self.quantity,
+            request_id=self.cl_ord_id,
+            strategy=self.strategy,
+        )
+
+
+class AmendPositionProtectionCommand(_Command):
+    """Set a position's stop loss and take profit; one left out is removed (the venue sets both)."""
+
+    type: Literal["amend_position_protection"] = "amend_position_protection"
+    position_id: PositionId
+    stop_loss: Price | None = None
+    take_profit: Price | None = None
+    trailing_stop_loss: bool = False
+    request_id: ClientId | None = None
+
+    @model_validator(mode="after")
+    def _trailing_needs_stop(self) -> Self:
+        if self.trailing_stop_loss and self.stop_loss is None:
+            raise ValueError("trailing_stop_loss needs a stop_loss")
+        return self
+
+    @property
+    def cl_ord_id(self) -> None:
+        """No order: a refusal names none."""
+        return None
+
+    def amend_position_protection(self) -> AmendPositionProtection:
+        return AmendPositionProtection(
+            position_id=self.position_id,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+            trailing_stop_loss=self.trailing_stop_loss,
+            request_id=self.request_id,
+            strategy=self.strategy,
+        )
+
+
+AnyCommand = (
+    SubmitCommand | CancelCommand | ReplaceCommand | ClosePositionCommand | AmendPositionProtectionCommand
+)
+Command = Annotated[AnyCommand, Field(discriminator="type")]
 
 
 class _Event(_Message):
@@ -217,7 +280,7 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(exclude_none=False).encode()
 
 
-def decode_command(data: bytes | str) -> SubmitCommand | CancelCommand | ReplaceCommand:
+def decode_command(data: bytes | str) -> AnyCommand:
     """Parse and validate one command; InvalidCommand says what is wrong in one line."""
     readable = _readable(data)
     try:

@@ -146,7 +146,7 @@ def make_engine(url: str, echo: bool = False, **options: Any) -> Engine:
 
 def _order_row(account: str, order: Order) -> dict[str, Any]:
     row = order.model_dump(include=set(_ORDER_COLUMNS))
-    for key in ("side", "order_type", "status", "previous_status"):
+    for key in ("side", "order_type", "time_in_force", "status", "previous_status"):
         value = row.get(key)
         row[key] = None if value is None else str(value)
     row["account"] = account

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -80,7 +82,7 @@ orders = Table(
     Column("symbol_id", BigInteger, nullable=False),
     Column("symbol", String(32), nullable=False),
     Column("side", String(8), nullable=False),
-    Column("order_type", String(8), nullable=False),
+    Column("order_type", String(16), nullable=False),
     Column("quantity", DecimalText, nullable=False),
     Column("price", DecimalText),
     Column("stop_price", DecimalText),
@@ -88,6 +90,14 @@ orders = Table(
     Column("position_id", String(32)),
     Column("label", String(100)),
     Column("strategy", String(64)),
+    # 0003_order_fields: what the Open API can send with an order (None / false on orders before it).
+    Column("time_in_force", String(24)),
+    Column("stop_loss", DecimalText),
+    Column("take_profit", DecimalText),
+    Column("stop_loss_distance", DecimalText),
+    Column("take_profit_distance", DecimalText),
+    Column("trailing_stop_loss", Boolean, nullable=False, server_default=false()),
+    Column("comment", String(512)),
     Column("status", String(20), nullable=False),
     Column("previous_status", String(20)),
     Column("cum_qty", DecimalText, nullable=False),

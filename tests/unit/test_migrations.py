@@ -16,7 +16,7 @@ from sqlalchemy import Engine, inspect, text
 from fixadapter.compliance.chain import verify
 from fixadapter.compliance.writer import ComplianceWriter
 from fixadapter.errors import ClientIdInUse, SchemaBehind
-from fixadapter.model.enums import OrderStatus, PositionSide, RequestKind
+from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, TimeInForce
 from fixadapter.model.orders import OrderRequest, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.protocols.openapi.messages import PAYLOAD_TYPES
@@ -321,3 +321,56 @@ def test_an_upgraded_compliance_database_holds_the_longest_open_api_payload_type
 
     assert [r.msg_type for r in stored_records(url) if r.session == "OPENAPI"] == [longest]
     assert verify(engine).intact
+
+
+# -- 0003_order_fields -----------------------------------------------------------------------------------
+
+
+def test_a_store_at_0002_upgrades_keeping_its_orders_which_ask_none_of_the_new_fields(
+    url: str, engine: Engine
+) -> None:
+    from alembic import command
+
+    write_legacy_store(url)
+    with migrations._locked(engine) as conn:
+        command.upgrade(STORE.config(conn, "default", lambda _line: None), "0002_account")
+    assert migrations.state(engine, STORE).revision == "0002_account"
+    lines: list[str] = []
+
+    migrations.upgrade(engine, STORE, progress=lines.append)
+
+    assert differences(engine) == []
+    assert any("applied 0003_order_fields" in line for line in lines)
+    store = OrderStore(url)
+    before = read_contents(store)
+    assert before.orders and all(
+        (o.time_in_force, o.stop_loss, o.stop_loss_distance, o.trailing_stop_loss, o.comment)
+        == (None, None, None, False, None)
+        for o in before.orders
+    )
+    store.close()
+
+
+def test_an_order_with_every_new_field_round_trips_through_the_store(url: str) -> None:
+    store = OrderStore(url)
+    store.create_schema()
+    order = make_order(
+        cl_ord_id="sl-1",
+        order_type=OrderType.STOP_LIMIT,
+        price=D("1.0950"),
+        stop_price=D("1.09"),
+        expire_time=T0,
+        time_in_force=TimeInForce.GOOD_TILL_DATE,
+        stop_loss=D("1.07"),
+        take_profit_distance=D("0.0040"),
+        trailing_stop_loss=True,
+        comment="x" * 512,
+    )
+    assert store.insert_order(order)
+    assert store.get_order("sl-1") == order
+    assert store.orders() == [order]
+    moved = order.moved_to(S.NEW, order_id="101")
+    store.record_execution(moved, "accepted", make_report(cl_ord_id="sl-1"), None, "k-1")
+    assert [event.order.comment for event in store.events_since(0)] == ["x" * 512]
+    assert store.events_since(0)[0].order.take_profit_distance == D("0.0040")
+    store.close()

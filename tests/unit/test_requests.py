@@ -104,8 +104,8 @@ def test_new_order_naive_expire_time_is_rejected() -> None:
 
 
 def test_new_order_unknown_field_is_rejected() -> None:
-    with pytest.raises(ValidationError, match=r"take_profit\n.*Extra inputs are not permitted"):
-        new_order(take_profit="1.2")
+    with pytest.raises(ValidationError, match=r"iceberg_quantity\n.*Extra inputs are not permitted"):
+        new_order(iceberg_quantity="1000")
 
 
 @pytest.mark.parametrize("cl_ord_id", ["has space", "pipe|id", "soh\x01id", "x" * 51, "é"])

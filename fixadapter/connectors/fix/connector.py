@@ -39,6 +39,9 @@ CAPABILITIES = Capabilities(
     message_capture=True,
     trading_route="TRADE",
     market_data_route="QUOTE",
+    # No stop-limit, SL/TP, comment, explicit time in force nor position operations: cTrader FIX has none
+    # (OrdType 40 is 1/2/3, TimeInForce 59 is ignored, SL/TP tags are only reported).
+    name="FIX",
 )
 
 
