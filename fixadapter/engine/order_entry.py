@@ -215,6 +215,12 @@ class OrderEntry:
         self._check_amendable(order, "replace")
         if order.order_type is OrderType.MARKET:
             raise OrderRejected("a market order cannot be replaced (cTrader amends pending orders only)")
+        both = request.price is not None and request.stop_price is not None
+        if both and order.order_type is not OrderType.STOP_LIMIT:
+            raise OrderRejected(
+                f"give price (limit) or stop_price (stop), not both: order {order.cl_ord_id} is a "
+                f"{order.order_type} order (only a stop-limit order has both)"
+            )
         if request.quantity <= order.cum_qty:
             raise OrderRejected(f"new quantity {request.quantity} must exceed the filled {order.cum_qty}")
         if self.pre_trade is not None:

@@ -169,7 +169,11 @@ class CancelOrder(_Request):
 
 
 class ReplaceOrder(_Request):
-    """Amend a working limit or stop order: quantity is the new total, prices as for NewOrder."""
+    """Amend a working limit, stop or stop-limit order: quantity is the new total, prices as for NewOrder.
+
+    Both prices at once only for a stop-limit order (its trigger and its limit); the engine refuses them
+    for another order, whose type only it knows.
+    """
 
     cl_ord_id: ClientId
     quantity: Quantity
@@ -177,12 +181,6 @@ class ReplaceOrder(_Request):
     stop_price: Price | None = None
     expire_time: Expiry = None
     request_id: ClientId | None = None
-
-    @model_validator(mode="after")
-    def _one_price(self) -> Self:
-        if self.price is not None and self.stop_price is not None:
-            raise ValueError("give price (limit) or stop_price (stop), not both")
-        return self
 
 
 class ClosePosition(_Request):

@@ -76,6 +76,13 @@ def test_db_upgrade_brings_a_store_of_before_versions_to_head_with_every_row_and
     assert "store: rows written so far belong to account 'default'" in lines
     assert "store: orders: 3 rows, each with its account" in lines
     assert "store: executions: 4 rows, each with its account" in lines
+    assert (
+        "store: applied 0003_order_fields (order fields of the Open API: time in force, SL/TP (absolute or "
+        "relative), trailing stop loss, comment)" in lines
+    )
+    assert (
+        "store: orders: time in force, stop loss / take profit, trailing stop loss and comment added" in lines
+    )
     assert f"store schema upgraded to {STORE.head()}" in lines
     assert f"compliance schema upgraded to {COMPLIANCE.head()}" in lines
     assert lines[-1] == "done: every schema is at head"

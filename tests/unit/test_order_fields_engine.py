@@ -32,7 +32,7 @@ from fixadapter.model.enums import (
 )
 from fixadapter.model.orders import Order, Position, PositionClose, PositionProtectionChange
 from fixadapter.model.reports import Instrument, PositionProtection, RequestRefused
-from fixadapter.model.requests import AmendPositionProtection, ClosePosition, NewOrder
+from fixadapter.model.requests import AmendPositionProtection, ClosePosition, NewOrder, ReplaceOrder
 from fixadapter.queue.schema import (
     AmendPositionProtectionCommand,
     ClosePositionCommand,
@@ -43,7 +43,7 @@ from fixadapter.queue.schema import (
 )
 from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
-from tests.unit.conftest import T0
+from tests.unit.conftest import T0, make_order
 from tests.unit.quiet_connector import QuietConnector
 
 D = Decimal
@@ -98,13 +98,16 @@ class OpenApiLike(QuietConnector):
 Scenario = Callable[[OrderEngine, OrderStore], Awaitable[None]]
 
 
-def run(tmp_path: Path, connector: QuietConnector, scenario: Scenario) -> None:
-    """An engine over a SQLite store holding position 721, ready as after a logon, running `scenario`."""
+def run(tmp_path: Path, connector: QuietConnector, scenario: Scenario, *orders: Order) -> None:
+    """An engine over a SQLite store holding position 721 and `orders`, ready as after a logon, running
+    `scenario`."""
     store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
 
     async def main() -> None:
         store.create_schema()
         store.replace_positions([LONG_721])
+        for order in orders:
+            assert store.insert_order(order)
         engine = OrderEngine(store, connector, Metrics(), OrdersConfig(inflight_timeout_seconds=600))
         await engine.start()
         engine.catalog.replace([EURUSD])
@@ -233,6 +236,27 @@ def test_a_connector_declaring_the_capabilities_receives_the_fields_and_the_stor
             await engine.submit(full_order(stop_loss_distance=D("0.003")))
 
     run(tmp_path, connector, scenario)
+
+
+def test_both_prices_of_a_replace_are_taken_for_a_stop_limit_order_only(tmp_path: Path) -> None:
+    connector = OpenApiLike()
+    working = {"status": OrderStatus.NEW, "previous_status": OrderStatus.PENDING_NEW, "price": D("1.095")}
+    limit = make_order(cl_ord_id="lim-1", order_id="101", order_type=OrderType.LIMIT, **working)
+    stop_limit = make_order(
+        cl_ord_id="sl-1", order_id="102", order_type=OrderType.STOP_LIMIT, stop_price=D("1.09"), **working
+    )
+
+    async def scenario(engine: OrderEngine, store: OrderStore) -> None:
+        both = {"quantity": 10000, "price": D("1.096"), "stop_price": D("1.091")}
+        with pytest.raises(OrderRejected, match="not both: order lim-1 is a limit order"):
+            await engine.replace(ReplaceOrder(cl_ord_id="lim-1", request_id="r-1", **both))
+        pending = await engine.replace(ReplaceOrder(cl_ord_id="sl-1", request_id="r-2", **both))
+        assert pending.status is OrderStatus.PENDING_REPLACE
+        assert connector.sent == [("replace", "r-2")]
+        request = store.get_request("r-2")
+        assert request is not None and (request.price, request.stop_price) == (D("1.096"), D("1.091"))
+
+    run(tmp_path, connector, scenario, limit, stop_limit)
 
 
 # -- closing a position -----------------------------------------------------------------------------

@@ -142,9 +142,10 @@ def test_replace_order_with_new_price_is_accepted() -> None:
     assert (request.quantity, request.price, request.stop_price) == (D("20000"), D("1.1"), None)
 
 
-def test_replace_order_with_both_price_and_stop_price_is_rejected() -> None:
-    with pytest.raises(ValidationError, match=r"give price \(limit\) or stop_price \(stop\), not both"):
-        ReplaceOrder(cl_ord_id="ord-0003", quantity="20000", price="1.1", stop_price="1.07")
+def test_replace_order_may_give_both_prices_for_a_stop_limit_order_the_engine_checks_the_type() -> None:
+    request = ReplaceOrder(cl_ord_id="ord-0003", quantity="20000", price="1.1", stop_price="1.07")
+
+    assert (request.price, request.stop_price) == (D("1.1"), D("1.07"))
 
 
 def test_replace_order_quantity_off_step_is_rejected() -> None:

@@ -1,8 +1,8 @@
-"""order fields of the Open API: time in force, stop loss / take profit (absolute or relative), trailing
-stop loss and comment on orders; order_type wide enough for stop_limit
+"""order fields of the Open API: time in force, SL/TP (absolute or relative), trailing stop loss, comment
 
 Orders stored before this revision get none of them (NULL, trailing false): they asked for none, and that
 is what an order naming none means (the venue's default time in force, no protection, no comment).
+order_type is widened to 16 characters for stop_limit.
 
 PostgreSQL adds the columns and widens order_type in place. SQLite cannot change a column's type, so the
 orders table is rebuilt (Alembic's batch mode: a new table, rows copied, the old one dropped, indexes made
