@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import Engine, event, insert
 from fixadapter.api import Adapter, Desk
 from fixadapter.config import HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
-from fixadapter.model.enums import OrderStatus
+from fixadapter.model.enums import OrderStatus, OrderType, TimeInForce
 from fixadapter.model.orders import Order
 from fixadapter.store import schema
 from fixadapter.store.repository import OrderStore
@@ -198,3 +199,52 @@ def test_orders_and_positions_need_the_token_when_one_is_set_and_probes_do_not(t
                 assert response.status == 200
 
     run(scenario)
+
+
+def test_an_order_with_the_open_api_fields_is_served_with_them(tmp_path: Path):
+    order = make_order(
+        cl_ord_id="sl-1",
+        status=OrderStatus.NEW,
+        order_type=OrderType.STOP_LIMIT,
+        price=Decimal("1.095"),
+        stop_price=Decimal("1.09"),
+        time_in_force=TimeInForce.GOOD_TILL_CANCEL,
+        stop_loss_distance=Decimal("0.002"),
+        take_profit=Decimal("1.12"),
+        trailing_stop_loss=True,
+        comment="breakout",
+    )
+
+    async def scenario() -> None:
+        async with serving(tmp_path, [order]) as (_adapter, client):
+            status, body = await get(client, "/orders")
+            assert status == 200
+            served = body["orders"][0]
+            assert {name: served[name] for name in SERVED} == {
+                "order_type": "stop_limit",
+                "price": "1.095",
+                "stop_price": "1.09",
+                "time_in_force": "good_till_cancel",
+                "stop_loss": None,
+                "stop_loss_distance": "0.002",
+                "take_profit": "1.12",
+                "take_profit_distance": None,
+                "trailing_stop_loss": True,
+                "comment": "breakout",
+            }
+
+    run(scenario)
+
+
+SERVED = (
+    "order_type",
+    "price",
+    "stop_price",
+    "time_in_force",
+    "stop_loss",
+    "stop_loss_distance",
+    "take_profit",
+    "take_profit_distance",
+    "trailing_stop_loss",
+    "comment",
+)
