@@ -64,6 +64,39 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="append",
         help="a name on the made certificate (repeat; default localhost, 127.0.0.1)",
     )
+    p.add_argument(
+        "--openapi-port",
+        type=int,
+        default=5035,
+        help="the cTrader Open API port (TLS only, over the same accounts and venues; 0 picks one)",
+    )
+    p.add_argument(
+        "--oauth-port",
+        type=int,
+        default=5290,
+        help="the OAuth endpoint (/apps/auth, /apps/token; 0 picks one)",
+    )
+    p.add_argument(
+        "--openapi-client-id",
+        default="fixadapter-sim",
+        help="the Open API application's client id (its secret in FIXADAPTER_SIM_OPENAPI_SECRET)",
+    )
+    p.add_argument(
+        "--openapi-idle-seconds",
+        type=float,
+        default=30.0,
+        help="drop an Open API client that sent nothing for this long",
+    )
+    p.add_argument(
+        "--openapi-heartbeat-seconds",
+        type=float,
+        default=10.0,
+        help="send a heartbeat to an Open API client after this long without sending it anything",
+    )
+    p.add_argument(
+        "--balance", type=Decimal, default=Decimal("100000.00"), help="each account's balance in USD"
+    )
+    p.add_argument("--leverage", type=int, default=100, help="each account's leverage (1:N)")
 
 
 def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -361,11 +394,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from fixadapter.sim.config import SimConfig, parse_accounts
+    from fixadapter.sim.config import (
+        DEFAULT_OPENAPI_SECRET,
+        OPENAPI_SECRET_VARIABLE,
+        SimConfig,
+        parse_accounts,
+    )
     from fixadapter.sim.runner import run_simulator
 
     configure_logging(args.log_level)
     password = os.environ.get("FIXADAPTER_SIM_PASSWORD", "sim-password")
+    openapi_secret = os.environ.get(OPENAPI_SECRET_VARIABLE) or DEFAULT_OPENAPI_SECRET
     config = SimConfig(
         host=args.host,
         quote_port=args.quote_port,
@@ -387,6 +426,14 @@ def _simulate(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         tls_dir=args.tls_dir,
         **({"tls_names": tuple(args.tls_name)} if args.tls_name else {}),
+        openapi_port=args.openapi_port,
+        oauth_port=args.oauth_port,
+        openapi_client_id=args.openapi_client_id,
+        openapi_client_secret=SecretStr(openapi_secret),
+        openapi_idle_seconds=args.openapi_idle_seconds,
+        openapi_heartbeat_seconds=args.openapi_heartbeat_seconds,
+        balance=args.balance,
+        leverage=args.leverage,
     )
     run_simulator(config)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,9 @@ from fixadapter.errors import ConfigError
 from fixadapter.model.requests import DEFAULT_ACCOUNT
 
 PASSWORD_VARIABLE = "FIXADAPTER_SIM_PASSWORD"  # noqa: S105 - a variable's name; an account's adds _<NAME>
+OPENAPI_SECRET_VARIABLE = "FIXADAPTER_SIM_OPENAPI_SECRET"  # noqa: S105 - a variable's name
+DEFAULT_OPENAPI_SECRET = "sim-openapi-secret"  # noqa: S105 - the simulator's own test credential
+FIRST_CTID_TRADER_ACCOUNT_ID = 20_000_001
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
@@ -27,6 +31,15 @@ class SimAccount(BaseModel):
     sender_comp_id: Annotated[str, Field(min_length=1)]
     username: Annotated[str, Field(min_length=1)]
     password: SecretStr
+    # The Open API's id of the account (ProtoOACtidTraderAccount); None: FIRST_CTID_TRADER_ACCOUNT_ID plus
+    # its place among the served accounts, so it stays the same across restarts.
+    ctid_trader_account_id: Annotated[int, Field(gt=0)] | None = None
+    is_live: bool = False  # a live account: this (demo) Open API server refuses it with CANT_ROUTE_REQUEST
+
+    @property
+    def trader_login(self) -> int | None:
+        """The login as the Open API shows it (traderLogin), when it is a number as cTrader's are."""
+        return int(self.username) if self.username.isdigit() else None
 
 
 def password_variable(name: str) -> str:
@@ -35,20 +48,29 @@ def password_variable(name: str) -> str:
 
 
 def parse_accounts(specs: Sequence[str], environ: Mapping[str, str]) -> tuple[SimAccount, ...]:
-    """`--account NAME:SENDERCOMPID:LOGIN`, each with its password in FIXADAPTER_SIM_PASSWORD_<NAME>.
+    """`--account NAME:SENDERCOMPID:LOGIN[:CTIDTRADERACCOUNTID[:live]]`, each with its password in
+    FIXADAPTER_SIM_PASSWORD_<NAME>.
 
     A password is never taken from the command line (every local user can read a process's arguments).
     Raises ConfigError naming what is wrong, never a password.
     """
     accounts: list[SimAccount] = []
+    form = (
+        "--account takes NAME:SENDERCOMPID:LOGIN[:CTIDTRADERACCOUNTID[:live]] "
+        f"(its password in {PASSWORD_VARIABLE}_<NAME>)"
+    )
     for spec in specs:
         parts = spec.split(":")
-        if len(parts) != 3 or not all(parts):
-            raise ConfigError(
-                f"--account takes NAME:SENDERCOMPID:LOGIN (its password in "
-                f"{PASSWORD_VARIABLE}_<NAME>), was {len(parts)} part(s)"
-            )
-        name, sender_comp_id, username = parts
+        if not 3 <= len(parts) <= 5 or not all(parts):
+            raise ConfigError(f"{form}, was {len(parts)} part(s)")
+        name, sender_comp_id, username = parts[:3]
+        ctid: int | None = None
+        if len(parts) >= 4:
+            if not parts[3].isdigit() or int(parts[3]) == 0:
+                raise ConfigError(f"{form}: account {name}'s fourth part is not a positive number")
+            ctid = int(parts[3])
+        if len(parts) == 5 and parts[4] != "live":
+            raise ConfigError(f"{form}: account {name}'s fifth part is not 'live'")
         if not ACCOUNT_NAME.match(name):
             raise ConfigError(f"account name {name!r}: letters, digits, '-' and '_', at most 32")
         variable = password_variable(name)
@@ -57,7 +79,12 @@ def parse_accounts(specs: Sequence[str], environ: Mapping[str, str]) -> tuple[Si
             raise ConfigError(f"account {name}: set its password in {variable}")
         accounts.append(
             SimAccount(
-                name=name, sender_comp_id=sender_comp_id, username=username, password=SecretStr(password)
+                name=name,
+                sender_comp_id=sender_comp_id,
+                username=username,
+                password=SecretStr(password),
+                ctid_trader_account_id=ctid,
+                is_live=len(parts) == 5,
             )
         )
     return tuple(accounts)
@@ -93,28 +120,45 @@ class SimConfig(BaseModel):
     tls_key: Path | None = None
     tls_dir: Path = Path("var/sim-tls")  # a made certificate goes here; clients pin tls_dir/ca.pem
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")  # on a made certificate
+    # The Open API front (TLS only, over the same venues) and the OAuth endpoint its tokens come from.
+    openapi_port: Annotated[int, Field(ge=0, lt=65536)] = 5035
+    oauth_port: Annotated[int, Field(ge=0, lt=65536)] = 5290
+    openapi_client_id: Annotated[str, Field(min_length=1)] = "fixadapter-sim"
+    openapi_client_secret: SecretStr = SecretStr(DEFAULT_OPENAPI_SECRET)
+    openapi_idle_seconds: Annotated[float, Field(gt=0)] = 30.0  # a silent client is dropped after this
+    openapi_heartbeat_seconds: Annotated[float, Field(gt=0)] = 10.0  # sent when the server was silent
+    openapi_max_frame: Annotated[int, Field(ge=1024)] = 1024 * 1024  # a client's frame above it: dropped
+    openapi_broker_name: str = "fixadapter simulator"
+    balance: Annotated[Decimal, Field(gt=0)] = Decimal("100000.00")  # each account's, in USD
+    leverage: Annotated[int, Field(ge=1)] = 100  # 1:leverage
 
     @model_validator(mode="after")
     def _accounts_apart(self) -> SimConfig:
-        for what in ("name", "sender_comp_id", "username"):
-            values = [getattr(account, what) for account in self.accounts]
-            repeated = sorted({value for value in values if values.count(value) > 1})
+        for what in ("name", "sender_comp_id", "username", "ctid_trader_account_id"):
+            values = [getattr(account, what) for account in self.served_accounts]
+            repeated = sorted({str(value) for value in values if values.count(value) > 1})
             if repeated:
                 raise ValueError(f"two accounts share the {what} {', '.join(repeated)}")
         return self
 
     @property
     def served_accounts(self) -> tuple[SimAccount, ...]:
-        """The accounts served, first one first (the one the control port means when it names none)."""
-        if self.accounts:
-            return self.accounts
-        account = SimAccount(
-            name=DEFAULT_ACCOUNT,
-            sender_comp_id=self.sender_comp_id,
-            username=self.username,
-            password=self.password,
+        """The accounts served, first one first (the one the control port means when it names none), each
+        with its ctidTraderAccountId."""
+        accounts = self.accounts or (
+            SimAccount(
+                name=DEFAULT_ACCOUNT,
+                sender_comp_id=self.sender_comp_id,
+                username=self.username,
+                password=self.password,
+            ),
         )
-        return (account,)
+        return tuple(
+            account
+            if account.ctid_trader_account_id is not None
+            else account.model_copy(update={"ctid_trader_account_id": FIRST_CTID_TRADER_ACCOUNT_ID + index})
+            for index, account in enumerate(accounts)
+        )
 
     def account_state_path(self, index: int) -> Path | None:
         """Where account number `index` keeps its venue: the first in state_path (so a single-account

@@ -25,6 +25,21 @@ An unknown account is answered with 404. Prices and market data are one market f
          {"symbol_id": 1,
           "entries": [{"id": "2291666392", "side": "bid"|"ask", "price": "1.08345", "size": "3000000"}, ...],
           "bids": [["1.08345", "3000000"], ...], "asks": [["1.08355", "1000000"], ...]}   (best first)
+    POST /openapi/grant {"scope"?: "trading"|"accounts"}   a token pair for the app's accounts, as the app
+         page's playground mints one: {"accessToken", "refreshToken", "expiresIn", "tokenType"}
+    POST /openapi/expire_token {"access_token"?}            that token (every one when omitted) expires now
+    POST /openapi/invalidate_token {"access_token"?, "reason"?}  it dies; ProtoOAAccountsTokenInvalidatedEvent
+         to the connections whose accounts used it
+    POST /openapi/cut {"account"?}       close the Open API connections (those with the account authorised)
+    POST /openapi/mute {"payload_type": name|number, "count"?}  requests of that type are neither executed
+         nor answered (the next `count` of them, or until /openapi/unmute)
+    POST /openapi/unmute {"payload_type"?}                  (every type when omitted)
+    POST /openapi/block {"payload_type", "seconds"}         BLOCKED_PAYLOAD_TYPE with retryAfter
+    POST /openapi/account_disconnect {"account"}    ProtoOAAccountDisconnectEvent, the account de-authorised
+    POST /openapi/client_disconnect {"reason"?}     ProtoOAClientDisconnectEvent, then the connections close
+    GET  /openapi/connections            {"connections": <open Open API connections>}
+    The answers of cut, account_disconnect and client_disconnect count the connections they touched.
+    /scenario's drop_reports and ignore_requests apply to the account's Open API front too.
     GET  /market                         {"rate": 20, "paused": false, "updates_sent": <X sent since start>,
                                           "snapshots_sent": <depth W>, "spot_sent": <spot W>,
                                           "subscriptions": [{"md_req_id", "symbol_id", "depth": bool}, ...]}
@@ -45,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fixadapter.sim.openapi.server import OpenApiServer, payload_type_number
 from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError, QuoteRequestRefused
 from fixadapter.sim.trade_server import Desk, TradeServer
 
@@ -95,9 +111,17 @@ def _outcome(run: Callable[[], object]) -> tuple[int, object]:
 
 
 class ControlServer:
-    def __init__(self, host: str, port: int, trade: TradeServer, quote: QuoteLink) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        trade: TradeServer,
+        quote: QuoteLink,
+        openapi: OpenApiServer | None = None,
+    ) -> None:
         self.trade = trade
         self.quote = quote
+        self.openapi = openapi
         self._posts: dict[str, Action] = {
             "/quote": self._quote,
             "/scenario": self._scenario,
@@ -105,6 +129,8 @@ class ControlServer:
             "/market": self._set_market,
             "/drop": self._drop,
         }
+        if openapi is not None:
+            self._posts.update(OpenApiControl(self, openapi).posts())
         self._gets: dict[str, Callable[[Query], object]] = {
             "/health": lambda _query: {"ok": True},
             "/accounts": lambda _query: self.accounts(),
@@ -112,6 +138,10 @@ class ControlServer:
             "/book": self._book,
             "/market": lambda _query: self.quote.call("market"),
         }
+        if openapi is not None:
+            self._gets["/openapi/connections"] = lambda _query: {
+                "connections": openapi.call(openapi.connection_count())
+            }
         self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sim-control", daemon=True)
 
@@ -178,8 +208,10 @@ class ControlServer:
             self.trade.freeze_prices = bool(body["freeze_prices"])
         if "ignore_requests" in body:
             desk.faults.ignore_requests = int(body["ignore_requests"])
+            desk.faults.openapi_ignore_requests = int(body["ignore_requests"])
         if "drop_reports" in body:
             desk.faults.drop_reports = int(body["drop_reports"])
+            desk.faults.openapi_drop_events = int(body["drop_reports"])
         if "extra_tag" in body:
             tag, value = body["extra_tag"]
             desk.faults.extra_tag = (int(tag), str(value))
@@ -233,6 +265,10 @@ class ControlServer:
             args["paused"] = body["paused"]
         return self.quote.call("set_market", **args)
 
+    def desk(self, name: object) -> Desk:
+        """The desk of the account a request names (404 when none is served by that name)."""
+        return self._desk(name)
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         control = self
 
@@ -272,3 +308,82 @@ class ControlServer:
                 self._reply(*_outcome(run))
 
         return Handler
+
+
+class OpenApiControl:
+    """The /openapi/* endpoints: tokens, connections and payload types of the Open API front."""
+
+    def __init__(self, control: ControlServer, openapi: OpenApiServer) -> None:
+        self.control = control
+        self.openapi = openapi
+
+    def posts(self) -> dict[str, Action]:
+        return {
+            "/openapi/grant": self._grant,
+            "/openapi/expire_token": self._expire,
+            "/openapi/invalidate_token": self._invalidate,
+            "/openapi/cut": self._cut,
+            "/openapi/mute": self._mute,
+            "/openapi/unmute": self._unmute,
+            "/openapi/block": self._block,
+            "/openapi/account_disconnect": self._account_disconnect,
+            "/openapi/client_disconnect": self._client_disconnect,
+        }
+
+    def _ctid(self, name: object) -> int:
+        account = self.control.desk(name).account
+        if account.ctid_trader_account_id is None:  # never: served accounts are numbered
+            raise NotFoundError(f"account {account.name} has no ctidTraderAccountId")
+        return account.ctid_trader_account_id
+
+    def _grant(self, body: dict[str, Any]) -> object:
+        registry = self.openapi.registry
+        pair = registry.grant(self.openapi.config.openapi_client_id, str(body.get("scope", "trading")))
+        return {
+            "accessToken": pair.access_token,
+            "refreshToken": pair.refresh_token,
+            "expiresIn": pair.expires_in,
+            "tokenType": "bearer",
+        }
+
+    def _expire(self, body: dict[str, Any]) -> object:
+        token = body.get("access_token")
+        return {"expired": self.openapi.registry.expire(None if token is None else str(token))}
+
+    def _invalidate(self, body: dict[str, Any]) -> object:
+        token = body.get("access_token")
+        reason = str(body.get("reason", "access token was revoked"))
+        return {
+            "invalidated": self.openapi.registry.invalidate(None if token is None else str(token), reason)
+        }
+
+    def _cut(self, body: dict[str, Any]) -> object:
+        ctid = self._ctid(body["account"]) if body.get("account") is not None else None
+        return {"cut": self.openapi.call(self.openapi.cut(ctid))}
+
+    def _mute(self, body: dict[str, Any]) -> object:
+        count = body.get("count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            raise ValueError(f"count must be a positive integer, was {count!r}")
+        self.openapi.gates.mute(payload_type_number(body["payload_type"]), count)
+        return {"ok": True}
+
+    def _unmute(self, body: dict[str, Any]) -> object:
+        value = body.get("payload_type")
+        self.openapi.gates.unmute(None if value is None else payload_type_number(value))
+        return {"ok": True}
+
+    def _block(self, body: dict[str, Any]) -> object:
+        seconds = float(body["seconds"])
+        if seconds <= 0:
+            raise ValueError(f"seconds must be positive, was {seconds}")
+        self.openapi.gates.block(payload_type_number(body["payload_type"]), seconds)
+        return {"ok": True}
+
+    def _account_disconnect(self, body: dict[str, Any]) -> object:
+        ctid = self._ctid(body.get("account"))
+        return {"disconnected": self.openapi.call(self.openapi.account_disconnect(ctid))}
+
+    def _client_disconnect(self, body: dict[str, Any]) -> object:
+        reason = str(body.get("reason", "simulated client disconnect"))
+        return {"disconnected": self.openapi.call(self.openapi.client_disconnect(reason))}

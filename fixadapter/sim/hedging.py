@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from decimal import Decimal, localcontext
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+from fixadapter.model.enums import Side
 from fixadapter.sim.matching import round_average
 from fixadapter.sim.order_rules import ARITHMETIC_PRECISION
 from fixadapter.sim.records import VenueOrder, VenuePosition
@@ -29,22 +31,43 @@ class HedgedPositions:
     def by_id(self) -> list[VenuePosition]:
         return [self._open[position_id] for position_id in sorted(self._open)]
 
-    def apply_fill(self, order: VenueOrder, quantity: Decimal, price: Decimal, digits: int) -> None:
-        """Open, increase, reduce or close the order's position."""
+    def apply_fill(
+        self, order: VenueOrder, quantity: Decimal, price: Decimal, digits: int, now: datetime
+    ) -> tuple[VenuePosition | None, VenuePosition | None]:
+        """Open, increase, reduce or close the order's position: (before, after), None where none is open.
+
+        An order carrying protection (Open API stopLoss/takeProfit, absolute or relative to this fill's
+        price) sets it on the position it fills into.
+        """
         current = self._open.get(order.position_id)
         if current is None:
             updated: VenuePosition | None = VenuePosition(
-                order.position_id, order.symbol_id, order.side, quantity, price
+                order.position_id,
+                order.symbol_id,
+                order.side,
+                quantity,
+                price,
+                opened_at=now,
+                label=order.label,
+                comment=order.comment,
             )
         elif current.side is order.side:
             updated = _increase(current, quantity, price, digits)
         else:
             updated = _reduce(current, quantity, price)
+        if updated is not None and updated.side is order.side:
+            updated = _protected(updated, order, price, digits)
         if updated is None:
             del self._open[order.position_id]
         else:
             self._open[order.position_id] = updated
         self._changed.add(order.position_id)
+        return current, updated
+
+    def set_protection(self, position: VenuePosition) -> None:
+        """Replace an open position's protection (the caller built it from the open one)."""
+        self._open[position.position_id] = position
+        self._changed.add(position.position_id)
 
     def changes(self) -> list[tuple[int, VenuePosition | None]]:
         """The changed positions by id, None for a closed one (the state file deletes it)."""
@@ -83,4 +106,30 @@ def _reduce(position: VenuePosition, quantity: Decimal, price: Decimal) -> Venue
         return None
     return dataclasses.replace(
         position, side=position.side.opposite, volume=quantity - position.volume, entry_price=price
+    )
+
+
+def _protected(position: VenuePosition, order: VenueOrder, price: Decimal, digits: int) -> VenuePosition:
+    """The position with the order's protection: absolute prices win over distances from `price`, and
+    every price is on the symbol's grid."""
+    sign = 1 if order.side is Side.BUY else -1
+    point = Decimal(1).scaleb(-digits)
+    stop_loss = order.stop_loss
+    if stop_loss is None and order.relative_stop_loss is not None:
+        stop_loss = price - sign * order.relative_stop_loss
+    take_profit = order.take_profit
+    if take_profit is None and order.relative_take_profit is not None:
+        take_profit = price + sign * order.relative_take_profit
+    stop_loss = stop_loss.quantize(point, rounding=ROUND_HALF_EVEN) if stop_loss is not None else None
+    take_profit = take_profit.quantize(point, rounding=ROUND_HALF_EVEN) if take_profit is not None else None
+    if stop_loss is None and take_profit is None:
+        return position
+    trailing = order.trailing_stop_loss and stop_loss is not None
+    distance = abs(price - stop_loss) if trailing and stop_loss is not None else None
+    return dataclasses.replace(
+        position,
+        stop_loss=stop_loss if stop_loss is not None else position.stop_loss,
+        take_profit=take_profit if take_profit is not None else position.take_profit,
+        trailing_stop_loss=trailing,
+        trailing_distance=distance,
     )

@@ -19,7 +19,9 @@ from fixadapter.sim.records import (
     Execution,
     NotFound,
     PlaceRequest,
+    VenueDeal,
     VenueOrder,
+    VenuePosition,
     VenueStatus,
 )
 
@@ -127,6 +129,13 @@ def order_from_request(req: PlaceRequest, order_id: int, position_id: int, now: 
         expire_time=req.expire_time,
         position_id=position_id,
         label=req.label,
+        comment=req.comment,
+        stop_loss=req.stop_loss,
+        take_profit=req.take_profit,
+        relative_stop_loss=req.relative_stop_loss,
+        relative_take_profit=req.relative_take_profit,
+        trailing_stop_loss=req.trailing_stop_loss,
+        closing=req.closing,
         status=VenueStatus.NEW,
         cum_qty=ZERO,
         avg_px=None,
@@ -149,6 +158,9 @@ def execution(
     last_qty: Decimal | None = None,
     last_px: Decimal | None = None,
     text: str | None = None,
+    deal: VenueDeal | None = None,
+    position: VenuePosition | None = None,
+    server_event: bool = False,
 ) -> Execution:
     """Snapshot the order into an Execution, so later changes never reach a report already handed out.
 
@@ -162,4 +174,7 @@ def execution(
         last_qty=last_qty,
         last_px=last_px,
         text=text,
+        deal=deal,
+        position=position,
+        server_event=server_event,
     )

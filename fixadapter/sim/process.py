@@ -8,11 +8,15 @@ is ready raises SimulatorFailed with its exit status and the end of its log.
 A simulator serves one account (sender_comp_id, username, password) or, given `accounts`, each of them;
 passwords reach it by environment only (FIXADAPTER_SIM_PASSWORD[_<NAME>]), never on its command line,
 and its ready line names each account without one.
+
+Every simulator also serves the cTrader Open API on a TLS port (its CA: `ca_file`) with an OAuth endpoint
+beside it; the application's client secret reaches it by environment (FIXADAPTER_SIM_OPENAPI_SECRET) too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -29,7 +33,12 @@ from typing import Any
 
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.model.requests import DEFAULT_ACCOUNT
-from fixadapter.sim.config import PASSWORD_VARIABLE, password_variable
+from fixadapter.sim.config import (
+    DEFAULT_OPENAPI_SECRET,
+    OPENAPI_SECRET_VARIABLE,
+    PASSWORD_VARIABLE,
+    password_variable,
+)
 from fixadapter.sim.runner import ACCOUNTS_MARK, PORTS_MARK, READY_LINE
 
 START_SECONDS = 60.0
@@ -60,13 +69,14 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(tail) if tail else f"(its log {path} is empty)"
 
 
-def read_accounts(line: str) -> list[dict[str, str]]:
-    """The accounts a ready line reports (name, sender_comp_id, username; see runner.ACCOUNTS_MARK)."""
+def read_accounts(line: str) -> list[dict[str, Any]]:
+    """The accounts a ready line reports (name, sender_comp_id, username, ctid_trader_account_id,
+    is_live; see runner.ACCOUNTS_MARK)."""
     before_ports = line.rpartition(PORTS_MARK)[0]
     _, mark, text = before_ports.rpartition(ACCOUNTS_MARK)
     if not mark:
         raise SimulatorFailed(f"the simulator's ready line names no accounts: {line.strip()!r}")
-    return [{str(k): str(v) for k, v in account.items()} for account in json.loads(text)]
+    return [{str(k): v for k, v in account.items()} for account in json.loads(text)]
 
 
 def read_ports(line: str) -> dict[str, int | None]:
@@ -86,11 +96,22 @@ class SimAccountCredentials:
     sender_comp_id: str
     username: str
     password: str = field(repr=False)
+    # Its Open API id: None lets the simulator number it (as the ready line then reports); a live account
+    # needs one.
+    ctid_trader_account_id: int | None = None
+    is_live: bool = False
 
     @property
     def argument(self) -> str:
         """Its --account value (the password goes by environment)."""
-        return f"{self.name}:{self.sender_comp_id}:{self.username}"
+        argument = f"{self.name}:{self.sender_comp_id}:{self.username}"
+        if self.ctid_trader_account_id is not None:
+            argument += f":{self.ctid_trader_account_id}"
+            if self.is_live:
+                argument += ":live"
+        elif self.is_live:
+            raise ValueError(f"account {self.name}: a live account needs its ctid_trader_account_id")
+        return argument
 
 
 @dataclass
@@ -116,6 +137,11 @@ class SimProcess:
     tls_names: tuple[str, ...] = ()
     quote_tls_port: int = 0
     trade_tls_port: int = 0
+    openapi_port: int = 0
+    oauth_port: int = 0
+    openapi_secret: str = field(default=DEFAULT_OPENAPI_SECRET, repr=False)
+    openapi_client_id: str = "fixadapter-sim"
+    _served: tuple[SimAccountCredentials, ...] = ()
     _process: subprocess.Popen[bytes] | None = None
     _stderr_path: Path | None = None
     _own_stderr: bool = field(default=False, repr=False)
@@ -137,6 +163,14 @@ class SimProcess:
             "--username",
             self.username,
             *(option for account in self.accounts for option in ("--account", account.argument)),
+            "--openapi-port",
+            str(self.openapi_port),
+            "--oauth-port",
+            str(self.oauth_port),
+            "--openapi-client-id",
+            self.openapi_client_id,
+            "--tls-dir",
+            str(self.tls_directory),
             *self.extra_args,
         ]
         if self.state_path is not None:
@@ -148,10 +182,9 @@ class SimProcess:
                 "--trade-tls-port",
                 str(self.trade_tls_port),
             ]
-            command += ["--tls-dir", str(self.tls_directory)]
             for name in self.tls_names:
                 command += ["--tls-name", name]
-        env = {**os.environ, PASSWORD_VARIABLE: self.password}
+        env = {**os.environ, PASSWORD_VARIABLE: self.password, OPENAPI_SECRET_VARIABLE: self.openapi_secret}
         env.update({password_variable(account.name): account.password for account in self.accounts})
         stderr_path = self._stderr_file()
         with open(stderr_path, "ab") as log:
@@ -203,17 +236,28 @@ class SimProcess:
                 )
 
     def _adopt_ports(self, ready_line: str) -> None:
-        served = [(a["name"], a["sender_comp_id"], a["username"]) for a in read_accounts(ready_line)]
-        asked = [(a.name, a.sender_comp_id, a.username) for a in self.served_accounts]
+        reported = read_accounts(ready_line)
+        served = [(a["name"], a["sender_comp_id"], a["username"]) for a in reported]
+        asked = [(a.name, a.sender_comp_id, a.username) for a in self._asked_accounts]
         if served != asked:
             self.kill()
             raise SimulatorFailed(f"the simulator serves the accounts {served}, not {asked}")
+        self._served = tuple(
+            dataclasses.replace(
+                account,
+                ctid_trader_account_id=int(entry["ctid_trader_account_id"]),
+                is_live=bool(entry["is_live"]),
+            )
+            for account, entry in zip(self._asked_accounts, reported, strict=True)
+        )
         ports = read_ports(ready_line)
         self.quote_port = ports["quote"] or 0
         self.trade_port = ports["trade"] or 0
         self.control_port = ports["control"] or 0
         self.quote_tls_port = ports.get("quote_tls") or self.quote_tls_port
         self.trade_tls_port = ports.get("trade_tls") or self.trade_tls_port
+        self.openapi_port = ports.get("openapi") or self.openapi_port
+        self.oauth_port = ports.get("oauth") or self.oauth_port
 
     def kill(self) -> None:
         """SIGKILL the simulator and its QUOTE child at once: a crash, not a shutdown."""
@@ -265,7 +309,8 @@ class SimProcess:
 
     @property
     def ca_file(self) -> Path:
-        """The CA a client pins to trust this simulator's TLS ports (made at the first start)."""
+        """The CA a client pins to trust this simulator's TLS ports, the Open API's among them (made at the
+        first start)."""
         return self.tls_directory / "ca.pem"
 
     def session_port(self, kind: SessionKind) -> int:
@@ -275,11 +320,30 @@ class SimProcess:
         return self.quote_port if kind is SessionKind.QUOTE else self.trade_port
 
     @property
-    def served_accounts(self) -> tuple[SimAccountCredentials, ...]:
-        """The accounts this simulator serves, first one first."""
+    def _asked_accounts(self) -> tuple[SimAccountCredentials, ...]:
         if self.accounts:
             return self.accounts
         return (SimAccountCredentials(DEFAULT_ACCOUNT, self.sender_comp_id, self.username, self.password),)
+
+    @property
+    def served_accounts(self) -> tuple[SimAccountCredentials, ...]:
+        """The accounts this simulator serves, first one first; once started, with the Open API ids the
+        simulator reported."""
+        return self._served or self._asked_accounts
+
+    @property
+    def oauth_base_url(self) -> str:
+        """The OAuth endpoint (its /apps/auth and /apps/token stand in for openapi.ctrader.com's)."""
+        return f"http://127.0.0.1:{self.oauth_port}"
+
+    def openapi_client(self) -> tuple[str, str]:
+        """The Open API application's (client id, client secret)."""
+        return self.openapi_client_id, self.openapi_secret
+
+    def openapi_grant(self, scope: str = "trading") -> dict[str, Any]:
+        """A fresh token pair for the simulator's accounts (accessToken, refreshToken, expiresIn)."""
+        answer: dict[str, Any] = self.control("/openapi/grant", {"scope": scope})
+        return answer
 
     def account(self, name: str | None = None) -> SimAccountCredentials:
         """Account `name`'s credentials; the first account's when None."""

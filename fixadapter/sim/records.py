@@ -62,6 +62,16 @@ class PlaceRequest:
     expire_time: datetime | None = None
     position_id: int | None = None
     label: str | None = None
+    # What the Open API adds to an order (FIX sends none of it): protection for the position the order
+    # opens (absolute prices, or distances from the fill price), a free comment, and whether the order
+    # closes (part of) a position.
+    comment: str | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    relative_stop_loss: Decimal | None = None
+    relative_take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
+    closing: bool = False
 
 
 @dataclass
@@ -91,6 +101,13 @@ class VenueOrder:
     last_request_id: str
     fill_parts_left: int = 0
     notional: Decimal = ZERO
+    comment: str | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    relative_stop_loss: Decimal | None = None
+    relative_take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
+    closing: bool = False
 
     @property
     def is_working(self) -> bool:
@@ -108,13 +125,52 @@ class VenueOrder:
 
 @dataclass(frozen=True)
 class VenuePosition:
-    """An open hedged position (tag 721); entry_price is the volume-weighted average entry (AP tag 730)."""
+    """An open hedged position (tag 721); entry_price is the volume-weighted average entry (AP tag 730).
+
+    stop_loss/take_profit are the position's protection (Open API only; FIX cannot set them): a quote
+    crossing either closes the position. A trailing stop keeps `trailing_distance` behind the best price.
+    """
 
     position_id: int
     symbol_id: int
     side: Side
     volume: Decimal
     entry_price: Decimal
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
+    trailing_distance: Decimal | None = None
+    opened_at: datetime | None = None
+    label: str | None = None
+    comment: str | None = None
+
+
+class DealStatus(StrEnum):
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+
+
+@dataclass(frozen=True)
+class VenueDeal:
+    """One fill, as cTrader keeps it (the Open API's ProtoOADeal): its own id, never reused.
+
+    `volume` is what the order sent for execution, `filled_volume` what this fill executed. A deal that
+    reduces or closes a position carries the position's entry price and the volume it closed.
+    """
+
+    deal_id: int
+    order_id: int
+    position_id: int
+    symbol_id: int
+    side: Side
+    volume: Decimal
+    filled_volume: Decimal
+    price: Decimal
+    created_at: datetime
+    executed_at: datetime
+    status: DealStatus
+    closed_entry_price: Decimal | None = None
+    closed_volume: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +184,11 @@ class Execution:
     last_qty: Decimal | None = None
     last_px: Decimal | None = None
     text: str | None = None
+    # A TRADE's deal and its position after the fill (None when the fill closed it), for the Open API.
+    deal: VenueDeal | None = None
+    position: VenuePosition | None = None
+    # Set on executions the venue made on its own (a stop loss or take profit closing a position).
+    server_event: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +234,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS orders (order_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS positions (position_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS deals (deal_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
 )
 
 
@@ -197,10 +259,27 @@ def open_database(path: Path) -> sqlite3.Connection:
 
 # Fields decoded beyond plain JSON; ints and strings come back as they were written.
 _DECIMAL_FIELDS = frozenset(
-    {"quantity", "price", "stop_price", "cum_qty", "avg_px", "notional", "volume", "entry_price"}
+    {
+        "quantity",
+        "price",
+        "stop_price",
+        "cum_qty",
+        "avg_px",
+        "notional",
+        "volume",
+        "entry_price",
+        "stop_loss",
+        "take_profit",
+        "relative_stop_loss",
+        "relative_take_profit",
+        "trailing_distance",
+        "filled_volume",
+        "closed_entry_price",
+        "closed_volume",
+    }
 )
-_DATETIME_FIELDS = frozenset({"expire_time", "created_at", "transact_time"})
-_Record = TypeVar("_Record", VenueOrder, VenuePosition)
+_DATETIME_FIELDS = frozenset({"expire_time", "created_at", "transact_time", "opened_at", "executed_at"})
+_Record = TypeVar("_Record", VenueOrder, VenuePosition, VenueDeal)
 
 
 def _encode(value: object) -> object:
@@ -223,10 +302,13 @@ def _decode(name: str, value: Any) -> Any:
     return enum_types[name](value) if name in enum_types else value
 
 
-def to_json(record: VenueOrder | VenuePosition) -> str:
+def to_json(record: VenueOrder | VenuePosition | VenueDeal) -> str:
     fields = dataclasses.fields(record)
     return json.dumps({f.name: _encode(getattr(record, f.name)) for f in fields}, sort_keys=True)
 
 
 def from_json(record_type: type[_Record], text: str) -> _Record:
-    return record_type(**{name: _decode(name, value) for name, value in json.loads(text).items()})
+    values = {name: _decode(name, value) for name, value in json.loads(text).items()}
+    if record_type is VenueDeal:
+        values["status"] = DealStatus(values["status"])
+    return record_type(**values)

@@ -1,5 +1,6 @@
-"""`fixadapter simulate`: the TRADE port, the accounts' venues and the control port in this process; the
-QUOTE port in a child process that exits with it and gets every venue quote change over the pipe.
+"""`fixadapter simulate`: the TRADE port, the accounts' venues, the Open API port (TLS) with its OAuth
+endpoint and the control port in this process; the QUOTE port in a child process that exits with it and
+gets every venue quote change over the pipe.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from typing import Any
 
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.control import ControlServer
+from fixadapter.sim.oauth_server import OAuthTestServer
+from fixadapter.sim.openapi.server import OpenApiServer
+from fixadapter.sim.openapi.tokens import TokenRegistry
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
 from fixadapter.sim.quote_link import QuoteLink, QuoteLinkError
 from fixadapter.sim.quote_server import run_quote_process
 from fixadapter.sim.records import IdCounters
+from fixadapter.sim.tls_port import server_context
 from fixadapter.sim.trade_server import TradeServer
 from fixadapter.sim.venue import Venue
 from fixadapter.tls.certs import ensure_server_files
@@ -31,21 +36,42 @@ CHILD_START_SECONDS = 30
 SIGNAL_POLL_SECONDS = 0.2
 
 
-def account_summaries(config: SimConfig) -> list[dict[str, str]]:
-    """Each account served as the ready line names it: name, SenderCompID and login, never its password."""
+def account_summaries(config: SimConfig) -> list[dict[str, object]]:
+    """Each account served as the ready line names it: name, SenderCompID, login, its Open API id and
+    whether it is live, never its password."""
     return [
-        {"name": account.name, "sender_comp_id": account.sender_comp_id, "username": account.username}
+        {
+            "name": account.name,
+            "sender_comp_id": account.sender_comp_id,
+            "username": account.username,
+            "ctid_trader_account_id": account.ctid_trader_account_id,
+            "is_live": account.is_live,
+        }
         for account in config.served_accounts
     ]
 
 
 def with_certificate(config: SimConfig) -> SimConfig:
-    """A TLS config without a given certificate gets one made in tls_dir, signed by the CA kept there."""
-    if not config.tls or config.tls_cert is not None:
+    """A config without a given certificate gets one made in tls_dir, signed by the CA kept there: the
+    Open API port is TLS only, so there is always one, whether the FIX ports serve TLS or not."""
+    if config.tls_cert is not None:
         return config
     files = ensure_server_files(config.tls_dir, config.tls_names)
     log.info("TLS certificate for %s made; clients pin %s", ", ".join(config.tls_names), files.ca_file)
     return config.model_copy(update={"tls_cert": files.cert_file, "tls_key": files.key_file})
+
+
+def start_openapi(config: SimConfig, trade: TradeServer) -> tuple[OpenApiServer, OAuthTestServer]:
+    """The Open API port over the trade server's venues and the OAuth endpoint beside it, on one loop and
+    sharing one token registry (a pair refreshed over HTTP is dead on the Open API too)."""
+    if config.tls_cert is None or config.tls_key is None:
+        raise RuntimeError("the Open API port needs a certificate (with_certificate makes one)")
+    registry = TokenRegistry({config.openapi_client_id: config.openapi_client_secret.get_secret_value()})
+    openapi = OpenApiServer(config, trade, registry, server_context(config.tls_cert, config.tls_key))
+    openapi.start()
+    oauth = OAuthTestServer(host=config.host, port=config.oauth_port, registry=registry)
+    openapi.call(oauth.start())
+    return openapi, oauth
 
 
 def _quote_ready(quote: multiprocessing.process.BaseProcess, parent_end: Any) -> tuple[int, int | None]:
@@ -90,7 +116,8 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     # The venue's quotes now, so the depth books start where the venue fills (it may not start at the mids).
     link.send_quotes([prices.quote(spec.symbol_id) for spec in prices.symbols()])
     trade.start()
-    control = ControlServer(config.host, config.control_port, trade, link)
+    openapi, oauth = start_openapi(config, trade)
+    control = ControlServer(config.host, config.control_port, trade, link, openapi)
     control.start()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -106,13 +133,16 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
         "control": control.port,
         "quote_tls": quote_tls_port,
         "trade_tls": trade.tls.port if trade.tls is not None else None,
+        "openapi": openapi.port,
+        "oauth": oauth.port,
     }
     tls = ""
     if config.tls:
         tls = f" TLS: QUOTE {ports['quote_tls']} TRADE {ports['trade_tls']} cert {config.tls_cert}"
     print(
         f"{READY_LINE}: QUOTE {config.host}:{quote_port} TRADE {config.host}:{trade.port} "
-        f"control http://{config.host}:{control.port}{tls}"
+        f"control http://{config.host}:{control.port} Open API {config.host}:{openapi.port} (TLS) "
+        f"OAuth {oauth.base_url}{tls}"
         f"{ACCOUNTS_MARK}{json.dumps(account_summaries(config))}{PORTS_MARK}{json.dumps(ports)}",
         flush=True,
     )
@@ -123,6 +153,8 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
             pass
     finally:
         control.stop()
+        openapi.call(oauth.close())
+        openapi.stop()
         trade.stop()
         with contextlib.suppress(QuoteLinkError):
             link.stop()

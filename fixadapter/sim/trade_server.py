@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -93,6 +94,9 @@ class Faults:
     session_reject_next: set[str] = field(default_factory=set)  # the next of each type gets a Reject (3)
     refuse: dict[str, str] = field(default_factory=dict)  # type -> text: each answered by j without 379
     silent: set[str] = field(default_factory=set)  # types never answered while set
+    # The same two knobs on the Open API front (set together with the FIX ones by /scenario).
+    openapi_drop_events: int = 0
+    openapi_ignore_requests: int = 0
 
 
 @dataclass
@@ -230,6 +234,9 @@ class TradeServer:
         self._clock_thread = threading.Thread(target=self._run_clock, name="sim-clock", daemon=True)
         # Every quote change goes here (the runner forwards it to the QUOTE process's depth books).
         self.on_quotes: Callable[[list[Quote]], None] | None = None
+        # Every venue execution of an account, whatever caused it, goes to each of these too (called under
+        # the lock, in venue order): the Open API front sends them as ProtoOAExecutionEvents.
+        self.execution_listeners: list[Callable[[Desk, list[Execution]], None]] = []
         self._handlers: dict[str, Callable[[Desk, Fields], None]] = {
             "D": self._new_order,
             "F": self._cancel,
@@ -336,7 +343,18 @@ class TradeServer:
 
     # -- senders ------------------------------------------------------------------------------
 
+    @property
+    def lock(self) -> AbstractContextManager[bool]:
+        """Held around a venue call and the sending of its executions, by every front (FIX, Open API)."""
+        return self._lock
+
     def send_executions(self, desk: Desk, executions: list[Execution]) -> None:
+        """The executions to the account's FIX connections as ERs, and to every execution listener."""
+        for listener in self.execution_listeners:
+            try:
+                listener(desk, executions)
+            except Exception:
+                log.exception("an execution listener failed (the FIX front goes on)")
         faults = desk.faults
         for execution in executions:
             if faults.drop_reports > 0:

@@ -56,12 +56,14 @@ from fixadapter.sim.order_rules import (
 from fixadapter.sim.prices import Quote, RandomWalk, SymbolSpec
 from fixadapter.sim.records import (
     CancelRefused,
+    DealStatus,
     ExecKind,
     Execution,
     IdCounters,
     NotFound,
     OrderKind,
     PlaceRequest,
+    VenueDeal,
     VenueOrder,
     VenuePosition,
     VenueStatus,
@@ -80,6 +82,7 @@ __all__ = [
     "PlaceRequest",
     "Side",
     "Venue",
+    "VenueDeal",
     "VenueOrder",
     "VenuePosition",
     "VenueStatus",
@@ -108,6 +111,8 @@ class Venue:
         self._lock = threading.RLock()
         self._book = OrderBook()
         self._positions = HedgedPositions()
+        self._deals: dict[int, VenueDeal] = {}
+        self._new_deals: list[VenueDeal] = []
         self._ids = IdAllocator(shared_ids)
         self._closed = False
         self._state = VenueStateFile(state_path) if state_path is not None else None
@@ -197,13 +202,50 @@ class Venue:
     # ---- venue events ---------------------------------------------------------------------------------
 
     def on_quote(self, quote: Quote, now: datetime) -> list[Execution]:
-        """Fill every resting limit/stop order of the quote's symbol that the quote crosses, by order id."""
+        """Fill every resting limit/stop order of the quote's symbol that the quote crosses, by order id;
+        then close every position of the symbol whose stop loss or take profit the quote crosses."""
         with self._mutation(now):
             executions: list[Execution] = []
             for order in self._book.working():
                 if order.symbol_id == quote.symbol_id and order.kind is not OrderKind.MARKET:
                     executions += self._match(order, quote, now)
+            for position in self._positions.by_id():
+                if position.symbol_id == quote.symbol_id:
+                    executions += self._protect(position, quote, now)
             return executions
+
+    def set_protection(
+        self,
+        position_id: int,
+        stop_loss: Decimal | None,
+        take_profit: Decimal | None,
+        trailing_stop_loss: bool,
+        now: datetime,
+    ) -> VenuePosition | None:
+        """Replace an open position's stop loss and take profit (None removes one); None if not open.
+
+        A trailing stop keeps its distance from the current closing price (bid for a long, ask for a short).
+        """
+        with self._mutation(now):
+            position = self._positions.get(position_id)
+            if position is None:
+                return None
+            spec = self._spec(position.symbol_id)
+            stop_loss = quantize_optional(stop_loss, spec)
+            distance = None
+            if trailing_stop_loss and stop_loss is not None:
+                distance = abs(
+                    market_price(position.side.opposite, self._prices.quote(spec.symbol_id)) - stop_loss
+                )
+            updated = dataclasses.replace(
+                position,
+                stop_loss=stop_loss,
+                take_profit=quantize_optional(take_profit, spec),
+                trailing_stop_loss=distance is not None,
+                trailing_distance=distance,
+            )
+            self._positions.set_protection(updated)
+            return updated
 
     def expire_due(self, now: datetime) -> list[Execution]:
         """Expire working GTD orders whose expire_time has come."""
@@ -250,6 +292,11 @@ class Venue:
         with self._lock:
             order = self._book.get(order_id)
             return dataclasses.replace(order) if order is not None else None
+
+    def deals(self) -> list[VenueDeal]:
+        """Every deal (fill) by deal id."""
+        with self._lock:
+            return [self._deals[deal_id] for deal_id in sorted(self._deals)]
 
     def positions(self) -> list[VenuePosition]:
         """Open positions by position id (what a RequestForPositions AN reports)."""
@@ -326,7 +373,7 @@ class Venue:
         self._book.add(order)
         return order
 
-    def _store_accepted(self, req: PlaceRequest, now: datetime) -> VenueOrder:
+    def _store_accepted(self, req: PlaceRequest, now: datetime, *, in_parts: bool = True) -> VenueOrder:
         """Allocate ids (a new position id too when none is named, even for pending orders) and book it."""
         order_id = self._ids.allocate("order_id")
         position_id = req.position_id if req.position_id is not None else self._ids.allocate("position_id")
@@ -334,7 +381,7 @@ class Venue:
         spec = self._spec(req.symbol_id)
         order.price = quantize_optional(order.price, spec)
         order.stop_price = quantize_optional(order.stop_price, spec)
-        if order.kind is OrderKind.MARKET and self._parts > 1:
+        if order.kind is OrderKind.MARKET and self._parts > 1 and in_parts:
             order.fill_parts_left = self._parts
         self._book.add(order)
         return order
@@ -346,7 +393,15 @@ class Venue:
             return []
         return [self._fill(order, order.leaves_qty, price, now)]
 
-    def _fill(self, order: VenueOrder, quantity: Decimal, price: Decimal, now: datetime) -> Execution:
+    def _fill(
+        self,
+        order: VenueOrder,
+        quantity: Decimal,
+        price: Decimal,
+        now: datetime,
+        *,
+        server_event: bool = False,
+    ) -> Execution:
         """Apply one fill to the order and its position, returning the TRADE."""
         digits = self._spec(order.symbol_id).digits
         with localcontext(prec=ARITHMETIC_PRECISION):
@@ -359,8 +414,65 @@ class Venue:
         else:
             order.status = VenueStatus.PARTIALLY_FILLED
             self._book.touch(order)
-        self._positions.apply_fill(order, quantity, price, digits)
-        return execution(ExecKind.TRADE, order, last_qty=quantity, last_px=price)
+        before, after = self._positions.apply_fill(order, quantity, price, digits, now)
+        closing = before is not None and before.side is not order.side
+        deal = VenueDeal(
+            deal_id=self._ids.allocate("deal_id"),
+            order_id=order.order_id,
+            position_id=order.position_id,
+            symbol_id=order.symbol_id,
+            side=order.side,
+            volume=order.quantity,
+            filled_volume=quantity,
+            price=price,
+            created_at=order.created_at,
+            executed_at=now,
+            status=DealStatus.FILLED if order.status is VenueStatus.FILLED else DealStatus.PARTIALLY_FILLED,
+            closed_entry_price=before.entry_price if closing and before is not None else None,
+            closed_volume=min(quantity, before.volume) if closing and before is not None else None,
+        )
+        self._deals[deal.deal_id] = deal
+        self._new_deals.append(deal)
+        return execution(
+            ExecKind.TRADE,
+            order,
+            last_qty=quantity,
+            last_px=price,
+            deal=deal,
+            position=after,
+            server_event=server_event,
+        )
+
+    def _protect(self, position: VenuePosition, quote: Quote, now: datetime) -> list[Execution]:
+        """Close `position` with a market order if the quote crosses its stop loss or take profit; move a
+        trailing stop loss behind a price that went the position's way."""
+        long = position.side is Side.BUY
+        price = market_price(position.side.opposite, quote)
+        stop, take = position.stop_loss, position.take_profit
+        stopped = stop is not None and (price <= stop if long else price >= stop)
+        taken = take is not None and (price >= take if long else price <= take)
+        if not stopped and not taken:
+            if position.trailing_stop_loss and position.trailing_distance is not None and stop is not None:
+                trailed = price - position.trailing_distance if long else price + position.trailing_distance
+                if (trailed > stop) if long else (trailed < stop):
+                    self._positions.set_protection(dataclasses.replace(position, stop_loss=trailed))
+            return []
+        reason = "SL" if stopped else "TP"
+        request = PlaceRequest(
+            cl_ord_id=f"{reason}-{position.position_id}-{self._ids.allocate('order_id')}",
+            symbol_id=position.symbol_id,
+            side=position.side.opposite,
+            kind=OrderKind.MARKET,
+            quantity=position.volume,
+            position_id=position.position_id,
+            label=position.label,
+            closing=True,
+        )
+        order = self._store_accepted(request, now, in_parts=False)
+        return [
+            execution(ExecKind.NEW, order, server_event=True),
+            self._fill(order, order.leaves_qty, price, now, server_event=True),
+        ]
 
     def _spec(self, symbol_id: int) -> SymbolSpec:
         spec = self._prices.spec(symbol_id)
@@ -387,15 +499,20 @@ class Venue:
             except BaseException:
                 self._book.forget_changes()
                 self._positions.forget_changes()
+                self._new_deals = []
                 self._load()
                 raise
 
     def _flush(self) -> None:
         """Write the changed orders, positions and the id counters in one transaction."""
-        if self._state is not None and (self._book.has_changes() or self._positions.has_changes()):
-            self._state.commit(self._book.changes(), self._positions.changes(), self._ids.counters())
+        changed = self._book.has_changes() or self._positions.has_changes() or self._new_deals
+        if self._state is not None and changed:
+            self._state.commit(
+                self._book.changes(), self._positions.changes(), self._ids.counters(), self._new_deals
+            )
         self._book.forget_changes()
         self._positions.forget_changes()
+        self._new_deals = []
 
     def _load(self) -> None:
         """Replace the in-memory state with the committed state of the file."""
@@ -404,4 +521,5 @@ class Venue:
         saved = self._state.load()
         self._book.restore(saved.orders)
         self._positions.restore(saved.positions)
+        self._deals = {deal.deal_id: deal for deal in saved.deals}
         self._ids.restore(saved.counters)

@@ -12,10 +12,11 @@ from fixadapter.sim.records import IdCounters
 
 FIRST_ORDER_ID = 5123456
 FIRST_POSITION_ID = 47888800
+FIRST_DEAL_ID = 81234500
 
 
 def _first_ids() -> dict[str, int]:
-    return {"order_id": FIRST_ORDER_ID, "position_id": FIRST_POSITION_ID}
+    return {"order_id": FIRST_ORDER_ID, "position_id": FIRST_POSITION_ID, "deal_id": FIRST_DEAL_ID}
 
 
 class IdAllocator:

@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixadapter.sim.records import VenueOrder, VenuePosition, from_json, open_database, to_json
+from fixadapter.sim.records import (
+    VenueDeal,
+    VenueOrder,
+    VenuePosition,
+    from_json,
+    open_database,
+    to_json,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class SavedState:
     orders: list[VenueOrder]
     positions: list[VenuePosition]
     counters: list[tuple[str, int]]
+    deals: list[VenueDeal]
 
 
 class VenueStateFile:
@@ -34,6 +42,7 @@ class VenueStateFile:
         orders: Iterable[VenueOrder],
         positions: Iterable[tuple[int, VenuePosition | None]],
         counters: Iterable[tuple[str, int]],
+        deals: Iterable[VenueDeal] = (),
     ) -> None:
         """Write changed orders, upsert open positions, delete closed ones (None) and the counters, in one
         transaction: the file never holds half of a call."""
@@ -51,6 +60,10 @@ class VenueStateFile:
                         (position_id, to_json(position)),
                     )
             self._db.executemany("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", counters)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO deals (deal_id, data) VALUES (?, ?)",
+                [(deal.deal_id, to_json(deal)) for deal in deals],
+            )
 
     def load(self) -> SavedState:
         orders = [
@@ -62,7 +75,11 @@ class VenueStateFile:
             for (data,) in self._db.execute("SELECT data FROM positions ORDER BY position_id")
         ]
         counters = [(name, value) for name, value in self._db.execute("SELECT name, value FROM counters")]
-        return SavedState(orders, positions, counters)
+        deals = [
+            from_json(VenueDeal, data)
+            for (data,) in self._db.execute("SELECT data FROM deals ORDER BY deal_id")
+        ]
+        return SavedState(orders, positions, counters, deals)
 
     def close(self) -> None:
         self._db.close()

@@ -56,6 +56,12 @@ def test_a_simulator_asked_for_port_0_prints_the_ports_it_bound(tmp_path):
         "0",
         "--state",
         str(tmp_path / "v.db"),
+        "--openapi-port",
+        "0",
+        "--oauth-port",
+        "0",
+        "--tls-dir",
+        str(tmp_path / "tls"),
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         try:
@@ -63,7 +69,7 @@ def test_a_simulator_asked_for_port_0_prints_the_ports_it_bound(tmp_path):
             line = process.stdout.readline()
             assert READY_LINE in line
             ports = read_ports(line)
-            assert all(ports[name] for name in ("quote", "trade", "control"))
+            assert all(ports[name] for name in ("quote", "trade", "control", "openapi", "oauth"))
             assert f"TRADE 127.0.0.1:{ports['trade']} " in line
             assert connects("127.0.0.1", ports["quote"]) and connects("127.0.0.1", ports["trade"])
         finally:
