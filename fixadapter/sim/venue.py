@@ -293,6 +293,31 @@ class Venue:
             order = self._book.get(order_id)
             return dataclasses.replace(order) if order is not None else None
 
+    def set_order_protection(
+        self,
+        order_id: int,
+        stop_loss: Decimal | None,
+        take_profit: Decimal | None,
+        relative_stop_loss: Decimal | None,
+        relative_take_profit: Decimal | None,
+        trailing_stop_loss: bool,
+        now: datetime,
+    ) -> VenueOrder | None:
+        """Set a working order's protection (None: none), put on its position when it fills; None if the
+        order is not working."""
+        with self._mutation(now):
+            order = self._book.get(order_id)
+            if order is None or not order.is_working:
+                return None
+            spec = self._spec(order.symbol_id)
+            order.stop_loss = quantize_optional(stop_loss, spec)
+            order.relative_stop_loss = relative_stop_loss
+            order.take_profit = quantize_optional(take_profit, spec)
+            order.relative_take_profit = relative_take_profit
+            order.trailing_stop_loss = trailing_stop_loss
+            self._book.touch(order)
+            return dataclasses.replace(order)
+
     def deals(self) -> list[VenueDeal]:
         """Every deal (fill) by deal id."""
         with self._lock:

@@ -35,6 +35,7 @@ class OpenApiClient:
         self.writer = writer
         self.decoder = FrameDecoder()
         self.inbox: list[Decoded] = []
+        self.heartbeats = 0  # server heartbeats received (kept out of the inbox)
         self.ids = itertools.count(1)
         self._keepalive = asyncio.create_task(self._beat()) if keepalive else None
 
@@ -81,7 +82,9 @@ class OpenApiClient:
             raise ConnectionEnded
         for frame in self.decoder.feed(data):
             decoded = decode(frame)
-            if decoded.payload_type != HEARTBEAT:
+            if decoded.payload_type == HEARTBEAT:
+                self.heartbeats += 1
+            else:
                 self.inbox.append(decoded)
 
     async def wait_for(self, accept: Callable[[Decoded], bool]) -> Decoded:
@@ -106,6 +109,12 @@ class OpenApiClient:
         assert decoded.message is not None
         return decoded.message
 
+    async def heartbeat(self) -> None:
+        """Returns when the server has sent a heartbeat."""
+        async with asyncio.timeout(WAIT_SECONDS):
+            while not self.heartbeats:
+                await self._read_more()
+
     async def ended(self) -> None:
         """Returns when the server closed the connection."""
         async with asyncio.timeout(WAIT_SECONDS):
@@ -124,12 +133,12 @@ class OpenApiClient:
 
 
 async def authorised(
-    sim: SimProcess, token: str | None = None, **options: bool
+    sim: SimProcess, token: str | None = None, scope: str = "trading", *, keepalive: bool = True
 ) -> tuple[OpenApiClient, int, str]:
     """A client with the app and the first account authorised: (client, ctidTraderAccountId, access token)."""
-    client = await OpenApiClient.connect(sim, **options)
+    client = await OpenApiClient.connect(sim, keepalive=keepalive)
     await client.app_auth(sim)
-    token = token or str(sim.openapi_grant()["accessToken"])
+    token = token or str(sim.openapi_grant(scope)["accessToken"])
     ctid = sim.account().ctid_trader_account_id
     assert ctid is not None
     answer = await client.account_auth(ctid, token)

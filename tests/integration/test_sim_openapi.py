@@ -4,6 +4,7 @@ FIX ports, behaving as the reference (shared/reference/ctrader-openapi.md) descr
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,13 +16,16 @@ from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as messages
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
-from fixadapter.sim.process import SimProcess
+from fixadapter.sim.process import SimAccountCredentials, SimProcess
 
 from .conftest import ConfigFactory, SimFactory
 from .openapi_client import OpenApiClient, authorised
 
 EURUSD = 1
 IDLE_SECONDS = 5
+HEARTBEAT_SECONDS = 2
+ALICE = SimAccountCredentials("alice", "demo.sim.1001", "1001", "alice-secret-1001")
+BOB = SimAccountCredentials("bob", "live.sim.2002", "2002", "bob-secret-2002", 30_000_002, is_live=True)
 ONE_LOT = 10_000_000  # 100,000 units in 0.01 units
 MIN_VOLUME = 100_000  # 1,000 units
 
@@ -34,7 +38,12 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     process = SimProcess(
         state_path=base / "venue.sqlite",
         log_path=base / "sim.log",
-        extra_args=("--openapi-idle-seconds", str(IDLE_SECONDS), "--tick-ms", "100"),
+        accounts=(ALICE, BOB),
+        extra_args=(
+            *("--openapi-idle-seconds", str(IDLE_SECONDS)),
+            *("--openapi-heartbeat-seconds", str(HEARTBEAT_SECONDS)),
+            *("--tick-ms", "100"),
+        ),
     ).start()
     process.control("/scenario", {"freeze_prices": True})
     set_quote(process, "1.08000", "1.08010")
@@ -112,13 +121,12 @@ def test_a_token_lists_the_accounts_it_reaches_with_their_open_api_ids(sim: SimP
             answer = await client.request(messages.ProtoOAGetAccountListByAccessTokenReq(accessToken=token))
             assert isinstance(answer, messages.ProtoOAGetAccountListByAccessTokenRes)
             assert answer.permissionScope == model.SCOPE_TRADE
-            account = sim.account()
-            assert [a.ctidTraderAccountId for a in answer.ctidTraderAccount] == [
-                account.ctid_trader_account_id
-            ]
-            listed = answer.ctidTraderAccount[0]
-            assert listed.isLive is False and listed.traderLogin == int(account.username)
-            assert listed.brokerTitleShort
+            listed = {a.ctidTraderAccountId: a for a in answer.ctidTraderAccount}
+            assert sorted(listed) == [20_000_001, 30_000_002]
+            alice, bob = listed[20_000_001], listed[30_000_002]
+            assert (alice.isLive, alice.traderLogin, bob.isLive, bob.traderLogin) == (False, 1001, True, 2002)
+            assert alice.brokerTitleShort
+            assert [a.ctid_trader_account_id for a in sim.served_accounts] == [20_000_001, 30_000_002]
 
     run(scenario())
 
@@ -579,3 +587,186 @@ def test_a_restarted_simulator_serves_the_open_api_on_the_same_ports_with_the_sa
     first.start()
     assert (first.openapi_port, first.oauth_port) == ports
     assert first.account().ctid_trader_account_id == ctid
+
+
+def test_a_live_account_is_refused_on_this_demo_server(sim: SimProcess):
+    async def scenario() -> None:
+        token = sim.openapi_grant()["accessToken"]
+        async with await OpenApiClient.connect(sim) as client:
+            await client.app_auth(sim)
+            refused = await client.account_auth(30_000_002, token)
+            assert isinstance(refused, messages.ProtoOAErrorRes) and refused.errorCode == "CANT_ROUTE_REQUEST"
+
+    run(scenario())
+
+
+def test_logout_is_answered_then_completed_by_the_account_disconnect_event(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            answer = await client.request(messages.ProtoOAAccountLogoutReq(ctidTraderAccountId=ctid))
+            assert isinstance(answer, messages.ProtoOAAccountLogoutRes)
+            event = await client.event(messages.ProtoOAAccountDisconnectEvent)
+            assert event.ctidTraderAccountId == ctid
+            after = await client.request(messages.ProtoOAReconcileReq(ctidTraderAccountId=ctid))
+            assert isinstance(after, messages.ProtoOAErrorRes) and after.errorCode == "ACCOUNT_NOT_AUTHORIZED"
+
+    run(scenario())
+
+
+def test_an_invalidated_token_takes_its_accounts_off_every_connection(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, token = await authorised(sim)
+        async with client:
+            answer = sim.control("/openapi/invalidate_token", {"access_token": token, "reason": "revoked"})
+            assert answer == {"invalidated": 1}
+            event = await client.event(messages.ProtoOAAccountsTokenInvalidatedEvent)
+            assert list(event.ctidTraderAccountIds) == [ctid] and event.reason == "revoked"
+            after = await client.request(messages.ProtoOAReconcileReq(ctidTraderAccountId=ctid))
+            assert isinstance(after, messages.ProtoOAErrorRes) and after.errorCode == "ACCOUNT_NOT_AUTHORIZED"
+            again = await client.account_auth(ctid, token)
+            assert (
+                isinstance(again, messages.ProtoOAErrorRes) and again.errorCode == "CH_ACCESS_TOKEN_INVALID"
+            )
+
+    run(scenario())
+
+
+def test_the_control_port_sends_the_account_and_client_disconnect_events(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, token = await authorised(sim)
+        async with client:
+            assert sim.control("/openapi/account_disconnect", {"account": "alice"}) == {"disconnected": 1}
+            event = await client.event(messages.ProtoOAAccountDisconnectEvent)
+            assert event.ctidTraderAccountId == ctid
+            assert isinstance(await client.account_auth(ctid, token), messages.ProtoOAAccountAuthRes)
+            answer = sim.control("/openapi/client_disconnect", {"reason": "maintenance"})
+            assert answer["disconnected"] >= 1
+            goodbye = await client.event(messages.ProtoOAClientDisconnectEvent)
+            assert goodbye.reason == "maintenance"
+            await client.ended()
+
+    run(scenario())
+
+
+def test_a_view_only_token_cannot_trade(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim, scope="accounts")
+        async with client:
+            refused = await client.request(new_order(ctid))
+            assert (
+                isinstance(refused, messages.ProtoOAErrorRes) and refused.errorCode == "TRADING_NOT_ALLOWED"
+            )
+            assert isinstance(
+                await client.request(messages.ProtoOAReconcileReq(ctidTraderAccountId=ctid)),
+                messages.ProtoOAReconcileRes,
+            )
+
+    run(scenario())
+
+
+def test_a_good_till_date_order_expires_and_an_unfilled_ioc_limit_is_cancelled(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            expiry = int(time.time() * 1000) + 1000  # a second from now: the clock expires it
+            gtd = new_order(
+                ctid,
+                orderType=model.LIMIT,
+                limitPrice=1.05,
+                timeInForce=model.GOOD_TILL_DATE,
+                expirationTimestamp=expiry,
+            )
+            accepted = (await client.answer(client.send(gtd))).message
+            assert isinstance(accepted, messages.ProtoOAExecutionEvent)
+            assert accepted.order.timeInForce == model.GOOD_TILL_DATE
+            assert accepted.order.expirationTimestamp == expiry
+            expired = await client.event(
+                messages.ProtoOAExecutionEvent, is_execution(model.ORDER_EXPIRED, accepted.order.orderId)
+            )
+            assert expired.order.orderStatus == model.ORDER_STATUS_EXPIRED
+            ioc = new_order(
+                ctid, orderType=model.LIMIT, limitPrice=1.05, timeInForce=model.IMMEDIATE_OR_CANCEL
+            )
+            first = (await client.answer(client.send(ioc))).message
+            assert isinstance(first, messages.ProtoOAExecutionEvent)
+            assert first.executionType == model.ORDER_ACCEPTED
+            cancelled = await client.event(
+                messages.ProtoOAExecutionEvent, is_execution(model.ORDER_CANCELLED, first.order.orderId)
+            )
+            assert cancelled.order.executedVolume == 0
+
+    run(scenario())
+
+
+def test_a_pending_order_takes_a_stop_loss_by_amendment_but_not_on_the_wrong_side(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            sent = client.send(new_order(ctid, orderType=model.LIMIT, limitPrice=1.06, tradeSide=model.BUY))
+            order_id = (await client.answer(sent)).message.order.orderId  # type: ignore[union-attr]
+            amend = messages.ProtoOAAmendOrderReq(ctidTraderAccountId=ctid, orderId=order_id, stopLoss=1.05)
+            replaced = (await client.answer(client.send(amend))).message
+            assert isinstance(replaced, messages.ProtoOAExecutionEvent)
+            assert replaced.executionType == model.ORDER_REPLACED
+            assert replaced.order.stopLoss == pytest.approx(1.05)
+            wrong = messages.ProtoOAAmendOrderReq(ctidTraderAccountId=ctid, orderId=order_id, stopLoss=1.07)
+            refused = (await client.answer(client.send(wrong))).message
+            assert (
+                isinstance(refused, messages.ProtoOAOrderErrorEvent)
+                and refused.errorCode == "TRADING_BAD_STOPS"
+            )
+            stored = next(o for o in sim.control("/state")["orders"] if o["order_id"] == order_id)
+            assert Decimal(stored["stop_loss"]) == Decimal("1.05")
+            await client.answer(
+                client.send(messages.ProtoOACancelOrderReq(ctidTraderAccountId=ctid, orderId=order_id))
+            )
+
+    run(scenario())
+
+
+def test_drop_reports_and_ignore_requests_act_on_the_open_api_front_too(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            sim.control("/scenario", {"account": "alice", "drop_reports": 1})
+            try:
+                client.send(new_order(ctid, clientOrderId="oa-dropped-accept"))
+                filled = await client.event(
+                    messages.ProtoOAExecutionEvent,
+                    lambda m: m.order.clientOrderId == "oa-dropped-accept",
+                )
+            finally:
+                sim.control("/scenario", {"account": "alice", "drop_reports": 0})
+            assert filled.executionType == model.ORDER_FILLED  # its ORDER_ACCEPTED never left
+            sim.control("/scenario", {"account": "alice", "ignore_requests": 1})
+            try:
+                lost = client.send(new_order(ctid, clientOrderId="oa-ignored"))
+                version = await client.answer(client.send(messages.ProtoOAVersionReq()))
+                assert isinstance(version.message, messages.ProtoOAVersionRes)
+                reconciled = await client.request(messages.ProtoOAReconcileReq(ctidTraderAccountId=ctid))
+            finally:
+                sim.control("/scenario", {"account": "alice", "ignore_requests": 0})
+            assert isinstance(reconciled, messages.ProtoOAReconcileRes)
+            assert all(d.client_msg_id != lost for d in client.inbox)
+            assert "oa-ignored" not in [o["cl_ord_id"] for o in sim.control("/state")["orders"]]
+
+    run(scenario())
+
+
+def test_the_server_sends_heartbeats_when_it_has_nothing_else_to_send(sim: SimProcess):
+    async def scenario() -> None:
+        async with await OpenApiClient.connect(sim) as client:
+            await client.app_auth(sim)
+            await client.heartbeat()
+
+    run(scenario())
+
+
+def test_a_frame_over_the_maximum_size_closes_that_connection(sim: SimProcess):
+    async def scenario() -> None:
+        async with await OpenApiClient.connect(sim) as client:
+            client.write_raw((2 * 1024 * 1024).to_bytes(4, "big"))
+            await client.ended()
+
+    run(scenario())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from fixadapter.sim.records import (
     NotFound,
     OrderKind,
     PlaceRequest,
+    VenueOrder,
     VenuePosition,
 )
 
@@ -41,6 +43,27 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Connection, Decoded], None]
 UNSUPPORTED_TIME_IN_FORCE = frozenset({model.MARKET_ON_OPEN})
+
+
+@dataclass(frozen=True)
+class Protection:
+    """A pending order's stop loss and take profit, each an absolute price or a distance from the fill."""
+
+    stop_loss: Decimal | None
+    relative_stop_loss: Decimal | None
+    take_profit: Decimal | None
+    relative_take_profit: Decimal | None
+    trailing_stop_loss: bool
+
+    @classmethod
+    def of(cls, order: VenueOrder) -> Protection:
+        return cls(
+            order.stop_loss,
+            order.relative_stop_loss,
+            order.take_profit,
+            order.relative_take_profit,
+            order.trailing_stop_loss,
+        )
 
 
 class OrderRefused(Exception):
@@ -230,21 +253,46 @@ class Trading:
             if request.HasField("expirationTimestamp")
             else None
         )
+        limit_price = _optional_price(request, "limitPrice")
+        stop_price = _optional_price(request, "stopPrice")
+        reference = limit_price or stop_price or order.price or order.stop_price
+        stop_loss = _optional_price(request, "stopLoss")
+        take_profit = _optional_price(request, "takeProfit")
+        if reference is not None:
+            _check_stops(order.side, reference, stop_loss, take_profit)
+        protection = _amended_protection(request, order, stop_loss, take_profit)
+        before = Protection.of(order)
         refused: list[str] = []
 
+        def protect(values: Protection) -> None:
+            venue.set_order_protection(
+                order.order_id,
+                values.stop_loss,
+                values.take_profit,
+                values.relative_stop_loss,
+                values.relative_take_profit,
+                values.trailing_stop_loss,
+                datetime.now(UTC),
+            )
+
         def amend() -> list[Execution]:
+            now = datetime.now(UTC)
+            if protection != before:
+                protect(protection)
             result = venue.replace(
                 order.cl_ord_id,
                 order.cl_ord_id,
                 order.order_id,
                 quantity,
-                _optional_price(request, "limitPrice"),
-                _optional_price(request, "stopPrice"),
+                limit_price,
+                stop_price,
                 expire_time,
-                datetime.now(UTC),
+                now,
             )
             if isinstance(result, list):
                 return result
+            if protection != before:
+                protect(before)  # a refused amendment changes nothing
             refused.append(result.text)
             return []
 
@@ -313,6 +361,30 @@ class Trading:
             closing=True,
         )
         self._execute(connection, decoded, desk, lambda: venue.place(place, datetime.now(UTC)))
+
+
+def _amended_protection(
+    request: messages.ProtoOAAmendOrderReq,
+    order: VenueOrder,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> Protection:
+    """The order's protection after an amendment: an absolute price replaces a distance and the reverse;
+    what the request leaves out stays as it was."""
+    relative_sl, relative_tp = (
+        convert.relative_price(getattr(request, name)) if request.HasField(name) else None
+        for name in ("relativeStopLoss", "relativeTakeProfit")
+    )
+    current = Protection.of(order)
+    new_stop = stop_loss is not None or relative_sl is not None
+    new_take = take_profit is not None or relative_tp is not None
+    return Protection(
+        stop_loss if new_stop else current.stop_loss,
+        relative_sl if new_stop else current.relative_stop_loss,
+        take_profit if new_take else current.take_profit,
+        relative_tp if new_take else current.relative_take_profit,
+        request.trailingStopLoss if request.HasField("trailingStopLoss") else current.trailing_stop_loss,
+    )
 
 
 def _named_position(
