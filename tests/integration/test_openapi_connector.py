@@ -46,6 +46,7 @@ def config(sim: SimProcess, tmp_path: Path, **extra: Any) -> AdapterConfig:
             "accounts": [{"name": "desk", "openapi": openapi_settings(sim, token_file, **extra)}],
             "store": {"url": f"sqlite:///{tmp_path / 'adapter.db'}"},
             "orders": {"ready_timeout_seconds": WAIT, "reconcile_timeout_seconds": 10},
+            "compliance": {"directory": str(tmp_path / "openapi-log")},
         },
         environ={},
     )
@@ -122,12 +123,37 @@ def test_an_order_the_venue_refuses_ends_rejected_with_the_venues_reason(
     async def scenario() -> None:
         async with Adapter(config(sim, tmp_path)) as adapter:
             await adapter.wait_ready(WAIT)
-            huge = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=Decimal(900_000_000))
+            # 50 M EURUSD needs about 540 k USD of margin at 1:100; the account holds 100 k.
+            huge = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=Decimal(50_000_000))
             order = await adapter.submit(huge)
             assert await until_final(adapter, order.cl_ord_id) is OrderStatus.REJECTED
             rejected = await adapter.order(order.cl_ord_id)
-            assert rejected is not None and rejected.reason is not None
-            assert "NOT_ENOUGH_MONEY" in rejected.reason or "TRADING_BAD_VOLUME" in rejected.reason
+            assert rejected is not None and "NOT_ENOUGH_MONEY" in (rejected.reason or "")
+
+    asyncio.run(scenario())
+
+
+def test_an_order_error_the_venue_sends_with_ids_zero_reaches_its_order_with_the_reason(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    """cTrader sends TRADING_BAD_STOPS with orderId = positionId = 0: the clientMsgId ties it to the order."""
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            bad_stop = NewOrder(
+                symbol="EURUSD",
+                side="buy",
+                order_type="limit",
+                quantity=1000,
+                price=Decimal("0.90000"),
+                stop_loss=Decimal("1.50000"),  # a buy's stop loss above its entry
+            )
+            order = await adapter.submit(bad_stop)
+            assert await until_final(adapter, order.cl_ord_id) is OrderStatus.REJECTED
+            rejected = await adapter.order(order.cl_ord_id)
+            assert rejected is not None and "TRADING_BAD_STOPS" in (rejected.reason or "")
 
     asyncio.run(scenario())
 

@@ -40,7 +40,7 @@ from fixadapter.connectors.openapi.errors import (
     expect,
 )
 from fixadapter.connectors.openapi.link import OpenApiLink
-from fixadapter.connectors.openapi.symbols import SymbolSpec, VolumeError
+from fixadapter.connectors.openapi.symbols import SymbolSpec, VolumeError, from_double
 from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
@@ -48,9 +48,10 @@ from fixadapter.model.enums import (
     OrderType,
     RequestKind,
     SessionState,
+    TimeInForce,
     VenueRequest,
 )
-from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.orders import Order, OrderRequest, PositionClose, PositionProtectionChange
 from fixadapter.model.reconciliation import (
     MassStatus,
     OrderStatusAnswer,
@@ -63,6 +64,7 @@ from fixadapter.model.reports import (
     ConnectionStatus,
     ExecutionReport,
     Instrument,
+    PositionProtection,
     RequestRefused,
     VenueReport,
 )
@@ -81,8 +83,17 @@ CAPABILITIES = Capabilities(
     position_reports=True,
     positions_in_mass_status=True,
     message_capture=True,
+    stop_limit=True,
+    order_protection=True,
+    order_comment=True,
+    time_in_force=frozenset(
+        {TimeInForce.GOOD_TILL_CANCEL, TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.GOOD_TILL_DATE}
+    ),
+    close_position=True,
+    position_protection=True,
     trading_route="Open API",
     market_data_route="Open API spots",
+    name="Open API",
 )
 RATE_LIMITED = frozenset({"REQUEST_FREQUENCY_EXCEEDED", "BLOCKED_PAYLOAD_TYPE"})
 NOT_FOUND = frozenset({"ORDER_NOT_FOUND", "OA_ORDER_NOT_FOUND", "ENTITY_NOT_FOUND"})
@@ -129,6 +140,8 @@ class OpenApiConnector:
         self._symbols: dict[int, SymbolSpec] = {}
         self._sent: OrderedDict[str, _Sent] = OrderedDict()
         self._requests_by_order: dict[str, OrderRequest] = {}  # venue order id -> our open cancel/replace
+        self._closing: dict[str, str] = {}  # venue order id of a closing order -> the ClOrdID we stored
+        self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
         self._up = False
         self._announce: asyncio.Task[None] | None = None
@@ -247,8 +260,11 @@ class OpenApiConnector:
         return answer
 
     async def _reconcile(self) -> oa.ProtoOAReconcileRes:
-        answer = await self._ask(oa.ProtoOAReconcileReq(ctidTraderAccountId=self._ctid))
-        answer = expect(answer, oa.ProtoOAReconcileRes)
+        answer = expect(
+            await self._ask(oa.ProtoOAReconcileReq(ctidTraderAccountId=self._ctid)), oa.ProtoOAReconcileRes
+        )
+        for position in answer.position:
+            self._position_symbols[str(position.positionId)] = position.tradeData.symbolId
         return answer
 
     async def mass_status(self) -> MassStatus:
@@ -360,6 +376,59 @@ class OpenApiConnector:
             self._requests_by_order.pop(order.order_id, None)
             raise
 
+    async def close_position(self, close: PositionClose) -> None:
+        """ProtoOAClosePositionReq; the closing order the venue makes carries no clientOrderId of ours, so
+        its first event (which echoes our clientMsgId) ties its orderId to the closing order we stored."""
+        try:
+            volume = self._spec(close.symbol_id).volume(close.quantity)
+        except ValueError as refused:
+            self._emit(
+                RequestRefused(
+                    request=VenueRequest.CLOSE_POSITION,
+                    request_id=close.cl_ord_id,
+                    text=f"refused before sending: {refused}",
+                )
+            )
+            return
+        message = oa.ProtoOAClosePositionReq(
+            ctidTraderAccountId=self._ctid, positionId=int(close.position_id), volume=volume
+        )
+        sent = _Sent(VenueRequest.CLOSE_POSITION, close.cl_ord_id, close.cl_ord_id)
+        await self._send(message, f"x|{close.cl_ord_id}", sent)
+
+    async def amend_position_protection(self, change: PositionProtectionChange) -> None:
+        """ProtoOAAmendPositionSLTPReq states the whole protection: a price left out is removed."""
+        try:
+            spec = self._position_spec(change.position_id)
+            message = oa.ProtoOAAmendPositionSLTPReq(
+                ctidTraderAccountId=self._ctid, positionId=int(change.position_id)
+            )
+            if change.stop_loss is not None:
+                message.stopLoss = (
+                    spec.price(change.stop_loss, "stop_loss") if spec else float(change.stop_loss)
+                )
+            if change.take_profit is not None:
+                message.takeProfit = (
+                    spec.price(change.take_profit, "take_profit") if spec else float(change.take_profit)
+                )
+        except ValueError as refused:
+            self._emit(
+                RequestRefused(
+                    request=VenueRequest.AMEND_POSITION_PROTECTION,
+                    request_id=change.request_id,
+                    text=f"refused before sending: {refused}",
+                )
+            )
+            return
+        if change.trailing_stop_loss:
+            message.trailingStopLoss = True
+        sent = _Sent(VenueRequest.AMEND_POSITION_PROTECTION, change.request_id, change.position_id)
+        await self._send(message, f"p|{change.request_id}", sent)
+
+    def _position_spec(self, position_id: str) -> SymbolSpec | None:
+        symbol_id = self._position_symbols.get(position_id)
+        return self._symbols.get(symbol_id) if symbol_id is not None else None
+
     def _new_order(self, order: Order) -> oa.ProtoOANewOrderReq:
         spec = self._spec(order.symbol_id)
         message = oa.ProtoOANewOrderReq(
@@ -378,13 +447,24 @@ class OpenApiConnector:
         elif kind is OrderType.STOP:
             message.orderType = model.STOP
             message.stopPrice = spec.price(_given(order.stop_price, "stop_price"), "stop_price")
+        elif kind is OrderType.STOP_LIMIT:
+            # cTrader's stop-limit: triggered at stopPrice, then a limit slippageInPoints away from it.
+            stop = _given(order.stop_price, "stop_price")
+            message.orderType = model.STOP_LIMIT
+            message.stopPrice = spec.price(stop, "stop_price")
+            message.slippageInPoints = spec.points(_given(order.price, "price") - stop)
         else:
             raise ValueError(f"order type {kind} is not one the Open API connector sends")
+        if order.time_in_force is not None:
+            message.timeInForce = mapping.TIME_IN_FORCE_CODE[order.time_in_force]
         if order.expire_time is not None:
             message.timeInForce = model.GOOD_TILL_DATE
             message.expirationTimestamp = mapping.timestamp_ms(order.expire_time)
+        _protect(message, order, spec)
         if order.label:
             message.label = order.label
+        if order.comment:
+            message.comment = order.comment
         if order.position_id:
             message.positionId = int(order.position_id)
         return message
@@ -483,16 +563,24 @@ class OpenApiConnector:
     def _on_frame(self, decoded: Decoded) -> None:
         message = decoded.message
         if isinstance(message, oa.ProtoOAExecutionEvent):
-            self._on_execution(message)
+            self._on_execution(message, self._sent.get(decoded.client_msg_id or ""))
         elif isinstance(message, oa.ProtoOAOrderErrorEvent):
             self._on_order_error(message, decoded.client_msg_id)
         elif isinstance(message, oa.ProtoOAErrorRes):
             self._on_error(message, decoded.client_msg_id)
 
-    def _on_execution(self, event: oa.ProtoOAExecutionEvent) -> None:
+    def _on_execution(self, event: oa.ProtoOAExecutionEvent, sent: _Sent | None) -> None:
+        if event.HasField("position"):
+            position = event.position
+            self._position_symbols[str(position.positionId)] = position.tradeData.symbolId
+            if not event.HasField("order"):  # a position's protection changed (ours, or a trailing stop)
+                self._emit(self._protection(position, sent))
+                return
         if not event.HasField("order"):
             return  # swaps, deposits: account part of the API (part 2)
         order_id = str(event.order.orderId)
+        if sent is not None and sent.kind is VenueRequest.CLOSE_POSITION:
+            self._closing[order_id] = sent.cl_ord_id
         request = self._requests_by_order.get(order_id)
         if event.executionType == model.ORDER_CANCEL_REJECTED:
             self._metrics.openapi_errors.labels(event.errorCode or "ORDER_CANCEL_REJECTED").inc()
@@ -524,7 +612,7 @@ class OpenApiConnector:
             cl_ord_id: str | None = request.request_id
             orig: str | None = request.cl_ord_id
         else:
-            cl_ord_id, orig = event.order.clientOrderId or None, None
+            cl_ord_id, orig = event.order.clientOrderId or self._closing.get(order_id), None
         if event.executionType == model.ORDER_REJECTED:
             self._metrics.openapi_errors.labels(event.errorCode or "ORDER_REJECTED").inc()
         report = mapping.execution_report(
@@ -535,6 +623,17 @@ class OpenApiConnector:
         )
         if report is not None:
             self._emit(report)
+
+    def _protection(self, position: model.ProtoOAPosition, sent: _Sent | None) -> PositionProtection:
+        digits = self._digits(position.tradeData.symbolId)
+        answered = sent is not None and sent.kind is VenueRequest.AMEND_POSITION_PROTECTION
+        return PositionProtection(
+            position_id=str(position.positionId),
+            request_id=sent.request_id if answered and sent is not None else None,
+            stop_loss=from_double(position.stopLoss, digits) if position.HasField("stopLoss") else None,
+            take_profit=from_double(position.takeProfit, digits) if position.HasField("takeProfit") else None,
+            trailing_stop_loss=position.trailingStopLoss,
+        )
 
     def _on_order_error(self, event: oa.ProtoOAOrderErrorEvent, client_msg_id: str | None) -> None:
         self._metrics.openapi_errors.labels(event.errorCode).inc()
@@ -576,6 +675,20 @@ class OpenApiConnector:
 
 class _NotSent(OpenApiError):
     """The request was never written: it may be sent again."""
+
+
+def _protect(message: oa.ProtoOANewOrderReq, order: Order, spec: SymbolSpec) -> None:
+    """Stop loss and take profit: absolute prices, or distances from the fill (1/100000 units)."""
+    if order.stop_loss is not None:
+        message.stopLoss = spec.price(order.stop_loss, "stop_loss")
+    if order.take_profit is not None:
+        message.takeProfit = spec.price(order.take_profit, "take_profit")
+    if order.stop_loss_distance is not None:
+        message.relativeStopLoss = spec.relative(order.stop_loss_distance, "stop_loss_distance")
+    if order.take_profit_distance is not None:
+        message.relativeTakeProfit = spec.relative(order.take_profit_distance, "take_profit_distance")
+    if order.trailing_stop_loss:
+        message.trailingStopLoss = True
 
 
 def _given(value: object, name: str) -> Decimal:

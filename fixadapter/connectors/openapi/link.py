@@ -270,13 +270,17 @@ class OpenApiLink:
         self._connected.set()
         log.info("Open API %s: application authorised", self.where)
         await asyncio.gather(*(self._authorise_one(transport, seat) for seat in list(self._seats.values())))
-        refresher = asyncio.get_running_loop().create_task(self._keep_tokens_fresh(transport))
+        loop = asyncio.get_running_loop()
+        keepers = [
+            loop.create_task(self._keep_tokens_fresh(transport)),
+            loop.create_task(self._retry_seats(transport)),
+        ]
         try:
             reason = await transport.wait_closed()
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
             self._connected.clear()
         self.last_failure = reason
         return reason
@@ -307,20 +311,17 @@ class OpenApiLink:
                 )
             )
         except ErrorResponse as refused:
-            if refused.error_code == ALREADY_LOGGED_IN:  # authorised on this connection already: fine
-                log.info("Open API account %d: already authorised on this connection", seat.ctid)
-            elif refused.error_code in TOKEN_EXPIRED_CODES and not refreshed:
+            if refused.error_code in TOKEN_EXPIRED_CODES and not refreshed:
                 log.info(
                     "Open API account %d: the server calls the access token expired: refreshing", seat.ctid
                 )
-                self._grants[seat.grant].pair = None
-                await self._refresh(transport, seat.grant, force=True)
-                await self._authorise_one(transport, seat, refreshed=True)
+                await self._refresh_then_authorise(transport, seat)
                 return
-            else:
+            if refused.error_code != ALREADY_LOGGED_IN:
                 self._set_up(seat, False, _auth_refusal(seat.ctid, refused.error_code, self.settings))
                 log.error("Open API account %d: account auth refused: %s", seat.ctid, refused)
                 return
+            log.info("Open API account %d: already authorised on this connection", seat.ctid)
         except TokenAlarm as alarm:
             self._set_up(seat, False, str(alarm))
             return
@@ -329,6 +330,28 @@ class OpenApiLink:
             return
         log.info("Open API account %d authorised on %s", seat.ctid, self.where)
         self._set_up(seat, True, None)
+
+    async def _refresh_then_authorise(self, transport: OpenApiTransport, seat: Seat) -> None:
+        self._grants[seat.grant].pair = None
+        try:
+            await self._refresh(transport, seat.grant, force=True)
+        except TokenAlarm as alarm:
+            self._set_up(seat, False, str(alarm))
+            return
+        except OpenApiError as error:
+            self._set_up(seat, False, f"token refresh failed: {error}")
+            return
+        await self._authorise_one(transport, seat, refreshed=True)
+
+    async def _retry_seats(self, transport: OpenApiTransport) -> None:
+        """Seats left unauthorised (no token yet, a refused refresh) are tried again now and then with the
+        stored pair read afresh: a `fixadapter openapi login` meanwhile brings them back, no restart."""
+        while transport.is_open:
+            await asyncio.sleep(self.settings.reconnect_max_seconds)
+            for seat in list(self._seats.values()):
+                if not seat.up and transport.is_open:
+                    self._grants[seat.grant].pair = None
+                    await self._authorise_one(transport, seat)
 
     async def _token(self, transport: OpenApiTransport, key: str) -> TokenPair:
         grant = self._grants[key]

@@ -35,6 +35,7 @@ ORDER_TYPE = {
     model.LIMIT: OrderType.LIMIT,
     model.STOP: OrderType.STOP,
     model.MARKET_RANGE: OrderType.MARKET,
+    model.STOP_LIMIT: OrderType.STOP_LIMIT,
 }
 TIME_IN_FORCE = {
     model.GOOD_TILL_DATE: TimeInForce.GOOD_TILL_DATE,
@@ -82,8 +83,6 @@ def order_status(order: model.ProtoOAOrder) -> OrderStatus:
 
 
 def _order_type(order: model.ProtoOAOrder) -> OrderType | None:
-    if order.orderType == model.STOP_LIMIT:
-        return OrderType("stop_limit") if "stop_limit" in OrderType._value2member_map_ else OrderType.STOP
     return ORDER_TYPE.get(order.orderType)
 
 
