@@ -185,7 +185,9 @@ async def _reconcile_once(engine: ReconciledOrders, notes: Notes) -> None:
         if order.pending_request_id is not None and order.cl_ord_id not in left:
             why = "no answer to the request before the session dropped; resend it if still wanted"
             await engine.settle_lost_request(order.cl_ord_id, venue_view.get(order.cl_ord_id), why)
-    given = mass.positions if mass is not None else None
+    # Positions that came with the mass status predate the answers asked for one by one above: a fill
+    # found in one of those is already in them, so they are asked for again, after it.
+    given = mass.positions if mass is not None and not missing else None
     positions = await _positions(engine, notes, timeout, given)
     log.info(
         "reconciled in %.0f ms: %d instruments, %d working orders at the venue (%d changed), "

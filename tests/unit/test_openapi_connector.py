@@ -154,7 +154,7 @@ def test_a_new_order_goes_out_in_hundredths_with_our_client_order_id_and_a_clien
             model.LIMIT,
             1.08,
         )
-        assert (message.ctidTraderAccountId, message.label, msg_id) == (CTID, "x", "n|CL1")
+        assert (message.ctidTraderAccountId, message.label, msg_id) == (CTID, "x", "n|CL1|1")
 
     asyncio.run(scenario())
 
@@ -172,7 +172,7 @@ def test_an_order_error_with_ids_zero_reaches_its_order_by_the_client_msg_id() -
                 positionId=0,
                 description="SL",
             ),
-            "n|CL1",
+            "n|CL1|1",
         )
         assert delivered[-1] == RequestRefused(
             request=VenueRequest.NEW_ORDER, request_id="CL1", text="TRADING_BAD_STOPS: SL"
@@ -189,7 +189,9 @@ def test_a_cancels_answer_names_the_cancel_and_the_order_it_cancelled() -> None:
         request = OrderRequest(request_id="C1", cl_ord_id="CL1", kind=RequestKind.CANCEL)
         await connector.cancel(working, request)
         message, msg_id = link.sent[-1]
-        assert isinstance(message, oa.ProtoOACancelOrderReq) and message.orderId == 9001 and msg_id == "c|C1"
+        assert (
+            isinstance(message, oa.ProtoOACancelOrderReq) and message.orderId == 9001 and msg_id == "c|C1|1"
+        )
         cancelled = model.ProtoOAOrder(
             orderId=9001,
             tradeData=model.ProtoOATradeData(symbolId=1, volume=1_000_000, tradeSide=model.BUY),
@@ -279,7 +281,7 @@ def test_a_rate_limited_order_is_sent_again_after_retry_after_and_refused_after_
             while not any(isinstance(r, RequestRefused) for r in delivered):
                 await asyncio.sleep(0)
         ids = [msg_id for m, msg_id in link.sent if isinstance(m, oa.ProtoOANewOrderReq)]
-        assert ids == ["n|CL1", "n|CL1|1", "n|CL1|2"]
+        assert ids == ["n|CL1|1", "n|CL1|1/1", "n|CL1|1/2"]
         refusals = [r for r in delivered if isinstance(r, RequestRefused)]
         assert len(refusals) == 1 and "BLOCKED_PAYLOAD_TYPE" in refusals[0].text
 

@@ -17,6 +17,7 @@ never had it). Questions (reconcile, order details, order list) are answered by 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -58,6 +59,7 @@ from fixadapter.model.reconciliation import (
     OrderStatusReport,
     OrderUnknown,
     PositionsReport,
+    arrival_mark,
 )
 from fixadapter.model.reports import (
     CancelRejected,
@@ -143,6 +145,7 @@ class OpenApiConnector:
         self._closing: dict[str, str] = {}  # venue order id of a closing order -> the ClOrdID we stored
         self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sends = itertools.count(1)
         self._up = False
         self._announce: asyncio.Task[None] | None = None
 
@@ -270,10 +273,11 @@ class OpenApiConnector:
     async def mass_status(self) -> MassStatus:
         answer = await self._reconcile()
         orders = tuple(mapping.status_report(o, self._digits(o.tradeData.symbolId)) for o in answer.order)
+        arrived = arrival_mark()  # one answer: its orders and positions arrived together
         positions = PositionsReport(
-            tuple(mapping.position(p, self._digits(p.tradeData.symbolId)) for p in answer.position)
+            tuple(mapping.position(p, self._digits(p.tradeData.symbolId)) for p in answer.position), arrived
         )
-        return MassStatus(orders=orders, positions=positions)
+        return MassStatus(orders=orders, positions=positions, arrived=arrived)
 
     async def positions(self) -> PositionsReport:
         answer = await self._reconcile()
@@ -307,7 +311,9 @@ class OpenApiConnector:
         found = [o for o in answer.order if o.clientOrderId == order.cl_ord_id]
         if not found:
             return OrderUnknown(
-                order.cl_ord_id, f"no order with clientOrderId {order.cl_ord_id} at the venue"
+                order.cl_ord_id,
+                f"ORDER_NOT_FOUND: no order with clientOrderId {order.cl_ord_id} among the account's orders "
+                f"since {since.isoformat(timespec='seconds')}",
             )
         latest = max(found, key=lambda o: o.utcLastUpdateTimestamp)
         return OrderStatusReport(mapping.status_report(latest, self._digits(order.symbol_id)))
@@ -327,14 +333,12 @@ class OpenApiConnector:
             self._metrics.openapi_errors.labels("LOCAL_REFUSAL").inc()
             self._emit(
                 RequestRefused(
-                    request=VenueRequest.NEW_ORDER,
-                    request_id=order.cl_ord_id,
-                    text=f"refused before sending: {refused}",
+                    request=VenueRequest.NEW_ORDER, request_id=order.cl_ord_id, text=_local_refusal(refused)
                 )
             )
             return
         sent = _Sent(VenueRequest.NEW_ORDER, order.cl_ord_id, order.cl_ord_id)
-        await self._send(message, f"n|{order.cl_ord_id}", sent)
+        await self._send(message, self._msg_id("n", order.cl_ord_id), sent)
 
     async def cancel(self, order: Order, request: OrderRequest) -> None:
         if not order.order_id:
@@ -346,7 +350,7 @@ class OpenApiConnector:
         sent = _Sent(VenueRequest.CANCEL, request.request_id, order.cl_ord_id, RequestKind.CANCEL)
         message = oa.ProtoOACancelOrderReq(ctidTraderAccountId=self._ctid, orderId=int(order.order_id))
         try:
-            await self._send(message, f"c|{request.request_id}", sent)
+            await self._send(message, self._msg_id("c", request.request_id), sent)
         except SessionError:
             self._requests_by_order.pop(order.order_id, None)
             raise
@@ -362,16 +366,14 @@ class OpenApiConnector:
         except ValueError as refused:
             self._emit(
                 RequestRefused(
-                    request=VenueRequest.REPLACE,
-                    request_id=request.request_id,
-                    text=f"refused before sending: {refused}",
+                    request=VenueRequest.REPLACE, request_id=request.request_id, text=_local_refusal(refused)
                 )
             )
             return
         self._requests_by_order[order.order_id] = request
         sent = _Sent(VenueRequest.REPLACE, request.request_id, order.cl_ord_id, RequestKind.REPLACE)
         try:
-            await self._send(message, f"r|{request.request_id}", sent)
+            await self._send(message, self._msg_id("r", request.request_id), sent)
         except SessionError:
             self._requests_by_order.pop(order.order_id, None)
             raise
@@ -386,7 +388,7 @@ class OpenApiConnector:
                 RequestRefused(
                     request=VenueRequest.CLOSE_POSITION,
                     request_id=close.cl_ord_id,
-                    text=f"refused before sending: {refused}",
+                    text=_local_refusal(refused),
                 )
             )
             return
@@ -394,7 +396,7 @@ class OpenApiConnector:
             ctidTraderAccountId=self._ctid, positionId=int(close.position_id), volume=volume
         )
         sent = _Sent(VenueRequest.CLOSE_POSITION, close.cl_ord_id, close.cl_ord_id)
-        await self._send(message, f"x|{close.cl_ord_id}", sent)
+        await self._send(message, self._msg_id("x", close.cl_ord_id), sent)
 
     async def amend_position_protection(self, change: PositionProtectionChange) -> None:
         """ProtoOAAmendPositionSLTPReq states the whole protection: a price left out is removed."""
@@ -416,14 +418,14 @@ class OpenApiConnector:
                 RequestRefused(
                     request=VenueRequest.AMEND_POSITION_PROTECTION,
                     request_id=change.request_id,
-                    text=f"refused before sending: {refused}",
+                    text=_local_refusal(refused),
                 )
             )
             return
         if change.trailing_stop_loss:
             message.trailingStopLoss = True
         sent = _Sent(VenueRequest.AMEND_POSITION_PROTECTION, change.request_id, change.position_id)
-        await self._send(message, f"p|{change.request_id}", sent)
+        await self._send(message, self._msg_id("p", change.request_id), sent)
 
     def _position_spec(self, position_id: str) -> SymbolSpec | None:
         symbol_id = self._position_symbols.get(position_id)
@@ -530,7 +532,7 @@ class OpenApiConnector:
                     wait,
                 )
                 await asyncio.sleep(wait)
-                msg_id = f"{client_msg_id}|{attempt + 1}"
+                msg_id = f"{client_msg_id}/{attempt + 1}"
                 self._remember(msg_id, sent)
                 continue
             except NotConnected as error:
@@ -552,6 +554,11 @@ class OpenApiConnector:
                 return
             self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
             return
+
+    def _msg_id(self, kind: str, request_id: str) -> str:
+        """`n|<ClOrdID>|<n>`: what the request is for, and which sending of it (a resend of an order the
+        venue never had, a rate-limited retry), so no two sendings share a clientMsgId."""
+        return f"{kind}|{request_id}|{next(self._sends)}"
 
     def _remember(self, client_msg_id: str, sent: _Sent) -> None:
         self._sent[client_msg_id] = sent
@@ -675,6 +682,12 @@ class OpenApiConnector:
 
 class _NotSent(OpenApiError):
     """The request was never written: it may be sent again."""
+
+
+def _local_refusal(refused: ValueError) -> str:
+    """The code the venue would answer with, so a refusal reads the same whether we or the venue made it."""
+    code = "TRADING_BAD_VOLUME" if isinstance(refused, VolumeError) else "TRADING_BAD_PRICES"
+    return f"{code}: {refused} (refused before sending)"
 
 
 def _protect(message: oa.ProtoOANewOrderReq, order: Order, spec: SymbolSpec) -> None:
