@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 
-from fixadapter.cli import build_parser
+from fixadapter.cli import build_parser, main
+from fixadapter.config import PASSWORD_ENV
 from fixadapter.model.enums import OrderType, TimeInForce
 from fixadapter.model.requests import NewOrder
+from fixadapter.store.repository import OrderStore
 from fixadapter.watch import order_request
 
 D = Decimal
@@ -47,3 +51,29 @@ def test_without_the_new_options_the_order_is_as_before() -> None:
 def test_an_unknown_time_in_force_is_refused_by_the_parser() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args([*BASE, "--tif", "fill_or_kill"])
+
+
+def test_an_order_a_fix_account_cannot_send_is_refused_naming_the_field_without_waiting_for_logon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "unused")
+    config = tmp_path / "config.yaml"
+    account = {"host": "127.0.0.1", "sender_comp_id": "demo.test.1", "username": "1", "trade_port": 1}
+    settings = {
+        "account": account,
+        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+        "compliance": {"directory": str(tmp_path / "fixlog")},
+    }
+    config.write_text(yaml.safe_dump(settings))
+    options = ["--symbol", "EURUSD", "--side", "buy", "--quantity", "10000", "--stop-loss", "1.07"]
+
+    code = main(["order", "--config", str(config), *options, "--watch-seconds", "60"])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "fixadapter order: stop_loss: the FIX connector cannot set SL/TP on an order; "
+        "use an account with the Open API"
+    )
+    store = OrderStore(settings["store"]["url"])
+    assert store.orders() == []
+    store.close()
