@@ -20,8 +20,9 @@ positions()              position_reports      PositionsReport: every open posit
 cancel_unknown(request)  cancel_by_client_id   the report of an order we never stored, cancelled
 close_position(close)    close_position        after the closing order is stored; live events (its
                                                execution reports, under close.cl_ord_id)
-amend_position_          position_protection   live events: a PositionProtection (request_id set), or a
-  protection(change)                           RequestRefused (AMEND_POSITION_PROTECTION) with why
+amend_position_          position_protection   live events: a PositionProtection (request_id set; also
+  protection(change)                           sent unasked when the venue moves a trailing stop), or a
+                                               RequestRefused (AMEND_POSITION_PROTECTION) with why
 set_market_sink, ...     market_data / depth   MarketDataConnector below
 
 The two position methods are PositionConnector's (below): a connector without the capability need not

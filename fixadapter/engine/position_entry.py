@@ -7,8 +7,9 @@ far as the engine knows (the venue's list after each logon and check, with the f
 A close is an order of this adapter: the closing market order (opposite side, the position's id) is
 stored PENDING_NEW before the connector is asked, so its execution reports change it like any order's,
 its fills move the position, and a retry with the same id gets it back instead of closing twice. An
-amendment is not stored: it changes no order, and the venue's answer (a live PositionProtection) is
-where the position stands.
+amendment is not stored as a request: it changes no order. The venue's answer (a live PositionProtection,
+also sent when the venue moves a trailing stop) is where the position stands: it is kept on the
+position, stored and published with the positions.
 """
 
 from __future__ import annotations
@@ -169,7 +170,9 @@ class PositionEntry:
         return change
 
     async def on_protection(self, report: PositionProtection) -> None:
-        """The venue's protection of a position (an answer, or its own change such as a trailing stop)."""
+        """The venue's protection of a position (an answer, or its own change such as a trailing stop):
+        kept on the position (stored, and published as a positions event) and as the last answer."""
+        await self._positions.protect(report)
         self.protection[report.position_id] = report
         log.info(
             "position %s protection: stop loss %s%s, take profit %s (request %s)",

@@ -20,8 +20,9 @@ from fixadapter.engine.store_thread import StoreThread
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import SessionError, SessionNotReady
-from fixadapter.model.orders import Fill, Order, Position
+from fixadapter.model.orders import Fill, Order, Position, utc_now
 from fixadapter.model.reconciliation import PositionsReport
+from fixadapter.model.reports import PositionProtection
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -75,6 +76,22 @@ class PositionKeeper:
         await self._db.run(self._store.put_position, change.position_id, updated)
         if self._publish is None or self._publish.done():
             self._publish = self._tasks.spawn(self._publish_soon(), name="positions-publish")
+
+    async def protect(self, report: PositionProtection) -> Position | None:
+        """A position's protection as the venue now has it: kept, stored and published (None when the
+        position is not open here: the venue's next list says where it stands)."""
+        changes: dict[str, object] = {
+            "stop_loss": report.stop_loss,
+            "take_profit": report.take_profit,
+            "trailing_stop_loss": report.trailing_stop_loss,
+            "updated_at": utc_now(),
+        }
+        updated = self.book.protect(report.position_id, changes)
+        if updated is None:
+            return None
+        await self._db.run(self._store.put_position, updated.position_id, updated)
+        self._fanout.publish_positions(self.book.all())
+        return updated
 
     async def _publish_soon(self) -> None:
         await asyncio.sleep(0.05)  # a burst of fills makes one positions event

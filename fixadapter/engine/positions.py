@@ -91,6 +91,18 @@ class PositionBook:
             self._positions[fill.position_id] = updated
         return updated
 
+    def get(self, position_id: str) -> Position | None:
+        return self._positions.get(position_id)
+
+    def protect(self, position_id: str, changes: dict[str, object]) -> Position | None:
+        """The position with its protection as the venue now has it (None: no such open position). Not
+        journalled: a venue list after it carries the protection itself."""
+        current = self._positions.get(position_id)
+        if current is None:
+            return None
+        updated = self._positions[position_id] = current.model_copy(update=changes)
+        return updated
+
     def venue_answered(self, arrived: int | None = None) -> None:
         """The venue's position list is complete: every fill applied so far is in it, or, given the
         answer's arrival mark, every fill that arrived before it."""

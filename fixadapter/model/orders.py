@@ -206,4 +206,8 @@ class Position(BaseModel):
     side: PositionSide
     quantity: Decimal
     entry_price: Decimal | None = None
+    # Its protection as the venue last said (a positions answer, or a PositionProtection report).
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop_loss: bool = False
     updated_at: datetime = Field(default_factory=utc_now)

@@ -198,6 +198,10 @@ positions = Table(
     Column("side", String(8), nullable=False),
     Column("quantity", DecimalText, nullable=False),
     Column("entry_price", DecimalText),
+    # 0003_order_fields: the position's protection as the venue last said.
+    Column("stop_loss", DecimalText),
+    Column("take_profit", DecimalText),
+    Column("trailing_stop_loss", Boolean, nullable=False, server_default=false()),
     Column("updated_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("account", "position_id", name="pk_positions"),
 )

@@ -83,6 +83,7 @@ def test_db_upgrade_brings_a_store_of_before_versions_to_head_with_every_row_and
     assert (
         "store: orders: time in force, stop loss / take profit, trailing stop loss and comment added" in lines
     )
+    assert "store: positions: stop loss, take profit and trailing stop loss added" in lines
     assert f"store schema upgraded to {STORE.head()}" in lines
     assert f"compliance schema upgraded to {COMPLIANCE.head()}" in lines
     assert lines[-1] == "done: every schema is at head"

@@ -57,6 +57,8 @@ def test_an_order_a_fix_account_cannot_send_is_refused_naming_the_field_without_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "unused")
+    # The command's own stderr log handler would outlive the test (and its captured stderr).
+    monkeypatch.setattr("fixadapter.cli.configure_logging", lambda _level: None)
     config = tmp_path / "config.yaml"
     account = {"host": "127.0.0.1", "sender_comp_id": "demo.test.1", "username": "1", "trade_port": 1}
     settings = {
@@ -70,7 +72,7 @@ def test_an_order_a_fix_account_cannot_send_is_refused_naming_the_field_without_
     code = main(["order", "--config", str(config), *options, "--watch-seconds", "60"])
 
     assert code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert capsys.readouterr().err.strip() == (
         "fixadapter order: stop_loss: the FIX connector cannot set SL/TP on an order; "
         "use an account with the Open API"
     )

@@ -358,6 +358,10 @@ def test_a_protection_amendment_reaches_the_connector_and_the_venues_answer_is_k
             while engine.position_protection("721") is None:
                 await asyncio.sleep(0.01)
         assert engine.position_protection("721") == answer
+        [kept] = await engine.positions()
+        assert (kept.stop_loss, kept.take_profit, kept.trailing_stop_loss) == (D("1.07"), None, True)
+        [stored] = store.positions()
+        assert stored == kept and stored.quantity == D(30000)
         with pytest.raises(OrderNotFound, match="no open position 5"):
             await engine.amend_position_protection(AmendPositionProtection(position_id="5"))
         assert store.orders() == []

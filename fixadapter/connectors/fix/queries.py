@@ -125,6 +125,8 @@ def positions_from(reports: list[PositionReport]) -> tuple[Position, ...]:
                 side=PositionSide.LONG if long else PositionSide.SHORT,
                 quantity=report.long_qty if long else report.short_qty,
                 entry_price=report.entry_price,
+                stop_loss=report.stop_loss,
+                take_profit=report.take_profit,
             )
         )
     return tuple(positions)

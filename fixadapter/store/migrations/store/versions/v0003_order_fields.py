@@ -1,5 +1,7 @@
 """order fields of the Open API: time in force, SL/TP (absolute or relative), trailing stop loss, comment
 
+Positions get their stop loss, take profit and trailing flag too (as the venue last said).
+
 Orders stored before this revision get none of them (NULL, trailing false): they asked for none, and that
 is what an order naming none means (the venue's default time in force, no protection, no comment).
 order_type is widened to 16 characters for stop_limit.
@@ -41,11 +43,22 @@ def _new_columns() -> list[Column[object]]:
     ]
 
 
+def _position_columns() -> list[Column[object]]:
+    return [
+        Column("stop_loss", Decimal40),
+        Column("take_profit", Decimal40),
+        Column("trailing_stop_loss", Boolean, nullable=False, server_default=false()),
+    ]
+
+
 def upgrade() -> None:
     with op.batch_alter_table("orders") as orders:
         orders.alter_column("order_type", existing_type=String(8), type_=String(16), existing_nullable=False)
         for column in _new_columns():
             orders.add_column(column)
+    for column in _position_columns():  # added in place on both databases: no type changes
+        op.add_column("positions", column)
+    report("store: positions: stop loss, take profit and trailing stop loss added")
     report("store: orders: time in force, stop loss / take profit, trailing stop loss and comment added")
 
 
