@@ -19,7 +19,8 @@ order_status(order)      status_query          OrderStatusReport, or OrderUnknow
 positions()              position_reports      PositionsReport: every open position
 cancel_unknown(request)  cancel_by_client_id   the report of an order we never stored, cancelled
 close_position(close)    close_position        after the closing order is stored; live events (its
-                                               execution reports, under close.cl_ord_id)
+                                               execution reports under close.cl_ord_id, or a
+                                               RequestRefused (CLOSE_POSITION) that rejects it)
 amend_position_          position_protection   live events: a PositionProtection (request_id set; also
   protection(change)                           sent unasked when the venue moves a trailing stop), or a
                                                RequestRefused (AMEND_POSITION_PROTECTION) with why
@@ -29,7 +30,8 @@ The two position methods are PositionConnector's (below): a connector without th
 have them, and the engine refuses the operation locally, naming the connector, before storing anything.
 So it does for a new order asking what the connector cannot send (stop-limit, SL/TP or trailing stop,
 comment, an explicit time in force other than the venue's default): `submit` only ever gets orders the
-connector declared it can send.
+connector declared it can send. A closing order found unsent after a restart is sent again by `submit`
+(a market order of the opposite side naming the position, which closes it on cTrader).
 
 Sends raise fixadapter.errors.SessionError when the message could not be handed to the venue (known not
 sent: it may be sent again). Questions raise VenueRefused with the venue's reason when it refuses one,
