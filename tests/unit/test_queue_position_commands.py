@@ -3,13 +3,17 @@ the boundary like every command."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from fixadapter.client import StrategyClient
 from fixadapter.model.enums import OrderType, TimeInForce
+from fixadapter.model.requests import AmendPositionProtection, ClosePosition
+from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.schema import (
     AmendPositionProtectionCommand,
     ClosePositionCommand,
@@ -101,3 +105,27 @@ def test_a_bad_position_command_is_refused_naming_the_field(fields: dict[str, An
     with pytest.raises(InvalidCommand, match=reason) as refused:
         decode_command(command(**fields))
     assert refused.value.known_type == fields["type"]
+
+
+def test_the_strategy_client_queues_position_commands_the_dispatcher_can_read() -> None:
+    async def scenario() -> list[Any]:
+        queue = MemoryQueue()
+        client = StrategyClient.in_process(queue, "momo")
+        closing = await client.close_position(ClosePosition(position_id="721", quantity=D(5000)))
+        await client.amend_position_protection(
+            AmendPositionProtection(position_id="721", take_profit=D("1.2"), request_id="p-1")
+        )
+        deliveries = queue.source.deliveries()
+        taken = [decode_command((await anext(deliveries)).data) for _ in range(2)]
+        await deliveries.aclose()
+        return [closing, *taken]
+
+    closing, close, amend = asyncio.run(scenario())
+    assert isinstance(close, ClosePositionCommand) and isinstance(amend, AmendPositionProtectionCommand)
+    assert (close.id, close.cl_ord_id, close.quantity, close.strategy) == (closing, closing, D(5000), "momo")
+    assert (amend.position_id, amend.stop_loss, amend.take_profit, amend.request_id) == (
+        "721",
+        None,
+        D("1.2"),
+        "p-1",
+    )
