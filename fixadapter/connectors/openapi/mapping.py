@@ -212,5 +212,8 @@ def position(message: model.ProtoOAPosition, digits: int | None) -> Position:
         side=side,
         quantity=units(trade.volume),
         entry_price=from_double(message.price) if message.HasField("price") else None,
+        stop_loss=_price(message, "stopLoss", digits),
+        take_profit=_price(message, "takeProfit", digits),
+        trailing_stop_loss=message.trailingStopLoss,
         updated_at=_time(message.utcLastUpdateTimestamp) or datetime.now(UTC),
     )
