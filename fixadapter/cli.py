@@ -40,8 +40,9 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--account",
         action="append",
-        help="serve this account, NAME:SENDERCOMPID:LOGIN, its password in FIXADAPTER_SIM_PASSWORD_<NAME> "
-        "(repeat; replaces --sender-comp-id/--username)",
+        help="serve this account, NAME:SENDERCOMPID:LOGIN[:CTIDTRADERACCOUNTID[:live]], its password in "
+        "FIXADAPTER_SIM_PASSWORD_<NAME> (repeat; replaces --sender-comp-id/--username; the Open API id "
+        "defaults to 20000001 plus its place, and a live account is refused by the Open API port)",
     )
     p.add_argument("--state", type=Path, help="sqlite file keeping the venue's orders across restarts")
     p.add_argument("--partial-fills", type=int, default=1, help="execute market orders in this many parts")
@@ -57,7 +58,10 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain to serve (default: made at start)")
     p.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
     p.add_argument(
-        "--tls-dir", type=Path, default=Path("var/sim-tls"), help="where a made certificate and its CA go"
+        "--tls-dir",
+        type=Path,
+        default=Path("var/sim-tls"),
+        help="where a made certificate and its CA go (made even without FIX TLS: the Open API port needs it)",
     )
     p.add_argument(
         "--tls-name",

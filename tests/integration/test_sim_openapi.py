@@ -14,8 +14,10 @@ import pytest
 from fixadapter.api import Adapter
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
+from fixadapter.protocols.openapi.framing import encode_frame
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as messages
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
+from fixadapter.protocols.openapi.generated.OpenApiCommonMessages_pb2 import ProtoErrorRes, ProtoMessage
 from fixadapter.sim.process import SimAccountCredentials, SimProcess
 
 from .conftest import ConfigFactory, SimFactory
@@ -417,6 +419,15 @@ def test_a_stop_loss_closes_the_position_when_a_quote_crosses_it_on_both_fronts(
             assert amended.position.stopLoss == pytest.approx(
                 1.076
             ) and amended.position.takeProfit == pytest.approx(1.09)
+            wrong = messages.ProtoOAAmendPositionSLTPReq(
+                ctidTraderAccountId=ctid, positionId=position_id, stopLoss=1.0850
+            )
+            refused = (await client.answer(client.send(wrong))).message
+            assert (
+                isinstance(refused, messages.ProtoOAOrderErrorEvent)
+                and refused.errorCode == "TRADING_BAD_STOPS"
+            )
+            assert (refused.orderId, refused.positionId) == (0, 0)
             state = sim.control("/state")
             stored = next(p for p in state["positions"] if p["position_id"] == position_id)
             assert Decimal(stored["stop_loss"]) == Decimal("1.07600")
@@ -570,7 +581,7 @@ def test_a_client_silent_for_the_idle_time_is_dropped(sim: SimProcess):
 def test_garbage_on_the_wire_closes_that_connection(sim: SimProcess):
     async def scenario() -> None:
         async with await OpenApiClient.connect(sim) as client:
-            client.write_raw(b"\xff\xff\xff\xff garbage")
+            client.write_raw(encode_frame(b"\xff\xff\xff\xff garbage"))
             await client.ended()
 
     run(scenario())
@@ -768,5 +779,46 @@ def test_a_frame_over_the_maximum_size_closes_that_connection(sim: SimProcess):
         async with await OpenApiClient.connect(sim) as client:
             client.write_raw((2 * 1024 * 1024).to_bytes(4, "big"))
             await client.ended()
+            refusals = [d.message for d in client.inbox if isinstance(d.message, ProtoErrorRes)]
+            assert [r.errorCode for r in refusals] == ["FRAME_TOO_LONG"]
+
+    run(scenario())
+
+
+def test_an_order_for_an_unknown_symbol_is_refused_symbol_not_found(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            refused = (await client.answer(client.send(new_order(ctid, symbolId=999)))).message
+            assert (
+                isinstance(refused, messages.ProtoOAOrderErrorEvent)
+                and refused.errorCode == "SYMBOL_NOT_FOUND"
+            )
+
+    run(scenario())
+
+
+def test_a_request_missing_a_required_field_is_refused_and_an_unknown_payload_type_unsupported(
+    sim: SimProcess,
+):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            partial = messages.ProtoOANewOrderReq(
+                ctidTraderAccountId=ctid, symbolId=EURUSD, volume=MIN_VOLUME
+            )
+            frame = ProtoMessage(
+                payloadType=model.PROTO_OA_NEW_ORDER_REQ,
+                payload=partial.SerializePartialToString(),
+                clientMsgId="partial",
+            )
+            client.write_raw(encode_frame(frame.SerializeToString()))
+            refused = (await client.answer("partial")).message
+            assert isinstance(refused, messages.ProtoOAErrorRes) and refused.errorCode == "INVALID_REQUEST"
+            assert "orderType" in refused.description and "tradeSide" in refused.description
+            unknown = ProtoMessage(payloadType=9999, clientMsgId="unknown")
+            client.write_raw(encode_frame(unknown.SerializeToString()))
+            answer = (await client.answer("unknown")).message
+            assert isinstance(answer, ProtoErrorRes) and answer.errorCode == "UNSUPPORTED_MESSAGE"
 
     run(scenario())

@@ -179,6 +179,7 @@ class OpenApiServer:
                     if connection.closed:
                         break
         except FramingError as error:
+            connection.send(common.ProtoErrorRes(errorCode="FRAME_TOO_LONG", description="message too large"))
             connection.close(f"frame refused: {error}")
         except FrameError as error:
             connection.close(f"not an Open API message: {error}")
@@ -197,12 +198,13 @@ class OpenApiServer:
         decoded = decode(frame)
         if decoded.payload_type == HEARTBEAT_EVENT:
             return  # activity only: cTrader answers nothing
-        name = type(decoded.message).__name__ if decoded.message is not None else str(decoded.payload_type)
-        log.info("openapi #%d: received %s", connection.number, name)
+        name = payload_name(decoded)
+        log.debug("openapi #%d: received %s", connection.number, name)
         if decoded.message is None:
-            self.error(
-                connection, decoded, "UNSUPPORTED_MESSAGE", f"payloadType {decoded.payload_type} is unknown"
-            )
+            # A protocol-level refusal: the common ProtoErrorRes, not the Open API's (reference 3.2).
+            text = f"payloadType {decoded.payload_type} is not supported"
+            refusal = common.ProtoErrorRes(errorCode="UNSUPPORTED_MESSAGE", description=text)
+            connection.send(refusal, decoded.client_msg_id)
             return
         if not connection.limiter.admit(decoded.payload_type):
             self.error(
@@ -223,6 +225,12 @@ class OpenApiServer:
             return
         if not connection.app_authorised and decoded.payload_type != APPLICATION_AUTH_REQ:
             self.error(connection, decoded, "CH_CLIENT_NOT_AUTHENTICATED", "Client is not authenticated")
+            return
+        if decoded.missing_required:
+            missing = ", ".join(path.rpartition(".")[2] for path in decoded.missing_required)
+            self.error(
+                connection, decoded, "INVALID_REQUEST", f"required fields missing or invalid: {missing}"
+            )
             return
         if self._ignored(connection, decoded):
             return
