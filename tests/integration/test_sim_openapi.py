@@ -4,10 +4,13 @@ FIX ports, behaving as the reference (shared/reference/ctrader-openapi.md) descr
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -820,5 +823,55 @@ def test_a_request_missing_a_required_field_is_refused_and_an_unknown_payload_ty
             client.write_raw(encode_frame(unknown.SerializeToString()))
             answer = (await client.answer("unknown")).message
             assert isinstance(answer, ProtoErrorRes) and answer.errorCode == "UNSUPPORTED_MESSAGE"
+
+    run(scenario())
+
+
+def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
+    """One GET without following redirects (the OAuth endpoint answers the authorize step with a 302)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_a_pair_from_the_oauth_endpoint_works_on_the_open_api_and_an_http_refresh_kills_it(sim: SimProcess):
+    client_id, secret = sim.openapi_client()
+    redirect = "http://127.0.0.1:9/callback"
+    status, headers, _ = http_get(
+        f"{sim.oauth_base_url}/apps/auth?{urlencode({'client_id': client_id, 'redirect_uri': redirect})}"
+    )
+    assert status == 302
+    code = parse_qs(urlsplit(headers["Location"]).query)["code"][0]
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect,
+        "client_id": client_id,
+        "client_secret": secret,
+    }
+    _, _, body = http_get(f"{sim.oauth_base_url}/apps/token?{urlencode(exchange)}")
+    pair = json.loads(body)
+    assert pair["errorCode"] is None
+
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim, pair["accessToken"])
+        async with client:
+            refresh = {
+                "grant_type": "refresh_token",
+                "refresh_token": pair["refreshToken"],
+                "client_id": client_id,
+                "client_secret": secret,
+            }
+            _, _, refreshed = await asyncio.to_thread(
+                http_get, f"{sim.oauth_base_url}/apps/token?{urlencode(refresh)}"
+            )
+            assert json.loads(refreshed)["accessToken"] not in (None, pair["accessToken"])
+            event = await client.event(messages.ProtoOAAccountsTokenInvalidatedEvent)
+            assert list(event.ctidTraderAccountIds) == [ctid]
 
     run(scenario())
