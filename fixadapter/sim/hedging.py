@@ -105,7 +105,14 @@ def _reduce(position: VenuePosition, quantity: Decimal, price: Decimal) -> Venue
     if quantity == position.volume:
         return None
     return dataclasses.replace(
-        position, side=position.side.opposite, volume=quantity - position.volume, entry_price=price
+        position,
+        side=position.side.opposite,
+        volume=quantity - position.volume,
+        entry_price=price,
+        stop_loss=None,  # the old side's protection means nothing on the other side
+        take_profit=None,
+        trailing_stop_loss=False,
+        trailing_distance=None,
     )
 
 

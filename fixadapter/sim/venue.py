@@ -484,7 +484,7 @@ class Venue:
             return []
         reason = "SL" if stopped else "TP"
         request = PlaceRequest(
-            cl_ord_id=f"{reason}-{position.position_id}-{self._ids.allocate('order_id')}",
+            cl_ord_id=f"{reason}-{position.position_id}",  # a position closes once
             symbol_id=position.symbol_id,
             side=position.side.opposite,
             kind=OrderKind.MARKET,

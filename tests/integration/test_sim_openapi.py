@@ -875,3 +875,37 @@ def test_a_pair_from_the_oauth_endpoint_works_on_the_open_api_and_an_http_refres
             assert list(event.ctidTraderAccountIds) == [ctid]
 
     run(scenario())
+
+
+def test_a_limit_order_without_its_price_and_a_close_beyond_the_position_are_refused_before_the_venue(
+    sim: SimProcess,
+):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            no_price = (await client.answer(client.send(new_order(ctid, orderType=model.LIMIT)))).message
+            assert (
+                isinstance(no_price, messages.ProtoOAOrderErrorEvent)
+                and no_price.errorCode == "INVALID_REQUEST"
+            )
+            await client.answer(client.send(new_order(ctid, clientOrderId="oa-to-reduce")))
+            opened = await client.event(
+                messages.ProtoOAExecutionEvent,
+                lambda m: m.executionType == model.ORDER_FILLED and m.order.clientOrderId == "oa-to-reduce",
+            )
+            too_much = new_order(
+                ctid, tradeSide=model.SELL, positionId=opened.position.positionId, volume=2 * MIN_VOLUME
+            )
+            refused = (await client.answer(client.send(too_much))).message
+            assert isinstance(refused, messages.ProtoOAOrderErrorEvent)
+            assert refused.errorCode == "TRADING_BAD_VOLUME"
+            reduce = new_order(ctid, tradeSide=model.SELL, positionId=opened.position.positionId)
+            accepted = (await client.answer(client.send(reduce))).message
+            assert isinstance(accepted, messages.ProtoOAExecutionEvent) and accepted.order.closingOrder
+            closed = await client.event(
+                messages.ProtoOAExecutionEvent, is_execution(model.ORDER_FILLED, accepted.order.orderId)
+            )
+            assert closed.position.positionStatus == model.POSITION_STATUS_CLOSED
+            assert closed.position.tradeData.volume == 0
+
+    run(scenario())

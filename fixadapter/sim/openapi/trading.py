@@ -145,9 +145,13 @@ class Trading:
         position = _named_position(request, venue.position, spec)
         time_in_force = request.timeInForce if request.HasField("timeInForce") else model.GOOD_TILL_CANCEL
         expire_time = _expiry(request, kind, time_in_force)
-        price = _optional_price(request, "limitPrice") if kind is OrderKind.LIMIT else None
-        stop_price = _optional_price(request, "stopPrice") if kind is OrderKind.STOP else None
+        price, stop_price = _order_prices(request, kind)
         closing = position is not None and position.side is not side
+        if closing and position is not None and units > position.volume:
+            raise OrderRefused(
+                "TRADING_BAD_VOLUME",
+                f"Volume {units} exceeds the volume {position.volume} of position {position.position_id}",
+            )
         reference = price or stop_price or market_price(side, venue.quote(spec.symbol_id))
         stop_loss, take_profit, relative_sl, relative_tp = _protection(request, side, reference)
         if not closing:
@@ -399,6 +403,19 @@ def _named_position(
     if position is None or position.symbol_id != spec.symbol_id:
         raise OrderRefused("POSITION_NOT_FOUND", f"Position {request.positionId} is not found")
     return position
+
+
+def _order_prices(
+    request: messages.ProtoOANewOrderReq, kind: OrderKind
+) -> tuple[Decimal | None, Decimal | None]:
+    """(limit price, stop price) of a new order: a limit order needs the one, a stop order the other; a
+    price the order type does not use is ignored (the proto: limitPrice for LIMIT orders only)."""
+    price = _optional_price(request, "limitPrice") if kind is OrderKind.LIMIT else None
+    stop_price = _optional_price(request, "stopPrice") if kind is OrderKind.STOP else None
+    if (kind is OrderKind.LIMIT and price is None) or (kind is OrderKind.STOP and stop_price is None):
+        field = "limitPrice" if kind is OrderKind.LIMIT else "stopPrice"
+        raise OrderRefused("INVALID_REQUEST", f"a {kind} order needs its {field}")
+    return price, stop_price
 
 
 def _spec(spec: SymbolSpec | None, symbol_id: int) -> SymbolSpec:
