@@ -909,3 +909,32 @@ def test_a_limit_order_without_its_price_and_a_close_beyond_the_position_are_ref
             assert closed.position.tradeData.volume == 0
 
     run(scenario())
+
+
+def test_a_market_order_filled_in_parts_on_the_clock_gives_partial_fills_then_the_fill(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            sim.control("/scenario", {"account": "alice", "partial_fill_parts": 2})
+            try:
+                sent = client.send(new_order(ctid, volume=2 * MIN_VOLUME, clientOrderId="oa-parts"))
+                accepted = await client.answer(sent)
+            finally:
+                sim.control("/scenario", {"account": "alice", "partial_fill_parts": 1})
+            assert isinstance(accepted.message, messages.ProtoOAExecutionEvent)
+            order_id = accepted.message.order.orderId
+            part = await client.event(
+                messages.ProtoOAExecutionEvent, is_execution(model.ORDER_PARTIAL_FILL, order_id)
+            )
+            rest = await client.event(
+                messages.ProtoOAExecutionEvent, is_execution(model.ORDER_FILLED, order_id)
+            )
+            assert part.deal.dealStatus == model.PARTIALLY_FILLED and part.deal.filledVolume == MIN_VOLUME
+            assert (
+                part.order.orderStatus == model.ORDER_STATUS_ACCEPTED
+                and part.order.executedVolume == MIN_VOLUME
+            )
+            assert rest.deal.dealStatus == model.FILLED and rest.deal.dealId == part.deal.dealId + 1
+            assert rest.order.executedVolume == 2 * MIN_VOLUME
+
+    run(scenario())
