@@ -18,12 +18,12 @@ from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.connectors.openapi.tokens import FileTokenStore, TokenPair, grant_key
-from fixadapter.model.enums import DONE_STATUSES, OrderStatus
-from fixadapter.model.requests import NewOrder
+from fixadapter.model.enums import DONE_STATUSES, OrderStatus, Side
+from fixadapter.model.requests import AmendPositionProtection, ClosePosition, NewOrder
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.sim.process import SimProcess
 
-from ..openapi_accounts import grant, openapi_settings
+from ..openapi_accounts import ensure_token_key, grant, openapi_settings
 
 WAIT = 30.0
 
@@ -273,3 +273,122 @@ def test_an_order_placed_over_fix_is_seen_by_the_open_api_with_the_same_ids(
             await over_fix.cancel(order.cl_ord_id)
 
     asyncio.run(scenario())
+
+
+async def filled_position(adapter: Adapter, quantity: int, **extra: Any) -> str:
+    order = await adapter.submit(
+        NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=quantity, **extra)
+    )
+    assert await until_final(adapter, order.cl_ord_id) is OrderStatus.FILLED
+    done = await adapter.order(order.cl_ord_id)
+    assert done is not None and done.position_id is not None
+    return done.position_id
+
+
+async def position_quantity(sim: SimProcess, position_id: str) -> Decimal | None:
+    state = await asyncio.to_thread(sim.control, "/state")
+    found = [p for p in state["positions"] if str(p["position_id"]) == position_id]
+    return Decimal(str(found[0]["volume"])) if found else None
+
+
+async def until_position(sim: SimProcess, position_id: str, quantity: Decimal | None) -> None:
+    async with asyncio.timeout(WAIT):
+        while await position_quantity(sim, position_id) != quantity:
+            await asyncio.sleep(0.05)  # polling the venue's record, not waiting for time
+
+
+def test_a_position_is_closed_in_part_then_in_full_through_closing_orders_the_adapter_stored(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            position_id = await filled_position(adapter, 5000)
+            await adapter.positions(refresh=True)
+            part = await adapter.close_position(ClosePosition(position_id=position_id, quantity=2000))
+            assert await until_final(adapter, part.cl_ord_id) is OrderStatus.FILLED
+            await until_position(sim, position_id, Decimal(3000))
+            await adapter.positions(refresh=True)
+            rest = await adapter.close_position(ClosePosition(position_id=position_id))
+            assert await until_final(adapter, rest.cl_ord_id) is OrderStatus.FILLED
+            closed = await adapter.order(rest.cl_ord_id)
+            assert closed is not None and closed.cum_qty == Decimal(3000) and closed.side is Side.SELL
+            await until_position(sim, position_id, None)
+
+    asyncio.run(scenario())
+
+
+def test_a_positions_stop_loss_set_through_the_adapter_closes_it_when_the_market_crosses(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            await adapter.wait_ready(WAIT)
+            position_id = await filled_position(adapter, 2000)
+            await adapter.positions(refresh=True)
+            await asyncio.to_thread(sim.control, "/scenario", {"freeze_prices": True})
+            quote = (await asyncio.to_thread(sim.control, "/state"))["quotes"]["1"]
+            stop = (Decimal(quote["bid"]) - Decimal("0.00500")).quantize(Decimal("0.00001"))
+            change = await adapter.amend_position_protection(
+                AmendPositionProtection(position_id=position_id, stop_loss=stop)
+            )
+            async with asyncio.timeout(WAIT):
+                while (seen := adapter.position_protection(position_id)) is None or seen.stop_loss != stop:
+                    await asyncio.sleep(0.05)  # polling for the venue's answer
+            assert seen.request_id == change.request_id
+            low = stop - Decimal("0.00010")
+            await asyncio.to_thread(
+                sim.control, "/quote", {"symbol_id": 1, "bid": str(low), "ask": str(low + Decimal("0.00010"))}
+            )
+            await until_position(sim, position_id, None)
+            await asyncio.to_thread(sim.control, "/scenario", {"freeze_prices": False})
+
+    asyncio.run(scenario())
+
+
+def test_openapi_login_against_the_simulators_endpoints_stores_a_pair_and_lists_the_accounts(
+    sim: SimProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end: the authorize URL, the loopback redirect (the browser is a thread following it), the code
+    exchanged at the simulator's token endpoint, the pair stored encrypted, the accounts listed over TLS."""
+    from fixadapter import cli
+
+    client_id, secret = sim.openapi_client()
+    token_file = tmp_path / "login.fernet"
+    ensure_token_key()
+    monkeypatch.setenv("FIXADAPTER_OPENAPI__CLIENT_SECRET", secret)
+    monkeypatch.setattr("webbrowser.open", follow_in_thread)
+    status = cli.main(
+        [
+            "openapi", "login", "--open-browser", "--client-id", client_id, "--token-file", str(token_file),
+            "--authorize-url", f"{sim.oauth_base_url}/apps/auth",
+            "--token-url", f"{sim.oauth_base_url}/apps/token",
+            "--openapi-host", "127.0.0.1", "--openapi-port", str(sim.openapi_port),
+            "--ca-file", str(sim.ca_file),
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    ctid = sim.account().ctid_trader_account_id
+    assert str(ctid) in out.out and "demo" in out.out
+    stored = FileTokenStore(token_file).load(grant_key(client_id))
+    assert stored is not None
+    assert stored.access_token.get_secret_value() not in out.out + out.err
+    assert secret not in out.out + out.err
+
+
+def follow_in_thread(url: str) -> bool:
+    """A browser: follows the authorize URL and its redirect to the CLI's loopback listener."""
+    import threading
+    import urllib.request
+
+    def go() -> None:
+        with urllib.request.urlopen(url, timeout=WAIT) as answer:  # noqa: S310 - a loopback test URL
+            answer.read()
+
+    threading.Thread(target=go, daemon=True).start()
+    return True

@@ -142,7 +142,6 @@ class OpenApiConnector:
         self._symbols: dict[int, SymbolSpec] = {}
         self._sent: OrderedDict[str, _Sent] = OrderedDict()
         self._requests_by_order: dict[str, OrderRequest] = {}  # venue order id -> our open cancel/replace
-        self._closing: dict[str, str] = {}  # venue order id of a closing order -> the ClOrdID we stored
         self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
         self._sends = itertools.count(1)
@@ -379,8 +378,13 @@ class OpenApiConnector:
             raise
 
     async def close_position(self, close: PositionClose) -> None:
-        """ProtoOAClosePositionReq; the closing order the venue makes carries no clientOrderId of ours, so
-        its first event (which echoes our clientMsgId) ties its orderId to the closing order we stored."""
+        """A market order of the opposite side on the position's id, carrying our ClOrdID.
+
+        Not ProtoOAClosePositionReq: the order the venue makes for that one carries no clientOrderId, so a
+        close whose answers were lost (a cut connection) could not be found again by our id, and the
+        in-flight watch would take it for an order the venue never had and send it again: a second close.
+        On a hedged account (cTrader's, and the simulator's) an opposite order naming the position reduces
+        or closes it the same way, and the venue keeps our id on it."""
         try:
             volume = self._spec(close.symbol_id).volume(close.quantity)
         except ValueError as refused:
@@ -392,8 +396,14 @@ class OpenApiConnector:
                 )
             )
             return
-        message = oa.ProtoOAClosePositionReq(
-            ctidTraderAccountId=self._ctid, positionId=int(close.position_id), volume=volume
+        message = oa.ProtoOANewOrderReq(
+            ctidTraderAccountId=self._ctid,
+            symbolId=close.symbol_id,
+            orderType=model.MARKET,
+            tradeSide=mapping.SIDE_CODE[close.side],
+            volume=volume,
+            positionId=int(close.position_id),
+            clientOrderId=close.cl_ord_id,
         )
         sent = _Sent(VenueRequest.CLOSE_POSITION, close.cl_ord_id, close.cl_ord_id)
         await self._send(message, self._msg_id("x", close.cl_ord_id), sent)
@@ -586,8 +596,6 @@ class OpenApiConnector:
         if not event.HasField("order"):
             return  # swaps, deposits: account part of the API (part 2)
         order_id = str(event.order.orderId)
-        if sent is not None and sent.kind is VenueRequest.CLOSE_POSITION:
-            self._closing[order_id] = sent.cl_ord_id
         request = self._requests_by_order.get(order_id)
         if event.executionType == model.ORDER_CANCEL_REJECTED:
             self._metrics.openapi_errors.labels(event.errorCode or "ORDER_CANCEL_REJECTED").inc()
@@ -619,7 +627,7 @@ class OpenApiConnector:
             cl_ord_id: str | None = request.request_id
             orig: str | None = request.cl_ord_id
         else:
-            cl_ord_id, orig = event.order.clientOrderId or self._closing.get(order_id), None
+            cl_ord_id, orig = event.order.clientOrderId or None, None
         if event.executionType == model.ORDER_REJECTED:
             self._metrics.openapi_errors.labels(event.errorCode or "ORDER_REJECTED").inc()
         report = mapping.execution_report(
