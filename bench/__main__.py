@@ -9,7 +9,9 @@
 3. market data: depth updates into books vs decoding alone (bench/depth_processing.py), execution-report
    latency while depth streams vs quiet, and the depth rate held (bench/market_load.py);
 4. store: depth snapshots written and read back, SQLite and (with a URL) PostgreSQL (bench/depth_store.py);
-5. Open API frames encoded and decoded per second against protobuf alone (bench/openapi_frames.py).
+5. Open API frames encoded and decoded per second against protobuf alone (bench/openapi_frames.py);
+6. the Open API order path beside FIX against one simulated venue serving both (bench/openapi_path.py):
+   the Open API figures compared with FIX's on the same venue.
 
 Every ratio compares two figures of this run; absolute values depend on the machine and are never asserted.
 Redis and PostgreSQL figures need FIXADAPTER_BENCH_REDIS_URL / FIXADAPTER_BENCH_POSTGRES_URL (make bench
@@ -26,7 +28,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import depth_processing, depth_store, market_load, openapi_frames
+from bench import depth_processing, depth_store, market_load, openapi_frames, openapi_path
 from bench.baseline import BURST_IN_FLIGHT, run_baseline
 from bench.figures import Figure, compared, markdown_table, print_table
 from bench.order_path import redis_reachable, run_order_path
@@ -49,6 +51,8 @@ FULL = {
     "md_orders": 200,
     "rows": 1_000_000,
     "frames": 100_000,
+    "venue_orders": 300,  # the Open API path is held to 50 requests/s: small on purpose
+    "venue_burst": 500,
 }
 QUICK = {
     "orders": 100,
@@ -58,6 +62,8 @@ QUICK = {
     "md_orders": 20,
     "rows": 20_000,
     "frames": 2_000,
+    "venue_orders": 20,
+    "venue_burst": 40,
 }
 
 
@@ -128,6 +134,12 @@ def run(
         notes.append("store.postgresql skipped: no FIXADAPTER_BENCH_POSTGRES_URL")
     print("== Open API frames", file=sys.stderr)
     figures += prefixed("openapi", openapi_frames.run(sizes["frames"]))
+    print("== Open API order path beside FIX, one simulated venue", file=sys.stderr)
+    venue_figures, venue_notes = openapi_path.run(
+        sizes["venue_orders"], sizes["venue_burst"], sizes["warmup"]
+    )
+    figures += venue_figures
+    notes += venue_notes
     return figures, notes
 
 
