@@ -23,3 +23,14 @@ def test_the_baseline_and_the_adapter_paths_report_every_figure_with_every_order
         assert f"adapter.{path}.burst.throughput" in names
     assert all(f["value"] > 0 for f in base + adapter)
     assert notes == ["adapter.redis skipped: no Redis URL (set FIXADAPTER_BENCH_REDIS_URL or --redis-url)"]
+
+
+def test_the_open_api_path_is_measured_beside_fix_on_one_venue_and_compared_with_it():
+    from bench.openapi_path import RATE_NOTE, run
+
+    figures, notes = run(orders=5, burst=10, warmup=2)
+    by_name = {f["name"]: f for f in figures}
+    for measure in ("order_round_trip.p50", "burst.throughput"):
+        assert by_name[f"sim.openapi.{measure}"]["baseline"] == f"sim.fix.{measure}"
+        assert by_name[f"sim.openapi.{measure}"]["value"] > 0
+    assert notes == [RATE_NOTE]
