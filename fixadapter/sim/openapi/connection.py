@@ -55,7 +55,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        log.info("openapi #%d (%s): closed: %s", self.number, self.peer, why)
+        log.info("openapi #%d from %s closed: %s", self.number, self.peer, why)
         self.writer.close()
 
 

@@ -163,7 +163,8 @@ class OpenApiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         peer = writer.get_extra_info("peername")
-        connection = Connection(next(self._numbers), writer, str(peer), loop.time(), loop.time())
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
+        connection = Connection(next(self._numbers), writer, where, loop.time(), loop.time())
         self._connections[connection.number] = connection
         log.info("openapi #%d: connected from %s", connection.number, connection.peer)
         decoder = FrameDecoder(self.config.openapi_max_frame)
