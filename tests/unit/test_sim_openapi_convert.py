@@ -9,6 +9,7 @@ from decimal import Decimal
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
 from fixadapter.sim.openapi import convert
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
+from fixadapter.sim.records import VenueDeal
 from fixadapter.sim.venue import ExecKind, Execution, OrderKind, PlaceRequest, Side, Venue
 
 EURUSD = 1
@@ -34,8 +35,8 @@ def test_a_market_order_becomes_accepted_then_filled_with_its_deal_and_open_posi
     accepted, filled = venue().place(
         PlaceRequest("c1", EURUSD, Side.BUY, OrderKind.MARKET, Decimal(1000), label="L"), T0
     )
-    first = convert.execution_event(CTID, accepted, BALANCE)
-    last = convert.execution_event(CTID, filled, BALANCE)
+    first = convert.execution_event(CTID, accepted)
+    last = convert.execution_event(CTID, filled, Decimal(0), BALANCE)
     assert first is not None and last is not None
     assert first.executionType == model.ORDER_ACCEPTED and not first.HasField("deal")
     assert first.order.orderStatus == model.ORDER_STATUS_ACCEPTED and first.order.clientOrderId == "c1"
@@ -61,14 +62,15 @@ def test_a_closing_fill_carries_the_closed_position_and_its_gross_profit():
         position_id=opened.order.position_id,
         closing=True,
     )
-    event = convert.execution_event(CTID, trading.place(close, T0)[-1], BALANCE)
+    event = convert.execution_event(CTID, trading.place(close, T0)[-1], Decimal("9.90"), BALANCE)
     assert event is not None and event.order.closingOrder
     assert (
         event.position.positionStatus == model.POSITION_STATUS_CLOSED and event.position.tradeData.volume == 0
     )
     detail = event.deal.closePositionDetail
     assert detail.entryPrice == 1.0801 and detail.closedVolume == 100_000
-    assert detail.grossProfit == 990  # (1.09000 - 1.08010) x 1000 = 9.90, in cents
+    assert detail.grossProfit == 990 and detail.balance == 10_000_000  # 9.90 and 100,000.00 in cents
+    assert convert.gross_profit(event_deal(trading)) == Decimal("9.90")  # (1.09000 - 1.08010) x 1000
     assert event.IsInitialized()
 
 
@@ -76,9 +78,13 @@ def test_a_rejection_carries_the_venue_code_and_a_status_answer_is_no_event():
     trading = venue()
     rejected = trading.place(PlaceRequest("r", 999, Side.BUY, OrderKind.MARKET, Decimal(1000)), T0)[0]
     assert rejected.kind is ExecKind.REJECTED
-    event = convert.execution_event(CTID, rejected, BALANCE)
+    event = convert.execution_event(CTID, rejected)
     assert event is not None and event.executionType == model.ORDER_REJECTED
     assert event.errorCode == "SYMBOL_NOT_FOUND"
     status = trading.status("r", T0)
     assert isinstance(status, Execution) and status.kind is ExecKind.STATUS
-    assert convert.execution_event(CTID, status, BALANCE) is None
+    assert convert.execution_event(CTID, status) is None
+
+
+def event_deal(trading: Venue) -> VenueDeal:
+    return trading.deals()[-1]

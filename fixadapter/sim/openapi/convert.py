@@ -242,12 +242,16 @@ def deal(
 
 
 def execution_event(
-    ctid: int, venue_execution: Execution, balance: Decimal
+    ctid: int,
+    venue_execution: Execution,
+    profit: Decimal = Decimal(0),
+    balance: Decimal = Decimal(0),
 ) -> messages.ProtoOAExecutionEvent | None:
     """The ProtoOAExecutionEvent of one venue execution, None for a FIX status answer (no event at cTrader).
 
     A fill is ORDER_FILLED when it completes the order, ORDER_PARTIAL_FILL otherwise, with its deal and the
-    position after it (CLOSED, volume 0, when the fill closed it).
+    position after it (CLOSED, volume 0, when the fill closed it); a closing deal carries `profit` and the
+    `balance` after it (USD).
     """
     kind = venue_execution.kind
     venue_order = venue_execution.order
@@ -259,7 +263,7 @@ def execution_event(
         event.executionType = model.ORDER_FILLED if filled else model.ORDER_PARTIAL_FILL
         venue_deal = venue_execution.deal
         if venue_deal is not None:
-            event.deal.CopyFrom(deal(venue_deal, gross_profit(venue_deal), balance))
+            event.deal.CopyFrom(deal(venue_deal, profit, balance))
             if venue_execution.position is not None:
                 event.position.CopyFrom(position(venue_execution.position))
             else:

@@ -3,17 +3,23 @@
 Every account has the configured balance in USD and leverage 1:N; an open position uses
 notional / leverage of margin, its notional converted to USD crudely: a symbol quoted in USD (EURUSD,
 XAUUSD, US500) is volume x price, one based on USD (USDJPY) is the volume itself, any other (EURJPY) is
-volume x the price of its base in USD when the catalogue has it (EURUSD), else volume x price. Realised
-profit is not booked into the balance: the rule only has to make "too big an order" refusable.
+volume x the price of its base in USD when the catalogue has it (EURUSD), else volume x price.
+
+The `Ledger` books each closing deal's profit into its account's balance, converted to USD as crudely (a
+profit in JPY is divided by USDJPY), so ProtoOATrader.balance and a closing deal's balance move as an
+account trades. No swap, no commission.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from fixadapter.sim.openapi.convert import gross_profit
 from fixadapter.sim.prices import RandomWalk, SymbolSpec
-from fixadapter.sim.records import VenuePosition
+from fixadapter.sim.records import VenueDeal, VenuePosition
 
 USD = "USD"
 
@@ -47,5 +53,53 @@ class MarginRule:
                 used += self.margin(spec, position.volume, position.entry_price)
         return used
 
-    def free_margin(self, positions: list[VenuePosition]) -> Decimal:
-        return self.balance - self.used_margin(positions)
+    def free_margin(self, balance: Decimal, positions: list[VenuePosition]) -> Decimal:
+        return balance - self.used_margin(positions)
+
+    def profit_usd(self, deal: VenueDeal) -> Decimal:
+        """A closing deal's gross profit in USD (0 for a deal that closes nothing)."""
+        profit = gross_profit(deal)
+        spec = self.prices.spec(deal.symbol_id)
+        quote_currency = spec.name[3:] if spec is not None and len(spec.name) == 6 else USD
+        if not profit or quote_currency == USD:
+            return profit
+        usd_based = next((s for s in self.prices.symbols() if s.name == USD + quote_currency), None)
+        if usd_based is None:
+            return profit
+        quote = self.prices.quote(usd_based.symbol_id)
+        return profit * 2 / (quote.bid + quote.ask)
+
+
+class Ledger:
+    """Each account's balance: the configured deposit plus the USD profit of its closing deals.
+
+    Seeded from the venues' deals at start, then kept by `book`, which the Open API front calls for every
+    deal as it passes (under the trade lock); read from any thread."""
+
+    def __init__(self, rule: MarginRule, deals: Mapping[int, Iterable[VenueDeal]]) -> None:
+        self.rule = rule
+        self._lock = threading.Lock()
+        self._realised = {
+            ctid: sum((rule.profit_usd(deal) for deal in account_deals), Decimal(0))
+            for ctid, account_deals in deals.items()
+        }
+
+    def balance(self, ctid: int) -> Decimal:
+        with self._lock:
+            return self.rule.balance + self._realised.get(ctid, Decimal(0))
+
+    def book(self, ctid: int, deal: VenueDeal) -> Decimal:
+        """Book the deal's profit; the balance after it."""
+        profit = self.rule.profit_usd(deal)
+        with self._lock:
+            self._realised[ctid] = self._realised.get(ctid, Decimal(0)) + profit
+            return self.rule.balance + self._realised[ctid]
+
+    def history(self, deals: Iterable[VenueDeal]) -> dict[int, Decimal]:
+        """The balance after each of an account's deals (all of them, oldest first), by deal id."""
+        balance = self.rule.balance
+        after: dict[int, Decimal] = {}
+        for deal in deals:
+            balance += self.rule.profit_usd(deal)
+            after[deal.deal_id] = balance
+        return after

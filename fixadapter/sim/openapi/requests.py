@@ -19,6 +19,7 @@ from fixadapter.sim.openapi import convert
 from fixadapter.sim.openapi.connection import Connection, account_id, account_of, message_of
 from fixadapter.sim.openapi.tokens import AccessState, CodeRefused
 from fixadapter.sim.openapi.trading import Trading
+from fixadapter.sim.records import VenueDeal
 
 if TYPE_CHECKING:
     from fixadapter.sim.openapi.server import OpenApiServer
@@ -179,7 +180,7 @@ class RequestHandlers:
         config = self.server.config
         trader = model.ProtoOATrader(
             ctidTraderAccountId=ctid,
-            balance=convert.money(config.balance),
+            balance=convert.money(self.server.ledger.balance(ctid)),
             depositAssetId=convert.USD_ASSET_ID,
             leverageInCents=config.leverage * 100,
             accountType=model.HEDGED,
@@ -243,12 +244,7 @@ class RequestHandlers:
         answer = messages.ProtoOAOrderDetailsRes(
             ctidTraderAccountId=request.ctidTraderAccountId, order=convert.order(order)
         )
-        balance = self.server.config.balance
-        answer.deal.extend(
-            convert.deal(deal, convert.gross_profit(deal), balance)
-            for deal in venue.deals()
-            if deal.order_id == order.order_id
-        )
+        answer.deal.extend(self._deals(venue.deals(), lambda deal: deal.order_id == order.order_id))
         self.reply(connection, decoded, answer)
 
     def _deal_list(self, connection: Connection, decoded: Decoded) -> None:
@@ -260,9 +256,21 @@ class RequestHandlers:
         answer = messages.ProtoOADealListRes(
             ctidTraderAccountId=request.ctidTraderAccountId, hasMore=len(deals) > limit
         )
-        balance = self.server.config.balance
-        answer.deal.extend(convert.deal(deal, convert.gross_profit(deal), balance) for deal in deals[:limit])
+        kept = {deal.deal_id for deal in deals[:limit]}
+        answer.deal.extend(self._deals(venue.deals(), lambda deal: deal.deal_id in kept))
         self.reply(connection, decoded, answer)
+
+    def _deals(
+        self, every_deal: list[VenueDeal], wanted: Callable[[VenueDeal], bool]
+    ) -> list[model.ProtoOADeal]:
+        """The wanted deals of an account, each closing one with its USD profit and the balance after it."""
+        after = self.server.ledger.history(every_deal)
+        margin = self.server.margin
+        return [
+            convert.deal(deal, margin.profit_usd(deal), after[deal.deal_id])
+            for deal in every_deal
+            if wanted(deal)
+        ]
 
 
 def _window(request: messages.ProtoOAOrderListReq | messages.ProtoOADealListReq) -> tuple[int, int]:

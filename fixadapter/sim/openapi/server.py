@@ -24,6 +24,7 @@ import itertools
 import logging
 import ssl
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -37,7 +38,7 @@ from fixadapter.sim.config import SimAccount, SimConfig
 from fixadapter.sim.openapi import convert
 from fixadapter.sim.openapi.connection import Connection, account_of
 from fixadapter.sim.openapi.limits import PayloadGates
-from fixadapter.sim.openapi.margin import MarginRule
+from fixadapter.sim.openapi.margin import Ledger, MarginRule
 from fixadapter.sim.openapi.requests import RequestHandlers
 from fixadapter.sim.openapi.tokens import TokenRegistry
 from fixadapter.sim.records import Execution
@@ -98,6 +99,9 @@ class OpenApiServer:
         self._origin: tuple[int, str | None] | None = None
         self._accounts = {account.ctid_trader_account_id: account for account in config.served_accounts}
         self._desks_by_ctid = {desk.account.ctid_trader_account_id: desk for desk in trade.desks.values()}
+        self.ledger = Ledger(
+            self.margin, {ctid: desk.venue.deals() for ctid, desk in self._desks_by_ctid.items() if ctid}
+        )
         self.requests = RequestHandlers(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -300,7 +304,11 @@ class OpenApiServer:
             return
         events: list[Message] = []
         for execution in executions:
-            event = convert.execution_event(ctid, execution, self.config.balance)
+            profit = balance = Decimal(0)
+            if execution.deal is not None:
+                profit = self.margin.profit_usd(execution.deal)
+                balance = self.ledger.book(ctid, execution.deal)
+            event = convert.execution_event(ctid, execution, profit, balance)
             if event is None:
                 continue
             if desk.faults.openapi_drop_events > 0:

@@ -197,7 +197,8 @@ class Trading:
     def _check_margin(self, desk: Desk, spec: SymbolSpec, units: Decimal, price: Decimal) -> None:
         margin = self.server.margin
         needed = margin.margin(spec, units, price)
-        free = margin.free_margin(desk.venue.positions())
+        ctid = desk.account.ctid_trader_account_id or 0
+        free = margin.free_margin(self.server.ledger.balance(ctid), desk.venue.positions())
         if needed > free:
             raise OrderRefused(
                 "NOT_ENOUGH_MONEY", f"Not enough money: margin {needed:.2f} USD, free {free:.2f} USD"
