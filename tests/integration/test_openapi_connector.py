@@ -18,10 +18,11 @@ from fixadapter.api import Adapter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.connectors.openapi.tokens import FileTokenStore, TokenPair, grant_key
+from fixadapter.errors import FixAdapterError
 from fixadapter.model.enums import DONE_STATUSES, OrderStatus, Side
 from fixadapter.model.requests import AmendPositionProtection, ClosePosition, NewOrder
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
-from fixadapter.sim.process import SimProcess
+from fixadapter.sim.process import SimAccountCredentials, SimProcess
 
 from ..openapi_accounts import ensure_token_key, grant, openapi_settings
 
@@ -392,3 +393,46 @@ def follow_in_thread(url: str) -> bool:
 
     threading.Thread(target=go, daemon=True).start()
     return True
+
+
+@pytest.fixture
+def live_sim(tmp_path: Path) -> Iterator[SimProcess]:
+    live = SimAccountCredentials("live", "live.sim.7", "7", "live-password", 30_000_007, is_live=True)
+    process = SimProcess(log_path=tmp_path / "sim.log", accounts=(live,)).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_a_live_account_configured_on_the_demo_server_is_refused_saying_what_to_change(
+    live_sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(live_sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(live_sim, tmp_path)) as adapter:
+            async with asyncio.timeout(WAIT):
+                while "CANT_ROUTE_REQUEST" not in adapter.readiness():
+                    await asyncio.sleep(0.05)  # polling the readiness reason
+            assert "environment: live" in adapter.readiness()
+            assert not adapter.ready
+
+    asyncio.run(scenario())
+
+
+def test_a_question_the_server_never_answers_times_out_saying_what_and_after_how_long(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path, request_timeout_seconds=1.0)) as adapter:
+            await adapter.wait_ready(WAIT)
+            await asyncio.to_thread(sim.control, "/openapi/mute", {"payload_type": "ProtoOAReconcileReq"})
+            with pytest.raises(FixAdapterError) as caught:
+                await adapter.positions(refresh=True)
+            assert "ProtoOAReconcileReq" in str(caught.value) and "no answer within 1 s" in str(caught.value)
+            await asyncio.to_thread(sim.control, "/openapi/unmute", {})
+
+    asyncio.run(scenario())

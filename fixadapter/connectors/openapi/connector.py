@@ -187,10 +187,10 @@ class OpenApiConnector:
         if up:
             self._announce = asyncio.get_running_loop().create_task(self._announce_up())
             return
-        self._metrics.openapi_reconnects.labels().inc()
         if self._up:
             self._up = False
-            self._emit(self._status(SessionState.LOGGED_OUT, reason))
+            self._metrics.openapi_reconnects.labels().inc()
+        self._emit(self._status(SessionState.LOGGED_OUT, reason))  # down, or still down for a new reason
 
     async def _announce_up(self) -> None:
         try:

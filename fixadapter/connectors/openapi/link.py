@@ -77,6 +77,7 @@ class Seat:
     on_expiry: Callable[[float], None] | None = field(default=None)  # the access token's, Unix seconds
     record_as: str = "OPENAPI"  # its session in the compliance record
     up: bool = field(default=False)
+    down_reason: str | None = field(default=None)
 
 
 @dataclass
@@ -290,9 +291,11 @@ class OpenApiLink:
             self._set_up(seat, False, reason or "connection closed")
 
     def _set_up(self, seat: Seat, up: bool, reason: str | None) -> None:
-        if seat.up == up:
+        """Tell the seat when it goes up or down, and when it stays down for a new reason (what to fix)."""
+        if seat.up == up and (up or reason == seat.down_reason):
             return
         seat.up = up
+        seat.down_reason = None if up else reason
         try:
             seat.on_state(up, reason)
         except Exception:
