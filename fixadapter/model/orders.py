@@ -121,7 +121,10 @@ class Order(BaseModel):
 
 
 class Fill(BaseModel):
-    """One execution of quantity. cTrader reports no LastPx: the price is derived from AvgPx."""
+    """One execution of quantity. Its price is the deal's where the venue says it (the Open API), else
+    derived from the change of AvgPx (cTrader's FIX sends no LastPx). Commission and swap are the venue's,
+    in the account's deposit currency (negative: charged), where it gives them (Open API deals); None is
+    not zero but unknown."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -133,6 +136,8 @@ class Fill(BaseModel):
     quantity: Decimal
     price: Decimal
     time: datetime
+    commission: Decimal | None = None
+    swap: Decimal | None = None
 
 
 class OrderEvent(BaseModel):

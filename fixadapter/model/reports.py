@@ -46,6 +46,9 @@ class ExecutionReport(_Report):
     cum_qty: Decimal | None = None
     leaves_qty: Decimal | None = None
     last_qty: Decimal | None = None
+    last_px: Decimal | None = None  # the deal's price, where the venue gives it (Open API)
+    commission: Decimal | None = None  # the deal's, deposit currency, negative when charged (Open API)
+    swap: Decimal | None = None  # booked by a closing deal (Open API)
     avg_px: Decimal | None = None
     position_id: str | None = None
     label: str | None = None

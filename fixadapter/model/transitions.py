@@ -127,7 +127,9 @@ def _fill_from(order: Order, report: ExecutionReport) -> Fill | None:
     if report.cum_qty is None or report.cum_qty <= order.cum_qty:
         return None
     quantity = report.cum_qty - order.cum_qty
-    price = _last_price(order, report, quantity)
+    # The deal's own price when the report is that one deal (its quantity is the whole increase).
+    own = report.last_px is not None and report.last_qty == quantity
+    price = report.last_px if own and report.last_px is not None else _last_price(order, report, quantity)
     return Fill(
         fill_id=report.dedupe_key,
         cl_ord_id=order.cl_ord_id,
@@ -137,6 +139,8 @@ def _fill_from(order: Order, report: ExecutionReport) -> Fill | None:
         quantity=quantity,
         price=price,
         time=report.transact_time or utc_now(),
+        commission=report.commission if own else None,
+        swap=report.swap if own else None,
     )
 
 

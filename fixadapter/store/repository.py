@@ -200,6 +200,8 @@ def _event_from(row: Any) -> OrderEvent:
             side=order.side,
             quantity=m[x.fill_qty],
             price=m[x.fill_price],
+            commission=m[x.fill_commission],
+            swap=m[x.fill_swap],
             time=m[x.transact_time] or m[x.received_at],
         )
     return OrderEvent(
@@ -401,6 +403,8 @@ class OrderStore:
             "status": str(order.status),
             "fill_qty": fill.quantity if fill else None,
             "fill_price": fill.price if fill else None,
+            "fill_commission": fill.commission if fill else None,
+            "fill_swap": fill.swap if fill else None,
             "cum_qty": order.cum_qty,
             "avg_px": order.avg_px,
             "text": text or (report.text if report else None) or order.reason,

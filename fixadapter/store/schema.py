@@ -145,6 +145,8 @@ executions = Table(
     Column("status", String(20), nullable=False),
     Column("fill_qty", DecimalText),
     Column("fill_price", DecimalText),
+    Column("fill_commission", DecimalText),  # the venue's, deposit currency (negative: charged)
+    Column("fill_swap", DecimalText),
     Column("cum_qty", DecimalText),
     Column("avg_px", DecimalText),
     Column("text", Text),

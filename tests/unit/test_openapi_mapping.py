@@ -160,3 +160,53 @@ def test_a_venue_position_is_long_or_short_with_units_and_entry_price() -> None:
         Decimal(2500),
         Decimal("1.08344"),
     )
+
+
+def test_a_fill_carries_the_deals_own_price_commission_and_the_swap_a_closing_deal_books() -> None:
+    from fixadapter.model.orders import Order
+    from fixadapter.model.transitions import apply_execution
+
+    order = _order(orderStatus=model.ORDER_STATUS_FILLED, executedVolume=1_000_000, executionPrice=1.08362)
+    deal = model.ProtoOADeal(
+        dealId=1,
+        orderId=9001,
+        positionId=7001,
+        volume=1_000_000,
+        filledVolume=1_000_000,
+        symbolId=1,
+        createTimestamp=1,
+        executionTimestamp=1,
+        tradeSide=model.BUY,
+        dealStatus=model.FILLED,
+        executionPrice=1.08362,
+        commission=-3512,
+        moneyDigits=4,
+        closePositionDetail=model.ProtoOAClosePositionDetail(
+            entryPrice=1.08, grossProfit=100, swap=-250, commission=0, balance=1, moneyDigits=4
+        ),
+    )
+    event = oa.ProtoOAExecutionEvent(
+        ctidTraderAccountId=5, executionType=model.ORDER_FILLED, order=order, deal=deal
+    )
+    report = mapping.execution_report(event, digits=5, cl_ord_id="CL1", orig_cl_ord_id=None)
+    assert report is not None
+    assert (report.last_px, report.commission, report.swap) == (
+        Decimal("1.08362"),
+        Decimal("-0.3512"),
+        Decimal("-0.025"),
+    )
+    working = Order(
+        cl_ord_id="CL1",
+        symbol_id=1,
+        symbol="EURUSD",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=10000,
+    )
+    applied = apply_execution(working, report)
+    assert applied is not None and applied.fill is not None
+    assert (applied.fill.price, applied.fill.commission, applied.fill.swap) == (
+        Decimal("1.08362"),
+        Decimal("-0.3512"),
+        Decimal("-0.025"),
+    )

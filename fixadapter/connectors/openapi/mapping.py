@@ -68,6 +68,26 @@ def _price(message: object, name: str, digits: int | None) -> Decimal | None:
     return from_double(getattr(message, name), digits)
 
 
+def money(value: int, digits: int) -> Decimal:
+    """A money amount of the wire (an integer scaled by 10^moneyDigits, reference 3.4) as a Decimal."""
+    return Decimal(value).scaleb(-digits)
+
+
+def _money(deal: model.ProtoOADeal, name: str) -> Decimal | None:
+    if not deal.HasField(name):  # type: ignore[arg-type]
+        return None
+    return money(getattr(deal, name), deal.moneyDigits if deal.HasField("moneyDigits") else 2)
+
+
+def _closing_swap(deal: model.ProtoOADeal | None) -> Decimal | None:
+    """The swap a closing deal books (its closePositionDetail); an opening deal books none."""
+    if deal is None or not deal.HasField("closePositionDetail"):
+        return None
+    detail = deal.closePositionDetail
+    digits = detail.moneyDigits if detail.HasField("moneyDigits") else deal.moneyDigits or 2
+    return money(detail.swap, digits)
+
+
 def order_status(order: model.ProtoOAOrder) -> OrderStatus:
     """The venue's order status in ours: accepted is NEW, or PARTIALLY_FILLED once something executed."""
     status = order.orderStatus
@@ -96,6 +116,7 @@ def _report(
     cl_ord_id: str | None,
     orig_cl_ord_id: str | None,
     last_qty: Decimal | None = None,
+    deal: model.ProtoOADeal | None = None,
     text: str | None = None,
     position_id: int | None = None,
 ) -> ExecutionReport:
@@ -123,6 +144,9 @@ def _report(
         cum_qty=cum_qty,
         leaves_qty=Decimal(0) if done else max(quantity - cum_qty, Decimal(0)),
         last_qty=last_qty,
+        last_px=_price(deal, "executionPrice", digits) if deal is not None else None,
+        commission=_money(deal, "commission") if deal is not None else None,
+        swap=_closing_swap(deal),
         avg_px=from_double(order.executionPrice)
         if order.HasField("executionPrice") and cum_qty > 0
         else None,
@@ -183,6 +207,7 @@ def execution_report(
         cl_ord_id=cl_ord_id,
         orig_cl_ord_id=orig_cl_ord_id,
         last_qty=last_qty,
+        deal=deal,
         text=event.errorCode or None,
         position_id=position_id,
     )
