@@ -21,10 +21,9 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from bench.figures import Figure, compared
-from bench.order_path import ANSWERED, RISK, Answers, measure, order
-from fixadapter.api import Adapter
+from bench.order_path import RISK, adapter_path
 from fixadapter.config import AdapterConfig, build_config
-from fixadapter.connectors.openapi.tokens import TOKEN_KEY_ENV, FileTokenStore, TokenPair, grant_key
+from fixadapter.connectors.openapi.tokens import TOKEN_KEY_ENV
 from fixadapter.sim.process import SimProcess
 
 READY_TIMEOUT = 60.0
@@ -48,55 +47,10 @@ def fix_config(sim: SimProcess, workdir: Path) -> AdapterConfig:
 
 
 def openapi_config(sim: SimProcess, workdir: Path) -> AdapterConfig:
-    from datetime import UTC, datetime
-
     os.environ.setdefault(TOKEN_KEY_ENV, Fernet.generate_key().decode())  # a key of the run's own
-    client_id, secret = sim.openapi_client()
-    granted = sim.openapi_grant()
-    token_file = workdir / "tokens.fernet"
-    pair = TokenPair.issued(
-        granted["accessToken"],
-        granted["refreshToken"],
-        float(granted["expiresIn"]),
-        "bearer",
-        datetime.now(UTC),
-    )
-    FileTokenStore(token_file).save(grant_key(client_id), pair)
-    account = {
-        "openapi": {
-            "ctid_trader_account_id": sim.account().ctid_trader_account_id,
-            "host": "127.0.0.1",
-            "port": sim.openapi_port,
-            "ca_file": str(sim.ca_file),
-            "client_id": client_id,
-            "client_secret": secret,
-            "token_file": str(token_file),
-        }
-    }
+    sim.store_openapi_grant(workdir / "tokens.fernet")
+    account = {"openapi": sim.openapi_settings(workdir / "tokens.fernet")}
     return _config(workdir / "openapi.db", account, workdir / "openapi-log")
-
-
-async def one_path(config: AdapterConfig, path: str, runs: tuple[int, int, int]) -> list[Figure]:
-    async with Adapter(config) as adapter:
-        await adapter.wait_ready(READY_TIMEOUT)
-        answers = Answers()
-        queue = adapter.engine.subscribe()
-
-        async def consume() -> None:
-            while True:
-                event = await queue.get()
-                if event.order.status in ANSWERED or event.order.is_done:
-                    await answers.note(event.order.cl_ord_id, event.order.reason)
-
-        async def submit() -> str:
-            return (await adapter.submit(order())).cl_ord_id
-
-        consumer = asyncio.create_task(consume())
-        try:
-            return await measure(path, submit, answers, runs, concurrent=True)
-        finally:
-            consumer.cancel()
-            adapter.engine.unsubscribe(queue)
 
 
 def run(orders: int, burst: int, warmup: int) -> tuple[list[Figure], list[str]]:
@@ -111,8 +65,8 @@ def run(orders: int, burst: int, warmup: int) -> tuple[list[Figure], list[str]]:
         ).start()
         try:
             paths: list[tuple[str, Callable[[], Awaitable[list[Figure]]]]] = [
-                ("fix", lambda: one_path(fix_config(sim, workdir), "sim.fix", runs)),
-                ("openapi", lambda: one_path(openapi_config(sim, workdir), "sim.openapi", runs)),
+                ("fix", lambda: adapter_path(fix_config(sim, workdir), "sim.fix", runs)),
+                ("openapi", lambda: adapter_path(openapi_config(sim, workdir), "sim.openapi", runs)),
             ]
             figures: list[Figure] = []
             for name, measured in paths:

@@ -228,7 +228,12 @@ async def measure(
 async def api_path(
     venue: Venue, workdir: Path, runs: tuple[int, int, int], path: str = "adapter.api"
 ) -> list[Figure]:
-    async with Adapter(adapter_config(venue, workdir)) as adapter:
+    return await adapter_path(adapter_config(venue, workdir), path, runs)
+
+
+async def adapter_path(config: AdapterConfig, path: str, runs: tuple[int, int, int]) -> list[Figure]:
+    """Orders through the Python API of an adapter on `config`, answered when the venue accepts them."""
+    async with Adapter(config) as adapter:
         await adapter.wait_ready(READY_TIMEOUT)
         answers = Answers()
         queue = adapter.engine.subscribe()

@@ -13,26 +13,9 @@ from fixadapter.engine.capability_check import order_refusal
 from fixadapter.errors import OrderRejected
 from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.orders import OrderEvent
-from fixadapter.model.requests import NewOrder
+from fixadapter.model.requests import ORDER_TERMS, NewOrder
 
-REQUEST_FIELDS = (
-    "symbol",
-    "side",
-    "order_type",
-    "quantity",
-    "price",
-    "stop_price",
-    "expire_time",
-    "time_in_force",
-    "position_id",
-    "label",
-    "stop_loss",
-    "take_profit",
-    "stop_loss_distance",
-    "take_profit_distance",
-    "trailing_stop_loss",
-    "comment",
-)
+REQUEST_FIELDS = ("symbol", *ORDER_TERMS)
 
 
 def describe(event: OrderEvent) -> str:

@@ -37,7 +37,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderEventKind, OrderStatus, OrderType, RequestKind
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Order, OrderEvent, OrderRequest
-from fixadapter.model.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.model.requests import ORDER_TERMS, CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -96,26 +96,7 @@ class OrderEntry:
             cl_ord_id=request.cl_ord_id or self._ids.next(),
             symbol_id=instrument.symbol_id,
             symbol=instrument.name,
-            **request.model_dump(
-                include={
-                    "side",
-                    "order_type",
-                    "quantity",
-                    "price",
-                    "stop_price",
-                    "expire_time",
-                    "time_in_force",
-                    "position_id",
-                    "label",
-                    "stop_loss",
-                    "take_profit",
-                    "stop_loss_distance",
-                    "take_profit_distance",
-                    "trailing_stop_loss",
-                    "comment",
-                    "strategy",
-                }
-            ),
+            **request.model_dump(include={*ORDER_TERMS, "strategy"}),
         )
         self._known.track(order)  # counted before the first await: concurrent submits see it
         try:

@@ -73,6 +73,26 @@ class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+# What a NewOrder hands on to the Order it becomes, besides its symbol, ClOrdID and strategy.
+ORDER_TERMS = (
+    "side",
+    "order_type",
+    "quantity",
+    "price",
+    "stop_price",
+    "expire_time",
+    "time_in_force",
+    "position_id",
+    "label",
+    "stop_loss",
+    "take_profit",
+    "stop_loss_distance",
+    "take_profit_distance",
+    "trailing_stop_loss",
+    "comment",
+)
+
+
 class NewOrder(_Request):
     """A new order. Quantity is in units (EURUSD 1 lot = 100000), never lots.
 

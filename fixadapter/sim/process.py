@@ -29,9 +29,12 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fixadapter.connectors.fix.kinds import SessionKind
+
+if TYPE_CHECKING:
+    from fixadapter.connectors.openapi.tokens import TokenPair
 from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.sim.config import (
     DEFAULT_OPENAPI_SECRET,
@@ -353,6 +356,41 @@ class SimProcess:
             if account.name == name:
                 return account
         raise KeyError(f"this simulator serves no account {name!r}")
+
+    def store_openapi_grant(self, token_file: Path) -> TokenPair:
+        """A fresh token pair granted and stored, encrypted, in `token_file` (the key from
+        FIXADAPTER_OPENAPI_TOKEN_KEY, as the adapter reads it): what `fixadapter openapi login` does for a
+        person, in one step, as cTrader's app page mints a token for the developer's own accounts."""
+        from datetime import UTC, datetime
+
+        from fixadapter.connectors.openapi.tokens import FileTokenStore, TokenPair, grant_key
+
+        client_id, _secret = self.openapi_client()
+        granted = self.openapi_grant()
+        pair = TokenPair.issued(
+            granted["accessToken"],
+            granted["refreshToken"],
+            float(granted["expiresIn"]),
+            str(granted.get("tokenType") or "bearer"),
+            datetime.now(UTC),
+        )
+        FileTokenStore(token_file).save(grant_key(client_id), pair)
+        return pair
+
+    def openapi_settings(self, token_file: Path, account: str | None = None, **extra: Any) -> dict[str, Any]:
+        """The `openapi` section an adapter needs to reach account `account` (None: the first) over this
+        simulator's Open API, its tokens in `token_file` (store_openapi_grant puts a pair there)."""
+        client_id, secret = self.openapi_client()
+        settings: dict[str, Any] = {
+            "ctid_trader_account_id": self.account(account).ctid_trader_account_id,
+            "host": "127.0.0.1",
+            "port": self.openapi_port,
+            "ca_file": str(self.ca_file),
+            "client_id": client_id,
+            "client_secret": secret,
+            "token_file": str(token_file),
+        }
+        return {**settings, **extra}
 
     def adapter_settings(self, password: str | None = None, account: str | None = None) -> dict[str, Any]:
         """The `account` section an adapter needs to reach this simulator (over TLS when it serves TLS) as
