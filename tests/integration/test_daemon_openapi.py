@@ -93,7 +93,8 @@ async def each_through_its_connector(
     assert (fix_fill.account, openapi_fill.account) == ("alice", "bob")
     assert over_fix in venue_orders(sim, "alice") and over_openapi in venue_orders(sim, "bob")
     assert await positions_of(http, "bob") == {openapi_fill.order.position_id: 20000}
-    ready: dict[str, Any] = await (await http.get("/readyz")).json()
+    async with http.get("/readyz") as answer:
+        ready: dict[str, Any] = await answer.json()
     assert ready["ready"] is True and set(ready["accounts"]) == {"alice", "bob"}
     async with http.get("/metrics") as answer:
         text = await answer.text()
@@ -106,16 +107,20 @@ async def the_open_api_cut_takes_down_its_account_alone(
     sim: SimProcess, http: aiohttp.ClientSession, momo: StrategyClient
 ) -> None:
     await asyncio.to_thread(sim.control, "/openapi/cut", {})
-    await until_ready(http, "bob", True)  # it reconnects by itself; it was down meanwhile or never noticed
-    async with http.get("/metrics") as answer:
-        assert (
-            'fixadapter_openapi_reconnects_total{account="bob",connector="openapi"} 1.0'
-            in await answer.text()
-        )
+    lost = 'fixadapter_openapi_reconnects_total{account="bob",connector="openapi"} 1.0'
+    async with asyncio.timeout(WAIT):
+        while lost not in await metrics_text(http):
+            await asyncio.sleep(0.05)  # polling until the daemon has seen the connection go
+    await until_ready(http, "bob", True)  # back by itself, reconciled
     still = await momo.submit(market(1000))
     back = await momo.submit(market(1000), account="bob")
     assert (await update_until(momo, still, OrderStatus.FILLED)).account == "alice"
     assert (await update_until(momo, back, OrderStatus.FILLED)).account == "bob"
+
+
+async def metrics_text(http: aiohttp.ClientSession) -> str:
+    async with http.get("/metrics") as answer:
+        return await answer.text()
 
 
 def assert_compliance_has_both(tmp_path: Path) -> None:
