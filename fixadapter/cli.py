@@ -101,6 +101,12 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--balance", type=Decimal, default=Decimal("100000.00"), help="each account's balance in USD"
     )
     p.add_argument("--leverage", type=int, default=100, help="each account's leverage (1:N)")
+    p.add_argument(
+        "--commission-per-million",
+        type=Decimal,
+        default=None,
+        help="USD charged per million USD of notional on every fill, each side (default 30); 0 charges none",
+    )
 
 
 def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -438,6 +444,11 @@ def _simulate(args: argparse.Namespace) -> int:
         openapi_heartbeat_seconds=args.openapi_heartbeat_seconds,
         balance=args.balance,
         leverage=args.leverage,
+        **(
+            {"commission_per_million": args.commission_per_million}
+            if args.commission_per_million is not None
+            else {}
+        ),
     )
     run_simulator(config)
     return 0

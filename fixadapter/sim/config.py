@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import ConfigError
 from fixadapter.model.requests import DEFAULT_ACCOUNT
+from fixadapter.sim.commission import DEFAULT_PER_MILLION
 
 PASSWORD_VARIABLE = "FIXADAPTER_SIM_PASSWORD"  # noqa: S105 - a variable's name; an account's adds _<NAME>
 OPENAPI_SECRET_VARIABLE = "FIXADAPTER_SIM_OPENAPI_SECRET"  # noqa: S105 - a variable's name
@@ -131,6 +132,8 @@ class SimConfig(BaseModel):
     openapi_broker_name: str = "fixadapter simulator"
     balance: Annotated[Decimal, Field(gt=0)] = Decimal("100000.00")  # each account's, in USD
     leverage: Annotated[int, Field(ge=1)] = 100  # 1:leverage
+    # USD per million USD of notional charged on every fill (sim.commission); 0 charges none.
+    commission_per_million: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = DEFAULT_PER_MILLION
 
     @model_validator(mode="after")
     def _accounts_apart(self) -> SimConfig:

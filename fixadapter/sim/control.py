@@ -184,6 +184,7 @@ class ControlServer:
             "account": desk.account.name,
             "orders": _jsonable(venue.all_orders()),
             "positions": _jsonable(venue.positions()),
+            "deals": _jsonable(venue.deals()),  # each fill, with its commission (USD, negative)
             "quotes": {str(s.symbol_id): _jsonable(prices.quote(s.symbol_id)) for s in prices.symbols()},
             "logged_on": app.logged_on(desk.account),
             "logons": app.account_logons[desk.account.name],

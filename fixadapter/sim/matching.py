@@ -22,16 +22,27 @@ def execution_price(order: VenueOrder, quote: Quote, *, crossing_required: bool)
     """The price the order executes at against quote, or None when a required crossing is missing.
 
     A buy limit executes when ask <= price and a sell limit when bid >= price, at the limit price. A buy
-    stop triggers when ask >= stop price and a sell stop when bid <= stop price, at that quote.
+    stop triggers when ask >= stop price and a sell stop when bid <= stop price, at that quote. A stop-limit
+    executes as a limit once triggered (`Venue` marks that); before, only when no crossing is required.
     """
     buy = order.side is Side.BUY
-    if order.kind is OrderKind.LIMIT and order.price is not None:
+    is_limit = order.kind is OrderKind.LIMIT or order.kind is OrderKind.STOP_LIMIT
+    if is_limit and order.price is not None:
+        if order.kind is OrderKind.STOP_LIMIT and not order.triggered and crossing_required:
+            return None
         crossed = quote.ask <= order.price if buy else quote.bid >= order.price
         return order.price if crossed or not crossing_required else None
     if order.kind is OrderKind.STOP and order.stop_price is not None:
-        crossed = quote.ask >= order.stop_price if buy else quote.bid <= order.stop_price
+        crossed = stop_reached(order, quote)
         return market_price(order.side, quote) if crossed or not crossing_required else None
     return market_price(order.side, quote) if order.kind is OrderKind.MARKET else None
+
+
+def stop_reached(order: VenueOrder, quote: Quote) -> bool:
+    """A buy stop triggers when the ask reaches its stop price, a sell stop when the bid does."""
+    if order.stop_price is None:
+        return False
+    return quote.ask >= order.stop_price if order.side is Side.BUY else quote.bid <= order.stop_price
 
 
 def next_part(leaves: Decimal, parts_left: int) -> Decimal:

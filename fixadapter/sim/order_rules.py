@@ -19,7 +19,7 @@ VOLUME_STEP = Decimal("0.01")
 MAX_VOLUME_ADJUSTED_EXPONENT = 11
 MAX_PRICE_ADJUSTED_EXPONENT = 9
 ARITHMETIC_PRECISION = 48
-NOT_AMENDABLE_TEXT = "INVALID_REQUEST:Only pending (limit or stop) orders can be amended."
+NOT_AMENDABLE_TEXT = "INVALID_REQUEST:Only pending (limit, stop or stop-limit) orders can be amended."
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ def request_error(req: PlaceRequest, spec: SymbolSpec, now: datetime) -> str | N
     return (
         volume_error(req.quantity, spec)
         or price_fields_error(req.kind, req.price, req.stop_price, spec)
+        or stop_limit_error(req.kind, req.side, req.price, req.stop_price)
         or expiry_error(req.kind, req.expire_time, now)
     )
 
@@ -80,7 +81,9 @@ def amendment_error(
         )
     price = amendment.price if amendment.price is not None else order.price
     stop_price = amendment.stop_price if amendment.stop_price is not None else order.stop_price
-    error = price_fields_error(order.kind, price, stop_price, spec)
+    error = price_fields_error(order.kind, price, stop_price, spec) or stop_limit_error(
+        order.kind, order.side, price, stop_price
+    )
     if error is None and position is not None:
         error = close_volume_error(position, order.side, amendment.quantity - order.cum_qty)
     return error
@@ -115,8 +118,12 @@ def volume_error(quantity: Decimal, spec: SymbolSpec) -> str | None:
 def price_fields_error(
     kind: OrderKind, price: Decimal | None, stop_price: Decimal | None, spec: SymbolSpec
 ) -> str | None:
-    """Limit needs a price (44), stop a stop price (99), market neither; no stop-limit exists at cTrader."""
-    fields = (("price", price, kind is OrderKind.LIMIT), ("stop price", stop_price, kind is OrderKind.STOP))
+    """Limit needs a price (44), stop a stop price (99), a stop-limit both (Open API only), market neither."""
+    stop_limit = kind is OrderKind.STOP_LIMIT
+    fields = (
+        ("price", price, kind is OrderKind.LIMIT or stop_limit),
+        ("stop price", stop_price, kind is OrderKind.STOP or stop_limit),
+    )
     for name, value, needed in fields:
         if value is None:
             if needed:
@@ -126,6 +133,22 @@ def price_fields_error(
             return f"INVALID_REQUEST:A {kind} order can't have a {name}."
         if not _is_valid_price(value, spec):
             return f"INVALID_REQUEST:The {name} {value} is not a valid positive price."
+    return None
+
+
+def stop_limit_error(
+    kind: OrderKind, side: Side, price: Decimal | None, stop_price: Decimal | None
+) -> str | None:
+    """A stop-limit's limit lies at or beyond its stop in the order's direction (a buy's at or above, a
+    sell's at or below): the Open API sends it as a non-negative slippage from the stop."""
+    if kind is not OrderKind.STOP_LIMIT or price is None or stop_price is None:
+        return None
+    if price < stop_price if side is Side.BUY else price > stop_price:
+        where = "below" if side is Side.BUY else "above"
+        return (
+            f"TRADING_BAD_PRICES:The limit price {price} of a {side} stop-limit is {where} "
+            f"its stop price {stop_price}."
+        )
     return None
 
 

@@ -108,6 +108,8 @@ class VenueOrder:
     relative_take_profit: Decimal | None = None
     trailing_stop_loss: bool = False
     closing: bool = False
+    # A stop-limit whose stop price a quote has reached: from then on it works as a limit at `price`.
+    triggered: bool = False
 
     @property
     def is_working(self) -> bool:
@@ -156,6 +158,8 @@ class VenueDeal:
 
     `volume` is what the order sent for execution, `filled_volume` what this fill executed. A deal that
     reduces or closes a position carries the position's entry price and the volume it closed.
+    `commission` is what the fill cost in USD, signed as cTrader books it (negative when charged); deals
+    of state files written before commissions existed load with none.
     """
 
     deal_id: int
@@ -171,6 +175,7 @@ class VenueDeal:
     status: DealStatus
     closed_entry_price: Decimal | None = None
     closed_volume: Decimal | None = None
+    commission: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,7 @@ _DECIMAL_FIELDS = frozenset(
         "filled_volume",
         "closed_entry_price",
         "closed_volume",
+        "commission",
     }
 )
 _DATETIME_FIELDS = frozenset({"expire_time", "created_at", "transact_time", "opened_at", "executed_at"})

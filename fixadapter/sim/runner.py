@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any
 
+from fixadapter.sim.commission import CommissionRule
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.control import ControlServer
 from fixadapter.sim.oauth_server import OAuthTestServer
@@ -101,8 +102,15 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
     config = with_certificate(config)
     prices = RandomWalk(DEFAULT_SYMBOLS, seed=config.seed)
     ids = IdCounters()
+    commission = CommissionRule(config.commission_per_million, prices)
     venues = [
-        Venue(prices, config.account_state_path(index), config.partial_fill_parts, shared_ids=ids)
+        Venue(
+            prices,
+            config.account_state_path(index),
+            config.partial_fill_parts,
+            shared_ids=ids,
+            commission=commission,
+        )
         for index in range(len(config.served_accounts))
     ]
     context = multiprocessing.get_context("spawn")

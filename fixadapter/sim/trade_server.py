@@ -76,7 +76,9 @@ ORD_STATUS = {
 SIDE = {"1": Side.BUY, "2": Side.SELL}
 SIDE_CODE = {Side.BUY: "1", Side.SELL: "2"}
 ORD_TYPE = {"1": OrderKind.MARKET, "2": OrderKind.LIMIT, "3": OrderKind.STOP}
-ORD_TYPE_CODE = {kind: code for code, kind in ORD_TYPE.items()}
+# A stop-limit reaches FIX only as an order the Open API placed: its reports carry FIX 4.4's StopLimit
+# (the dictionary has it), while a D with OrdType 4 is still refused (ORD_TYPE), as cTrader FIX has none.
+ORD_TYPE_CODE = {kind: code for code, kind in ORD_TYPE.items()} | {OrderKind.STOP_LIMIT: "4"}
 
 
 class BadRequest(ValueError):

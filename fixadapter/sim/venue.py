@@ -7,6 +7,10 @@ messages: an `Execution` becomes an ExecutionReport (8), `NotFound` a BusinessMe
 * Market orders execute at once at the ask (buy) / bid (sell), or in parts through `advance` while the
   order is "under execution" (a cancel is then refused). Limit and stop orders rest until a quote crosses
   them, they expire at `expire_time` (GTD), and only they can be replaced.
+* A stop-limit (Open API only: cTrader FIX has none) rests until its stop triggers as a stop's would; from
+  then on it is a limit at its limit price under the same order id, filled when the trigger quote or a
+  later one crosses that price. A quote that gaps past the limit triggers it and leaves it resting.
+* Every fill costs the commission of the venue's `CommissionRule` (none without one), kept on its deal.
 * The account is hedged: every order belongs to a position (id allocated at acceptance when none is given).
   An opposite-side order with a position id reduces that position; without one it opens a new (hedge)
   position.
@@ -36,8 +40,9 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 
 from fixadapter.model.enums import Side
+from fixadapter.sim.commission import CommissionRule
 from fixadapter.sim.hedging import HedgedPositions
-from fixadapter.sim.matching import execution_price, market_price, next_part, round_average
+from fixadapter.sim.matching import execution_price, market_price, next_part, round_average, stop_reached
 from fixadapter.sim.order_book import OrderBook, execution, order_from_request, quantize_optional
 from fixadapter.sim.order_rules import (
     ARITHMETIC_PRECISION,
@@ -55,6 +60,7 @@ from fixadapter.sim.order_rules import (
 )
 from fixadapter.sim.prices import Quote, RandomWalk, SymbolSpec
 from fixadapter.sim.records import (
+    ZERO,
     CancelRefused,
     DealStatus,
     ExecKind,
@@ -102,12 +108,15 @@ class Venue:
         state_path: Path | None = None,
         partial_fill_parts: int = 1,
         shared_ids: IdCounters | None = None,
+        commission: CommissionRule | None = None,
     ) -> None:
-        """`shared_ids`: the server's, when it serves several accounts (their ids never collide)."""
+        """`shared_ids`: the server's, when it serves several accounts (their ids never collide);
+        `commission`: what each fill costs (None: nothing)."""
         if partial_fill_parts < 1:
             raise ValueError(f"partial_fill_parts must be at least 1, was {partial_fill_parts}")
         self._prices = prices
         self._parts = partial_fill_parts
+        self._commission = commission
         self._lock = threading.RLock()
         self._book = OrderBook()
         self._positions = HedgedPositions()
@@ -412,7 +421,11 @@ class Venue:
         return order
 
     def _match(self, order: VenueOrder, quote: Quote, now: datetime) -> list[Execution]:
-        """Fill the whole leaves quantity if the quote crosses the order."""
+        """Trigger a stop-limit whose stop the quote reaches; fill the whole leaves quantity if the quote
+        crosses the order."""
+        if order.kind is OrderKind.STOP_LIMIT and not order.triggered and stop_reached(order, quote):
+            order.triggered = True
+            self._book.touch(order)
         price = execution_price(order, quote, crossing_required=True)
         if price is None or not order.is_working:
             return []
@@ -428,7 +441,8 @@ class Venue:
         server_event: bool = False,
     ) -> Execution:
         """Apply one fill to the order and its position, returning the TRADE."""
-        digits = self._spec(order.symbol_id).digits
+        spec = self._spec(order.symbol_id)
+        digits = spec.digits
         with localcontext(prec=ARITHMETIC_PRECISION):
             order.cum_qty += quantity
             order.notional += quantity * price
@@ -455,6 +469,7 @@ class Venue:
             status=DealStatus.FILLED if order.status is VenueStatus.FILLED else DealStatus.PARTIALLY_FILLED,
             closed_entry_price=before.entry_price if closing and before is not None else None,
             closed_volume=min(quantity, before.volume) if closing and before is not None else None,
+            commission=self._commission.charge(spec, quantity, price) if self._commission else ZERO,
         )
         self._deals[deal.deal_id] = deal
         self._new_deals.append(deal)

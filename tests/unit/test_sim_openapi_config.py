@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from fixadapter.errors import ConfigError
 from fixadapter.sim.config import SimAccount, SimConfig, parse_accounts
@@ -42,3 +44,10 @@ def test_the_trader_login_is_the_login_when_it_is_a_number():
     account = SimAccount(name="a", sender_comp_id="s", username="1001", password=SecretStr("x"))
     assert account.trader_login == 1001
     assert account.model_copy(update={"username": "abc"}).trader_login is None
+
+
+def test_the_commission_rate_defaults_to_30_per_million_and_can_be_zero_but_never_negative():
+    assert SimConfig().commission_per_million == Decimal(30)
+    assert SimConfig(commission_per_million=Decimal(0)).commission_per_million == 0
+    with pytest.raises(ValidationError):
+        SimConfig(commission_per_million=Decimal(-1))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
 from fixadapter.sim.openapi import convert
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, RandomWalk
-from fixadapter.sim.records import VenueDeal
+from fixadapter.sim.records import DealStatus, VenueDeal
 from fixadapter.sim.venue import ExecKind, Execution, OrderKind, PlaceRequest, Side, Venue
 
 EURUSD = 1
@@ -88,3 +88,47 @@ def test_a_rejection_carries_the_venue_code_and_a_status_answer_is_no_event():
 
 def event_deal(trading: Venue) -> VenueDeal:
     return trading.deals()[-1]
+
+
+def test_a_stop_limit_shows_its_stop_and_slippage_and_its_limit_price_only_once_triggered():
+    prices = RandomWalk(DEFAULT_SYMBOLS, seed=1)
+    prices.set_quote(EURUSD, Decimal("1.08000"), Decimal("1.08010"))
+    sim = Venue(prices)
+    request = PlaceRequest(
+        "sl", EURUSD, Side.SELL, OrderKind.STOP_LIMIT, Decimal(1000), Decimal("1.07930"), Decimal("1.07950")
+    )
+    (accepted,) = sim.place(request, T0)
+
+    resting = convert.order(accepted.order)
+    assert resting.orderType == model.STOP_LIMIT and resting.stopPrice == 1.0795
+    assert resting.slippageInPoints == 20 and not resting.HasField("limitPrice")
+
+    sim.on_quote(prices.set_quote(EURUSD, Decimal("1.07900"), Decimal("1.07910")), T0)  # gaps past the limit
+    triggered = sim.order(accepted.order.order_id)
+    assert triggered is not None
+    shown = convert.order(triggered)
+    assert shown.limitPrice == 1.0793 and shown.slippageInPoints == 20 and shown.orderType == model.STOP_LIMIT
+
+
+def test_a_deal_and_its_close_detail_carry_its_commission_in_cents_and_no_swap():
+    deal = VenueDeal(
+        deal_id=1,
+        order_id=2,
+        position_id=3,
+        symbol_id=EURUSD,
+        side=Side.SELL,
+        volume=Decimal(1000),
+        filled_volume=Decimal(1000),
+        price=Decimal("1.08100"),
+        created_at=T0,
+        executed_at=T0,
+        status=DealStatus.FILLED,
+        closed_entry_price=Decimal("1.08000"),
+        closed_volume=Decimal(1000),
+        commission=Decimal("-0.03"),
+    )
+
+    proto = convert.deal(deal, Decimal(1), BALANCE)
+
+    assert proto.commission == -3 and proto.moneyDigits == 2
+    assert proto.closePositionDetail.commission == -3 and proto.closePositionDetail.swap == 0

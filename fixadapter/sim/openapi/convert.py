@@ -3,6 +3,10 @@
 The venue keeps units, Decimal prices and datetimes; the Open API sends volumes in 0.01 of a unit, prices
 as doubles, money as integers scaled by 10^moneyDigits and times in Unix ms (reference 3.4). An order's
 and a position's ids are the venue's own, the same numbers the FIX front sends in tags 37 and 721.
+
+A stop-limit shows its stopPrice and slippageInPoints (the distance to its limit), as it was sent; its
+limitPrice only once triggered, when it works as the limit order the proto says limitPrice is for. A
+deal's commission is the venue's (USD, negative when charged); swap is always 0 (no rollover here).
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ CENTS_PER_UNIT = 100
 RELATIVE_PRICE_SCALE = Decimal(100_000)  # relativeStopLoss/TakeProfit: 1/100000 of a price unit
 MAX_VOLUME_UNITS = Decimal(100_000_000)
 
-ORDER_TYPE = {OrderKind.MARKET: model.MARKET, OrderKind.LIMIT: model.LIMIT, OrderKind.STOP: model.STOP}
+ORDER_TYPE = {
+    OrderKind.MARKET: model.MARKET,
+    OrderKind.LIMIT: model.LIMIT,
+    OrderKind.STOP: model.STOP,
+    OrderKind.STOP_LIMIT: model.STOP_LIMIT,
+}
 KIND_OF_TYPE = {number: kind for kind, number in ORDER_TYPE.items()}
 TRADE_SIDE = {Side.BUY: model.BUY, Side.SELL: model.SELL}
 SIDE_OF_TRADE_SIDE = {number: side for side, number in TRADE_SIDE.items()}
@@ -132,9 +141,12 @@ def order(venue_order: VenueOrder) -> model.ProtoOAOrder:
         trailingStopLoss=venue_order.trailing_stop_loss,
         timeInForce=_time_in_force(venue_order),
     )
+    stop_limit = venue_order.kind is OrderKind.STOP_LIMIT
+    if stop_limit and venue_order.price is not None and venue_order.stop_price is not None:
+        proto.slippageInPoints = points(venue_order.price - venue_order.stop_price)
     optional_prices = {
         "executionPrice": venue_order.avg_px,
-        "limitPrice": venue_order.price,
+        "limitPrice": venue_order.price if venue_order.triggered or not stop_limit else None,
         "stopPrice": venue_order.stop_price,
         "stopLoss": venue_order.stop_loss,
         "takeProfit": venue_order.take_profit,
@@ -149,6 +161,18 @@ def order(venue_order: VenueOrder) -> model.ProtoOAOrder:
     if venue_order.relative_take_profit is not None:
         proto.relativeTakeProfit = int(venue_order.relative_take_profit * RELATIVE_PRICE_SCALE)
     return proto
+
+
+def points(distance: Decimal) -> int:
+    """A price distance in the symbol's points (slippageInPoints).
+
+    The venue keeps every order price on its symbol's grid (quantized to its digits when accepted and
+    amended), so the difference of two has the symbol's exponent and its digits count the points.
+    """
+    exponent = distance.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"distance {distance} is not a finite price difference")
+    return abs(int(distance.scaleb(-exponent)))
 
 
 def _time_in_force(venue_order: VenueOrder) -> model.ProtoOATimeInForce.ValueType:
@@ -223,7 +247,7 @@ def deal(
         executionPrice=float(venue_deal.price),
         tradeSide=TRADE_SIDE[venue_deal.side],
         dealStatus=DEAL_STATUS[venue_deal.status],
-        commission=0,
+        commission=money(venue_deal.commission),
         moneyDigits=MONEY_DIGITS,
     )
     if venue_deal.closed_entry_price is not None and venue_deal.closed_volume is not None:
@@ -232,7 +256,7 @@ def deal(
                 entryPrice=float(venue_deal.closed_entry_price),
                 grossProfit=money(gross_profit or Decimal(0)),
                 swap=0,
-                commission=0,
+                commission=money(venue_deal.commission),
                 balance=money(balance or Decimal(0)),
                 closedVolume=to_cents(venue_deal.closed_volume),
                 moneyDigits=MONEY_DIGITS,

@@ -1,13 +1,12 @@
 """A simple balance and margin rule, so the Open API front can refuse an order with NOT_ENOUGH_MONEY.
 
 Every account has the configured balance in USD and leverage 1:N; an open position uses
-notional / leverage of margin, its notional converted to USD crudely: a symbol quoted in USD (EURUSD,
-XAUUSD, US500) is volume x price, one based on USD (USDJPY) is the volume itself, any other (EURJPY) is
-volume x the price of its base in USD when the catalogue has it (EURUSD), else volume x price.
+notional / leverage of margin, its notional converted to USD crudely (`usd.notional_usd`).
 
 The `Ledger` books each closing deal's profit into its account's balance, converted to USD as crudely (a
-profit in JPY is divided by USDJPY), so ProtoOATrader.balance and a closing deal's balance move as an
-account trades. No swap, no commission.
+profit in JPY is divided by USDJPY), and every deal's commission (the venue's `CommissionRule`, already in
+USD), so ProtoOATrader.balance and a closing deal's balance move as an account trades. No swap: the
+simulator has no rollover.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from decimal import Decimal
 from fixadapter.sim.openapi.convert import gross_profit
 from fixadapter.sim.prices import RandomWalk, SymbolSpec
 from fixadapter.sim.records import VenueDeal, VenuePosition
-
-USD = "USD"
+from fixadapter.sim.usd import USD, notional_usd
 
 
 @dataclass(frozen=True)
@@ -31,16 +29,7 @@ class MarginRule:
     prices: RandomWalk
 
     def notional_usd(self, spec: SymbolSpec, volume: Decimal, price: Decimal) -> Decimal:
-        name = spec.name
-        if name.endswith(USD):
-            return volume * price
-        if name.startswith(USD):
-            return volume
-        base = next((s for s in self.prices.symbols() if s.name == name[:3] + USD), None)
-        if base is not None:
-            quote = self.prices.quote(base.symbol_id)
-            return volume * (quote.bid + quote.ask) / 2
-        return volume * price
+        return notional_usd(self.prices, spec, volume, price)
 
     def margin(self, spec: SymbolSpec, volume: Decimal, price: Decimal) -> Decimal:
         return self.notional_usd(spec, volume, price) / self.leverage
@@ -71,7 +60,7 @@ class MarginRule:
 
 
 class Ledger:
-    """Each account's balance: the configured deposit plus the USD profit of its closing deals.
+    """Each account's balance: the configured deposit plus the USD profit and the commission of its deals.
 
     Seeded from the venues' deals at start, then kept by `book`, which the Open API front calls for every
     deal as it passes (under the trade lock); read from any thread."""
@@ -80,19 +69,23 @@ class Ledger:
         self.rule = rule
         self._lock = threading.Lock()
         self._realised = {
-            ctid: sum((rule.profit_usd(deal) for deal in account_deals), Decimal(0))
+            ctid: sum((self.booked(deal) for deal in account_deals), Decimal(0))
             for ctid, account_deals in deals.items()
         }
+
+    def booked(self, deal: VenueDeal) -> Decimal:
+        """What the deal changes the balance by: its profit (closing deals) plus its (negative) commission."""
+        return self.rule.profit_usd(deal) + deal.commission
 
     def balance(self, ctid: int) -> Decimal:
         with self._lock:
             return self.rule.balance + self._realised.get(ctid, Decimal(0))
 
     def book(self, ctid: int, deal: VenueDeal) -> Decimal:
-        """Book the deal's profit; the balance after it."""
-        profit = self.rule.profit_usd(deal)
+        """Book the deal's profit and commission; the balance after it."""
+        change = self.booked(deal)
         with self._lock:
-            self._realised[ctid] = self._realised.get(ctid, Decimal(0)) + profit
+            self._realised[ctid] = self._realised.get(ctid, Decimal(0)) + change
             return self.rule.balance + self._realised[ctid]
 
     def history(self, deals: Iterable[VenueDeal]) -> dict[int, Decimal]:
@@ -100,6 +93,6 @@ class Ledger:
         balance = self.rule.balance
         after: dict[int, Decimal] = {}
         for deal in deals:
-            balance += self.rule.profit_usd(deal)
+            balance += self.booked(deal)
             after[deal.deal_id] = balance
         return after

@@ -6,6 +6,11 @@ are ProtoOAOrderErrorEvents; the ones cTrader sends with orderId = positionId = 
 POSITION_NOT_FOUND: openapi-proto-messages#23) carry 0 here too, the id only in the description, and the
 request's clientMsgId. Refusals the venue itself makes (e.g. a duplicate clientOrderId) become ORDER_REJECTED
 execution events, on both fronts, as any venue rejection does.
+
+A STOP_LIMIT order names its trigger (stopPrice) and its limit as slippageInPoints from it: a buy's limit is
+stopPrice + slippage points, a sell's stopPrice - slippage points (reference 3.4: a point is 10^-digits).
+An amendment may move either; moving only the stop keeps the slippage (the limit moves with it), and an
+explicit limitPrice sets the limit itself (what the adapter's connector sends when it amends a price).
 """
 
 from __future__ import annotations
@@ -145,7 +150,7 @@ class Trading:
         position = _named_position(request, venue.position, spec)
         time_in_force = request.timeInForce if request.HasField("timeInForce") else model.GOOD_TILL_CANCEL
         expire_time = _expiry(request, kind, time_in_force)
-        price, stop_price = _order_prices(request, kind)
+        price, stop_price = _order_prices(request, kind, side, spec)
         closing = position is not None and position.side is not side
         if closing and position is not None and units > position.volume:
             raise OrderRefused(
@@ -258,8 +263,8 @@ class Trading:
             if request.HasField("expirationTimestamp")
             else None
         )
-        limit_price = _optional_price(request, "limitPrice")
         stop_price = _optional_price(request, "stopPrice")
+        limit_price = _amended_limit(request, order, spec, stop_price)
         reference = limit_price or stop_price or order.price or order.stop_price
         stop_loss = _optional_price(request, "stopLoss")
         take_profit = _optional_price(request, "takeProfit")
@@ -392,6 +397,22 @@ def _amended_protection(
     )
 
 
+def _amended_limit(
+    request: messages.ProtoOAAmendOrderReq, order: VenueOrder, spec: SymbolSpec, stop_price: Decimal | None
+) -> Decimal | None:
+    """The limit price an amendment sets (None: unchanged). A stop-limit's follows slippageInPoints when
+    given, else an explicit limitPrice, else a moved stop at the slippage it had."""
+    limit_price = _optional_price(request, "limitPrice")
+    if order.kind is not OrderKind.STOP_LIMIT or order.price is None or order.stop_price is None:
+        return limit_price
+    if request.HasField("slippageInPoints"):
+        stop = stop_price if stop_price is not None else order.stop_price
+        return _stop_limit_price(order.side, spec, stop, request.slippageInPoints)
+    if limit_price is None and stop_price is not None:
+        return spec.quantize(stop_price) + (order.price - order.stop_price)
+    return limit_price
+
+
 def _named_position(
     request: messages.ProtoOANewOrderReq,
     find: Callable[[int], VenuePosition | None],
@@ -407,16 +428,37 @@ def _named_position(
 
 
 def _order_prices(
-    request: messages.ProtoOANewOrderReq, kind: OrderKind
+    request: messages.ProtoOANewOrderReq, kind: OrderKind, side: Side, spec: SymbolSpec
 ) -> tuple[Decimal | None, Decimal | None]:
-    """(limit price, stop price) of a new order: a limit order needs the one, a stop order the other; a
-    price the order type does not use is ignored (the proto: limitPrice for LIMIT orders only)."""
-    price = _optional_price(request, "limitPrice") if kind is OrderKind.LIMIT else None
-    stop_price = _optional_price(request, "stopPrice") if kind is OrderKind.STOP else None
-    if (kind is OrderKind.LIMIT and price is None) or (kind is OrderKind.STOP and stop_price is None):
-        field = "limitPrice" if kind is OrderKind.LIMIT else "stopPrice"
-        raise OrderRefused("INVALID_REQUEST", f"a {kind} order needs its {field}")
+    """(limit price, stop price) of a new order: a limit order needs the one, a stop order the other, a
+    stop-limit its stopPrice and slippageInPoints (its limit); a price the order type does not use is
+    ignored (the proto: limitPrice for LIMIT orders only)."""
+    needs_limit = kind is OrderKind.LIMIT
+    needs_stop = kind is OrderKind.STOP or kind is OrderKind.STOP_LIMIT
+    price = _optional_price(request, "limitPrice") if needs_limit else None
+    stop_price = _optional_price(request, "stopPrice") if needs_stop else None
+    if needs_limit and price is None:
+        raise OrderRefused("INVALID_REQUEST", f"a {kind} order needs its limitPrice")
+    if needs_stop and stop_price is None:
+        raise OrderRefused("INVALID_REQUEST", f"a {kind} order needs its stopPrice")
+    if kind is OrderKind.STOP_LIMIT and stop_price is not None:
+        if not request.HasField("slippageInPoints"):
+            raise OrderRefused("INVALID_REQUEST", "a stop_limit order needs its slippageInPoints")
+        price = _stop_limit_price(side, spec, stop_price, request.slippageInPoints)
     return price, stop_price
+
+
+def _stop_limit_price(side: Side, spec: SymbolSpec, stop_price: Decimal, slippage: int) -> Decimal:
+    """A stop-limit's limit: `slippage` points beyond its stop in the order's direction."""
+    if slippage < 0:
+        raise OrderRefused("TRADING_BAD_PRICES", f"slippageInPoints {slippage} is negative")
+    distance = spec.point * slippage
+    limit = spec.quantize(stop_price) + (distance if side is Side.BUY else -distance)
+    if limit <= 0:
+        raise OrderRefused(
+            "TRADING_BAD_PRICES", f"slippageInPoints {slippage} puts the limit price at {limit}, not positive"
+        )
+    return limit
 
 
 def _spec(spec: SymbolSpec | None, symbol_id: int) -> SymbolSpec:
