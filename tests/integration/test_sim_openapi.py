@@ -965,7 +965,127 @@ def test_a_closing_deal_books_its_profit_into_the_balance(sim: SimProcess):
                 set_quote(sim, "1.08000", "1.08010")
             detail = closed.deal.closePositionDetail
             assert detail.grossProfit == 5000  # (1.08510 - 1.08010) x 10,000 = 50.00 USD
+            assert detail.commission == closed.deal.commission and detail.swap == 0
             after = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
-            assert after.trader.balance == detail.balance == before.trader.balance + 5000
+            costs = opened.deal.commission + closed.deal.commission
+            assert after.trader.balance == detail.balance == before.trader.balance + 5000 + costs
+
+    run(scenario())
+
+
+# -- stop-limit orders and commission ---------------------------------------------------------------
+
+
+async def order_details(client: OpenApiClient, ctid: int, order_id: int) -> model.ProtoOAOrder:
+    answer = await client.request(messages.ProtoOAOrderDetailsReq(ctidTraderAccountId=ctid, orderId=order_id))
+    assert isinstance(answer, messages.ProtoOAOrderDetailsRes), answer
+    return answer.order
+
+
+def test_a_stop_limit_order_is_accepted_triggered_by_a_quote_and_filled_at_its_limit(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            sent = client.send(
+                new_order(ctid, orderType=model.STOP_LIMIT, stopPrice=1.08100, slippageInPoints=5)
+            )
+            accepted = (await client.answer(sent)).message
+            assert isinstance(accepted, messages.ProtoOAExecutionEvent)
+            assert accepted.executionType == model.ORDER_ACCEPTED
+            order = accepted.order
+            assert order.orderType == model.STOP_LIMIT and order.stopPrice == pytest.approx(1.081)
+            assert order.slippageInPoints == 5 and not order.HasField("limitPrice")
+            try:
+                set_quote(sim, "1.08110", "1.08120")  # triggers, but the ask is above the 1.08105 limit
+                resting = await order_details(client, ctid, order.orderId)
+                assert resting.orderStatus == model.ORDER_STATUS_ACCEPTED
+                assert resting.limitPrice == pytest.approx(1.08105)
+                set_quote(sim, "1.08095", "1.08104")  # below the stop now, yet it fills: it is a limit
+                filled = await client.event(
+                    messages.ProtoOAExecutionEvent, is_execution(model.ORDER_FILLED, order.orderId)
+                )
+            finally:
+                set_quote(sim, "1.08000", "1.08010")
+            assert filled.deal.executionPrice == pytest.approx(1.08105)
+            assert filled.order.orderType == model.STOP_LIMIT
+
+    run(scenario())
+
+
+def test_a_stop_limit_needs_its_stop_price_and_a_slippage_that_is_not_negative(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            wrong = [
+                new_order(ctid, orderType=model.STOP_LIMIT, slippageInPoints=5),
+                new_order(ctid, orderType=model.STOP_LIMIT, stopPrice=1.081),
+                new_order(ctid, orderType=model.STOP_LIMIT, stopPrice=1.081, slippageInPoints=-1),
+            ]
+            codes = []
+            for request in wrong:
+                refused = (await client.answer(client.send(request))).message
+                assert isinstance(refused, messages.ProtoOAOrderErrorEvent), refused
+                codes.append(refused.errorCode)
+            assert codes == ["INVALID_REQUEST", "INVALID_REQUEST", "TRADING_BAD_PRICES"]
+
+    run(scenario())
+
+
+def test_amending_a_stop_limit_moves_its_stop_and_its_slippage(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            sent = client.send(
+                new_order(
+                    ctid,
+                    orderType=model.STOP_LIMIT,
+                    tradeSide=model.SELL,
+                    stopPrice=1.07500,
+                    slippageInPoints=10,
+                )
+            )
+            accepted = (await client.answer(sent)).message
+            assert isinstance(accepted, messages.ProtoOAExecutionEvent)
+            order_id = accepted.order.orderId
+            moved = messages.ProtoOAAmendOrderReq(
+                ctidTraderAccountId=ctid, orderId=order_id, stopPrice=1.07400
+            )
+            replaced = (await client.answer(client.send(moved))).message
+            assert isinstance(replaced, messages.ProtoOAExecutionEvent)
+            assert replaced.executionType == model.ORDER_REPLACED
+            assert replaced.order.stopPrice == pytest.approx(1.074) and replaced.order.slippageInPoints == 10
+            wider = messages.ProtoOAAmendOrderReq(
+                ctidTraderAccountId=ctid, orderId=order_id, slippageInPoints=30
+            )
+            widened = (await client.answer(client.send(wider))).message
+            assert isinstance(widened, messages.ProtoOAExecutionEvent)
+            assert widened.order.stopPrice == pytest.approx(1.074) and widened.order.slippageInPoints == 30
+            cancel = messages.ProtoOACancelOrderReq(ctidTraderAccountId=ctid, orderId=order_id)
+            cancelled = (await client.answer(client.send(cancel))).message
+            assert isinstance(cancelled, messages.ProtoOAExecutionEvent)
+            assert cancelled.executionType == model.ORDER_CANCELLED
+
+    run(scenario())
+
+
+def test_a_deal_is_charged_a_negative_commission_in_cents_that_the_balance_loses(sim: SimProcess):
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            before = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
+            sent = client.send(new_order(ctid, clientOrderId="oa-commission", volume=ONE_LOT))
+            await client.answer(sent)
+            filled = await client.event(
+                messages.ProtoOAExecutionEvent,
+                lambda m: m.executionType == model.ORDER_FILLED and m.order.clientOrderId == "oa-commission",
+            )
+            after = await client.request(messages.ProtoOATraderReq(ctidTraderAccountId=ctid))
+            # 100,000 EURUSD at the 1.08010 ask = 108,010 USD; 30 USD per million = 3.2403 -> 3.24 USD
+            assert filled.deal.commission == -324 and filled.deal.moneyDigits == 2
+            assert after.trader.balance == before.trader.balance - 324
+            close = messages.ProtoOAClosePositionReq(
+                ctidTraderAccountId=ctid, positionId=filled.position.positionId, volume=ONE_LOT
+            )
+            await client.answer(client.send(close))
 
     run(scenario())
