@@ -20,6 +20,7 @@ from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.connectors.openapi.tokens import FileTokenStore, TokenPair, grant_key
 from fixadapter.errors import FixAdapterError
 from fixadapter.model.enums import DONE_STATUSES, OrderStatus, Side
+from fixadapter.model.orders import Fill
 from fixadapter.model.requests import AmendPositionProtection, ClosePosition, NewOrder
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.sim.process import SimAccountCredentials, SimProcess
@@ -434,5 +435,48 @@ def test_a_question_the_server_never_answers_times_out_saying_what_and_after_how
                 await adapter.positions(refresh=True)
             assert "ProtoOAReconcileReq" in str(caught.value) and "no answer within 1 s" in str(caught.value)
             await asyncio.to_thread(sim.control, "/openapi/unmute", {})
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_limit_order_rests_until_its_stop_triggers_then_fills_at_its_limit_with_the_deals_costs(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    grant(sim, tmp_path / "tokens.fernet")
+
+    async def scenario() -> None:
+        async with Adapter(config(sim, tmp_path)) as adapter:
+            fills: list[Fill] = []
+            adapter.on_event(lambda event: fills.append(event.fill) if event.fill is not None else None)
+            await adapter.wait_ready(WAIT)
+            await asyncio.to_thread(sim.control, "/scenario", {"freeze_prices": True})
+            try:
+                ask = Decimal((await asyncio.to_thread(sim.control, "/state"))["quotes"]["1"]["ask"])
+                stop, limit = ask + Decimal("0.00200"), ask + Decimal("0.00250")
+                order = await adapter.submit(
+                    NewOrder(
+                        symbol="EURUSD", side="buy", order_type="stop_limit", quantity=1000,
+                        stop_price=stop, price=limit,
+                    )
+                )  # fmt: skip
+                async with asyncio.timeout(WAIT):
+                    while (
+                        resting := await adapter.order(order.cl_ord_id)
+                    ) is None or resting.order_id is None:
+                        await asyncio.sleep(0.05)  # polling for the venue's acceptance
+                assert (resting.status, resting.stop_price, resting.price) == (OrderStatus.NEW, stop, limit)
+                triggered = stop + Decimal("0.00010")
+                await asyncio.to_thread(
+                    sim.control,
+                    "/quote",
+                    {"symbol_id": 1, "bid": str(triggered - Decimal("0.00010")), "ask": str(triggered)},
+                )
+                assert await until_final(adapter, order.cl_ord_id) is OrderStatus.FILLED
+                filled = await adapter.order(order.cl_ord_id)
+                assert filled is not None and filled.avg_px is not None and filled.avg_px <= limit
+                (fill,) = [f for f in fills if f.cl_ord_id == order.cl_ord_id]
+                assert fill.price == filled.avg_px and fill.commission is not None and fill.commission < 0
+            finally:
+                await asyncio.to_thread(sim.control, "/scenario", {"freeze_prices": False})
 
     asyncio.run(scenario())

@@ -110,6 +110,18 @@ def test_decode_market_new_er_is_accepted_new_order_with_position() -> None:
     assert report.transact_time == datetime(2017, 1, 17, 10, 2, 14, 591000, tzinfo=UTC)
 
 
+def test_an_open_api_stop_limit_reported_over_fix_as_ord_type_4_is_read_not_dropped() -> None:
+    """The FIX connector never sends one, but an account's stop-limit placed over the Open API is reported
+    to its FIX session too, with FIX 4.4's OrdType 4."""
+    raw = MARKET_NEW_ER.replace("|40=1|", "|40=4|").replace("|59=3|", "|59=1|99=1.05|44=1.051|")
+    report = decode_er(raw)
+    assert (report.order_type, report.stop_price, report.price) == (
+        OrderType.STOP_LIMIT,
+        D("1.05"),
+        D("1.051"),
+    )
+
+
 def test_decode_market_fill_er_is_filled_trade_with_avg_px() -> None:
     report = decode_er(MARKET_FILL_ER)
 

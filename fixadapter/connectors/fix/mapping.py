@@ -32,7 +32,14 @@ EXEC_TYPE: dict[str, ExecKind] = {
     "I": ExecKind.STATUS,
 }
 SIDE: dict[str, Side] = {"1": Side.BUY, "2": Side.SELL}
-ORD_TYPE: dict[str, OrderType] = {"1": OrderType.MARKET, "2": OrderType.LIMIT, "3": OrderType.STOP}
+# cTrader's FIX takes 1-3 only (the FIX connector never sends a stop-limit: capabilities), but reports an
+# account's stop-limit placed over the Open API as FIX 4.4's 4, which must be read, not dropped.
+ORD_TYPE: dict[str, OrderType] = {
+    "1": OrderType.MARKET,
+    "2": OrderType.LIMIT,
+    "3": OrderType.STOP,
+    "4": OrderType.STOP_LIMIT,
+}
 TIME_IN_FORCE: dict[str, TimeInForce] = {
     "1": TimeInForce.GOOD_TILL_CANCEL,
     "3": TimeInForce.IMMEDIATE_OR_CANCEL,

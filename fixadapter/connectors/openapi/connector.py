@@ -488,10 +488,17 @@ class OpenApiConnector:
         )
         if request.quantity is not None:
             message.volume = spec.volume(request.quantity)
-        if request.price is not None:
-            message.limitPrice = spec.price(request.price)
-        if request.stop_price is not None:
-            message.stopPrice = spec.price(request.stop_price, "stop_price")
+        moved = request.price is not None or request.stop_price is not None
+        if order.order_type is OrderType.STOP_LIMIT and moved:
+            # As on a new one: the trigger, and the limit as a distance from it.
+            stop = _given(request.stop_price or order.stop_price, "stop_price")
+            message.stopPrice = spec.price(stop, "stop_price")
+            message.slippageInPoints = spec.points(_given(request.price or order.price, "price") - stop)
+        else:
+            if request.price is not None:
+                message.limitPrice = spec.price(request.price)
+            if request.stop_price is not None:
+                message.stopPrice = spec.price(request.stop_price, "stop_price")
         if request.expire_time is not None:
             message.expirationTimestamp = mapping.timestamp_ms(request.expire_time)
         return message

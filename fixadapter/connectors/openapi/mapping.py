@@ -106,6 +106,15 @@ def _order_type(order: model.ProtoOAOrder) -> OrderType | None:
     return ORDER_TYPE.get(order.orderType)
 
 
+def _stop_limit_price(order: model.ProtoOAOrder, stop: Decimal | None, digits: int | None) -> Decimal | None:
+    """A stop-limit's limit before it triggers: the stop moved by slippageInPoints against the trader (our
+    order's `price`; the venue shows limitPrice only once triggered)."""
+    if stop is None or digits is None or not order.HasField("slippageInPoints"):
+        return None
+    distance = Decimal(order.slippageInPoints).scaleb(-digits)
+    return stop + distance if order.tradeData.tradeSide == model.BUY else stop - distance
+
+
 def _report(
     order: model.ProtoOAOrder,
     *,
@@ -126,6 +135,8 @@ def _report(
     done = status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
     limit = _price(order, "limitPrice", digits)
     stop = _price(order, "stopPrice", digits)
+    if limit is None and order.orderType == model.STOP_LIMIT:
+        limit = _stop_limit_price(order, stop, digits)
     pos = order.positionId or position_id
     return ExecutionReport(
         kind=kind,
