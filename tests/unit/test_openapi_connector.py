@@ -16,7 +16,7 @@ from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.connector import OpenApiConnector
 from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected
 from fixadapter.connectors.openapi.link import OpenApiLink
-from fixadapter.errors import SessionError
+from fixadapter.errors import SessionError, SessionNotReady
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
     ExecKind,
@@ -50,6 +50,8 @@ class ScriptedLink:
         self.sent: list[tuple[Message, str | None]] = []
         self.on_frame: Callable[[Any], None] | None = None
         self.on_state: Callable[[bool, str | None], None] | None = None
+        self.writer_free = asyncio.Event()  # cleared: requests wait in the writer's queue (rate limit)
+        self.writer_free.set()
 
     def seat(self, ctid: int, on_frame: Any, on_state: Any, **_: Any) -> None:
         self.on_frame, self.on_state = on_frame, on_state
@@ -65,6 +67,7 @@ class ScriptedLink:
         outcome = self.answer(message, msg_id)
         if isinstance(outcome, NotConnected):
             raise outcome
+        await self.writer_free.wait()
         self.sent.append((message, msg_id))
         on_sent = options.get("on_sent")
         if on_sent is not None:
@@ -284,5 +287,23 @@ def test_a_rate_limited_order_is_sent_again_after_retry_after_and_refused_after_
         assert ids == ["n|CL1|1", "n|CL1|1/1", "n|CL1|1/2"]
         refusals = [r for r in delivered if isinstance(r, RequestRefused)]
         assert len(refusals) == 1 and "BLOCKED_PAYLOAD_TYPE" in refusals[0].text
+
+    asyncio.run(scenario())
+
+
+def test_an_order_still_queued_behind_the_rate_limit_is_never_reported_unknown() -> None:
+    """The venue cannot have it yet: "unknown" would get it rejected, or sent twice."""
+
+    async def scenario() -> None:
+        link = ScriptedLink(symbols)
+        connector, _ = await started(link)
+        link.writer_free.clear()
+        submitting = asyncio.create_task(connector.submit(order()))
+        await asyncio.sleep(0)
+        with pytest.raises(SessionNotReady, match="still queued here for the rate limit"):
+            await connector.order_status(order())
+        link.writer_free.set()
+        await submitting
+        assert "CL1" not in connector._queued
 
     asyncio.run(scenario())

@@ -144,6 +144,7 @@ class OpenApiConnector:
         self._requests_by_order: dict[str, OrderRequest] = {}  # venue order id -> our open cancel/replace
         self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: set[str] = set()  # ClOrdIDs whose new order waits in the writer's queue
         self._sends = itertools.count(1)
         self._up = False
         self._announce: asyncio.Task[None] | None = None
@@ -286,7 +287,15 @@ class OpenApiConnector:
 
     async def order_status(self, order: Order) -> OrderStatusAnswer:
         """By the venue's order id when we have it; else looked for by our clientOrderId among the orders
-        of the account since it was created (an order whose send was cut, or whose answer was lost)."""
+        of the account since it was created (an order whose send was cut, or whose answer was lost).
+
+        Not while its request is still queued here behind the rate limit: the venue cannot have it yet,
+        and "unknown" would have it rejected, or sent a second time while the first is about to go.
+        SessionNotReady says so; the watch asks again later."""
+        if order.cl_ord_id in self._queued:
+            raise SessionNotReady(
+                f"{order.cl_ord_id}: its request is still queued here for the rate limit; asked again later"
+            )
         if order.order_id:
             try:
                 answer = await self._ask(
@@ -506,8 +515,12 @@ class OpenApiConnector:
     async def _send(self, message: Message, client_msg_id: str, sent: _Sent) -> None:
         """Return once written; SessionError when it is known not to have been (it may be sent again)."""
         written = asyncio.get_running_loop().create_future()
+        queued = sent.kind in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION)
+        if queued:
+            self._queued.add(sent.cl_ord_id)
 
         def on_sent() -> None:
+            self._queued.discard(sent.cl_ord_id)
             if not written.done():
                 written.set_result(None)
 
@@ -517,6 +530,9 @@ class OpenApiConnector:
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if queued:  # never written (refused before, cut, cancelled): no longer queued either
+            task.add_done_callback(lambda _done: self._queued.discard(sent.cl_ord_id))
+        task.add_done_callback(_retrieved)
         await asyncio.wait({written, task}, return_when=asyncio.FIRST_COMPLETED)
         if written.done():
             return
@@ -541,6 +557,7 @@ class OpenApiConnector:
                     self._metrics.openapi_errors.labels(refused.error_code).inc()
                     self._refused(sent, f"{refused.error_code}: still refused after {attempt} resends")
                     return
+                self._requeued(sent)
                 wait = float(refused.retry_after) if refused.retry_after is not None else float(2**attempt)
                 log.warning(
                     "Open API %s %s refused for the rate limit; sent again in %g s",
@@ -571,6 +588,11 @@ class OpenApiConnector:
                 return
             self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
             return
+
+    def _requeued(self, sent: _Sent) -> None:
+        """A new order refused for the rate limit is not at the venue: it waits here to be sent again."""
+        if sent.kind in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION):
+            self._queued.add(sent.cl_ord_id)
 
     def _msg_id(self, kind: str, request_id: str) -> str:
         """`n|<ClOrdID>|<n>`: what the request is for, and which sending of it (a resend of an order the
@@ -717,6 +739,16 @@ def _protect(message: oa.ProtoOANewOrderReq, order: Order, spec: SymbolSpec) -> 
         message.relativeTakeProfit = spec.relative(order.take_profit_distance, "take_profit_distance")
     if order.trailing_stop_loss:
         message.trailingStopLoss = True
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """A resend that could not go out after the first sending was written: said, never left unretrieved
+    (the order's fate is then the in-flight watch's to find)."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.warning("Open API request ended without an answer: %s", error)
 
 
 def _given(value: object, name: str) -> Decimal:
