@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
+from fixadapter import __version__
+from fixadapter.cli_support import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    CliParser,
+    describe_validation,
+    positive_decimal,
+    show_defaults,
+)
 from fixadapter.config import load_config
-from fixadapter.errors import FixAdapterError
+from fixadapter.errors import FixAdapterError, SessionNotReady, SubscriptionTimeout
 from fixadapter.logs import configure_logging, mask_secrets
 
 if TYPE_CHECKING:
@@ -31,12 +40,12 @@ if TYPE_CHECKING:
 
 def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("simulate", help="run the cTrader CSERVER simulator (QUOTE + TRADE ports)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--quote-port", type=int, default=5201)
-    p.add_argument("--trade-port", type=int, default=5202)
+    p.add_argument("--host", default="127.0.0.1", help="the address every port listens on (0.0.0.0: all)")
+    p.add_argument("--quote-port", type=int, default=5201, help="the FIX QUOTE port (0 picks one)")
+    p.add_argument("--trade-port", type=int, default=5202, help="the FIX TRADE port (0 picks one)")
     p.add_argument("--control-port", type=int, default=5280, help="HTTP control port (0 picks one)")
     p.add_argument("--sender-comp-id", default="demo.sim.1234567", help="the client's SenderCompID")
-    p.add_argument("--username", default="1234567")
+    p.add_argument("--username", default="1234567", help="the client's login (553)")
     p.add_argument(
         "--account",
         action="append",
@@ -52,7 +61,7 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--md-rate", type=int, default=20, help="depth size-churn X messages per second (all streams)"
     )
     p.add_argument("--md-levels", type=int, default=5, help="depth levels per side of each book")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--quote-tls-port", type=int, help="also serve QUOTE over TLS here (cTrader: 5211)")
     p.add_argument("--trade-tls-port", type=int, help="also serve TRADE over TLS here (cTrader: 5212)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain to serve (default: made at start)")
@@ -118,9 +127,16 @@ def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--type", dest="order_type", choices=["market", "limit", "stop", "stop_limit"], default="market"
     )
-    p.add_argument("--quantity", type=Decimal, required=True, help="in units (EURUSD 1 lot = 100000)")
-    p.add_argument("--price", type=Decimal, help="limit price (limit, stop_limit)")
-    p.add_argument("--stop-price", type=Decimal, help="trigger price (stop, stop_limit)")
+    p.add_argument(
+        "--quantity",
+        type=positive_decimal("quantity"),
+        required=True,
+        help="in units (EURUSD 1 lot = 100000)",
+    )
+    p.add_argument("--price", type=positive_decimal("price"), help="limit price (limit, stop_limit)")
+    p.add_argument(
+        "--stop-price", type=positive_decimal("stop price"), help="trigger price (stop, stop_limit)"
+    )
     p.add_argument("--expire-time", type=_utc_time, help="ISO 8601 (UTC if no offset): good till this time")
     p.add_argument(
         "--tif",
@@ -131,13 +147,27 @@ def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--position-id")
     p.add_argument("--label")
     # What the Open API can send with an order (an account on FIX refuses them, saying so).
-    p.add_argument("--stop-loss", type=Decimal, help="stop loss price")
-    p.add_argument("--take-profit", type=Decimal, help="take profit price")
-    p.add_argument("--stop-loss-distance", type=Decimal, help="stop loss this far from the fill price")
-    p.add_argument("--take-profit-distance", type=Decimal, help="take profit this far from the fill price")
+    p.add_argument("--stop-loss", type=positive_decimal("stop loss"), help="stop loss price")
+    p.add_argument("--take-profit", type=positive_decimal("take profit"), help="take profit price")
+    p.add_argument(
+        "--stop-loss-distance",
+        type=positive_decimal("stop loss distance"),
+        help="stop loss this far from the fill price",
+    )
+    p.add_argument(
+        "--take-profit-distance",
+        type=positive_decimal("take profit distance"),
+        help="take profit this far from the fill price",
+    )
     p.add_argument("--trailing-stop-loss", action="store_true", help="the stop loss trails the price")
     p.add_argument("--comment", help="up to 512 printable characters")
     p.add_argument("--watch-seconds", type=float, default=30.0, help="stop watching after this long")
+    p.add_argument(
+        "--quote-wait-seconds",
+        type=float,
+        default=10.0,
+        help="wait this long for the symbol's first quote before sending (0: send at once)",
+    )
 
 
 def _utc_time(text: str) -> datetime:
@@ -381,7 +411,8 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fixadapter", description=__doc__)
+    parser: argparse.ArgumentParser = CliParser(prog="fixadapter", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fixadapter {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _simulate_parser(sub)
     _order_parser(sub)
@@ -400,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=float, default=20.0, help="seconds the sample strategy spreads its orders over"
     )
+    show_defaults(parser)
     return parser
 
 
@@ -461,7 +493,9 @@ def _order(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level)
     fields = {k: v for k, v in vars(args).items() if v is not None}
     config.account(args.account)  # ConfigError naming the accounts, before anything connects
-    return asyncio.run(send_and_watch(config, fields, args.watch_seconds, args.account))
+    return asyncio.run(
+        send_and_watch(config, fields, args.watch_seconds, args.account, args.quote_wait_seconds)
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -493,7 +527,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _depth(args: argparse.Namespace) -> int:
-    """`fixadapter depth replay|latest|purge`: read-only except purge; errors exit 2 like every command."""
+    """`fixadapter depth replay|latest|purge`: read-only except purge; errors exit 1 like every command."""
     from fixadapter.config import DepthStorageConfig
     from fixadapter.store.depth import require_depth_table
     from fixadapter.store.repository import OrderStore
@@ -583,7 +617,7 @@ def _depth_purge(args: argparse.Namespace, store: OrderStore, storage: DepthStor
             f"{storage.retention_days:g} days (market_data.storage.retention_days); add --force to do it",
             file=sys.stderr,
         )
-        return 2
+        return 1
     cutoff = datetime.now(UTC) - timedelta(days=args.older_than_days)
     deleted = purge_depth(store.engine, cutoff)
     print(f"deleted {deleted} snapshots older than {cutoff.isoformat()}")
@@ -669,7 +703,7 @@ def _kill_switch(args: argparse.Namespace) -> int:
             "is `fixadapter run` running with daemon.http enabled?",
             file=sys.stderr,
         )
-        return 2
+        return 1
     print(json.dumps(answer, indent=2) if args.json else _kill_switch_text(answer, args.account))
     return 0
 
@@ -726,8 +760,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return commands[args.command](args)
-    except (FixAdapterError, ValidationError) as exc:
+    except (SessionNotReady, SubscriptionTimeout, TimeoutError) as exc:
+        print(mask_secrets(f"fixadapter {args.command}: timed out: {exc}"), file=sys.stderr)
+        return EXIT_TIMEOUT
+    except FixAdapterError as exc:
         print(mask_secrets(f"fixadapter {args.command}: {exc}"), file=sys.stderr)
-        return 2
+        return EXIT_FAILED
+    except ValidationError as exc:
+        print(mask_secrets(f"fixadapter {args.command}: {describe_validation(exc)}"), file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

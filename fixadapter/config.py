@@ -502,11 +502,48 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(error: ValidationError, single: bool) -> str:
-    """One line per problem, named by where it is; in the single-account form, as `account.<key>`."""
+def _env_sources(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Each setting's path (as _env_overrides reads it) -> the variable that set it."""
+    return {
+        tuple(name[len(ENV_PREFIX) :].lower().split("__")): name
+        for name in environ
+        if name.startswith(ENV_PREFIX) and "__" in name
+    }
+
+
+def _by_name(loc: tuple[Any, ...], merged: Mapping[str, Any]) -> tuple[str, ...]:
+    """An error's location with a listed account's index as its name, as variables name it."""
+    parts = [str(part) for part in loc]
+    listed = merged.get("accounts")
+    if len(loc) > 1 and loc[0] == "accounts" and isinstance(loc[1], int) and isinstance(listed, list | tuple):
+        entry = listed[loc[1]] if loc[1] < len(listed) else None
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            parts[1] = entry["name"].lower()
+    return tuple(parts)
+
+
+def _variable_for(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+def _describe(
+    error: ValidationError,
+    single: bool,
+    merged: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """One line per problem, named by where it is; in the single-account form, as `account.<key>`. A
+    setting that came from the environment names its variable; a missing password, the variable to set
+    (said without a `password: value` shape, which the log masking would blank out)."""
+    merged = merged or {}
+    sources = _env_sources(environ or {})
     lines = []
-    for item in error.errors():
+    errors = error.errors(include_url=False)
+    inside = any(len(item["loc"]) > 1 and item["loc"][0] == "accounts" for item in errors)
+    for item in errors:
         loc = tuple(item["loc"])
+        if inside and loc == ("accounts",) and item["type"] == "too_short":
+            continue  # an account that failed leaves none: its own error says why
         if single and loc[:3] == ("accounts", 0, "fix"):
             loc = ("account", *loc[3:])
         if loc == ("accounts",) and item["type"] == "missing":
@@ -516,8 +553,66 @@ def _describe(error: ValidationError, single: bool) -> str:
             )
             continue
         where = ".".join(str(part) for part in loc) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
+        path = _by_name(loc, merged)
+        if loc and loc[-1] == "password" and item["type"] == "missing":
+            lines.append(
+                f"  {where} is not set: set the environment variable {_variable_for(path)} (never the file)"
+            )
+            continue
+        message = str(item["msg"])
+        variable = sources.get(tuple(part.lower() for part in path))
+        lines.append(
+            f"  {where}: {message}" + (f" (from the environment variable {variable})" if variable else "")
+        )
     return "\n".join(lines)
+
+
+def _setting_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key of a section as a path, its sub-sections opened (what a FIXADAPTER_ variable can set)."""
+    paths = []
+    for name, field in model.model_fields.items():
+        inner = [
+            arg
+            for arg in (field.annotation, *getattr(field.annotation, "__args__", ()))
+            if isinstance(arg, type) and issubclass(arg, BaseModel)
+        ]
+        paths.append((*prefix, name))
+        if inner:
+            paths.extend(_setting_paths(inner[0], (*prefix, name)))
+    return paths
+
+
+def _single_underscore_typos(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """FIXADAPTER_ variables without `__` that spell a setting with `_` where `__` ends a section
+    (FIXADAPTER_ACCOUNT_PASSWORD): never read, so said instead of silently ignored."""
+    known: dict[str, list[str]] = {}
+    listed = data.get("accounts")
+    names = (
+        [e["name"] for e in listed if isinstance(e, Mapping) and isinstance(e.get("name"), str)]
+        if (isinstance(listed, list | tuple))
+        else []
+    )
+    for path in _setting_paths(AdapterConfig):
+        if path[0] != "accounts":
+            known.setdefault("_".join(path), []).append(_variable_for(path))
+    for path in _setting_paths(AccountConfig):
+        single = ("account", *path)
+        targets = [_variable_for(("accounts", name.lower(), "fix", *path)) for name in names]
+        known.setdefault("_".join(single), []).extend(targets or [_variable_for(single)])
+        for name in names:
+            full = ("accounts", name.lower(), "fix", *path)
+            known.setdefault("_".join(full), []).append(_variable_for(full))
+    problems = []
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX) or "__" in variable:
+            continue
+        meant = known.get(variable[len(ENV_PREFIX) :].lower())
+        if meant:
+            problems.append(
+                f"  {variable} is not read (a single `_` where `__` separates a section from its key): "
+                f"did you mean {' or '.join(meant)}?"
+            )
+    return problems
 
 
 def _merge_accounts(listed: Any, overrides: Mapping[str, Any]) -> Any:
@@ -538,7 +633,11 @@ def _merge_accounts(listed: Any, overrides: Mapping[str, Any]) -> Any:
 
 
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AdapterConfig:
-    overrides = _env_overrides(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    typos = _single_underscore_typos(data, environ)
+    if typos:
+        raise ConfigError("environment variables not read:\n" + "\n".join(typos))
+    overrides = _env_overrides(environ)
     if "accounts" in data and "account" in overrides:
         listed = data["accounts"] if isinstance(data["accounts"], list) else []
         first = next((e.get("name") for e in listed if isinstance(e, Mapping)), None) or "<name>"
@@ -554,7 +653,7 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
     try:
         return AdapterConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration:\n{_describe(exc, single)}") from None
+        raise ConfigError(f"invalid configuration:\n{_describe(exc, single, merged, environ)}") from None
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AdapterConfig:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 from fixadapter.api import Adapter
+from fixadapter.cli_support import EXIT_TIMEOUT
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.engine.capability_check import order_refusal
-from fixadapter.errors import OrderRejected
+from fixadapter.errors import OrderRejected, SubscriptionTimeout
 from fixadapter.model.enums import OrderStatus, OrderType
 from fixadapter.model.orders import OrderEvent
 from fixadapter.model.requests import ORDER_TERMS, NewOrder
 
 REQUEST_FIELDS = ("symbol", *ORDER_TERMS)
+QUOTE_POLL_SECONDS = 0.05
 
 
 def describe(event: OrderEvent) -> str:
@@ -47,10 +50,37 @@ def order_request(fields: dict[str, Any]) -> NewOrder:
     return NewOrder(**{k: v for k, v in fields.items() if k in REQUEST_FIELDS})
 
 
+async def wait_first_quote(adapter: Adapter, symbol: str, seconds: float) -> None:
+    """Until the symbol has a quote (a depth book's top or a spot quote), subscribing to its spot stream if
+    nothing is subscribed yet, so a risk rule that prices the order (max_notional, the collar) has one.
+    SubscriptionTimeout when none comes within `seconds`; nothing when the connector has no market data."""
+    if adapter.market is None:
+        return
+    deadline = time.monotonic() + seconds
+    subscribed = False
+    while True:
+        if adapter.book(symbol) is not None or adapter.quote(symbol) is not None:
+            return
+        if not subscribed:  # UnknownSymbol (with close matches) or SubscriptionRejected say why not
+            await adapter.subscribe(symbol, depth=False, wait=False)
+            subscribed = True
+        if time.monotonic() >= deadline:
+            raise SubscriptionTimeout(
+                f"no quote for {symbol} within {seconds:g}s, so the order was not sent (a risk rule may "
+                "need one to price it); check the QUOTE session, or wait longer with --quote-wait-seconds"
+            )
+        await asyncio.sleep(QUOTE_POLL_SECONDS)
+
+
 async def send_and_watch(
-    config: AdapterConfig, fields: dict[str, Any], watch_seconds: float, account: str | None = None
+    config: AdapterConfig,
+    fields: dict[str, Any],
+    watch_seconds: float,
+    account: str | None = None,
+    quote_wait_seconds: float = 10.0,
 ) -> int:
-    """Exit code 0 when the order filled or rests, 1 when rejected, cancelled, expired or still unknown."""
+    """Exit code 0 when the order filled or rests, 1 when rejected, cancelled or expired, 3 when its final
+    state did not come in time (the order stays in the store)."""
     request = order_request(fields)
     async with Adapter(config, account=account) as adapter:
         refusal = order_refusal(request, adapter.connector.capabilities)
@@ -63,6 +93,9 @@ async def send_and_watch(
             where = entry.openapi.endpoint if entry.openapi is not None else "?"
         print(f"waiting for logon and reconciliation at {where}", file=sys.stderr)
         await adapter.wait_ready()
+        if quote_wait_seconds > 0:
+            print(f"waiting for the first quote of {request.symbol}", file=sys.stderr)
+            await wait_first_quote(adapter, request.symbol, quote_wait_seconds)
         queue = adapter.engine.subscribe()
         try:
             order = await adapter.submit(request)
@@ -76,7 +109,7 @@ async def send_and_watch(
                         break
         except TimeoutError:
             print(f"no final state after {watch_seconds:g}s; the order stays in the store", file=sys.stderr)
-            return 1
+            return EXIT_TIMEOUT
         finally:
             adapter.engine.unsubscribe(queue)
     return 0 if event.order.status in (OrderStatus.FILLED, OrderStatus.NEW) else 1

@@ -1,6 +1,6 @@
 """The work of `fixadapter log search|show|order|export|import` (arguments in compliance/commands.py).
 
-Errors are FixAdapterError subclasses: cli.main prints them and exits 2. Skipped log lines go to stderr with
+Errors are FixAdapterError subclasses: cli.main prints them and exits 1. Skipped log lines go to stderr with
 their file and line number; results go to stdout.
 """
 

@@ -63,5 +63,5 @@ def test_daemon_with_a_bad_config_key_exits_non_zero_naming_it(tmp_path: Path):
     )
     process = run_adapter(config, "x")
     _, errors = process.communicate(timeout=30)
-    assert process.returncode == 2
+    assert process.returncode == 1
     assert "account.trade_prot" in errors

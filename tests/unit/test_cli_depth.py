@@ -193,16 +193,16 @@ def test_depth_latest_of_a_known_symbol_with_nothing_stored_exits_1(
 
 
 @pytest.mark.parametrize("command", ["replay", "latest"])
-def test_depth_with_an_unknown_symbol_exits_2_naming_the_close_matches(
+def test_depth_with_an_unknown_symbol_exits_1_naming_the_close_matches(
     url: str, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     code, out, err = run(capsys, command, "--store-url", url, "--symbol", "EURUSF")
 
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert err.strip() == "fixadapter depth: unknown symbol 'EURUSF' at this broker; did you mean EURUSD?"
 
 
-def test_depth_on_a_database_without_recorded_depth_says_so_and_exits_2(
+def test_depth_on_a_database_without_recorded_depth_says_so_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     empty = f"sqlite:///{tmp_path / 'older.db'}"
@@ -213,10 +213,10 @@ def test_depth_on_a_database_without_recorded_depth_says_so_and_exits_2(
     missing = run(capsys, "replay", "--store-url", f"sqlite:///{tmp_path / 'typo.db'}")
     no_table = run(capsys, "replay", "--store-url", empty)
 
-    assert missing[0] == 2
+    assert missing[0] == 1
     assert "no database at" in missing[2]
     assert not (tmp_path / "typo.db").exists()
-    assert no_table[0] == 2
+    assert no_table[0] == 1
     assert "no market_depth table" in no_table[2]
 
 
@@ -230,7 +230,7 @@ def test_depth_purge_refuses_a_cutoff_inside_the_retention_unless_forced(
     reader = DepthReader(store.engine)
 
     refused = run(capsys, "purge", "--store-url", url, "--older-than-days", "1")
-    assert refused[0] == 2
+    assert refused[0] == 1
     assert "retention of 30 days" in refused[2]
     assert reader.count() == 6
 

@@ -57,8 +57,8 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
         loop.close()
 
 
-def test_no_daemon_answering_exits_2_with_the_hint(capsys: pytest.CaptureFixture[str]):
-    assert main(["kill-switch", "status", "--url", "http://127.0.0.1:1"]) == 2
+def test_no_daemon_answering_exits_1_with_the_hint(capsys: pytest.CaptureFixture[str]):
+    assert main(["kill-switch", "status", "--url", "http://127.0.0.1:1"]) == 1
     err = capsys.readouterr().err
     assert "no daemon answering at http://127.0.0.1:1: " in err
     assert "is `fixadapter run` running with daemon.http enabled?" in err

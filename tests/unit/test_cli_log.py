@@ -312,7 +312,7 @@ def test_import_without_a_way_to_tell_our_side_names_the_option_and_stores_nothi
     code, out, err = run(capsys, "import", str(OTHER_ENGINE), str(unnamed), "--store-url", address)
     named = run(capsys, "import", str(unnamed), "--store-url", address, "--our-comp-id", "DESK1")
 
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert "broker.log: cannot tell which side is ours" in err
     assert "pass --our-comp-id" in err
     assert named[0] == 0
@@ -418,7 +418,7 @@ def test_show_decodes_one_stored_message_or_one_file_line(
     assert "  150 ExecType = 4 (CANCELED)" in out.splitlines()
     assert "  554 Password = ******" in from_file.splitlines()
     assert run(capsys, "show", "99", "--store-url", url)[0] == 1
-    assert run(capsys, "show", "14")[0] == 2
+    assert run(capsys, "show", "14")[0] == 1
 
 
 def test_export_writes_a_csv_file(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -437,12 +437,12 @@ def test_export_writes_a_csv_file(url: str, tmp_path: Path, capsys: pytest.Captu
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_reading_a_database_that_does_not_exist_exits_2(
+def test_reading_a_database_that_does_not_exist_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "search", "--store-url", f"sqlite:///{tmp_path / 'typo.db'}")
 
-    assert code == 2
+    assert code == 1
     assert "no database at" in err
     assert not (tmp_path / "typo.db").exists()
 

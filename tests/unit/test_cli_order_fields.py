@@ -71,7 +71,7 @@ def test_an_order_a_fix_account_cannot_send_is_refused_naming_the_field_without_
 
     code = main(["order", "--config", str(config), *options, "--watch-seconds", "60"])
 
-    assert code == 2
+    assert code == 1
     assert capsys.readouterr().err.strip() == (
         "fixadapter order: stop_loss: the FIX connector cannot set SL/TP on an order; "
         "use an account with the Open API"
