@@ -25,7 +25,7 @@ from rich.console import Console
 from fixadapter.blotter import Blotter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.connectors.fix.kinds import SessionKind
-from fixadapter.errors import SessionNotReady
+from fixadapter.errors import FixAdapterError, SessionNotReady
 from fixadapter.private_files import open_private, private_dir
 from fixadapter.sim.process import SimProcess
 from fixadapter.strategies import sample
@@ -37,6 +37,37 @@ SYMBOLS = ("EURUSD", "GBPUSD")
 READY_SECONDS = 30.0
 DRAIN_SECONDS = 0.5  # for the blotter to read the events the stopping daemon published last
 NOT_A_TERMINAL_WIDTH = 160
+# Written in every work directory the demo makes: only a directory holding it is ever cleared by the demo.
+MARKER = ".fixadapter-demo"
+
+
+class WorkdirRefused(FixAdapterError):
+    """The work directory holds files the demo did not make: it is left untouched."""
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """A new or empty directory becomes the demo's (marked); one the demo made before (marked) is cleared
+    for this run; anything else is refused, nothing in it deleted."""
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirRefused(f"--workdir {workdir} is a file, not a directory; nothing was changed")
+    if workdir.is_dir():
+        entries = list(workdir.iterdir())
+        if entries and not (workdir / MARKER).is_file():
+            raise WorkdirRefused(
+                f"--workdir {workdir} is not empty and was not made by the demo (it has no {MARKER} "
+                "file): nothing in it was deleted; give a new or empty directory"
+            )
+        for entry in entries:
+            if entry.name == MARKER:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    private_dir(workdir)  # the demo's store, record and logs: this user's only
+    (workdir / MARKER).write_text(
+        "made by `fixadapter demo`: the demo clears this directory at each run\n", encoding="utf-8"
+    )
 
 
 def demo_config(sim: SimProcess, workdir: Path) -> AdapterConfig:
@@ -97,8 +128,7 @@ def _console() -> Console:
 
 
 async def run_demo(workdir: Path, duration: float = 20.0) -> int:
-    shutil.rmtree(workdir, ignore_errors=True)
-    private_dir(workdir)  # the demo's store, record and logs: this user's only
+    prepare_workdir(workdir)
     console = _console()
     console.print(f"starting the CSERVER simulator (state and logs in {workdir}) ...", soft_wrap=True)
     # Over TLS, as toward a real broker: the simulator makes its certificate, the daemon pins its CA.
