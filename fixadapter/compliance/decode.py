@@ -83,9 +83,17 @@ class DecodedField:
 
 
 def default_dictionary_path() -> Path:
-    """spec/FIX44-CTRADER.xml under the working directory (the Docker image's /app), else the source's."""
+    """spec/FIX44-CTRADER.xml under the working directory (the Docker image's /app), else the source's,
+    else the copy shipped in the package (installed from a wheel)."""
+    from fixadapter.data import packaged
+
     source_tree = Path(__file__).resolve().parents[2]
-    candidates = (Path("spec") / DICTIONARY_NAME, source_tree / "spec" / DICTIONARY_NAME)
+    shipped = packaged(DICTIONARY_NAME)
+    candidates = (
+        Path("spec") / DICTIONARY_NAME,
+        source_tree / "spec" / DICTIONARY_NAME,
+        *([shipped] if shipped is not None else []),
+    )
     return next((path for path in candidates if path.is_file()), candidates[0])
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.data import DICTIONARY, SESSIONS_TEMPLATE, packaged
 from fixadapter.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +43,9 @@ def resolve_path(path: Path) -> Path:
     fallback = PROJECT_ROOT / path
     if fallback.exists():
         return fallback
+    shipped = packaged(path.name) if path.name in (DICTIONARY, SESSIONS_TEMPLATE) else None
+    if shipped is not None:  # installed from a wheel, outside a checkout: the package's own copy
+        return shipped
     raise ConfigError(f"file not found: {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
 
 
