@@ -54,6 +54,12 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "defaults to 20000001 plus its place, and a live account is refused by the Open API port)",
     )
     p.add_argument("--state", type=Path, help="sqlite file keeping the venue's orders across restarts")
+    p.add_argument(
+        "--write-config",
+        type=Path,
+        help="write an adapter config for the served accounts at the bound ports here (plain FIX; passwords "
+        "from the environment), for `fixadapter order --config` and `run`",
+    )
     p.add_argument("--partial-fills", type=int, default=1, help="execute market orders in this many parts")
     p.add_argument("--tick-ms", type=int, default=250, help="price move interval")
     p.add_argument("--seed", type=int)
@@ -482,7 +488,7 @@ def _simulate(args: argparse.Namespace) -> int:
             else {}
         ),
     )
-    run_simulator(config)
+    run_simulator(config, write_config=args.write_config)
     return 0
 
 

@@ -12,8 +12,10 @@ import multiprocessing
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
+from fixadapter.sim.client_config import write_client_config
 from fixadapter.sim.commission import CommissionRule
 from fixadapter.sim.config import SimConfig
 from fixadapter.sim.control import ControlServer
@@ -96,8 +98,11 @@ def _quote_ready(quote: multiprocessing.process.BaseProcess, parent_end: Any) ->
     )
 
 
-def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop`); prints READY_LINE with the ports once listening."""
+def run_simulator(
+    config: SimConfig, stop: threading.Event | None = None, write_config: Path | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop`); prints READY_LINE with the ports once listening, after
+    writing an adapter config for the served accounts at those ports to `write_config` when given."""
     stop = stop or threading.Event()
     config = with_certificate(config)
     prices = RandomWalk(DEFAULT_SYMBOLS, seed=config.seed)
@@ -144,6 +149,9 @@ def run_simulator(config: SimConfig, stop: threading.Event | None = None) -> Non
         "openapi": openapi.port,
         "oauth": oauth.port,
     }
+    if write_config is not None:
+        write_client_config(write_config, config, ports)
+        log.info("adapter config for the served accounts written to %s", write_config)
     tls = ""
     if config.tls:
         tls = f" TLS: QUOTE {ports['quote_tls']} TRADE {ports['trade_tls']} cert {config.tls_cert}"
