@@ -37,7 +37,7 @@ def test_a_memory_queue_has_no_users_to_make_and_says_what_to_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = config_file(tmp_path, {"kind": "memory"})
-    assert main(["queue", "acl", "--config", str(path)]) == 2
+    assert main(["queue", "acl", "--config", str(path)]) == 1
     assert "set daemon.queue.kind: redis and daemon.queue.strategies" in capsys.readouterr().err
 
 
