@@ -131,7 +131,11 @@ def _order_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--symbol", required=True, help="name (EURUSD) or cTrader symbol id")
     p.add_argument("--side", choices=["buy", "sell"], required=True)
     p.add_argument(
-        "--type", dest="order_type", choices=["market", "limit", "stop", "stop_limit"], default="market"
+        "--type",
+        dest="order_type",
+        choices=["market", "limit", "stop", "stop_limit"],
+        default="market",
+        help="order type",
     )
     p.add_argument(
         "--quantity",
@@ -288,7 +292,7 @@ def _openapi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "FIXADAPTER_OPENAPI_TOKEN_KEY",
     )
     login.add_argument("--client-id", help="the application's client id (or FIXADAPTER_OPENAPI__CLIENT_ID)")
-    login.add_argument("--scope", choices=["trading", "accounts"], default="trading")
+    login.add_argument("--scope", choices=["trading", "accounts"], default="trading", help="what to grant")
     login.add_argument(
         "--token-file", type=Path, help="encrypted token file (or FIXADAPTER_OPENAPI__TOKEN_FILE)"
     )
@@ -331,7 +335,7 @@ def _add_listing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--openapi-host", default="demo.ctraderapi.com", help="the Open API server asked for the list"
     )
-    parser.add_argument("--openapi-port", type=int, default=5035)
+    parser.add_argument("--openapi-port", type=int, default=5035, help="its port")
     parser.add_argument("--ca-file", type=Path, help="PEM CA bundle to trust instead of the system store")
 
 
@@ -433,7 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="run the simulator, the daemon and a sample strategy under a live blotter"
     )
-    demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    demo.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("var/demo"),
+        help="store, logs and certificate; a new, empty or earlier demo directory (another is refused)",
+    )
     demo.add_argument(
         "--duration", type=float, default=20.0, help="seconds the sample strategy spreads its orders over"
     )

@@ -200,3 +200,24 @@ def test_version_help_defaults_and_exit_codes_are_shown(capsys: pytest.CaptureFi
     assert "stop watching after this long (default: 30.0)" in flat
     assert "(default: None)" not in flat and "(default: False)" not in flat
     assert " ".join(EXIT_CODES_EPILOG.split()) in flat
+
+
+def test_every_option_with_a_default_says_it_in_help() -> None:
+    import argparse
+
+    from fixadapter.cli import build_parser
+
+    silent = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child_name, child in action.choices.items():
+                    walk(child, f"{name} {child_name}")
+            elif action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                shown = parser._get_formatter()._get_help_string(action) or ""  # before wrapping
+                if not action.help or "default" not in shown:
+                    silent.append(f"{name} {action.option_strings[0]}")
+
+    walk(build_parser(), "fixadapter")
+    assert silent == []
