@@ -9,13 +9,18 @@
 Commands are fire-and-forget onto the queue: the answer comes as events (`order` updates, or a
 `command_rejected` naming the reason and, for a risk limit, the rule and values). Every command gets a
 fresh id and every order a ClOrdID before it leaves, so resending a command after a timeout can never make
-a second order. Events are read from where the client started (or from the start of the stream with
-`from_start=True`); `cursor` can be saved and given back to resume after a restart. A daemon trading
-several accounts needs each command to name one: the client's `account`, or the one given to a call.
+a second order. Events are read from where the client started (`start()`, or the first command of a client
+never started; or from the start of the stream with `from_start=True`), so an answer published between
+`submit()` and the first `events()` iteration is not lost; `cursor` can be saved and given back to resume
+after a restart. `events()` loops take events one after another (a loop that stops leaves the rest for the
+next); `final_state()` and `final()` only look, so a later `events()` loop still gets every event they saw.
+A daemon trading several accounts needs each command to name one: the client's `account`, or the one given
+to a call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections import deque
@@ -46,7 +51,7 @@ from fixadapter.queue.schema import (
     decode_event,
     encode,
 )
-from fixadapter.queue.transport import ORDERS, POSITIONS, ClientTransport, EventRecord
+from fixadapter.queue.transport import ORDERS, POSITIONS, ClientTransport
 
 Event = OrderUpdate | CommandRejected | PositionsUpdate
 POLL_SECONDS = 1.0
@@ -73,7 +78,9 @@ class StrategyClient:
         self.cursor: dict[str, str] = dict(cursor or {ORDERS: "$", POSITIONS: "$"})
         self.orders: dict[str, OrderUpdate] = {}  # the latest update of each order seen, by ClOrdID
         self.refused: dict[str, CommandRejected] = {}  # refused submits, by ClOrdID
-        self._buffer: deque[EventRecord] = deque()
+        # Read from the transport, noted, and not yet taken by an events() loop (final_state only looks).
+        self._buffer: deque[Event] = deque()
+        self._reading = asyncio.Lock()  # one read of the transport at a time: the cursor is shared
 
     @classmethod
     def redis(
@@ -99,7 +106,17 @@ class StrategyClient:
     async def start(self) -> None:
         """Fix where events are read from now, before the first command: no answer can slip past."""
         if "$" in self.cursor.values():
-            self._buffer.extend(await self._transport.read_events(self.strategy, self.cursor, 0))
+            async with self._reading:
+                if "$" in self.cursor.values():
+                    await self._read(0)
+
+    async def _read(self, timeout: float) -> None:
+        """One read of the transport (the caller holds `_reading`): every event noted, then kept for
+        events()."""
+        for record in await self._transport.read_events(self.strategy, self.cursor, timeout):
+            event = decode_event(record.data)
+            self._note(event)
+            self._buffer.append(event)
 
     async def close(self) -> None:
         await self._transport.close()
@@ -193,23 +210,23 @@ class StrategyClient:
             raise ValueError(
                 f"command is {len(data)} bytes; the daemon refuses over {MAX_COMMAND_BYTES}: send less"
             )
+        await self.start()  # a client used without `async with`: the answers are read from here on
         await self._transport.send_command(self.strategy, data)
 
     async def events(self, from_start: bool = False) -> AsyncIterator[Event]:
         """Every event for this strategy (and positions), in order, until the caller stops iterating."""
         if from_start:
-            self.cursor = {ORDERS: "0", POSITIONS: "0"}
-            self._buffer.clear()
+            async with self._reading:
+                self.cursor = {ORDERS: "0", POSITIONS: "0"}
+                self._buffer.clear()
         while True:
             if not self._buffer:
-                self._buffer.extend(
-                    await self._transport.read_events(self.strategy, self.cursor, POLL_SECONDS)
-                )
+                async with self._reading:
+                    if not self._buffer:
+                        await self._read(POLL_SECONDS)
             while self._buffer:
                 # Taken off before it is yielded: a caller that stops iterating leaves the rest for the next.
-                event = decode_event(self._buffer.popleft().data)
-                self._note(event)
-                yield event
+                yield self._buffer.popleft()
 
     def _note(self, event: Event) -> None:
         if isinstance(event, OrderUpdate):
@@ -225,12 +242,12 @@ class StrategyClient:
         return self.refused.get(cl_ord_id)
 
     async def final_state(self, cl_ord_id: str) -> OrderUpdate | CommandRejected:
-        """Wait for the order's final update or its submit's refusal (wrap it in a timeout)."""
-        seen = self.final(cl_ord_id)
-        if seen is not None:
-            return seen
-        async for _event in self.events():
+        """Wait for the order's final update or its submit's refusal (wrap it in a timeout). It takes no
+        event: what it reads stays for events(), which yields it next."""
+        while True:
             seen = self.final(cl_ord_id)
             if seen is not None:
                 return seen
-        raise AssertionError("unreachable: events() does not end")
+            async with self._reading:
+                if self.final(cl_ord_id) is None:
+                    await self._read(POLL_SECONDS)
