@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
-from fixadapter import __version__
+from fixadapter import __version__, cli_orders
 from fixadapter.cli_support import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
@@ -429,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     _depth_parser(sub)
     _log_parser(sub)
     _kill_switch_parser(sub)
+    cli_orders.add_order_parsers(sub)
     _queue_parser(sub)
     _db_parser(sub)
     _openapi_parser(sub)
@@ -769,6 +770,9 @@ def main(argv: list[str] | None = None) -> int:
         "depth": _depth,
         "log": _log,
         "kill-switch": _kill_switch,
+        "orders": cli_orders.run_orders,
+        "positions": cli_orders.run_positions,
+        "cancel": cli_orders.run_cancel,
         "queue": _queue,
         "db": _db,
         "openapi": _openapi,

@@ -9,7 +9,13 @@
     GET  /metrics       the Prometheus registry of every account (series labelled `account`)
     GET  /orders        ?status=open|done|all (all) &strategy=NAME &limit=N (100, max 1000) &before=CURSOR:
                         {"orders": [newest first], "next": "/orders?...&before=..." or null on the last page}
-    GET  /positions     open positions as last stored (kept from fills, checked with the venue on a timer)
+    POST /orders/{cl_ord_id}/cancel   {"account"?: str, "by"?: str} (JSON body): ask the venue to cancel
+                        one order; DELETE /orders/{cl_ord_id}?account=NAME does the same.
+                        {"account", "order": {...}} (the order as it now is, usually cancel_requested);
+                        404 when the account has no such order, 409 when it cannot be cancelled (done,
+                        a cancel already asked, TRADE not ready), with the reason
+    GET  /positions     open positions as last stored (kept from fills, checked with the venue on a timer),
+                        each with its `symbol` name beside `symbol_id` (null if the SecurityList lacks it)
     GET  /kill-switch   {"state": {...}, "history": [newest first]}
     POST /kill-switch   {"action": "engage"|"release", "by": str, "reason": str, "account"?: str}
                         engage: {"state", "changed", "sweep": {"sent", "already_cancelling", "failed"}}
@@ -17,7 +23,7 @@
 
 /orders, /positions and /kill-switch are about one account: `?account=NAME` (in the POST body,
 "account"), which may be left out while the daemon trades one; an account it does not trade is 404.
-Every answer but /metrics is JSON; an error is {"error": "..."} with 400, 401, 404, 405, 415, 421 or 500.
+Every answer but /metrics is JSON; an error is {"error": "..."} with 400, 401, 404, 405, 409, 415, 421 or 500.
 When `daemon.http.token` is set, every endpoint but /healthz, /readyz and /metrics needs
 `Authorization: Bearer <token>` (orders and positions are trading information). A request whose Host
 header is not the bound host, localhost, 127.0.0.1, ::1 or one of `daemon.http.allowed_hosts` is answered
@@ -48,7 +54,7 @@ from fixadapter.daemon.http_guard import (
     allowed_host_names,
     host_name,
 )
-from fixadapter.errors import ConfigError
+from fixadapter.errors import ConfigError, OrderNotFound, OrderRejected
 from fixadapter.risk.kill_switch import KillSwitchEvent
 from fixadapter.store.reads import BadCursor, Cursor, StatusFilter
 
@@ -87,6 +93,21 @@ class UnknownAccount(LookupError):
     """Answered with 404 and its message."""
 
 
+class NotFound(LookupError):
+    """Answered with 404 and its message."""
+
+
+class Conflict(ValueError):
+    """Answered with 409 and its message: the request is understood but the order's state refuses it."""
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: str | None = None
+    by: Text | None = None
+
+
 class KillSwitchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,6 +134,8 @@ class HttpApi:
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_get("/orders", self.orders)
+        self.app.router.add_post("/orders/{cl_ord_id}/cancel", self.cancel_order)
+        self.app.router.add_delete("/orders/{cl_ord_id}", self.cancel_order)
         self.app.router.add_get("/positions", self.positions)
         self.app.router.add_get("/kill-switch", self.kill_switch)
         self.app.router.add_post("/kill-switch", self.change_kill_switch)
@@ -218,7 +241,37 @@ class HttpApi:
 
     async def positions(self, request: web.Request) -> web.Response:
         adapter = self._account(request.query.get("account"))
-        return web.json_response([p.model_dump(mode="json") for p in await adapter.positions()])
+        catalog = adapter.engine.catalog
+        answer = []
+        for position in await adapter.positions():
+            instrument = catalog.by_id(position.symbol_id)
+            row = position.model_dump(mode="json")
+            answer.append({"symbol": instrument.name if instrument else None, **row})
+        return web.json_response(answer)
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        """Cancel one order: POST with a JSON body (as the kill switch, so a web page cannot post it) or
+        DELETE (which a browser never sends cross-site without asking first)."""
+        asked = await _cancel_request(request) if request.method == "POST" else CancelRequest()
+        adapter = self._account(asked.account or request.query.get("account"))
+        cl_ord_id = request.match_info["cl_ord_id"]
+        order = await adapter.order(cl_ord_id)
+        if order is None:
+            raise NotFound(f"account {adapter.account} has no order {cl_ord_id[:64]!r}")
+        log.warning(
+            "cancel of order %s of account %s asked over HTTP from %s by %s",
+            cl_ord_id,
+            adapter.account,
+            request.remote or "?",
+            asked.by or "?",
+        )
+        try:
+            cancelling = await adapter.cancel(cl_ord_id)
+        except OrderNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except OrderRejected as exc:
+            raise Conflict(f"order {cl_ord_id} cannot be cancelled: {exc}") from None
+        return web.json_response({"account": adapter.account, "order": cancelling.model_dump(mode="json")})
 
     async def kill_switch(self, request: web.Request) -> web.Response:
         adapter = self._account(request.query.get("account"))
@@ -306,8 +359,10 @@ class HttpApi:
             return web.json_response({"error": str(exc)}, status=401, headers={"WWW-Authenticate": "Bearer"})
         except MisdirectedRequest as exc:
             return web.json_response({"error": str(exc)}, status=421)
-        except UnknownAccount as exc:
+        except (UnknownAccount, NotFound) as exc:
             return web.json_response({"error": str(exc)}, status=404)
+        except Conflict as exc:
+            return web.json_response({"error": str(exc)}, status=409)
         except web.HTTPException as exc:
             return web.json_response(
                 {"error": f"{exc.reason}: {request.method} {request.path}"},
@@ -376,24 +431,37 @@ def _order_query(request: web.Request) -> tuple[StatusFilter, str | None, int, C
     return status, strategy, limit, before  # type: ignore[return-value]  # checked above
 
 
-async def _kill_switch_request(request: web.Request) -> KillSwitchRequest:
+async def _json_body(request: web.Request) -> Any:
     # A browser sends a cross-site form or text/plain POST without asking first; application/json it
-    # must ask about (CORS preflight), which this server never grants. So a web page cannot flip the switch.
+    # must ask about (CORS preflight), which this server never grants. So a web page cannot post it.
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"send the body as Content-Type: application/json, not {request.content_type or 'nothing'}"
         )
     try:
-        body: Any = await request.json()
+        return await request.json()
     except ValueError as exc:
         raise BadRequest(f"the body must be a JSON object: {exc}") from None
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
+
+
+async def _kill_switch_request(request: web.Request) -> KillSwitchRequest:
+    body = await _json_body(request)
     try:
         return KillSwitchRequest.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise BadRequest(f"bad kill switch request: {problems}") from None
+        raise BadRequest(f"bad kill switch request: {_problems(exc)}") from None
+
+
+async def _cancel_request(request: web.Request) -> CancelRequest:
+    body = await _json_body(request)
+    try:
+        return CancelRequest.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(f"bad cancel request: {_problems(exc)}") from None
 
 
 def _event(event: KillSwitchEvent) -> dict[str, str]:
