@@ -548,9 +548,11 @@ def _depth(args: argparse.Namespace) -> int:
     from fixadapter.store.depth import require_depth_table
     from fixadapter.store.repository import OrderStore
 
-    if args.config is not None:
-        config = load_config(args.config)
-        url, storage = config.store.url, config.market_data.storage
+    if args.config is not None:  # the store alone: reading depth needs no account password
+        from fixadapter.config_parts import load_store_parts
+
+        parts = load_store_parts(args.config)
+        url, storage = parts.store_url, parts.depth_storage
     else:
         url, storage = args.store_url, DepthStorageConfig()
     store = OrderStore(url)
@@ -652,17 +654,21 @@ def _log(args: argparse.Namespace) -> int:
 def _log_verify(args: argparse.Namespace) -> int:
     """Print each chain's state; exit 1 naming the first tampered record, so scripts and cron can alert."""
     from fixadapter.compliance.chain import verify
-    from fixadapter.compliance.table import require_table
+    from fixadapter.compliance.locate import locate, missing_hint
+    from fixadapter.compliance.table import TABLE
+    from fixadapter.config_parts import load_store_parts
+    from fixadapter.store.checks import require_table
     from fixadapter.store.repository import make_engine
 
-    if args.config is not None:
-        config = load_config(args.config)
-        url = config.compliance_store_url
+    if args.config is not None:  # the databases alone: verifying needs no account password
+        url = load_store_parts(args.config).compliance_url
     else:
-        url = args.store_url
+        url, note = locate(args.store_url)
+        if note is not None:
+            print(f"fixadapter log verify: {note}", file=sys.stderr)
     engine = make_engine(url)
     try:
-        require_table(engine)
+        require_table(engine, TABLE, missing_hint(url))
         report = verify(engine, args.session, args.day)
     finally:
         engine.dispose()

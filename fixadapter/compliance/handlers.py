@@ -13,22 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from fixadapter.compliance.decode import Dictionary, default_dictionary_path
 from fixadapter.compliance.export import write
 from fixadapter.compliance.importer import Importer, ImportResult
+from fixadapter.compliance.locate import locate, missing_hint
 from fixadapter.compliance.logfile import LogFileError, LogFileReader, Problem
 from fixadapter.compliance.openapi_display import payload_type_name
 from fixadapter.compliance.query import Entry, FileSource, LogFilter, Source, StoreSource, order_life
-from fixadapter.compliance.table import require_table
+from fixadapter.compliance.table import TABLE
 from fixadapter.compliance.writer import ComplianceWriter
-from fixadapter.config import load_config
+from fixadapter.config_parts import StoreParts, load_store_parts
 from fixadapter.errors import FixAdapterError
+from fixadapter.store.checks import require_table
 from fixadapter.store.repository import make_engine
-
-if TYPE_CHECKING:
-    from fixadapter.config import AdapterConfig
 
 PROG = "fixadapter log"
 MAX_PROBLEMS_SHOWN = 100
@@ -41,16 +40,28 @@ class LogCommandError(FixAdapterError):
 # -- sources ------------------------------------------------------------------------------------------
 
 
-def _config(args: argparse.Namespace) -> AdapterConfig | None:
-    return None if getattr(args, "config", None) is None else load_config(args.config)
+def _config(args: argparse.Namespace) -> StoreParts | None:
+    """What the config says about the databases and the dictionary; its accounts (the trading password)
+    are neither needed nor checked: reading the log is no trading."""
+    return None if getattr(args, "config", None) is None else load_store_parts(args.config)
 
 
-def store_url(config: AdapterConfig) -> str:
+def store_url(config: StoreParts) -> str:
     """The database fix_messages lives in (AdapterConfig.compliance_store_url)."""
-    return config.compliance_store_url
+    return config.compliance_url
 
 
-def _dictionary(args: argparse.Namespace, config: AdapterConfig | None) -> Dictionary:
+def _given_url(args: argparse.Namespace) -> str | None:
+    """--store-url, or the compliance database beside it when it is the order store (said on stderr)."""
+    if args.store_url is None:
+        return None
+    url, note = locate(args.store_url)
+    if note is not None:
+        sys.stderr.write(f"{PROG}: {note}\n")
+    return url
+
+
+def _dictionary(args: argparse.Namespace, config: StoreParts | None) -> Dictionary:
     if args.dictionary is not None:
         return Dictionary.load(args.dictionary)
     if config is not None and config.dictionary.is_file():
@@ -72,12 +83,12 @@ def _reading(args: argparse.Namespace) -> Iterator[tuple[Source, Dictionary]]:
         files.check()
         yield files, dictionary
         return
-    url = store_url(config) if config is not None else args.store_url
+    url = store_url(config) if config is not None else _given_url(args)
     if url is None:
         raise LogCommandError("say where the messages are: --config, --store-url or --file")
     engine = make_engine(url)
     try:
-        require_table(engine)
+        require_table(engine, TABLE, missing_hint(url))
         yield StoreSource(engine), dictionary
     finally:
         engine.dispose()
@@ -208,11 +219,9 @@ def _write_file(path: Path, fill: Callable[[TextIO], int]) -> int:
     return count
 
 
-def _our_comp_id(config: AdapterConfig | None) -> str | None:
+def _our_comp_id(config: StoreParts | None) -> str | None:
     """The config's SenderCompID when it names one account (with several, --our-comp-id tells)."""
-    if config is None or len(config.accounts) != 1 or config.accounts[0].fix is None:
-        return None
-    return config.accounts[0].fix.sender_comp_id
+    return None if config is None else config.our_comp_id
 
 
 def _import(args: argparse.Namespace) -> int:
