@@ -45,14 +45,10 @@ class EventFanout:
         if queue in self._queues:
             self._queues.remove(queue)
 
-    async def events(self) -> AsyncIterator[OrderEvent]:
-        """Every order event from now on, in order, until the caller stops iterating."""
-        queue = self.subscribe()
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self.unsubscribe(queue)
+    def events(self) -> OrderEvents:
+        """Every order event from the call on (not from the first iteration: `events = adapter.events()`
+        before a submit gets the submit's own events), in order, until the caller stops iterating."""
+        return OrderEvents(self)
 
     def publish(self, event: OrderEvent) -> None:
         for queue in self._queues:
@@ -70,3 +66,31 @@ class EventFanout:
         except Exception:
             self._metrics.callback_errors.labels(where).inc()
             log.exception("an %s raised (ignored)", where.replace("_", " "))
+
+
+class OrderEvents(AsyncIterator[OrderEvent]):
+    """An iterator subscribed when made; it unsubscribes when closed (`aclose()`, the end of an
+    `async for` left by break or an exception through `async with contextlib.aclosing(...)`) or dropped."""
+
+    def __init__(self, fanout: EventFanout) -> None:
+        self._fanout = fanout
+        self._queue: asyncio.Queue[OrderEvent] | None = fanout.subscribe()
+
+    def __aiter__(self) -> OrderEvents:
+        return self
+
+    async def __anext__(self) -> OrderEvent:
+        if self._queue is None:
+            raise StopAsyncIteration
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._fanout.unsubscribe(self._queue)
+            self._queue = None
+
+    def __del__(self) -> None:
+        self.close()

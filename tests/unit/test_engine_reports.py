@@ -289,9 +289,10 @@ def test_a_retried_submission_after_a_replace_is_still_the_same_order(sqlite_url
     )
 
     async def scenario(engine: OrderEngine) -> None:
-        events = engine.events()
+        events = engine.events()  # subscribed here: the submit's own event comes first
         order = await engine.submit(request)
         engine.deliver(make_report(cl_ord_id="S-2", order_id="909", dedupe_key="ack"))
+        assert (await next_event(events, "S-2")).order.status is S.PENDING_NEW
         assert (await next_event(events, "S-2")).order.status is S.NEW
         await engine.replace(ReplaceOrder(cl_ord_id="S-2", quantity=20000, price="1.07", request_id="r1"))
         replaced = make_report(
