@@ -21,6 +21,7 @@ to a call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections import deque
@@ -55,6 +56,10 @@ from fixadapter.queue.transport import ORDERS, POSITIONS, ClientTransport
 
 Event = OrderUpdate | CommandRejected | PositionsUpdate
 POLL_SECONDS = 1.0
+# Events read (by final_state, or an events() loop's read) and not yet taken by an events() loop: a client
+# that only ever calls final_state keeps the newest this many, the oldest dropped with a warning.
+KEPT_EVENTS = 100_000
+log = logging.getLogger("fixadapter.client")
 
 
 class StrategyClient:
@@ -79,7 +84,8 @@ class StrategyClient:
         self.orders: dict[str, OrderUpdate] = {}  # the latest update of each order seen, by ClOrdID
         self.refused: dict[str, CommandRejected] = {}  # refused submits, by ClOrdID
         # Read from the transport, noted, and not yet taken by an events() loop (final_state only looks).
-        self._buffer: deque[Event] = deque()
+        self._buffer: deque[Event] = deque(maxlen=KEPT_EVENTS)
+        self._dropped = 0
         self._reading = asyncio.Lock()  # one read of the transport at a time: the cursor is shared
 
     @classmethod
@@ -116,6 +122,15 @@ class StrategyClient:
         for record in await self._transport.read_events(self.strategy, self.cursor, timeout):
             event = decode_event(record.data)
             self._note(event)
+            if len(self._buffer) == KEPT_EVENTS:
+                self._dropped += 1
+                if self._dropped == 1:
+                    log.warning(
+                        "strategy %s: %d events read and never taken by an events() loop; dropping the "
+                        "oldest (final_state and final still see every one)",
+                        self.strategy,
+                        KEPT_EVENTS,
+                    )
             self._buffer.append(event)
 
     async def close(self) -> None:

@@ -168,3 +168,24 @@ def test_a_loop_that_stops_leaves_the_rest_for_the_next_loop(make_setup):
             assert kinds(first + rest) == [("o0", "filled"), ("o1", "filled"), ("o2", "filled")]
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_only_waits_on_final_state_keeps_a_bounded_number_of_events(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    monkeypatch.setattr("fixadapter.client.KEPT_EVENTS", 3)
+
+    async def scenario() -> None:
+        async with memory_setup() as setup, setup.client as client:
+            for n in range(5):
+                await setup.publish(update(f"o{n}", OrderEventKind.FILLED, OrderStatus.FILLED))
+            for n in range(5):  # every one seen by final_state
+                assert isinstance(await asyncio.wait_for(client.final_state(f"o{n}"), 5), OrderUpdate)
+            assert kinds(await take(client.events(), 3)) == [
+                ("o2", "filled"),
+                ("o3", "filled"),
+                ("o4", "filled"),
+            ]
+
+    asyncio.run(scenario())
+    assert "3 events read and never taken by an events() loop; dropping the oldest" in caplog.text
