@@ -2,9 +2,11 @@
 objects behind them are built in wiring.py.
 
     async with Adapter(load_config(path)) as adapter:
+        await adapter.wait_ready()
+        events = adapter.events()  # subscribed when called: made before the submit, it misses nothing
         order = await adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
                                               quantity=10000))
-        async for event in adapter.events():
+        async for event in events:
             ...
 
 Events also arrive by callback (`on_event`). Every method raises a FixAdapterError subclass whose

@@ -3,7 +3,8 @@
     async with StrategyClient.redis("redis://127.0.0.1:6379/0", strategy="momo") as client:
         cl_ord_id = await client.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market",
                                                  quantity=10000))
-        async for event in client.events():
+        final = await client.final_state(cl_ord_id)  # takes no event from the loop below
+        async for event in client.events():  # every event since the client started
             ...
 
 Commands are fire-and-forget onto the queue: the answer comes as events (`order` updates, or a
