@@ -20,13 +20,14 @@ from pydantic import SecretStr
 
 from fixadapter.api import Adapter, Desk
 from fixadapter.cli import main
-from fixadapter.config import HttpConfig
+from fixadapter.config import HttpConfig, build_config
 from fixadapter.daemon.http import HttpApi
+from fixadapter.daemon.service import Daemon as DaemonService
 from fixadapter.model.enums import OrderStatus
 from fixadapter.model.requests import NewOrder
-from fixadapter.sim.process import SimProcess
+from fixadapter.sim.process import SimAccountCredentials, SimProcess
 
-from .conftest import ConfigFactory
+from .conftest import ConfigFactory, SimFactory
 
 TOKEN = "orders-test-token"  # noqa: S105 - a test token
 DEADLINE = 30.0
@@ -220,3 +221,58 @@ def test_no_daemon_answering_exits_2_with_the_hint(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.startswith("fixadapter orders: no daemon answering at http://127.0.0.1:1: ")
     assert "is `fixadapter run` running with daemon.http enabled?" in err
+
+
+def test_with_two_accounts_each_command_names_one_and_touches_only_its_orders(
+    start_sim: SimFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    alice = SimAccountCredentials("alice", "demo.sim.1001", "1001", "alice-secret-1001")
+    bob = SimAccountCredentials("bob", "demo.sim.2002", "2002", "bob-secret-2002")
+    sim = start_sim(accounts=(alice, bob), extra_args=("--tick-ms", "100"))
+    config = build_config(
+        {
+            "accounts": [
+                {"name": "alice", "fix": sim.adapter_settings(account="alice")},
+                {"name": "bob", "fix": sim.adapter_settings(account="bob")},
+            ],
+            "store": {"url": f"sqlite:///{tmp_path / 'desk.db'}"},
+            "orders": {"ready_timeout_seconds": 15, "reconcile_timeout_seconds": 3},
+            "daemon": {"http": {"port": 0}},
+        },
+        environ={},
+    )
+    monkeypatch.delenv("FIXADAPTER_HTTP_TOKEN", raising=False)
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, list(argv))  # blocking, as from a shell: the loop serves on
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    async def scenario() -> None:
+        daemon = DaemonService(config)
+        await daemon.start()
+        try:
+            for adapter in daemon.desk:
+                await adapter.wait_ready(DEADLINE)
+            url = f"http://127.0.0.1:{daemon.http_port}"
+            await daemon.desk["bob"].submit(resting_buy("BOB-1"))
+
+            code, _, err = await cli("orders", "--url", url)
+            assert code == 1
+            assert "HTTP 400: this daemon trades several accounts (alice, bob): name one with account=" in err
+            code, out, _ = await cli("orders", "--url", url, "--account", "bob")
+            assert code == 0 and "BOB-1" in out
+            assert await cli("orders", "--url", url, "--account", "alice") == (0, "no orders\n", "")
+
+            code, _, err = await cli("cancel", "BOB-1", "--url", url, "--account", "alice")
+            assert code == 1 and "HTTP 404: account alice has no order 'BOB-1'" in err
+            code, out, _ = await cli("cancel", "BOB-1", "--url", url, "--account", "bob")
+            assert code == 0 and out.startswith("cancel of BOB-1 (account bob) asked of the venue")
+            async with asyncio.timeout(DEADLINE):
+                while (order := await daemon.desk["bob"].order("BOB-1")) is None or not order.is_done:
+                    await asyncio.sleep(0.05)
+            assert order.status == OrderStatus.CANCELLED
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
