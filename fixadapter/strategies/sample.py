@@ -44,8 +44,8 @@ class StrategyFailed(RuntimeError):
 class _Events:
     """One task reads the client's events for the whole run; steps wait for what it has seen.
 
-    Nothing breaks out of `client.events()`: leaving it early would drop the rest of a batch already
-    read. Steps check `client.orders`, `client.final()` and what this reader noted instead.
+    Nothing breaks out of `client.events()`: one reader notes every event in order, and steps check
+    `client.orders`, `client.final()` and what this reader noted instead of reading events themselves.
     """
 
     def __init__(self, client: StrategyClient) -> None:
