@@ -420,6 +420,19 @@ def _db(args: argparse.Namespace) -> int:
     return run_db_command(args)
 
 
+def _check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fixadapter.check.command import add_check_parser
+
+    add_check_parser(sub)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`fixadapter check`: each account's connection, step by step (fixadapter/check/)."""
+    from fixadapter.check.command import run_check
+
+    return run_check(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = CliParser(prog="fixadapter", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fixadapter {__version__}")
@@ -433,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     _queue_parser(sub)
     _db_parser(sub)
     _openapi_parser(sub)
+    _check_parser(sub)
     run = sub.add_parser("run", help="run the adapter until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
     demo = sub.add_parser(
@@ -782,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         "queue": _queue,
         "db": _db,
         "openapi": _openapi,
+        "check": _check,
     }
     try:
         return commands[args.command](args)

@@ -1,0 +1,79 @@
+"""`fixadapter check --config FILE [--account NAME]`: its arguments and its run (exit 0: every step
+passed, 1: a step failed; a config the adapter cannot load exits 2 like every command)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from fixadapter.check.report import Report
+from fixadapter.config import AdapterConfig, load_config
+from fixadapter.logs import configure_logging
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check",
+        help="connect to each account as the daemon would (TCP, TLS, logon, SecurityList, positions; Open "
+        "API auth, token, account) and say what works and what is wrong; never places an order",
+        description="Exit code 0 when every step passed, 1 when one failed, 2 when the config is invalid.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="YAML config (see README)")
+    p.add_argument("--account", help="check only this configured account (default: every one)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds each step may take (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--log-level",
+        default="CRITICAL",
+        help="also show the adapter's own log at this level on stderr (default: none)",
+    )
+
+
+def _print(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    names = [config.account(args.account).name] if args.account else config.account_names
+    configure_logging(args.log_level.upper())
+    logging.getLogger("fixadapter").setLevel(args.log_level.upper())
+    report = Report(out=_print)
+    return asyncio.run(check_accounts(config, names, report, args.timeout))
+
+
+async def check_accounts(config: AdapterConfig, names: list[str], report: Report, timeout: float) -> int:
+    from fixadapter.check.fix import check_fix
+    from fixadapter.check.openapi import check_openapi
+
+    failed: list[str] = []
+    for number, name in enumerate(names):
+        if number:
+            report.heading("")
+        first = len(report.steps)
+        if config.account(name).fix is not None:
+            await check_fix(config, name, report, timeout)
+        else:
+            await check_openapi(config, name, report, timeout)
+        if report.failures(first):
+            failed.append(name)
+    report.heading("")
+    if failed:
+        count = len(report.failures())
+        report.heading(f"FAILED: {count} check(s) failed for {', '.join(failed)}; see 'what to do' above")
+        return 1
+    report.heading(f"OK: every check passed for {', '.join(names)}")
+    return 0
+
+
+__all__ = ["add_check_parser", "check_accounts", "run_check"]
