@@ -279,7 +279,7 @@ def test_tls_certificates_for_another_name_or_expired_are_named(start_sim: SimFa
     assert "check the clock, then tell the broker" in result.advice("TRADE TLS")
 
 
-def test_an_open_api_token_missing_says_to_log_in(sim: SimProcess, tmp_path: Path):
+def test_an_open_api_token_missing_or_a_wrong_client_secret_says_what_to_do(sim: SimProcess, tmp_path: Path):
     ensure_token_key()
     token_file = tmp_path / "tokens.bin"
     openapi, env = openapi_account(sim, token_file)
@@ -290,6 +290,14 @@ def test_an_open_api_token_missing_says_to_log_in(sim: SimProcess, tmp_path: Pat
     assert result.step("token") == ("FAILED", f"no token stored for fixadapter-sim/default in {token_file}")
     assert result.advice("token").startswith("run `fixadapter openapi login --client-id fixadapter-sim`")
     assert result.step("account auth") == ("SKIPPED", "no usable token")
+
+    wrong = {next(iter(env)): "not-the-client-secret"}
+    refused = check(tmp_path, {"accounts": [{"name": "desk", "openapi": openapi}]}, wrong)
+    assert refused.code == 1
+    assert refused.step("application auth") == ("FAILED", "refused: CH_CLIENT_AUTH_FAILURE")
+    assert "FIXADAPTER_ACCOUNTS__DESK__OPENAPI__CLIENT_SECRET" in refused.advice("application auth")
+    assert refused.step("token") == ("SKIPPED", "the application is not authorised")
+    refused.shows_none_of("not-the-client-secret", env[next(iter(env))])
 
 
 def test_an_expired_open_api_token_is_refreshed_or_said_to_be_dead(sim: SimProcess, tmp_path: Path):
