@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -33,8 +32,10 @@ def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument(
         "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         default="CRITICAL",
-        help="also show the adapter's own log at this level on stderr (default: none)",
+        help="also show the adapter's own log at this level on stderr (default: CRITICAL, nearly none)",
     )
 
 
@@ -46,8 +47,7 @@ def _print(line: str) -> None:
 def run_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     names = [config.account(args.account).name] if args.account else config.account_names
-    configure_logging(args.log_level.upper())
-    logging.getLogger("fixadapter").setLevel(args.log_level.upper())
+    configure_logging(args.log_level)
     report = Report(out=_print)
     return asyncio.run(check_accounts(config, names, report, args.timeout))
 
