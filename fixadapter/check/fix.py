@@ -151,6 +151,7 @@ async def check_fix(config: AdapterConfig, name: str, report: Report, timeout: f
             account.tls_ca_file,
             account.tls_timeout_seconds,
             PORTS_HINT,
+            setting(name, "tls_ca_file"),
         )
         if await probe(endpoint, report, client_context(account.tls_ca_file) if tls else None):
             reachable.add(kind)

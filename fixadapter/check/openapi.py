@@ -317,6 +317,7 @@ async def check_openapi(config: AdapterConfig, name: str, report: Report, timeou
         settings.ca_file,
         timeout,
         PORTS_HINT,
+        f"accounts[{name}].openapi.ca_file",
     )
     if not await probe(endpoint, report, client_context(settings.ca_file)):
         report.skipped("application auth", "the server is not reachable")

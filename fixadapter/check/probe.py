@@ -42,6 +42,7 @@ class Endpoint:
     ca_file: Path | None
     timeout: float
     ports_hint: str
+    ca_setting: str = "account.tls_ca_file"  # the config key that pins a CA for this endpoint
 
     @property
     def where(self) -> str:
@@ -110,7 +111,8 @@ async def _handshake(
         writer.transport.abort()
         failure = classify_handshake(exc, attempt)
         words = REASON_WORDS.get(failure.reason, failure.reason.replace("_", " "))
-        report.failed(name, f"{words}: {failure.detail}", failure.advice, timer.seconds)
+        advice = failure.advice.replace("account.tls_ca_file", endpoint.ca_setting)
+        report.failed(name, f"{words}: {failure.detail}", advice, timer.seconds)
         return False
     seconds = timer.seconds
     ssl_object = writer.get_extra_info("ssl_object")

@@ -300,6 +300,31 @@ def test_an_open_api_token_missing_or_a_wrong_client_secret_says_what_to_do(sim:
     refused.shows_none_of("not-the-client-secret", env[next(iter(env))])
 
 
+def test_an_open_api_account_id_or_ca_that_is_wrong_is_named(sim: SimProcess, tmp_path: Path):
+    token_file = tmp_path / "tokens.bin"
+    grant(sim, token_file)
+    openapi, env = openapi_account(sim, token_file)
+    unknown = {**openapi, "ctid_trader_account_id": 99999999}
+    result = check(tmp_path, {"accounts": [{"name": "desk", "openapi": unknown}]}, env)
+    assert result.code == 1
+    assert result.step("token")[0] == "OK"
+    assert result.step("account auth") == (
+        "FAILED",
+        "account auth refused: CH_CTID_TRADER_ACCOUNT_NOT_FOUND: no account 99999999 (give the "
+        "ctidTraderAccountId, not the trader login; `fixadapter openapi login` lists them)",
+    )
+    assert result.step("trader") == ("SKIPPED", "the account is not authorised")
+
+    other_ca = tmp_path / "other-ca.pem"
+    make_ca("not the simulator's CA").write(other_ca, tmp_path / "other-ca-key.pem")
+    untrusted = {**openapi, "ca_file": str(other_ca)}
+    result = check(tmp_path, {"accounts": [{"name": "desk", "openapi": untrusted}]}, env)
+    outcome, text = result.step("Open API TLS")
+    assert outcome == "FAILED" and text.startswith("certificate not trusted (signed by an unknown CA): ")
+    assert "pinned in accounts[desk].openapi.ca_file" in result.advice("Open API TLS")
+    assert result.step("application auth") == ("SKIPPED", "the server is not reachable")
+
+
 def test_an_expired_open_api_token_is_refreshed_or_said_to_be_dead(sim: SimProcess, tmp_path: Path):
     token_file = tmp_path / "tokens.bin"
     live = grant(sim, token_file)
