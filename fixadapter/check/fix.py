@@ -29,6 +29,7 @@ PORTS_HINT = (
 )
 WRONG_SUB_ID = re.compile(r"TargetSubID is assigned with the unexpected value '([^']*)', expected '([^']*)'")
 KINDS = (SessionKind.QUOTE, SessionKind.TRADE)
+RECONNECT_NEVER_SECONDS = 300  # the longest reconnect_seconds the config takes: longer than any check
 
 
 def setting(account: str, key: str) -> str:
@@ -93,6 +94,20 @@ def refusal(name: str, account: AccountConfig, kind: SessionKind, text: str | No
             "on the broker's FIX API credentials form",
         )
     return said, "check the login, password and CompIDs against the broker's FIX API credentials form"
+
+
+def single_attempt(config: AdapterConfig, name: str) -> AdapterConfig:
+    """The config with one Logon per session: the first refusal stops that session's attempts (a broker
+    may lock an account that keeps logging on with a wrong password) and QuickFIX's next connection would
+    come after the check is over."""
+    entry = config.account(name)
+    fix = config.fix_settings(name).model_copy(
+        update={"logon_refusals_max": 1, "reconnect_seconds": RECONNECT_NEVER_SECONDS}
+    )
+    accounts = tuple(
+        entry.model_copy(update={"fix": fix}) if other.name == name else other for other in config.accounts
+    )
+    return config.model_copy(update={"accounts": accounts})
 
 
 class _Sessions:
@@ -172,7 +187,7 @@ async def _sessions(
     from fixadapter.connectors.fix.connector import FixConnector  # quickfix loads only when used
 
     metrics = Metrics(account=name, connector="fix")
-    connector = FixConnector(config, metrics, account=name)
+    connector = FixConnector(single_attempt(config, name), metrics, account=name)
     sessions = _Sessions()
     timer = Timer()
     await connector.start(sessions.deliver)
