@@ -115,6 +115,7 @@ class _Sessions:
 
     def __init__(self) -> None:
         self.first: dict[SessionKind, ConnectionStatus] = {}
+        self.answered_at: dict[SessionKind, float] = {}  # time.monotonic() of each first status
         self.logged_on: set[SessionKind] = set()
         self.logged_out_after_logon: set[SessionKind] = set()
         self.last_logout = 0.0  # time.monotonic() of the latest logout after a logon
@@ -124,7 +125,9 @@ class _Sessions:
         if not isinstance(report, ConnectionStatus):
             return
         kind = SessionKind.TRADE if report.channel is Channel.TRADING else SessionKind.QUOTE
-        self.first.setdefault(kind, report)
+        if kind not in self.first:
+            self.first[kind] = report
+            self.answered_at[kind] = time.monotonic()
         if report.state is SessionState.LOGGED_ON:
             self.logged_on.add(kind)
         elif kind in self.logged_on:
@@ -189,12 +192,12 @@ async def _sessions(
     metrics = Metrics(account=name, connector="fix")
     connector = FixConnector(single_attempt(config, name), metrics, account=name)
     sessions = _Sessions()
-    timer = Timer()
+    started = time.monotonic()
     await connector.start(sessions.deliver)
     try:
         await sessions.wait(reachable, timeout)
-        seconds = timer.seconds
         for kind in KINDS:
+            seconds = sessions.answered_at.get(kind, time.monotonic()) - started
             step = f"{kind.value} logon"
             if kind not in reachable:
                 report.skipped(step, f"{account.endpoint(kind)} is not reachable")
