@@ -31,6 +31,12 @@ def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help=f"seconds each step may take (default {DEFAULT_TIMEOUT:g})",
     )
     p.add_argument(
+        "--refresh-token",
+        action="store_true",
+        help="Open API: refresh the token even when it is not due (proves the refresh works; the stored "
+        "pair rotates, a running daemon on the same token store follows)",
+    )
+    p.add_argument(
         "--log-level",
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -49,10 +55,12 @@ def run_check(args: argparse.Namespace) -> int:
     names = [config.account(args.account).name] if args.account else config.account_names
     configure_logging(args.log_level)
     report = Report(out=_print)
-    return asyncio.run(check_accounts(config, names, report, args.timeout))
+    return asyncio.run(check_accounts(config, names, report, args.timeout, args.refresh_token))
 
 
-async def check_accounts(config: AdapterConfig, names: list[str], report: Report, timeout: float) -> int:
+async def check_accounts(
+    config: AdapterConfig, names: list[str], report: Report, timeout: float, refresh_token: bool = False
+) -> int:
     from fixadapter.check.fix import check_fix
     from fixadapter.check.openapi import check_openapi
 
@@ -64,7 +72,7 @@ async def check_accounts(config: AdapterConfig, names: list[str], report: Report
         if config.account(name).fix is not None:
             await check_fix(config, name, report, timeout)
         else:
-            await check_openapi(config, name, report, timeout)
+            await check_openapi(config, name, report, timeout, refresh_token)
         if report.failures(first):
             failed.append(name)
     report.heading("")

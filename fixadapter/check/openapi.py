@@ -58,7 +58,15 @@ def _left(seconds: float) -> str:
 class _Steps:
     """One account's steps on one connection."""
 
-    def __init__(self, name: str, settings: OpenApiAccountConfig, report: Report, timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: OpenApiAccountConfig,
+        report: Report,
+        timeout: float,
+        refresh_token: bool = False,
+    ) -> None:
+        self.refresh_token = refresh_token
         self.name = name
         self.settings = settings
         self.report = report
@@ -166,6 +174,9 @@ class _Steps:
             )
             return None
         left = pair.seconds_left()
+        if left >= self.settings.refresh_before_seconds and self.refresh_token:
+            state = "valid, refresh asked for"
+            return await self._refresh(store, key, pair, state, timer)
         if left >= self.settings.refresh_before_seconds:
             self.report.ok(
                 "token",
@@ -301,7 +312,11 @@ class _Steps:
         self.report.ok("account logout", f"account {self.ctid} logged out", timer.seconds)
 
 
-async def check_openapi(config: AdapterConfig, name: str, report: Report, timeout: float) -> None:
+async def check_openapi(
+    config: AdapterConfig, name: str, report: Report, timeout: float, refresh_token: bool = False
+) -> None:
+    """`refresh_token`: refresh a token that is not due yet too (the pair rotates and is stored: a daemon
+    using the same store reads the new one when the server invalidates its old one)."""
     settings = config.account(name).openapi
     if settings is None:
         raise ConfigError(f"account {name} has no `openapi` section")
@@ -322,7 +337,7 @@ async def check_openapi(config: AdapterConfig, name: str, report: Report, timeou
     if not await probe(endpoint, report, client_context(settings.ca_file)):
         report.skipped("application auth", "the server is not reachable")
         return
-    await _Steps(name, settings, report, timeout).run()
+    await _Steps(name, settings, report, timeout, refresh_token).run()
 
 
 __all__ = ["check_openapi", "token_store"]

@@ -141,8 +141,14 @@ def test_every_step_ok_for_a_fix_account_and_an_open_api_account(start_sim: SimF
         password, secret_env["FIXADAPTER_ACCOUNTS__DESK__OPENAPI__CLIENT_SECRET"], *_tokens(pair)
     )
 
-    alone = check(tmp_path, config, env, "--account", "desk")
+    alone = check(tmp_path, config, env, "--account", "desk", "--refresh-token")
     assert alone.code == 0 and "account fixdesk" not in alone.out and "account desk" in alone.out
+    outcome, text = alone.step("token")  # the refresh proven on a token not due for one
+    assert outcome == "OK" and text.startswith("valid, refresh asked for: refreshed, the new one expires ")
+    assert alone.step("account auth")[0] == "OK"
+    rotated = FileTokenStore(token_file).load(grant_key("fixadapter-sim"))
+    assert rotated is not None and rotated.refresh_token != pair.refresh_token
+    alone.shows_none_of(*_tokens(pair), *_tokens(rotated))
 
 
 def test_a_wrong_password_is_the_venues_refusal_with_the_variable_to_set(sim: SimProcess, tmp_path: Path):
