@@ -4,8 +4,9 @@ positions, and a cancel of one order, over its HTTP API (as `fixadapter kill-swi
 The daemon is found with --url, else the config's daemon.http (--config, read without validating the
 accounts' credentials), else http://127.0.0.1:8080. The token, when the daemon has one, comes from
 FIXADAPTER_HTTP_TOKEN (--token-env names another variable), else from the config's daemon.http.token;
-it is sent, never printed. Exit 0: answered (the cancel asked of the venue); 1: the daemon refused (its
-message: no such order, already done, no token...); 2: no daemon answering or a bad argument.
+it is sent, never printed. Exit codes as every command's (cli_support): 0 answered (the cancel asked of
+the venue); 1 the daemon refused (its message: no such order, already done, no token...) or no daemon
+answers; 2 a bad argument.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, TypeAlias
+
+from fixadapter.cli_support import EXIT_FAILED
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -122,7 +125,7 @@ def _call(
         return 1
     except Unreachable as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
-        return 2
+        return EXIT_FAILED
     sys.stdout.write((json.dumps(answer, indent=2) if args.json else text(answer)) + "\n")
     return 0
 

@@ -216,8 +216,8 @@ def test_the_url_and_token_come_from_the_configs_daemon_http_without_any_passwor
     assert capsys.readouterr().out.strip() == "no orders"
 
 
-def test_no_daemon_answering_exits_2_with_the_hint(capsys: pytest.CaptureFixture[str]):
-    assert main(["orders", "--url", "http://127.0.0.1:1"]) == 2
+def test_no_daemon_answering_exits_1_with_the_hint(capsys: pytest.CaptureFixture[str]):
+    assert main(["orders", "--url", "http://127.0.0.1:1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fixadapter orders: no daemon answering at http://127.0.0.1:1: ")
     assert "is `fixadapter run` running with daemon.http enabled?" in err

@@ -106,7 +106,7 @@ def test_log_search_on_a_store_with_no_messages_anywhere_names_the_database_they
     orders.close()
     code = main(["log", "search", "--store-url", f"sqlite:///{alone}"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 1  # refused: nothing to read there (usage errors are 2)
     assert f"no fix_messages table at sqlite:///{alone}" in err
     assert f"beside a SQLite store they go to sqlite:///{tmp_path / 'alone-fix.db'}" in err
 
@@ -126,6 +126,7 @@ def test_depth_with_a_config_without_any_password_reads_the_store(
 def test_a_bad_store_section_is_still_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     config = tmp_path / "config.yaml"
     config.write_text(PASSWORDLESS + "store:\n  url: 5\n  colour: blue\n", encoding="utf-8")
-    assert main(["depth", "latest", "--config", str(config), "--symbol", "EURUSD"]) == 2
+    # a bad configuration is a refusal (usage errors are 2)
+    assert main(["depth", "latest", "--config", str(config), "--symbol", "EURUSD"]) == 1
     err = capsys.readouterr().err
     assert "store.colour: Extra inputs are not permitted" in err
