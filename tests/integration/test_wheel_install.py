@@ -1,7 +1,7 @@
 """The built wheel works outside the checkout (issue 16, item 10): `pip wheel . --no-deps`, installed into a
 fresh venv (no system site packages), run from an empty temporary directory, runs `fixadapter --version`,
-`fixadapter simulate` up to its ready line, and an order against it, with the FIX dictionary and the QuickFIX
-session template read from the package (no spec/ or sessions.cfg anywhere near).
+`fixadapter simulate` up to its ready line, an order and `fixadapter check` against it, with the FIX
+dictionary and the QuickFIX session template read from the package (no spec/ or sessions.cfg anywhere near).
 
 The dependencies are not downloaded: the fresh venv gets one .pth line naming this interpreter's
 site-packages, a plain path entry (its own .pth files, such as an editable install's finder pointing at a
@@ -122,6 +122,15 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_simulator_and_an_order_out
             timeout=120,
             check=False,
         )
+        check = subprocess.run(
+            [fixadapter, "check", "--config", "sim-config.yaml"],
+            cwd=elsewhere,
+            env={**env, "FIXADAPTER_ACCOUNTS__SIM__FIX__PASSWORD": PASSWORD},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         watchdog.cancel()
         simulator.terminate()
@@ -133,4 +142,6 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_simulator_and_an_order_out
 
     assert order.returncode == 0, order.stdout + order.stderr
     assert [line.split()[0] for line in order.stdout.splitlines()] == ["submitted", "accepted", "filled"]
+    assert check.returncode == 0, check.stdout + check.stderr  # `fixadapter check`: every step OK
+    assert "FAILED" not in check.stdout and PASSWORD not in check.stdout + check.stderr
     assert not (elsewhere / "spec").exists() and not (elsewhere / "sessions.cfg").exists()
