@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fixadapter.alarms import Alarms, shared_on
 from fixadapter.model.requests import DEFAULT_ACCOUNT
+from fixadapter.ops_metrics import register_build_info  # also turns `_created` series off
 
 ROUTE_LABELS = ("account", "connector")  # the labels a Metrics binds on session, message and order metrics
 ACCOUNT_LABELS = ("account",)  # on the kill switch (alarms carry it too: fixadapter.alarms)
@@ -63,6 +64,7 @@ class _Families:
         self._daemon_families(r)
         self._tls_families(r)
         self._openapi_families(r)
+        self.build_info = register_build_info(r)
 
     def _session_families(self, r: CollectorRegistry) -> None:
         route = ROUTE_LABELS

@@ -25,6 +25,7 @@ from fixadapter.engine.pre_trade import PreTrade, QuoteSource
 from fixadapter.errors import ConfigError, UnknownSymbol
 from fixadapter.metrics import Metrics
 from fixadapter.model.market import Book, Quote
+from fixadapter.ops_metrics import register_process_collectors
 from fixadapter.store.depth import DepthRecorder
 from fixadapter.store.reads import StoreReader
 from fixadapter.store.repository import OrderStore
@@ -135,6 +136,7 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     if unknown:
         raise ConfigError(f"connectors given for accounts not configured: {', '.join(unknown)}")
     registry = CollectorRegistry()
+    register_process_collectors(registry)
     metrics = {
         entry.name: Metrics(registry, account=entry.name, connector=entry.connector)
         for entry in config.accounts

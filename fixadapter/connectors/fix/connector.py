@@ -68,6 +68,10 @@ class FixConnector:
         self._fix = config.fix_settings(self._entry.name)
         self._host = host or FixHost(config, [self._entry.name])
         self._metrics = metrics
+        for kind in SessionKind:  # a series from the start: an alert on 0 fires before any first logon
+            metrics.session_up.labels(kind.value).set(0)
+            if self._fix.tls(kind):
+                metrics.tls_connected.labels(kind.value).set(0)
         self._ids = ids or IdAllocator()
         self._sessions: FixSessions | None = None
         self._market_sink: Callable[[Any], None] | None = None

@@ -137,6 +137,7 @@ class OpenApiConnector:
         self._ctid = settings.ctid_trader_account_id
         self._link = link
         self._metrics = metrics
+        metrics.openapi_account_authorised.labels().set(0)  # a series from the start, for an alert on 0
         self._clock = clock
         self._deliver: Deliver | None = None
         self._symbols: dict[int, SymbolSpec] = {}
