@@ -151,12 +151,18 @@ class MarketData:
         with self.subscriptions.lock:
             subscription, created = self.subscriptions.add(instrument.symbol_id, instrument.name, depth)
             waiter = self._waiters.get(subscription.md_req_id)
+            sent = False
             if created:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters[subscription.md_req_id] = waiter
                 if self._quote_up:
                     self._send(subscription, subscribe=True)
-        log.info("subscribed %s %s (%s)", subscription.kind, subscription.symbol, subscription.md_req_id)
+                    sent = True
+        what = f"{subscription.kind} {subscription.symbol} ({subscription.md_req_id})"
+        if sent or not created:
+            log.info("subscribed %s", what)
+        else:  # never "subscribed" while nothing was sent: the stream waits for the route
+            log.info("%s is not logged on: %s will be requested when it logs on", self._route, what)
         if wait and waiter is not None and not waiter.done():
             await self._wait_first(subscription, waiter)
         return subscription

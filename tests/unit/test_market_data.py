@@ -317,3 +317,22 @@ def test_no_snapshot_in_time_withdraws_the_subscription_and_says_what_to_do() ->
         assert market.subscriptions.all() == []
 
     run(scenario, subscribe_timeout_seconds=0.2)
+
+
+def test_a_subscription_made_while_quote_is_down_is_never_logged_as_subscribed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario(market: MarketData, connector: FakeConnector) -> None:
+        caplog.set_level("INFO", logger="fixadapter.market")
+        task = asyncio.create_task(market.subscribe("EURUSD", depth=True))
+        await settle(market)
+        said = [r.getMessage() for r in caplog.records if "EURUSD" in r.getMessage()]
+        assert len(said) == 1 and not said[0].startswith("subscribed"), said
+        assert said[0].startswith("QUOTE is not logged on: depth EURUSD"), said
+        assert said[0].endswith("will be requested when it logs on")
+        connector.logon()
+        await settle(market)
+        connector.push(depth_w(1, BOOK))
+        await task
+
+    run(scenario)

@@ -21,6 +21,7 @@ from fixadapter.connectors.fix import tags as t
 from fixadapter.connectors.fix.codec import DECODERS, decode_refusal, unknown_tags
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.market_codec import MARKET_MSG_TYPES
+from fixadapter.connectors.fix.reachability import Reachability
 from fixadapter.connectors.fix.sent import ID_TAGS, SentMessages
 from fixadapter.connectors.fix.wire import Fields, WireError, to_int
 from fixadapter.logs import mask_secrets
@@ -55,7 +56,12 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
         self._logon_retry: LogonWatch | None = None
+        self._reachability: Reachability | None = None
         self._sent = SentMessages()  # TRADE requests by MsgSeqNum: what a Reject's RefSeqNum refuses
+
+    def set_reachability(self, reachability: Reachability) -> None:
+        """Told of every logon (a later connection failure is explained again)."""
+        self._reachability = reachability
 
     def set_logon_retry(self, watch: LogonWatch) -> None:
         """Told of every refused logon and every logon (holds retries back after refusals)."""
@@ -79,6 +85,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
                 self._sent.clear()  # cTrader restarts sequence numbers at every logon
             if self._logon_retry is not None:
                 self._logon_retry.logged_on(kind)
+            if self._reachability is not None:
+                self._reachability.connected(kind)
             self._metrics.logons.labels(kind.value).inc()
             self._metrics.session_up.labels(kind.value).set(1)
             log.info("%s logged on", kind.value)
@@ -303,6 +311,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         on_lost: Callable[[SessionKind | None], None] | None = None,
         recorder: WireRecorder | None = None,
         record_as: str = "",
+        reachability: Reachability | None = None,
     ) -> None:
         """`record_as`: the prefix of the session's name in the compliance record (the account's, when
         one record serves several accounts)."""
@@ -314,6 +323,7 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         self._messages = messages
         self._on_lost = on_lost
         self._recorder = recorder
+        self._reachability = reachability
 
     def clear(self) -> None:
         pass
@@ -343,6 +353,8 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         try:
             if self._recorder is not None:
                 self._recorder.offer_event(self._recorded, text)
+            if self._reachability is not None:
+                self._reachability.event(self._session, text)
             masked = mask_secrets(text)
             lowered = text.lower()
             if "invalid message" in lowered or "garbled" in lowered:
@@ -367,6 +379,7 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
         on_lost: Callable[[SessionKind | None], None] | None = None,
         recorder: WireRecorder | None = None,
         record_as: str = "",
+        reachability: Reachability | None = None,
     ) -> None:
         super().__init__()
         self._metrics = metrics
@@ -374,6 +387,7 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
         self._on_lost = on_lost
         self._recorder = recorder
         self._record_as = record_as
+        self._reachability = reachability
         self._logs: list[EngineLog] = []  # QuickFIX holds raw pointers: keep the Python objects alive
 
     def create(self, *args: fix.SessionID) -> EngineLog:
@@ -385,7 +399,15 @@ class EngineLogFactory(fix.LogFactory):  # type: ignore[misc]
             self._metrics.callback_errors.labels("log").inc()
             log.exception("cannot create the log of %s", args[0].toString() if args else "the engine")
             kind = None
-        made = EngineLog(kind, self._metrics, self._messages, self._on_lost, self._recorder, self._record_as)
+        made = EngineLog(
+            kind,
+            self._metrics,
+            self._messages,
+            self._on_lost,
+            self._recorder,
+            self._record_as,
+            self._reachability,
+        )
         # The engine keeps the raw pointer; if the Python proxy also owned it, QuickFIX's threads would
         # meet a freed object (a segfault seen on the first log call). Python keeps it alive instead.
         made.thisown = False

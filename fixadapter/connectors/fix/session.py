@@ -15,6 +15,7 @@ from fixadapter.connectors.fix.host import FixHost, Seat
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.logon_retry import LogonRetry, RefusalPolicy
 from fixadapter.connectors.fix.market_codec import RepeatingGroup
+from fixadapter.connectors.fix.reachability import Reachability
 from fixadapter.connectors.fix.wire import Pair
 from fixadapter.errors import SessionError
 from fixadapter.metrics import Metrics
@@ -46,12 +47,15 @@ class FixSessions:
             for kind in SessionKind
             if kind in self._forwarders
         }
+        self.reachability = Reachability(application.transport_failed)
+        application.set_reachability(self.reachability)
         logs = EngineLogFactory(
             metrics,
             messages=messages,
             on_lost=application.message_lost,
             recorder=recorder,
             record_as=record_as,
+            reachability=self.reachability,
         )
         self._seat = Seat(name, account, application, logs, connect)
         self.logon_retry = LogonRetry(RefusalPolicy.for_account(account), metrics, self._set_enabled)
