@@ -119,6 +119,12 @@ class _Families:
             [*route, "session"],
             registry=r,
         )
+        self.ready = Gauge(
+            "fixadapter_ready",
+            "1 while the account's trading route is logged on and reconciled (new orders go out), else 0",
+            route,
+            registry=r,
+        )
 
     def _order_families(self, r: CollectorRegistry) -> None:
         route = ROUTE_LABELS
@@ -545,6 +551,7 @@ class Metrics:
         self.logons = Labeled(f.logons, route)
         self.logon_failures = Labeled(f.logon_failures, route)
         self.session_up = Labeled(f.session_up, route)
+        self.ready = f.ready.labels(route["account"], route["connector"])
 
     def _bind_orders(self, f: _Families, account: str, connector: str) -> None:
         route = {"account": account, "connector": connector}

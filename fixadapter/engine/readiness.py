@@ -40,10 +40,12 @@ class Readiness:
 
     def mark_ready(self) -> None:
         self._ready.set()
+        self._metrics.ready.set(1)
 
     def clear(self) -> None:
         """Shut the gate (stopping, or a send found the session gone) until the next reconciliation."""
         self._ready.clear()
+        self._metrics.ready.set(0)
 
     async def until_ready(self) -> None:
         await self._ready.wait()
@@ -96,5 +98,6 @@ class Readiness:
             return True
         self.trade_up = False
         self._ready.clear()
+        self._metrics.ready.set(0)
         self.last_session_text = status.text or self.last_session_text
         return False

@@ -58,3 +58,4 @@ def test_session_gauges_have_a_series_at_zero_before_any_logon(tmp_path: Path) -
 
     logged_on = {labels["session"]: value for labels, value in families["fixadapter_session_logged_on"]}
     assert logged_on == {"QUOTE": 0.0, "TRADE": 0.0}
+    assert families["fixadapter_ready"] == [({"account": "default", "connector": "fix"}, 0.0)]
