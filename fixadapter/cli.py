@@ -520,7 +520,7 @@ def _order(args: argparse.Namespace) -> int:
     from fixadapter.watch import send_and_watch
 
     config = load_config(args.config)
-    configure_logging(config.logging.level)
+    configure_logging(config.logging.level, json_lines=config.logging.json_lines)
     fields = {k: v for k, v in vars(args).items() if v is not None}
     config.account(args.account)  # ConfigError naming the accounts, before anything connects
     return asyncio.run(
@@ -532,7 +532,7 @@ def _run(args: argparse.Namespace) -> int:
     from fixadapter.daemon import run_daemon
 
     config = load_config(args.config)
-    configure_logging(config.logging.level)
+    configure_logging(config.logging.level, json_lines=config.logging.json_lines)
     return asyncio.run(run_daemon(config))
 
 

@@ -194,6 +194,11 @@ class MarketDataConfig(_Section):
 class LoggingConfig(_Section):
     level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     fix_messages: bool = False
+    json_lines: bool = Field(
+        False,
+        alias="json",
+        description="one JSON object per line (time, level, logger, message, extra fields), secrets masked",
+    )
 
 
 class ComplianceConfig(_Section):

@@ -6,6 +6,8 @@ import logging
 import re
 import sys
 
+from fixadapter.json_logs import JsonFormatter
+
 _SECRET_KEYS = r"password|passwd|access_?token|refresh_?token|client_?secret|token"  # noqa: S105 - names
 # FIX Password (554): the value runs to the next field separator, whichever the text uses (SOH in raw
 # messages, an escaped "\x01" in a %r, `|` in a log excerpt), so a `|` or a space inside it stays masked.
@@ -47,13 +49,17 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
+    """One stderr handler, masked; `json_lines`: one JSON object per line (fixadapter/json_logs.py)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_fixadapter", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    if json_lines:
+        handler.setFormatter(JsonFormatter(mask_secrets))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(MaskingFilter())
     handler._fixadapter = True  # type: ignore[attr-defined]
     root.addHandler(handler)
