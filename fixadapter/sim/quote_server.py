@@ -54,6 +54,7 @@ from fixadapter.sim.market_feed import (
 )
 from fixadapter.sim.prices import DEFAULT_SYMBOLS, SymbolSpec
 from fixadapter.sim.tls_port import tls_port_for
+from fixadapter.sim.unknown_sessions import UnknownSessionLogs
 
 log = logging.getLogger("fixadapter.sim.quote")
 
@@ -122,8 +123,12 @@ class QuoteServer:
         self._publisher = threading.Thread(target=self._run_publisher, name="sim-md-publisher", daemon=True)
 
     def start(self) -> None:
+        self._logs = UnknownSessionLogs("QUOTE")  # says which CompIDs it turned away
         acceptor = fix.ThreadedSocketAcceptor(
-            self.app, fix.MemoryStoreFactory(), acceptor_settings(self.config, SessionKind.QUOTE)
+            self.app,
+            fix.MemoryStoreFactory(),
+            acceptor_settings(self.config, SessionKind.QUOTE),
+            self._logs,
         )
         self._acceptor = acceptor
         self.port = start_listening(acceptor.start, self.config.host, "QUOTE port")

@@ -44,6 +44,9 @@ def test_a_wrong_password_is_retried_with_growing_waits_then_stops_with_a_blocki
             (alarm,) = [a for a in alarms.blocking() if a.key == "TRADE"]
             assert "TRADE logon refused 3 times" in alarm.text
             assert "InternalError: RET_INVALID_DATA" in alarm.text and "restart the adapter" in alarm.text
+            assert (
+                "(the login or the password is wrong: check account.username and the password)" in alarm.text
+            )
 
     asyncio.run(scenario())
     waits = [

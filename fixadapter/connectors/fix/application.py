@@ -55,6 +55,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
+        self._logon_sent: set[SessionKind] = set()  # our Logon went out on the current connection
+        self._venue_reached: dict[SessionKind, float] = {}  # TLS connections to the broker, at the last close
         self._logon_retry: LogonWatch | None = None
         self._reachability: Reachability | None = None
         self._sent = SentMessages()  # TRADE requests by MsgSeqNum: what a Reject's RefSeqNum refuses
@@ -103,6 +105,11 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             was_logged_on = kind in self._logged_on
             self._logged_on.discard(kind)
             self._metrics.session_up.labels(kind.value).set(0)
+            logon_sent = kind in self._logon_sent
+            self._logon_sent.discard(kind)
+            if not was_logged_on and text is None and logon_sent and self._reached_venue(kind):
+                self._closed_after_logon(kind)
+                return
             if not was_logged_on and text is None:
                 # Closed before any answer (a TLS forwarder that could not connect closes this way on every
                 # retry, and says why itself): told once until the next logon.
@@ -120,6 +127,33 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             )
         except Exception:
             self._failed("onLogout")
+
+    def _reached_venue(self, kind: SessionKind) -> bool:
+        """Whether this connection reached the venue itself: always for a plain session; over TLS, when
+        the forwarder connected to the broker since the last close (else the forwarder failed: it says so)."""
+        if not self._account.tls(kind):
+            return True
+        connected = self._metrics.value("fixadapter_tls_connections_total", {"session": kind.value}) or 0.0
+        before = self._venue_reached.get(kind, 0.0)
+        self._venue_reached[kind] = connected
+        return connected > before
+
+    def _closed_after_logon(self, kind: SessionKind) -> None:
+        """The venue closed the connection after our Logon without a Logout: it refused the logon without a
+        word, as QuickFIX-based servers do for CompIDs they have no session for. Counted as a refusal (so
+        it backs off and stops, as a refused password does), told once in a row, and the session's text."""
+        text = closed_after_logon_text(kind, self._account)
+        self._metrics.logon_failures.labels(kind.value).inc()
+        if self._logon_retry is not None:
+            self._logon_retry.refused(kind, text)  # logs it, with the attempts left
+        elif kind not in self._closed_before_logon:
+            log.warning("%s: %s", kind.value, text)
+        self._closed_before_logon.add(kind)
+        self._status(
+            ConnectionStatus(
+                connector=CONNECTOR, channel=kind.channel, state=SessionState.LOGGED_OUT, text=text
+            )
+        )
 
     def message_lost(self, kind: SessionKind | None) -> None:
         """The engine dropped a garbled message; on QUOTE it may have been an X, so books must resync."""
@@ -149,6 +183,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             header.setField(t.TARGET_SUB_ID, kind.value)
             msg_type = header.getField(t.MSG_TYPE)
             if msg_type == "A":
+                self._logon_sent.add(kind)
                 message.setField(t.USERNAME, self._account.username)
                 message.setField(t.PASSWORD, self._account.password.get_secret_value())
             self._metrics.messages_sent.labels(kind.value, msg_type).inc()
@@ -183,7 +218,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             msg_type = header.getField(t.MSG_TYPE)
             self._metrics.messages_received.labels(kind.value, msg_type).inc()
             if msg_type == "5" and message.isSetField(t.TEXT):
-                text = message.getField(t.TEXT)
+                text = explain_logout(message.getField(t.TEXT), self._account)
                 self._logout_text[kind] = text
                 if kind not in self._logged_on:  # a Logout answering our Logon: the logon was refused
                     self._metrics.logon_failures.labels(kind.value).inc()
@@ -286,6 +321,29 @@ class LogonWatch(Protocol):
     def refused(self, kind: SessionKind, text: str) -> None: ...
 
     def logged_on(self, kind: SessionKind) -> None: ...
+
+
+def explain_logout(text: str, account: AccountConfig) -> str:
+    """The server's Logout text, with what cTrader's refusal codes mean and what to check."""
+    if "RET_NO_SUCH_LOGIN" in text:
+        return (
+            f"{text} (the server has no login {account.username!r} for SenderCompID "
+            f"{account.sender_comp_id!r}: check account.username, the bare numeric login, and "
+            "account.sender_comp_id against the broker's FIX credentials form)"
+        )
+    if "RET_INVALID_DATA" in text:
+        return f"{text} (the login or the password is wrong: check account.username and the password)"
+    return text
+
+
+def closed_after_logon_text(kind: SessionKind, account: AccountConfig) -> str:
+    """What a connection closed right after our Logon, without a Logout, means and what to check."""
+    return (
+        f"the server closed the connection right after our Logon, without a Logout: it has no session for "
+        f"SenderCompID {account.sender_comp_id!r} with TargetCompID {account.target_comp_id!r} on "
+        f"{account.endpoint(kind)}; check account.sender_comp_id and target_comp_id (spelled as on the "
+        f"broker's FIX credentials form) and that {kind.value.lower()}_port is the {kind.value} port"
+    )
 
 
 def file_prefix(session_id: fix.SessionID) -> str:
