@@ -810,4 +810,5 @@ def main(argv: list[str] | None = None) -> int:
         print(mask_secrets(f"fixadapter {args.command}: {describe_validation(exc)}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        print(f"fixadapter {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -129,6 +129,9 @@ class MarketData:
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(SubscriptionTimeout("the adapter is stopping"))
+                # Read here: a subscription made with wait=False (the configured ones) has nobody awaiting
+                # its first snapshot, and asyncio would log "Future exception was never retrieved" at exit.
+                waiter.exception()
 
     def deliver(self, item: Any) -> None:
         """Thread-safe, O(1): a raw QUOTE message or a QUOTE ConnectionStatus, in arrival order."""

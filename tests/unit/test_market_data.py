@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -336,3 +338,29 @@ def test_a_subscription_made_while_quote_is_down_is_never_logged_as_subscribed(
         await task
 
     run(scenario)
+
+
+def test_stopping_before_the_first_snapshot_nobody_awaits_logs_no_future_exception() -> None:
+    """The configured subscriptions (wait=False) when QUOTE never logged on: no "Future exception was
+    never retrieved" when the process exits."""
+    logged: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    async def main() -> None:
+        catalog = Catalog([Instrument(symbol_id=1, name="EURUSD", digits=5)])
+        market = MarketData(FakeConnector(), catalog, MarketDataConfig(), Metrics(), route="QUOTE")
+        await market.start()
+        await market.subscribe("EURUSD", depth=True, wait=False)
+        await market.stop()
+
+    handler = Keep(logging.ERROR)
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        asyncio.run(main())
+        gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert [m for m in logged if "never retrieved" in m] == []
