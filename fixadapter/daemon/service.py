@@ -115,6 +115,16 @@ class Daemon:
         return StrategyClient.in_process(self.memory, strategy)
 
     async def start(self) -> None:
+        if self.http is not None:  # first: a port in use stops the daemon before it logs on to the broker
+            self.http_port = await self.http.start()
+        try:
+            await self._start_trading()
+        except BaseException:
+            if self.http is not None:
+                await self.http.stop()
+            raise
+
+    async def _start_trading(self) -> None:
         for sink in set(self.sinks.values()):
             await sink.start()
         await self.source.start()
@@ -125,8 +135,6 @@ class Daemon:
         several = len(self.relays) > 1
         for name, relay in self.relays.items():
             self._tasks.supervise(relay.run, name=f"event-relay:{name}" if several else "event-relay")
-        if self.http is not None:
-            self.http_port = await self.http.start()
         self._tasks.supervise(self.dispatcher.run, name="command-dispatcher")
         self._tasks.spawn(self._watch_backlog(), name="queue-backlog")
         for entry, main in self._strategies:
