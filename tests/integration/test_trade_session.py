@@ -75,7 +75,10 @@ def test_logon_with_wrong_password_is_refused_with_ctrader_reason(
             sample = adapter.metrics.value
             assert sample("fixadapter_logon_failures_total", {"session": "TRADE"}) >= 1
         refused = [s for s in statuses if s.state is SessionState.LOGGED_OUT and s.text]
-        assert refused and refused[0].text == "InternalError: RET_INVALID_DATA"
+        assert refused and refused[0].text == (
+            "InternalError: RET_INVALID_DATA (the login or the password is wrong: check account.username and "
+            "the password)"
+        )
 
     asyncio.run(scenario())
 

@@ -20,6 +20,7 @@ import quickfix as fix
 from fixadapter.config import AccountConfig, AdapterConfig
 from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
 from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.connectors.fix.native_threads import native_threads, wait_for_native_threads
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.errors import ConfigError, SessionError
 
@@ -28,6 +29,9 @@ log = logging.getLogger("fixadapter.fix")
 LOGOUT_POLL_SECONDS = 0.02
 # After a session reports logged out its engine thread still has to forget the socket (C++ only, no GIL).
 THREAD_UNWIND_SECONDS = 0.2
+NATIVE_THREADS_EXIT_SECONDS = (
+    5.0  # after stop(): QuickFIX's detached threads leave Python (native_threads.py)
+)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class FixHost:
         self._application = _Dispatch(self)
         self._log_factory = _DispatchLogs(self)
         self._store_factory = fix.MemoryStoreFactory()
+        self._native_before: set[int] | None = None  # native threads before the initiator started
 
     @property
     def expected(self) -> list[str]:
@@ -92,6 +97,7 @@ class FixHost:
             initiator = fix.ThreadedSocketInitiator(
                 self._application, self._store_factory, settings, self._log_factory
             )
+            self._native_before = native_threads()
             initiator.start()
         except (fix.ConfigError, fix.RuntimeError) as exc:
             raise SessionError(f"cannot start the FIX initiator: {exc}") from exc
@@ -140,6 +146,13 @@ class FixHost:
                 self._initiator = None
         if initiator is not None:
             initiator.stop()
+            left = wait_for_native_threads(self._native_before, NATIVE_THREADS_EXIT_SECONDS)
+            if left:
+                log.warning(
+                    "%d native thread(s) still running %g s after the FIX initiator stopped",
+                    len(left),
+                    NATIVE_THREADS_EXIT_SECONDS,
+                )
 
 
 class _Dispatch(fix.Application):  # type: ignore[misc]

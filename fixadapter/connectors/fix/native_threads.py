@@ -1,0 +1,47 @@
+"""Waiting for QuickFIX's own threads to end before Python does.
+
+The rare "FATAL: exception not rethrown" abort (exit 134) at the end of a run: when a session's connection
+ends, ThreadedSocketInitiator *detaches* its thread, which then still disconnects the session, calling
+Application.onLogout and Log.onEvent, that is into Python. `initiator.stop()` joins only the threads it
+still lists, so it can return while a detached one is in (or about to enter) a Python callback. If the
+interpreter is finalizing by then, taking the GIL makes CPython end that thread with pthread_exit(), whose
+forced unwind is an exception to C++; QuickFIX's `catch (...)` around the callback swallows it instead of
+rethrowing, and glibc aborts the whole process with that message.
+
+So after stopping the initiator the host waits, bounded, until every native thread that appeared since
+it started (one that no Python thread owns) has ended (Linux: /proc/self/task; elsewhere a short sleep).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+TASKS = "/proc/self/task"
+POLL_SECONDS = 0.01
+FALLBACK_SECONDS = 0.2  # without /proc: the time an engine thread takes to unwind
+
+
+def native_threads() -> set[int] | None:
+    """Ids of this process's threads that no Python thread owns; None where /proc is not there."""
+    try:
+        tasks = {int(name) for name in os.listdir(TASKS)}
+    except (OSError, ValueError):
+        return None
+    python = {thread.native_id for thread in threading.enumerate() if thread.native_id is not None}
+    return tasks - python
+
+
+def wait_for_native_threads(before: set[int] | None, timeout: float) -> set[int]:
+    """Wait until the native threads started since `before` (native_threads() then) have all ended, up to
+    `timeout` seconds; returns those still running (empty: all gone)."""
+    if before is None:
+        time.sleep(FALLBACK_SECONDS)
+        return set()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = (native_threads() or set()) - before
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(POLL_SECONDS)
