@@ -58,7 +58,7 @@ def test_an_order_a_fix_account_cannot_send_is_refused_naming_the_field_without_
 ) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "unused")
     # The command's own stderr log handler would outlive the test (and its captured stderr).
-    monkeypatch.setattr("fixadapter.cli.configure_logging", lambda _level: None)
+    monkeypatch.setattr("fixadapter.cli.configure_logging", lambda _level, **_options: None)
     config = tmp_path / "config.yaml"
     account = {"host": "127.0.0.1", "sender_comp_id": "demo.test.1", "username": "1", "trade_port": 1}
     settings = {
