@@ -307,3 +307,9 @@ def test_an_order_still_queued_behind_the_rate_limit_is_never_reported_unknown()
         assert "CL1" not in connector._queued
 
     asyncio.run(scenario())
+
+
+def test_the_authorised_gauge_is_zero_from_the_start_so_an_alert_on_it_fires() -> None:
+    metrics = Metrics(account="desk", connector="openapi")
+    OpenApiConnector("desk", settings(), cast(OpenApiLink, ScriptedLink(symbols)), metrics)
+    assert metrics.value("fixadapter_openapi_account_authorised") == 0
