@@ -1,12 +1,14 @@
 """Waiting for QuickFIX's own threads to end before Python does.
 
-The rare "FATAL: exception not rethrown" abort (exit 134) at the end of a run: when a session's connection
-ends, ThreadedSocketInitiator *detaches* its thread, which then still disconnects the session, calling
-Application.onLogout and Log.onEvent, that is into Python. `initiator.stop()` joins only the threads it
-still lists, so it can return while a detached one is in (or about to enter) a Python callback. If the
-interpreter is finalizing by then, taking the GIL makes CPython end that thread with pthread_exit(), whose
-forced unwind is an exception to C++; QuickFIX's `catch (...)` around the callback swallows it instead of
-rethrowing, and glibc aborts the whole process with that message.
+The rare "FATAL: exception not rethrown" abort (exit 134) at the end of a run, as far as we could tell (it
+was not reproduced on demand): when a session's connection ends, ThreadedSocketInitiator *detaches* its
+thread, which then still disconnects the session, calling Application.onLogout and Log.onEvent, that is
+into Python. `initiator.stop()` joins only the threads it still lists, so it can return while a detached
+one is in (or about to enter) a Python callback. If the interpreter is finalizing by then, taking the GIL
+makes CPython end that thread with pthread_exit(), whose forced unwind is an exception to C++; a
+`catch (...)` that does not rethrow on its way makes glibc abort the process with that message. (An
+exception escaping a Python callback aborts too, "terminate called without an active exception", exit
+134: every callback of ours is guarded, see application.py.)
 
 So after stopping the initiator the host waits, bounded, until every native thread that appeared since
 it started (one that no Python thread owns) has ended (Linux: /proc/self/task; elsewhere a short sleep).
