@@ -5,9 +5,13 @@ Python while the interpreter finalizes aborted the process with "FATAL: exceptio
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +51,64 @@ def test_no_quickfix_thread_outlives_the_adapters_stop(
         time.sleep(0.01)
         left = (native_threads() or set()) - before
     assert left == set()
+
+
+SLOW_LOGOUT = """
+import asyncio, json, sys, threading, time, urllib.request
+from fixadapter.api import Adapter
+from fixadapter.config import build_config
+from fixadapter.connectors.fix.application import FixApplication
+
+settings, control = json.loads(sys.argv[1]), sys.argv[2]
+telling = threading.Event()
+on_logout = FixApplication.onLogout
+
+
+def slow_on_logout(self, session_id):
+    on_logout(self, session_id)
+    if not telling.is_set():
+        telling.set()
+        time.sleep(1.0)  # the engine thread is still in Python while the adapter stops
+
+
+FixApplication.onLogout = slow_on_logout
+
+
+async def main():
+    async with Adapter(build_config(settings, environ={})) as adapter:
+        await adapter.wait_ready(15)
+        request = urllib.request.Request(control + "/logout", data=b"{}", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+        while not telling.is_set():
+            await asyncio.sleep(0.01)
+
+
+asyncio.run(main())
+print("stopped", file=sys.stderr)
+"""
+
+
+def test_stopping_while_the_server_ended_connection_is_still_being_told_closes_no_file_twice(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    """A connection the server ended has its engine thread inside onLogout when the adapter stops: the
+    initiator is stopped only after it is out, and the stop is clean. Before, QuickFIX could close that
+    socket's number a second time, by then another file's (seen: the compliance log file's, the compliance
+    writer failing with EBADF at exit, in a script that started the simulator in-process); which number
+    is reused depends on what the process has open, so this guards the clean stop more than it reproduces
+    that on every machine."""
+    settings = {
+        "account": {**sim.adapter_settings(), "reconnect_seconds": 30},
+        "store": {"url": f"sqlite:///{tmp_path / 'a.db'}"},
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SLOW_LOGOUT, json.dumps(settings), f"http://127.0.0.1:{sim.control_port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stderr
+    assert "Bad file descriptor" not in result.stderr and "Traceback" not in result.stderr

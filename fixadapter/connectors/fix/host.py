@@ -137,6 +137,8 @@ class FixHost:
         deadline = time.monotonic() + logout_timeout
         while any(session.isLoggedOn() for session in connected) and time.monotonic() < deadline:
             time.sleep(LOGOUT_POLL_SECONDS)
+        if not self._application.disconnects_done(logout_timeout):
+            log.warning("a session is still being disconnected after %g s; stopping anyway", logout_timeout)
         if connected:
             time.sleep(THREAD_UNWIND_SECONDS)
         with self._lock:
@@ -163,6 +165,21 @@ class _Dispatch(fix.Application):  # type: ignore[misc]
         super().__init__()
         self._host = host
         self._only: FixApplication | None = None
+        self._lock = threading.Lock()
+        self._disconnecting = 0  # engine threads inside onLogout: their connection is ending
+
+    def disconnects_done(self, timeout: float) -> bool:
+        """Wait until no engine thread is inside onLogout (a connection the server ended, its thread still
+        telling us): stopping the initiator meanwhile closes that socket a second time, on whatever file
+        this process opened under its number since (a compliance file, a Redis socket: EBADF)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._disconnecting:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOGOUT_POLL_SECONDS)
 
     def freeze(self, seats: dict[tuple[str, str], Seat]) -> None:
         """With one account, no lookup per message (the common case)."""
@@ -188,9 +205,15 @@ class _Dispatch(fix.Application):  # type: ignore[misc]
             app.onLogon(sessionID)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        app = self._app(sessionID)
-        if app is not None:
-            app.onLogout(sessionID)
+        with self._lock:
+            self._disconnecting += 1
+        try:
+            app = self._app(sessionID)
+            if app is not None:
+                app.onLogout(sessionID)
+        finally:
+            with self._lock:
+                self._disconnecting -= 1
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         app = self._app(sessionID)
