@@ -140,20 +140,18 @@ class FixApplication(fix.Application):  # type: ignore[misc]
 
     def _closed_after_logon(self, kind: SessionKind) -> None:
         """The venue closed the connection after our Logon without a Logout: it refused the logon without a
-        word, as QuickFIX-based servers do for CompIDs they have no session for. Counted as a refusal (so
-        it backs off and stops, as a refused password does), told once in a row, and the session's text."""
+        word, as QuickFIX-based servers do for CompIDs they have no session for. Told once until the next
+        logon (and as the session's text, for /readyz), counted as a refused logon; not held back as a
+        refused password is, since a server restarting closes connections the same way for a while."""
         text = closed_after_logon_text(kind, self._account)
         self._metrics.logon_failures.labels(kind.value).inc()
-        if self._logon_retry is not None:
-            self._logon_retry.refused(kind, text)  # logs it, with the attempts left
-        elif kind not in self._closed_before_logon:
-            log.warning("%s: %s", kind.value, text)
+        if kind in self._closed_before_logon:
+            log.debug("%s: closed right after our Logon (again)", kind.value)
+            return
         self._closed_before_logon.add(kind)
-        self._status(
-            ConnectionStatus(
-                connector=CONNECTOR, channel=kind.channel, state=SessionState.LOGGED_OUT, text=text
-            )
-        )
+        log.warning("%s: %s; retrying every %g s", kind.value, text, self._account.reconnect_seconds)
+        state = SessionState.LOGGED_OUT
+        self._status(ConnectionStatus(connector=CONNECTOR, channel=kind.channel, state=state, text=text))
 
     def message_lost(self, kind: SessionKind | None) -> None:
         """The engine dropped a garbled message; on QUOTE it may have been an X, so books must resync."""
