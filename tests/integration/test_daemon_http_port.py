@@ -1,5 +1,5 @@
 """An HTTP port already in use stops `fixadapter run` before it logs on to the broker (the port is bound
-first), with exit 2 and the key to change."""
+first), with exit 1 and the key to change."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_an_http_port_in_use_stops_the_daemon_before_any_logon(sim: SimProcess, 
             env={**os.environ, "FIXADAPTER_ACCOUNT__PASSWORD": sim.password},
         )
 
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr  # refused (exit codes: usage errors are 2)
     assert f"HTTP port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "set daemon.http.port to a free port" in result.stderr
     assert "logged on" not in result.stderr and "Initiated logon" not in result.stderr
