@@ -19,7 +19,7 @@ ACCOUNT_YAML = "account:\n  host: 127.0.0.1\n  sender_comp_id: demo.sim.1234567\
 @pytest.fixture(autouse=True)
 def _no_log_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's log handler would outlive capsys's stream (and break later tests' logging)."""
-    monkeypatch.setattr("fixadapter.cli.configure_logging", lambda _level: None)
+    monkeypatch.setattr("fixadapter.cli.configure_logging", lambda _level, **_options: None)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
