@@ -200,7 +200,7 @@ def test_a_simulator_given_an_account_without_its_password_says_which_variable_t
     sim = SimProcess(state_path=tmp_path / "v.db", extra_args=("--account", "carol:demo.sim.3003:3003"))
     with pytest.raises(SimulatorFailed) as failed:
         sim.start()
-    assert "exit code 2" in str(failed.value)
+    assert "exit code 1" in str(failed.value)  # a refused configuration (usage errors are 2)
     assert "account carol: set its password in FIXADAPTER_SIM_PASSWORD_CAROL" in str(failed.value)
 
 
