@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fixadapter.check.probe import Endpoint, probe
 from fixadapter.check.report import Report, Timer
 from fixadapter.config import PLAIN_PORTS, TLS_PORTS, AccountConfig, AdapterConfig, password_env
+from fixadapter.connectors.fix.application import venue_words
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.errors import FixAdapterError
 from fixadapter.metrics import Metrics
@@ -43,6 +44,7 @@ def password_variable(account: str) -> str:
 
 def refusal(name: str, account: AccountConfig, kind: SessionKind, text: str | None) -> tuple[str, str]:
     """What the venue's answer to a Logon means (reference ctrader-fix.md 1.5), and what to do."""
+    text = venue_words(text)  # its own words: what it means is said here, once
     shared = account.port(SessionKind.QUOTE) == account.port(SessionKind.TRADE)
     if text is None and shared:
         return (

@@ -321,6 +321,22 @@ class LogonWatch(Protocol):
     def logged_on(self, kind: SessionKind) -> None: ...
 
 
+CLOSED_AFTER_LOGON = "the server closed the connection right after our Logon, without a Logout"
+EXPLAINED_CODES = ("RET_NO_SUCH_LOGIN", "RET_INVALID_DATA")
+
+
+def venue_words(text: str | None) -> str | None:
+    """A session's text as the venue said it: without what explain_logout added, and None for a
+    connection closed right after the Logon (the venue said nothing)."""
+    if text is None or text.startswith(CLOSED_AFTER_LOGON):
+        return None
+    for code in EXPLAINED_CODES:
+        at = text.find(code)
+        if at >= 0 and text[at + len(code) :].startswith(" (the "):
+            return text[: at + len(code)]
+    return text
+
+
 def explain_logout(text: str, account: AccountConfig) -> str:
     """The server's Logout text, with what cTrader's refusal codes mean and what to check."""
     if "RET_NO_SUCH_LOGIN" in text:
@@ -337,7 +353,7 @@ def explain_logout(text: str, account: AccountConfig) -> str:
 def closed_after_logon_text(kind: SessionKind, account: AccountConfig) -> str:
     """What a connection closed right after our Logon, without a Logout, means and what to check."""
     return (
-        f"the server closed the connection right after our Logon, without a Logout: it has no session for "
+        f"{CLOSED_AFTER_LOGON}: it has no session for "
         f"SenderCompID {account.sender_comp_id!r} with TargetCompID {account.target_comp_id!r} on "
         f"{account.endpoint(kind)}; check account.sender_comp_id and target_comp_id (spelled as on the "
         f"broker's FIX credentials form) and that {kind.value.lower()}_port is the {kind.value} port"
