@@ -6,12 +6,14 @@ before the repair, a Ctrl-C killed `order` outright, with no logout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -34,10 +36,13 @@ def order_command(sim: SimProcess, config: Path) -> tuple[list[str], dict[str, s
     return command, {**os.environ, "FIXADAPTER_ACCOUNT__PASSWORD": sim.password}
 
 
-def closed_port() -> int:
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port bound and kept, never listening: every connection to it is refused, and no other process can
+    take it meanwhile (a port probed free and let go could be)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def test_ctrl_c_while_an_order_waits_for_its_answer_logs_out_and_exits_130(sim: SimProcess, tmp_path: Path):
@@ -75,10 +80,12 @@ def test_an_order_with_subscriptions_that_never_got_a_snapshot_exits_without_a_f
         risk={"symbol_defaults": {"without_quote": "allow"}},
     )
     settings = yaml.safe_load(config.read_text())
-    settings["account"]["quote_port"] = closed_port()
-    config.write_text(yaml.safe_dump(settings))
-    command, env = order_command(sim, config)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
+    with refusing_port() as port:
+        settings["account"]["quote_port"] = port
+        config.write_text(yaml.safe_dump(settings))
+        command, env = order_command(sim, config)
+        command += ["--quote-wait-seconds", "0"]  # no QUOTE: send without waiting for a first quote
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
 
     assert result.returncode == 0, result.stderr
     assert "QUOTE: cannot connect to 127.0.0.1:" in result.stderr
