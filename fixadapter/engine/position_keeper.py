@@ -54,6 +54,10 @@ class PositionKeeper:
         self._timeout = timeout
         self._refresh: asyncio.Task[None] | None = None
         self._publish: asyncio.Task[None] | None = None
+        # Fills applied to the book whose row is not written yet: a positions event waits for them, so
+        # what is published is what the store holds (a reader of the store right after it sees the same).
+        self._writing = 0
+        self._written = asyncio.Event()
 
     def all(self) -> list[Position]:
         return self.book.all()
@@ -72,8 +76,14 @@ class PositionKeeper:
             price=fill.price,
             digits=instrument.digits if instrument else None,
         )
-        updated = self.book.apply(change, arrived)
-        await self._db.run(self._store.put_position, change.position_id, updated)
+        self._writing += 1
+        try:
+            updated = self.book.apply(change, arrived)
+            await self._db.run(self._store.put_position, change.position_id, updated)
+        finally:
+            self._writing -= 1
+            if not self._writing:
+                self._written.set()
         if self._publish is None or self._publish.done():
             self._publish = self._tasks.spawn(self._publish_soon(), name="positions-publish")
 
@@ -95,6 +105,9 @@ class PositionKeeper:
 
     async def _publish_soon(self) -> None:
         await asyncio.sleep(0.05)  # a burst of fills makes one positions event
+        while self._writing:  # never ahead of the store
+            self._written.clear()
+            await self._written.wait()
         self._fanout.publish_positions(self.book.all())
 
     async def check_every(self, seconds: float) -> None:
