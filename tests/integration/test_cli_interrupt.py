@@ -88,5 +88,7 @@ def test_an_order_with_subscriptions_that_never_got_a_snapshot_exits_without_a_f
         result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
 
     assert result.returncode == 0, result.stderr
-    assert "QUOTE: cannot connect to 127.0.0.1:" in result.stderr
+    assert (
+        "QUOTE: cannot connect to 127.0.0.1:" in result.stderr or "QUOTE: TLS to 127.0.0.1:" in result.stderr
+    )
     assert "never retrieved" not in result.stderr and "Traceback" not in result.stderr
