@@ -170,7 +170,7 @@ def test_after_the_broker_restarts_the_forwarder_backs_off_then_logs_on_again(
                 what="a refused reconnect",
             )
             await asyncio.to_thread(tls_sim.start)  # same ports, same CA, a fresh server certificate
-            await adapter.wait_ready(20)
+            await adapter.wait_ready(60)  # a bound, not a margin: a loaded 2-core machine restarts slowly
             await filled(adapter)
             assert sample(adapter, "fixadapter_tls_connected", session="TRADE") == 1
 

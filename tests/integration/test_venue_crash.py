@@ -83,7 +83,12 @@ def test_venue_killed_with_orders_in_flight_every_order_ends_in_its_true_state_o
     async def scenario() -> None:
         # Over TLS the forwarder backs off while the venue is down (doubling up to tls_retry_max_seconds);
         # capped here so the reconnect, not the backoff, is what the settle below waits for.
-        async with Adapter(make_config(sim, tls_retry_max_seconds=2)) as adapter:
+        config = make_config(sim, tls_retry_max_seconds=2)
+        # Orders wait for the venue to come back: a bound only a broken adapter reaches, even on a loaded VM.
+        config = config.model_copy(
+            update={"orders": config.orders.model_copy(update={"ready_timeout_seconds": 60})}
+        )
+        async with Adapter(config) as adapter:
             await adapter.wait_ready(10)
             first = [await adapter.submit(request) for request in order_mix(1)]
             sim.kill()  # answers, fills in parts and some of the orders themselves are still on the wire
