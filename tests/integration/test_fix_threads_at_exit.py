@@ -5,8 +5,10 @@ Python while the interpreter finalizes aborted the process with "FATAL: exceptio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import quickfix as fix
 
 from fixadapter.api import Adapter
 from fixadapter.connectors.fix.native_threads import native_threads
@@ -112,3 +115,76 @@ def test_stopping_while_the_server_ended_connection_is_still_being_told_closes_n
     assert result.returncode == 0, result.stderr
     assert "stopped" in result.stderr
     assert "Bad file descriptor" not in result.stderr and "Traceback" not in result.stderr
+
+
+class SilentServer:
+    """Accepts FIX connections and never answers: a Logon stays unanswered, so does a Logout."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_a_connection_the_server_never_answers_is_ended_by_its_own_thread_before_the_initiator_stops(
+    sim: SimProcess,
+    make_config: ConfigFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopping the initiator with a connection open closed that socket from another thread, and its own
+    thread then closed the number again (or read whatever the process opened under it meanwhile: seen as a
+    Redis socket failing with EBADF when the daemon stopped). The host shuts such a connection down first:
+    by the time the initiator is stopped, the server has seen the end of every stream."""
+    caplog.set_level(logging.WARNING, logger="fixadapter.fix")
+    server = SilentServer()
+    config = make_config(
+        sim, quote_port=server.port, trade_port=server.port, quote_tls=False, trade_tls=False
+    )
+    ended_before_stop: list[bool] = []
+    stop = fix.ThreadedSocketInitiator.stop
+
+    def watched_stop(initiator: fix.ThreadedSocketInitiator) -> None:
+        ended_before_stop.extend(stream_ended(conn) for conn in server.accepted)
+        stop(initiator)
+
+    monkeypatch.setattr(fix.ThreadedSocketInitiator, "stop", watched_stop)
+
+    async def scenario() -> None:
+        async with Adapter(config):
+            deadline = time.monotonic() + 30
+            while len(server.accepted) < 2:  # QUOTE and TRADE connected, their Logons unanswered
+                assert time.monotonic() < deadline, "the adapter never connected"
+                await asyncio.sleep(0.02)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.close()
+    assert ended_before_stop == [True, True]
+    warned = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert warned == []
+
+
+def stream_ended(conn: socket.socket) -> bool:
+    """True when the peer has ended the stream (what it sent is read and dropped); never waits."""
+    while True:
+        try:
+            chunk = conn.recv(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return True

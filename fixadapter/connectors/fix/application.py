@@ -396,6 +396,11 @@ class EngineLog(fix.Log):  # type: ignore[misc]
         self._on_lost = on_lost
         self._recorder = recorder
         self._reachability = reachability
+        self._watch: Callable[[str], None] | None = None
+
+    def watch_events(self, watch: Callable[[str], None]) -> None:
+        """`watch` sees every event first, on the engine thread that logs it (the host tracks threads)."""
+        self._watch = watch
 
     def clear(self) -> None:
         pass
@@ -423,6 +428,8 @@ class EngineLog(fix.Log):  # type: ignore[misc]
 
     def onEvent(self, text: str) -> None:  # noqa: N802
         try:
+            if self._watch is not None:
+                self._watch(text)
             if self._recorder is not None:
                 self._recorder.offer_event(self._recorded, text)
             if self._reachability is not None:

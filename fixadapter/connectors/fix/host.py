@@ -19,16 +19,19 @@ import quickfix as fix
 
 from fixadapter.config import AccountConfig, AdapterConfig
 from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
+from fixadapter.connectors.fix.engine_sockets import Peer, resolve_peers, shut_down_connections
 from fixadapter.connectors.fix.kinds import SessionKind
-from fixadapter.connectors.fix.native_threads import native_threads, wait_for_native_threads
+from fixadapter.connectors.fix.native_threads import (
+    ConnectionThreads,
+    native_threads,
+    wait_for_native_threads,
+)
 from fixadapter.connectors.fix.settings import render_settings
 from fixadapter.errors import ConfigError, SessionError
 
 log = logging.getLogger("fixadapter.fix")
 
 LOGOUT_POLL_SECONDS = 0.02
-# After a session reports logged out its engine thread still has to forget the socket (C++ only, no GIL).
-THREAD_UNWIND_SECONDS = 0.2
 NATIVE_THREADS_EXIT_SECONDS = (
     5.0  # after stop(): QuickFIX's detached threads leave Python (native_threads.py)
 )
@@ -64,6 +67,8 @@ class FixHost:
         self._log_factory = _DispatchLogs(self)
         self._store_factory = fix.MemoryStoreFactory()
         self._native_before: set[int] | None = None  # native threads before the initiator started
+        self.connection_threads = ConnectionThreads()
+        self._peers: set[Peer] = set()  # where the sessions connect (the forwarders, for TLS)
 
     @property
     def expected(self) -> list[str]:
@@ -89,6 +94,13 @@ class FixHost:
             settings.setFromString(render_settings(self._config, connect, self._expected))
         except fix.ConfigError as exc:
             raise ConfigError(f"QuickFIX refused the session settings: {exc}") from exc
+        self._peers = resolve_peers(
+            (
+                settings.get(sid).getString("SocketConnectHost"),
+                int(settings.get(sid).getString("SocketConnectPort")),
+            )
+            for sid in settings.getSessions()
+        )
         for sid in settings.getSessions():
             seat = self._by_comp_ids[(sid.getSenderCompID().getValue(), sid.getTargetCompID().getValue())]
             self._session_ids.setdefault(seat.name, {})[SessionKind(sid.getSessionQualifier())] = sid
@@ -117,13 +129,9 @@ class FixHost:
 
     def leave(self, name: str, logout_timeout: float = 5.0) -> None:
         """Log out the account's sessions and wait for them (blocking: call from a worker thread); the
-        last account to leave stops the initiator.
-
-        Sessions are logged out and seen disconnected before `initiator.stop()`. Left to stop(), QuickFIX
-        1.16 can close a session's socket a second time (ThreadedSocketInitiator::onStop closes every
-        socket its threads have not yet forgotten, after the session already closed its own), and that
-        second close lands on whatever this process opened meanwhile under the same number: a Redis or
-        HTTP socket of the daemon, which then fails with EBADF."""
+        last account to leave ends every connection still open, waits until each connection thread has
+        ended, and only then stops the initiator (see engine_sockets.py and ConnectionThreads: stopping it
+        earlier closes a socket twice, the second time on a Redis or HTTP socket of the daemon)."""
         sessions = [
             session
             for session in (
@@ -139,14 +147,21 @@ class FixHost:
             time.sleep(LOGOUT_POLL_SECONDS)
         if not self._application.disconnects_done(logout_timeout):
             log.warning("a session is still being disconnected after %g s; stopping anyway", logout_timeout)
-        if connected:
-            time.sleep(THREAD_UNWIND_SECONDS)
         with self._lock:
             self._active.discard(name)
             initiator = self._initiator if not self._active else None
             if initiator is not None:
                 self._initiator = None
         if initiator is not None:
+            # Any still open (a Logout unanswered): shut down, each thread closes its own.
+            shut_down_connections(self._peers)
+            left = self.connection_threads.wait_ended(logout_timeout)
+            if left:
+                log.warning(
+                    "%d FIX connection thread(s) still running %g s after their connections were shut down",
+                    len(left),
+                    logout_timeout,
+                )
             initiator.stop()
             left = wait_for_native_threads(self._native_before, NATIVE_THREADS_EXIT_SECONDS)
             if left:
@@ -249,7 +264,9 @@ class _DispatchLogs(fix.LogFactory):  # type: ignore[misc]
         except Exception:  # a raise here would end the process: the first account's log takes it
             log.exception("cannot tell whose log QuickFIX asks for")
             seat = None
-        return (seat or self._host.first_seat()).logs.create(*args)
+        made = (seat or self._host.first_seat()).logs.create(*args)
+        made.watch_events(self._host.connection_threads.saw)
+        return made
 
     def destroy(self, made: EngineLog) -> None:
         del made  # the Python object stays alive in its factory until the factory goes

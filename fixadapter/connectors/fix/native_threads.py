@@ -47,3 +47,40 @@ def wait_for_native_threads(before: set[int] | None, timeout: float) -> set[int]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(POLL_SECONDS)
+
+
+class ConnectionThreads:
+    """The engine threads that have carried a connection, noted from the events they log.
+
+    A connection thread forgets its socket in ThreadedSocketInitiator only after closing it, and
+    `initiator.stop()` closes the socket of every thread still listed, a second time: on whatever this
+    process opened meanwhile under that number (a Redis or HTTP socket of the daemon, which then fails with
+    EBADF). So the host stops the initiator only once each of these threads has ended (a thread ends after
+    forgetting its socket).
+    """
+
+    EVENTS = ("Connection succeeded", "Connection failed", "Disconnecting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[int] = set()
+
+    def saw(self, text: str) -> None:
+        """Called by the engine's log for every event, on the thread that logs it."""
+        if text.startswith(self.EVENTS) and isinstance(threading.current_thread(), threading._DummyThread):
+            with self._lock:
+                self._ids.add(threading.get_native_id())
+
+    def wait_ended(self, timeout: float) -> set[int]:
+        """Wait until every thread noted has ended, up to `timeout` seconds; returns those still running."""
+        if not os.path.isdir(TASKS):
+            time.sleep(FALLBACK_SECONDS)
+            return set()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                self._ids = {tid for tid in self._ids if os.path.exists(f"{TASKS}/{tid}")}
+                left = set(self._ids)
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(POLL_SECONDS)
