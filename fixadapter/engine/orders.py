@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from fixadapter.config import OrdersConfig
@@ -226,7 +226,7 @@ class OrderEngine:
             arrived, report = self._inbox.take_nowait()
             await self._handle(report, arrived)
             self._inbox.done()
-        await self._store_thread.shutdown()
+        await self._store_thread.stop()
         self.store.close()
 
     def deliver(self, report: VenueReport) -> None:
@@ -234,7 +234,7 @@ class OrderEngine:
         self._inbox.deliver(report)
 
     @property
-    def store_thread(self) -> ThreadPoolExecutor:
+    def store_thread(self) -> Executor:
         """The one thread that writes the store (an in-memory SQLite database exists only on it)."""
         return self._db_thread
 

@@ -1,37 +1,179 @@
-"""The one thread that runs the engine's store calls.
+"""The one thread that runs the engine's store calls, committing the calls that wait together at once.
 
-One worker keeps writes in the order they were asked for, and the loop never blocks on the database (an
-in-memory SQLite database exists only on this thread). Each call is timed by its name.
+One worker keeps calls in the order they were asked for, and the loop never blocks on the database (an
+in-memory SQLite database exists only on this thread). Calls on a store that can batch (OrderStore.batch)
+found waiting together, the orders and reports of one burst, share one transaction: one commit for all,
+and every caller hears its result only once that commit is done (nobody acts on a write the store might
+still lose). A batch in which a call fails is rolled back and run again call by call, so each failure
+reaches its own caller and is handled as it always is. Each call is timed by its name.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from fixadapter.metrics import Metrics
+from fixadapter.store.repository import BatchAborted
+
+log = logging.getLogger("fixadapter.engine")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+MAX_BATCH = 256  # calls in one transaction: bounds how long the first of them waits for the commit
 
-class StoreThread:
-    def __init__(self, metrics: Metrics) -> None:
+
+class Batching(Protocol):
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+@dataclass
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    answer: Future[Any] = field(default_factory=Future)
+    result: Any = None
+    error: BaseException | None = None
+
+    @property
+    def store(self) -> Batching | None:
+        owner = getattr(self.fn, "__self__", None)
+        return cast(Batching, owner) if callable(getattr(owner, "batch", None)) else None
+
+
+class StoreThread(Executor):
+    """Also an Executor, for readers that share the thread (`loop.run_in_executor(store_thread, ...)`)."""
+
+    def __init__(self, metrics: Metrics, max_batch: int = MAX_BATCH) -> None:
         self.metrics = metrics
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fixadapter-store")
+        self._max_batch = max_batch
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="fixadapter-store", daemon=True)
+        self._thread.start()
+
+    @property
+    def executor(self) -> Executor:
+        return self
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        call = _Call(fn, args, kwargs)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the store thread has stopped")
+            self._calls.put(call)
+        return call.answer
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn(*args, **kwargs)` on the store thread, timed under its name."""
-        timer = self.metrics.store_seconds.labels(getattr(fn, "__name__", "other"))
+        """`fn(*args, **kwargs)` on the store thread, timed under its name; its result once committed."""
+        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
-        def timed() -> T:
-            with timer.time():
-                return fn(*args, **kwargs)
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Run the calls already asked for, then end the thread."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._calls.put(None)
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join()
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
+    async def stop(self) -> None:
+        """`shutdown()` off the loop."""
+        await asyncio.to_thread(self.shutdown, True)
 
-    async def shutdown(self) -> None:
-        """Wait for the calls already asked for, then end the thread (off the loop)."""
-        await asyncio.to_thread(self.executor.shutdown, True)
+    # -- the thread ---------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            first = self._calls.get()
+            if first is None:
+                return
+            waiting = [first, *self._waiting()]
+            stop = waiting[-1] is None
+            # A call whose caller gave up before it ran is dropped (an asyncio caller cancelled).
+            calls = [c for c in waiting if c is not None and c.answer.set_running_or_notify_cancel()]
+            for group in _groups(calls):
+                try:
+                    self._run_group(group)
+                except BaseException as exc:  # never the thread's end: every caller still hears
+                    log.exception("store thread: a batch of %d call(s) failed as a whole", len(group))
+                    for call in group:
+                        if not call.answer.done():
+                            call.answer.set_exception(exc)
+            if stop:
+                return
+
+    def _waiting(self) -> Iterator[_Call | None]:
+        for _ in range(self._max_batch - 1):
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            yield call
+            if call is None:
+                return
+
+    def _run_group(self, group: list[_Call]) -> None:
+        store = group[0].store
+        if store is None or len(group) == 1:
+            for call in group:
+                self._run_alone(call)
+            return
+        try:
+            with store.batch():
+                for call in group:
+                    self._execute(call)
+        except BatchAborted:
+            for call in group:
+                call.result, call.error = None, None
+                self._run_alone(call)
+            return
+        self.metrics.store_batch_calls.observe(len(group))
+        for call in group:
+            _answer(call)
+
+    def _run_alone(self, call: _Call) -> None:
+        self._execute(call)
+        _answer(call)
+
+    def _execute(self, call: _Call) -> None:
+        """Runs the call; a BatchAborted goes on to the batch (outside one, it cannot be raised)."""
+        timer = self.metrics.store_seconds.labels(getattr(call.fn, "__name__", "other"))
+        with timer.time():
+            try:
+                call.result = call.fn(*call.args, **call.kwargs)
+            except Exception as exc:
+                call.error = exc
+
+
+def _groups(calls: list[_Call]) -> Iterator[list[_Call]]:
+    """Runs of consecutive calls on one batching store (order kept); any other call alone."""
+    group: list[_Call] = []
+    for call in calls:
+        store = call.store
+        if group and (store is None or store is not group[0].store):
+            yield group
+            group = []
+        group.append(call)
+        if store is None:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _answer(call: _Call) -> None:
+    if call.error is not None:
+        call.answer.set_exception(call.error)
+    else:
+        call.answer.set_result(call.result)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -108,7 +108,7 @@ class StoreReader:
     def __init__(
         self,
         url: str,
-        shared: tuple[OrderStore, ThreadPoolExecutor] | None = None,
+        shared: tuple[OrderStore, Executor] | None = None,
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
         in_memory = url.startswith("sqlite://") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -214,6 +215,11 @@ def _event_from(row: Any) -> OrderEvent:
     )
 
 
+class BatchAborted(BaseException):
+    """A call inside a store batch failed. A BaseException, so that a store method's own handlers (which
+    expect a transaction of their own to retry in) let it through to the batch's runner."""
+
+
 class OrderStore:
     """One account's orders, their requests and executions, venue positions and instruments."""
 
@@ -223,6 +229,7 @@ class OrderStore:
         self.url = url
         self.account = account
         self.engine = make_engine(url, echo)
+        self._batch = threading.local()  # .conn: the batch's connection on the thread running one
 
     def create_schema(self) -> None:
         """Make sure the schema is this fixadapter's: a new, empty database is created at head; a store
@@ -245,8 +252,35 @@ class OrderStore:
             raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     def _run(self, work: Callable[[Connection], T]) -> T:
-        with self._transaction() as conn:
-            return work(conn)
+        batch: Connection | None = getattr(self._batch, "conn", None)
+        if batch is None:
+            with self._transaction() as conn:
+                return work(conn)
+        try:
+            return work(batch)
+        except Exception as exc:  # the batch's transaction is no longer usable: it is run call by call
+            raise BatchAborted(exc) from exc
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every store call made on this thread inside the block shares one transaction (group commit:
+        one commit for the calls the store thread found waiting together), committed when the block
+        ends. A call that fails inside raises BatchAborted out of the block and nothing of the batch is
+        kept: its caller runs each call again on its own, where failures are handled as they always are
+        (a duplicate report's IntegrityError, for one)."""
+        if getattr(self._batch, "conn", None) is not None:
+            raise RuntimeError("store batches do not nest")
+        try:
+            with self.engine.begin() as conn:
+                self._batch.conn = conn
+                try:
+                    yield
+                finally:
+                    self._batch.conn = None
+        except BatchAborted:
+            raise
+        except Exception as exc:  # the commit itself failed
+            raise BatchAborted(exc) from exc
 
     # -- orders -------------------------------------------------------------------------------
 

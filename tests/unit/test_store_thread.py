@@ -1,0 +1,173 @@
+"""The store thread: calls run one at a time in the order asked; the store calls found waiting together
+share one transaction (one commit), each caller hears its own result, and a failing call costs the others
+nothing (SQLite and, when FIXADAPTER_TEST_POSTGRES_URL is set, PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from fixadapter.engine.store_thread import StoreThread
+from fixadapter.errors import ClientIdInUse
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import ExecKind, OrderStatus, RequestKind
+from fixadapter.model.orders import OrderRequest
+from fixadapter.store.repository import OrderStore
+from tests.unit.conftest import T0, make_order, make_report
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
+    store = OrderStore(pg_schema_url)
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> OrderStore:
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def thread() -> Iterator[StoreThread]:
+    running = StoreThread(Metrics())
+    yield running
+    running.shutdown()
+
+
+def commits(store: OrderStore) -> list[int]:
+    counted = [0]
+
+    def count(_conn: Any) -> None:
+        counted[0] += 1
+
+    event.listen(store.engine, "commit", count)
+    return counted
+
+
+Calls = list[tuple[Callable[..., Any], tuple[Any, ...]]]
+
+
+def together(thread: StoreThread, calls: Calls) -> list[Future[Any]]:
+    """Submit `calls` while the thread is held, so that it finds them all waiting at once."""
+    entered, release = threading.Event(), threading.Event()
+    thread.submit(lambda: (entered.set(), release.wait(30)))
+    assert entered.wait(30)
+    answers = [thread.submit(fn, *args) for fn, args in calls]
+    release.set()
+    for answer in answers:
+        answer.exception(30)
+    return answers
+
+
+def batch_sizes(metrics: Metrics) -> float:
+    return sum(s.value for s in metrics.store_batch_calls.collect()[0].samples if s.name.endswith("_count"))
+
+
+def test_orders_waiting_together_are_committed_at_once(store: OrderStore, thread: StoreThread) -> None:
+    counted = commits(store)
+    orders = [make_order(cl_ord_id=f"ord-{n}") for n in range(20)]
+    answers = together(thread, [(store.insert_order, (order,)) for order in orders])
+    assert [answer.result() for answer in answers] == [True] * 20
+    assert counted[0] == 1
+    assert {o.cl_ord_id for o in store.orders()} == {o.cl_ord_id for o in orders}
+    assert batch_sizes(thread.metrics) == 1
+
+
+def test_a_call_that_fails_in_a_batch_fails_alone_and_the_others_are_kept(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    store.insert_order(make_order(cl_ord_id="ord-0", status=OrderStatus.NEW))
+    request = OrderRequest(request_id="taken", cl_ord_id="ord-0", kind=RequestKind.CANCEL, created_at=T0)
+    store.insert_request(request, make_order(cl_ord_id="ord-0", status=OrderStatus.NEW))
+    answers = together(
+        thread,
+        [
+            (store.insert_order, (make_order(cl_ord_id="ord-1"),)),
+            (store.insert_order, (make_order(cl_ord_id="taken"),)),  # a request's id: refused
+            (store.insert_order, (make_order(cl_ord_id="ord-1"),)),  # the caller's retry: no second row
+            (store.insert_order, (make_order(cl_ord_id="ord-2"),)),
+        ],
+    )
+    assert answers[0].result() is True
+    assert isinstance(answers[1].exception(), ClientIdInUse)
+    assert answers[2].result() is False
+    assert answers[3].result() is True
+    assert sorted(o.cl_ord_id for o in store.orders()) == ["ord-0", "ord-1", "ord-2"]
+
+
+def test_a_report_recorded_twice_in_one_batch_is_kept_once(store: OrderStore, thread: StoreThread) -> None:
+    order = make_order(cl_ord_id="ord-1", status=OrderStatus.NEW, order_id="101")
+    store.insert_order(make_order(cl_ord_id="ord-1"))
+    report = make_report()
+    filled = make_report(kind=ExecKind.TRADE, status=OrderStatus.FILLED, cum_qty=Decimal(10000))
+    answers = together(
+        thread,
+        [
+            (store.record_execution, (order, "accepted", report, None, "k-1")),
+            (store.record_execution, (order, "accepted", report, None, "k-1")),  # the same report again
+            (store.record_execution, (order, "filled", filled, None, "k-2")),
+        ],
+    )
+    first, again, last = (answer.result() for answer in answers)
+    assert first is not None and last is not None and last > first
+    assert again is None
+    assert [row["dedupe_key"] for row in store.executions("ord-1")] == ["k-1", "k-2"]
+
+
+def test_when_the_commit_fails_every_call_is_run_again_on_its_own(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    failed = [False]
+
+    def fail_first_commit(_conn: Any) -> None:
+        if not failed[0]:
+            failed[0] = True
+            raise RuntimeError("disk full (simulated)")
+
+    event.listen(store.engine, "commit", fail_first_commit)
+    answers = together(thread, [(store.insert_order, (make_order(cl_ord_id=f"ord-{n}"),)) for n in range(3)])
+    assert failed[0]
+    assert [answer.result() for answer in answers] == [True, True, True]
+    assert len(store.orders()) == 3
+
+
+def test_calls_run_in_the_order_asked_across_stores_and_plain_functions(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    seen: list[str] = []
+    answers = together(
+        thread,
+        [
+            (store.insert_order, (make_order(cl_ord_id="ord-1"),)),
+            (lambda: seen.append(",".join(o.cl_ord_id for o in store.orders())), ()),
+            (store.insert_order, (make_order(cl_ord_id="ord-2"),)),
+        ],
+    )
+    assert [answer.exception() for answer in answers] == [None, None, None]
+    assert seen == ["ord-1"]  # the plain call ran after the first insert was committed, before the second
+
+
+def test_a_stopped_store_thread_runs_what_was_asked_and_refuses_more(store: OrderStore) -> None:
+    running = StoreThread(Metrics())
+    asked = running.submit(store.insert_order, make_order(cl_ord_id="ord-1"))
+    running.shutdown()
+    assert asked.result() is True
+    with pytest.raises(RuntimeError, match="stopped"):
+        running.submit(store.orders)
