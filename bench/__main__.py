@@ -3,9 +3,12 @@
     python -m bench [--quick] [--out bench/results/latest.json] [--markdown]
 
 1. baseline: raw QuickFIX ping-pong and burst (bench/baseline.py), the floor for the engine in Python;
+   then, on the same session, the durable floor: the same plus one fsynced sqlite3 write per order before
+   its send and one per report before it is heard of (bench/floor.py), compared with the raw figures;
 2. adapter: the same against the same acceptor through the adapter (bench/order_path.py): Python API,
    the same over TLS (compared with the plain API path, so its ratio is TLS's cost), the daemon's in-process
-   queue, the daemon over Redis Streams; each compared with (1);
+   queue, the daemon over Redis Streams; each compared with (1)'s raw figures and, in a row named
+   `<figure>_vs_floor` (a figure has one baseline), with its durable floor;
 3. market data: depth updates into books vs decoding alone (bench/depth_processing.py), execution-report
    latency while depth streams vs quiet, and the depth rate held (bench/market_load.py);
 4. store: depth snapshots written and read back, SQLite and (with a URL) PostgreSQL (bench/depth_store.py);
@@ -30,12 +33,13 @@ from pathlib import Path
 
 from bench import depth_processing, depth_store, market_load, openapi_frames, openapi_path
 from bench.baseline import BURST_IN_FLIGHT, run_baseline
-from bench.figures import Figure, compared, markdown_table, print_table
+from bench.figures import Figure, compared, figure, markdown_table, print_table
 from bench.order_path import redis_reachable, run_order_path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 PATHS = ("api", "tls", "queue", "redis")
 MEASURES = ("order_round_trip.p50", "order_round_trip.p99", "order_round_trip.max", "burst.throughput")
+VS_FLOOR = "_vs_floor"
 # (figure, "ratio" or "value", at most / at least, limit): the goals of issue 6.
 GOALS = (
     ("adapter.api.order_round_trip.p50", "ratio", "<=", 1.5),
@@ -69,11 +73,25 @@ QUICK = {
 
 def baseline_of(name: str) -> str | None:
     """adapter.<path>.<measure> is compared with baseline.<measure>; adapter.tls with adapter.api (plain TCP,
-    same run), so its ratio is the cost of TLS alone."""
-    parts = name.split(".", 2)
-    if len(parts) == 3 and parts[0] == "adapter" and parts[2] in MEASURES:
-        return f"adapter.api.{parts[2]}" if parts[1] == "tls" else f"baseline.{parts[2]}"
-    return None
+    same run), so its ratio is the cost of TLS alone; adapter.<path>.<measure>_vs_floor (not tls) with
+    floor.<measure>, the durable floor."""
+    floor = name.endswith(VS_FLOOR)
+    parts = name.removesuffix(VS_FLOOR).split(".", 2)
+    if len(parts) < 3 or parts[0] != "adapter" or parts[2] not in MEASURES:
+        return None
+    if parts[1] == "tls":
+        return None if floor else f"adapter.api.{parts[2]}"
+    return f"{'floor' if floor else 'baseline'}.{parts[2]}"
+
+
+def with_floor_rows(adapter: list[Figure]) -> list[Figure]:
+    """Each adapter figure compared with the raw baseline followed by the same value as <name>_vs_floor."""
+    rows = []
+    for item in adapter:
+        rows.append(item)
+        if baseline_of(item["name"] + VS_FLOOR):
+            rows.append(figure(item["name"] + VS_FLOOR, item["value"], item["unit"]))
+    return rows
 
 
 def tls_cost(figures: list[Figure]) -> list[str]:
@@ -113,13 +131,13 @@ def run(
     sizes: dict[str, int], redis_url: str | None, postgres_url: str | None
 ) -> tuple[list[Figure], list[str]]:
     notes: list[str] = []
-    print("== baseline: raw QuickFIX", file=sys.stderr)
+    print("== baseline: raw QuickFIX, then the durable floor", file=sys.stderr)
     base = run_baseline(sizes["orders"], sizes["burst"], sizes["warmup"])
     print("== adapter order path", file=sys.stderr)
     adapter, skipped = run_order_path(sizes["orders"], sizes["burst"], sizes["warmup"], redis_url)
     notes += skipped
     names = {f["name"]: f for f in base + adapter}
-    figures = base + compared(adapter, names, baseline_of)
+    figures = base + compared(with_floor_rows(adapter), names, baseline_of)
     print("== market data", file=sys.stderr)
     figures += prefixed("market", depth_processing.run(sizes["updates"]))
     figures += prefixed("market", asyncio.run(market_load.run(sizes["md_orders"], 2000)))

@@ -1,6 +1,6 @@
-"""The raw QuickFIX floor: NewOrderSingle -> ExecutionReport with nothing of fixadapter in the measured path.
+"""The raw QuickFIX floor and the durable floor: NewOrderSingle -> ExecutionReport without fixadapter code.
 
-    python -m bench.baseline [--orders 2000] [--burst 5000] [--warmup 200]
+    python -m bench.baseline [--orders 2000] [--burst 5000] [--warmup 200] [--no-floor]
 
 A minimal initiator (this process) and acceptor (a child process running this module with --acceptor, so
 the two do not share a GIL) talk FIX.4.4 on loopback with cTrader-like session settings: TargetCompID
@@ -13,10 +13,16 @@ only (`message.getField(11)`, `message.setField(11, value)`), the cheapest acces
 1. Ping-pong: send one D, wait (blocked on a lock the ER callback releases) for its ER (150=0/39=0),
    send the next. A round trip runs from before the D is built to the waiting thread waking up.
 2. Burst: send N D as fast as sendToTarget allows with at most BURST_IN_FLIGHT unanswered; orders/s from
-   the first send to the last ER received. The cap is there because an unbounded flood stalled this
-   loopback (Linux 6.18) in 2 runs of 3: the acceptor's one thread blocks sending ERs while its receive
-   buffer is full of Ds, the kernel drops segments beyond the window (TcpExtBeyondWindow) and TCP backs
-   off for tens of seconds. 250 in flight never stalled in 90 bursts and was as fast as unbounded.
+   the first send to the last ER received (for the floor: committed). The cap is there because an
+   unbounded flood stalled this loopback (Linux 6.18) in 2 runs of 3: the acceptor's one thread blocks
+   sending ERs while its receive buffer is full of Ds, the kernel drops segments beyond the window
+   (TcpExtBeyondWindow) and TCP backs off for tens of seconds. 250 in flight never stalled in 90 bursts
+   and was as fast as unbounded.
+
+Both run twice on one session: raw (baseline.*), then as the durable floor (floor.*, compared with
+baseline.*): the same plus one fsynced sqlite3 commit per order before its send and one per report before
+the waiting thread hears of it; then the burst once more with those commits grouped
+(floor.group_commit.burst.throughput). See bench/floor.py.
 
 `run_baseline()` returns figures in the bench format (see bench/market_load.py); `main()` prints them.
 """
@@ -24,19 +30,24 @@ only (`message.getField(11)`, `message.setField(11, value)`), the cheapest acces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import quickfix as fix
 
-from bench.figures import figure, latency_figures, print_table
+from bench.figures import Figure, compared, figure, latency_figures, print_table
+from bench.floor import SETUP as FLOOR_SETUP
+from bench.floor import GroupJournal, Journal
 from fixadapter.sim.tls_port import TlsPort, server_context
 from fixadapter.tls.certs import ServerFiles
 
@@ -55,6 +66,8 @@ REPLY_TIMEOUT = 5.0
 START_ATTEMPTS = 3
 BURST_IN_FLIGHT = 250
 TlsArgs = tuple[int, Path, Path]  # TLS port, certificate chain, key
+GROUP_COMMIT = "floor.group_commit.burst.throughput"
+T = TypeVar("T")
 
 # Shared by both sides; the initiator's validation flags are sessions.cfg's, the acceptor's the simulator's.
 COMMON = f"""BeginString=FIX.4.4
@@ -299,6 +312,29 @@ class InitiatorApp(_App):
         self.all_back = threading.Event()
         self.room = threading.Semaphore(BURST_IN_FLIGHT)  # the burst's in-flight cap; each ER frees one
         self.last: tuple[str, str, str, float] = ("", "", "", 0.0)
+        self.journal: Journal | None = None  # the durable floor's (bench/floor.py)
+
+    def send(self, session_id: fix.SessionID, cl_ord_id: str) -> None:
+        """One D; with a journal, once its ClOrdID is committed."""
+        if self.journal is None:
+            fix.Session.sendToTarget(new_order(cl_ord_id), session_id)
+        else:
+            self.journal.order(cl_ord_id, lambda: fix.Session.sendToTarget(new_order(cl_ord_id), session_id))
+
+    def answered(self, cl_ord_id: str, exec_type: str, status: str) -> None:
+        """An ER is in (with a journal: committed): the waiting thread may hear of it."""
+        self.last = (cl_ord_id, exec_type, status, time.perf_counter())
+        self.received += 1
+        if self.received == self.target:
+            self.all_back.set()
+        if self.ping:
+            self.reply.release()
+        else:
+            self.room.release()
+
+    def problems(self) -> str:
+        failure = self.journal and self.journal.failure
+        return super().problems() + (f"; journal failed: {failure!r}" if failure else "")
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         self.session_id = sessionID
@@ -319,19 +355,16 @@ class InitiatorApp(_App):
             self.failed("toAdmin", exc)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        now = time.perf_counter()
         try:
             if message.getHeader().getField(35) != "8":
                 _note_reject(self, message)
                 return
-            self.last = (message.getField(11), message.getField(150), message.getField(39), now)
-            self.received += 1
-            if self.received == self.target:
-                self.all_back.set()
-            if self.ping:
-                self.reply.release()
-            else:
-                self.room.release()
+            cl_ord_id, exec_type, status = message.getField(11), message.getField(150), message.getField(39)
+            if self.journal is None:
+                self.answered(cl_ord_id, exec_type, status)
+            else:  # written here, in the callback, before anyone waiting on it is woken
+                fields = (cl_ord_id, message.getField(37), exec_type, status)
+                self.journal.report(fields, lambda: self.answered(cl_ord_id, exec_type, status))
         except Exception as exc:
             self.failed("fromApp", exc)
 
@@ -356,7 +389,7 @@ def ping_pong(app: InitiatorApp, session_id: fix.SessionID, count: int, prefix: 
         for i in range(count):
             cl_ord_id = f"{prefix}{i}"
             started = time.perf_counter()
-            fix.Session.sendToTarget(new_order(cl_ord_id), session_id)
+            app.send(session_id, cl_ord_id)
             if not app.reply.acquire(timeout=REPLY_TIMEOUT):
                 raise RuntimeError(
                     f"no ExecutionReport for {cl_ord_id} within {REPLY_TIMEOUT:g} s; {app.problems()}"
@@ -372,7 +405,7 @@ def ping_pong(app: InitiatorApp, session_id: fix.SessionID, count: int, prefix: 
     return latencies
 
 
-def run_burst(app: InitiatorApp, session_id: fix.SessionID, count: int) -> float:
+def run_burst(app: InitiatorApp, session_id: fix.SessionID, count: int, prefix: str = "B") -> float:
     """`count` orders sent back to back (BURST_IN_FLIGHT at most unanswered); orders/s until the last ER."""
     app.all_back.clear()
     app.room = threading.Semaphore(BURST_IN_FLIGHT)
@@ -384,7 +417,7 @@ def run_burst(app: InitiatorApp, session_id: fix.SessionID, count: int) -> float
                 f"burst: no ExecutionReport for {REPLY_TIMEOUT:g} s after {i} of {count} sent, "
                 f"{app.received - app.target + count} back; {app.problems()}"
             )
-        fix.Session.sendToTarget(new_order(f"B{i}"), session_id)
+        app.send(session_id, f"{prefix}{i}")
     if not app.all_back.wait(max(10.0, count / 500)):
         missing = app.target - app.received
         raise RuntimeError(f"burst: {missing} of {count} ExecutionReports missing; {app.problems()}")
@@ -504,19 +537,55 @@ class Counterparty:
 # -- the run -----------------------------------------------------------------------------------------
 
 
-def _measure(app: InitiatorApp, orders: int, burst_size: int, warmup: int) -> list[dict[str, Any]]:
+def _measure(app: InitiatorApp, runs: tuple[int, int, int], name: str, ids: str = "") -> list[Figure]:
+    """Warm-up, ping-pong, burst; ClOrdIDs start with `ids` (W, P, B after it)."""
+    orders, burst_size, warmup = runs
     assert app.session_id is not None
-    ping_pong(app, app.session_id, warmup, "W")
-    latencies = ping_pong(app, app.session_id, orders, "P")
-    throughput = run_burst(app, app.session_id, burst_size)
+    ping_pong(app, app.session_id, warmup, f"{ids}W")
+    latencies = ping_pong(app, app.session_id, orders, f"{ids}P")
+    throughput = run_burst(app, app.session_id, burst_size, f"{ids}B")
     return [
-        *latency_figures("baseline.order_round_trip", latencies, "us"),
-        figure("baseline.burst.throughput", throughput, "orders/s"),
+        *latency_figures(f"{name}.order_round_trip", latencies, "us"),
+        figure(f"{name}.burst.throughput", throughput, "orders/s"),
     ]
 
 
-def run_baseline(orders: int = 2000, burst: int = 5000, warmup: int = 200) -> list[dict[str, Any]]:
-    """Ping-pong round trips (after `warmup` unrecorded ones), then one burst; figures in the bench format."""
+def _measure_floor(app: InitiatorApp, runs: tuple[int, int, int], raw: list[Figure]) -> list[Figure]:
+    """The same with a Journal, then the burst with a GroupJournal, each its own file in a temporary
+    directory (where the adapter bench keeps its store); compared with the raw figures."""
+    assert app.session_id is not None
+    session_id, burst_size = app.session_id, runs[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp) / "floor.db")
+        figures = _journaled(app, journal, sum(runs), lambda: _measure(app, runs, "floor", "F"))
+        group = GroupJournal(Path(tmp) / "group.db")
+        throughput = _journaled(app, group, burst_size, lambda: run_burst(app, session_id, burst_size, "G"))
+        print(f"{GROUP_COMMIT}: {2 * burst_size} rows in {group.commits} commits", file=sys.stderr)
+    figures.append(figure(GROUP_COMMIT, throughput, "orders/s"))
+
+    def raw_of(name: str) -> str:
+        return "baseline.burst.throughput" if name == GROUP_COMMIT else name.replace("floor.", "baseline.", 1)
+
+    return compared(figures, {f["name"]: f for f in raw}, raw_of)
+
+
+def _journaled(app: InitiatorApp, journal: Journal, sent: int, measure: Callable[[], T]) -> T:
+    """`measure()` (which sends `sent` orders) with `journal` on `app`; each order and each report must be in
+    it, once."""
+    with journal:
+        app.journal = journal
+        try:
+            result = measure()
+        finally:
+            app.journal = None
+        if journal.counts() != (sent, sent):
+            raise RuntimeError(f"{journal.path.name}: {sent} sent, (orders, reports) {journal.counts()}")
+    return result
+
+
+@contextlib.contextmanager
+def logged_on() -> Iterator[InitiatorApp]:
+    """An initiator logged on to a fresh acceptor process; on leaving, both stopped and checked for errors."""
     counterparty = Counterparty()
     initiator = None
     try:
@@ -530,7 +599,7 @@ def run_baseline(orders: int = 2000, burst: int = 5000, warmup: int = 200) -> li
                 f"(acceptor {'running' if counterparty.alive() else 'exited: ' + counterparty.stderr()}); "
                 f"{app.problems()}"
             )
-        figures = _measure(app, orders, burst, warmup)
+        yield app
         if app.errors or app.rejects:
             raise RuntimeError(f"initiator: {app.problems()}")
     finally:
@@ -541,6 +610,18 @@ def run_baseline(orders: int = 2000, burst: int = 5000, warmup: int = 200) -> li
             report = counterparty.stop()
     if report.get("errors") or report.get("rejects"):
         raise RuntimeError(f"acceptor: errors {report.get('errors')}; rejects {report.get('rejects')}")
+
+
+def run_baseline(
+    orders: int = 2000, burst: int = 5000, warmup: int = 200, floor: bool = True
+) -> list[Figure]:
+    """Ping-pong round trips (after `warmup` unrecorded ones), then one burst, raw and then (with `floor`)
+    as the durable floor on the same session; figures in the bench format."""
+    runs = (orders, burst, warmup)
+    with logged_on() as app:
+        figures = _measure(app, runs, "baseline")
+        if floor:
+            figures += _measure_floor(app, runs, figures)
     return figures
 
 
@@ -549,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2000, help="recorded ping-pong round trips")
     parser.add_argument("--burst", type=int, default=5000, help="orders in the burst")
     parser.add_argument("--warmup", type=int, default=200, help="unrecorded round trips first")
+    parser.add_argument("--no-floor", action="store_true", help="the raw baseline only")
     parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sub-id", default=SUB_ID, help=argparse.SUPPRESS)
@@ -559,8 +641,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.acceptor:
         tls = (args.tls_port, args.tls_cert, args.tls_key) if args.tls_port else None
         return serve(args.port, args.sub_id, tls)
-    figures = run_baseline(args.orders, args.burst, args.warmup)
+    figures = run_baseline(args.orders, args.burst, args.warmup, floor=not args.no_floor)
     print(SETUP.format(in_flight=BURST_IN_FLIGHT))
+    if not args.no_floor:
+        print(FLOOR_SETUP.format(directory=tempfile.gettempdir()))
     print_table(figures)
     return 0
 

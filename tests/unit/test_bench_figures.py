@@ -3,7 +3,7 @@ goals read the ratios, not absolute times."""
 
 from __future__ import annotations
 
-from bench.__main__ import baseline_of, goals, prefixed, tls_cost
+from bench.__main__ import baseline_of, goals, prefixed, tls_cost, with_floor_rows
 from bench.figures import compared, figure
 
 
@@ -11,6 +11,28 @@ def test_each_adapter_path_figure_is_compared_with_the_same_baseline_measure():
     assert baseline_of("adapter.redis.order_round_trip.p99") == "baseline.order_round_trip.p99"
     assert baseline_of("adapter.api.burst.throughput") == "baseline.burst.throughput"
     assert baseline_of("market.depth_into_books") is None
+
+
+def test_each_adapter_path_but_tls_is_compared_with_the_durable_floor_in_a_row_of_its_own():
+    assert baseline_of("adapter.api.order_round_trip.p50_vs_floor") == "floor.order_round_trip.p50"
+    assert baseline_of("adapter.redis.burst.throughput_vs_floor") == "floor.burst.throughput"
+    assert baseline_of("adapter.tls.order_round_trip.p50_vs_floor") is None
+    adapter = [
+        figure("adapter.api.order_round_trip.p50", 300.0, "us"),
+        figure("adapter.tls.order_round_trip.p50", 400.0, "us"),
+    ]
+    base = {
+        "baseline.order_round_trip.p50": figure("baseline.order_round_trip.p50", 100.0, "us"),
+        "floor.order_round_trip.p50": figure("floor.order_round_trip.p50", 200.0, "us"),
+    }
+    rows = [
+        (f["name"], f["baseline"], f["ratio"]) for f in compared(with_floor_rows(adapter), base, baseline_of)
+    ]
+    assert rows == [
+        ("adapter.api.order_round_trip.p50", "baseline.order_round_trip.p50", 3.0),
+        ("adapter.api.order_round_trip.p50_vs_floor", "floor.order_round_trip.p50", 1.5),
+        ("adapter.tls.order_round_trip.p50", None, None),  # adapter.api is not in `base` here
+    ]
 
 
 def test_the_tls_path_is_compared_with_the_plain_api_path_so_its_ratio_is_the_cost_of_tls():
