@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fixadapter.queue")
 REPLAY_BATCH = 1000
+PUBLISH_BATCH = 256  # events that wait together go out in one step, up to this many
 
 Item = OrderEvent | tuple[Position, ...]
 
@@ -44,7 +45,7 @@ class EventRelay:
         self._metrics = adapter.metrics
         self._inbox: asyncio.Queue[Item | End] = asyncio.Queue()
         self._published: int | None = None  # highest sequence number published (None: not tracked)
-        self._current: Item | End | None = None  # taken from the inbox and not yet published
+        self._current: list[Item | End] = []  # taken from the inbox and not yet published
         self._running = False
         self._ended = asyncio.Event()
         adapter.on_event(self._inbox.put_nowait)  # attached before start: nothing the engine does is missed
@@ -81,20 +82,30 @@ class EventRelay:
             log.warning("published %d order events stored before the last stop and not yet sent", replayed)
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
-        """Publish what arrives, in order, until drain() asks to end. An item whose publish raised is kept
-        and tried first when the relay is run again (the supervisor restarts it), so a failure loses no
-        event."""
+        """Publish what arrives, in order, until drain() asks to end: what waits together goes out in one
+        step (order events as one transaction with the last sequence number). What a publish that raised
+        did not send is kept and tried first when the relay is run again (the supervisor restarts it), so
+        a failure loses no event."""
         self._running = True
         while True:
-            if self._current is None:
-                self._current = await self._inbox.get()
+            if not self._current:
+                self._current = [await self._inbox.get(), *self._waiting()]
                 self._metrics.queue_event_backlog.set(self._inbox.qsize())
-            if self._current is END:
+            while self._current and self._current[0] is not END:
+                await self._relay_next()
+                progress()
+            if self._current:  # END
                 self._ended.set()
                 return
-            await self._relay(self._current)
-            self._current = None
-            progress()
+
+    def _waiting(self) -> list[Item | End]:
+        """What else is in the inbox now (up to a batch), never past END."""
+        waiting: list[Item | End] = []
+        while len(waiting) < PUBLISH_BATCH - 1 and not self._inbox.empty():
+            waiting.append(self._inbox.get_nowait())
+            if waiting[-1] is END:
+                break
+        return waiting
 
     async def drain(self, timeout: float) -> None:
         """Publish what is still waiting (after the adapter stopped, nothing more arrives): run() goes on
@@ -104,23 +115,46 @@ class EventRelay:
                 self._inbox.put_nowait(END)
                 await self._ended.wait()
             else:  # run() never started (a failed start): publish here
-                while not self._inbox.empty():
-                    item = self._inbox.get_nowait()
-                    if item is not END:
-                        await self._relay(item)
+                self._current = [*self._current, *self._waiting_all()]
+                while self._current and self._current[0] is not END:
+                    await self._relay_next()
         self._metrics.queue_event_backlog.set(0)
 
-    async def _relay(self, item: Item) -> None:
-        if isinstance(item, tuple):
-            update = PositionsUpdate(account=self._adapter.account, positions=list(item))
+    def _waiting_all(self) -> list[Item | End]:
+        items: list[Item | End] = []
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item is not END:
+                items.append(item)
+        return items
+
+    async def _relay_next(self) -> None:
+        """Publish the head of `_current`: one positions update, or the order events that follow it."""
+        head = self._current[0]
+        if isinstance(head, tuple):
+            update = PositionsUpdate(account=self._adapter.account, positions=list(head))
             await self._sink.publish_positions(encode(update))
             self._metrics.queue_events.labels("positions").inc()
+            self._current.pop(0)
             return
-        if item.seq is None or self._published is None:
-            await self._publish_order(item)
-        elif item.seq > self._published:  # else replayed by prepare()
-            await self._publish_order(item)
-            self._published = item.seq  # only once published: a failed publish is tried again
+        events: list[OrderEvent] = []
+        for item in self._current:
+            if not isinstance(item, OrderEvent):
+                break
+            events.append(item)
+        fresh = [e for e in events if e.seq is None or self._published is None or e.seq > self._published]
+        published = [
+            (e.order.strategy, encode(OrderUpdate.of(e, self._adapter.account)), e.seq)
+            for e in fresh
+            if e.order.strategy  # placed through the Python API or adopted: no strategy stream
+        ]
+        if published:
+            await self._sink.publish_many(published)
+            self._metrics.queue_events.labels("order").inc(len(published))
+        seqs = [e.seq for e in fresh if e.seq is not None]
+        if seqs and self._published is not None:  # else replayed by prepare()
+            self._published = max(seqs)  # only once published: a failed publish is tried again
+        del self._current[: len(events)]
 
     async def _publish_order(self, event: OrderEvent) -> None:
         strategy = event.order.strategy

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 
-from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
+from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord, Published
 
 HISTORY = 100_000
 
@@ -116,6 +116,10 @@ class _Sink:
 
     async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
         await self._queue._append(_orders_key(strategy), ORDERS, data)
+
+    async def publish_many(self, events: Sequence[Published]) -> None:
+        for strategy, data, _ in events:
+            await self._queue._append(_orders_key(strategy), ORDERS, data)
 
     async def publish_positions(self, data: bytes) -> None:
         await self._queue._append(POSITIONS, POSITIONS, data)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -38,7 +38,7 @@ from fixadapter.config import QueueConfig
 from fixadapter.engine.tasks import cancelling
 from fixadapter.metrics import Metrics
 from fixadapter.model.requests import DEFAULT_ACCOUNT
-from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord
+from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord, Published
 
 log = logging.getLogger("fixadapter.queue.redis")
 
@@ -457,6 +457,30 @@ class RedisEventSink:
                 transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
                 if seq is not None:
                     transaction.set(self._seq_key, seq)
+                await transaction.execute()
+
+        await self._retrying(attempt)
+
+    async def publish_many(self, events: Sequence[Published]) -> None:
+        """One MULTI/EXEC for all of them, the last sequence number set in it: a burst's events cost one
+        round trip, and a retry after a lost answer finds them published (or not) as a whole."""
+        if len(events) == 1:
+            await self.publish(*events[0])
+            return
+        last = max((seq for _, _, seq in events if seq is not None), default=None)
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if last is not None and attempts > 1 and await self._already_published(last):
+                return
+            async with self._redis.pipeline(transaction=True) as transaction:
+                for strategy, data, _ in events:
+                    key = events_stream(self._prefix, strategy)
+                    transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
+                if last is not None:
+                    transaction.set(self._seq_key, last)
                 await transaction.execute()
 
         await self._retrying(attempt)

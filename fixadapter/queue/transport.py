@@ -9,7 +9,7 @@ stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +56,9 @@ class CommandSource(Protocol):
     async def close(self) -> None: ...
 
 
+Published = tuple[str, bytes, int | None]  # (strategy, encoded event, its sequence number)
+
+
 class EventSink(Protocol):
     async def start(self) -> None: ...
 
@@ -71,6 +74,11 @@ class EventSink(Protocol):
 
     async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
         """Append to the strategy's stream; with `seq`, record it as published in the same step."""
+        ...
+
+    async def publish_many(self, events: Sequence[Published]) -> None:
+        """`publish` each, in order, as one step where the transport can: all of them or none, the last
+        sequence number recorded with them."""
         ...
 
     async def publish_positions(self, data: bytes) -> None: ...

@@ -231,6 +231,26 @@ def test_events_published_with_seq_reach_the_client_in_order_and_mark_the_last_s
     asyncio.run(scenario())
 
 
+def test_events_published_together_arrive_in_order_as_one_step_with_the_last_seq(
+    redis_url: str, queue_prefix: str
+) -> None:
+    async def scenario() -> None:
+        sink = RedisEventSink(config(redis_url, queue_prefix), Metrics())
+        await sink.start()
+        together = [("momo", b"event 1", 1), ("other", b"event 2", 2), ("momo", b"rejected", None)]
+        await sink.publish_many([*together, ("momo", b"3", 3)])
+        assert await sink.published_seq() == 3
+        client = RedisClientTransport(redis_url, queue_prefix)
+        momo = await client.read_events("momo", {ORDERS: "0", POSITIONS: "0"}, timeout=1)
+        other = await client.read_events("other", {ORDERS: "0", POSITIONS: "0"}, timeout=1)
+        assert [r.data for r in momo] == [b"event 1", b"rejected", b"3"]
+        assert [r.data for r in other] == [b"event 2"]
+        await sink.close()
+        await client.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_dollar_cursor_misses_nothing_published_between_two_reads(
     redis_url: str, queue_prefix: str
 ) -> None:
