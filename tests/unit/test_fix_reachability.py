@@ -93,3 +93,42 @@ def test_an_attempt_that_connects_is_never_probed() -> None:
     watch.event(SessionKind.QUOTE, "Connecting to 127.0.0.1 on port 5201 (Source :0) ReconnectInterval=5")
     time.sleep(0.1)
     assert probed == []
+
+
+def test_a_retry_after_a_connection_that_carried_our_logon_is_never_probed() -> None:
+    """QuickFIX 1.16 says "Connection succeeded" in the engine's log, naming no session: the session's
+    "Initiated logon request" is what tells its connection was up (a refused logon's retry is no failure)."""
+    probed: list[int] = []
+
+    def prober(host: str, port: int, timeout: float) -> str | None:
+        probed.append(port)
+        return None
+
+    watch = Reachability(lambda kind, text: None, prober=prober)
+    for _ in range(3):  # the venue refuses the logon, the session retries
+        watch.event(SessionKind.TRADE, CONNECTING)
+        watch.event(None, "Connection succeeded")
+        watch.event(SessionKind.TRADE, "Initiated logon request")
+        watch.event(SessionKind.TRADE, "Received logout request")
+        watch.event(SessionKind.TRADE, "Disconnecting")
+    time.sleep(0.1)
+    assert probed == []
+
+
+def test_a_session_behind_the_tls_forwarder_is_never_probed() -> None:
+    """A probe of the forwarder's loopback port would be relayed to the broker in place of QuickFIX's own
+    connection (the forwarder relays one at a time), which the forwarder then refuses."""
+    probed: list[int] = []
+
+    def prober(host: str, port: int, timeout: float) -> str | None:
+        probed.append(port)
+        return "connection refused (nothing listens there)"
+
+    watch = Reachability(lambda kind, text: None, sessions=[SessionKind.QUOTE], prober=prober)
+    forwarder = "Connecting to 127.0.0.1 on port 40001 (Source :0) ReconnectInterval=1"
+    for _ in range(3):
+        watch.event(SessionKind.TRADE, forwarder)
+        watch.event(None, "Connection failed")
+    time.sleep(0.1)
+    assert probed == []
+    assert watch.last_cause(SessionKind.TRADE) is None

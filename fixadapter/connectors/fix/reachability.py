@@ -1,13 +1,16 @@
 """Why QuickFIX cannot connect, in words: the engine itself only logs "Connection failed".
 
-A plain session's log says "Connecting to HOST on port PORT" before each attempt and "Connection
-succeeded" when the TCP connection is up; the engine's own log says "Connection failed" when it is not.
+A plain session's log says "Connecting to HOST on port PORT" before each attempt and "Initiated logon
+request" once the TCP connection is up and our Logon went out; the engine's own log says "Connection
+succeeded" or "Connection failed" (QuickFIX 1.16's ThreadedSocketInitiator names no session there).
 After a failed attempt (the engine says so, or the next attempt starts with no success in between) one
 TCP connection of our own to the same address tells why: refused (nothing listens there), no answer
 within the timeout (a firewall, a wrong host or port), or a name that does not resolve. The cause is
 logged once per session until it changes or the session connects, and reported to the connector as the
 session's last text (what /readyz and a refused order say). TLS sessions connect to a loopback forwarder,
-which reports its own failures (tls/forwarder.py); this never probes those.
+which reports its own failures (tls/forwarder.py); this never probes those: a probe there would be taken
+for QuickFIX's connection (the forwarder relays one at a time), open a TLS connection to the broker and
+get QuickFIX's own connection refused, which then reads as a logon the venue closed without a word.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from fixadapter.connectors.fix.kinds import SessionKind
 
 log = logging.getLogger("fixadapter.fix")
 
 CONNECTING = re.compile(r"Connecting to (\S+) on port (\d+)")
+# A session's own words for a connection that is up: older QuickFIX says "Connection succeeded" in the
+# session's log; every version says "Initiated logon request" once it sent our Logon on the connection.
+CONNECTED = ("Connection succeeded", "Initiated logon request")
 PROBE_TIMEOUT_SECONDS = 5.0
 
 Report = Callable[[SessionKind, str], None]  # (session, the cause in words)
@@ -59,9 +65,16 @@ class Reachability:
     """Follows the connection attempts of one account's plain sessions; thread-safe (QuickFIX threads)."""
 
     def __init__(
-        self, report: Report, *, prober: Probe = probe, timeout: float = PROBE_TIMEOUT_SECONDS
+        self,
+        report: Report,
+        *,
+        sessions: Iterable[SessionKind] = tuple(SessionKind),
+        prober: Probe = probe,
+        timeout: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
+        """`sessions`: the plain ones, whose attempts this follows (the others' events are ignored)."""
         self._report = report
+        self._sessions = frozenset(sessions)
         self._prober = prober
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -75,7 +88,9 @@ class Reachability:
             if text.startswith("Connection failed"):
                 self._probe_pending()
             return
-        if text.startswith("Connection succeeded"):
+        if kind not in self._sessions:  # behind a TLS forwarder: it says why itself
+            return
+        if text.startswith(CONNECTED):
             with self._lock:
                 self._pending.pop(kind, None)
             return

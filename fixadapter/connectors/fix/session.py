@@ -47,7 +47,8 @@ class FixSessions:
             for kind in SessionKind
             if kind in self._forwarders
         }
-        self.reachability = Reachability(application.transport_failed)
+        plain = [kind for kind in SessionKind if kind not in self._forwarders]
+        self.reachability = Reachability(application.transport_failed, sessions=plain)
         application.set_reachability(self.reachability)
         logs = EngineLogFactory(
             metrics,
