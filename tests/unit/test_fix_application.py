@@ -7,10 +7,10 @@ import quickfix as fix
 from pydantic import SecretStr
 
 from fixadapter.config import AccountConfig
-from fixadapter.connectors.fix.application import FixApplication
+from fixadapter.connectors.fix.application import CLOSED_AFTER_LOGON, FixApplication
 from fixadapter.connectors.fix.wire import frame
 from fixadapter.metrics import Metrics
-from fixadapter.model.reports import ExecutionReport, MalformedMessage, VenueReport
+from fixadapter.model.reports import ConnectionStatus, ExecutionReport, MalformedMessage, VenueReport
 
 TRADE = fix.SessionID("FIX.4.4", "demo.sim.1234567", "CSERVER", "TRADE")
 HEADER = [(34, "2"), (49, "CSERVER"), (52, "20250101-10:00:00.000"), (56, "demo.sim.1234567")]
@@ -82,3 +82,31 @@ def test_to_app_refuses_to_replay_an_order_on_a_resend():
 
     with pytest.raises(fix.DoNotSend):
         app.toApp(replay, TRADE)
+
+
+def test_over_tls_a_reconnect_the_forwarder_could_not_connect_is_no_refused_logon():
+    """The venue drops a logged-on TLS session; the next attempt's Logon goes to the forwarder, which
+    cannot reach the broker and closes: not a logon the venue closed without a word (nor counted so)."""
+    received: list[VenueReport] = []
+    metrics = Metrics()
+    account = ACCOUNT.model_copy(update={"trade_tls": True})
+    app = FixApplication(account, received.append, metrics)
+    logon = fix.Message()
+    logon.getHeader().setField(35, "A")
+
+    app.toAdmin(logon, TRADE)
+    metrics.tls_connections.labels("TRADE").inc()  # the forwarder reached the broker
+    app.onLogon(TRADE)
+    app.onLogout(TRADE)  # the venue went away
+    app.toAdmin(logon, TRADE)  # the retry: the forwarder cannot connect and closes
+    app.onLogout(TRADE)
+
+    assert not metrics.value("fixadapter_logon_failures_total", {"session": "TRADE"})
+    texts = [r.text for r in received if isinstance(r, ConnectionStatus) and r.text]
+    assert not [text for text in texts if text.startswith(CLOSED_AFTER_LOGON)]
+
+    app.toAdmin(logon, TRADE)  # the broker is back, answers TLS, and closes right after our Logon
+    metrics.tls_connections.labels("TRADE").inc()
+    app.onLogout(TRADE)
+
+    assert metrics.value("fixadapter_logon_failures_total", {"session": "TRADE"}) == 1

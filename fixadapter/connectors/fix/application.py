@@ -107,7 +107,8 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._metrics.session_up.labels(kind.value).set(0)
             logon_sent = kind in self._logon_sent
             self._logon_sent.discard(kind)
-            if not was_logged_on and text is None and logon_sent and self._reached_venue(kind):
+            reached = self._reached_venue(kind)  # at every close: the next one compares with this one
+            if not was_logged_on and text is None and logon_sent and reached:
                 self._closed_after_logon(kind)
                 return
             if not was_logged_on and text is None:
@@ -130,7 +131,9 @@ class FixApplication(fix.Application):  # type: ignore[misc]
 
     def _reached_venue(self, kind: SessionKind) -> bool:
         """Whether this connection reached the venue itself: always for a plain session; over TLS, when
-        the forwarder connected to the broker since the last close (else the forwarder failed: it says so)."""
+        the forwarder connected to the broker since the last close (else the forwarder failed: it says so).
+        Called at every close, a logged-on session's too: else the first failed reconnect after the venue
+        dropped a session would count that session's TLS connection as its own."""
         if not self._account.tls(kind):
             return True
         connected = self._metrics.value("fixadapter_tls_connections_total", {"session": kind.value}) or 0.0
