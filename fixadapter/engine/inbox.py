@@ -21,7 +21,7 @@ class Inbox:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._items: deque[Arrival] = deque()
-        self._current: int | None = None  # the mark of the event being handled
+        self._handling: set[int] = set()  # the marks of the events taken and not yet handled
         self._arrived = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -50,7 +50,7 @@ class Inbox:
         return not self._items
 
     async def take(self) -> Arrival:
-        """The next event; it counts as being handled until `done()`."""
+        """The next event; it counts as being handled until `done(its mark)`."""
         while not self._items:
             self._arrived.clear()
             await self._arrived.wait()
@@ -58,26 +58,36 @@ class Inbox:
 
     def take_nowait(self) -> Arrival:
         arrival = self._items.popleft()
-        self._current = arrival[0]
+        self._handling.add(arrival[0])
         return arrival
 
-    def done(self) -> None:
-        """The event taken last is handled."""
-        self._current = None
+    def put_back(self, arrivals: list[Arrival]) -> None:
+        """Events taken and never handled go back to the front, in arrival order."""
+        for arrival in sorted(arrivals, key=lambda taken: taken[0], reverse=True):
+            self._handling.discard(arrival[0])
+            self._items.appendleft(arrival)
+        if arrivals:
+            self._arrived.set()
+
+    def done(self, mark: int) -> None:
+        """The event taken with `mark` is handled."""
+        self._handling.discard(mark)
         oldest = self._oldest()
         still = []
-        for mark, waiter in self._waiters:
-            if oldest is None or oldest > mark:
+        for waiting_for, waiter in self._waiters:
+            if oldest is None or oldest > waiting_for:
                 if not waiter.done():
                     waiter.set_result(None)
             else:
-                still.append((mark, waiter))
+                still.append((waiting_for, waiter))
         self._waiters = still
 
     def _oldest(self) -> int | None:
-        if self._current is not None:
-            return self._current
-        return self._items[0][0] if self._items else None
+        queued = self._items[0][0] if self._items else None
+        if not self._handling:
+            return queued
+        handling = min(self._handling)
+        return handling if queued is None else min(handling, queued)
 
     async def handled_through(self, mark: int) -> None:
         """Wait until every event that arrived before `mark` is handled."""

@@ -92,6 +92,20 @@ class KnownOrders:
             found = await self._db.run(self._store.order_by_venue_id, order_id)
         return found
 
+    def in_memory(self, cl_ord_id: str | None, order_id: str | None) -> str | None:
+        """The ClOrdID of the order `find` returns without the store, or None (it may ask the store)."""
+        if cl_ord_id:
+            if cl_ord_id in self._orders:
+                return cl_ord_id
+            request = self._by_request.get(cl_ord_id)
+            if request is not None:
+                return request.cl_ord_id if request.cl_ord_id in self._orders else None
+        if order_id:
+            found = self._by_venue_id.get(order_id)
+            if found is not None and found in self._orders:
+                return found
+        return None
+
     def check_unused(self, role: str, client_id: str) -> None:
         """Refuse an id used for an order or a request before (the store checks again, atomically)."""
         request = self._by_request.get(client_id)

@@ -25,7 +25,7 @@ from fixadapter.connectors.base import Capabilities, TradeConnector
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.identity import shown
-from fixadapter.engine.inbox import Inbox
+from fixadapter.engine.inbox import Arrival, Inbox
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.known_orders import KnownOrders
@@ -38,6 +38,7 @@ from fixadapter.engine.reconciler import reconcile
 from fixadapter.engine.recorder import Recorder
 from fixadapter.engine.recovery import Recovery
 from fixadapter.engine.refusals import Refusals
+from fixadapter.engine.report_lanes import ReportLanes
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
@@ -225,7 +226,7 @@ class OrderEngine:
         while not self._inbox.empty():
             arrived, report = self._inbox.take_nowait()
             await self._handle(report, arrived)
-            self._inbox.done()
+            self._inbox.done(arrived)
         await self._store_thread.stop()
         self.store.close()
 
@@ -324,12 +325,26 @@ class OrderEngine:
     # -- reports in ---------------------------------------------------------------------------
 
     async def _process_reports(self) -> None:
-        while True:
-            arrived, report = await self._inbox.take()
-            try:
-                await self._handle_until_stored(report, arrived)
-            finally:
-                self._inbox.done()
+        """Execution reports about different orders side by side (report_lanes.py), in arrival order for
+        each order; any other report alone, after everything before it."""
+        lanes = ReportLanes(self._handle_arrival, self._inbox.put_back)
+        try:
+            while True:
+                arrival = await self._inbox.take()
+                report = arrival[1]
+                lane = None
+                if isinstance(report, ExecutionReport):
+                    lane = self._known.in_memory(report.cl_ord_id, report.order_id)
+                await lanes.add(lane, arrival)
+        finally:
+            await lanes.close()
+
+    async def _handle_arrival(self, arrival: Arrival) -> None:
+        arrived, report = arrival
+        try:
+            await self._handle_until_stored(report, arrived)
+        finally:
+            self._inbox.done(arrived)
 
     async def _handle_until_stored(self, report: VenueReport, arrived: int | None) -> None:
         """A report is never dropped because the database failed: it is retried, in order, until stored.

@@ -571,7 +571,8 @@ def test_the_writer_purges_rows_past_the_retention_when_it_starts(
 
     recorder.start()
 
-    wait_until(lambda: len(stored_times(engine)) == 1)
+    # The count follows the delete's commit on the writer thread: wait for both, not for the rows alone.
+    wait_until(lambda: sample(metrics, "fixadapter_depth_rows_purged_total") == 1)
     assert stored_times(engine) == [at(60)]
     assert sample(metrics, "fixadapter_depth_rows_purged_total") == 1
 

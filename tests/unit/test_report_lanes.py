@@ -1,0 +1,120 @@
+"""Report lanes: reports about different orders are handled side by side, those about one order one after
+another in arrival order; a report of no known order waits for everything before it; at stop nothing
+taken is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fixadapter.engine.inbox import Arrival
+from fixadapter.engine.report_lanes import ReportLanes
+
+
+class Handler:
+    """Handles an arrival when its gate opens (open unless closed first); records starts and ends."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.gates: dict[int, asyncio.Event] = {}
+        self.put_back: list[Arrival] = []
+
+    def hold(self, mark: int) -> asyncio.Event:
+        self.gates[mark] = asyncio.Event()
+        return self.gates[mark]
+
+    async def __call__(self, arrival: Arrival) -> None:
+        mark = arrival[0]
+        self.log.append(f"start {mark}")
+        gate = self.gates.get(mark)
+        if gate is not None:
+            await gate.wait()
+        self.log.append(f"end {mark}")
+
+    def back(self, arrivals: list[Arrival]) -> None:
+        self.put_back += arrivals
+
+
+def arrival(mark: int) -> Arrival:
+    return (mark, Any)  # type: ignore[return-value]  # the report itself is the handler's business
+
+
+async def until(condition: Any) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+def test_another_orders_report_is_handled_while_one_order_waits_and_each_orders_reports_keep_order() -> None:
+    async def scenario() -> list[str]:
+        handler = Handler()
+        lanes = ReportLanes(handler, handler.back)
+        gate = handler.hold(1)
+        await lanes.add("A", arrival(1))
+        await lanes.add("A", arrival(2))
+        await lanes.add("B", arrival(3))
+        await until(lambda: "end 3" in handler.log)
+        assert "start 2" not in handler.log  # A's second report waits for A's first
+        gate.set()
+        await lanes.settle()
+        return handler.log
+
+    log = asyncio.run(scenario())
+    assert log.index("end 1") < log.index("start 2")
+    assert log.index("end 3") < log.index("end 1")
+
+
+def test_a_report_of_no_known_order_waits_for_everything_before_it_and_holds_what_follows() -> None:
+    async def scenario() -> list[str]:
+        handler = Handler()
+        lanes = ReportLanes(handler, handler.back)
+        gate = handler.hold(1)
+        await lanes.add("A", arrival(1))
+        barrier = asyncio.create_task(lanes.add(None, arrival(2)))
+        await until(lambda: "start 1" in handler.log)
+        assert "start 2" not in handler.log
+        gate.set()
+        await barrier
+        await lanes.add("B", arrival(3))
+        await lanes.settle()
+        return handler.log
+
+    assert asyncio.run(scenario()) == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
+
+
+def test_at_stop_the_reports_waiting_in_a_lane_are_put_back_in_order_and_the_one_in_hand_ends() -> None:
+    async def scenario() -> Handler:
+        handler = Handler()
+        lanes = ReportLanes(handler, handler.back)
+        gate = handler.hold(1)
+        await lanes.add("A", arrival(1))
+        await lanes.add("A", arrival(3))
+        await lanes.add("A", arrival(2))
+        await until(lambda: "start 1" in handler.log)
+        closing = asyncio.create_task(lanes.close())
+        await until(lambda: handler.put_back)
+        gate.set()
+        await closing
+        return handler
+
+    handler = asyncio.run(scenario())
+    assert [mark for mark, _ in handler.put_back] == [2, 3]
+    assert handler.log == ["start 1", "end 1"]
+
+
+def test_a_report_taken_while_the_lanes_are_full_is_put_back_when_stopped_there() -> None:
+    async def scenario() -> Handler:
+        handler = Handler()
+        lanes = ReportLanes(handler, handler.back, limit=1)
+        handler.hold(1)
+        await lanes.add("A", arrival(1))
+        waiting = asyncio.create_task(lanes.add("B", arrival(2)))
+        await until(lambda: "start 1" in handler.log)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        return handler
+
+    handler = asyncio.run(scenario())
+    assert [mark for mark, _ in handler.put_back] == [2]
