@@ -44,7 +44,9 @@ class EventRelay:
         self._sink = sink
         self._metrics = adapter.metrics
         self._inbox: asyncio.Queue[Item | End] = asyncio.Queue()
-        self._published: int | None = None  # highest sequence number published (None: not tracked)
+        # The last sequence number prepare() replayed (None: not tracked): events up to it were published
+        # from the store, so the same events reaching the relay live are not published again.
+        self._replayed_through: int | None = None
         self._current: list[Item | End] = []  # taken from the inbox and not yet published
         self._running = False
         self._ended = asyncio.Event()
@@ -77,7 +79,7 @@ class EventRelay:
                 replayed += 1
             if len(events) < REPLAY_BATCH:
                 break
-        self._published = published
+        self._replayed_through = published
         if replayed:
             log.warning("published %d order events stored before the last stop and not yet sent", replayed)
 
@@ -142,7 +144,8 @@ class EventRelay:
             if not isinstance(item, OrderEvent):
                 break
             events.append(item)
-        fresh = [e for e in events if e.seq is None or self._published is None or e.seq > self._published]
+        replayed = self._replayed_through
+        fresh = [e for e in events if e.seq is None or replayed is None or e.seq > replayed]
         published = [
             (e.order.strategy, encode(OrderUpdate.of(e, self._adapter.account)), e.seq)
             for e in fresh
@@ -151,9 +154,6 @@ class EventRelay:
         if published:
             await self._sink.publish_many(published)
             self._metrics.queue_events.labels("order").inc(len(published))
-        seqs = [e.seq for e in fresh if e.seq is not None]
-        if seqs and self._published is not None:  # else replayed by prepare()
-            self._published = max(seqs)  # only once published: a failed publish is tried again
         del self._current[: len(events)]
 
     async def _publish_order(self, event: OrderEvent) -> None:
