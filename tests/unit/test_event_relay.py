@@ -56,7 +56,7 @@ def relay_over(sink: Sink, published: int | None = 0) -> tuple[EventRelay, Engin
         on_positions=lambda callback: setattr(engine, "on_positions", callback),
     )
     relay = EventRelay(adapter, sink)  # type: ignore[arg-type]
-    relay._published = published
+    relay._replayed_through = published
     return relay, engine
 
 
