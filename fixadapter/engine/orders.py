@@ -223,6 +223,7 @@ class OrderEngine:
         self._readiness.clear()
         await self._connector.stop()
         await self._tasks.cancel_all()
+        await self._recorder.settle()  # what reports cut short by the stop stored, before those put back
         while not self._inbox.empty():
             arrived, report = self._inbox.take_nowait()
             await self._handle(report, arrived)

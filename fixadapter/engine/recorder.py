@@ -38,6 +38,7 @@ class Recorder:
         self._metrics = metrics
         self._seen_keys: OrderedDict[str, str] = OrderedDict()  # dedupe key -> what the report said
         self._sent_at: dict[str, float] = {}
+        self._persisting: set[asyncio.Task[bool]] = set()
 
     def sent(self, client_id: str) -> None:
         """An order or request goes out now: its first answer observes the round trip."""
@@ -85,7 +86,21 @@ class Recorder:
         Shielded: a cancelled caller (a reconciliation cut short by a logout) must not leave the store
         ahead of memory.
         """
-        return await asyncio.shield(self._persist(order, kind, report, key, fill, reason))
+        task = asyncio.ensure_future(self._persist(order, kind, report, key, fill, reason))
+        self._persisting.add(task)
+        task.add_done_callback(self._persisted)
+        return await asyncio.shield(task)
+
+    def _persisted(self, task: asyncio.Task[bool]) -> None:
+        self._persisting.discard(task)
+        if not task.cancelled():
+            task.exception()  # its caller (if still there) has it; never "exception never retrieved"
+
+    async def settle(self) -> None:
+        """Wait for every write asked for, those whose caller was cancelled too (the engine stopping): a
+        report handled after must start from what they stored."""
+        while self._persisting:
+            await asyncio.wait(set(self._persisting))
 
     async def _persist(
         self,

@@ -5,7 +5,8 @@ in-memory SQLite database exists only on this thread). Calls on a store that can
 found waiting together, the orders and reports of one burst, share one transaction: one commit for all,
 and every caller hears its result only once that commit is done (nobody acts on a write the store might
 still lose). A batch in which a call fails is rolled back and run again call by call, so each failure
-reaches its own caller and is handled as it always is. Each call is timed by its name.
+reaches its own caller and is handled as it always is; a batch whose commit fails is not run again (it
+may have landed): each of its callers gets the store error. Each call is timed by its name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from fixadapter.metrics import Metrics
-from fixadapter.store.repository import BatchAborted
+from fixadapter.store.repository import BatchAborted, CommitUnconfirmed
 
 log = logging.getLogger("fixadapter.engine")
 
@@ -46,8 +47,13 @@ class _Call:
 
     @property
     def store(self) -> Batching | None:
+        """The store whose batch this call may join: a method of it that goes through its transactions."""
         owner = getattr(self.fn, "__self__", None)
-        return cast(Batching, owner) if callable(getattr(owner, "batch", None)) else None
+        if not callable(getattr(owner, "batch", None)):
+            return None
+        if getattr(self.fn, "__name__", "") in getattr(owner, "UNBATCHED", ()):
+            return None
+        return cast(Batching, owner)
 
 
 class StoreThread(Executor):
@@ -133,14 +139,17 @@ class StoreThread(Executor):
             with store.batch():
                 for call in group:
                     self._execute(call)
-        except BatchAborted:
+        except BatchAborted:  # rolled back: certain, so each call runs again alone
             for call in group:
                 call.result, call.error = None, None
                 self._run_alone(call)
             return
-        self.metrics.store_batch_calls.observe(len(group))
+        except CommitUnconfirmed as exc:  # may have landed: nothing runs again, every caller hears it
+            for call in group:
+                call.result, call.error = None, exc
         for call in group:
             _answer(call)
+        self.metrics.store_batch_calls.observe(len(group))
 
     def _run_alone(self, call: _Call) -> None:
         self._execute(call)

@@ -85,6 +85,13 @@ def published_seq_key(prefix: str, account: str = DEFAULT_ACCOUNT) -> str:
 
 # Before `internal:`, the marker lived beside the event streams, where a strategy named published_seq
 # collided with it. Moved once at start, keeping the higher value if both exist.
+# The published-seq marker only moves forward: a replay or retry never takes it back.
+_ADVANCE_MARKER = """
+local current = redis.call('GET', KEYS[1])
+if not current or tonumber(ARGV[1]) > tonumber(current) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
 _MOVE_OLD_MARKER = """
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then return false end
 local old = redis.call('GET', KEYS[1])
@@ -456,7 +463,7 @@ class RedisEventSink:
             async with self._redis.pipeline(transaction=True) as transaction:
                 transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
                 if seq is not None:
-                    transaction.set(self._seq_key, seq)
+                    transaction.eval(_ADVANCE_MARKER, 1, self._seq_key, seq)
                 await transaction.execute()
 
         await self._retrying(attempt)
@@ -480,7 +487,7 @@ class RedisEventSink:
                     key = events_stream(self._prefix, strategy)
                     transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
                 if last is not None:
-                    transaction.set(self._seq_key, last)
+                    transaction.eval(_ADVANCE_MARKER, 1, self._seq_key, last)
                 await transaction.execute()
 
         await self._retrying(attempt)

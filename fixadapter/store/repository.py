@@ -220,8 +220,15 @@ class BatchAborted(BaseException):
     expect a transaction of their own to retry in) let it through to the batch's runner."""
 
 
+class CommitUnconfirmed(StoreError):
+    """A batch's commit failed: it may or may not have landed (see OrderStore.batch)."""
+
+
 class OrderStore:
     """One account's orders, their requests and executions, venue positions and instruments."""
+
+    # Methods that do not go through `_run` (their own connection, or none): never part of a batch.
+    UNBATCHED = frozenset({"create_schema", "close", "batch"})
 
     def __init__(self, url: str, echo: bool = False, account: str = DEFAULT_ACCOUNT) -> None:
         if not account or len(account) > schema.ACCOUNT_LENGTH:
@@ -266,8 +273,10 @@ class OrderStore:
         """Every store call made on this thread inside the block shares one transaction (group commit:
         one commit for the calls the store thread found waiting together), committed when the block
         ends. A call that fails inside raises BatchAborted out of the block and nothing of the batch is
-        kept: its caller runs each call again on its own, where failures are handled as they always are
-        (a duplicate report's IntegrityError, for one)."""
+        kept (certain: the commit was never asked for): its caller runs each call again on its own,
+        where failures are handled as they always are (a duplicate report's IntegrityError, for one). A
+        commit that fails raises CommitUnconfirmed: whether it landed is not known (a connection lost
+        during COMMIT), so nothing may be run again; every call of the batch fails with it."""
         if getattr(self._batch, "conn", None) is not None:
             raise RuntimeError("store batches do not nest")
         try:
@@ -280,7 +289,10 @@ class OrderStore:
         except BatchAborted:
             raise
         except Exception as exc:  # the commit itself failed
-            raise BatchAborted(exc) from exc
+            raise CommitUnconfirmed(
+                f"the database did not confirm a commit ({exc.__class__.__name__}: {exc}); what it "
+                "held is looked for again, never written twice"
+            ) from exc
 
     # -- orders -------------------------------------------------------------------------------
 

@@ -240,10 +240,12 @@ def test_events_published_together_arrive_in_order_as_one_step_with_the_last_seq
         together = [("momo", b"event 1", 1), ("other", b"event 2", 2), ("momo", b"rejected", None)]
         await sink.publish_many([*together, ("momo", b"3", 3)])
         assert await sink.published_seq() == 3
+        await sink.publish("momo", b"an older event published again", 2)
+        assert await sink.published_seq() == 3  # the marker never goes back
         client = RedisClientTransport(redis_url, queue_prefix)
         momo = await client.read_events("momo", {ORDERS: "0", POSITIONS: "0"}, timeout=1)
         other = await client.read_events("other", {ORDERS: "0", POSITIONS: "0"}, timeout=1)
-        assert [r.data for r in momo] == [b"event 1", b"rejected", b"3"]
+        assert [r.data for r in momo] == [b"event 1", b"rejected", b"3", b"an older event published again"]
         assert [r.data for r in other] == [b"event 2"]
         await sink.close()
         await client.close()

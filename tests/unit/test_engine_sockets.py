@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 
-from fixadapter.connectors.fix.engine_sockets import resolve_peers, shut_down_connections
+from fixadapter.connectors.fix.engine_sockets import connections_to, resolve_peers, shut_down_connections
 
 
 def test_the_sessions_addresses_are_resolved_once_and_an_unknown_name_is_left_out() -> None:
@@ -23,7 +23,10 @@ def test_a_socket_connected_to_a_session_address_is_shut_down_and_keeps_its_numb
         venue_side, _ = venue.accept()
         other_side, _ = other.accept()
         with venue_side, other_side:
-            assert shut_down_connections({("127.0.0.1", venue.getsockname()[1])}) == 1
+            peers = {("127.0.0.1", venue.getsockname()[1])}
+            assert connections_to(peers) == {engine_side.getsockname()}
+            assert shut_down_connections(peers, own=set()) == 0  # not this host's: left alone
+            assert shut_down_connections(peers, own={engine_side.getsockname()}) == 1
             venue_side.settimeout(5)
             assert venue_side.recv(1) == b""  # the end of the stream reached the server
             engine_side.settimeout(5)

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import event
 
 from fixadapter.engine.store_thread import StoreThread
-from fixadapter.errors import ClientIdInUse
+from fixadapter.errors import ClientIdInUse, StoreError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import ExecKind, OrderStatus, RequestKind
 from fixadapter.model.orders import OrderRequest
-from fixadapter.store.repository import OrderStore
+from fixadapter.store.repository import CommitUnconfirmed, OrderStore
 from tests.unit.conftest import T0, make_order, make_report
 
 
@@ -131,21 +131,44 @@ def test_a_report_recorded_twice_in_one_batch_is_kept_once(store: OrderStore, th
     assert [row["dedupe_key"] for row in store.executions("ord-1")] == ["k-1", "k-2"]
 
 
-def test_when_the_commit_fails_every_call_is_run_again_on_its_own(
+def test_when_the_commit_fails_no_call_is_run_again_and_every_caller_hears_it(
     store: OrderStore, thread: StoreThread
 ) -> None:
+    """A failed COMMIT may have landed (a connection lost during it): running the calls again would take
+    the orders for retries and the reports for duplicates. Each caller gets the store error instead."""
     failed = [False]
 
     def fail_first_commit(_conn: Any) -> None:
         if not failed[0]:
             failed[0] = True
-            raise RuntimeError("disk full (simulated)")
+            raise RuntimeError("connection lost during COMMIT (simulated)")
 
     event.listen(store.engine, "commit", fail_first_commit)
-    answers = together(thread, [(store.insert_order, (make_order(cl_ord_id=f"ord-{n}"),)) for n in range(3)])
+    orders = [make_order(cl_ord_id=f"ord-{n}") for n in range(3)]
+    answers = together(thread, [(store.insert_order, (order,)) for order in orders])
     assert failed[0]
-    assert [answer.result() for answer in answers] == [True, True, True]
-    assert len(store.orders()) == 3
+    for answer in answers:
+        error = answer.exception()
+        assert isinstance(error, CommitUnconfirmed) and isinstance(error, StoreError)
+        assert "did not confirm a commit" in str(error)
+    assert thread.submit(store.insert_order, orders[0]).result(30) is True  # the store goes on
+
+
+def test_a_method_that_bypasses_the_stores_transactions_is_never_batched(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    counted = commits(store)
+    answers = together(
+        thread,
+        [
+            (store.insert_order, (make_order(cl_ord_id="ord-1"),)),
+            (store.create_schema, ()),
+            (store.insert_order, (make_order(cl_ord_id="ord-2"),)),
+        ],
+    )
+    assert [answer.exception() for answer in answers] == [None, None, None]
+    assert batch_sizes(thread.metrics) == 0  # three calls alone
+    assert counted[0] >= 2
 
 
 def test_calls_run_in_the_order_asked_across_stores_and_plain_functions(

@@ -4,7 +4,8 @@ A connection thread of ThreadedSocketInitiator polls its socket and, when the st
 (once). Closing that socket from another thread (what `initiator.stop()` does, and `Session.disconnect()`
 from Python) does not wake the poll on Linux; the thread later closes the number again or reads from whatever
 this process opened under it meanwhile. Shutting the socket down instead wakes the thread with the end of the
-stream, and the owner closes it.
+stream, and the owner closes it. Only this host's own connections: another initiator in the process
+(a second Adapter on the same broker) keeps its own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 log = logging.getLogger("fixadapter.fix")
 
@@ -34,40 +35,63 @@ def resolve_peers(endpoints: Iterable[tuple[str, int]]) -> set[Peer]:
     return peers
 
 
-def shut_down_connections(peers: set[Peer]) -> int:
-    """Shut down (not close) every socket of this process connected to one of `peers`; returns how many.
-    Where the process's descriptors cannot be listed (not Linux), none."""
+def connections_to(peers: set[Peer]) -> set[Peer]:
+    """The local addresses of this process's sockets connected to one of `peers`."""
+    found: set[Peer] = set()
+    for sock in _sockets():
+        with sock:
+            local = _ends(sock, peers)
+            if local is not None:
+                found.add(local)
+    return found
+
+
+def shut_down_connections(peers: set[Peer], own: set[Peer]) -> int:
+    """Shut down (not close) every socket of this process connected to one of `peers` from one of the
+    local addresses `own`; returns how many. Where descriptors cannot be listed (not Linux), none."""
+    count = 0
+    for sock in _sockets():
+        with sock:
+            local = _ends(sock, peers)
+            if local is None or local not in own:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                continue
+            count += 1
+    return count
+
+
+def _sockets() -> Iterator[socket.socket]:
+    """Each socket of this process, as a socket object on a duplicate of its descriptor (closing it
+    never closes the original number)."""
     try:
         names = os.listdir(FDS)
     except OSError:
-        return 0
-    count = 0
+        return
     for name in names:
         try:
             duplicate = os.dup(int(name))
         except (OSError, ValueError):
             continue  # closed since it was listed (or the listing's own descriptor)
-        if _shut_if_connected_to(duplicate, peers):
-            count += 1
-    return count
-
-
-def _shut_if_connected_to(duplicate: int, peers: set[Peer]) -> bool:
-    """Takes `duplicate` (a dup: the original number is never closed here)."""
-    try:
-        if not stat.S_ISSOCK(os.fstat(duplicate).st_mode):
-            os.close(duplicate)
-            return False
-        sock = socket.socket(fileno=duplicate)
-    except OSError:
-        os.close(duplicate)
-        return False
-    with sock:
         try:
-            peer = sock.getpeername()
-            if not isinstance(peer, tuple) or (str(peer[0]), int(peer[1])) not in peers:
-                return False
-            sock.shutdown(socket.SHUT_RDWR)
+            if not stat.S_ISSOCK(os.fstat(duplicate).st_mode):
+                os.close(duplicate)
+                continue
+            sock = socket.socket(fileno=duplicate)
         except OSError:
-            return False
-    return True
+            os.close(duplicate)
+            continue
+        yield sock
+
+
+def _ends(sock: socket.socket, peers: set[Peer]) -> Peer | None:
+    """The socket's local address when it is connected to one of `peers`."""
+    try:
+        peer, local = sock.getpeername(), sock.getsockname()
+    except OSError:
+        return None
+    if not isinstance(peer, tuple) or (str(peer[0]), int(peer[1])) not in peers:
+        return None
+    return (str(local[0]), int(local[1]))

@@ -19,7 +19,12 @@ import quickfix as fix
 
 from fixadapter.config import AccountConfig, AdapterConfig
 from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
-from fixadapter.connectors.fix.engine_sockets import Peer, resolve_peers, shut_down_connections
+from fixadapter.connectors.fix.engine_sockets import (
+    Peer,
+    connections_to,
+    resolve_peers,
+    shut_down_connections,
+)
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.native_threads import (
     ConnectionThreads,
@@ -69,6 +74,8 @@ class FixHost:
         self._native_before: set[int] | None = None  # native threads before the initiator started
         self.connection_threads = ConnectionThreads()
         self._peers: set[Peer] = set()  # where the sessions connect (the forwarders, for TLS)
+        self._foreign: set[Peer] = set()  # local ends already connected there before this host started
+        self._own: set[Peer] = set()  # local ends of this host's connections
 
     @property
     def expected(self) -> list[str]:
@@ -101,6 +108,7 @@ class FixHost:
             )
             for sid in settings.getSessions()
         )
+        self._foreign = connections_to(self._peers)
         for sid in settings.getSessions():
             seat = self._by_comp_ids[(sid.getSenderCompID().getValue(), sid.getTargetCompID().getValue())]
             self._session_ids.setdefault(seat.name, {})[SessionKind(sid.getSessionQualifier())] = sid
@@ -126,6 +134,15 @@ class FixHost:
     def seat_of(self, session_id: fix.SessionID) -> Seat | None:
         key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
         return self._by_comp_ids.get(key)
+
+    def engine_event(self, text: str) -> None:
+        """Every event QuickFIX logs, on the thread that logs it: which threads carry connections, and
+        (right after a connect) which local ends are this host's."""
+        self.connection_threads.saw(text)
+        if text.startswith("Connection succeeded"):
+            found = connections_to(self._peers) - self._foreign
+            with self._lock:
+                self._own |= found
 
     def leave(self, name: str, logout_timeout: float = 5.0) -> None:
         """Log out the account's sessions and wait for them (blocking: call from a worker thread); the
@@ -154,7 +171,7 @@ class FixHost:
                 self._initiator = None
         if initiator is not None:
             # Any still open (a Logout unanswered): shut down, each thread closes its own.
-            shut_down_connections(self._peers)
+            shut_down_connections(self._peers, self._own)
             left = self.connection_threads.wait_ended(logout_timeout)
             if left:
                 log.warning(
@@ -265,7 +282,7 @@ class _DispatchLogs(fix.LogFactory):  # type: ignore[misc]
             log.exception("cannot tell whose log QuickFIX asks for")
             seat = None
         made = (seat or self._host.first_seat()).logs.create(*args)
-        made.watch_events(self._host.connection_threads.saw)
+        made.watch_events(self._host.engine_event)
         return made
 
     def destroy(self, made: EngineLog) -> None:
