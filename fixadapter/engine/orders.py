@@ -44,7 +44,7 @@ from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
 from fixadapter.errors import StoreError, UnstorableData
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import Channel, OrderStatus
+from fixadapter.model.enums import Channel, ExecKind, OrderStatus
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Order, OrderEvent, Position, PositionProtectionChange
 from fixadapter.model.reconciliation import OrderStatusReport, PositionsReport
@@ -332,13 +332,21 @@ class OrderEngine:
         try:
             while True:
                 arrival = await self._inbox.take()
-                report = arrival[1]
-                lane = None
-                if isinstance(report, ExecutionReport):
-                    lane = self._known.in_memory(report.cl_ord_id, report.order_id)
-                await lanes.add(lane, arrival)
+                await lanes.add(self._lanes_of(arrival[1]), arrival)
         finally:
             await lanes.close()
+
+    def _lanes_of(self, report: VenueReport) -> tuple[str, ...] | None:
+        """The order's lane (and a fill's position's) for an execution report about an order in memory;
+        None (handled alone) for anything else, and for a fill that names no position."""
+        if not isinstance(report, ExecutionReport):
+            return None
+        order = self._known.in_memory(report.cl_ord_id, report.order_id)
+        if order is None:
+            return None
+        if report.kind is not ExecKind.TRADE:
+            return (order,)
+        return (order, f"position {report.position_id}") if report.position_id else None
 
     async def _handle_arrival(self, arrival: Arrival) -> None:
         arrived, report = arrival

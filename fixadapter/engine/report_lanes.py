@@ -1,5 +1,9 @@
 """Reports about different orders handled side by side; the reports about one order, one after another.
 
+Fills are also kept in arrival order per position (a position's average price depends on the order its
+fills are applied in when one crosses zero), so a fill waits for the last report of its order and the
+last fill of its position.
+
 A report waits for the store before the next one of its order may start, but nothing ties two orders: the
 execution reports of a burst are handled together, so their writes reach the store thread together and
 share one commit (store_thread.py). A report that is not known to be about one order in memory (another
@@ -35,39 +39,43 @@ class ReportLanes:
         self._running: dict[asyncio.Task[None], Arrival] = {}
         self._started: set[asyncio.Task[None]] = set()
 
-    async def add(self, lane: str | None, arrival: Arrival) -> None:
-        """Hand `arrival` over; `lane` None: a barrier (handled alone, after everything before it)."""
+    async def add(self, lanes: tuple[str, ...] | None, arrival: Arrival) -> None:
+        """Hand `arrival` over. It starts once the last report handed over in each of its `lanes` has
+        been handled (its order's, and a fill's position's too); None: a barrier (handled alone, after
+        everything before it)."""
         try:
-            if lane is None:
+            if lanes is None:
                 await self.settle()
             else:
                 await self._room.acquire()
         except asyncio.CancelledError:  # stopped before it was handed over: not lost
             self._put_back([arrival])
             raise
-        if lane is None:
+        if lanes is None:
             await self._handle(arrival)
             return
-        previous = self._tails.get(lane)
-        task = asyncio.create_task(self._after(previous, arrival), name=f"report-{lane}")
-        self._tails[lane] = task
+        previous = {self._tails[lane] for lane in lanes if lane in self._tails}
+        task = asyncio.create_task(self._after(previous, arrival), name=f"report-{lanes[0]}")
+        for lane in lanes:
+            self._tails[lane] = task
         self._running[task] = arrival
-        task.add_done_callback(lambda done: self._finished(lane, done))
+        task.add_done_callback(lambda done: self._finished(lanes, done))
 
-    async def _after(self, previous: asyncio.Task[None] | None, arrival: Arrival) -> None:
-        if previous is not None:
-            await asyncio.wait({previous})
+    async def _after(self, previous: set[asyncio.Task[None]], arrival: Arrival) -> None:
+        if previous:
+            await asyncio.wait(previous)
         task = asyncio.current_task()
         if task is not None:
             self._started.add(task)
         await self._handle(arrival)
 
-    def _finished(self, lane: str, task: asyncio.Task[None]) -> None:
+    def _finished(self, lanes: tuple[str, ...], task: asyncio.Task[None]) -> None:
         self._room.release()
         self._running.pop(task, None)
         self._started.discard(task)
-        if self._tails.get(lane) is task:
-            del self._tails[lane]
+        for lane in lanes:
+            if self._tails.get(lane) is task:
+                del self._tails[lane]
 
     async def settle(self) -> None:
         """Wait until every report handed over is handled."""

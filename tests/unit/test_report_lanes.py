@@ -52,9 +52,9 @@ def test_another_orders_report_is_handled_while_one_order_waits_and_each_orders_
         handler = Handler()
         lanes = ReportLanes(handler, handler.back)
         gate = handler.hold(1)
-        await lanes.add("A", arrival(1))
-        await lanes.add("A", arrival(2))
-        await lanes.add("B", arrival(3))
+        await lanes.add(("A",), arrival(1))
+        await lanes.add(("A",), arrival(2))
+        await lanes.add(("B",), arrival(3))
         await until(lambda: "end 3" in handler.log)
         assert "start 2" not in handler.log  # A's second report waits for A's first
         gate.set()
@@ -66,18 +66,36 @@ def test_another_orders_report_is_handled_while_one_order_waits_and_each_orders_
     assert log.index("end 3") < log.index("end 1")
 
 
+def test_a_fill_waits_for_the_last_fill_of_its_position_as_well_as_for_its_order() -> None:
+    async def scenario() -> list[str]:
+        handler = Handler()
+        lanes = ReportLanes(handler, handler.back)
+        gate = handler.hold(1)
+        await lanes.add(("A", "position 7"), arrival(1))  # A's fill on position 7, held
+        await lanes.add(("B",), arrival(2))  # B's acknowledgement: free to go
+        await lanes.add(("B", "position 7"), arrival(3))  # B's fill on the same position waits for A's
+        await until(lambda: "end 2" in handler.log)
+        assert "start 3" not in handler.log
+        gate.set()
+        await lanes.settle()
+        return handler.log
+
+    log = asyncio.run(scenario())
+    assert log.index("end 1") < log.index("start 3")
+
+
 def test_a_report_of_no_known_order_waits_for_everything_before_it_and_holds_what_follows() -> None:
     async def scenario() -> list[str]:
         handler = Handler()
         lanes = ReportLanes(handler, handler.back)
         gate = handler.hold(1)
-        await lanes.add("A", arrival(1))
+        await lanes.add(("A",), arrival(1))
         barrier = asyncio.create_task(lanes.add(None, arrival(2)))
         await until(lambda: "start 1" in handler.log)
         assert "start 2" not in handler.log
         gate.set()
         await barrier
-        await lanes.add("B", arrival(3))
+        await lanes.add(("B",), arrival(3))
         await lanes.settle()
         return handler.log
 
@@ -89,9 +107,9 @@ def test_at_stop_the_reports_waiting_in_a_lane_are_put_back_in_order_and_the_one
         handler = Handler()
         lanes = ReportLanes(handler, handler.back)
         gate = handler.hold(1)
-        await lanes.add("A", arrival(1))
-        await lanes.add("A", arrival(3))
-        await lanes.add("A", arrival(2))
+        await lanes.add(("A",), arrival(1))
+        await lanes.add(("A",), arrival(3))
+        await lanes.add(("A",), arrival(2))
         await until(lambda: "start 1" in handler.log)
         closing = asyncio.create_task(lanes.close())
         await until(lambda: handler.put_back)
@@ -109,8 +127,8 @@ def test_a_report_taken_while_the_lanes_are_full_is_put_back_when_stopped_there(
         handler = Handler()
         lanes = ReportLanes(handler, handler.back, limit=1)
         handler.hold(1)
-        await lanes.add("A", arrival(1))
-        waiting = asyncio.create_task(lanes.add("B", arrival(2)))
+        await lanes.add(("A",), arrival(1))
+        waiting = asyncio.create_task(lanes.add(("B",), arrival(2)))
         await until(lambda: "start 1" in handler.log)
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
