@@ -42,6 +42,7 @@ class _Call:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     answer: Future[Any] = field(default_factory=Future)
+    waiter: asyncio.Future[Any] | None = None  # an asyncio caller's: answered on its loop
     result: Any = None
     error: BaseException | None = None
 
@@ -73,16 +74,22 @@ class StoreThread(Executor):
         return self
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        call = _Call(fn, args, kwargs)
+        return self._put(_Call(fn, args, kwargs)).answer
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` on the store thread, timed under its name; its result once committed.
+        The answers of calls run together reach the loop in one wake-up, not one each."""
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        call = self._put(_Call(fn, args, kwargs, waiter=waiter))
+        waiter.add_done_callback(lambda done: call.answer.cancel() if done.cancelled() else None)
+        return await waiter
+
+    def _put(self, call: _Call) -> _Call:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store thread has stopped")
             self._calls.put(call)
-        return call.answer
-
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn(*args, **kwargs)` on the store thread, timed under its name; its result once committed."""
-        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+        return call
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Run the calls already asked for, then end the thread."""
@@ -114,8 +121,8 @@ class StoreThread(Executor):
                 except BaseException as exc:  # never the thread's end: every caller still hears
                     log.exception("store thread: a batch of %d call(s) failed as a whole", len(group))
                     for call in group:
-                        if not call.answer.done():
-                            call.answer.set_exception(exc)
+                        call.result, call.error = None, exc
+            _deliver(calls)
             if stop:
                 return
 
@@ -147,13 +154,10 @@ class StoreThread(Executor):
         except CommitUnconfirmed as exc:  # may have landed: nothing runs again, every caller hears it
             for call in group:
                 call.result, call.error = None, exc
-        for call in group:
-            _answer(call)
         self.metrics.store_batch_calls.observe(len(group))
 
     def _run_alone(self, call: _Call) -> None:
         self._execute(call)
-        _answer(call)
 
     def _execute(self, call: _Call) -> None:
         """Runs the call; a BatchAborted goes on to the batch (outside one, it cannot be raised)."""
@@ -181,8 +185,29 @@ def _groups(calls: list[_Call]) -> Iterator[list[_Call]]:
         yield group
 
 
-def _answer(call: _Call) -> None:
-    if call.error is not None:
-        call.answer.set_exception(call.error)
-    else:
-        call.answer.set_result(call.result)
+def _deliver(calls: list[_Call]) -> None:
+    """Every call's answer, once all of them ran (and what they wrote is committed): futures at once, the
+    asyncio callers of each loop in one wake-up."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
+    for call in calls:
+        if call.error is not None:
+            call.answer.set_exception(call.error)
+        else:
+            call.answer.set_result(call.result)
+        if call.waiter is not None:
+            by_loop.setdefault(call.waiter.get_loop(), []).append(call)
+    for loop, answered in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, answered)
+
+
+def _settle(answered: list[_Call]) -> None:
+    """On the callers' loop."""
+    for call in answered:
+        waiter = call.waiter
+        if waiter is None or waiter.done():
+            continue  # cancelled meanwhile
+        if call.error is not None:
+            waiter.set_exception(call.error)
+        else:
+            waiter.set_result(call.result)

@@ -4,6 +4,7 @@ nothing (SQLite and, when FIXADAPTER_TEST_POSTGRES_URL is set, PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -194,3 +195,32 @@ def test_a_stopped_store_thread_runs_what_was_asked_and_refuses_more(store: Orde
     assert asked.result() is True
     with pytest.raises(RuntimeError, match="stopped"):
         running.submit(store.orders)
+
+
+def test_asyncio_callers_of_calls_run_together_are_answered_in_one_wake_up(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    async def scenario() -> tuple[list[bool], int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = [0]
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            wake_ups[0] += 1
+            return call_soon_threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        entered, release = threading.Event(), threading.Event()
+        thread.submit(lambda: (entered.set(), release.wait(30)))
+        assert entered.wait(30)
+        asked = [
+            asyncio.ensure_future(thread.run(store.insert_order, make_order(cl_ord_id=f"ord-{n}")))
+            for n in range(10)
+        ]
+        await asyncio.sleep(0)  # every call queued behind the held thread
+        release.set()
+        return list(await asyncio.gather(*asked)), wake_ups[0]
+
+    answers, wake_ups = asyncio.run(scenario())
+    assert answers == [True] * 10
+    assert wake_ups == 1
