@@ -1,14 +1,20 @@
-"""Builders shared by the unit tests: valid defaults that each test overrides with what it is about."""
+"""Builders shared by the unit tests: valid defaults that each test overrides with what it is about; and
+the order store on SQLite and, when FIXADAPTER_TEST_POSTGRES_URL is set, PostgreSQL (`store`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from fixadapter.model.enums import ExecKind, OrderStatus, OrderType, Side
 from fixadapter.model.orders import Order
 from fixadapter.model.reports import ExecutionReport
+from fixadapter.store.repository import OrderStore
 
 T0 = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
 D = Decimal
@@ -44,3 +50,24 @@ def make_report(**changes: Any) -> ExecutionReport:
     values.update(changes)
     values.setdefault("dedupe_key", f"{values['kind']}|{values['status']}|{values['cum_qty']}")
     return ExecutionReport(**values)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
+    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
+    store = OrderStore(pg_schema_url)
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> OrderStore:
+    return request.getfixturevalue(f"{request.param}_store")

@@ -5,10 +5,8 @@ Each PostgreSQL test gets its own schema (dropped afterwards), so runs never see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -21,27 +19,6 @@ from tests.unit.conftest import T0, make_order, make_report
 
 D = Decimal
 S = OrderStatus
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
-    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
-    store.create_schema()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
-    store = OrderStore(pg_schema_url)
-    store.create_schema()
-    yield store
-    store.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest) -> OrderStore:
-    return request.getfixturevalue(f"{request.param}_store")
 
 
 def limit_order(cl_ord_id: str = "ord-1", **changes: object) -> Order:

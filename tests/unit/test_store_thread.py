@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,27 +21,6 @@ from fixadapter.model.enums import ExecKind, OrderStatus, RequestKind
 from fixadapter.model.orders import OrderRequest
 from fixadapter.store.repository import CommitUnconfirmed, OrderStore
 from tests.unit.conftest import T0, make_order, make_report
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[OrderStore]:
-    store = OrderStore(f"sqlite:///{tmp_path / 'orders.db'}")
-    store.create_schema()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
-    store = OrderStore(pg_schema_url)
-    store.create_schema()
-    yield store
-    store.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest) -> OrderStore:
-    return request.getfixturevalue(f"{request.param}_store")
 
 
 @pytest.fixture
