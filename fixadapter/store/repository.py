@@ -101,12 +101,18 @@ def _usage(conn: Connection, account: str, client_id: str) -> tuple[str, str] | 
         order = select(orders.cl_ord_id).where(orders.account == account, orders.cl_ord_id == client_id)
         if conn.execute(order).first() is not None:
             return "order", client_id
-        requests = schema.order_requests.c
-        row = conn.execute(
-            select(requests.kind, requests.cl_ord_id).where(
-                requests.account == account, requests.request_id == client_id
-            )
-        ).first()
+        return _legacy_request(conn, account, client_id)
+    return row.kind, row.cl_ord_id
+
+
+def _legacy_request(conn: Connection, account: str, client_id: str) -> tuple[str, str] | None:
+    """(kind, cl_ord_id) of a cancel/replace stored before `client_ids` existed under `client_id`."""
+    requests = schema.order_requests.c
+    row = conn.execute(
+        select(requests.kind, requests.cl_ord_id).where(
+            requests.account == account, requests.request_id == client_id
+        )
+    ).first()
     return None if row is None else (row.kind, row.cl_ord_id)
 
 
@@ -310,18 +316,18 @@ class OrderStore:
         }
 
         def work(conn: Connection) -> bool:
-            usage = _usage(conn, account, order.cl_ord_id)
-            if usage == ("order", order.cl_ord_id):
-                return False
-            if usage is not None:
-                raise _in_use("ClOrdID", order.cl_ord_id, usage)
+            # The claim's key refuses an id used before (handled below); only a request stored before
+            # client_ids existed has no claim, and is looked for here (an old order's row refuses too).
             conn.execute(_INSERT_CLIENT_ID, claim)
+            legacy = _legacy_request(conn, account, order.cl_ord_id)
+            if legacy is not None:
+                raise _in_use("ClOrdID", order.cl_ord_id, legacy)  # rolls the claim back
             conn.execute(_INSERT_ORDER, _order_row(account, order))
             return True
 
         try:
             return self._run(work)
-        except IntegrityError as exc:  # claimed meanwhile by another writer
+        except IntegrityError as exc:  # used before: the caller's retry, or another's id
             usage = self.client_id_usage(order.cl_ord_id)
             if usage == ("order", order.cl_ord_id):
                 return False

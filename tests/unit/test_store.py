@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from fixadapter.errors import StoreError, UnstorableData
+from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
 from fixadapter.model.orders import Fill, Order, OrderRequest, Position
 from fixadapter.model.reports import Instrument
+from fixadapter.store import schema
 from fixadapter.store.repository import OrderStore
 from tests.unit.conftest import T0, make_order, make_report
 
@@ -252,3 +253,34 @@ def test_store_keeps_a_report_set_aside_whole_with_its_error(store: OrderStore) 
     (kept,) = store.reports_set_aside()
     assert kept["id"] == row and kept["raw"] == raw and kept["dedupe_key"] == "fix:1"
     assert kept["report_type"] == "ExecutionReport" and "order_id" in kept["error"]
+
+
+def test_an_id_a_request_used_before_client_ids_existed_is_refused_for_a_new_order(store: OrderStore) -> None:
+    """A store from before client_ids holds requests with no claim: their ids stay taken."""
+    store.insert_order(limit_order("ord-1"))
+    with store.engine.begin() as conn:
+        conn.execute(
+            schema.order_requests.insert(),
+            {
+                "account": store.account,
+                "request_id": "old-cancel",
+                "cl_ord_id": "ord-1",
+                "kind": "cancel",
+                "created_at": T0,
+            },
+        )
+    with pytest.raises(ClientIdInUse, match="old-cancel"):
+        store.insert_order(limit_order("old-cancel"))
+    assert store.client_id_usage("old-cancel") == ("cancel", "ord-1")  # no claim was left behind
+    assert store.get_order("old-cancel") is None
+
+
+def test_an_order_stored_before_client_ids_existed_is_found_again_as_the_callers_retry(
+    store: OrderStore,
+) -> None:
+    old = limit_order("old-order")
+    store.insert_order(old)
+    with store.engine.begin() as conn:
+        ids = schema.client_ids.c
+        conn.execute(schema.client_ids.delete().where(ids.client_id == "old-order"))
+    assert store.insert_order(old) is False
