@@ -1,8 +1,11 @@
-"""Strategy commands -> each account's order engine, one at a time per account, in the order queued.
+"""Strategy commands -> each account's order engine; the commands about one order in the order queued.
 
 Commands are read by one reader and handed to their account's lane: an account whose TRADE is down holds
 its own commands (unacknowledged, up to LANE_SIZE) while the other accounts' lanes go on. A command names
 its account (`account`, optional while one is configured); one naming no account of this daemon is refused.
+Within an account, commands about different orders are handled side by side (up to IN_HAND at once), so
+the orders of a burst reach the store together and share its commits; a command waits for the commands
+before it about the same order, position or command id (engine/keyed_lanes.py).
 
 A command is acknowledged only once it is handled: the order is persisted (and sent), or the command is
 refused with a `command_rejected` event saying why. While TRADE is down or the store fails, the command
@@ -27,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from fixadapter.engine.keyed_lanes import KeyedLanes
 from fixadapter.engine.tasks import cancelling
 from fixadapter.errors import FixAdapterError, OrderNotFound, RiskRejected, SessionNotReady, StoreError
 from fixadapter.model.requests import CancelOrder
@@ -45,7 +49,6 @@ from fixadapter.queue.schema import (
 )
 from fixadapter.queue.transport import CommandSource, Delivery, EventSink
 from fixadapter.risk.open_orders import strategy_of
-from fixadapter.store.command_ids import CommandIds
 
 if TYPE_CHECKING:
     from fixadapter.api import Adapter
@@ -56,6 +59,7 @@ RETRY_SECONDS = 1.0
 MAX_ATTEMPTS = 3
 
 LANE_SIZE = 1000  # commands an account holds taken and not yet handled; the reader waits beyond that
+IN_HAND = 256  # commands of one account being handled at once (each about another order)
 
 Taken = tuple[AnyCommand, Delivery]
 
@@ -109,13 +113,16 @@ class CommandDispatcher:
         self._metrics = metrics
         self._stopping = asyncio.Event()
         self._failures: dict[tuple[str, str], int] = {}  # unexpected failures per delivery still queued
-        self._ids = CommandIds(next(iter(self._adapters.values())).engine.store.engine)  # one store
         self._lanes: dict[str, _Lane] = {}
         self._reader: asyncio.Future[None] | None = None
 
     async def prepare(self) -> None:
-        """Create the table of used command ids (before the first command)."""
-        await asyncio.to_thread(self._ids.create)
+        """The store's schema is this fixadapter's, with its table of used command ids (a new store is
+        created; one behind is refused), before the first command."""
+        for adapter in self._adapters.values():
+            await asyncio.get_running_loop().run_in_executor(
+                adapter.engine.store_thread, adapter.engine.store.create_schema
+            )
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
         """Read and handle until stop_taking(). An unexpected failure in one lane stops the others after
@@ -170,12 +177,37 @@ class CommandDispatcher:
                     return
 
     async def _serve(self, adapter: Adapter, lane: _Lane, progress: Callable[[], None]) -> None:
-        while True:
-            item = await lane.take()
-            if item is None or not await self._until_ready(adapter):
+        """Hand the account's commands to keyed lanes until the lane closes or one fails unexpectedly;
+        then each command being handled finishes (those waiting their turn stay unacknowledged: the
+        source hands them out again) and the failure is raised."""
+        failures: list[Exception] = []
+        failed = asyncio.Event()
+
+        async def handle(item: Taken) -> None:
+            if failed.is_set():
+                return  # its turn came after a failure: unacknowledged, it comes back
+            try:
+                await self._handle(adapter, *item)
+            except Exception as error:
+                failures.append(error)
+                failed.set()
+                lane.close()  # the reader's next put returns False: it stops taking
                 return
-            await self._handle(adapter, *item)
             progress()
+
+        commands = KeyedLanes[Taken](handle, lambda _waiting: None, limit=IN_HAND)
+        try:
+            while not failed.is_set():
+                item = await lane.take()
+                if item is None or not await self._until_ready(adapter):
+                    break
+                await commands.add(command_lanes(item[0]), item)
+        except asyncio.CancelledError:
+            await commands.close(grace=0)  # cancelled, not stopped: nothing finishes
+            raise
+        await commands.close()
+        if failures:
+            raise failures[0]
 
     async def _until_ready(self, adapter: Adapter) -> bool:
         """Wait until the account trades again (True), or the dispatcher stops (False)."""
@@ -311,7 +343,12 @@ class CommandDispatcher:
         """True for a new command id or a redelivery (same content); a reused id is refused (False)."""
         content = command.model_dump_json(exclude={"sent_at"}).encode()
         digest = hashlib.sha256(content).hexdigest()
-        if await asyncio.to_thread(self._ids.same_or_new, command.strategy, command.id, digest):
+        engine = adapter.engine
+        first_use = engine.store.first_use_of_command
+        known = asyncio.get_running_loop().run_in_executor(
+            engine.store_thread, first_use, command.strategy, command.id, digest
+        )
+        if await known:
             return True
         reason = (
             f"command id {command.id} was used before for a different command; give every command a new id "
@@ -377,3 +414,17 @@ class CommandDispatcher:
             values=values or {},
         )
         await self._sink.publish(command.strategy, encode(refusal), None)
+
+
+def command_lanes(command: AnyCommand) -> tuple[str, ...]:
+    """What a command must wait for: the commands before it with the same id (a redelivery is compared
+    with the first) and about the same order or position (its ClOrdID, a request id that becomes one)."""
+    lanes = [f"command {command.strategy} {command.id}"]
+    if command.cl_ord_id is not None:
+        lanes.append(f"order {command.cl_ord_id}")
+    request_id = getattr(command, "request_id", None)  # a cancel's or replace's, which becomes a ClOrdID
+    if request_id and not isinstance(command, ClosePositionCommand):  # a close's is its cl_ord_id
+        lanes.append(f"order {request_id}")
+    if isinstance(command, (ClosePositionCommand, AmendPositionProtectionCommand)):
+        lanes.append(f"position {command.position_id}")
+    return tuple(lanes)

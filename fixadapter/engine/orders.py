@@ -28,6 +28,7 @@ from fixadapter.engine.identity import shown
 from fixadapter.engine.inbox import Arrival, Inbox
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.keyed_lanes import KeyedLanes
 from fixadapter.engine.known_orders import KnownOrders
 from fixadapter.engine.order_entry import OrderEntry
 from fixadapter.engine.position_entry import PositionEntry
@@ -38,7 +39,6 @@ from fixadapter.engine.reconciler import reconcile
 from fixadapter.engine.recorder import Recorder
 from fixadapter.engine.recovery import Recovery
 from fixadapter.engine.refusals import Refusals
-from fixadapter.engine.report_lanes import ReportLanes
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.engine.tasks import TaskGroup
 from fixadapter.engine.venue_queries import VenueQueries
@@ -326,9 +326,11 @@ class OrderEngine:
     # -- reports in ---------------------------------------------------------------------------
 
     async def _process_reports(self) -> None:
-        """Execution reports about different orders side by side (report_lanes.py), in arrival order for
-        each order; any other report alone, after everything before it."""
-        lanes = ReportLanes(self._handle_arrival, self._inbox.put_back)
+        """Execution reports about different orders side by side (keyed_lanes.py), in arrival order for
+        each order and a fill's position; any other report alone, after everything before it. A report
+        waits for the store before the next one of its order may start; a report not known to be about one
+        order in memory (another kind of report, or an order only the store knows) is a barrier."""
+        lanes = KeyedLanes[Arrival](self._handle_arrival, self._inbox.put_back)
         try:
             while True:
                 arrival = await self._inbox.take()

@@ -59,6 +59,7 @@ _UPDATE_ORDER = update(schema.orders).where(
     schema.orders.c.cl_ord_id == bindparam("key_cl_ord_id"),
 )
 _INSERT_CLIENT_ID = insert(schema.client_ids)
+_INSERT_COMMAND_ID = insert(schema.queue_command_ids)
 
 
 def _lengths(table: Table) -> dict[str, int]:
@@ -334,6 +335,22 @@ class OrderStore:
             if usage is not None:
                 raise _in_use("ClOrdID", order.cl_ord_id, usage) from exc
             raise UnstorableData(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
+
+    def first_use_of_command(self, strategy: str, command_id: str, digest: str) -> bool:
+        """Record a strategy's command id for the command's `digest`; True when new or when used for the
+        same digest (a redelivery), False when used for another command (a strategy's bug: refused, never
+        silently taken or ignored). Kept in the store, so a restart does not forget; through the store
+        thread, so the ids of a burst share its commits."""
+        first_seen = datetime.now(UTC)
+        row = {"strategy": strategy, "command_id": command_id, "digest": digest, "first_seen": first_seen}
+        try:
+            self._run(lambda conn: conn.execute(_INSERT_COMMAND_ID, row))
+            return True
+        except IntegrityError:
+            pass  # used before: compare
+        ids = schema.queue_command_ids.c
+        query = select(ids.digest).where(ids.strategy == strategy, ids.command_id == command_id)
+        return bool(self._run(lambda conn: conn.execute(query).scalar_one()) == digest)
 
     def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
         """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""

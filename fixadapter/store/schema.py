@@ -220,8 +220,8 @@ instruments = Table(
     PrimaryKeyConstraint("account", "symbol_id", name="pk_instruments"),
 )
 
-# Which command ids each strategy has used, and for what (see command_ids.py): a strategy's command ids
-# are its own whatever account a command names, so this table has no account.
+# Which command ids each strategy has used, and for what (OrderStore.first_use_of_command): a strategy's
+# command ids are its own whatever account a command names, so this table has no account.
 queue_command_ids = Table(
     "queue_command_ids",
     metadata,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import create_engine
 
 from fixadapter.config import QueueConfig
 from fixadapter.daemon.dispatcher import MAX_ATTEMPTS, CommandDispatcher
@@ -24,6 +23,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
 from fixadapter.queue.schema import CancelCommand, encode
 from fixadapter.queue.transport import Delivery
+from fixadapter.store.repository import OrderStore
 
 STOP_SECONDS = 10.0  # generous: a task that stops does so at once; one that does not never does
 CONFIG = QueueConfig(kind="redis", strategies=("momo",), redis_url="redis://127.0.0.1:1/0")
@@ -208,15 +208,14 @@ class _Publishes:
 
 
 def test_a_dispatcher_cancelled_while_publishing_a_refusal_ends_cancelled_and_never_drops_the_command(
-    tmp_path: Path,
+    sqlite_store: OrderStore,
 ) -> None:
     """Cancelled that way MAX_ATTEMPTS times (a restarted dispatcher gets the command again), the command
     is not counted as failed, refused or acknowledged: the next start takes it."""
 
     async def scenario() -> None:
         metrics = Metrics()
-        store = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        engine = SimpleNamespace(store=SimpleNamespace(engine=store), ready=True)
+        engine = SimpleNamespace(store=sqlite_store, store_thread=ThreadPoolExecutor(1), ready=True)
         adapter = SimpleNamespace(account="default", metrics=metrics, engine=engine, order=_no_order)
         command = CancelCommand(id="c1", strategy="momo", cl_ord_id="not-momos")  # refused: not its order
         source = _OneCommand(Delivery(entry_id="1-0", data=encode(command), strategy="momo"))
@@ -227,7 +226,6 @@ def test_a_dispatcher_cancelled_while_publishing_a_refusal_ends_cancelled_and_ne
             sink.redis.called.clear()
             task = await _cancelled_while_waiting(sink.redis, dispatcher.run(), _nothing)
             assert task.cancelled(), f"run {attempt} did not end cancelled: {_outcome(task)}"
-        store.dispose()
         assert sink.redis.calls == ["publish"] * MAX_ATTEMPTS  # only the refusal, never a give-up notice
         assert source.acked == []
         failed = {"type": "cancel", "outcome": "failed"}

@@ -15,7 +15,7 @@ from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, Request
 from fixadapter.model.orders import Fill, Order, OrderRequest, Position
 from fixadapter.model.reports import Instrument
 from fixadapter.store import schema
-from fixadapter.store.repository import OrderStore
+from fixadapter.store.repository import BatchAborted, OrderStore
 from tests.unit.conftest import T0, make_order, make_report
 
 D = Decimal
@@ -284,3 +284,21 @@ def test_an_order_stored_before_client_ids_existed_is_found_again_as_the_callers
         ids = schema.client_ids.c
         conn.execute(schema.client_ids.delete().where(ids.client_id == "old-order"))
     assert store.insert_order(old) is False
+
+
+def test_a_command_id_is_new_once_then_a_redelivery_for_the_same_command_and_refused_for_another(
+    store: OrderStore,
+) -> None:
+    assert store.first_use_of_command("momo", "cmd-1", "digest-a")
+    assert store.first_use_of_command("momo", "cmd-1", "digest-a")  # the same command, delivered again
+    assert not store.first_use_of_command("momo", "cmd-1", "digest-b")  # another command, same id
+    assert store.first_use_of_command("other", "cmd-1", "digest-b")  # ids are each strategy's own
+
+
+def test_a_reused_command_id_inside_a_batch_aborts_it_and_is_refused_alone(store: OrderStore) -> None:
+    store.first_use_of_command("momo", "cmd-1", "digest-a")
+    with pytest.raises(BatchAborted), store.batch():
+        store.first_use_of_command("momo", "cmd-2", "digest-c")
+        store.first_use_of_command("momo", "cmd-1", "digest-b")
+    assert not store.first_use_of_command("momo", "cmd-1", "digest-b")
+    assert store.first_use_of_command("momo", "cmd-2", "digest-d")  # the aborted batch kept nothing

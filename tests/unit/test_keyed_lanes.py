@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from fixadapter.engine.inbox import Arrival
-from fixadapter.engine.report_lanes import ReportLanes
+from fixadapter.engine.keyed_lanes import KeyedLanes
 
 
 class Handler:
@@ -50,7 +50,7 @@ async def until(condition: Any) -> None:
 def test_another_orders_report_is_handled_while_one_order_waits_and_each_orders_reports_keep_order() -> None:
     async def scenario() -> list[str]:
         handler = Handler()
-        lanes = ReportLanes(handler, handler.back)
+        lanes = KeyedLanes[Arrival](handler, handler.back)
         gate = handler.hold(1)
         await lanes.add(("A",), arrival(1))
         await lanes.add(("A",), arrival(2))
@@ -69,7 +69,7 @@ def test_another_orders_report_is_handled_while_one_order_waits_and_each_orders_
 def test_a_fill_waits_for_the_last_fill_of_its_position_as_well_as_for_its_order() -> None:
     async def scenario() -> list[str]:
         handler = Handler()
-        lanes = ReportLanes(handler, handler.back)
+        lanes = KeyedLanes[Arrival](handler, handler.back)
         gate = handler.hold(1)
         await lanes.add(("A", "position 7"), arrival(1))  # A's fill on position 7, held
         await lanes.add(("B",), arrival(2))  # B's acknowledgement: free to go
@@ -87,7 +87,7 @@ def test_a_fill_waits_for_the_last_fill_of_its_position_as_well_as_for_its_order
 def test_a_report_of_no_known_order_waits_for_everything_before_it_and_holds_what_follows() -> None:
     async def scenario() -> list[str]:
         handler = Handler()
-        lanes = ReportLanes(handler, handler.back)
+        lanes = KeyedLanes[Arrival](handler, handler.back)
         gate = handler.hold(1)
         await lanes.add(("A",), arrival(1))
         barrier = asyncio.create_task(lanes.add(None, arrival(2)))
@@ -102,10 +102,10 @@ def test_a_report_of_no_known_order_waits_for_everything_before_it_and_holds_wha
     assert asyncio.run(scenario()) == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
 
 
-def test_at_stop_the_reports_waiting_in_a_lane_are_put_back_in_order_and_the_one_in_hand_ends() -> None:
+def test_at_stop_the_items_waiting_are_put_back_in_the_order_handed_over_and_the_one_in_hand_ends() -> None:
     async def scenario() -> Handler:
         handler = Handler()
-        lanes = ReportLanes(handler, handler.back)
+        lanes = KeyedLanes[Arrival](handler, handler.back)
         gate = handler.hold(1)
         await lanes.add(("A",), arrival(1))
         await lanes.add(("A",), arrival(3))
@@ -118,14 +118,14 @@ def test_at_stop_the_reports_waiting_in_a_lane_are_put_back_in_order_and_the_one
         return handler
 
     handler = asyncio.run(scenario())
-    assert [mark for mark, _ in handler.put_back] == [2, 3]
+    assert [mark for mark, _ in handler.put_back] == [3, 2]  # the inbox sorts by arrival itself
     assert handler.log == ["start 1", "end 1"]
 
 
 def test_a_report_taken_while_the_lanes_are_full_is_put_back_when_stopped_there() -> None:
     async def scenario() -> Handler:
         handler = Handler()
-        lanes = ReportLanes(handler, handler.back, limit=1)
+        lanes = KeyedLanes[Arrival](handler, handler.back, limit=1)
         handler.hold(1)
         await lanes.add(("A",), arrival(1))
         waiting = asyncio.create_task(lanes.add(("B",), arrival(2)))

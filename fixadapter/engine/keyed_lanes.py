@@ -1,0 +1,97 @@
+"""Work about different keys handled side by side; the work about one key, one after another.
+
+An item names its keys (lanes): it starts once the last item handed over in each of them has been handled,
+so items sharing a key keep their order and nothing ties two keys. An item naming no key is a barrier: it
+waits until every item before it is handled and is handled alone. Used for execution reports (keyed by
+order, and a fill by its position too: engine/orders.py) and strategy commands (keyed by order or position:
+daemon/dispatcher.py): the writes of a burst reach the store thread together and share one commit
+(store_thread.py) instead of each waiting for the one before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+MAX_IN_FLIGHT = 256
+STOP_GRACE_SECONDS = 5.0  # at stop, for the items being handled (a store that is down never takes them)
+
+
+class KeyedLanes(Generic[T]):
+    def __init__(
+        self,
+        handle: Callable[[T], Awaitable[None]],
+        put_back: Callable[[list[T]], None],
+        limit: int = MAX_IN_FLIGHT,
+    ) -> None:
+        """`handle(item)` handles one item (and never raises); `put_back(items)` returns the items handed
+        over but never started, in the order they were handed over, at close()."""
+        self._handle = handle
+        self._put_back = put_back
+        self._room = asyncio.Semaphore(limit)
+        self._tails: dict[str, asyncio.Task[None]] = {}  # the last item of each lane in flight
+        self._running: dict[asyncio.Task[None], T] = {}
+        self._started: set[asyncio.Task[None]] = set()
+
+    async def add(self, lanes: tuple[str, ...] | None, item: T) -> None:
+        """Hand `item` over. It starts once the last item handed over in each of its `lanes` has been
+        handled; None: a barrier (handled alone, after everything before it)."""
+        try:
+            if lanes is None:
+                await self.settle()
+            else:
+                await self._room.acquire()
+        except asyncio.CancelledError:  # stopped before it was handed over: not lost
+            self._put_back([item])
+            raise
+        if lanes is None:
+            await self._handle(item)
+            return
+        previous = {self._tails[lane] for lane in lanes if lane in self._tails}
+        task = asyncio.create_task(self._after(previous, item), name=f"lane-{lanes[0]}")
+        for lane in lanes:
+            self._tails[lane] = task
+        self._running[task] = item
+        task.add_done_callback(lambda done: self._finished(lanes, done))
+
+    async def _after(self, previous: set[asyncio.Task[None]], item: T) -> None:
+        if previous:
+            await asyncio.wait(previous)
+        task = asyncio.current_task()
+        if task is not None:
+            self._started.add(task)
+        await self._handle(item)
+
+    def _finished(self, lanes: tuple[str, ...], task: asyncio.Task[None]) -> None:
+        self._room.release()
+        self._running.pop(task, None)
+        self._started.discard(task)
+        for lane in lanes:
+            if self._tails.get(lane) is task:
+                del self._tails[lane]
+
+    async def settle(self) -> None:
+        """Wait until every item handed over is handled."""
+        while self._running:
+            await asyncio.wait(set(self._running))
+
+    async def close(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop: the items still waiting for the one before them are put back, in the order handed over;
+        those being handled are given `grace` seconds to finish, then cancelled (what they stored stays
+        stored: the store's writes are shielded)."""
+        waiting = {task: item for task, item in self._running.items() if task not in self._started}
+        for task in waiting:
+            task.cancel()
+        self._put_back(list(waiting.values()))  # _running keeps the order handed over
+        running = set(self._running)
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

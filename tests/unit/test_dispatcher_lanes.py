@@ -1,0 +1,207 @@
+"""The command dispatcher handles one account's commands about different orders side by side (a burst's
+orders reach the store together) and the commands about one order, position or command id in the order
+queued; one command failing unexpectedly lets those being handled finish, acknowledges none it did not
+handle, and is raised."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fixadapter.daemon.dispatcher import CommandDispatcher, command_lanes
+from fixadapter.metrics import Metrics
+from fixadapter.model.requests import CancelOrder, NewOrder
+from fixadapter.queue.schema import (
+    AmendPositionProtectionCommand,
+    AnyCommand,
+    CancelCommand,
+    ClosePositionCommand,
+    ReplaceCommand,
+    SubmitCommand,
+    encode,
+)
+from fixadapter.queue.transport import Delivery
+from fixadapter.store.repository import OrderStore
+
+STEP_SECONDS = 10.0  # generous: what happens, happens at once
+
+
+class Commands:
+    """A command source handing out `commands` in order, then waiting; records what is acknowledged."""
+
+    def __init__(self, *commands: AnyCommand) -> None:
+        self.queued = [
+            Delivery(entry_id=f"{n}-0", data=encode(command), strategy=command.strategy)
+            for n, command in enumerate(commands, 1)
+        ]
+        self.acked: list[str] = []
+        self.all_acked = asyncio.Event()
+
+    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
+        for delivery in self.queued:
+            if delivery.entry_id not in self.acked:
+                yield delivery
+        await asyncio.Event().wait()
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acked.append(delivery.entry_id)
+        if len(self.acked) == len(self.queued):
+            self.all_acked.set()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+
+    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
+        self.published.append(data)
+
+
+class Venue:
+    """An account whose order operations wait for their gate (open unless held); logs starts and ends."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.fail: set[str] = set()
+
+    def hold(self, name: str) -> asyncio.Event:
+        self.gates[name] = asyncio.Event()
+        return self.gates[name]
+
+    async def _do(self, name: str) -> None:
+        self.log.append(f"start {name}")
+        gate = self.gates.get(name)
+        if gate is not None:
+            await gate.wait()
+        if name in self.fail:
+            self.log.append(f"broke {name}")
+            raise RuntimeError(f"{name} broke")
+        self.log.append(f"end {name}")
+
+    async def order(self, cl_ord_id: str) -> Any:
+        if any(entry == f"end submit {cl_ord_id}" for entry in self.log):
+            return SimpleNamespace(strategy="momo", cl_ord_id=cl_ord_id)
+        return None
+
+    async def submit(self, order: NewOrder) -> None:
+        await self._do(f"submit {order.cl_ord_id}")
+
+    async def cancel(self, request: CancelOrder) -> None:
+        await self._do(f"cancel {request.cl_ord_id}")
+
+
+def submit(cl_ord_id: str) -> SubmitCommand:
+    order = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000, cl_ord_id=cl_ord_id)
+    return SubmitCommand(id=f"s-{cl_ord_id}", strategy="momo", order=order)
+
+
+def cancel(cl_ord_id: str) -> CancelCommand:
+    return CancelCommand(id=f"c-{cl_ord_id}", strategy="momo", cl_ord_id=cl_ord_id)
+
+
+def dispatcher_for(venue: Venue, source: Commands, store: OrderStore) -> CommandDispatcher:
+    metrics = Metrics()
+    engine = SimpleNamespace(store=store, store_thread=ThreadPoolExecutor(1), ready=True)
+    adapter = SimpleNamespace(
+        account="default",
+        metrics=metrics,
+        engine=engine,
+        order=venue.order,
+        submit=venue.submit,
+        cancel=venue.cancel,
+    )
+    return CommandDispatcher({"default": adapter}, source, Sink(), metrics)  # type: ignore[dict-item,arg-type]
+
+
+async def until(condition: Any, what: str) -> None:
+    async with asyncio.timeout(STEP_SECONDS):
+        while not condition():
+            await asyncio.sleep(0.001)
+    assert condition(), what
+
+
+def test_another_orders_command_is_handled_while_one_order_waits_and_one_orders_commands_keep_order(
+    sqlite_store: OrderStore,
+) -> None:
+    async def scenario() -> list[str]:
+        venue = Venue()
+        held = venue.hold("submit A")
+        source = Commands(submit("A"), cancel("A"), submit("B"), cancel("B"))
+        dispatcher = dispatcher_for(venue, source, sqlite_store)
+        await dispatcher.prepare()
+        running = asyncio.ensure_future(dispatcher.run())
+        try:
+            await until(lambda: "end cancel B" in venue.log, "B's commands were held up by A's")
+            assert "start cancel A" not in venue.log  # A's cancel waits for A's submit
+            assert source.acked == ["3-0", "4-0"]
+            held.set()
+            await asyncio.wait_for(source.all_acked.wait(), STEP_SECONDS)
+        finally:
+            dispatcher.stop_taking()
+            await asyncio.wait_for(running, STEP_SECONDS)
+        return venue.log
+
+    log = asyncio.run(scenario())
+    assert log.index("end submit A") < log.index("start cancel A")
+    assert log.index("end submit B") < log.index("start cancel B")
+
+
+def test_an_unexpected_failure_lets_the_commands_in_hand_finish_acknowledges_none_waiting_and_is_raised(
+    sqlite_store: OrderStore,
+) -> None:
+    async def scenario() -> tuple[Commands, BaseException | None]:
+        venue = Venue()
+        venue.fail.add("submit A")
+        breaking = venue.hold("submit A")
+        slow = venue.hold("submit B")
+        source = Commands(submit("A"), submit("B"), cancel("A"))
+        dispatcher = dispatcher_for(venue, source, sqlite_store)
+        await dispatcher.prepare()
+        running = asyncio.ensure_future(dispatcher.run())
+        await until(lambda: "start submit B" in venue.log, "B was not handled beside A")
+        breaking.set()
+        await until(lambda: "broke submit A" in venue.log, "A did not break")
+        await asyncio.sleep(0.05)  # a dispatcher that would not wait for B would end now
+        assert not running.done(), "the dispatcher ended with B still in hand"
+        slow.set()  # B, in hand when A broke, finishes
+        await asyncio.wait({running}, timeout=STEP_SECONDS)
+        assert running.done(), "the dispatcher did not end after the failure"
+        return source, running.exception()
+
+    source, raised = asyncio.run(scenario())
+    assert isinstance(raised, RuntimeError) and str(raised) == "submit A broke"
+    assert source.acked == ["2-0"]  # B handled; A failed; A's cancel never started: both come back
+
+
+@pytest.mark.parametrize(
+    ("command", "lanes"),
+    [
+        (submit("A"), ("command momo s-A", "order A")),
+        (
+            CancelCommand(id="c1", strategy="momo", cl_ord_id="A", request_id="A2"),
+            ("command momo c1", "order A", "order A2"),
+        ),
+        (
+            ReplaceCommand(id="r1", strategy="momo", cl_ord_id="A", quantity=2000, request_id="A3"),
+            ("command momo r1", "order A", "order A3"),
+        ),
+        (
+            ClosePositionCommand(id="x1", strategy="momo", position_id="721"),
+            ("command momo x1", "order x1", "position 721"),
+        ),
+        (
+            AmendPositionProtectionCommand(id="p1", strategy="momo", position_id="721"),
+            ("command momo p1", "position 721"),
+        ),
+    ],
+)
+def test_a_command_waits_for_those_before_it_with_its_id_order_request_id_or_position(
+    command: AnyCommand, lanes: tuple[str, ...]
+) -> None:
+    assert command_lanes(command) == lanes
