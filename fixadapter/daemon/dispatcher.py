@@ -370,10 +370,7 @@ class CommandDispatcher:
 
     async def _execute(self, adapter: Adapter, command: AnyCommand) -> None:
         if isinstance(command, SubmitCommand):
-            existing = await adapter.order(command.cl_ord_id)
-            if existing is not None and strategy_of(existing) != command.strategy:
-                raise OrderNotFound(f"ClOrdID {command.cl_ord_id} is taken by another strategy's order")
-            await adapter.submit(command.new_order())
+            await adapter.submit(command.new_order())  # refuses another strategy's ClOrdID itself
             return
         if isinstance(command, ClosePositionCommand):
             existing = await adapter.order(command.cl_ord_id)

@@ -48,6 +48,10 @@ class KnownOrders:
     def latest(self, order: Order) -> Order:
         return self._orders.get(order.cl_ord_id, order)
 
+    def cached(self, cl_ord_id: str) -> Order | None:
+        """The order if memory has it (every open order and the most recent others), without the store."""
+        return self._orders.get(cl_ord_id)
+
     async def get(self, cl_ord_id: str) -> Order | None:
         cached = self._orders.get(cl_ord_id)
         if cached is not None:

@@ -37,6 +37,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderEventKind, OrderStatus, OrderType, RequestKind
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Order, OrderEvent, OrderRequest
+from fixadapter.model.reports import Instrument
 from fixadapter.model.requests import ORDER_TERMS, CancelOrder, NewOrder, ReplaceOrder
 from fixadapter.store.repository import OrderStore
 
@@ -79,19 +80,23 @@ class OrderEntry:
 
     async def submit(self, request: NewOrder) -> Order:
         """Persist, then send. A ClOrdID seen before returns that order instead of sending again (when
-        asked with the same terms; other terms are refused)."""
+        asked with the same terms by the same strategy; otherwise it is refused). An order in memory is
+        found at once; one only the store has is found by the insert's claim on its id, or looked for
+        when the request is refused before the insert (a retry gets its order whatever the checks would
+        say today), so a new order costs no lookup in the store."""
         self.check_capabilities(request)
         if request.cl_ord_id is not None:
-            existing = await self._known.get(request.cl_ord_id)
+            existing = self._known.cached(request.cl_ord_id)
             if existing is not None:
                 return await self._same_order(existing, request)
             self._known.check_unused("ClOrdID", request.cl_ord_id)
-        await self._readiness.wait()
-        instrument = self._catalog.resolve(request.symbol)
-        if request.expire_time is not None and request.expire_time <= datetime.now(UTC):
-            raise OrderRejected(f"expire_time {request.expire_time.isoformat()} is already past")
-        if self.pre_trade is not None:
-            self.pre_trade.check(request)
+        try:
+            instrument = await self._checked(request)
+        except OrderRejected:
+            stored = await self._stored(request.cl_ord_id)
+            if stored is None:
+                raise
+            return await self._same_order(stored, request)
         order = Order(
             cl_ord_id=request.cl_ord_id or self._ids.next(),
             symbol_id=instrument.symbol_id,
@@ -121,6 +126,19 @@ class OrderEntry:
         self._metrics.orders_submitted.inc()
         return order
 
+    async def _stored(self, cl_ord_id: str | None) -> Order | None:
+        return None if cl_ord_id is None else await self._db.run(self._store.get_order, cl_ord_id)
+
+    async def _checked(self, request: NewOrder) -> Instrument:
+        """The order's instrument once the account trades and the order passes every check."""
+        await self._readiness.wait()
+        instrument = self._catalog.resolve(request.symbol)
+        if request.expire_time is not None and request.expire_time <= datetime.now(UTC):
+            raise OrderRejected(f"expire_time {request.expire_time.isoformat()} is already past")
+        if self.pre_trade is not None:
+            self.pre_trade.check(request)
+        return instrument
+
     def check_capabilities(self, request: NewOrder) -> None:
         """Refuse, before anything is stored, an order asking what the connector cannot send."""
         refusal = order_refusal(request, self._connector.capabilities)
@@ -129,7 +147,14 @@ class OrderEntry:
             raise OrderRejected(refusal)
 
     async def _same_order(self, existing: Order, request: NewOrder) -> Order:
-        """A retry gets its order back; a ClOrdID reused for another order is refused, saying how."""
+        """A retry gets its order back; a ClOrdID reused for another order, or by another strategy, is
+        refused, saying how (never naming the other strategy)."""
+        owner = existing.strategy or existing.label
+        if request.strategy is not None and owner != request.strategy:
+            raise OrderRejected(
+                f"ClOrdID {existing.cl_ord_id} is taken by another strategy's order; give the order a new "
+                "ClOrdID"
+            )
         first = await self._db.run(self._store.order_terms, existing.cl_ord_id) or order_terms(existing)
         try:
             symbol = self._catalog.resolve(request.symbol).name

@@ -244,6 +244,9 @@ class OrderStore:
         self.account = account
         self.engine = make_engine(url, echo)
         self._batch = threading.local()  # .conn: the batch's connection on the thread running one
+        # Whether a cancel/replace stored before client_ids existed (no claim of its id) is in the store:
+        # looked for once; every request since claims its id, so once none, never again.
+        self._legacy_requests: bool | None = None
 
     def create_schema(self) -> None:
         """Make sure the schema is this fixadapter's: a new, empty database is created at head; a store
@@ -319,8 +322,9 @@ class OrderStore:
         def work(conn: Connection) -> bool:
             # The claim's key refuses an id used before (handled below); only a request stored before
             # client_ids existed has no claim, and is looked for here (an old order's row refuses too).
+            look = self._has_legacy(conn)  # before the claim, which would hide an unclaimed request
             conn.execute(_INSERT_CLIENT_ID, claim)
-            legacy = _legacy_request(conn, account, order.cl_ord_id)
+            legacy = _legacy_request(conn, account, order.cl_ord_id) if look else None
             if legacy is not None:
                 raise _in_use("ClOrdID", order.cl_ord_id, legacy)  # rolls the claim back
             conn.execute(_INSERT_ORDER, _order_row(account, order))
@@ -351,6 +355,23 @@ class OrderStore:
         ids = schema.queue_command_ids.c
         query = select(ids.digest).where(ids.strategy == strategy, ids.command_id == command_id)
         return bool(self._run(lambda conn: conn.execute(query).scalar_one()) == digest)
+
+    def _has_legacy(self, conn: Connection) -> bool:
+        if self._legacy_requests is None:
+            requests, ids = schema.order_requests.c, schema.client_ids.c
+            unclaimed = (
+                select(requests.request_id)
+                .select_from(
+                    schema.order_requests.outerjoin(
+                        schema.client_ids,
+                        (ids.account == requests.account) & (ids.client_id == requests.request_id),
+                    )
+                )
+                .where(ids.client_id.is_(None))
+                .limit(1)
+            )
+            self._legacy_requests = conn.execute(unclaimed).first() is not None
+        return self._legacy_requests
 
     def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
         """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""

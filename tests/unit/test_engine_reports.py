@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from fixadapter.connectors.fix.wire import Fields
 from fixadapter.engine.orders import OrderEngine
 from fixadapter.errors import ClientIdInUse, OrderRejected, StoreError
 from fixadapter.metrics import Metrics
-from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus, OrderType, Side
+from fixadapter.model.enums import ExecKind, OrderEventKind, OrderStatus, OrderType, Side, TimeInForce
 from fixadapter.model.orders import Order, OrderEvent, OrderRequest
 from fixadapter.model.reconciliation import arrival_mark
 from fixadapter.model.reports import ExecutionReport, Instrument
@@ -272,7 +273,7 @@ def test_a_reused_cl_ord_id_with_the_same_terms_returns_the_order_and_with_other
         reused = "ClOrdID S-1 was used for a different order: quantity 10000 vs 20000"
         with pytest.raises(OrderRejected, match=reused):
             await engine.submit(NewOrder(**{**terms, "quantity": 20000}))
-        with pytest.raises(OrderRejected, match="strategy alpha vs beta"):
+        with pytest.raises(OrderRejected, match="S-1 is taken by another strategy"):  # never named
             await engine.submit(NewOrder(**{**terms, "strategy": "beta"}))
         with pytest.raises(OrderRejected, match="side buy vs sell"):
             await engine.submit(NewOrder(**{**terms, "side": "sell"}))
@@ -632,4 +633,54 @@ def test_an_id_asked_for_by_a_new_order_and_a_cancel_at_once_is_taken_by_one_onl
     usage = store.client_id_usage("X")
     assert usage in {("order", "X"), ("cancel", "A")}
     assert (store.get_order("X") is None) == (usage == ("cancel", "A"))
+    store.close()
+
+
+def test_a_new_order_is_stored_and_sent_without_looking_its_id_up_in_the_store_first(sqlite_url: str):
+    store = OrderStore(sqlite_url)
+    request = NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=10000, cl_ord_id="N-1")
+
+    async def scenario(engine: OrderEngine) -> None:
+        await engine.submit(request)
+        assert engine._connector.sent == [("new", "N-1")]  # type: ignore[attr-defined]
+
+    metrics = run(store, scenario)
+    store.close()
+    assert metrics.value("fixadapter_store_seconds_count", {"operation": "insert_order"}) == 1
+    assert metrics.value("fixadapter_store_seconds_count", {"operation": "get_order"}) is None
+
+
+def test_a_retry_of_an_order_only_the_store_has_gets_it_back_though_a_check_would_now_refuse_it(
+    sqlite_url: str,
+):
+    """A redelivered command after a restart finds its filled order, even when its expiry is now past."""
+    store = OrderStore(sqlite_url)
+    expired = datetime.now(UTC) - timedelta(hours=1)
+    old = make_order(
+        cl_ord_id="OLD-1",
+        order_type=OrderType.LIMIT,
+        price=Decimal("1.08"),
+        time_in_force=TimeInForce.GOOD_TILL_DATE,
+        expire_time=expired,
+        status=OrderStatus.FILLED,
+    )
+    retry = NewOrder(
+        symbol="EURUSD",
+        side="buy",
+        order_type="limit",
+        price="1.08",
+        quantity=10000,
+        time_in_force="good_till_date",
+        expire_time=expired,
+        cl_ord_id="OLD-1",
+    )
+
+    async def scenario(engine: OrderEngine) -> None:
+        again = await engine.submit(retry)
+        assert (again.cl_ord_id, again.status) == ("OLD-1", OrderStatus.FILLED)
+        with pytest.raises(OrderRejected, match="already past"):
+            await engine.submit(retry.model_copy(update={"cl_ord_id": "NEW-1"}))
+        assert engine._connector.sent == []  # type: ignore[attr-defined]
+
+    run(store, scenario, old)
     store.close()

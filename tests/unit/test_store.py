@@ -269,10 +269,14 @@ def test_an_id_a_request_used_before_client_ids_existed_is_refused_for_a_new_ord
                 "created_at": T0,
             },
         )
-    with pytest.raises(ClientIdInUse, match="old-cancel"):
-        store.insert_order(limit_order("old-cancel"))
-    assert store.client_id_usage("old-cancel") == ("cancel", "ord-1")  # no claim was left behind
-    assert store.get_order("old-cancel") is None
+    opened = OrderStore(store.url, account=store.account)  # the old store, opened by this version
+    try:
+        with pytest.raises(ClientIdInUse, match="old-cancel"):
+            opened.insert_order(limit_order("old-cancel"))
+        assert opened.client_id_usage("old-cancel") == ("cancel", "ord-1")  # no claim was left behind
+        assert opened.get_order("old-cancel") is None
+    finally:
+        opened.close()
 
 
 def test_an_order_stored_before_client_ids_existed_is_found_again_as_the_callers_retry(
