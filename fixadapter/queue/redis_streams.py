@@ -235,6 +235,9 @@ class RedisCommandSource:
         # Yielded and not yet acknowledged: XAUTOCLAIM and the pending re-read after an outage also find
         # this consumer's own entries, and one still in the daemon's hands must not be handed out twice.
         self._in_hand: set[tuple[str, str]] = set()
+        # Acknowledgements asked for while one is on the wire: the next MULTI/EXEC carries them all.
+        self._acks: list[tuple[Delivery, asyncio.Future[None]]] = []
+        self._acking = False
 
     async def start(self) -> None:
         """Create the groups (from the streams' start) if missing; an unreachable Redis is retried by
@@ -365,14 +368,50 @@ class RedisCommandSource:
         return None if task.cancelled() else task.result()
 
     async def ack(self, delivery: Delivery) -> None:
-        """XACK and XDEL in one MULTI/EXEC, retried through an outage (an unacknowledged command would
-        come back on the next start); after close() one attempt only."""
-        stream = command_stream(self._config.prefix, delivery.strategy)
+        """XACK and XDEL, retried through an outage (an unacknowledged command would come back on the
+        next start); after close() one attempt only. The acknowledgements asked for in one loop turn, or
+        while one is on the wire, go in one MULTI/EXEC: the first caller sends them all (a burst's
+        commands cost one round trip, not one each). Cancelled while sending, it leaves every one of
+        them unacknowledged (they come back, and their command ids make them harmless)."""
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks.append((delivery, answered))
+        if not self._acking:
+            await self._send_acks(answered)
+        await answered
+
+    async def _send_acks(self, own: asyncio.Future[None]) -> None:
+        self._acking = True
+        batch: list[tuple[Delivery, asyncio.Future[None]]] = []
+        try:
+            await asyncio.sleep(0)  # the acknowledgements of this loop turn join
+            while self._acks:
+                batch, self._acks = self._acks, []
+                await self._ack_all([delivery for delivery, _ in batch])
+                for _, answered in batch:
+                    if not answered.done():
+                        answered.set_result(None)
+        except BaseException as error:  # the others hear of it too (a cancellation as one)
+            for _, answered in [*batch, *self._acks]:
+                if answered.done() or answered is own:
+                    continue
+                if isinstance(error, Exception):
+                    answered.set_exception(error)
+                else:
+                    answered.cancel()
+            own.cancel()
+            self._acks = []
+            raise
+        finally:
+            self._acking = False
+
+    async def _ack_all(self, deliveries: list[Delivery]) -> None:
         while True:
             try:
                 async with self._redis.pipeline(transaction=True) as transaction:
-                    transaction.xack(stream, self._config.group, delivery.entry_id)
-                    transaction.xdel(stream, delivery.entry_id)
+                    for delivery in deliveries:
+                        stream = command_stream(self._config.prefix, delivery.strategy)
+                        transaction.xack(stream, self._config.group, delivery.entry_id)
+                        transaction.xdel(stream, delivery.entry_id)
                     await transaction.execute()
             except TRANSIENT_ERRORS as exc:
                 if self._closed.is_set():
@@ -380,7 +419,8 @@ class RedisCommandSource:
                     return
                 await self._outage.wait(exc)
                 continue
-            self._in_hand.discard((delivery.strategy, delivery.entry_id))
+            for delivery in deliveries:
+                self._in_hand.discard((delivery.strategy, delivery.entry_id))
             self._outage.over()
             return
 
