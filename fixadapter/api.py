@@ -75,6 +75,7 @@ class Adapter:
         self._own_recorder = parts.owns_recorder
         self.market = parts.market
         self.depth_recorder = parts.depth_recorder
+        self.crash_points = parts.crash_points
 
     async def start(self) -> None:
         try:

@@ -9,6 +9,7 @@ holding every account's QUOTE and TRADE sessions. api.py puts a facade on what i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from fixadapter.compliance.capture import MessageRecorder, build_recorder
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import MarketDataConnector, MessageCaptureConnector, TradeConnector
+from fixadapter.crash_points import CrashPoints, crash_points_from
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.market_data import MarketData
 from fixadapter.engine.orders import OrderEngine
@@ -52,6 +54,7 @@ class AccountParts:
     owns_recorder: bool  # built for this account alone: it starts and closes it
     market: MarketData | None
     depth_recorder: DepthRecorder | None
+    crash_points: CrashPoints  # where a crash test kills the process (none unless FIXADAPTER_CRASH_AT)
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,14 @@ def build_account(
     recorder: MessageRecorder | None = None,
     fix_host: FixHost | None = None,
     openapi_links: dict[LinkKey, OpenApiLink] | None = None,
+    crash_points: CrashPoints | None = None,
 ) -> AccountParts:
     """`account`: which configured account (None: the only one). Alone, an account gets metrics of its
-    own, a compliance record of its own (when its connector captures messages) and a FIX initiator or an
-    Open API connection of its own; build_desk passes the shared ones."""
+    own, a compliance record of its own (when its connector captures messages), a FIX initiator or an
+    Open API connection of its own and the crash points FIXADAPTER_CRASH_AT arms; build_desk passes the
+    shared ones."""
+    if crash_points is None:
+        crash_points = crash_points_from(os.environ)
     entry = config.account(account)
     name = entry.name
     metrics = metrics or Metrics(account=name, connector=entry.connector)
@@ -108,7 +115,15 @@ def build_account(
             route=connector.capabilities.market_data_route,
         )
     pre_trade = PreTrade(config.risk_for(name), catalog, metrics, quotes=_last_quote(market))
-    engine = OrderEngine(store, connector, metrics, config.orders, pre_trade=pre_trade, catalog=catalog)
+    engine = OrderEngine(
+        store,
+        connector,
+        metrics,
+        config.orders,
+        pre_trade=pre_trade,
+        catalog=catalog,
+        crash_points=crash_points,
+    )
     # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
     reads = StoreReader(config.store.url, shared=(engine.store, engine.store_thread))
     return AccountParts(
@@ -123,6 +138,7 @@ def build_account(
         owns_recorder=owns_recorder,
         market=market,
         depth_recorder=depth_recorder,
+        crash_points=crash_points,
     )
 
 
@@ -135,6 +151,7 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     unknown = sorted(set(given) - set(config.account_names))
     if unknown:
         raise ConfigError(f"connectors given for accounts not configured: {', '.join(unknown)}")
+    crash_points = crash_points_from(os.environ)  # one for the process: its counts span the accounts
     registry = CollectorRegistry()
     register_process_collectors(registry)
     metrics = {
@@ -161,6 +178,7 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
             recorder=recorder,
             fix_host=host,
             openapi_links=links,
+            crash_points=crash_points,
         )
         for name in config.account_names
     }

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
 from fixadapter.model.orders import OrderEvent, Position
 from fixadapter.queue.schema import OrderUpdate, PositionsUpdate, encode
 from fixadapter.queue.transport import EventSink
@@ -39,10 +40,11 @@ END = End.END
 
 
 class EventRelay:
-    def __init__(self, adapter: Adapter, sink: EventSink) -> None:
+    def __init__(self, adapter: Adapter, sink: EventSink, crash_points: CrashPoints = NO_CRASH) -> None:
         self._adapter = adapter
         self._sink = sink
         self._metrics = adapter.metrics
+        self._crash_points = crash_points
         self._inbox: asyncio.Queue[Item | End] = asyncio.Queue()
         # The last sequence number prepare() replayed (None: not tracked): events up to it were published
         # from the store, so the same events reaching the relay live are not published again.
@@ -152,6 +154,7 @@ class EventRelay:
             if e.order.strategy  # placed through the Python API or adopted: no strategy stream
         ]
         if published:
+            self._crash_points.hit(CrashPoint.REPORT_STORED_BEFORE_PUBLISH)
             await self._sink.publish_many(published)
             self._metrics.queue_events.labels("order").inc(len(published))
         del self._current[: len(events)]

@@ -87,7 +87,8 @@ class Daemon:
         self.source, self.sinks, self.memory = _transport(settings.queue, self.desk, memory)
         self.sink = next(iter(self.sinks.values()))  # refusals: no marker involved
         self.relays = {
-            name: EventRelay(adapter, self.sinks[name]) for name, adapter in self.desk.adapters.items()
+            name: EventRelay(adapter, self.sinks[name], adapter.crash_points)
+            for name, adapter in self.desk.adapters.items()
         }
         self.dispatcher = CommandDispatcher(self.desk.adapters, self.source, self.sink, self.desk.metrics)
         self.http: HttpApi | None = None

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
+from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
 from fixadapter.engine.capability_check import order_refusal
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventFanout
@@ -62,8 +63,10 @@ class OrderEntry:
         fanout: EventFanout,
         metrics: Metrics,
         pre_trade: PreTrade | None = None,
+        crash_points: CrashPoints = NO_CRASH,
     ) -> None:
         self.pre_trade = pre_trade
+        self._crash_points = crash_points
         self._store = store
         self._db = db
         self._connector = connector
@@ -119,6 +122,7 @@ class OrderEntry:
             return stored
         self._known.remember(order)
         self._fanout.publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
+        self._crash_points.hit(CrashPoint.ORDER_STORED_BEFORE_SEND)
         try:
             await self.send_when_ready(order)
         except SessionError as exc:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import Capabilities, TradeConnector
+from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.identity import shown
@@ -87,8 +88,10 @@ class OrderEngine:
         ids: IdAllocator | None = None,
         pre_trade: PreTrade | None = None,
         catalog: Catalog | None = None,
+        crash_points: CrashPoints = NO_CRASH,
     ) -> None:
-        """`catalog`: the instruments, shared with pre-trade risk and market data (wiring.py)."""
+        """`catalog`: the instruments, shared with pre-trade risk and market data (wiring.py);
+        `crash_points`: where a crash test kills the process (crash_points.py)."""
         self.store = store
         self.catalog = catalog if catalog is not None else Catalog()
         self.metrics = metrics
@@ -97,7 +100,8 @@ class OrderEngine:
         self.store_outage_alarm_seconds = STORE_OUTAGE_ALARM_SECONDS
         self._connector = connector
         self._config = config
-        self._store_thread = StoreThread(metrics)
+        self._crash_points = crash_points
+        self._store_thread = StoreThread(metrics, crash_points=crash_points)
         self._db_thread = self._store_thread.executor
         self._inbox = Inbox()
         self._tasks = TaskGroup(metrics)
@@ -146,6 +150,7 @@ class OrderEngine:
             fanout=self.fanout,
             metrics=metrics,
             pre_trade=pre_trade,
+            crash_points=crash_points,
         )
         self._position_entry = PositionEntry(
             store=store,
@@ -352,6 +357,8 @@ class OrderEngine:
 
     async def _handle_arrival(self, arrival: Arrival) -> None:
         arrived, report = arrival
+        if isinstance(report, ExecutionReport):
+            self._crash_points.hit(CrashPoint.REPORT_RECEIVED_BEFORE_STORE)
         try:
             await self._handle_until_stored(report, arrived)
         finally:

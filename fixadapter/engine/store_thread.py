@@ -21,6 +21,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
 from fixadapter.metrics import Metrics
 from fixadapter.store.repository import BatchAborted, CommitUnconfirmed
 
@@ -60,8 +61,11 @@ class _Call:
 class StoreThread(Executor):
     """Also an Executor, for readers that share the thread (`loop.run_in_executor(store_thread, ...)`)."""
 
-    def __init__(self, metrics: Metrics, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, metrics: Metrics, max_batch: int = MAX_BATCH, crash_points: CrashPoints = NO_CRASH
+    ) -> None:
         self.metrics = metrics
+        self._crash_points = crash_points
         self._max_batch = max_batch
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._closed = False
@@ -146,6 +150,7 @@ class StoreThread(Executor):
             with store.batch():
                 for call in group:
                     self._execute(call)
+                self._crash_points.hit(CrashPoint.BATCH_BEFORE_COMMIT)
         except BatchAborted:  # rolled back: certain, so each call runs again alone
             for call in group:
                 call.result, call.error = None, None
@@ -154,6 +159,8 @@ class StoreThread(Executor):
         except CommitUnconfirmed as exc:  # may have landed: nothing runs again, every caller hears it
             for call in group:
                 call.result, call.error = None, exc
+        else:
+            self._crash_points.hit(CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER)  # answered by _work, after
         self.metrics.store_batch_calls.observe(len(group))
 
     def _run_alone(self, call: _Call) -> None:

@@ -1,6 +1,8 @@
 """The daemon over Redis Streams, as a separate process: killed with SIGKILL while orders are in flight and
 restarted, it loses no order, sends none twice, and every strategy gets the final state of each of its
-orders; stopped with SIGTERM it cancels working orders when told to and exits 0."""
+orders; so too when it kills itself at each crash point of the durable order path (FIXADAPTER_CRASH_AT,
+crash_points.py), on SQLite and PostgreSQL; stopped with SIGTERM it cancels working orders when told to
+and exits 0."""
 
 from __future__ import annotations
 
@@ -15,25 +17,32 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from fixadapter.client import StrategyClient
+from fixadapter.crash_points import VARIABLE as CRASH_AT
+from fixadapter.crash_points import CrashPoint
 from fixadapter.model.enums import OrderStatus
+from fixadapter.model.orders import Order
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import OrderUpdate
 from fixadapter.sim.process import SimProcess
+from fixadapter.store.repository import OrderStore
 
 STRATEGIES = ("alpha", "beta")
 
 
-def write_config(tmp_path: Path, sim: SimProcess, redis_url: str, prefix: str, **daemon: Any) -> Path:
+def write_config(
+    tmp_path: Path, sim: SimProcess, redis_url: str, prefix: str, store_url: str | None = None, **daemon: Any
+) -> Path:
     account = {k: v for k, v in sim.adapter_settings().items() if k != "password"}
     path = tmp_path / "daemon.yaml"
     path.write_text(
         yaml.safe_dump(
             {
                 "account": account,
-                "store": {"url": f"sqlite:///{tmp_path / 'daemon.db'}"},
+                "store": {"url": store_url or f"sqlite:///{tmp_path / 'daemon.db'}"},
                 "orders": {"inflight_timeout_seconds": 1.0, "reconcile_timeout_seconds": 5},
                 "daemon": {
                     "queue": {
@@ -52,8 +61,13 @@ def write_config(tmp_path: Path, sim: SimProcess, redis_url: str, prefix: str, *
     return path
 
 
-def start_daemon(config: Path, password: str, log: Path) -> subprocess.Popen[bytes]:
+def start_daemon(
+    config: Path, password: str, log: Path, crash_at: str | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FIXADAPTER_ACCOUNT__PASSWORD": password}
+    env.pop(CRASH_AT, None)
+    if crash_at is not None:
+        env[CRASH_AT] = crash_at
     with log.open("ab") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "fixadapter", "run", "--config", str(config)],
@@ -117,6 +131,12 @@ class Desk:
     def all(self, kind: dict[str, list[str]], wanted: OrderStatus) -> bool:
         return self.count(kind, wanted) == sum(len(ids) for ids in kind.values())
 
+    def within(self, markets: set[OrderStatus], limits: set[OrderStatus]) -> bool:
+        """Every market order's status (as its strategy was told) in `markets`, every limit's in `limits`."""
+        return all(
+            status(self.clients[n], c) in markets for n in STRATEGIES for c in self.markets[n]
+        ) and all(status(self.clients[n], c) in limits for n in STRATEGIES for c in self.limits[n])
+
     def every_order(self) -> set[str]:
         return {c for n in STRATEGIES for c in self.markets[n] + self.limits[n]}
 
@@ -170,6 +190,126 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
         for name in STRATEGIES:
             assert len(desk.seqs[name]) == len(set(desk.seqs[name])), f"{name} got an event twice"
             assert desk.seqs[name] == sorted(desk.seqs[name]), f"{name} got events out of order"
+        text = log.read_text()
+        assert sim.password not in text, "the password reached the daemon's log"
+        assert "Traceback" not in text, text[max(0, text.index("Traceback") - 2000) :]
+
+    asyncio.run(scenario())
+
+
+# Each point fires a few orders into the burst (its count-th time), with orders queued, stored, on the
+# wire, reports in and events unpublished around it.
+CRASH_COUNTS = {
+    CrashPoint.ORDER_STORED_BEFORE_SEND: 5,
+    CrashPoint.REPORT_RECEIVED_BEFORE_STORE: 8,
+    CrashPoint.BATCH_BEFORE_COMMIT: 4,  # a burst of 20 orders makes about 20 batches of several calls
+    CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER: 4,
+    CrashPoint.REPORT_STORED_BEFORE_PUBLISH: 10,
+}
+BURST = 16  # market orders, half per strategy, and four resting limits
+FILLED_OR_REJECTED = {OrderStatus.FILLED, OrderStatus.REJECTED}
+WORKING_OR_REJECTED = {OrderStatus.NEW, OrderStatus.REJECTED}
+ENDED_OR_REJECTED = {OrderStatus.CANCELLED, OrderStatus.REJECTED}
+VENUE_STATUS = {"filled": OrderStatus.FILLED, "cancelled": OrderStatus.CANCELLED}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The daemon's store: a SQLite file, or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'daemon.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+def stored_orders(store_url: str) -> dict[str, Order]:
+    store = OrderStore(store_url)
+    try:
+        return {order.cl_ord_id: order for order in store.orders()}
+    finally:
+        store.close()
+
+
+def check_every_order(desk: Desk, venue_orders: list[dict[str, Any]], stored: dict[str, Order]) -> None:
+    """Each order at the venue once at most, and in the state its strategy was told and the store has: a
+    market order filled, a limit cancelled; one the venue never received REJECTED (stored, then killed
+    before it was sent)."""
+
+    at_venue = Counter(o["cl_ord_id"] for o in venue_orders)
+    assert set(at_venue) <= desk.every_order(), "the venue has an order we never sent"
+    assert max(at_venue.values()) == 1, f"an order reached the venue twice: {at_venue.most_common(3)}"
+    assert len(at_venue) >= len(desk.every_order()) // 2, f"few orders reached the venue: {at_venue}"
+    venue = {o["cl_ord_id"]: VENUE_STATUS.get(o["status"], o["status"]) for o in venue_orders}
+    for name in STRATEGIES:
+        for cl_ord_id in desk.markets[name] + desk.limits[name]:
+            told = status(desk.clients[name], cl_ord_id)
+            final = OrderStatus.FILLED if cl_ord_id in desk.markets[name] else OrderStatus.CANCELLED
+            expected = (final, final) if cl_ord_id in venue else (OrderStatus.REJECTED, None)
+            assert (told, venue.get(cl_ord_id)) == expected, (
+                f"{name}'s {cl_ord_id}: told {told}, at the venue {venue.get(cl_ord_id)}"
+            )
+            assert cl_ord_id in stored, f"{cl_ord_id} was lost from the store"
+            assert stored[cl_ord_id].status is told, (
+                f"{name} was told {told} for {cl_ord_id}, the store has {stored[cl_ord_id].status}"
+            )
+        assert len(desk.seqs[name]) == len(set(desk.seqs[name])), f"{name} got an event twice"
+        assert desk.seqs[name] == sorted(desk.seqs[name]), f"{name} got events out of order"
+
+
+@pytest.mark.parametrize("point", list(CRASH_COUNTS), ids=[point.value for point in CRASH_COUNTS])
+def test_killed_at_a_crash_point_then_restarted_loses_none_doubles_none_and_tells_every_strategy(
+    sim: SimProcess, tmp_path: Path, redis_url: str, queue_prefix: str, store_url: str, point: CrashPoint
+):
+    config = write_config(tmp_path, sim, redis_url, queue_prefix, store_url)
+    log = tmp_path / "daemon.log"
+    crash_at = f"{point.value}:{CRASH_COUNTS[point]}"
+
+    async def scenario() -> None:
+        desk = Desk(redis_url, queue_prefix)
+        await desk.start()
+
+        for i in range(BURST):  # all queued before the daemon runs: it takes them as one burst
+            name = STRATEGIES[i % 2]
+            desk.markets[name].append(await desk.clients[name].submit(market(1000 * (1 + i % 5))))
+            if i % 8 < 2:
+                desk.limits[name].append(await desk.clients[name].submit(resting()))
+        daemon = start_daemon(config, sim.password, log, crash_at)
+        try:
+            await until(
+                lambda: daemon.poll() is not None or desk.within(FILLED_OR_REJECTED, WORKING_OR_REJECTED),
+                60,
+                f"the crash at {crash_at}",
+                log,
+            )
+            assert daemon.wait(10) == -signal.SIGKILL, (
+                f"the daemon armed with {CRASH_AT}={crash_at} did not die by SIGKILL (exit "
+                f"{daemon.returncode}); daemon log:\n{log.read_text()[-4000:]}"
+            )
+            assert f"crash point {point.value} reached" in log.read_text()
+            assert stored_orders(store_url), "the crash came before any order was stored"
+            assert not desk.within(FILLED_OR_REJECTED, WORKING_OR_REJECTED), (
+                "the crash came too late to test anything"
+            )
+            daemon = start_daemon(config, sim.password, log)
+
+            await until(
+                lambda: desk.within(FILLED_OR_REJECTED, WORKING_OR_REJECTED),
+                60,
+                "every order's state after the restart",
+                log,
+            )
+            for name, client in desk.clients.items():
+                for cl_ord_id in desk.limits[name]:
+                    if status(client, cl_ord_id) is OrderStatus.NEW:
+                        await client.cancel(cl_ord_id)
+            await until(lambda: desk.within(FILLED_OR_REJECTED, ENDED_OR_REJECTED), 30, "the cancels", log)
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(30) == 0, log.read_text()[-4000:]
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+            await desk.close()
+
+        check_every_order(desk, sim.control("/state")["orders"], stored_orders(store_url))
         text = log.read_text()
         assert sim.password not in text, "the password reached the daemon's log"
         assert "Traceback" not in text, text[max(0, text.index("Traceback") - 2000) :]

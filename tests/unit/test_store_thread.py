@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from fixadapter.crash_points import CrashPoint, CrashPoints
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import ClientIdInUse, StoreError
 from fixadapter.metrics import Metrics
@@ -202,3 +203,38 @@ def test_asyncio_callers_of_calls_run_together_are_answered_in_one_wake_up(
     answers, wake_ups = asyncio.run(scenario())
     assert answers == [True] * 10
     assert wake_ups == 1
+
+
+class SeenAt(CrashPoints):
+    """Records, at each crash point reached, the commits so far and whether any caller had its answer."""
+
+    def __init__(self, counted: list[int]) -> None:
+        self.counted = counted
+        self.answers: list[Future[Any]] = []
+        self.seen: list[tuple[CrashPoint, int, bool]] = []
+
+    def hit(self, point: CrashPoint) -> None:
+        self.seen.append((point, self.counted[0], any(answer.done() for answer in self.answers)))
+
+
+def test_a_batchs_crash_points_come_before_its_commit_and_before_any_answer(store: OrderStore) -> None:
+    counted = commits(store)
+    points = SeenAt(counted)
+    thread = StoreThread(Metrics(), crash_points=points)
+    try:
+        entered, release = threading.Event(), threading.Event()
+        thread.submit(lambda: (entered.set(), release.wait(30)))
+        assert entered.wait(30)
+        orders = [make_order(cl_ord_id=f"ord-{n}") for n in range(3)]
+        points.answers = [thread.submit(store.insert_order, order) for order in orders]
+        release.set()
+        assert [answer.result(30) for answer in points.answers] == [True] * 3
+        assert points.seen == [
+            (CrashPoint.BATCH_BEFORE_COMMIT, 0, False),
+            (CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER, 1, False),
+        ]
+        points.seen.clear()
+        assert thread.submit(store.insert_order, make_order(cl_ord_id="alone")).result(30) is True
+        assert points.seen == [], "a call alone is no batch"
+    finally:
+        thread.shutdown()
