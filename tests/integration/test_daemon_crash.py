@@ -177,8 +177,11 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
                 for cl_ord_id in desk.limits[name]:
                     await client.cancel(cl_ord_id)
             await until(lambda: desk.all(desk.limits, OrderStatus.CANCELLED), 30, "the cancels", log)
-            daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(30) == 0, log.read_text()[-4000:]
+            # Killed, not stopped: a clean stop is the SIGTERM test's. (A stop can still, rarely, meet a
+            # socket number QuickFIX closed and polls once more, taken in the moment before onLogout runs:
+            # see connectors/fix/freed_numbers.py; not what these cases are about.)
+            daemon.kill()
+            daemon.wait(30)
         finally:
             if daemon.poll() is None:
                 daemon.kill()
@@ -308,10 +311,8 @@ def test_killed_at_a_crash_point_then_restarted_loses_none_doubles_none_and_tell
                     if status(client, cl_ord_id) is OrderStatus.NEW:
                         await client.cancel(cl_ord_id)
             await until(lambda: desk.within(FILLED_OR_REJECTED, ENDED_OR_REJECTED), 30, "the cancels", log)
-            # Killed, not stopped: a clean stop is the SIGTERM test's (a stop can still meet QuickFIX
-            # closing a socket its thread then reads again, which is not what this test is about).
-            daemon.kill()
-            daemon.wait(30)
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(30) == 0, log.read_text()[-4000:]
         finally:
             if daemon.poll() is None:
                 daemon.kill()

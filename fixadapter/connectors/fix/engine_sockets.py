@@ -37,12 +37,17 @@ def resolve_peers(endpoints: Iterable[tuple[str, int]]) -> set[Peer]:
 
 def connections_to(peers: set[Peer]) -> set[Peer]:
     """The local addresses of this process's sockets connected to one of `peers`."""
-    found: set[Peer] = set()
-    for sock in _sockets():
+    return set(numbered_connections_to(peers).values())
+
+
+def numbered_connections_to(peers: set[Peer]) -> dict[int, Peer]:
+    """Descriptor number -> local address of this process's sockets connected to one of `peers`."""
+    found: dict[int, Peer] = {}
+    for number, sock in _sockets():
         with sock:
             local = _ends(sock, peers)
             if local is not None:
-                found.add(local)
+                found[number] = local
     return found
 
 
@@ -50,7 +55,7 @@ def shut_down_connections(peers: set[Peer], own: set[Peer]) -> int:
     """Shut down (not close) every socket of this process connected to one of `peers` from one of the
     local addresses `own`; returns how many. Where descriptors cannot be listed (not Linux), none."""
     count = 0
-    for sock in _sockets():
+    for _number, sock in _sockets():
         with sock:
             local = _ends(sock, peers)
             if local is None or local not in own:
@@ -63,9 +68,9 @@ def shut_down_connections(peers: set[Peer], own: set[Peer]) -> int:
     return count
 
 
-def _sockets() -> Iterator[socket.socket]:
-    """Each socket of this process, as a socket object on a duplicate of its descriptor (closing it
-    never closes the original number)."""
+def _sockets() -> Iterator[tuple[int, socket.socket]]:
+    """Each socket of this process: its number, and a socket object on a duplicate of its descriptor
+    (closing it never closes the original number)."""
     try:
         names = os.listdir(FDS)
     except OSError:
@@ -83,7 +88,7 @@ def _sockets() -> Iterator[socket.socket]:
         except OSError:
             os.close(duplicate)
             continue
-        yield sock
+        yield int(name), sock
 
 
 def _ends(sock: socket.socket, peers: set[Peer]) -> Peer | None:

@@ -22,9 +22,11 @@ from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, F
 from fixadapter.connectors.fix.engine_sockets import (
     Peer,
     connections_to,
+    numbered_connections_to,
     resolve_peers,
     shut_down_connections,
 )
+from fixadapter.connectors.fix.freed_numbers import FreedNumbers
 from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.fix.native_threads import (
     ConnectionThreads,
@@ -76,6 +78,7 @@ class FixHost:
         self._peers: set[Peer] = set()  # where the sessions connect (the forwarders, for TLS)
         self._foreign: set[Peer] = set()  # local ends already connected there before this host started
         self._own: set[Peer] = set()  # local ends of this host's connections
+        self.freed_numbers = FreedNumbers()  # numbers QuickFIX closed and may still poll (freed_numbers.py)
 
     @property
     def expected(self) -> list[str]:
@@ -140,9 +143,12 @@ class FixHost:
         (right after a connect) which local ends are this host's."""
         self.connection_threads.saw(text)
         if text.startswith("Connection succeeded"):
-            found = connections_to(self._peers) - self._foreign
+            numbered = numbered_connections_to(self._peers)
+            found = {local: number for number, local in numbered.items() if local not in self._foreign}
             with self._lock:
-                self._own |= found
+                self._own |= set(found)
+            self.freed_numbers.note(set(found.values()))
+            self.freed_numbers.release_ended()
 
     def leave(self, name: str, logout_timeout: float = 5.0) -> None:
         """Log out the account's sessions and wait for them (blocking: call from a worker thread); the
@@ -187,6 +193,7 @@ class FixHost:
                     len(left),
                     NATIVE_THREADS_EXIT_SECONDS,
                 )
+            self.freed_numbers.close(threads_ended=not left)
 
 
 class _Dispatch(fix.Application):  # type: ignore[misc]
@@ -237,6 +244,10 @@ class _Dispatch(fix.Application):  # type: ignore[misc]
             app.onLogon(sessionID)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            self._host.freed_numbers.hold_freed()  # first: the socket was closed just before this call
+        except Exception:  # nothing may escape into QuickFIX (it would abort the process)
+            log.exception("holding the descriptors of closed FIX connections failed")
         with self._lock:
             self._disconnecting += 1
         try:
