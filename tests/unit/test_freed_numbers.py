@@ -23,6 +23,13 @@ def connection() -> tuple[socket.socket, socket.socket]:
     return socket.socketpair()
 
 
+def noted_connection(freed: FreedNumbers) -> tuple[int, socket.socket, socket.socket]:
+    """A connection of the host, noted as at its connect: its number, its socket and the venue's end."""
+    ours, venue = connection()
+    freed.note({ours.fileno()})
+    return ours.fileno(), ours, venue
+
+
 def reads_end_of_stream(number: int) -> bool:
     """What the engine's poll sees: readable at once, and recv reads nothing (the stream ended)."""
     readable, _, _ = select.select([number], [], [], 5.0)
@@ -48,9 +55,7 @@ def test_a_number_closed_under_a_connection_is_held_at_end_of_stream_and_the_nex
     None
 ):
     freed = FreedNumbers()
-    ours, venue = connection()
-    number = ours.fileno()
-    freed.note({number})
+    number, ours, venue = noted_connection(freed)
     ours.close()  # what ThreadedSocketConnection::disconnect does
     assert freed.hold_freed() == 1
     assert reads_end_of_stream(number)  # the engine thread's next poll ends it
@@ -65,9 +70,7 @@ def test_a_number_closed_under_a_connection_is_held_at_end_of_stream_and_the_nex
 
 def test_a_number_someone_opened_again_before_the_hold_is_left_to_them() -> None:
     freed = FreedNumbers()
-    ours, venue = connection()
-    number = ours.fileno()
-    freed.note({number})
+    number, ours, venue = noted_connection(freed)
     theirs = socket.socket()  # made while ours is open: another number
     ours.close()
     os.dup2(theirs.fileno(), number)  # someone got the number first
@@ -81,18 +84,14 @@ def test_a_number_someone_opened_again_before_the_hold_is_left_to_them() -> None
 
 def test_a_hold_is_closed_once_its_thread_has_ended_and_not_before() -> None:
     freed = FreedNumbers()
-    ours, venue = connection()
-    number = ours.fileno()
-    freed.note({number})
+    number, ours, venue = noted_connection(freed)
     ours.close()
     on_a_thread(freed.hold_freed)  # the connection thread, which then ends
     assert freed.held() == {number}
     assert freed.release_ended() == 0
     with pytest.raises(OSError):
         os.fstat(number)
-    held_here, venue_here = connection()
-    here = held_here.fileno()
-    freed.note({here})
+    here, held_here, venue_here = noted_connection(freed)
     held_here.close()
     assert freed.hold_freed() == 1  # this thread runs on: held
     assert freed.release_ended() == 1 and freed.held() == {here}
@@ -103,9 +102,7 @@ def test_a_hold_is_closed_once_its_thread_has_ended_and_not_before() -> None:
 
 def test_at_the_end_a_held_number_closed_and_reused_meanwhile_is_not_closed_again() -> None:
     freed = FreedNumbers()
-    ours, venue = connection()
-    number = ours.fileno()
-    freed.note({number})
+    number, ours, venue = noted_connection(freed)
     theirs = socket.socket()  # made while ours is open: another number
     ours.close()
     freed.hold_freed()
