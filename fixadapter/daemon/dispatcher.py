@@ -116,14 +116,6 @@ class CommandDispatcher:
         self._lanes: dict[str, _Lane] = {}
         self._reader: asyncio.Future[None] | None = None
 
-    async def prepare(self) -> None:
-        """The store's schema is this fixadapter's, with its table of used command ids (a new store is
-        created; one behind is refused), before the first command."""
-        for adapter in self._adapters.values():
-            await asyncio.get_running_loop().run_in_executor(
-                adapter.engine.store_thread, adapter.engine.store.create_schema
-            )
-
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
         """Read and handle until stop_taking(). An unexpected failure in one lane stops the others after
         the command each has in hand, and is raised (the supervisor runs the dispatcher again, and the

@@ -131,7 +131,6 @@ class Daemon:
         await self.source.start()
         for relay in self.relays.values():
             await relay.prepare()
-        await self.dispatcher.prepare()
         await self.desk.start()
         several = len(self.relays) > 1
         for name, relay in self.relays.items():

@@ -53,7 +53,7 @@ class KnownOrders:
         return self._orders.get(cl_ord_id)
 
     async def get(self, cl_ord_id: str) -> Order | None:
-        cached = self._orders.get(cl_ord_id)
+        cached = self.cached(cl_ord_id)
         if cached is not None:
             return cached
         return await self._db.run(self._store.get_order, cl_ord_id)

@@ -6,7 +6,6 @@ handle, and is raised."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -25,41 +24,10 @@ from fixadapter.queue.schema import (
     SubmitCommand,
     encode,
 )
-from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
+from tests.unit.queue_fakes import Commands, Published
 
 STEP_SECONDS = 10.0  # generous: what happens, happens at once
-
-
-class Commands:
-    """A command source handing out `commands` in order, then waiting; records what is acknowledged."""
-
-    def __init__(self, *commands: AnyCommand) -> None:
-        self.queued = [
-            Delivery(entry_id=f"{n}-0", data=encode(command), strategy=command.strategy)
-            for n, command in enumerate(commands, 1)
-        ]
-        self.acked: list[str] = []
-        self.all_acked = asyncio.Event()
-
-    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
-        for delivery in self.queued:
-            if delivery.entry_id not in self.acked:
-                yield delivery
-        await asyncio.Event().wait()
-
-    async def ack(self, delivery: Delivery) -> None:
-        self.acked.append(delivery.entry_id)
-        if len(self.acked) == len(self.queued):
-            self.all_acked.set()
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.published: list[bytes] = []
-
-    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
-        self.published.append(data)
 
 
 class Venue:
@@ -116,7 +84,7 @@ def dispatcher_for(venue: Venue, source: Commands, store: OrderStore) -> Command
         submit=venue.submit,
         cancel=venue.cancel,
     )
-    return CommandDispatcher({"default": adapter}, source, Sink(), metrics)  # type: ignore[dict-item,arg-type]
+    return CommandDispatcher({"default": adapter}, source, Published(), metrics)  # type: ignore[dict-item,arg-type]
 
 
 async def until(condition: Any, what: str) -> None:
@@ -132,9 +100,8 @@ def test_another_orders_command_is_handled_while_one_order_waits_and_one_orders_
     async def scenario() -> list[str]:
         venue = Venue()
         held = venue.hold("submit A")
-        source = Commands(submit("A"), cancel("A"), submit("B"), cancel("B"))
+        source = Commands(*map(encode, [submit("A"), cancel("A"), submit("B"), cancel("B")]))
         dispatcher = dispatcher_for(venue, source, sqlite_store)
-        await dispatcher.prepare()
         running = asyncio.ensure_future(dispatcher.run())
         try:
             await until(lambda: "end cancel B" in venue.log, "B's commands were held up by A's")
@@ -160,9 +127,8 @@ def test_an_unexpected_failure_lets_the_commands_in_hand_finish_acknowledges_non
         venue.fail.add("submit A")
         breaking = venue.hold("submit A")
         slow = venue.hold("submit B")
-        source = Commands(submit("A"), submit("B"), cancel("A"))
+        source = Commands(*map(encode, [submit("A"), submit("B"), cancel("A")]))
         dispatcher = dispatcher_for(venue, source, sqlite_store)
-        await dispatcher.prepare()
         running = asyncio.ensure_future(dispatcher.run())
         await until(lambda: "start submit B" in venue.log, "B was not handled beside A")
         breaking.set()

@@ -5,7 +5,7 @@ connector declaring the capabilities receives the fields, and the store and the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,9 +41,9 @@ from fixadapter.queue.schema import (
     decode_event,
     encode,
 )
-from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
 from tests.unit.conftest import T0, make_order
+from tests.unit.queue_fakes import Commands, Published
 from tests.unit.quiet_connector import QuietConnector
 
 D = Decimal
@@ -372,35 +372,6 @@ def test_a_protection_amendment_reaches_the_connector_and_the_venues_answer_is_k
 # -- through the queue's dispatcher -------------------------------------------------------------------
 
 
-class Commands:
-    """A command source holding the given commands (then waiting for more, as a queue does)."""
-
-    def __init__(self, *commands: bytes) -> None:
-        self.commands = [
-            Delivery(entry_id=f"{n}-0", data=data, strategy="momo") for n, data in enumerate(commands)
-        ]
-        self.acked: list[Delivery] = []
-        self.all_acked = asyncio.Event()
-
-    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
-        for delivery in self.commands:
-            yield delivery
-        await asyncio.Event().wait()
-
-    async def ack(self, delivery: Delivery) -> None:
-        self.acked.append(delivery)
-        if len(self.acked) == len(self.commands):
-            self.all_acked.set()
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
-        self.events.append(decode_event(data))
-
-
 async def dispatch(engine: OrderEngine, *commands: bytes) -> list[Any]:
     """Run the dispatcher over `commands` for one account served by `engine`; the events it published."""
     adapter = SimpleNamespace(
@@ -412,7 +383,6 @@ async def dispatch(engine: OrderEngine, *commands: bytes) -> list[Any]:
     )
     source, sink = Commands(*commands), Published()
     dispatcher = CommandDispatcher({"default": adapter}, source, sink, Metrics())  # type: ignore[dict-item]
-    await dispatcher.prepare()
     running = asyncio.ensure_future(dispatcher.run())
     await asyncio.wait_for(source.all_acked.wait(), 10)
     dispatcher.stop_taking()

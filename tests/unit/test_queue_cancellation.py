@@ -221,7 +221,6 @@ def test_a_dispatcher_cancelled_while_publishing_a_refusal_ends_cancelled_and_ne
         source = _OneCommand(Delivery(entry_id="1-0", data=encode(command), strategy="momo"))
         sink = _Publishes()
         dispatcher = CommandDispatcher({"default": adapter}, source, sink, metrics)  # type: ignore[dict-item,arg-type]
-        await dispatcher.prepare()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             sink.redis.called.clear()
             task = await _cancelled_while_waiting(sink.redis, dispatcher.run(), _nothing)

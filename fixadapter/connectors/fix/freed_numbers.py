@@ -6,8 +6,8 @@ calls Application.onLogout, and the thread then polls that number once more befo
 (select, then recv). Whatever this process opens in between (a Redis connection of the daemon) gets the
 number: the thread polls it and reads its bytes, and the other connection hangs or fails with EBADF. So in
 onLogout the host takes each number of its connections that is free again (F_DUPFD, never clobbering a
-number someone holds) with a placeholder: a socket at end of stream, so the poll wakes, recv reads 0 and
-the thread ends. The placeholder is closed once the thread that took it has ended (it polls it no more).
+number someone holds) with a duplicate of a socket at end of stream, so the poll wakes, recv reads 0 and
+the thread ends. The duplicate is closed once the thread that took it has ended (it polls it no more).
 A number someone opened before onLogout ran (between QuickFIX's close and the callback getting the GIL)
 is left alone: that moment is the window left, which only QuickFIX itself could close.
 """
@@ -28,7 +28,7 @@ log = logging.getLogger("fixadapter.fix")
 class FreedNumbers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._placeholder: socket.socket | None = None  # made at the first connection
+        self._ended: socket.socket | None = None  # at end of stream; made at the first connection
         self._identity = (0, 0)
         self._connections: set[int] = set()  # numbers of this host's connections, as last seen open
         self._held: dict[int, int] = {}  # number held -> native id of the thread that may still poll it
@@ -36,10 +36,10 @@ class FreedNumbers:
     def note(self, numbers: set[int]) -> None:
         """The numbers of this host's connections open now (right after each connect)."""
         with self._lock:
-            if self._placeholder is None:
-                placeholder, peer = socket.socketpair()
-                peer.close()  # the placeholder reads end of stream at once
-                self._placeholder, self._identity = placeholder, _identity(placeholder.fileno())
+            if self._ended is None:
+                ended, peer = socket.socketpair()
+                peer.close()  # what is left reads end of stream at once
+                self._ended, self._identity = ended, _identity(ended.fileno())
             self._connections |= numbers
 
     def hold_freed(self) -> int:
@@ -48,14 +48,14 @@ class FreedNumbers:
         thread = threading.get_native_id()
         held = 0
         with self._lock:
-            if self._placeholder is None:
+            if self._ended is None:
                 return 0
             for number in sorted(self._connections):
                 if _is_open(number):
                     continue
                 self._connections.discard(number)
                 try:
-                    taken = fcntl.fcntl(self._placeholder.fileno(), fcntl.F_DUPFD, number)
+                    taken = fcntl.fcntl(self._ended.fileno(), fcntl.F_DUPFD, number)
                 except OSError as exc:  # out of descriptors: as without the hold
                     log.debug("could not hold descriptor %d: %s", number, exc)
                     continue
@@ -90,16 +90,16 @@ class FreedNumbers:
             self._connections.clear()
         self.release_ended()
         with self._lock:
-            if self._placeholder is not None:
-                self._placeholder.close()
-                self._placeholder = None
+            if self._ended is not None:
+                self._ended.close()
+                self._ended = None
 
     def held(self) -> set[int]:
         with self._lock:
             return set(self._held)
 
     def _close_if_ours(self, number: int) -> None:
-        """Close `number` if it still is the placeholder (initiator.stop() may have closed it already,
+        """Close `number` if it still is our duplicate (initiator.stop() may have closed it already,
         and the number may be someone else's since)."""
         try:
             if _identity(number) == self._identity:

@@ -1,0 +1,43 @@
+"""A command source and an event sink for driving the command dispatcher in unit tests, without Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fixadapter.queue.schema import decode_event
+from fixadapter.queue.transport import Delivery
+
+
+class Commands:
+    """A command source handing out `commands` in order (entry ids 1-0, 2-0, ...), then waiting for more
+    as a queue does; a new iteration (a restarted dispatcher) hands out again those not acknowledged."""
+
+    def __init__(self, *commands: bytes, strategy: str = "momo") -> None:
+        self.queued = [
+            Delivery(entry_id=f"{n}-0", data=data, strategy=strategy) for n, data in enumerate(commands, 1)
+        ]
+        self.acked: list[str] = []
+        self.all_acked = asyncio.Event()
+
+    async def deliveries(self) -> AsyncGenerator[Delivery, None]:
+        for delivery in self.queued:
+            if delivery.entry_id not in self.acked:
+                yield delivery
+        await asyncio.Event().wait()
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acked.append(delivery.entry_id)
+        if len(self.acked) == len(self.queued):
+            self.all_acked.set()
+
+
+class Published:
+    """An event sink keeping what it was asked to publish, decoded."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
+        self.events.append(decode_event(data))
