@@ -42,6 +42,7 @@ from fixadapter.model.reports import ExecutionReport, Instrument
 from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.private_files import private_dir, private_file, sqlite_path
 from fixadapter.store import migrations, schema
+from fixadapter.store.driver_statements import DriverStatement
 
 log = logging.getLogger("fixadapter.store")
 T = TypeVar("T")
@@ -161,13 +162,6 @@ def _order_row(account: str, order: Order) -> dict[str, Any]:
     return row
 
 
-def _update_order(conn: Connection, account: str, order: Order) -> None:
-    conn.execute(
-        _UPDATE_ORDER,
-        {**_order_row(account, order), "key_account": account, "key_cl_ord_id": order.cl_ord_id},
-    )
-
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -247,6 +241,14 @@ class OrderStore:
         # Whether a cancel/replace stored before client_ids existed (no claim of its id) is in the store:
         # looked for once; every request since claims its id, so once none, never again.
         self._legacy_requests: bool | None = None
+        # The writes every order makes, on the driver's cursor (driver_statements.py).
+        dialect = self.engine.dialect
+        self._insert_claim = DriverStatement(_INSERT_CLIENT_ID, dialect)
+        self._insert_order = DriverStatement(_INSERT_ORDER, dialect)
+        self._insert_request = DriverStatement(_INSERT_REQUEST, dialect)
+        self._insert_execution = DriverStatement(_INSERT_EXECUTION, dialect)
+        self._update_order = DriverStatement(_UPDATE_ORDER, dialect)
+        self._insert_command_id = DriverStatement(_INSERT_COMMAND_ID, dialect)
 
     def create_schema(self) -> None:
         """Make sure the schema is this fixadapter's: a new, empty database is created at head; a store
@@ -323,11 +325,11 @@ class OrderStore:
             # The claim's key refuses an id used before (handled below); only a request stored before
             # client_ids existed has no claim, and is looked for here (an old order's row refuses too).
             look = self._has_legacy(conn)  # before the claim, which would hide an unclaimed request
-            conn.execute(_INSERT_CLIENT_ID, claim)
+            self._insert_claim.execute(conn, claim)
             legacy = _legacy_request(conn, account, order.cl_ord_id) if look else None
             if legacy is not None:
                 raise _in_use("ClOrdID", order.cl_ord_id, legacy)  # rolls the claim back
-            conn.execute(_INSERT_ORDER, _order_row(account, order))
+            self._insert_order.execute(conn, _order_row(account, order))
             return True
 
         try:
@@ -348,7 +350,7 @@ class OrderStore:
         first_seen = datetime.now(UTC)
         row = {"strategy": strategy, "command_id": command_id, "digest": digest, "first_seen": first_seen}
         try:
-            self._run(lambda conn: conn.execute(_INSERT_COMMAND_ID, row))
+            self._run(lambda conn: self._insert_command_id.execute(conn, row))
             return True
         except IntegrityError:
             pass  # used before: compare
@@ -387,7 +389,11 @@ class OrderStore:
         return None if text is None else dict(json.loads(text))
 
     def save_order(self, order: Order) -> None:
-        self._run(lambda conn: _update_order(conn, self.account, order))
+        self._run(lambda conn: self._save(conn, order))
+
+    def _save(self, conn: Connection, order: Order) -> None:
+        key = {"key_account": self.account, "key_cl_ord_id": order.cl_ord_id}
+        self._update_order.execute(conn, {**_order_row(self.account, order), **key})
 
     def _one_order(self, query: Select[Any]) -> Order | None:
         row = self._run(lambda conn: conn.execute(query).first())
@@ -446,9 +452,9 @@ class OrderStore:
             usage = _usage(conn, account, request.request_id)
             if usage is not None:
                 raise _in_use("request id", request.request_id, usage)
-            conn.execute(_INSERT_CLIENT_ID, claim)
-            conn.execute(_INSERT_REQUEST, row)
-            _update_order(conn, account, order)
+            self._insert_claim.execute(conn, claim)
+            self._insert_request.execute(conn, row)
+            self._save(conn, order)
 
         try:
             self._run(work)
@@ -508,11 +514,13 @@ class OrderStore:
         _check_lengths("orders", order_row)
 
         def work(conn: Connection) -> int:
-            inserted = conn.execute(_INSERT_EXECUTION, row)
-            conn.execute(
-                _UPDATE_ORDER, {**order_row, "key_account": account, "key_cl_ord_id": order.cl_ord_id}
+            seq = self._insert_execution.execute(conn, row)
+            self._update_order.execute(
+                conn, {**order_row, "key_account": account, "key_cl_ord_id": order.cl_ord_id}
             )
-            return _new_id(inserted)
+            if seq is None:
+                raise StoreError("the database returned no id for the execution inserted")
+            return seq
 
         try:
             return self._run(work)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
 
 from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
@@ -306,3 +309,45 @@ def test_a_reused_command_id_inside_a_batch_aborts_it_and_is_refused_alone(store
         store.first_use_of_command("momo", "cmd-1", "digest-b")
     assert not store.first_use_of_command("momo", "cmd-1", "digest-b")
     assert store.first_use_of_command("momo", "cmd-2", "digest-d")  # the aborted batch kept nothing
+
+
+@pytest.mark.postgres
+def test_a_write_on_a_connection_postgresql_dropped_fails_the_batch_and_the_next_write_reconnects(
+    postgresql_store: OrderStore, postgres_url: str
+) -> None:
+    """The order path's writes run on the driver's cursor (driver_statements.py): a connection the server
+    ended is reported as Core reports it (invalidated, so the pool never hands it out again)."""
+    backends: list[int] = []
+
+    def checked_out(dbapi: Any, _record: object, _proxy: object) -> None:
+        backends.append(dbapi.info.backend_pid)
+
+    event.listen(postgresql_store.engine, "checkout", checked_out)
+    admin = create_engine(postgres_url)
+    order = make_order(cl_ord_id="ord-1")
+    try:
+        with pytest.raises(BatchAborted) as aborted, postgresql_store.batch():
+            postgresql_store.insert_order(order)
+            with admin.begin() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backends[-1]})
+            accepted = order.moved_to(S.NEW, order_id="101")
+            postgresql_store.record_execution(accepted, "accepted", None, None, "k1")
+    finally:
+        admin.dispose()
+
+    cause = aborted.value.__cause__
+    assert isinstance(cause, OperationalError) and cause.connection_invalidated
+    postgresql_store.insert_order(make_order(cl_ord_id="ord-2"))
+    assert postgresql_store.get_order("ord-1") is None  # the batch never committed
+    assert postgresql_store.get_order("ord-2") is not None
+
+
+def test_a_duplicate_claim_on_the_driver_path_is_the_integrity_error_core_raises(store: OrderStore) -> None:
+    store.insert_order(make_order(cl_ord_id="ord-1"))
+
+    assert store.insert_order(make_order(cl_ord_id="ord-1")) is False  # the retry, found by the claim's key
+    with pytest.raises(ClientIdInUse):
+        store.insert_request(
+            OrderRequest(request_id="ord-1", cl_ord_id="ord-1", kind=RequestKind.CANCEL),
+            make_order(cl_ord_id="ord-1").moved_to(S.PENDING_CANCEL, pending_request_id="ord-1"),
+        )
