@@ -26,6 +26,7 @@ from fixadapter.daemon.relay import EventRelay
 from fixadapter.engine.sweep import cancel_working_orders
 from fixadapter.engine.tasks import TaskGroup, cancelling
 from fixadapter.errors import ConfigError
+from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderStatus
 from fixadapter.queue.memory import MemoryQueue
 from fixadapter.queue.transport import CommandSource, EventSink
@@ -65,6 +66,25 @@ def load_strategy(entry: str) -> StrategyMain:
     if not callable(main):
         raise ConfigError(f"daemon.strategies: {entry!r} is not a function")
     return main
+
+
+async def watch_backlog(source: CommandSource, metrics: Metrics) -> None:
+    """Keep the queue depth gauge current until cancelled. A cancellation that arrives during the call
+    to Redis may come back as redis-py's own error, or not at all: on Python 3.11 redis-py's send
+    (asyncio.wait_for) returns normally when the cancellation meets a send that has just finished (CPython
+    gh-86296), and the call answers. Either way the watch ends there: polling on, nothing would stop it
+    (a daemon stop waited 10 s for it, then left it behind)."""
+    while True:
+        try:
+            depth = await source.backlog()
+        except Exception as error:  # a transport outage is counted by the transport
+            if cancelling():  # stopping: the cancellation came back as the library's error
+                raise asyncio.CancelledError from error
+        else:
+            if cancelling():  # stopping: the call answered as if the cancellation had not come
+                raise asyncio.CancelledError
+            metrics.queue_depth.set(depth)
+        await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
 
 class Daemon:
@@ -136,7 +156,7 @@ class Daemon:
         for name, relay in self.relays.items():
             self._tasks.supervise(relay.run, name=f"event-relay:{name}" if several else "event-relay")
         self._tasks.supervise(self.dispatcher.run, name="command-dispatcher")
-        self._tasks.spawn(self._watch_backlog(), name="queue-backlog")
+        self._tasks.spawn(watch_backlog(self.source, self.desk.metrics), name="queue-backlog")
         for entry, main in self._strategies:
             self._strategy_tasks.append(
                 self._tasks.spawn(self._run_strategy(entry, main), name=f"strategy-{entry.name}")
@@ -149,17 +169,6 @@ class Daemon:
             log.info("strategy %s (%s) started", entry.name, entry.entry)
             await main(client)
             log.info("strategy %s finished", entry.name)
-
-    async def _watch_backlog(self) -> None:
-        while True:
-            try:
-                depth = await self.source.backlog()
-            except Exception as error:  # a transport outage is counted by the transport
-                if cancelling():  # stopping: the cancellation came back as the library's error
-                    raise asyncio.CancelledError from error
-            else:
-                self.desk.metrics.queue_depth.set(depth)
-            await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     async def stop(self) -> None:
         """Stop taking commands, optionally cancel working orders, log out, publish and flush the rest."""

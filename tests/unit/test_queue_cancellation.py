@@ -1,7 +1,9 @@
 """Stopping the daemon never waits on a queue loop: redis-py can turn an asyncio cancellation that
 arrives during a call into its own ConnectionError, and a loop that retries such errors would then never
 stop. The Redis transport raises it as the cancellation it is (never counted as an outage, never retried),
-and the command dispatcher does not count it as a failure of the command in hand.
+and the command dispatcher does not count it as a failure of the command in hand. A call can also answer
+as if the cancellation had not come at all (Python 3.11's asyncio.wait_for, under redis-py's send): the
+daemon's backlog watch ends then too.
 
 The Redis stand-ins below answer like redis-py does when the awaiting task is cancelled mid-call.
 """
@@ -9,6 +11,7 @@ The Redis stand-ins below answer like redis-py does when the awaiting task is ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace, TracebackType
@@ -19,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from fixadapter.config import QueueConfig
 from fixadapter.daemon.dispatcher import MAX_ATTEMPTS, CommandDispatcher
+from fixadapter.daemon.service import watch_backlog
 from fixadapter.metrics import Metrics
 from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
 from fixadapter.queue.schema import CancelCommand, encode
@@ -62,6 +66,29 @@ class CancelReworded:
 
     async def aclose(self) -> None:
         return None
+
+
+class CancelSwallowed(CancelReworded):
+    """A Redis client whose first call named in `hanging` answers `answers[name]` when its task is
+    cancelled, as if the cancellation had not come: redis-py sends each command under asyncio.wait_for,
+    which on Python 3.11 returns the send's result when the cancellation arrives after the send finished
+    and before wait_for resumes (CPython gh-86296). Later such calls wait and end cancelled."""
+
+    def __init__(self, *hanging: str, answers: dict[str, Any] | None = None) -> None:
+        super().__init__(*hanging, answers=answers)
+        self.swallowed = False
+
+    async def call(self, name: str) -> Any:
+        self.calls.append(name)
+        if name not in self.hanging:
+            return self.answers.get(name)
+        self.called.set()
+        if self.swallowed:
+            await asyncio.Event().wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        self.swallowed = True
+        return self.answers.get(name)
 
 
 class _Pipeline:
@@ -178,6 +205,32 @@ def test_a_publish_cancelled_while_redis_is_answering_stops_instead_of_retrying(
         assert task.cancelled(), f"the publish went on after its cancellation: {redis.calls}"
         assert len(redis.calls) == 1
         assert _queue_errors(metrics, "events") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_watch_cancelled_in_a_redis_call_that_answers_anyway_ends_cancelled() -> None:
+    """The cancellation is spent: a watch that polled on would have nothing left to stop it (a daemon
+    stop waited 10 s for it, then left it behind)."""
+
+    async def scenario() -> None:
+        redis = CancelSwallowed("xinfo_groups", answers={"xinfo_groups": []})
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=True)
+        watch = asyncio.ensure_future(watch_backlog(source, metrics))
+        await redis.called.wait()
+        redis.called.clear()
+        watch.cancel()
+        polled_again = asyncio.ensure_future(redis.called.wait())
+        await asyncio.wait({watch, polled_again}, return_when=asyncio.FIRST_COMPLETED)
+        polled_again.cancel()
+        if not watch.done():
+            watch.cancel()  # the call it is in now ends cancelled
+            await asyncio.wait({watch})
+        await source.close()
+        assert redis.calls == ["xinfo_groups"], "the watch polled Redis again after its cancellation"
+        assert watch.cancelled()
+        assert _queue_errors(metrics, "commands") == 0
 
     asyncio.run(scenario())
 
