@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from fixadapter.compliance.records import FixRecord
 from fixadapter.compliance.table import fix_messages_spill
@@ -220,16 +220,25 @@ def record_progress(conn: Connection, spill_id: str, lines: int) -> None:
 
 def forget_progress(conn: Connection, spill_ids: Sequence[str]) -> None:
     if spill_ids:
-        conn.execute(delete(fix_messages_spill).where(_s.spill_id.in_(spill_ids)))
+        conn.execute(_FORGET, {"spill_ids": list(spill_ids)})
+
+
+# Built once with their values as parameters: the capture writes its ledger on every write, and a
+# statement built per call costs Core a new cache key each time.
+_FORGET = delete(fix_messages_spill).where(_s.spill_id.in_(bindparam("spill_ids", expanding=True)))
+_ADVANCE = (
+    update(fix_messages_spill)
+    .where(_s.spill_id == bindparam("ledger"))
+    .values(lines_loaded=bindparam("lines"), updated_at=bindparam("now"))
+)
+_START = insert(fix_messages_spill)
 
 
 def _advance(conn: Connection, spill_id: str, lines: int) -> None:
     now = datetime.now(UTC)
-    changed = conn.execute(
-        update(fix_messages_spill).where(_s.spill_id == spill_id).values(lines_loaded=lines, updated_at=now)
-    ).rowcount
+    changed = conn.execute(_ADVANCE, {"ledger": spill_id, "lines": lines, "now": now}).rowcount
     if not changed:
-        conn.execute(insert(fix_messages_spill).values(spill_id=spill_id, lines_loaded=lines, updated_at=now))
+        conn.execute(_START, {"spill_id": spill_id, "lines_loaded": lines, "updated_at": now})
 
 
 def write_rejected(directory: Path, what: str, why: str) -> None:

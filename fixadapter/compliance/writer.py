@@ -14,7 +14,7 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from fixadapter.compliance.chain import GENESIS, record_day, record_hash
@@ -23,6 +23,18 @@ from fixadapter.compliance.table import create_tables, fix_messages, store_error
 
 _m = fix_messages.c
 ChainKey = tuple[str, date]
+
+# Built once with their values as parameters (a statement built per call costs Core a new cache key on
+# every write of the capture thread).
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# SQLite: a write statement that changes nothing takes the database write lock.
+_WRITE_LOCK = fix_messages.update().where(text("1 = 0")).values(id=_m.id)
+_HEAD = (
+    select(_m.hash)
+    .where(_m.session == bindparam("chain_session"), _m.day == bindparam("chain_day"))
+    .order_by(_m.id.desc())
+    .limit(1)
+)
 
 
 def _lock_key(key: ChainKey) -> int:
@@ -90,20 +102,15 @@ class ComplianceWriter:
     def _lock_and_read_heads(self, conn: Connection, keys: list[ChainKey]) -> dict[ChainKey, str]:
         if conn.dialect.name == "postgresql":
             for key in keys:  # sorted: two writers lock in the same order, so they never deadlock
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(key)})
+                conn.execute(_ADVISORY_LOCK, {"key": _lock_key(key)})
         elif keys:
             # SQLite: a write statement first takes the database write lock, so the heads read below cannot
             # change before this transaction commits (a deferred read-then-write could fork a chain).
-            conn.execute(fix_messages.update().where(text("1 = 0")).values(id=_m.id))
+            conn.execute(_WRITE_LOCK)
         heads: dict[ChainKey, str] = {}
         for session, day in keys:
-            query = (
-                select(_m.hash)
-                .where(_m.session == session, _m.day == day.isoformat())
-                .order_by(_m.id.desc())
-                .limit(1)
-            )
-            heads[(session, day)] = conn.execute(query).scalar() or GENESIS
+            head = conn.execute(_HEAD, {"chain_session": session, "chain_day": day.isoformat()})
+            heads[(session, day)] = head.scalar() or GENESIS
         return heads
 
     @staticmethod

@@ -51,7 +51,10 @@ class Readiness:
         await self._ready.wait()
 
     async def wait(self, timeout: float | None = None) -> None:
-        """Wait for the gate, up to `timeout` (the configured wait by default); SessionNotReady says why."""
+        """Wait for the gate, up to `timeout` (the configured wait by default); SessionNotReady says why.
+        An open gate costs no wait_for (a task and a timer on every order)."""
+        if self._ready.is_set():
+            return
         wait = self._timeout if timeout is None else timeout
         try:
             await asyncio.wait_for(self._ready.wait(), wait)

@@ -52,6 +52,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._market_sink = market_sink
         self._metrics = metrics
         self._received: dict[tuple[SessionKind, str], object] = {}
+        self._sent_counters: dict[tuple[SessionKind, str], object] = {}
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
@@ -202,7 +203,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             # Never let the engine replay an order on a ResendRequest: reconciliation recovers state.
             replay = msg_type in ORDER_MSG_TYPES and header.isSetField(t.POSS_DUP_FLAG)
             if not replay:
-                self._metrics.messages_sent.labels(kind.value, msg_type).inc()
+                self._count_sent(kind, msg_type)
                 if kind is SessionKind.TRADE:
                     self._remember(message, msg_type)
         except Exception:
@@ -249,6 +250,14 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             self._receive(kind, raw)
         except Exception:
             self._failed("fromApp")
+
+    def _count_sent(self, kind: SessionKind, msg_type: str) -> None:
+        counter = self._sent_counters.get((kind, msg_type))
+        if counter is None:
+            counter = self._sent_counters[(kind, msg_type)] = self._metrics.messages_sent.labels(
+                kind.value, msg_type
+            )
+        counter.inc()  # type: ignore[attr-defined]
 
     def _count_received(self, kind: SessionKind, msg_type: str) -> None:
         """Counter children cached: labels() costs a lock and a dict build per call."""
