@@ -52,7 +52,7 @@ class KeyedLanes(Generic[T]):
             await self._handle(item)
             return
         previous = {self._tails[lane] for lane in lanes if lane in self._tails}
-        task = asyncio.create_task(self._after(previous, item), name=f"lane-{lanes[0]}")
+        task = asyncio.create_task(self._after(previous, item), name="lane")
         for lane in lanes:
             self._tails[lane] = task
         self._running[task] = item

@@ -238,3 +238,23 @@ def test_a_batchs_crash_points_come_before_its_commit_and_before_any_answer(stor
         assert points.seen == [], "a call alone is no batch"
     finally:
         thread.shutdown()
+
+
+def test_a_call_whose_asyncio_caller_gave_up_before_it_ran_is_never_run(thread: StoreThread) -> None:
+    ran: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    async def scenario() -> None:
+        thread.submit(lambda: (entered.set(), release.wait(30)))
+        assert await asyncio.to_thread(entered.wait, 30)
+        given_up = asyncio.create_task(thread.run(ran.append, "given up"))
+        await asyncio.sleep(0)  # its call is queued behind the held one
+        given_up.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await given_up
+        release.set()
+        await thread.run(ran.append, "asked after")
+
+    asyncio.run(scenario())
+
+    assert ran == ["asked after"]
