@@ -24,7 +24,7 @@ from fixadapter.connectors.base import TradeConnector
 from fixadapter.daemon.dispatcher import CommandDispatcher
 from fixadapter.daemon.relay import EventRelay
 from fixadapter.engine.sweep import cancel_working_orders
-from fixadapter.engine.tasks import TaskGroup, cancelling
+from fixadapter.engine.tasks import TaskGroup, cancelling, raise_if_cancelled
 from fixadapter.errors import ConfigError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderStatus
@@ -81,8 +81,7 @@ async def watch_backlog(source: CommandSource, metrics: Metrics) -> None:
             if cancelling():  # stopping: the cancellation came back as the library's error
                 raise asyncio.CancelledError from error
         else:
-            if cancelling():  # stopping: the call answered as if the cancellation had not come
-                raise asyncio.CancelledError
+            raise_if_cancelled()  # stopping: the call answered as if the cancellation had not come
             metrics.queue_depth.set(depth)
         await asyncio.sleep(BACKLOG_POLL_SECONDS)
 

@@ -77,6 +77,17 @@ def cancelling() -> bool:
     return current is not None and current.cancelling() > 0
 
 
+def raise_if_cancelled() -> None:
+    """Raise CancelledError when the running task is being cancelled although the call it awaited has
+    just returned normally. On Python 3.11 asyncio.wait_for (under redis-py's send, and our own waits)
+    returns the inner result when the cancellation meets an inner call that has just finished (CPython
+    gh-86296): the cancellation is spent, and a loop that goes on has nothing left to stop it. Call it
+    after such an await inside a loop. The answer obtained is dropped: the caller ends as if the
+    cancellation had come a moment later, while the answer was on its way, which it already has to bear."""
+    if cancelling():
+        raise asyncio.CancelledError
+
+
 class TaskGroup:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics

@@ -12,7 +12,11 @@ The daemon's side never gives up on a lost connection: it logs once per outage (
 counts every failed attempt in `fixadapter_queue_errors_total`, and retries with a backoff capped at
 5 s until Redis is back, the transport is closed or its task is cancelled (redis-py may reword a
 cancellation arriving mid-call as its own ConnectionError or TimeoutError: that is raised as the
-cancellation it is, never counted or retried). The client side raises: a strategy decides itself.
+cancellation it is, never counted or retried). A call can also answer as if the cancellation had not
+come (Python 3.11's asyncio.wait_for, under redis-py's send and in the backoff here, returns the inner
+result when the cancellation meets a call that has just finished, CPython gh-86296): after each such
+call in a loop the cancellation is raised all the same (engine.tasks.raise_if_cancelled), on both sides,
+so no loop goes on with nothing left to stop it. The client side raises: a strategy decides itself.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
 from fixadapter.config import QueueConfig
-from fixadapter.engine.tasks import cancelling
+from fixadapter.engine.tasks import cancelling, raise_if_cancelled
 from fixadapter.metrics import Metrics
 from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.queue.transport import ORDERS, POSITIONS, Delivery, EventRecord, Published
@@ -189,11 +193,14 @@ class _Outage:
 
     async def wait(self, error: BaseException) -> None:
         """Count `error` (a cancellation's rewording is raised as the cancellation), then sleep the
-        backoff (cut short by close)."""
+        backoff (cut short by close). A close and a cancellation arriving together (a stop) can leave
+        wait_for returning as if not cancelled: the cancellation is raised then too, so the caller does
+        not retry once more or return as if done."""
         self.count(error)
         delay, self._delay = self._delay, min(self._delay * 2, MAX_BACKOFF_SECONDS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), delay)
+        raise_if_cancelled()
 
     def over(self) -> None:
         self._delay = FIRST_BACKOFF_SECONDS
@@ -254,6 +261,8 @@ class RedisCommandSource:
             except ResponseError as exc:
                 if not str(exc).startswith("BUSYGROUP"):
                     raise
+            # Answered although cancelled: stop here, not read on (a group made stays made).
+            raise_if_cancelled()
         self._group_ready = True
 
     async def deliveries(self) -> AsyncGenerator[Delivery, None]:
@@ -337,6 +346,10 @@ class RedisCommandSource:
                 start_id=cursor,
                 count=self._config.batch_size,
             )
+            # Answered although cancelled: what was claimed is not handed out. It stays pending for this
+            # consumer, as after a crash: the next start reads it first (or another consumer claims it
+            # once idle).
+            raise_if_cancelled()
             self._claim_cursors[stream] = _text(reply[0])
             entries = [(stream, _text(entry_id), fields or {}) for entry_id, fields in reply[1] if entry_id]
             batch += [self._delivery(*entry, redelivered=True) for entry in entries if not self._held(entry)]
@@ -390,6 +403,9 @@ class RedisCommandSource:
                 for _, answered in batch:
                     if not answered.done():
                         answered.set_result(None)
+                # The batch was answered although this task is being cancelled: those acknowledged are
+                # told so, the ones waiting for the next batch are not sent (they come back).
+                raise_if_cancelled()
         except BaseException as error:  # the others hear of it too (a cancellation as one)
             for _, answered in [*batch, *self._acks]:
                 if answered.done() or answered is own:
@@ -551,6 +567,10 @@ class RedisEventSink:
                 await self._outage.wait(exc)
                 continue
             self._outage.over()
+            # Answered although cancelled: raised as a cancellation while the answer was on its way
+            # would be (a publish may then have gone through; the published-seq marker says so), so
+            # the caller's loop (the relay's) stops instead of taking the next event.
+            raise_if_cancelled()
             return result
         return None
 
@@ -569,19 +589,27 @@ class RedisClientTransport:
         self._redis = _connect(url, None)  # read_events blocks as long as its caller asks
 
     async def send_command(self, strategy: str, data: bytes) -> None:
+        """Cancelled, it raises CancelledError even when Redis took the command (its id makes a second
+        send harmless), so a strategy's sending loop stops."""
         await self._redis.xadd(command_stream(self._prefix, strategy), {DATA: data})
+        raise_if_cancelled()
 
     async def read_events(self, strategy: str, cursor: dict[str, str], timeout: float) -> list[EventRecord]:
         """A "$" (or a stream missing from `cursor`) becomes that stream's last id on this call and is
-        written back, so what is published before the next call is not skipped."""
+        written back, so what is published before the next call is not skipped. Cancelled, it raises
+        CancelledError even when Redis answered (the cursor is not moved past what was read: nothing is
+        skipped), so a reading loop (events(), final_state() under a timeout) stops."""
         keys = {ORDERS: events_stream(self._prefix, strategy), POSITIONS: positions_stream(self._prefix)}
         for stream, key in keys.items():
             if cursor.get(stream, "$") == "$":
-                cursor[stream] = await self._last_id(key)
+                last = await self._last_id(key)
+                raise_if_cancelled()
+                cursor[stream] = last
         block = max(int(timeout * 1000), 1) if timeout > 0 else None
         reply = await self._redis.xread(
             {key: cursor[stream] for stream, key in keys.items()}, count=CLIENT_READ_COUNT, block=block
         )
+        raise_if_cancelled()
         streams = {key: stream for stream, key in keys.items()}
         records = [
             EventRecord(stream=streams[_text(key)], entry_id=entry_id, data=fields.get(DATA, b""))

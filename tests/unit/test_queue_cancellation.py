@@ -2,8 +2,10 @@
 arrives during a call into its own ConnectionError, and a loop that retries such errors would then never
 stop. The Redis transport raises it as the cancellation it is (never counted as an outage, never retried),
 and the command dispatcher does not count it as a failure of the command in hand. A call can also answer
-as if the cancellation had not come at all (Python 3.11's asyncio.wait_for, under redis-py's send): the
-daemon's backlog watch ends then too.
+as if the cancellation had not come at all (Python 3.11's asyncio.wait_for, under redis-py's send and in
+the transport's backoff, CPython gh-86296): the cancellation is spent, so every loop around a Redis call
+(the backlog watch, the command reader, the acknowledgements, the publishes, a strategy client's reads and
+sends) raises it itself, and makes no further call.
 
 The Redis stand-ins below answer like redis-py does when the awaiting task is cancelled mid-call.
 """
@@ -15,16 +17,18 @@ import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from fixadapter.client import StrategyClient
 from fixadapter.config import QueueConfig
 from fixadapter.daemon.dispatcher import MAX_ATTEMPTS, CommandDispatcher
+from fixadapter.daemon.relay import EventRelay
 from fixadapter.daemon.service import watch_backlog
 from fixadapter.metrics import Metrics
-from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
+from fixadapter.queue.redis_streams import RedisClientTransport, RedisCommandSource, RedisEventSink
 from fixadapter.queue.schema import CancelCommand, encode
 from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
@@ -72,7 +76,8 @@ class CancelSwallowed(CancelReworded):
     """A Redis client whose first call named in `hanging` answers `answers[name]` when its task is
     cancelled, as if the cancellation had not come: redis-py sends each command under asyncio.wait_for,
     which on Python 3.11 returns the send's result when the cancellation arrives after the send finished
-    and before wait_for resumes (CPython gh-86296). Later such calls wait and end cancelled."""
+    and before wait_for resumes (CPython gh-86296). Every call after that, whatever its name, sets
+    `called`, waits and ends cancelled: a loop that went on is seen at its next call, and stopped there."""
 
     def __init__(self, *hanging: str, answers: dict[str, Any] | None = None) -> None:
         super().__init__(*hanging, answers=answers)
@@ -80,7 +85,7 @@ class CancelSwallowed(CancelReworded):
 
     async def call(self, name: str) -> Any:
         self.calls.append(name)
-        if name not in self.hanging:
+        if name not in self.hanging and not self.swallowed:
             return self.answers.get(name)
         self.called.set()
         if self.swallowed:
@@ -89,6 +94,36 @@ class CancelSwallowed(CancelReworded):
             await asyncio.Event().wait()
         self.swallowed = True
         return self.answers.get(name)
+
+
+class Unreachable(CancelReworded):
+    """A Redis client that cannot be reached: every call fails at once with redis-py's ConnectionError,
+    after `meanwhile()` (what else happens as the call fails)."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    async def call(self, name: str) -> Any:
+        self.calls.append(name)
+        self.meanwhile()
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+
+class _ClosedByAStop(asyncio.Event):
+    """A transport's closed flag, set by a stop that also cancels `task`: the cancellation reaches the
+    task just as its wait for the close (asyncio.wait_for in the outage backoff) ends, which on Python
+    3.11 makes wait_for return as if the cancellation had not come (CPython gh-86296)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.task: asyncio.Future[Any] | None = None
+
+    async def wait(self) -> Literal[True]:
+        await super().wait()
+        assert self.task is not None
+        self.task.cancel()  # its wait_for is still waiting: it resumes with this wait already done
+        return True
 
 
 class _Pipeline:
@@ -124,6 +159,32 @@ async def _cancelled_while_waiting(
         if not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=STOP_SECONDS)
+
+
+async def _cancelled_as_redis_answers(
+    redis: CancelSwallowed,
+    work: Awaitable[Any],
+    close: Callable[[], Awaitable[None]],
+    meanwhile: Callable[[], None] = lambda: None,
+) -> asyncio.Task[Any]:
+    """Run `work` until it waits on Redis, call `meanwhile()` and cancel it there (the call answers
+    anyway), then wait until it ends or calls Redis again; one that called again is cancelled again
+    (that call ends cancelled) and given STOP_SECONDS to end. The transport is closed afterwards."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait_for(redis.called.wait(), STOP_SECONDS)
+        redis.called.clear()
+        meanwhile()
+        task.cancel()
+        called_again = asyncio.ensure_future(redis.called.wait())
+        await asyncio.wait({task, called_again}, return_when=asyncio.FIRST_COMPLETED)
+        called_again.cancel()
+        return task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_SECONDS)
+        await close()
 
 
 def _queue_errors(metrics: Metrics, where: str) -> float:
@@ -233,6 +294,170 @@ def test_a_backlog_watch_cancelled_in_a_redis_call_that_answers_anyway_ends_canc
         assert _queue_errors(metrics, "commands") == 0
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("work", ["deliveries", "start"])
+def test_a_command_source_cancelled_in_a_group_creation_that_answers_anyway_ends_cancelled(work: str) -> None:
+    """The reader (or start) stops at the answer: reading on, the cancelled reader would have polled
+    Redis until the dispatcher itself was cancelled (and start() would have let the daemon's start go on)."""
+
+    async def scenario() -> None:
+        redis = CancelSwallowed("xgroup_create", answers={"xreadgroup": [], "xautoclaim": ["0-0", []]})
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=False)
+        taken: list[Delivery] = []
+        task = await _cancelled_as_redis_answers(
+            redis,
+            _take_into(taken, source.deliveries()) if work == "deliveries" else source.start(),
+            source.close,
+        )
+        assert redis.calls == ["xgroup_create"], "the source called Redis again after its cancellation"
+        assert task.cancelled(), f"{work} went on after its cancellation"
+        assert taken == []
+        assert _queue_errors(metrics, "commands") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_command_reader_cancelled_in_a_claim_that_answers_anyway_hands_nothing_out_and_ends_cancelled() -> (
+    None
+):
+    """What the claim took stays pending for this consumer, as after a crash: the next start reads it."""
+
+    async def scenario() -> None:
+        claimed = ["0-0", [[b"1-0", {b"data": b"{}"}]]]
+        redis = CancelSwallowed("xautoclaim", answers={"xreadgroup": [], "xautoclaim": claimed})
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=True)
+        taken: list[Delivery] = []
+        task = await _cancelled_as_redis_answers(redis, _take_into(taken, source.deliveries()), source.close)
+        assert redis.calls == ["xreadgroup", "xautoclaim"], "the reader read on after its cancellation"
+        assert taken == []
+        assert task.cancelled()
+
+    asyncio.run(scenario())
+
+
+def test_an_acknowledgement_cancelled_in_a_send_that_answers_anyway_sends_no_further_batch() -> None:
+    """The batch on the wire was acknowledged; the sender is cancelled, and the acknowledgement that
+    joined meanwhile is not sent (it comes back, as an acknowledgement cancelled on the wire does)."""
+
+    async def scenario() -> None:
+        redis = CancelSwallowed("execute")
+        metrics = Metrics()
+        source = await _command_source(redis, metrics, group_ready=True)
+        later: list[asyncio.Future[None]] = []
+
+        def another_joins() -> None:  # while the first batch is on the wire: it waits for the next
+            later.append(
+                asyncio.ensure_future(source.ack(Delivery(entry_id="2-0", data=b"{}", strategy="momo")))
+            )
+
+        first = source.ack(Delivery(entry_id="1-0", data=b"{}", strategy="momo"))
+        task = await _cancelled_as_redis_answers(redis, first, source.close, meanwhile=another_joins)
+        await asyncio.wait(later)
+        assert redis.calls == ["execute"], "the cancelled sender sent another batch"
+        assert task.cancelled()
+        assert later[0].cancelled()
+        assert _queue_errors(metrics, "commands") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_relay_cancelled_in_a_publish_that_answers_anyway_publishes_nothing_more() -> None:
+    """Relaying on, it would have published what waits and then waited for more, with nothing left to
+    stop it (a daemon stop waited 10 s for it, then left it behind)."""
+
+    async def scenario() -> None:
+        redis = CancelSwallowed("xadd")
+        metrics = Metrics()
+        sink = await _event_sink(redis, metrics)
+        positions: list[Any] = []
+        adapter = SimpleNamespace(
+            account="default", metrics=metrics, on_event=lambda _callback: None, on_positions=positions.append
+        )
+        relay = EventRelay(adapter, sink)  # type: ignore[arg-type]
+        positions[0](())
+        positions[0](())  # two updates waiting: the relay takes both, publishes the first
+        task = await _cancelled_as_redis_answers(redis, relay.run(), sink.close)
+        assert redis.calls == ["xadd"], "the relay published again after its cancellation"
+        assert task.cancelled()
+        assert _queue_errors(metrics, "events") == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("what", ["order event", "positions"])
+def test_a_publish_cancelled_in_its_outage_wait_as_the_sink_closes_ends_cancelled(what: str) -> None:
+    """A stop closes the sink and cancels the publish together: the publish is not returned as done."""
+
+    async def scenario() -> None:
+        closed = _ClosedByAStop()
+        redis = Unreachable(meanwhile=closed.set)
+        metrics = Metrics()
+        sink = await _event_sink(redis, metrics)
+        sink._closed = sink._outage._closed = closed
+        work = sink.publish("momo", b"{}", 7) if what == "order event" else sink.publish_positions(b"{}")
+        task = closed.task = asyncio.ensure_future(work)
+        await asyncio.wait({task}, timeout=STOP_SECONDS)
+        await sink.close()
+        assert task.cancelled(), f"the publish returned as if done: {_outcome(task)}"
+        assert len(redis.calls) == 1
+        assert _queue_errors(metrics, "events") == 1  # the failed attempt before the stop
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("waiting_in", ["xinfo_stream", "xread"])
+def test_a_strategy_clients_read_cancelled_in_a_call_that_answers_anyway_reads_no_more(
+    waiting_in: str,
+) -> None:
+    """A strategy waiting for an order's end under a timeout: the timeout's cancellation ends the wait
+    (reading on, final_state would never end: the timeout had fired)."""
+
+    async def scenario() -> None:
+        answers = {"xread": [], "xinfo_stream": {"last-generated-id": b"0-0"}}
+        redis = CancelSwallowed(waiting_in, answers=answers)
+        client = StrategyClient(await _client_transport(redis), "momo")
+        task = await _cancelled_as_redis_answers(redis, client.final_state("ord-1"), client.close)
+        assert redis.calls.count(waiting_in) == 1, f"the client read on after its cancellation: {redis.calls}"
+        assert task.cancelled()
+
+    asyncio.run(scenario())
+
+
+def test_a_strategy_clients_send_cancelled_in_a_call_that_answers_anyway_ends_cancelled() -> None:
+    """A sending loop stops there (the command went out; its id makes sending it again harmless)."""
+
+    async def scenario() -> None:
+        redis = CancelSwallowed("xadd")
+        transport = await _client_transport(redis)
+        task = await _cancelled_as_redis_answers(
+            redis, transport.send_command("momo", b"{}"), transport.close
+        )
+        assert task.cancelled(), "the send returned as if not cancelled"
+        assert redis.calls == ["xadd"]
+
+    asyncio.run(scenario())
+
+
+async def _take_into(taken: list[Delivery], deliveries: AsyncGenerator[Delivery, None]) -> None:
+    async for delivery in deliveries:
+        taken.append(delivery)
+
+
+async def _event_sink(redis: CancelReworded, metrics: Metrics) -> RedisEventSink:
+    sink = RedisEventSink(CONFIG, metrics)
+    await sink._redis.aclose()  # never connected: the stand-in answers instead
+    sink._redis = redis  # type: ignore[assignment]
+    return sink
+
+
+async def _client_transport(redis: CancelReworded) -> RedisClientTransport:
+    transport = RedisClientTransport(CONFIG.redis_url.get_secret_value())
+    await transport._redis.aclose()  # never connected: the stand-in answers instead
+    transport._redis = redis  # type: ignore[assignment]
+    return transport
 
 
 class _OneCommand:
