@@ -268,7 +268,9 @@ def _readable(data: bytes | str) -> bytes:
         raise InvalidCommand(
             f"command is {len(raw)} bytes; the limit is {MAX_COMMAND_BYTES} bytes: send a smaller command"
         )
-    depth = _depth(raw)
+    # Fewer opening brackets than the limit cannot nest deeper than it: most commands skip the count.
+    could_be_too_deep = raw.count(b"[") + raw.count(b"{") > MAX_COMMAND_DEPTH
+    depth = _depth(raw) if could_be_too_deep else 0
     if depth > MAX_COMMAND_DEPTH:
         raise InvalidCommand(
             f"command nests {depth} levels deep; a command nests at most {MAX_COMMAND_DEPTH} levels"
