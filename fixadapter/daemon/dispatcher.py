@@ -335,12 +335,7 @@ class CommandDispatcher:
         """True for a new command id or a redelivery (same content); a reused id is refused (False)."""
         content = command.model_dump_json(exclude={"sent_at"}).encode()
         digest = hashlib.sha256(content).hexdigest()
-        engine = adapter.engine
-        first_use = engine.store.first_use_of_command
-        known = asyncio.get_running_loop().run_in_executor(
-            engine.store_thread, first_use, command.strategy, command.id, digest
-        )
-        if await known:
+        if await adapter.engine.first_use_of_command(command.strategy, command.id, digest):
             return True
         reason = (
             f"command id {command.id} was used before for a different command; give every command a new id "

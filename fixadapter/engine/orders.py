@@ -240,6 +240,11 @@ class OrderEngine:
         """Thread-safe entry for live events from the connector: O(1), hands the report to the loop."""
         self._inbox.deliver(report)
 
+    async def first_use_of_command(self, strategy: str, command_id: str, digest: str) -> bool:
+        """Whether a strategy's command id is new or a redelivery of the same command (OrderStore); on the
+        store thread's asyncio path, so the ids of a burst share its commits and its wake-ups."""
+        return await self._store_thread.run(self.store.first_use_of_command, strategy, command_id, digest)
+
     @property
     def store_thread(self) -> Executor:
         """The one thread that writes the store (an in-memory SQLite database exists only on it)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from types import SimpleNamespace
 from typing import Any
 
 from fixadapter.queue.schema import decode_event
 from fixadapter.queue.transport import Delivery
+from fixadapter.store.repository import OrderStore
 
 
 class Commands:
@@ -41,3 +43,13 @@ class Published:
 
     async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
         self.events.append(decode_event(data))
+
+
+def engine_on(store: OrderStore) -> SimpleNamespace:
+    """What the dispatcher asks of an account's engine besides orders: its readiness and command ids, kept
+    in `store` (a thread of their own stands in for the store thread)."""
+
+    async def first_use_of_command(strategy: str, command_id: str, digest: str) -> bool:
+        return await asyncio.to_thread(store.first_use_of_command, strategy, command_id, digest)
+
+    return SimpleNamespace(store=store, first_use_of_command=first_use_of_command, ready=True)

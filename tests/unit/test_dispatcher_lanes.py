@@ -6,7 +6,6 @@ handle, and is raised."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +24,7 @@ from fixadapter.queue.schema import (
     encode,
 )
 from fixadapter.store.repository import OrderStore
-from tests.unit.queue_fakes import Commands, Published
+from tests.unit.queue_fakes import Commands, Published, engine_on
 
 STEP_SECONDS = 10.0  # generous: what happens, happens at once
 
@@ -75,7 +74,7 @@ def cancel(cl_ord_id: str) -> CancelCommand:
 
 def dispatcher_for(venue: Venue, source: Commands, store: OrderStore) -> CommandDispatcher:
     metrics = Metrics()
-    engine = SimpleNamespace(store=store, store_thread=ThreadPoolExecutor(1), ready=True)
+    engine = engine_on(store)
     adapter = SimpleNamespace(
         account="default",
         metrics=metrics,

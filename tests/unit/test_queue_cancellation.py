@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace, TracebackType
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from fixadapter.queue.redis_streams import RedisClientTransport, RedisCommandSou
 from fixadapter.queue.schema import CancelCommand, encode
 from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
+from tests.unit.queue_fakes import engine_on
 
 STOP_SECONDS = 10.0  # generous: a task that stops does so at once; one that does not never does
 CONFIG = QueueConfig(kind="redis", strategies=("momo",), redis_url="redis://127.0.0.1:1/0")
@@ -493,7 +493,7 @@ def test_a_dispatcher_cancelled_while_publishing_a_refusal_ends_cancelled_and_ne
 
     async def scenario() -> None:
         metrics = Metrics()
-        engine = SimpleNamespace(store=sqlite_store, store_thread=ThreadPoolExecutor(1), ready=True)
+        engine = engine_on(sqlite_store)
         adapter = SimpleNamespace(account="default", metrics=metrics, engine=engine, order=_no_order)
         command = CancelCommand(id="c1", strategy="momo", cl_ord_id="not-momos")  # refused: not its order
         source = _OneCommand(Delivery(entry_id="1-0", data=encode(command), strategy="momo"))
