@@ -51,8 +51,6 @@ class FixApplication(fix.Application):  # type: ignore[misc]
         self._sink = sink
         self._market_sink = market_sink
         self._metrics = metrics
-        self._received: dict[tuple[SessionKind, str], object] = {}
-        self._sent_counters: dict[tuple[SessionKind, str], object] = {}
         self._logout_text: dict[SessionKind, str | None] = {}
         self._logged_on: set[SessionKind] = set()
         self._closed_before_logon: set[SessionKind] = set()
@@ -203,7 +201,7 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             # Never let the engine replay an order on a ResendRequest: reconciliation recovers state.
             replay = msg_type in ORDER_MSG_TYPES and header.isSetField(t.POSS_DUP_FLAG)
             if not replay:
-                self._count_sent(kind, msg_type)
+                self._metrics.messages_sent.labels(kind.value, msg_type).inc()
                 if kind is SessionKind.TRADE:
                     self._remember(message, msg_type)
         except Exception:
@@ -244,36 +242,19 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             if kind is SessionKind.QUOTE and self._market_sink is not None:
                 msg_type = _msg_type(raw)
                 if msg_type in MARKET_MSG_TYPES:
-                    self._count_received(kind, msg_type)
+                    self._metrics.messages_received.labels(kind.value, msg_type).inc()
                     self._market_sink(raw)  # the hot path: decoded on the market-data thread
                     return
             self._receive(kind, raw)
         except Exception:
             self._failed("fromApp")
 
-    def _count_sent(self, kind: SessionKind, msg_type: str) -> None:
-        counter = self._sent_counters.get((kind, msg_type))
-        if counter is None:
-            counter = self._sent_counters[(kind, msg_type)] = self._metrics.messages_sent.labels(
-                kind.value, msg_type
-            )
-        counter.inc()  # type: ignore[attr-defined]
-
-    def _count_received(self, kind: SessionKind, msg_type: str) -> None:
-        """Counter children cached: labels() costs a lock and a dict build per call."""
-        counter = self._received.get((kind, msg_type))
-        if counter is None:
-            counter = self._received[(kind, msg_type)] = self._metrics.messages_received.labels(
-                kind.value, msg_type
-            )
-        counter.inc()  # type: ignore[attr-defined]
-
     def _receive(self, kind: SessionKind, raw: str) -> None:
         msg_type: str | None = None
         try:
             fields = Fields.parse(raw)
             msg_type = fields.require(t.MSG_TYPE)
-            self._count_received(kind, msg_type)
+            self._metrics.messages_received.labels(kind.value, msg_type).inc()
             refused = self._refusal(kind, fields, raw) if msg_type == "j" else None
             if refused is not None:
                 self._sink(refused)
