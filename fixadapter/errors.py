@@ -39,6 +39,11 @@ class SessionNotReady(OrderRejected):
     pass
 
 
+class RequestStillQueued(SessionNotReady):
+    """The order's own request waits here behind the venue's rate limit: the venue cannot know of it yet,
+    so there is nothing to ask it (the in-flight watch asks again later, quietly)."""
+
+
 class UnknownSymbol(OrderRejected):
     pass
 

@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 
 from fixadapter.engine.ports import WatchedOrders
-from fixadapter.errors import SessionError, SessionNotReady
+from fixadapter.errors import RequestStillQueued, SessionError, SessionNotReady
 from fixadapter.model.enums import IN_FLIGHT_STATUSES, OrderStatus
 from fixadapter.model.orders import Order, utc_now
 from fixadapter.model.reconciliation import OrderUnknown
@@ -102,6 +102,9 @@ async def query(engine: WatchedOrders, order: Order, timeout: float) -> None:
         answer = await engine.queries.status(order, timeout)
     except TimeoutError:
         log.debug("status query for %s: no answer within %gs; asked again later", cl_ord_id, timeout)
+        return
+    except RequestStillQueued as exc:  # a burst behind the rate limit: one line per order per round
+        log.debug("status query for %s not sent (%s); asked again later", cl_ord_id, exc)
         return
     except (SessionNotReady, SessionError) as exc:
         log.warning("status query for %s failed (%s); asked again later", cl_ord_id, exc)

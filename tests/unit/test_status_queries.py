@@ -8,14 +8,19 @@ clock given, so what is counted is sends per round, never time.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from fixadapter.config import OrdersConfig
-from fixadapter.engine.inflight import StatusSchedule, check_in_flight
+from fixadapter.engine.inflight import StatusSchedule, check_in_flight, query
 from fixadapter.engine.orders import OrderEngine
 from fixadapter.engine.venue_queries import VenueQueries
+from fixadapter.errors import RequestStillQueued, SessionNotReady
 from fixadapter.metrics import Metrics
 from fixadapter.model.reconciliation import OrderStatusReport
 from fixadapter.store.repository import OrderStore
@@ -109,3 +114,31 @@ def test_a_schedule_doubles_up_to_its_cap_and_starts_again_for_an_order_that_wai
     assert asked_at == [0, 1, 3, 7, 11, 15, 19]
     schedule.keep_only(set())
     assert schedule.due("a", 19) and schedule.asked("a", 19) == 1
+
+
+class _Refusing:
+    """Venue queries that refuse every status question with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def status(self, _order: object, _timeout: float) -> None:
+        raise self.error
+
+
+def test_an_order_still_queued_behind_the_rate_limit_is_asked_about_again_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A burst behind the Open API's rate limit would otherwise log a warning per order on every round."""
+    order = make_order()
+    still_queued = SimpleNamespace(queries=_Refusing(RequestStillQueued(f"{order.cl_ord_id}: still queued")))
+    session_down = SimpleNamespace(queries=_Refusing(SessionNotReady("TRADE is not logged on")))
+
+    with caplog.at_level(logging.DEBUG, logger="fixadapter.inflight"):
+        asyncio.run(query(still_queued, order, 1.0))  # type: ignore[arg-type]
+        asyncio.run(query(session_down, order, 1.0))  # type: ignore[arg-type]
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    down = f"status query for {order.cl_ord_id} failed (TRADE is not logged on); asked again later"
+    assert warnings == [down]
+    assert any("still queued" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)

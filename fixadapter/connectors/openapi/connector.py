@@ -42,7 +42,7 @@ from fixadapter.connectors.openapi.errors import (
 )
 from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.connectors.openapi.symbols import SymbolSpec, VolumeError, from_double
-from fixadapter.errors import SessionError, SessionNotReady, VenueRefused
+from fixadapter.errors import RequestStillQueued, SessionError, SessionNotReady, VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
     Channel,
@@ -292,10 +292,10 @@ class OpenApiConnector:
 
         Not while its request is still queued here behind the rate limit: the venue cannot have it yet,
         and "unknown" would have it rejected, or sent a second time while the first is about to go.
-        SessionNotReady says so; the watch asks again later."""
+        RequestStillQueued says so; the watch asks again later."""
         if order.cl_ord_id in self._queued:
-            raise SessionNotReady(
-                f"{order.cl_ord_id}: its request is still queued here for the rate limit; asked again later"
+            raise RequestStillQueued(
+                f"{order.cl_ord_id}: its request is still queued here for the rate limit"
             )
         if order.order_id:
             try:
