@@ -8,7 +8,6 @@ the token registry; queries from the venue of the account; trading requests go t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
@@ -17,12 +16,10 @@ from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as m
 from fixadapter.protocols.openapi.messages import Decoded
 from fixadapter.sim.openapi import convert
 from fixadapter.sim.openapi.connection import Connection, account_id, account_of, message_of
+from fixadapter.sim.openapi.front import Front
 from fixadapter.sim.openapi.tokens import AccessState, CodeRefused
 from fixadapter.sim.openapi.trading import Trading
 from fixadapter.sim.records import VenueDeal
-
-if TYPE_CHECKING:
-    from fixadapter.sim.openapi.server import OpenApiServer
 
 SERVER_VERSION = "fixadapter-sim-91"
 MAX_TIMESTAMP_MS = 2_147_483_646_000
@@ -30,7 +27,7 @@ Handler = Callable[[Connection, Decoded], None]
 
 
 class RequestHandlers:
-    def __init__(self, server: OpenApiServer) -> None:
+    def __init__(self, server: Front) -> None:
         self.server = server
         self.trading = Trading(server)
         # Requests that need no authorised account.

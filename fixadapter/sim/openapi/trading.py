@@ -29,6 +29,7 @@ from fixadapter.protocols.openapi.messages import Decoded
 from fixadapter.sim.matching import market_price
 from fixadapter.sim.openapi import convert
 from fixadapter.sim.openapi.connection import Connection, account_id, message_of
+from fixadapter.sim.openapi.front import Front
 from fixadapter.sim.order_rules import volume_error
 from fixadapter.sim.prices import SymbolSpec
 from fixadapter.sim.records import (
@@ -43,7 +44,6 @@ from fixadapter.sim.records import (
 )
 
 if TYPE_CHECKING:
-    from fixadapter.sim.openapi.server import OpenApiServer
     from fixadapter.sim.trade_server import Desk
 
 Handler = Callable[[Connection, Decoded], None]
@@ -83,7 +83,7 @@ class OrderRefused(Exception):
 
 
 class Trading:
-    def __init__(self, server: OpenApiServer) -> None:
+    def __init__(self, server: Front) -> None:
         self.server = server
 
     def handlers(self) -> dict[int, Handler]:
