@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from fixadapter.model.enums import OrderType, Side
 from fixadapter.private_files import private_file
+from fixadapter.store.sqlite_wal import use_wal
 
 ZERO = Decimal(0)
 
@@ -251,7 +252,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     private_file(path)  # the venue's orders and positions: this user's only (its -wal/-shm follow)
     connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        use_wal(connection)
         connection.execute("PRAGMA synchronous=FULL")
         with connection:
             for statement in _SCHEMA:

@@ -43,6 +43,7 @@ from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.private_files import private_dir, private_file, sqlite_path
 from fixadapter.store import migrations, schema
 from fixadapter.store.driver_statements import DriverStatement
+from fixadapter.store.sqlite_wal import use_wal
 
 log = logging.getLogger("fixadapter.store")
 T = TypeVar("T")
@@ -125,7 +126,7 @@ def _in_use(role: str, client_id: str, usage: tuple[str, str]) -> ClientIdInUse:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL + NORMAL: a commit survives a process crash (SIGKILL); only an OS crash could lose the last one.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

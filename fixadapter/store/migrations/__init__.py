@@ -141,6 +141,7 @@ def _sqlite_migration_engine(engine: Engine) -> Engine:
     from sqlalchemy.pool import NullPool
 
     from fixadapter.private_files import private_dir, private_file, sqlite_path
+    from fixadapter.store.sqlite_wal import use_wal
 
     url = engine.url.render_as_string(hide_password=False)
     database = sqlite_path(url)
@@ -152,9 +153,9 @@ def _sqlite_migration_engine(engine: Engine) -> Engine:
     @event.listens_for(own, "connect")
     def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        use_wal(dbapi_connection)
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
     @event.listens_for(own, "begin")
     def _begin_immediate(conn: Connection) -> None:
