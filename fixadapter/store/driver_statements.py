@@ -28,8 +28,7 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True)
 class _Rendered:
     sql: str
-    names: tuple[str, ...]  # the parameters in the order the driver takes them (positional styles)
-    processors: tuple[tuple[str, Processor], ...]
+    processors: tuple[tuple[str, Processor], ...]  # each parameter, in the order the driver takes them
     positional: bool
     returns_key: bool  # the statement returns the new row's primary key (RETURNING)
     reads_lastrowid: bool  # the driver's lastrowid is the new row's primary key (SQLite)
@@ -39,9 +38,7 @@ class _Rendered:
             name: values[name] if process is None else process(values[name])
             for name, process in self.processors
         }
-        if self.positional:
-            return tuple(converted[name] for name in self.names)
-        return converted
+        return tuple(converted.values()) if self.positional else converted
 
 
 class DriverStatement:
@@ -94,7 +91,6 @@ class DriverStatement:
             raise ValueError(f"{self._statement} takes {', '.join(missing)}, which were not given")
         return _Rendered(
             sql=compiled.string,
-            names=order,
             processors=processors,
             positional=bool(compiled.positional),
             returns_key=bool(compiled.effective_returning),
