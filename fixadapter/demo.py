@@ -25,6 +25,7 @@ from rich.console import Console
 from fixadapter.blotter import Blotter
 from fixadapter.config import AdapterConfig, build_config
 from fixadapter.connectors.fix.kinds import SessionKind
+from fixadapter.engine.tasks import cancel_and_wait
 from fixadapter.errors import FixAdapterError, SessionNotReady
 from fixadapter.private_files import open_private, private_dir
 from fixadapter.sim.process import SimProcess
@@ -230,7 +231,5 @@ async def _first(work: Any, stop: asyncio.Event) -> bool:
     if task.done():
         task.result()  # raises what the work raised
         return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
     return False

@@ -11,9 +11,10 @@ daemon/dispatcher.py): the writes of a burst reach the store thread together and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from fixadapter.engine.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -93,5 +94,4 @@ class KeyedLanes(Generic[T]):
             for task in late:
                 task.cancel()
         for task in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)

@@ -88,6 +88,19 @@ def raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has ended. Its cancellation is expected and absorbed; the caller's
+    own is not: a bare suppress(CancelledError) around that await also swallows a stop of the caller
+    arriving meanwhile, and the caller then goes on as if nobody had asked it to stop. What else the task
+    raised is raised."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if cancelling():
+            raise
+
+
 class TaskGroup:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics

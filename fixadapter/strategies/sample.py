@@ -14,7 +14,6 @@ it runs the same way; without risk limits the venue simply takes the two orders 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
 
 from fixadapter.client import StrategyClient
+from fixadapter.engine.tasks import cancel_and_wait
 from fixadapter.model.enums import OrderEventKind, OrderStatus
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import CommandRejected, OrderUpdate
@@ -60,9 +60,7 @@ class _Events:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _read(self) -> None:
         async for event in self.client.events():

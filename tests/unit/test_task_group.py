@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from fixadapter.engine.tasks import TaskGroup
+from fixadapter.engine.tasks import TaskGroup, cancel_and_wait
 from fixadapter.metrics import Metrics
 
 
@@ -57,3 +57,56 @@ def test_a_task_that_ignores_cancellation_is_named_and_left_behind(caplog: pytes
 
     asyncio.run(scenario())
     assert "left behind: stubborn" in caplog.text
+
+
+def test_stopping_a_task_absorbs_its_cancellation_but_not_a_stop_of_the_caller():
+    """cancel_and_wait: the task it stops ends cancelled and the caller goes on; a caller itself cancelled
+    while it waits for a task that takes its time to end is cancelled too (a bare
+    suppress(CancelledError) around the wait swallowed that stop, and the caller went on)."""
+    release = asyncio.Event()
+
+    async def slow_to_end() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await release.wait()
+            raise
+
+    async def stopper(task: asyncio.Task[None]) -> str:
+        await cancel_and_wait(task)
+        return "went on"
+
+    async def scenario() -> None:
+        quick = asyncio.ensure_future(asyncio.sleep(3600))
+        await asyncio.sleep(0)
+        assert await stopper(quick) == "went on"
+        assert quick.cancelled()
+
+        slow = asyncio.ensure_future(slow_to_end())
+        await asyncio.sleep(0)
+        caller = asyncio.ensure_future(stopper(slow))
+        await asyncio.sleep(0)  # the caller waits for `slow`, which is ending
+        caller.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert caller.cancelled()
+        assert slow.cancelled()
+
+    asyncio.run(scenario())
+
+
+def test_stopping_a_task_raises_what_it_raised_on_its_way_out():
+    async def fails_when_stopped() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("cleanup failed") from None
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(fails_when_stopped())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="cleanup failed"):
+            await cancel_and_wait(task)
+
+    asyncio.run(scenario())

@@ -38,6 +38,7 @@ from fixadapter.connectors.openapi.counting import Direction, FrameCounter, payl
 from fixadapter.connectors.openapi.errors import ErrorResponse, NotConnected, OpenApiError, expect
 from fixadapter.connectors.openapi.tokens import TokenPair, TokenStore, grant_key, rotate
 from fixadapter.connectors.openapi.transport import OpenApiTransport, TransportSettings, client_context
+from fixadapter.engine.tasks import cancel_and_wait
 from fixadapter.errors import FixAdapterError
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.messages import Decoded
@@ -191,9 +192,7 @@ class OpenApiLink:
             await transport.close("the adapter is stopping")
         task = self._task
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._task = None
 
     def is_up(self, ctid: int) -> bool:
