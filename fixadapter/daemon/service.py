@@ -48,10 +48,13 @@ def _transport(
     if config.kind == "redis":
         from fixadapter.queue.redis_streams import RedisCommandSource, RedisEventSink
 
+        source = RedisCommandSource(config, metrics)
+        # Each order-event transaction takes the command acknowledgements waiting along: a command's
+        # acknowledgement and the event it caused cost one round trip.
         sinks: dict[str, EventSink] = {
-            name: RedisEventSink(config, metrics, account=name) for name in desk.adapters
+            name: RedisEventSink(config, metrics, account=name, acks=source) for name in desk.adapters
         }
-        return RedisCommandSource(config, metrics), sinks, None
+        return source, sinks, None
     queue = memory or MemoryQueue()
     return queue.source, dict.fromkeys(desk.adapters, queue.sink), queue
 

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -66,6 +67,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 MASK = "******"
+
+
+class _NotCarried(Exception):
+    """The event transaction that took an acknowledgement along did not land: its caller sends it."""
+
+
+CarriedAck = tuple[Delivery, "asyncio.Future[None]"]
 
 
 def command_stream(prefix: str, strategy: str) -> str:
@@ -243,7 +251,7 @@ class RedisCommandSource:
         # this consumer's own entries, and one still in the daemon's hands must not be handed out twice.
         self._in_hand: set[tuple[str, str]] = set()
         # Acknowledgements asked for while one is on the wire: the next MULTI/EXEC carries them all.
-        self._acks: list[tuple[Delivery, asyncio.Future[None]]] = []
+        self._acks: list[CarriedAck] = []
         self._acking = False
 
     async def start(self) -> None:
@@ -384,13 +392,50 @@ class RedisCommandSource:
         """XACK and XDEL, retried through an outage (an unacknowledged command would come back on the
         next start); after close() one attempt only. The acknowledgements asked for in one loop turn, or
         while one is on the wire, go in one MULTI/EXEC: the first caller sends them all (a burst's
-        commands cost one round trip, not one each). Cancelled while sending, it leaves every one of
-        them unacknowledged (they come back, and their command ids make them harmless)."""
-        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks.append((delivery, answered))
-        if not self._acking:
-            await self._send_acks(answered)
-        await answered
+        commands cost one round trip, not one each), unless an event sink's transaction of the same
+        turn takes them along (take_acks: a command's acknowledgement rides with the event it caused).
+        Cancelled while sending, it leaves every one of them unacknowledged (they come back, and their
+        command ids make them harmless)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            answered: asyncio.Future[None] = loop.create_future()
+            self._acks.append((delivery, answered))
+            if not self._acking:
+                await self._send_acks(answered)
+            try:
+                await answered
+            except _NotCarried:
+                continue  # the event transaction that took it along did not land: sent again
+            return
+
+    def take_acks(self) -> list[CarriedAck]:
+        """The acknowledgements waiting to be sent, for an event transaction to the same Redis about to
+        go (RedisEventSink): they go in it, saving the round trip of their own. Each is then answered
+        through carried(): acknowledged, or handed back to be sent again."""
+        if self._closed.is_set():
+            return []
+        taken, self._acks = self._acks, []
+        return taken
+
+    def queue_acks(self, transaction: Pipeline, deliveries: Sequence[Delivery]) -> None:
+        """Add the XACK and XDEL of `deliveries` to `transaction` (a MULTI/EXEC of the caller's)."""
+        for delivery in deliveries:
+            stream = command_stream(self._config.prefix, delivery.strategy)
+            transaction.xack(stream, self._config.group, delivery.entry_id)
+            transaction.xdel(stream, delivery.entry_id)
+
+    def carried(self, taken: Sequence[CarriedAck], landed: bool) -> None:
+        """The transaction that took `taken` along was answered (`landed`), or failed, was cancelled or
+        closed: then each caller sends its acknowledgement again (XACK and XDEL twice are harmless)."""
+        for delivery, answered in taken:
+            if landed:
+                self._in_hand.discard((delivery.strategy, delivery.entry_id))
+            if answered.done():
+                continue  # its caller gave up waiting
+            if landed:
+                answered.set_result(None)
+            else:
+                answered.set_exception(_NotCarried())
 
     async def _send_acks(self, own: asyncio.Future[None]) -> None:
         self._acking = True
@@ -424,10 +469,7 @@ class RedisCommandSource:
         while True:
             try:
                 async with self._redis.pipeline(transaction=True) as transaction:
-                    for delivery in deliveries:
-                        stream = command_stream(self._config.prefix, delivery.strategy)
-                        transaction.xack(stream, self._config.group, delivery.entry_id)
-                        transaction.xdel(stream, delivery.entry_id)
+                    self.queue_acks(transaction, deliveries)
                     await transaction.execute()
             except TRANSIENT_ERRORS as exc:
                 if self._closed.is_set():
@@ -475,8 +517,16 @@ class RedisEventSink:
     """Order events to `<prefix>:events:<strategy>`, positions to `<prefix>:positions`; a publish
     waits through an outage rather than lose the event."""
 
-    def __init__(self, config: QueueConfig, metrics: Metrics, account: str = DEFAULT_ACCOUNT) -> None:
-        """`account`: whose published-seq marker this sink keeps (one sink per account's relay)."""
+    def __init__(
+        self,
+        config: QueueConfig,
+        metrics: Metrics,
+        account: str = DEFAULT_ACCOUNT,
+        acks: RedisCommandSource | None = None,
+    ) -> None:
+        """`account`: whose published-seq marker this sink keeps (one sink per account's relay). `acks`:
+        the command source whose waiting acknowledgements each order-event transaction takes along."""
+        self._acks = acks
         self._url = config.redis_url.get_secret_value()
         self._prefix = config.prefix
         self._maxlen = config.event_maxlen
@@ -508,35 +558,23 @@ class RedisEventSink:
         await self._retrying(lambda: self._redis.set(self._seq_key, seq, nx=True))
 
     async def publish(self, strategy: str, data: bytes, seq: int | None) -> None:
-        key = events_stream(self._prefix, strategy)
-        attempts = 0
-
-        async def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            if seq is not None and attempts > 1 and await self._already_published(seq):
-                return  # the EXEC went through and only its answer was lost: do not publish twice
-            async with self._redis.pipeline(transaction=True) as transaction:
-                transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
-                if seq is not None:
-                    transaction.eval(_ADVANCE_MARKER, 1, self._seq_key, seq)
-                await transaction.execute()
-
-        await self._retrying(attempt)
+        await self.publish_many([(strategy, data, seq)])
 
     async def publish_many(self, events: Sequence[Published]) -> None:
         """One MULTI/EXEC for all of them, the last sequence number set in it: a burst's events cost one
-        round trip, and a retry after a lost answer finds them published (or not) as a whole."""
-        if len(events) == 1:
-            await self.publish(*events[0])
-            return
+        round trip, and a retry after a lost answer finds them published (or not) as a whole. The command
+        acknowledgements waiting at that moment go in the same transaction (they are answered once it
+        lands, or sent again by their callers if it does not)."""
         last = max((seq for _, _, seq in events if seq is not None), default=None)
+        acks = self._acks.take_acks() if self._acks is not None else []
         attempts = 0
+        landed = False
 
         async def attempt() -> None:
-            nonlocal attempts
+            nonlocal attempts, landed
             attempts += 1
             if last is not None and attempts > 1 and await self._already_published(last):
+                landed = True  # the EXEC went through and only its answer was lost: do not publish twice
                 return
             async with self._redis.pipeline(transaction=True) as transaction:
                 for strategy, data, _ in events:
@@ -544,9 +582,16 @@ class RedisEventSink:
                     transaction.xadd(key, {DATA: data}, maxlen=self._maxlen, approximate=True)
                 if last is not None:
                     transaction.eval(_ADVANCE_MARKER, 1, self._seq_key, last)
+                if acks and self._acks is not None:
+                    self._acks.queue_acks(transaction, [delivery for delivery, _ in acks])
                 await transaction.execute()
+            landed = True
 
-        await self._retrying(attempt)
+        try:
+            await self._retrying(attempt)
+        finally:
+            if acks and self._acks is not None:
+                self._acks.carried(acks, landed)
 
     async def _already_published(self, seq: int) -> bool:
         value = await self._redis.get(self._seq_key)

@@ -480,3 +480,91 @@ def test_the_published_seq_marker_of_an_older_version_is_moved_out_of_the_event_
         await raw.aclose()
 
     asyncio.run(scenario())
+
+
+class _OwnTransactions:
+    """Counts the MULTI/EXECs a command source sends on its own connection."""
+
+    def __init__(self, source: RedisCommandSource) -> None:
+        self.count = 0
+        pipeline = source._redis.pipeline
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return pipeline(*args, **kwargs)
+
+        source._redis.pipeline = counted  # type: ignore[method-assign]
+
+
+async def _pending(redis_url: str, stream: str) -> tuple[int, int]:
+    """(entries in the command stream, entries pending in its group)."""
+    raw = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        summary = await raw.xpending(stream, "fixadapter")
+        return await raw.xlen(stream), int(summary["pending"])
+    finally:
+        await raw.aclose()
+
+
+def test_a_command_acknowledged_as_its_event_is_published_rides_in_the_event_transaction(
+    redis_url: str, queue_prefix: str
+) -> None:
+    """One round trip for the acknowledgement and the event, not one each: the source sends nothing."""
+
+    async def scenario() -> None:
+        client = RedisClientTransport(redis_url, queue_prefix)
+        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
+        sink = RedisEventSink(config(redis_url, queue_prefix), Metrics(), acks=source)
+        await source.start()
+        await client.send_command("momo", b'{"id": "c1"}')
+        deliveries = source.deliveries()
+        delivery = await take(deliveries)
+        own = _OwnTransactions(source)
+        await asyncio.wait_for(
+            asyncio.gather(source.ack(delivery), sink.publish("momo", b"submitted", 1)), 10
+        )
+        assert own.count == 0
+        assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
+        cursor = {ORDERS: "0", POSITIONS: "0"}
+        assert [r.data for r in await client.read_events("momo", cursor, 1)] == [b"submitted"]
+        assert await sink.published_seq() == 1
+        assert await nothing_within(deliveries)
+        for closing in (sink, source, client):
+            await closing.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_acknowledgement_whose_event_transaction_fails_is_sent_on_its_own(
+    redis_url: str, queue_prefix: str
+) -> None:
+    """The event's failure is the relay's; the command is still acknowledged, once, by the source."""
+
+    async def scenario() -> None:
+        client = RedisClientTransport(redis_url, queue_prefix)
+        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
+        sink = RedisEventSink(config(redis_url, queue_prefix), Metrics(), acks=source)
+        await source.start()
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        await raw.set(f"{queue_prefix}:events:momo", "not a stream")  # XADD answers WRONGTYPE
+        await raw.aclose()
+        await client.send_command("momo", b'{"id": "c1"}')
+        deliveries = source.deliveries()
+        delivery = await take(deliveries)
+        own = _OwnTransactions(source)
+        acked, published = await asyncio.wait_for(
+            asyncio.gather(
+                source.ack(delivery), sink.publish("momo", b"submitted", 1), return_exceptions=True
+            ),
+            10,
+        )
+        assert acked is None
+        assert isinstance(published, redis.exceptions.ResponseError)
+        assert "WRONGTYPE" in str(published)
+        assert own.count == 1
+        assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
+        assert await nothing_within(deliveries)
+        for closing in (sink, source, client):
+            await closing.close()
+
+    asyncio.run(scenario())
