@@ -98,6 +98,7 @@ class OrderEngine:
         self.fanout = EventFanout(metrics)
         self.queries = VenueQueries(connector, metrics, config.max_status_queries)
         self.store_outage_alarm_seconds = STORE_OUTAGE_ALARM_SECONDS
+        self._reports_overdue = 0  # reports waiting for the store past store_outage_alarm_seconds
         self._connector = connector
         self._config = config
         self._crash_points = crash_points
@@ -378,6 +379,7 @@ class OrderEngine:
         """
         delay = 0.2
         started = time.monotonic()
+        overdue = False  # counted in _reports_overdue: the alarm stays while any report of any lane waits
         try:
             while True:
                 try:
@@ -391,7 +393,10 @@ class OrderEngine:
                         exc,
                         delay,
                     )
-                    if time.monotonic() - started >= self.store_outage_alarm_seconds:
+                    if not overdue and time.monotonic() - started >= self.store_outage_alarm_seconds:
+                        overdue = True
+                        self._reports_overdue += 1
+                    if overdue:
                         text = f"reports wait for the database ({exc}); check it is up and reachable"
                         self.metrics.alarms.raise_alarm("store_unavailable", "reports", text, blocking=True)
                     await asyncio.sleep(delay)
@@ -401,7 +406,10 @@ class OrderEngine:
                     log.exception("failed to handle %s (continuing)", type(report).__name__)
                     return
         finally:
-            self.metrics.alarms.clear("store_unavailable", "reports")
+            if overdue:
+                self._reports_overdue -= 1
+                if not self._reports_overdue:
+                    self.metrics.alarms.clear("store_unavailable", "reports")
 
     async def _handle_or_set_aside(self, report: VenueReport, arrived: int | None) -> None:
         try:

@@ -684,3 +684,54 @@ def test_a_retry_of_an_order_only_the_store_has_gets_it_back_though_a_check_woul
 
     run(store, scenario, old)
     store.close()
+
+
+class DownForOneOrder(FlakyStore):
+    """Executions of order `cl_ord_id` fail as in an outage while `down` is set; every other order's land
+    (a database refusing one table's writes, a lock held on one row)."""
+
+    def __init__(self, url: str, cl_ord_id: str) -> None:
+        super().__init__(url)
+        self.cl_ord_id = cl_ord_id
+
+    def record_execution(self, order: Order, *args: Any, **kwargs: Any) -> int | None:
+        if order.cl_ord_id != self.cl_ord_id:
+            return OrderStore.record_execution(self, order, *args, **kwargs)
+        return super().record_execution(order, *args, **kwargs)
+
+
+def test_the_store_alarm_stays_while_any_report_waits_even_when_another_order_s_report_lands(
+    sqlite_url: str,
+):
+    """Reports about different orders are handled side by side: B's landing must not clear the alarm A's
+    report raised while A's still waits for the database (it did: any report's end cleared it)."""
+    store = DownForOneOrder(sqlite_url, "A")
+
+    async def scenario(engine: OrderEngine) -> None:
+        engine.store_outage_alarm_seconds = 0.0
+        events = engine.events()
+        store.down = True
+        # Fills on positions of their own: each in its order's lane, side by side.
+        engine.deliver(fill("A", "101", "10000", key="f-a", position_id="1001"))
+        await asyncio.to_thread(store.failed_twice.wait, 10)
+        assert engine.metrics.alarms.active("store_unavailable")
+        engine.deliver(fill("B", "202", "10000", key="f-b", position_id="1002"))
+        assert (await next_event(events, "B")).order.status is S.FILLED
+        await handled_all_but(engine, 1)  # B's handling has ended, alarm bookkeeping included
+        assert engine.metrics.alarms.active("store_unavailable"), "cleared while A's report still waits"
+        assert engine.metrics.alarms.blocking()  # /readyz still 503
+        store.down = False
+        assert (await next_event(events, "A")).order.status is S.FILLED
+        await handled_all_but(engine, 0)
+        assert not engine.metrics.alarms.active("store_unavailable")
+
+    run(store, scenario, resting("A", "101"), resting("B", "202"))
+    store.close()
+
+
+async def handled_all_but(engine: OrderEngine, waiting: int) -> None:
+    """Until only `waiting` reports are taken and not yet handled (a handler's end runs after the event
+    it published reaches the test)."""
+    async with asyncio.timeout(10):
+        while len(engine._inbox._handling) > waiting:
+            await asyncio.sleep(0.01)
