@@ -40,6 +40,7 @@ from fixadapter.model.requests import (
     AmendPositionProtection,
     CancelOrder,
     ClosePosition,
+    CommandUse,
     NewOrder,
     ReplaceOrder,
 )
@@ -145,8 +146,9 @@ class Adapter:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await self.engine.wait_ready(timeout)
 
-    async def submit(self, request: NewOrder) -> Order:
-        return await self.engine.submit(request)
+    async def submit(self, request: NewOrder, command: CommandUse | None = None) -> Order:
+        """`command`: for the daemon's dispatcher, the strategy command placing the order."""
+        return await self.engine.submit(request, command)
 
     async def cancel(self, request: CancelOrder | str) -> Order:
         return await self.engine.cancel(

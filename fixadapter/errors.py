@@ -73,6 +73,18 @@ class ClientIdInUse(OrderRejected):
         )
 
 
+class CommandIdReused(OrderRejected):
+    """A strategy's command id used before for another command (a strategy's bug): refused, never taken
+    as the other command or silently ignored."""
+
+    def __init__(self, command_id: str) -> None:
+        super().__init__(
+            f"command id {command_id} was used before for a different command; give every command a new id "
+            "(the same id is only for sending the same command again)"
+        )
+        self.command_id = command_id
+
+
 class OrderNotFound(FixAdapterError):
     pass
 

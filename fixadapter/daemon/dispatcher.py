@@ -32,8 +32,15 @@ from typing import TYPE_CHECKING
 
 from fixadapter.engine.keyed_lanes import KeyedLanes
 from fixadapter.engine.tasks import cancelling
-from fixadapter.errors import FixAdapterError, OrderNotFound, RiskRejected, SessionNotReady, StoreError
-from fixadapter.model.requests import CancelOrder
+from fixadapter.errors import (
+    CommandIdReused,
+    FixAdapterError,
+    OrderNotFound,
+    RiskRejected,
+    SessionNotReady,
+    StoreError,
+)
+from fixadapter.model.requests import CancelOrder, CommandUse
 from fixadapter.queue.schema import (
     AmendPositionProtectionCommand,
     AnyCommand,
@@ -312,10 +319,15 @@ class CommandDispatcher:
     async def _until_handled(self, adapter: Adapter, command: AnyCommand, delivery: Delivery) -> str | None:
         while True:
             try:
-                if not await self._first_use(adapter, command):
+                # A submit's command id is recorded with its order, in the order's transaction (one
+                # store round trip and one commit, not two); a reuse raises CommandIdReused.
+                if not isinstance(command, SubmitCommand) and not await self._first_use(adapter, command):
                     return "rejected"
                 await self._execute(adapter, command)
                 return "done"
+            except CommandIdReused:
+                await self._refuse_reused(adapter, command)
+                return "rejected"
             except RiskRejected as refused:
                 await self._refuse(
                     adapter, command, refused.detail, refused.rule, values_text(refused.values)
@@ -333,20 +345,19 @@ class CommandDispatcher:
 
     async def _first_use(self, adapter: Adapter, command: AnyCommand) -> bool:
         """True for a new command id or a redelivery (same content); a reused id is refused (False)."""
-        content = command.model_dump_json(exclude={"sent_at"}).encode()
-        digest = hashlib.sha256(content).hexdigest()
-        if await adapter.engine.first_use_of_command(command.strategy, command.id, digest):
+        use = _use_of(command)
+        if await adapter.engine.first_use_of_command(use.strategy, use.command_id, use.digest):
             return True
-        reason = (
-            f"command id {command.id} was used before for a different command; give every command a new id "
-            "(the same id is only for sending the same command again)"
-        )
+        await self._refuse_reused(adapter, command)
+        return False
+
+    async def _refuse_reused(self, adapter: Adapter, command: AnyCommand) -> None:
+        reason = str(CommandIdReused(command.id))
         log.info("%s %s from %s refused: %s", command.type, command.id, command.strategy, reason)
         refusal = CommandRejected(
             command_id=command.id, command_type=command.type, account=adapter.account, reason=reason
         )
         await self._sink.publish(command.strategy, encode(refusal), None)
-        return False
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:
@@ -357,7 +368,8 @@ class CommandDispatcher:
 
     async def _execute(self, adapter: Adapter, command: AnyCommand) -> None:
         if isinstance(command, SubmitCommand):
-            await adapter.submit(command.new_order())  # refuses another strategy's ClOrdID itself
+            # Refuses another strategy's ClOrdID itself; records the command id with the order.
+            await adapter.submit(command.new_order(), _use_of(command))
             return
         if isinstance(command, ClosePositionCommand):
             existing = await adapter.order(command.cl_ord_id)
@@ -398,6 +410,12 @@ class CommandDispatcher:
             values=values or {},
         )
         await self._sink.publish(command.strategy, encode(refusal), None)
+
+
+def _use_of(command: AnyCommand) -> CommandUse:
+    """The command's id and the digest of its content (what a redelivery repeats and a reuse does not)."""
+    content = command.model_dump_json(exclude={"sent_at"}).encode()
+    return CommandUse(command.strategy, command.id, hashlib.sha256(content).hexdigest())
 
 
 def command_lanes(command: AnyCommand) -> tuple[str, ...]:

@@ -28,10 +28,12 @@ from fixadapter.engine.refusals import Refusals
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import (
     ClientIdInUse,
+    CommandIdReused,
     OrderNotFound,
     OrderRejected,
     SessionError,
     SessionNotReady,
+    StoreError,
     UnknownSymbol,
 )
 from fixadapter.metrics import Metrics
@@ -39,7 +41,7 @@ from fixadapter.model.enums import OrderEventKind, OrderStatus, OrderType, Reque
 from fixadapter.model.ids import IdAllocator
 from fixadapter.model.orders import Order, OrderEvent, OrderRequest
 from fixadapter.model.reports import Instrument
-from fixadapter.model.requests import ORDER_TERMS, CancelOrder, NewOrder, ReplaceOrder
+from fixadapter.model.requests import ORDER_TERMS, CancelOrder, CommandUse, NewOrder, ReplaceOrder
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -81,17 +83,44 @@ class OrderEntry:
         self._fanout = fanout
         self._metrics = metrics
 
-    async def submit(self, request: NewOrder) -> Order:
+    async def submit(self, request: NewOrder, command: CommandUse | None = None) -> Order:
         """Persist, then send. A ClOrdID seen before returns that order instead of sending again (when
         asked with the same terms by the same strategy; otherwise it is refused). An order in memory is
         found at once; one only the store has is found by the insert's claim on its id, or looked for
         when the request is refused before the insert (a retry gets its order whatever the checks would
-        say today), so a new order costs no lookup in the store."""
+        say today), so a new order costs no lookup in the store.
+
+        `command`: the strategy command placing the order. Its id is recorded in the new order's own
+        transaction; when no order is inserted (a retry, a refusal) it is recorded on its own. Either
+        way a command id used before for another command raises CommandIdReused, whatever else the
+        request would have met."""
+        if command is None:
+            return (await self._submit(request, None))[0]
+        try:
+            order, recorded = await self._submit(request, command)
+        except StoreError:
+            raise  # nothing is known of the command id: the command is retried whole
+        except Exception:
+            await self._record_command(command)
+            raise
+        if not recorded:
+            await self._record_command(command)
+        return order
+
+    async def _record_command(self, command: CommandUse) -> None:
+        first = await self._db.run(
+            self._store.first_use_of_command, command.strategy, command.command_id, command.digest
+        )
+        if not first:
+            raise CommandIdReused(command.command_id)
+
+    async def _submit(self, request: NewOrder, command: CommandUse | None) -> tuple[Order, bool]:
+        """The order, and whether `command` was recorded with it (a new order's insert)."""
         self.check_capabilities(request)
         if request.cl_ord_id is not None:
             existing = self._known.cached(request.cl_ord_id)
             if existing is not None:
-                return await self._same_order(existing, request)
+                return await self._same_order(existing, request), False
             self._known.check_unused("ClOrdID", request.cl_ord_id)
         try:
             instrument = await self._checked(request)
@@ -99,7 +128,7 @@ class OrderEntry:
             stored = await self._stored(request.cl_ord_id)
             if stored is None:
                 raise
-            return await self._same_order(stored, request)
+            return await self._same_order(stored, request), False
         order = Order(
             cl_ord_id=request.cl_ord_id or self._ids.next(),
             symbol_id=instrument.symbol_id,
@@ -108,7 +137,7 @@ class OrderEntry:
         )
         self._known.track(order)  # counted before the first await: concurrent submits see it
         try:
-            inserted = await self._db.run(self._store.insert_order, order, order_terms(order))
+            inserted = await self._db.run(self._store.insert_order, order, order_terms(order), command)
             stored = None if inserted else await self._db.run(self._store.get_order, order.cl_ord_id)
             if not inserted and stored is None:
                 raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
@@ -119,16 +148,16 @@ class OrderEntry:
             raise
         if stored is not None:
             self._known.track(stored)
-            return stored
+            return stored, False
         self._known.remember(order)
         self._fanout.publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
         self._crash_points.hit(CrashPoint.ORDER_STORED_BEFORE_SEND)
         try:
             await self.send_when_ready(order)
         except SessionError as exc:
-            return await self.reject_unsent(order, str(exc))
+            return await self.reject_unsent(order, str(exc)), True
         self._metrics.orders_submitted.inc()
-        return order
+        return order, True
 
     async def _stored(self, cl_ord_id: str | None) -> Order | None:
         return None if cl_ord_id is None else await self._db.run(self._store.get_order, cl_ord_id)

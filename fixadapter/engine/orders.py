@@ -64,6 +64,7 @@ from fixadapter.model.requests import (
     AmendPositionProtection,
     CancelOrder,
     ClosePosition,
+    CommandUse,
     NewOrder,
     ReplaceOrder,
 )
@@ -303,10 +304,11 @@ class OrderEngine:
 
     # -- orders in ----------------------------------------------------------------------------
 
-    async def submit(self, request: NewOrder) -> Order:
+    async def submit(self, request: NewOrder, command: CommandUse | None = None) -> Order:
         """Persist, then send. A ClOrdID seen before returns that order instead of sending again (when
-        asked with the same terms; other terms are refused)."""
-        return await self._entry.submit(request)
+        asked with the same terms; other terms are refused). `command`: the strategy command placing it
+        (its id is recorded with the order: OrderEntry.submit)."""
+        return await self._entry.submit(request, command)
 
     async def cancel(self, request: CancelOrder) -> Order:
         """Ask the venue to cancel. An order we never stored is still asked for: the venue decides."""

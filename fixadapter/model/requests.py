@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Self
@@ -67,6 +68,17 @@ def default_time_in_force(order_type: OrderType, expire_time: datetime | None) -
     if expire_time is not None:
         return TimeInForce.GOOD_TILL_DATE
     return TimeInForce.GOOD_TILL_CANCEL
+
+
+@dataclass(frozen=True)
+class CommandUse:
+    """A strategy's command id and the digest of the command's content, recorded with the order the
+    command places, in that order's own transaction: the same id with the same digest is a redelivery,
+    with another digest a reuse (refused)."""
+
+    strategy: str
+    command_id: str
+    digest: str
 
 
 class _Request(BaseModel):

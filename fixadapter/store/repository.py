@@ -35,11 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
+from fixadapter.errors import ClientIdInUse, CommandIdReused, StoreError, UnstorableData
 from fixadapter.model.enums import OPEN_STATUSES, OrderEventKind
 from fixadapter.model.orders import Fill, Order, OrderEvent, OrderRequest, Position
 from fixadapter.model.reports import ExecutionReport, Instrument
-from fixadapter.model.requests import DEFAULT_ACCOUNT
+from fixadapter.model.requests import DEFAULT_ACCOUNT, CommandUse
 from fixadapter.private_files import private_dir, private_file, sqlite_path
 from fixadapter.store import migrations, schema
 from fixadapter.store.driver_statements import DriverStatement
@@ -62,6 +62,15 @@ _UPDATE_ORDER = update(schema.orders).where(
 )
 _INSERT_CLIENT_ID = insert(schema.client_ids)
 _INSERT_COMMAND_ID = insert(schema.queue_command_ids)
+
+
+def _command_row(command: CommandUse) -> dict[str, Any]:
+    return {
+        "strategy": command.strategy,
+        "command_id": command.command_id,
+        "digest": command.digest,
+        "first_seen": datetime.now(UTC),
+    }
 
 
 def _lengths(table: Table) -> dict[str, int]:
@@ -309,10 +318,16 @@ class OrderStore:
 
     # -- orders -------------------------------------------------------------------------------
 
-    def insert_order(self, order: Order, terms: dict[str, Any] | None = None) -> bool:
+    def insert_order(
+        self, order: Order, terms: dict[str, Any] | None = None, command: CommandUse | None = None
+    ) -> bool:
         """Persist a new order and claim its ClOrdID; False when that order exists already (the caller's
-        retry). Raises ClientIdInUse when the id names a cancel/replace request."""
+        retry). Raises ClientIdInUse when the id names a cancel/replace request. `command`: the strategy
+        command placing it, whose id is recorded in the same transaction (one commit, not two) when the
+        order is new (True); a command id used before for another command raises CommandIdReused and
+        stores nothing."""
         account = self.account
+        command_row = None if command is None else _command_row(command)
         claim = {
             "account": account,
             "client_id": order.cl_ord_id,
@@ -326,6 +341,8 @@ class OrderStore:
             # The claim's key refuses an id used before (handled below); only a request stored before
             # client_ids existed has no claim, and is looked for here (an old order's row refuses too).
             look = self._has_legacy(conn)  # before the claim, which would hide an unclaimed request
+            if command_row is not None:
+                self._insert_command_id.execute(conn, command_row)
             self._insert_claim.execute(conn, claim)
             legacy = _legacy_request(conn, account, order.cl_ord_id) if look else None
             if legacy is not None:
@@ -336,6 +353,12 @@ class OrderStore:
         try:
             return self._run(work)
         except IntegrityError as exc:  # used before: the caller's retry, or another's id
+            if command is not None:
+                used_for = self._command_digest(command)
+                if used_for is not None and used_for != command.digest:
+                    raise CommandIdReused(command.command_id) from exc
+                if used_for is not None:  # a redelivery: the id is recorded, the order decides
+                    return self.insert_order(order, terms)
             usage = self.client_id_usage(order.cl_ord_id)
             if usage == ("order", order.cl_ord_id):
                 return False
@@ -348,16 +371,23 @@ class OrderStore:
         same digest (a redelivery), False when used for another command (a strategy's bug: refused, never
         silently taken or ignored). Kept in the store, so a restart does not forget; through the store
         thread, so the ids of a burst share its commits."""
-        first_seen = datetime.now(UTC)
-        row = {"strategy": strategy, "command_id": command_id, "digest": digest, "first_seen": first_seen}
+        use = CommandUse(strategy, command_id, digest)
+        row = _command_row(use)
         try:
             self._run(lambda conn: self._insert_command_id.execute(conn, row))
             return True
         except IntegrityError:
             pass  # used before: compare
+        return self._command_digest(use) == digest
+
+    def _command_digest(self, command: CommandUse) -> str | None:
+        """The digest recorded for the command's id, None when the id is unused."""
         ids = schema.queue_command_ids.c
-        query = select(ids.digest).where(ids.strategy == strategy, ids.command_id == command_id)
-        return bool(self._run(lambda conn: conn.execute(query).scalar_one()) == digest)
+        query = select(ids.digest).where(
+            ids.strategy == command.strategy, ids.command_id == command.command_id
+        )
+        found = self._run(lambda conn: conn.execute(query).scalar())
+        return None if found is None else str(found)
 
     def _has_legacy(self, conn: Connection) -> bool:
         if self._legacy_requests is None:

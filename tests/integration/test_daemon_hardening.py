@@ -46,6 +46,18 @@ async def events_until_final(client: StrategyClient, cl_ord_id: str) -> list[Eve
     raise AssertionError("unreachable")
 
 
+async def events_until_refused(client: StrategyClient, command_id: str) -> list[Event]:
+    """Every event of the client's strategy from the start of its stream up to the refusal of command
+    `command_id` (commands with one id are handled in the order queued: those before it are done)."""
+    seen: list[Event] = []
+    async with asyncio.timeout(15):
+        async for event in client.events(from_start=True):
+            seen.append(event)
+            if isinstance(event, CommandRejected) and event.command_id == command_id:
+                return seen
+    raise AssertionError("unreachable")
+
+
 def refusals(events: list[Event]) -> dict[str | None, str]:
     return {e.command_id: e.reason for e in events if isinstance(e, CommandRejected)}
 
@@ -87,14 +99,14 @@ def test_a_dispatcher_whose_handling_raises_is_restarted_and_readyz_names_it_mea
         submit = daemon.adapter.submit
         calls = 0
 
-        async def fails_once_then_waits(order: NewOrder) -> Any:
+        async def fails_once_then_waits(order: NewOrder, command: Any = None) -> Any:
             nonlocal calls
             calls += 1
             if calls == 1:
                 raise RuntimeError("a bug in handling a command")
             restarted.set()
             await release.wait()
-            return await submit(order)
+            return await submit(order, command)
 
         monkeypatch.setattr(daemon.adapter, "submit", fails_once_then_waits)
         try:
@@ -186,8 +198,7 @@ def test_a_command_id_used_again_for_a_different_command_is_refused_and_a_redeli
                 transport = daemon.memory.client()
                 for command in (first, first, other):
                     await transport.send_command("momo", encode(command))
-                last = await client.submit(market())  # handled after the three: its final ends the read
-                seen = await events_until_final(client, last)
+                seen = await events_until_refused(client, "reused-1")
             reasons = [e.reason for e in seen if isinstance(e, CommandRejected)]
             assert reasons == [
                 "command id reused-1 was used before for a different command; give every command a new id "
@@ -195,6 +206,46 @@ def test_a_command_id_used_again_for_a_different_command_is_refused_and_a_redeli
             ]
             ours = [o for o in await daemon.adapter.orders() if o.cl_ord_id == "reused-1"]
             assert len(ours) == 1 and ours[0].symbol == "EURUSD" and ours[0].quantity == 10000
+        finally:
+            await daemon.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_command_id_reused_for_a_new_order_is_refused_and_stores_nothing_and_costs_one_write(
+    sim: SimProcess, tmp_path: Path
+):
+    """A submit's command id is recorded in its order's own transaction: no write of its own for a new
+    order, and a reuse for another, new ClOrdID is refused with nothing of the second order stored."""
+
+    async def scenario() -> None:
+        daemon = await started(daemon_config(sim, tmp_path))
+        try:
+            assert daemon.memory is not None
+            first = SubmitCommand(
+                id="reused-2", strategy="momo", order=market(10000).model_copy(update={"cl_ord_id": "A-1"})
+            )
+            other = SubmitCommand(
+                id="reused-2", strategy="momo", order=market(20000).model_copy(update={"cl_ord_id": "B-1"})
+            )
+            async with daemon.client("momo") as client:
+                transport = daemon.memory.client()
+                await transport.send_command("momo", encode(first))
+                await events_until_final(client, "A-1")
+                metrics = daemon.adapter.metrics
+                calls = "fixadapter_store_seconds_count"
+                assert metrics.value(calls, {"operation": "insert_order"})
+                assert not metrics.value(calls, {"operation": "first_use_of_command"})
+                await transport.send_command("momo", encode(other))
+                seen = await events_until_refused(client, "reused-2")
+            reasons = [e.reason for e in seen if isinstance(e, CommandRejected)]
+            assert reasons == [
+                "command id reused-2 was used before for a different command; give every command a new id "
+                "(the same id is only for sending the same command again)"
+            ]
+            stored = {o.cl_ord_id for o in await daemon.adapter.orders()}
+            assert "A-1" in stored and "B-1" not in stored
+            assert daemon.adapter.engine.store.client_id_usage("B-1") is None  # not even claimed
         finally:
             await daemon.stop()
 

@@ -56,7 +56,7 @@ class Venue:
             return SimpleNamespace(strategy="momo", cl_ord_id=cl_ord_id)
         return None
 
-    async def submit(self, order: NewOrder) -> None:
+    async def submit(self, order: NewOrder, command: object = None) -> None:
         await self._do(f"submit {order.cl_ord_id}")
 
     async def cancel(self, request: CancelOrder) -> None:

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from fixadapter.errors import ClientIdInUse, StoreError, UnstorableData
+from fixadapter.errors import ClientIdInUse, CommandIdReused, StoreError, UnstorableData
 from fixadapter.model.enums import OrderStatus, OrderType, PositionSide, RequestKind, Side
 from fixadapter.model.orders import Fill, Order, OrderRequest, Position
 from fixadapter.model.reports import Instrument
+from fixadapter.model.requests import CommandUse
 from fixadapter.store import schema
 from fixadapter.store.repository import BatchAborted, OrderStore
 from tests.unit.conftest import T0, make_order, make_report
@@ -300,6 +301,24 @@ def test_a_command_id_is_new_once_then_a_redelivery_for_the_same_command_and_ref
     assert store.first_use_of_command("momo", "cmd-1", "digest-a")  # the same command, delivered again
     assert not store.first_use_of_command("momo", "cmd-1", "digest-b")  # another command, same id
     assert store.first_use_of_command("other", "cmd-1", "digest-b")  # ids are each strategy's own
+
+
+def test_a_command_id_recorded_with_its_order_is_one_write_and_a_reuse_for_another_order_stores_nothing(
+    store: OrderStore,
+) -> None:
+    placing = CommandUse("momo", "cmd-1", "digest-a")
+    assert store.insert_order(limit_order("A-1"), None, placing) is True
+    assert not store.first_use_of_command("momo", "cmd-1", "digest-b")  # recorded with the order
+    assert store.first_use_of_command("momo", "cmd-1", "digest-a")
+
+    with pytest.raises(CommandIdReused, match="command id cmd-1 was used before"):
+        store.insert_order(limit_order("B-1"), None, CommandUse("momo", "cmd-1", "digest-b"))
+    assert store.get_order("B-1") is None and store.client_id_usage("B-1") is None
+
+    assert store.insert_order(limit_order("A-1"), None, placing) is False  # a redelivery: its order
+    # Recorded by a refusal before (no order then), the same command places its order now.
+    store.first_use_of_command("momo", "cmd-2", "digest-c")
+    assert store.insert_order(limit_order("C-1"), None, CommandUse("momo", "cmd-2", "digest-c")) is True
 
 
 def test_a_reused_command_id_inside_a_batch_aborts_it_and_is_refused_alone(store: OrderStore) -> None:
