@@ -5,6 +5,7 @@ client in order without gaps, and an outage is waited out, counted, and logged w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -496,6 +497,24 @@ class _OwnTransactions:
         source._redis.pipeline = counted  # type: ignore[method-assign]
 
 
+@contextlib.asynccontextmanager
+async def _one_command_taken(
+    redis_url: str, prefix: str
+) -> AsyncIterator[tuple[RedisClientTransport, RedisCommandSource, RedisEventSink, AsyncIterator[Delivery]]]:
+    """A strategy's command queued, and a source and a sink carrying its acknowledgements, all closed
+    after."""
+    client = RedisClientTransport(redis_url, prefix)
+    source = RedisCommandSource(config(redis_url, prefix), Metrics())
+    sink = RedisEventSink(config(redis_url, prefix), Metrics(), acks=source)
+    try:
+        await source.start()
+        await client.send_command("momo", b'{"id": "c1"}')
+        yield client, source, sink, source.deliveries()
+    finally:
+        for closing in (sink, source, client):
+            await closing.close()
+
+
 async def _pending(redis_url: str, stream: str) -> tuple[int, int]:
     """(entries in the command stream, entries pending in its group)."""
     raw = redis.asyncio.Redis.from_url(redis_url)
@@ -512,25 +531,18 @@ def test_a_command_acknowledged_as_its_event_is_published_rides_in_the_event_tra
     """One round trip for the acknowledgement and the event, not one each: the source sends nothing."""
 
     async def scenario() -> None:
-        client = RedisClientTransport(redis_url, queue_prefix)
-        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
-        sink = RedisEventSink(config(redis_url, queue_prefix), Metrics(), acks=source)
-        await source.start()
-        await client.send_command("momo", b'{"id": "c1"}')
-        deliveries = source.deliveries()
-        delivery = await take(deliveries)
-        own = _OwnTransactions(source)
-        await asyncio.wait_for(
-            asyncio.gather(source.ack(delivery), sink.publish("momo", b"submitted", 1)), 10
-        )
-        assert own.count == 0
-        assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
-        cursor = {ORDERS: "0", POSITIONS: "0"}
-        assert [r.data for r in await client.read_events("momo", cursor, 1)] == [b"submitted"]
-        assert await sink.published_seq() == 1
-        assert await nothing_within(deliveries)
-        for closing in (sink, source, client):
-            await closing.close()
+        async with _one_command_taken(redis_url, queue_prefix) as (client, source, sink, deliveries):
+            own = _OwnTransactions(source)
+            delivery = await take(deliveries)
+            await asyncio.wait_for(
+                asyncio.gather(source.ack(delivery), sink.publish("momo", b"submitted", 1)), 10
+            )
+            assert own.count == 0
+            assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
+            cursor = {ORDERS: "0", POSITIONS: "0"}
+            assert [r.data for r in await client.read_events("momo", cursor, 1)] == [b"submitted"]
+            assert await sink.published_seq() == 1
+            assert await nothing_within(deliveries)
 
     asyncio.run(scenario())
 
@@ -541,30 +553,23 @@ def test_an_acknowledgement_whose_event_transaction_fails_is_sent_on_its_own(
     """The event's failure is the relay's; the command is still acknowledged, once, by the source."""
 
     async def scenario() -> None:
-        client = RedisClientTransport(redis_url, queue_prefix)
-        source = RedisCommandSource(config(redis_url, queue_prefix), Metrics())
-        sink = RedisEventSink(config(redis_url, queue_prefix), Metrics(), acks=source)
-        await source.start()
         raw = redis.asyncio.Redis.from_url(redis_url)
         await raw.set(f"{queue_prefix}:events:momo", "not a stream")  # XADD answers WRONGTYPE
         await raw.aclose()
-        await client.send_command("momo", b'{"id": "c1"}')
-        deliveries = source.deliveries()
-        delivery = await take(deliveries)
-        own = _OwnTransactions(source)
-        acked, published = await asyncio.wait_for(
-            asyncio.gather(
-                source.ack(delivery), sink.publish("momo", b"submitted", 1), return_exceptions=True
-            ),
-            10,
-        )
-        assert acked is None
-        assert isinstance(published, redis.exceptions.ResponseError)
-        assert "WRONGTYPE" in str(published)
-        assert own.count == 1
-        assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
-        assert await nothing_within(deliveries)
-        for closing in (sink, source, client):
-            await closing.close()
+        async with _one_command_taken(redis_url, queue_prefix) as (_, source, sink, deliveries):
+            own = _OwnTransactions(source)
+            delivery = await take(deliveries)
+            acked, published = await asyncio.wait_for(
+                asyncio.gather(
+                    source.ack(delivery), sink.publish("momo", b"submitted", 1), return_exceptions=True
+                ),
+                10,
+            )
+            assert acked is None
+            assert isinstance(published, redis.exceptions.ResponseError)
+            assert "WRONGTYPE" in str(published)
+            assert own.count == 1
+            assert await _pending(redis_url, f"{queue_prefix}:commands:momo") == (0, 0)
+            assert await nothing_within(deliveries)
 
     asyncio.run(scenario())
