@@ -98,8 +98,8 @@ class OrderEntry:
             return (await self._submit(request, None))[0]
         try:
             order, recorded = await self._submit(request, command)
-        except StoreError:
-            raise  # nothing is known of the command id: the command is retried whole
+        except (StoreError, CommandIdReused):
+            raise  # the store could not say (the command is retried whole), or it said: a reuse
         except Exception:
             await self._record_command(command)
             raise
