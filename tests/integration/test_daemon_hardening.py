@@ -238,11 +238,10 @@ def test_a_command_id_reused_for_a_new_order_is_refused_and_stores_nothing_and_c
                 assert not metrics.value(calls, {"operation": "first_use_of_command"})
                 await transport.send_command("momo", encode(other))
                 seen = await events_until_refused(client, "reused-2")
-            reasons = [e.reason for e in seen if isinstance(e, CommandRejected)]
-            assert reasons == [
-                "command id reused-2 was used before for a different command; give every command a new id "
-                "(the same id is only for sending the same command again)"
-            ]
+            assert refusals(seen) == {
+                "reused-2": "command id reused-2 was used before for a different command; give every "
+                "command a new id (the same id is only for sending the same command again)"
+            }
             stored = {o.cl_ord_id for o in await daemon.adapter.orders()}
             assert "A-1" in stored and "B-1" not in stored
             assert daemon.adapter.engine.store.client_id_usage("B-1") is None  # not even claimed
