@@ -1,15 +1,18 @@
 # fixadapter: build the wheels once, then a slim runtime running the adapter as a non-root user.
-# quickfix compiles from its sdist for minutes: it gets its own layer before any source is copied, so a
-# change to the adapter rebuilds in seconds (the layer is cached until QUICKFIX_VERSION changes; keep it
-# equal to the pin in pyproject.toml: tests/unit/test_deploy_docker.py checks it).
+# quickfix compiles from its sdist, with fixadapter's patch (patches/), for minutes: it gets its own layer
+# before the adapter's source is copied, so a change to the adapter rebuilds in seconds (the layer is cached
+# until QUICKFIX_VERSION, the patch or its build script changes; keep QUICKFIX_VERSION equal to the pin in
+# pyproject.toml: tests/unit/test_deploy_docker.py checks it).
 FROM python:3.11-slim-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-RUN python -m pip install --upgrade pip setuptools wheel
+RUN python -m pip install --upgrade pip setuptools wheel packaging
 ARG QUICKFIX_VERSION=1.16.0
-RUN python -m pip wheel --wheel-dir /wheels "quickfix==${QUICKFIX_VERSION}"
+COPY scripts/build_quickfix.py ./scripts/
+COPY patches ./patches
+RUN python scripts/build_quickfix.py --version "${QUICKFIX_VERSION}" --wheel-dir /wheels
 COPY pyproject.toml README.md ./
 COPY fixadapter ./fixadapter
 RUN python -m pip wheel --wheel-dir /wheels --find-links /wheels '.[postgres]'

@@ -1,16 +1,18 @@
-# fixadapter: every target bootstraps .venv itself. The first install compiles quickfix from source
-# (about 5 minutes); pip caches the wheel, so later installs take seconds.
+# fixadapter: every target bootstraps .venv itself. The first install compiles quickfix from source with
+# fixadapter's patch (patches/, about 5 to 10 minutes); the wheel is cached, so later installs take seconds.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+QUICKFIX_BUILD := scripts/build_quickfix.py $(wildcard patches/quickfix-*.patch)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(QUICKFIX_BUILD) | sha1sum | cut -c1-12)
 
 .PHONY: install demo test lint protos bench soak stress clean
 
-$(STAMP): pyproject.toml
-	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for ~5 min)"
+$(STAMP): pyproject.toml $(QUICKFIX_BUILD)
+	@echo ">> creating $(VENV) and installing fixadapter (first time: quickfix compiles for 5 to 10 min)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel packaging
+	$(PY) scripts/build_quickfix.py
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)

@@ -1,7 +1,9 @@
-"""A socket QuickFIX closes itself at a logout (the venue's Logout, or ours answered) keeps its number until
-the engine thread that polls it once more has ended: a socket the daemon opens right then (a Redis
+"""A FIX connection that ends at a logout (the venue's Logout, or ours answered) keeps its socket's number
+until the engine thread that polls it once more has ended: a socket the daemon opens right then (a Redis
 connection) never gets that number, so the engine thread never reads another connection's bytes and
-nothing is closed twice (connectors/fix/freed_numbers.py)."""
+nothing is closed twice. The patched quickfix (patches/quickfix-*.patch) shuts the socket down at the
+logout and closes it when that thread is done; on a stock build the host holds the freed number instead
+(connectors/fix/freed_numbers.py), which leaves a moment open."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from fixadapter.api import Adapter
 from fixadapter.connectors.fix.application import FixApplication
+from fixadapter.connectors.fix.engine_build import is_patched, quickfix_version
 from fixadapter.connectors.fix.freed_numbers import FreedNumbers
 from fixadapter.sim.process import SimProcess
 
@@ -22,33 +25,43 @@ from .conftest import ConfigFactory
 
 
 class Watch:
-    """The adapter's FIX connections (number and socket identity, noted at each connect), and, in each
-    onLogout, what a socket opened right then would get from the number of a connection closed since."""
+    """The adapter's FIX connections, each noted (number, socket identity) by the engine thread that connected
+    it, and in each onLogout (on the thread whose connection ends) whether that connection's number is still
+    its socket, and what a socket opened right then would get from it."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.connections: dict[int, int] = {}  # number -> inode of the connection's socket
+        self.owners: dict[tuple[int, int | None], int] = {}  # (number, inode) -> native id of its thread
         self.logouts = 0
-        self.checked = 0
+        self.checked = 0  # connections checked in the onLogout of their own thread
         self.taken: list[int] = []  # connection numbers a socket opened in onLogout got
+        self.closed_early: list[int] = []  # connection numbers closed before their thread's onLogout
 
     def noted(self, numbers: set[int]) -> None:
+        """On the thread that has just connected: the connections not seen before are its own."""
         with self.lock:
-            self.connections = {n: i for n, i in self.connections.items() if inode(n) == i}
-            self.connections.update((number, inode(number)) for number in numbers)
+            for number in numbers:
+                self.owners.setdefault((number, inode(number)), threading.get_native_id())
 
     def opened_in_on_logout(self) -> None:
+        thread = threading.get_native_id()
         with self.lock:
             self.logouts += 1
-            for number, identity in list(self.connections.items()):
+            for (number, identity), owner in self.owners.items():
+                if owner != thread:
+                    continue
+                self.checked += 1
                 if inode(number) == identity:
                     continue  # still that connection's socket
-                del self.connections[number]  # closed since: this logout's
-                self.checked += 1
+                self.closed_early.append(number)
                 got = fcntl.fcntl(0, fcntl.F_DUPFD, number)  # the lowest free number from it
                 os.close(got)
                 if got == number:
                     self.taken.append(number)
+
+    def still_open(self) -> list[int]:
+        with self.lock:
+            return [number for number, identity in self.owners if inode(number) == identity]
 
 
 def inode(number: int) -> int | None:
@@ -58,7 +71,7 @@ def inode(number: int) -> int | None:
         return None
 
 
-def test_a_socket_opened_while_a_session_logs_out_never_gets_the_number_of_its_connection(
+def test_a_connection_ended_by_a_logout_keeps_its_number_until_its_engine_thread_is_done(
     sim: SimProcess, make_config: ConfigFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     watch = Watch()
@@ -87,6 +100,14 @@ def test_a_socket_opened_while_a_session_logs_out_never_gets_the_number_of_its_c
             await adapter.wait_ready(30)  # logged on again, on a new connection
         # stopped: our Logout to each session, answered by the venue
 
+    assert is_patched(quickfix_version()), (
+        f"quickfix {quickfix_version()} is the stock build: install the patched one (make install)"
+    )
     asyncio.run(scenario())
     assert watch.logouts >= 3 and watch.checked >= 3  # TRADE, then TRADE again and QUOTE at the stop
     assert watch.taken == [], f"a socket opened during a logout got connection number(s) {watch.taken}"
+    assert watch.closed_early == [], (
+        f"connection number(s) {watch.closed_early} were closed before onLogout: the engine thread polls them"
+    )
+    open_after = watch.still_open()
+    assert open_after == [], f"connection socket(s) {open_after} still open after the adapter stopped"

@@ -78,18 +78,22 @@ def test_var_is_a_volume_under_the_workdir_where_the_default_store_goes() -> Non
     assert StoreConfig().url.startswith("sqlite:///var/")
 
 
-def test_quickfix_is_compiled_in_its_own_layer_before_the_source_at_the_pinned_version() -> None:
+def test_quickfix_is_compiled_patched_in_its_own_layer_before_the_source_at_the_pinned_version() -> None:
     steps = instructions()
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (pinned,) = [p.split("==")[1] for p in pins if p.startswith("quickfix==")]
     (arg,) = [rest for word, rest in steps if word == "ARG" and rest.startswith("QUICKFIX_VERSION=")]
     assert arg == f"QUICKFIX_VERSION={pinned}"
+    assert (ROOT / "patches" / f"quickfix-{pinned}.patch").exists()
     quickfix = next(
-        i for i, (w, r) in enumerate(steps) if w == "RUN" and "quickfix==${QUICKFIX_VERSION}" in r
+        i
+        for i, (w, r) in enumerate(steps)
+        if w == "RUN" and 'build_quickfix.py --version "${QUICKFIX_VERSION}"' in r
     )
-    first_copy = next(i for i, (w, r) in enumerate(steps) if w == "COPY")
-    assert quickfix < first_copy
-    assert "COPY" not in [w for w, _ in steps[: quickfix + 1] if w != "FROM"]
+    copied_before = [r for w, r in steps[:quickfix] if w == "COPY"]
+    assert copied_before == ["scripts/build_quickfix.py ./scripts/", "patches ./patches"]
+    source = next(i for i, (w, r) in enumerate(steps) if w == "COPY" and r.startswith("fixadapter"))
+    assert quickfix < source
 
 
 def test_compose_runs_every_service_and_mounts_files_that_exist(compose: dict[str, Any]) -> None:

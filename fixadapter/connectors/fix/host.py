@@ -19,6 +19,7 @@ import quickfix as fix
 
 from fixadapter.config import AccountConfig, AdapterConfig
 from fixadapter.connectors.fix.application import EngineLog, EngineLogFactory, FixApplication
+from fixadapter.connectors.fix.engine_build import is_patched, quickfix_version
 from fixadapter.connectors.fix.engine_sockets import (
     Peer,
     connections_to,
@@ -126,6 +127,14 @@ class FixHost:
             raise SessionError(f"cannot start the FIX initiator: {exc}") from exc
         self._initiator = initiator
         log.info("FIX initiator started for %s", ", ".join(self._expected))
+        version = quickfix_version()
+        if not is_patched(version):
+            log.warning(
+                "quickfix %s is not fixadapter's patched build: a socket it closes at a logout can be polled "
+                "and closed again after this process reused its number (a Redis reply lost, EBADF); "
+                "install the patched build: python scripts/build_quickfix.py (make install runs it)",
+                version,
+            )
 
     def session_id(self, name: str, kind: SessionKind) -> fix.SessionID | None:
         """The account's session, None before the initiator started."""
