@@ -177,9 +177,7 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
                 for cl_ord_id in desk.limits[name]:
                     await client.cancel(cl_ord_id)
             await until(lambda: desk.all(desk.limits, OrderStatus.CANCELLED), 30, "the cancels", log)
-            # Killed, not stopped: a clean stop is the SIGTERM test's. (A stop can still, rarely, meet a
-            # socket number QuickFIX closed and polls once more, taken in the moment before onLogout runs:
-            # see connectors/fix/freed_numbers.py; not what these cases are about.)
+            # Killed, not stopped: a clean stop is the SIGTERM test's and the crash-point cases'.
             daemon.kill()
             daemon.wait(30)
         finally:

@@ -10,58 +10,75 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import socket
 import threading
 from typing import Any
 
 import pytest
 
 from fixadapter.api import Adapter
+from fixadapter.connectors.fix import host as host_module
 from fixadapter.connectors.fix.application import FixApplication
 from fixadapter.connectors.fix.engine_build import is_patched, quickfix_version
 from fixadapter.connectors.fix.freed_numbers import FreedNumbers
+from fixadapter.connectors.fix.settings import parse_settings
 from fixadapter.sim.process import SimProcess
 
 from .conftest import ConfigFactory
 
 
 class Watch:
-    """The adapter's FIX connections, each noted (number, socket identity) by the engine thread that connected
-    it, and in each onLogout (on the thread whose connection ends) whether that connection's number is still
+    """The adapter's FIX connections, noted (number, socket identity, peer port) as each connects, and in
+    each onLogout whether the number of the connection of the session logging out (its latest) is still
     its socket, and what a socket opened right then would get from it."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.owners: dict[tuple[int, int | None], int] = {}  # (number, inode) -> native id of its thread
+        self.ports: dict[str, int] = {}  # session qualifier -> port it connects to (from its settings)
+        self.latest: dict[int, tuple[int, int | None]] = {}  # peer port -> (number, inode) of its latest
+        self.seen: set[tuple[int, int | None]] = set()
         self.logouts = 0
-        self.checked = 0  # connections checked in the onLogout of their own thread
+        self.checked = 0  # connections checked in the onLogout of their own session
         self.taken: list[int] = []  # connection numbers a socket opened in onLogout got
-        self.closed_early: list[int] = []  # connection numbers closed before their thread's onLogout
+        self.closed_early: list[int] = []  # connection numbers closed before their session's onLogout
+
+    def rendered(self, text: str) -> None:
+        for name, values in parse_settings(text):
+            if name == "SESSION":
+                self.ports[values["SessionQualifier"]] = int(values["SocketConnectPort"])
 
     def noted(self, numbers: set[int]) -> None:
-        """On the thread that has just connected: the connections not seen before are its own."""
         with self.lock:
-            for number in numbers:
-                self.owners.setdefault((number, inode(number)), threading.get_native_id())
+            for number in sorted(numbers):
+                key = (number, inode(number))
+                if key not in self.seen:
+                    self.seen.add(key)
+                    self.latest[peer_port(number)] = key
 
-    def opened_in_on_logout(self) -> None:
-        thread = threading.get_native_id()
+    def opened_in_on_logout(self, qualifier: str) -> None:
         with self.lock:
             self.logouts += 1
-            for (number, identity), owner in self.owners.items():
-                if owner != thread:
-                    continue
-                self.checked += 1
-                if inode(number) == identity:
-                    continue  # still that connection's socket
-                self.closed_early.append(number)
-                got = fcntl.fcntl(0, fcntl.F_DUPFD, number)  # the lowest free number from it
-                os.close(got)
-                if got == number:
-                    self.taken.append(number)
+            found = self.latest.get(self.ports[qualifier])
+            if found is None:
+                return
+            number, identity = found
+            self.checked += 1
+            if inode(number) == identity:
+                return  # still that connection's socket
+            self.closed_early.append(number)
+            got = fcntl.fcntl(0, fcntl.F_DUPFD, number)  # the lowest free number from it
+            os.close(got)
+            if got == number:
+                self.taken.append(number)
 
     def still_open(self) -> list[int]:
         with self.lock:
-            return [number for number, identity in self.owners if inode(number) == identity]
+            return [number for number, identity in self.seen if inode(number) == identity]
+
+
+def peer_port(number: int) -> int:
+    with socket.socket(fileno=os.dup(number)) as sock:
+        return int(sock.getpeername()[1])
 
 
 def inode(number: int) -> int | None:
@@ -75,18 +92,24 @@ def test_a_connection_ended_by_a_logout_keeps_its_number_until_its_engine_thread
     sim: SimProcess, make_config: ConfigFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     watch = Watch()
-    note, on_logout = FreedNumbers.note, FixApplication.onLogout
+    note, on_logout, render = FreedNumbers.note, FixApplication.onLogout, host_module.render_settings
 
     def noting(self: FreedNumbers, numbers: set[int]) -> None:
         watch.noted(numbers)
         note(self, numbers)
 
     def opening(self: FixApplication, session_id: Any) -> None:
-        watch.opened_in_on_logout()  # after the host's own onLogout work, as the daemon's loop would
+        watch.opened_in_on_logout(session_id.getSessionQualifier())  # as the daemon's loop would, then
         on_logout(self, session_id)
+
+    def rendering(*args: Any, **kwargs: Any) -> str:
+        text = render(*args, **kwargs)
+        watch.rendered(text)
+        return text
 
     monkeypatch.setattr(FreedNumbers, "note", noting)
     monkeypatch.setattr(FixApplication, "onLogout", opening)
+    monkeypatch.setattr(host_module, "render_settings", rendering)
 
     async def scenario() -> None:
         async with Adapter(make_config(sim)) as adapter:
