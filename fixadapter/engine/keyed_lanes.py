@@ -33,7 +33,9 @@ class KeyedLanes(Generic[T]):
         over but never started, in the order they were handed over, at close()."""
         self._handle = handle
         self._put_back = put_back
-        self._room = asyncio.Semaphore(limit)
+        self._free = limit  # items that may still be handed over before one in flight is handled
+        self._room = asyncio.Event()
+        self._room.set()
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last item of each lane in flight
         self._running: dict[asyncio.Task[None], T] = {}
         self._started: set[asyncio.Task[None]] = set()
@@ -45,13 +47,27 @@ class KeyedLanes(Generic[T]):
             if lanes is None:
                 await self.settle()
             else:
-                await self._room.acquire()
+                while self._free <= 0:
+                    self._room.clear()
+                    await self._room.wait()
         except asyncio.CancelledError:  # stopped before it was handed over: not lost
             self._put_back([item])
             raise
         if lanes is None:
             await self._handle(item)
             return
+        self._start(lanes, item)
+
+    def add_now(self, lanes: tuple[str, ...], item: T) -> bool:
+        """Hand `item` over without giving up the caller's turn of the loop, if there is room; False (and
+        nothing done) when full. What add() does for an item with lanes, minus the wait."""
+        if self._free <= 0:
+            return False
+        self._start(lanes, item)
+        return True
+
+    def _start(self, lanes: tuple[str, ...], item: T) -> None:
+        self._free -= 1
         previous = {self._tails[lane] for lane in lanes if lane in self._tails}
         task = asyncio.create_task(self._after(previous, item), name="lane")
         for lane in lanes:
@@ -68,7 +84,8 @@ class KeyedLanes(Generic[T]):
         await self._handle(item)
 
     def _finished(self, lanes: tuple[str, ...], task: asyncio.Task[None]) -> None:
-        self._room.release()
+        self._free += 1
+        self._room.set()
         self._running.pop(task, None)
         self._started.discard(task)
         for lane in lanes:

@@ -14,20 +14,35 @@ from fixadapter.store.repository import OrderStore
 
 class Commands:
     """A command source handing out `commands` in order (entry ids 1-0, 2-0, ...), then waiting for more
-    as a queue does; a new iteration (a restarted dispatcher) hands out again those not acknowledged."""
+    (add()) as a queue does; a new iteration (a restarted dispatcher) hands out again those not
+    acknowledged."""
 
     def __init__(self, *commands: bytes, strategy: str = "momo") -> None:
+        self.strategy = strategy
         self.queued = [
             Delivery(entry_id=f"{n}-0", data=data, strategy=strategy) for n, data in enumerate(commands, 1)
         ]
         self.acked: list[str] = []
         self.all_acked = asyncio.Event()
+        self._more = asyncio.Event()
+
+    def add(self, data: bytes) -> None:
+        """One more command, behind those queued."""
+        number = len(self.queued) + 1
+        self.queued.append(Delivery(entry_id=f"{number}-0", data=data, strategy=self.strategy))
+        self.all_acked.clear()
+        self._more.set()
 
     async def deliveries(self) -> AsyncGenerator[Delivery, None]:
-        for delivery in self.queued:
-            if delivery.entry_id not in self.acked:
-                yield delivery
-        await asyncio.Event().wait()
+        index = 0
+        while True:
+            while index < len(self.queued):
+                delivery = self.queued[index]
+                index += 1
+                if delivery.entry_id not in self.acked:
+                    yield delivery
+            self._more.clear()
+            await self._more.wait()
 
     async def ack(self, delivery: Delivery) -> None:
         self.acked.append(delivery.entry_id)

@@ -170,3 +170,53 @@ def test_a_command_waits_for_those_before_it_with_its_id_order_request_id_or_pos
     command: AnyCommand, lanes: tuple[str, ...]
 ) -> None:
     assert command_lanes(command) == lanes
+
+
+def test_a_command_read_while_its_account_has_nothing_waiting_is_handed_on_by_the_reader_itself(
+    sqlite_store: OrderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's server, which waits until the account trades, runs only for a command that must wait
+    (the account not trading, or too many in hand): the reader hands the others on itself, a turn of the
+    loop fewer per command."""
+
+    async def scenario() -> tuple[Venue, list[str]]:
+        venue = Venue()
+        source = Commands(encode(submit("A")))
+        dispatcher = dispatcher_for(venue, source, sqlite_store)
+        engine = dispatcher._adapters["default"].engine
+        engine.ready = False  # type: ignore[attr-defined]
+        trading = asyncio.Event()
+        engine.until_ready = trading.wait  # type: ignore[attr-defined]
+        served: list[str] = []
+        until_ready = dispatcher._until_ready
+
+        async def serving(adapter: Any) -> bool:
+            served.append("server")
+            return await until_ready(adapter)
+
+        monkeypatch.setattr(dispatcher, "_until_ready", serving)
+        running = asyncio.ensure_future(dispatcher.run())
+        try:
+            await until(lambda: served == ["server"], "A did not wait for the account to trade")
+            assert venue.log == []
+            engine.ready = True  # type: ignore[attr-defined]
+            trading.set()
+            await asyncio.wait_for(source.all_acked.wait(), STEP_SECONDS)
+            source.add(encode(submit("B")))
+            source.add(encode(cancel("B")))
+            await asyncio.wait_for(source.all_acked.wait(), STEP_SECONDS)
+        finally:
+            dispatcher.stop_taking()
+            await asyncio.wait_for(running, STEP_SECONDS)
+        return venue, served
+
+    venue, served = asyncio.run(scenario())
+    assert served == ["server"]  # B's commands never went through it
+    assert venue.log == [
+        "start submit A",
+        "end submit A",
+        "start submit B",
+        "end submit B",
+        "start cancel B",
+        "end cancel B",
+    ]

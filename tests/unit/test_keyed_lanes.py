@@ -136,3 +136,25 @@ def test_a_report_taken_while_the_lanes_are_full_is_put_back_when_stopped_there(
 
     handler = asyncio.run(scenario())
     assert [mark for mark, _ in handler.put_back] == [2]
+
+
+def test_an_item_handed_over_at_once_waits_its_turn_in_its_lanes_and_is_refused_when_they_are_full() -> None:
+    async def scenario() -> tuple[Handler, list[bool]]:
+        handler = Handler()
+        lanes = KeyedLanes[Arrival](handler, handler.back, limit=2)
+        first = handler.hold(1)
+        await lanes.add(("A",), arrival(1))
+        taken = [lanes.add_now(("A",), arrival(2))]  # room for one more: behind 1, in A
+        taken.append(lanes.add_now(("B",), arrival(3)))  # full: refused, nothing started
+        await until(lambda: "start 1" in handler.log)
+        assert "start 2" not in handler.log
+        first.set()
+        await lanes.settle()
+        taken.append(lanes.add_now(("B",), arrival(3)))  # room again
+        await lanes.settle()
+        return handler, taken
+
+    handler, taken = asyncio.run(scenario())
+    assert taken == [True, False, True]
+    assert handler.log == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
+    assert handler.put_back == []
