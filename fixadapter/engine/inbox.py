@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 
 from fixadapter.model.reconciliation import arrival_mark
 from fixadapter.model.reports import VenueReport
@@ -25,9 +24,6 @@ class Inbox:
         self._handling: set[int] = set()  # the marks of the events taken and not yet handled
         self._arrived = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._idle = False  # the engine task waits in take() for the next event
-        # Set by the engine task: takes an event on at once, True when it did (a hop of the loop fewer).
-        self.direct: Callable[[Arrival], bool] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -47,17 +43,7 @@ class Inbox:
             loop.call_soon_threadsafe(self._put, report)
 
     def _put(self, report: VenueReport) -> None:
-        arrival = (arrival_mark(), report)
-        if self._idle and not self._items and self.direct is not None:
-            self._handling.add(arrival[0])  # taken, as take_nowait() would
-            try:
-                taken = self.direct(arrival)
-            except Exception:  # the engine task meets it again where its failures are handled
-                taken = False
-            if taken:
-                return  # nothing waited before it: what the engine task would have done, done now
-            self._handling.discard(arrival[0])
-        self._items.append(arrival)
+        self._items.append((arrival_mark(), report))
         self._arrived.set()
 
     def empty(self) -> bool:
@@ -67,11 +53,7 @@ class Inbox:
         """The next event; it counts as being handled until `done(its mark)`."""
         while not self._items:
             self._arrived.clear()
-            self._idle = True
-            try:
-                await self._arrived.wait()
-            finally:
-                self._idle = False
+            await self._arrived.wait()
         return self.take_nowait()
 
     def take_nowait(self) -> Arrival:

@@ -344,20 +344,11 @@ class OrderEngine:
         waits for the store before the next one of its order may start; a report not known to be about one
         order in memory (another kind of report, or an order only the store knows) is a barrier."""
         lanes = KeyedLanes[Arrival](self._handle_arrival, self._inbox.put_back)
-
-        def direct(arrival: Arrival) -> bool:
-            """The inbox's shortcut while this task is idle: a report with lanes, given room, goes to them
-            as it arrives (a barrier, or one meeting full lanes, waits for this task)."""
-            keys = self._lanes_of(arrival[1])
-            return keys is not None and lanes.add_now(keys, arrival)
-
-        self._inbox.direct = direct
         try:
             while True:
                 arrival = await self._inbox.take()
                 await lanes.add(self._lanes_of(arrival[1]), arrival)
         finally:
-            self._inbox.direct = None
             await lanes.close()
 
     def _lanes_of(self, report: VenueReport) -> tuple[str, ...] | None:

@@ -44,35 +44,3 @@ def test_events_put_back_are_taken_again_first_in_arrival_order() -> None:
         assert again == ["ord-0", "ord-2", "ord-3"]
 
     asyncio.run(scenario())
-
-
-def test_an_event_arriving_while_the_engine_task_waits_goes_on_at_once_when_its_taker_will_have_it() -> None:
-    """While the engine task waits in take() and nothing is queued, an event is offered to `direct` as it
-    arrives (a turn of the loop fewer) and counts as being handled; one refused (a barrier, full lanes)
-    or arriving while others wait is queued as before, in order."""
-
-    async def scenario() -> None:
-        inbox = Inbox()
-        inbox.bind(asyncio.get_running_loop())
-        offered: list[str] = []
-
-        def direct(arrival: tuple[int, object]) -> bool:
-            name = arrival[1].cl_ord_id  # type: ignore[attr-defined]
-            offered.append(name)
-            return name != "barrier"
-
-        inbox.direct = direct
-        taker = asyncio.create_task(inbox.take())
-        await asyncio.sleep(0)  # it waits
-        inbox.deliver(make_report(cl_ord_id="direct"))
-        assert offered == ["direct"] and inbox.empty() and not taker.done()
-        answered = arrival_mark()
-        waiting = asyncio.create_task(inbox.handled_through(answered))
-        await asyncio.sleep(0)
-        assert not waiting.done()  # the event taken on at once is being handled
-        inbox.deliver(make_report(cl_ord_id="barrier"))  # refused: queued, the taker wakes with it
-        assert (await asyncio.wait_for(taker, 1))[1].cl_ord_id == "barrier"
-        inbox.deliver(make_report(cl_ord_id="behind"))  # the taker is busy: queued, not offered
-        assert offered == ["direct", "barrier"] and inbox.take_nowait()[1].cl_ord_id == "behind"
-
-    asyncio.run(scenario())
