@@ -67,6 +67,7 @@ MAX_ATTEMPTS = 3
 
 LANE_SIZE = 1000  # commands an account holds taken and not yet handled; the reader waits beyond that
 IN_HAND = 256  # commands of one account being handled at once (each about another order)
+STOP_GRACE_SECONDS = 5.0  # at stop, for the commands in hand (a store that is down never finishes them)
 
 Taken = tuple[AnyCommand, Delivery]
 
@@ -83,6 +84,8 @@ class _Lane:
         self._idle = False  # its server waits in take() for the next command
         # Set by the server: hands a command on at once, True when it did (a hop of the loop fewer).
         self.direct: Callable[[Taken], bool] | None = None
+        # Set by the server: told when the lane closes, so a server waiting for room ends at once.
+        self.on_close: Callable[[], None] | None = None
 
     async def put(self, item: Taken) -> bool:
         """False when the lane closed before there was room (the command stays queued at the source)."""
@@ -118,6 +121,8 @@ class _Lane:
         self._closed = True
         self._arrived.set()
         self._room.set()
+        if self.on_close is not None:
+            self.on_close()
 
 
 class CommandDispatcher:
@@ -132,6 +137,8 @@ class CommandDispatcher:
         self._failures: dict[tuple[str, str], int] = {}  # unexpected failures per delivery still queued
         self._lanes: dict[str, _Lane] = {}
         self._reader: asyncio.Future[None] | None = None
+        self._reading = False  # the reader is inside one delivery (cancelled only between deliveries)
+        self._read_ends = False  # the reader takes no other delivery
 
     async def run(self, progress: Callable[[], None] = lambda: None) -> None:
         """Read and handle until stop_taking(). An unexpected failure in one lane stops the others after
@@ -140,6 +147,7 @@ class CommandDispatcher:
         if self._stopping.is_set():
             return
         self._lanes = {name: _Lane() for name in self._adapters}
+        self._read_ends = False
         lanes = [
             asyncio.ensure_future(self._serve(self._adapters[name], lane, progress))
             for name, lane in self._lanes.items()
@@ -150,8 +158,8 @@ class CommandDispatcher:
             await asyncio.wait(everything, return_when=asyncio.FIRST_EXCEPTION)
             for lane in self._lanes.values():
                 lane.close()
-            reader.cancel()
-            await asyncio.wait(lanes)  # each finishes the command in hand
+            self._end_reading()
+            await asyncio.wait(everything)  # each finishes the command in hand, the reader its delivery
         finally:
             for task in everything:
                 task.cancel()
@@ -167,23 +175,40 @@ class CommandDispatcher:
         self._stopping.set()
         for lane in self._lanes.values():
             lane.close()
-        if self._reader is not None:
-            self._reader.cancel()  # between commands: the lanes hold every command taken
+        self._end_reading()
+
+    def _end_reading(self) -> None:
+        """The reader takes no other delivery: cancelled while it waits for one, else it ends once the one
+        in hand is taken or refused (a refusal cut between its publish and its acknowledgement would be
+        published again when the command comes back)."""
+        self._read_ends = True
+        if self._reader is not None and not self._reading:
+            self._reader.cancel()
 
     async def _read(self, progress: Callable[[], None]) -> None:
         async with contextlib.aclosing(self._source.deliveries()) as deliveries:
             async for delivery in deliveries:
-                if self._stopping.is_set():
+                if self._read_ends:
                     return  # not acknowledged: the next start takes it
-                command = await self._decoded(delivery)
-                if command is None:
-                    progress()
-                    continue
-                account = await self._account_of(command, delivery)
-                if account is None:
-                    progress()
-                elif not await self._lanes[account].put((command, delivery)):
+                self._reading = True
+                try:
+                    taken = await self._take(delivery, progress)
+                finally:
+                    self._reading = False
+                if not taken or self._read_ends:
                     return
+
+    async def _take(self, delivery: Delivery, progress: Callable[[], None]) -> bool:
+        """Refuse the delivery, or hand it to its account's lane; False when the lane closed first."""
+        command = await self._decoded(delivery)
+        if command is None:
+            progress()
+            return True
+        account = await self._account_of(command, delivery)
+        if account is None:
+            progress()
+            return True
+        return await self._lanes[account].put((command, delivery))
 
     async def _serve(self, adapter: Adapter, lane: _Lane, progress: Callable[[], None]) -> None:
         """Hand the account's commands to keyed lanes until the lane closes or one fails unexpectedly;
@@ -213,21 +238,28 @@ class CommandDispatcher:
                 return False
             return commands.add_now(command_lanes(item[0]), item)
 
-        lane.direct = direct
+        lane.direct, lane.on_close = direct, commands.stop_taking
         try:
-            while not failed.is_set():
-                item = await lane.take()
-                if item is None or not await self._until_ready(adapter):
-                    break
-                await commands.add(command_lanes(item[0]), item)
+            await self._hand_over(adapter, lane, commands, failed)
         except asyncio.CancelledError:
-            lane.direct = None
+            lane.direct = lane.on_close = None
             await commands.close(grace=0)  # cancelled, not stopped: nothing finishes
             raise
-        lane.direct = None
-        await commands.close()
+        lane.direct = lane.on_close = None
+        await commands.close(grace=STOP_GRACE_SECONDS)
         if failures:
             raise failures[0]
+
+    async def _hand_over(
+        self, adapter: Adapter, lane: _Lane, commands: KeyedLanes[Taken], failed: asyncio.Event
+    ) -> None:
+        """What the reader could not hand on itself: each command once the account trades and has room."""
+        while not failed.is_set():
+            item = await lane.take()
+            if item is None or not await self._until_ready(adapter):
+                return
+            if not await commands.add(command_lanes(item[0]), item):
+                return  # the lane closed while the account had no room: the item stays queued
 
     async def _until_ready(self, adapter: Adapter) -> bool:
         """Wait until the account trades again (True), or the dispatcher stops (False)."""

@@ -122,6 +122,7 @@ class Daemon:
         self._strategies = [(entry, load_strategy(entry.entry)) for entry in settings.strategies]
         self._tasks = TaskGroup(self.desk.metrics)
         self._strategy_tasks: list[asyncio.Task[Any]] = []
+        self._dispatching: asyncio.Task[None] | None = None
 
     @property
     def adapter(self) -> Adapter:
@@ -157,7 +158,7 @@ class Daemon:
         several = len(self.relays) > 1
         for name, relay in self.relays.items():
             self._tasks.supervise(relay.run, name=f"event-relay:{name}" if several else "event-relay")
-        self._tasks.supervise(self.dispatcher.run, name="command-dispatcher")
+        self._dispatching = self._tasks.supervise(self.dispatcher.run, name="command-dispatcher")
         self._tasks.spawn(watch_backlog(self.source, self.desk.metrics), name="queue-backlog")
         for entry, main in self._strategies:
             self._strategy_tasks.append(
@@ -178,6 +179,7 @@ class Daemon:
         self.dispatcher.stop_taking()
         for task in self._strategy_tasks:
             task.cancel()
+        await self._dispatcher_stopped(settings.stop_timeout_seconds)
         if settings.cancel_on_stop:
             for adapter in self.desk:
                 if adapter.ready:
@@ -201,6 +203,17 @@ class Daemon:
         await self.source.close()
         for sink in set(self.sinks.values()):
             await sink.close()
+
+    async def _dispatcher_stopped(self, timeout: float) -> None:
+        """The commands in hand finish (against engines still trading) before the accounts log out; one
+        still running after `timeout` is cancelled with the other tasks, unacknowledged."""
+        if self._dispatching is None or self._dispatching.done():
+            return
+        _, running = await asyncio.wait({self._dispatching}, timeout=timeout)
+        if running:
+            log.warning(
+                "commands in hand %gs after the stop are cut; they come back on the next start", timeout
+            )
 
     async def _wait_cancelled(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

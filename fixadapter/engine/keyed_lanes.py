@@ -14,8 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from fixadapter.engine.tasks import cancel_and_wait
-
 T = TypeVar("T")
 
 MAX_IN_FLIGHT = 256
@@ -39,32 +37,44 @@ class KeyedLanes(Generic[T]):
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last item of each lane in flight
         self._running: dict[asyncio.Task[None], T] = {}
         self._started: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
-    async def add(self, lanes: tuple[str, ...] | None, item: T) -> None:
-        """Hand `item` over. It starts once the last item handed over in each of its `lanes` has been
-        handled; None: a barrier (handled alone, after everything before it)."""
+    async def add(self, lanes: tuple[str, ...] | None, item: T) -> bool:
+        """Hand `item` over (True). It starts once the last item handed over in each of its `lanes` has
+        been handled; None: a barrier (handled alone, after everything before it). False when the lanes
+        stopped taking (stop_taking, close) before there was room: the item is put back, never started."""
         try:
             if lanes is None:
                 await self.settle()
             else:
-                while self._free <= 0:
+                while self._free <= 0 and not self._stopped:
                     self._room.clear()
                     await self._room.wait()
         except asyncio.CancelledError:  # stopped before it was handed over: not lost
             self._put_back([item])
             raise
+        if self._stopped:
+            self._put_back([item])
+            return False
         if lanes is None:
             await self._handle(item)
-            return
+            return True
         self._start(lanes, item)
+        return True
 
     def add_now(self, lanes: tuple[str, ...], item: T) -> bool:
         """Hand `item` over without giving up the caller's turn of the loop, if there is room; False (and
-        nothing done) when full. What add() does for an item with lanes, minus the wait."""
-        if self._free <= 0:
+        nothing done) when full or stopped. What add() does for an item with lanes, minus the wait."""
+        if self._free <= 0 or self._stopped:
             return False
         self._start(lanes, item)
         return True
+
+    def stop_taking(self) -> None:
+        """Take no more items: an add() waiting for room ends at once (its item put back), so whoever
+        hands items over is never held by lanes that will not move (a store that does not answer)."""
+        self._stopped = True
+        self._room.set()
 
     def _start(self, lanes: tuple[str, ...], item: T) -> None:
         self._free -= 1
@@ -100,15 +110,22 @@ class KeyedLanes(Generic[T]):
     async def close(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop: the items still waiting for the one before them are put back, in the order handed over;
         those being handled are given `grace` seconds to finish, then cancelled (what they stored stays
-        stored: the store's writes are shielded)."""
+        stored: the store's writes are shielded). Cancelled meanwhile, it still cancels and waits for
+        them: none goes on after its owner has ended."""
+        self.stop_taking()
         waiting = {task: item for task, item in self._running.items() if task not in self._started}
         for task in waiting:
             task.cancel()
         self._put_back(list(waiting.values()))  # _running keeps the order handed over
         running = set(self._running)
-        if running:
-            _, late = await asyncio.wait(running, timeout=grace)
-            for task in late:
+        try:
+            if running:
+                await asyncio.wait(running, timeout=grace)
+        finally:
+            for task in running:
                 task.cancel()
-        for task in running:
-            await cancel_and_wait(task)
+            if running:
+                await asyncio.wait(running)  # their ends, not their errors (handle() never raises)
+        failed = [t.exception() for t in running if not t.cancelled() and t.exception() is not None]
+        if failed:
+            raise failed[0]  # type: ignore[misc]

@@ -6,11 +6,13 @@ handle, and is raised."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from fixadapter.daemon import dispatcher as dispatcher_module
 from fixadapter.daemon.dispatcher import CommandDispatcher, command_lanes
 from fixadapter.metrics import Metrics
 from fixadapter.model.requests import CancelOrder, NewOrder
@@ -23,6 +25,7 @@ from fixadapter.queue.schema import (
     SubmitCommand,
     encode,
 )
+from fixadapter.queue.transport import Delivery
 from fixadapter.store.repository import OrderStore
 from tests.unit.queue_fakes import Commands, Published, engine_on
 
@@ -220,3 +223,97 @@ def test_a_command_read_while_its_account_has_nothing_waiting_is_handed_on_by_th
         "start cancel B",
         "end cancel B",
     ]
+
+
+@pytest.mark.parametrize("ends_by", ["stop", "reader failure"])
+def test_with_the_accounts_lanes_full_a_stop_or_a_reader_failure_ends_the_dispatcher_after_the_grace(
+    sqlite_store: OrderStore, monkeypatch: pytest.MonkeyPatch, ends_by: str
+) -> None:
+    """The account's server waiting for room (every command in hand stuck on a store or venue that does
+    not answer) must not hold the dispatcher: a stop ends it after the grace, a reader failure is raised
+    (so its supervisor runs it again); the command that found no room is never started nor acknowledged."""
+    monkeypatch.setattr(dispatcher_module, "IN_HAND", 1)
+    monkeypatch.setattr(dispatcher_module, "STOP_GRACE_SECONDS", 0.01)
+
+    class Breaking(Commands):
+        broken = False
+
+        async def deliveries(self) -> AsyncGenerator[Delivery, None]:
+            async for delivery in super().deliveries():
+                if self.broken:
+                    raise ConnectionError("the queue went away")
+                yield delivery
+
+    async def scenario() -> tuple[Venue, Breaking, BaseException | None]:
+        venue = Venue()
+        stuck = venue.hold("submit A")
+        source = Breaking(encode(submit("A")))
+        dispatcher = dispatcher_for(venue, source, sqlite_store)
+        running = asyncio.ensure_future(dispatcher.run())
+        try:
+            await until(lambda: "start submit A" in venue.log, "A was not handled")
+            source.add(encode(submit("B")))  # no room: the account's server waits with B
+            lane = dispatcher._lanes["default"]
+            await until(lambda: not lane._items and not lane._idle, "B was not taken")
+            if ends_by == "stop":
+                dispatcher.stop_taking()
+            else:
+                source.broken = True
+                source.add(encode(submit("C")))
+            await asyncio.wait({running}, timeout=STEP_SECONDS)
+            assert running.done(), f"the dispatcher still runs after a {ends_by} with its lanes full"
+        finally:
+            stuck.set()
+            if not running.done():
+                dispatcher.stop_taking()
+                running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        return venue, source, None if running.cancelled() else running.exception()
+
+    venue, source, raised = asyncio.run(scenario())
+    if ends_by == "stop":
+        assert raised is None
+    else:
+        assert isinstance(raised, ConnectionError)
+    assert "start submit B" not in venue.log
+    assert source.acked == []  # A was cut at the grace, B never started: both come back
+
+
+def test_a_stop_during_a_refusals_acknowledgement_lets_it_finish_so_the_refusal_is_never_sent_twice(
+    sqlite_store: OrderStore,
+) -> None:
+    """The reader is stopped between deliveries, not inside one: a refusal published and not yet
+    acknowledged would come back on the next start and be refused (published) again."""
+
+    class SlowAck(Commands):
+        def __init__(self, *commands: bytes) -> None:
+            super().__init__(*commands)
+            self.gate = asyncio.Event()
+
+        async def ack(self, delivery: Delivery) -> None:
+            await self.gate.wait()
+            await super().ack(delivery)
+
+    async def scenario() -> tuple[SlowAck, list[Any]]:
+        venue = Venue()
+        source = SlowAck(b"not json")
+        published = Published()
+        first = dispatcher_for(venue, source, sqlite_store)
+        first._sink = published
+        running = asyncio.ensure_future(first.run())
+        await until(lambda: len(published.events) == 1, "the invalid command was not refused")
+        first.stop_taking()  # its acknowledgement is on its way
+        source.gate.set()
+        await asyncio.wait_for(running, STEP_SECONDS)
+        source.add(b"also not json")  # handed out after anything the first start left unacknowledged
+        second = dispatcher_for(venue, source, sqlite_store)  # the next start, on the same queue
+        second._sink = published
+        running = asyncio.ensure_future(second.run())
+        await until(lambda: "2-0" in source.acked, "the second invalid command was not refused")
+        second.stop_taking()
+        await asyncio.wait_for(running, STEP_SECONDS)
+        return source, published.events
+
+    source, events = asyncio.run(scenario())
+    assert source.acked == ["1-0", "2-0"]
+    assert len(events) == 2  # one refusal each

@@ -158,3 +158,56 @@ def test_an_item_handed_over_at_once_waits_its_turn_in_its_lanes_and_is_refused_
     assert taken == [True, False, True]
     assert handler.log == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
     assert handler.put_back == []
+
+
+def test_an_item_waiting_for_room_is_put_back_at_once_when_the_lanes_stop_taking() -> None:
+    """Whoever hands items over is never held by lanes that will not move (a store that does not answer):
+    stopped, the wait for room ends, the item is put back unstarted, and nothing more is taken."""
+
+    async def scenario() -> tuple[Handler, bool, bool]:
+        handler = Handler()
+        lanes = KeyedLanes[Arrival](handler, handler.back, limit=1)
+        handler.hold(1)  # never opens
+        await lanes.add(("A",), arrival(1))
+        waiting = asyncio.ensure_future(lanes.add(("B",), arrival(2)))
+        await until(lambda: "start 1" in handler.log)
+        assert not waiting.done()  # no room
+        lanes.stop_taking()
+        taken = await asyncio.wait_for(waiting, 10)
+        later = lanes.add_now(("C",), arrival(3))
+        await lanes.close(grace=0)
+        return handler, taken, later
+
+    handler, taken, later = asyncio.run(scenario())
+    assert not taken and not later
+    assert handler.put_back == [arrival(2)]
+    assert handler.log == ["start 1"]  # 2 and 3 never started
+
+
+def test_lanes_closing_when_cancelled_still_end_the_items_in_hand() -> None:
+    """None goes on after its owner has ended: a close cut short during its grace cancels what it waited
+    for, and waits for it to end, before the cancellation goes on."""
+
+    async def scenario() -> tuple[list[str], list[asyncio.Task[Any]]]:
+        ended: list[str] = []
+
+        async def handle(item: Arrival) -> None:
+            try:
+                await asyncio.Event().wait()  # in hand until cancelled
+            except asyncio.CancelledError:
+                ended.append(f"cancelled {item[0]}")
+                raise
+
+        lanes = KeyedLanes[Arrival](handle, lambda _items: None)
+        await lanes.add(("A",), arrival(1))
+        await until(lambda: lanes._started)
+        closing = asyncio.ensure_future(lanes.close(grace=3600))
+        await asyncio.sleep(0)
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        left = [t for t in asyncio.all_tasks() if t.get_name() == "lane" and not t.done()]
+        return ended, left
+
+    ended, left = asyncio.run(scenario())
+    assert ended == ["cancelled 1"]
+    assert left == []
