@@ -44,6 +44,12 @@ class RequestStillQueued(SessionNotReady):
     so there is nothing to ask it (the in-flight watch asks again later, quietly)."""
 
 
+class AnswerAwaited(SessionNotReady):
+    """The order's request reached the venue and was never answered, and the venue does not list the
+    order (yet): a slow venue may still execute it, so it is neither sent again nor closed. The in-flight
+    watch asks again, and flags it unknown if it stays silent."""
+
+
 class UnknownSymbol(OrderRejected):
     pass
 

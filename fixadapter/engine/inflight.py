@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 
 from fixadapter.engine.ports import WatchedOrders
-from fixadapter.errors import RequestStillQueued, SessionError, SessionNotReady
+from fixadapter.errors import AnswerAwaited, RequestStillQueued, SessionError, SessionNotReady
 from fixadapter.model.enums import IN_FLIGHT_STATUSES, OrderStatus
 from fixadapter.model.orders import Order, utc_now
 from fixadapter.model.reconciliation import OrderUnknown
@@ -106,11 +106,14 @@ async def query(engine: WatchedOrders, order: Order, timeout: float) -> None:
     except RequestStillQueued as exc:  # a burst behind the rate limit: one line per order per round
         log.debug("status query for %s not sent (%s); asked again later", cl_ord_id, exc)
         return
+    except AnswerAwaited as exc:  # said once by the connector
+        log.debug("status query for %s: %s; asked again later", cl_ord_id, exc)
+        return
     except (SessionNotReady, SessionError) as exc:
         log.warning("status query for %s failed (%s); asked again later", cl_ord_id, exc)
         return
     if isinstance(answer, OrderUnknown):
-        await engine.close_unknown(cl_ord_id, answer.text)
+        await engine.close_unknown(cl_ord_id, answer.text, answer.sent)
     elif await engine.apply_status_answer(order, answer):
         venue = answer.report
         why = f"no answer from the venue within {timeout:g}s; it reports the order {venue.status}"

@@ -337,3 +337,12 @@ class OrderEntry:
         await self._recorder.record(rejected, OrderEventKind.REJECTED, None, f"unsent:{order.cl_ord_id}")
         self._metrics.order_rejects.labels("adapter", "NOT_SENT").inc()
         return rejected
+
+    async def reject_unanswered_locked(self, order: Order, reason: str) -> Order:
+        """Reject an order that was sent, never answered, and that the venue does not list (the caller
+        holds its lock): never sent again, since the venue may yet have it."""
+        text = f"{reason}; check the venue's orders before resubmitting"
+        rejected = order.moved_to(OrderStatus.REJECTED, reason=text)
+        await self._recorder.record(rejected, OrderEventKind.REJECTED, None, f"unanswered:{order.cl_ord_id}")
+        self._metrics.order_rejects.labels("adapter", "UNANSWERED").inc()
+        return rejected

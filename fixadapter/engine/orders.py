@@ -514,13 +514,13 @@ class OrderEngine:
         """A cancel/replace that was never answered, decided from the venue's current view of the order."""
         await self._recovery.settle_lost_request(cl_ord_id, venue, why)
 
-    async def send_unreceived(self, cl_ord_id: str, text: str | None) -> None:
+    async def send_unreceived(self, cl_ord_id: str, text: str | None, sent: bool = False) -> None:
         """A stored order the venue has never seen: sent now if still young enough, else rejected."""
-        await self._recovery.send_unreceived(cl_ord_id, text)
+        await self._recovery.send_unreceived(cl_ord_id, text, sent)
 
-    async def close_unknown(self, cl_ord_id: str, text: str | None) -> None:
+    async def close_unknown(self, cl_ord_id: str, text: str | None, sent: bool = False) -> None:
         """An acknowledged order the venue no longer knows cannot be working: close it, saying why."""
-        await self._recovery.close_unknown(cl_ord_id, text)
+        await self._recovery.close_unknown(cl_ord_id, text, sent)
 
     async def flag_unknown(self, cl_ord_id: str, silent_for: float) -> None:
         """No answer from the venue for too long: flagged unknown, visibly; any later answer resolves it."""

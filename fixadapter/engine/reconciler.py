@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from fixadapter.engine.inflight import QUERIED_STATUSES
 from fixadapter.engine.ports import ReconciledOrders
-from fixadapter.errors import SessionError, SessionNotReady, StoreError, VenueRefused
+from fixadapter.errors import AnswerAwaited, SessionError, SessionNotReady, StoreError, VenueRefused
 from fixadapter.model.orders import Order
 from fixadapter.model.reconciliation import MassStatus, OrderUnknown, PositionsReport
 from fixadapter.model.reports import ExecutionReport
@@ -44,7 +44,7 @@ async def _ask(what: str, timeout: float, query: Awaitable[T]) -> T:
         return await query
     except TimeoutError:
         raise StepFailed(f"no answer to the {what} within {timeout:g}s", venue_cannot=True) from None
-    except VenueRefused as exc:
+    except (VenueRefused, AnswerAwaited) as exc:  # an order's: left to the in-flight watch
         raise StepFailed(str(exc), venue_cannot=True) from None
     except (SessionError, SessionNotReady) as exc:
         raise StepFailed(f"the {what} failed: {exc or type(exc).__name__}", venue_cannot=False) from None
@@ -147,7 +147,7 @@ async def _statuses(
         elif isinstance(answer, BaseException):
             failures.append(answer)
         elif isinstance(answer, OrderUnknown):  # an unacknowledged one is sent again if still young
-            await engine.close_unknown(order.cl_ord_id, answer.text)
+            await engine.close_unknown(order.cl_ord_id, answer.text, answer.sent)
         elif await engine.apply_status_answer(order, answer):
             venue_view[order.cl_ord_id] = answer.report
     if failures:

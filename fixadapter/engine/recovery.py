@@ -63,12 +63,17 @@ class Recovery:
                 return
             await self._refusals.refuse_request(order, request_id, venue.status if venue else None, why)
 
-    async def send_unreceived(self, cl_ord_id: str, text: str | None) -> None:
+    async def send_unreceived(self, cl_ord_id: str, text: str | None, sent: bool = False) -> None:
         """A stored order the venue has never seen (we crashed between store and send): send it now, once,
-        if it is still young enough to be wanted; otherwise reject it, saying so."""
+        if it is still young enough to be wanted; otherwise reject it, saying so. One whose request was
+        `sent` (and never answered) is rejected, never sent again: the venue may yet have it."""
         async with self._known.lock(cl_ord_id):
             order = await self._known.get(cl_ord_id)
             if order is None or not never_acknowledged(order):
+                return
+            if sent:
+                why = f"sent and never answered, and the venue does not list it ({text or 'unknown to it'})"
+                await self._entry.reject_unanswered_locked(order, why)
                 return
             age = (datetime.now(UTC) - order.created_at).total_seconds()
             limit = self._config.resend_unreceived_within_seconds
@@ -82,11 +87,11 @@ class Recovery:
             except SessionError as exc:
                 await self._entry.reject_unsent_locked(order, str(exc))
 
-    async def close_unknown(self, cl_ord_id: str, text: str | None) -> None:
+    async def close_unknown(self, cl_ord_id: str, text: str | None, sent: bool = False) -> None:
         """An acknowledged order the venue no longer knows cannot be working: close it, saying why."""
         unacknowledged = await self._known.get(cl_ord_id)
         if unacknowledged is not None and never_acknowledged(unacknowledged):
-            return await self.send_unreceived(cl_ord_id, text)
+            return await self.send_unreceived(cl_ord_id, text, sent)
         async with self._known.lock(cl_ord_id):
             order = await self._known.get(cl_ord_id)
             if order is None or order.is_done or never_acknowledged(order):

@@ -32,11 +32,13 @@ class OrderStatusReport:
 
 @dataclass(frozen=True)
 class OrderUnknown:
-    """The venue does not know the order; `text` is its own words (kept in the order's reason)."""
+    """The venue does not know the order; `text` is its own words (kept in the order's reason). `sent`:
+    its request did reach the venue's connection (and went unanswered), so it is never sent again."""
 
     cl_ord_id: str
     text: str | None
     arrived: int = field(default_factory=arrival_mark)
+    sent: bool = False
 
 
 OrderStatusAnswer = OrderStatusReport | OrderUnknown

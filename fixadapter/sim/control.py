@@ -34,6 +34,8 @@ An unknown account is answered with 404. Prices and market data are one market f
     POST /openapi/mute {"payload_type": name|number, "count"?}  requests of that type are neither executed
          nor answered (the next `count` of them, or until /openapi/unmute)
     POST /openapi/unmute {"payload_type"?}                  (every type when omitted)
+    POST /openapi/hold {"payload_type": name|number}    requests of that type wait, unanswered, until
+    POST /openapi/release {"payload_type"?}            executed and answered in arrival order (a slow venue)
     POST /openapi/block {"payload_type", "seconds"}         BLOCKED_PAYLOAD_TYPE with retryAfter
     POST /openapi/account_disconnect {"account"}    ProtoOAAccountDisconnectEvent, the account de-authorised
     POST /openapi/client_disconnect {"reason"?}     ProtoOAClientDisconnectEvent, then the connections close
@@ -326,6 +328,8 @@ class OpenApiControl:
             "/openapi/cut": self._cut,
             "/openapi/mute": self._mute,
             "/openapi/unmute": self._unmute,
+            "/openapi/hold": self._hold,
+            "/openapi/release": self._release,
             "/openapi/block": self._block,
             "/openapi/account_disconnect": self._account_disconnect,
             "/openapi/client_disconnect": self._client_disconnect,
@@ -373,6 +377,15 @@ class OpenApiControl:
         value = body.get("payload_type")
         self.openapi.gates.unmute(None if value is None else payload_type_number(value))
         return {"ok": True}
+
+    def _hold(self, body: dict[str, Any]) -> object:
+        self.openapi.gates.hold(payload_type_number(body["payload_type"]))
+        return {"ok": True}
+
+    def _release(self, body: dict[str, Any]) -> object:
+        value = body.get("payload_type")
+        kind = None if value is None else payload_type_number(value)
+        return {"released": self.openapi.call(self.openapi.release(kind))}
 
     def _block(self, body: dict[str, Any]) -> object:
         seconds = float(body["seconds"])

@@ -7,6 +7,7 @@ doubles none; what is done over FIX is seen over the Open API."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -41,13 +42,15 @@ def sim(tmp_path: Path) -> Iterator[SimProcess]:
         process.stop()
 
 
-def config(sim: SimProcess, tmp_path: Path, **extra: Any) -> AdapterConfig:
+def config(
+    sim: SimProcess, tmp_path: Path, orders: dict[str, Any] | None = None, **extra: Any
+) -> AdapterConfig:
     token_file = tmp_path / "tokens.fernet"
     return build_config(
         {
             "accounts": [{"name": "desk", "openapi": openapi_settings(sim, token_file, **extra)}],
             "store": {"url": f"sqlite:///{tmp_path / 'adapter.db'}"},
-            "orders": {"ready_timeout_seconds": WAIT, "reconcile_timeout_seconds": 10},
+            "orders": {"ready_timeout_seconds": WAIT, "reconcile_timeout_seconds": 10, **(orders or {})},
             "compliance": {"directory": str(tmp_path / "openapi-log")},
         },
         environ={},
@@ -242,6 +245,102 @@ def test_a_connection_cut_with_orders_in_flight_loses_and_doubles_none(
                 assert status is OrderStatus.REJECTED and cl_ord_id not in at_venue
 
     asyncio.run(scenario())
+
+
+def test_an_order_a_slow_venue_answers_late_is_asked_for_and_waited_for_never_sent_twice(
+    sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The in-flight watch asks for an order the venue has not answered: the venue does not list it yet,
+    as it has not executed it. That is no proof it never arrived, so it is not sent again (a second order
+    at the venue) but asked for again until the venue's answer comes."""
+    grant(sim, tmp_path / "tokens.fernet")
+    awaited = "its new order was sent and never answered"
+    resent = "was stored but never reached the venue"
+
+    async def scenario() -> tuple[OrderStatus, int]:
+        async with Adapter(config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2})) as adapter:
+            await adapter.wait_ready(WAIT)
+            await asyncio.to_thread(sim.control, "/openapi/hold", {"payload_type": "PROTO_OA_NEW_ORDER_REQ"})
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            async with asyncio.timeout(WAIT):  # the watch asked, and the venue listed no such order
+                while not any(awaited in r.getMessage() or resent in r.getMessage() for r in caplog.records):
+                    await asyncio.sleep(0.05)
+            await asyncio.to_thread(sim.control, "/openapi/release", {})
+            final = await until_final(adapter, order.cl_ord_id)
+        state = await asyncio.to_thread(sim.control, "/state")
+        return final, sum(o["cl_ord_id"] == order.cl_ord_id for o in state["orders"])
+
+    with caplog.at_level(logging.INFO):
+        final, at_venue = asyncio.run(scenario())
+    assert not [r for r in caplog.records if resent in r.getMessage()], "the order was sent a second time"
+    assert final is OrderStatus.FILLED
+    assert at_venue == 1
+
+
+def test_an_order_sent_before_a_cut_and_executed_late_is_found_after_the_reconnect_never_sent_twice(
+    sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is cut while the venue still holds the order unexecuted. Reconciliation after the
+    reconnect does not find it yet: it leaves it to the in-flight watch (trading resumes) instead of
+    sending it again; the venue executes it late (its answer lost with the old connection), and the watch
+    finds it filled."""
+    grant(sim, tmp_path / "tokens.fernet")
+    resent = "was stored but never reached the venue"
+
+    async def scenario() -> tuple[OrderStatus, int]:
+        async with Adapter(config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2})) as adapter:
+            await adapter.wait_ready(WAIT)
+            await asyncio.to_thread(sim.control, "/openapi/hold", {"payload_type": "PROTO_OA_NEW_ORDER_REQ"})
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            await asyncio.to_thread(sim.control, "/openapi/cut", {})
+            async with asyncio.timeout(WAIT):  # logged on again and reconciled, the order still unlisted
+                while caplog.text.count("reconciled in") < 2:
+                    await asyncio.sleep(0.05)
+            await adapter.wait_ready(WAIT)
+            await asyncio.to_thread(sim.control, "/openapi/release", {})
+            final = await until_final(adapter, order.cl_ord_id)
+        state = await asyncio.to_thread(sim.control, "/state")
+        return final, sum(o["cl_ord_id"] == order.cl_ord_id for o in state["orders"])
+
+    with caplog.at_level(logging.INFO):
+        final, at_venue = asyncio.run(scenario())
+    assert resent not in caplog.text, "the order was sent a second time"
+    assert final is OrderStatus.FILLED
+    assert at_venue == 1
+
+
+def test_an_order_sent_and_never_answered_nor_listed_is_rejected_after_twice_the_timeout_never_resent(
+    sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request the venue swallows (reference 4.2, OpenApiPy#47): once the venue still does not list the
+    order twice the request timeout after it was sent, it is rejected with that reason, not sent again."""
+    grant(sim, tmp_path / "tokens.fernet")
+    settings = config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2}, request_timeout_seconds=1.0)
+
+    async def scenario() -> tuple[OrderStatus, str, int]:
+        async with Adapter(settings) as adapter:
+            await adapter.wait_ready(WAIT)
+            muted = {"payload_type": "PROTO_OA_NEW_ORDER_REQ", "count": 1}
+            await asyncio.to_thread(sim.control, "/openapi/mute", muted)
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            final = await until_final(adapter, order.cl_ord_id)
+            ended = await adapter.order(order.cl_ord_id)
+            assert ended is not None
+        state = await asyncio.to_thread(sim.control, "/state")
+        return final, ended.reason or "", sum(o["cl_ord_id"] == order.cl_ord_id for o in state["orders"])
+
+    with caplog.at_level(logging.INFO):
+        final, reason, at_venue = asyncio.run(scenario())
+    assert "was stored but never reached the venue" not in caplog.text, "the order was sent a second time"
+    assert final is OrderStatus.REJECTED
+    assert "sent and never answered, and the venue does not list it" in reason
+    assert at_venue == 0
 
 
 def test_an_order_placed_over_fix_is_seen_by_the_open_api_with_the_same_ids(

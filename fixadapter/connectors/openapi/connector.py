@@ -42,7 +42,7 @@ from fixadapter.connectors.openapi.errors import (
 )
 from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.connectors.openapi.symbols import SymbolSpec, VolumeError, from_double
-from fixadapter.errors import RequestStillQueued, SessionError, SessionNotReady, VenueRefused
+from fixadapter.errors import AnswerAwaited, RequestStillQueued, SessionError, SessionNotReady, VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
     Channel,
@@ -146,6 +146,9 @@ class OpenApiConnector:
         self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: set[str] = set()  # ClOrdIDs whose new order waits in the writer's queue
+        # ClOrdIDs whose new order reached the connection and has had no answer: when it was written.
+        self._unanswered: OrderedDict[str, float] = OrderedDict()
+        self._awaiting_said: set[str] = set()
         self._sends = itertools.count(1)
         self._up = False
         self._announce: asyncio.Task[None] | None = None
@@ -292,7 +295,10 @@ class OpenApiConnector:
 
         Not while its request is still queued here behind the rate limit: the venue cannot have it yet,
         and "unknown" would have it rejected, or sent a second time while the first is about to go.
-        RequestStillQueued says so; the watch asks again later."""
+        RequestStillQueued says so; the watch asks again later. Nor for an order whose request was sent
+        and never answered: a slow venue may execute it after the list was made, so one it does not list
+        is AnswerAwaited for twice the request timeout, then unknown as sent (rejected, never sent
+        again)."""
         if order.cl_ord_id in self._queued:
             raise RequestStillQueued(
                 f"{order.cl_ord_id}: its request is still queued here for the rate limit"
@@ -318,14 +324,42 @@ class OpenApiConnector:
         )
         answer = expect(answer, oa.ProtoOAOrderListRes)
         found = [o for o in answer.order if o.clientOrderId == order.cl_ord_id]
+        written = self._unanswered.get(order.cl_ord_id)
+        if not found and written is not None and self._clock() - written < self._patience:
+            raise self._awaited(order.cl_ord_id, since)
+        self._unanswered.pop(order.cl_ord_id, None)
+        self._awaiting_said.discard(order.cl_ord_id)
         if not found:
             return OrderUnknown(
                 order.cl_ord_id,
                 f"ORDER_NOT_FOUND: no order with clientOrderId {order.cl_ord_id} among the account's orders "
                 f"since {since.isoformat(timespec='seconds')}",
+                sent=written is not None,
             )
         latest = max(found, key=lambda o: o.utcLastUpdateTimestamp)
         return OrderStatusReport(mapping.status_report(latest, self._digits(order.symbol_id)))
+
+    @property
+    def _patience(self) -> float:
+        """How long a sent, unanswered order the venue does not list is waited for: twice the time its
+        answer was waited for (a venue slower than that is not believed to execute it still)."""
+        return 2 * self._settings.request_timeout_seconds
+
+    def _awaited(self, cl_ord_id: str, since: datetime) -> AnswerAwaited:
+        text = (
+            f"{cl_ord_id}: its new order was sent and never answered, and the venue lists no order with "
+            f"that clientOrderId since {since.isoformat(timespec='seconds')}: it may still be executed, so "
+            "it is neither sent again nor closed yet"
+        )
+        if cl_ord_id not in self._awaiting_said:  # said once per order
+            self._awaiting_said.add(cl_ord_id)
+            log.warning(
+                "Open API: %s; asked again, and rejected (not sent again) if still unlisted %gs after it "
+                "was sent",
+                text,
+                self._patience,
+            )
+        return AnswerAwaited(text)
 
     async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport:
         raise VenueRefused(
@@ -522,6 +556,8 @@ class OpenApiConnector:
 
         def on_sent() -> None:
             self._queued.discard(sent.cl_ord_id)
+            if queued:
+                self._await_answer(sent.cl_ord_id)
             if not written.done():
                 written.set_result(None)
 
@@ -590,6 +626,16 @@ class OpenApiConnector:
             self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
             return
 
+    def _await_answer(self, cl_ord_id: str) -> None:
+        self._unanswered[cl_ord_id] = self._clock()
+        self._unanswered.move_to_end(cl_ord_id)
+        while len(self._unanswered) > REMEMBERED_REQUESTS:
+            self._awaiting_said.discard(self._unanswered.popitem(last=False)[0])
+
+    def _answered(self, cl_ord_id: str) -> None:
+        self._unanswered.pop(cl_ord_id, None)
+        self._awaiting_said.discard(cl_ord_id)
+
     def _requeued(self, sent: _Sent) -> None:
         """A new order refused for the rate limit is not at the venue: it waits here to be sent again."""
         if sent.kind in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION):
@@ -609,6 +655,9 @@ class OpenApiConnector:
 
     def _on_frame(self, decoded: Decoded) -> None:
         message = decoded.message
+        answered = self._sent.get(decoded.client_msg_id or "")
+        if answered is not None:
+            self._answered(answered.cl_ord_id)
         if isinstance(message, oa.ProtoOAExecutionEvent):
             self._on_execution(message, self._sent.get(decoded.client_msg_id or ""))
         elif isinstance(message, oa.ProtoOAOrderErrorEvent):
@@ -625,6 +674,7 @@ class OpenApiConnector:
                 return
         if not event.HasField("order"):
             return  # swaps, deposits: account part of the API (part 2)
+        self._answered(event.order.clientOrderId)
         order_id = str(event.order.orderId)
         request = self._requests_by_order.get(order_id)
         if event.executionType == model.ORDER_CANCEL_REJECTED:

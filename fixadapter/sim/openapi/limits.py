@@ -57,14 +57,16 @@ class RateLimiter:
 
 
 class PayloadGates:
-    """Payload types the control port blocked (BLOCKED_PAYLOAD_TYPE with retryAfter) or muted (never
-    answered, not executed); shared by every connection, set from the control thread."""
+    """Payload types the control port blocked (BLOCKED_PAYLOAD_TYPE with retryAfter), muted (never
+    answered, not executed) or held (executed and answered only when released: a slow venue); shared by
+    every connection, set from the control thread."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._blocked: dict[int, float] = {}  # payload type -> unblocked at (clock)
         self._muted: dict[int, int | None] = {}  # payload type -> requests left to swallow (None: all)
+        self._held: set[int] = set()
 
     def block(self, payload_type: int, seconds: float) -> None:
         with self._lock:
@@ -92,6 +94,21 @@ class PayloadGates:
                 self._muted.clear()
             else:
                 self._muted.pop(payload_type, None)
+
+    def hold(self, payload_type: int) -> None:
+        with self._lock:
+            self._held.add(payload_type)
+
+    def release(self, payload_type: int | None = None) -> None:
+        with self._lock:
+            if payload_type is None:
+                self._held.clear()
+            else:
+                self._held.discard(payload_type)
+
+    def holds(self, payload_type: int) -> bool:
+        with self._lock:
+            return payload_type in self._held
 
     def swallow(self, payload_type: int) -> bool:
         """True when this request of the type is to be swallowed (counts one off a counted mute)."""

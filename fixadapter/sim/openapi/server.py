@@ -97,6 +97,7 @@ class OpenApiServer:
         self._ticker: asyncio.Task[None] | None = None
         # The request being executed under the trade lock: (connection number, clientMsgId).
         self._origin: tuple[int, str | None] | None = None
+        self._held: list[tuple[Connection, bytes]] = []  # the hold fault's requests, in arrival order
         self._accounts = {account.ctid_trader_account_id: account for account in config.served_accounts}
         self._desks_by_ctid = {desk.account.ctid_trader_account_id: desk for desk in trade.desks.values()}
         self.ledger = Ledger(
@@ -228,6 +229,10 @@ class OpenApiServer:
         if self.gates.swallow(decoded.payload_type):
             log.info("fault: a %s is never answered (muted)", name)
             return
+        if self.gates.holds(decoded.payload_type):
+            log.info("fault: a %s is held until released (a slow venue)", name)
+            self._held.append((connection, frame))
+            return
         if not connection.app_authorised and decoded.payload_type != APPLICATION_AUTH_REQ:
             self.error(connection, decoded, "CH_CLIENT_NOT_AUTHENTICATED", "Client is not authenticated")
             return
@@ -341,6 +346,16 @@ class OpenApiServer:
             log.info("openapi #%d: accounts %s lost their token (%s)", connection.number, lost, reason)
 
     # -- control port (run on the loop through `call`) -----------------------------------------
+
+    async def release(self, payload_type: int | None) -> int:
+        """Execute and answer the held requests (of the type, or all), in the order they arrived, as a
+        slow venue would: also those whose connection has closed meanwhile (their answers go nowhere)."""
+        self.gates.release(payload_type)
+        released = [(c, f) for c, f in self._held if not self.gates.holds(decode(f).payload_type)]
+        self._held = [(c, f) for c, f in self._held if self.gates.holds(decode(f).payload_type)]
+        for connection, frame in released:
+            self.requests.handle(connection, decode(frame))
+        return len(released)
 
     async def cut(self, ctid: int | None) -> int:
         """Close the connections (those with the account authorised, when given): no event, no goodbye."""
