@@ -16,7 +16,7 @@ from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.connector import OpenApiConnector
 from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected
 from fixadapter.connectors.openapi.link import OpenApiLink
-from fixadapter.errors import SessionError, SessionNotReady
+from fixadapter.errors import AnswerAwaited, SessionError, SessionNotReady
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
     ExecKind,
@@ -28,6 +28,7 @@ from fixadapter.model.enums import (
     VenueRequest,
 )
 from fixadapter.model.orders import Order, OrderRequest
+from fixadapter.model.reconciliation import OrderUnknown
 from fixadapter.model.reports import ConnectionStatus, ExecutionReport, RequestRefused, VenueReport
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
@@ -313,3 +314,94 @@ def test_the_authorised_gauge_is_zero_from_the_start_so_an_alert_on_it_fires() -
     metrics = Metrics(account="desk", connector="openapi")
     OpenApiConnector("desk", settings(), cast(OpenApiLink, ScriptedLink(symbols)), metrics)
     assert metrics.value("fixadapter_openapi_account_authorised") == 0
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "slippage"),
+    [(Side.BUY, "1.10100", 100), (Side.SELL, "1.09900", 100), (Side.BUY, "1.10000", 0)],
+)
+def test_a_stop_limits_limit_goes_out_as_points_beyond_its_stop_against_the_trader(
+    side: Side, limit: str, slippage: int
+) -> None:
+    async def scenario() -> Message:
+        link = ScriptedLink(symbols)
+        connector, _ = await started(link)
+        stop_limit = order(
+            side=side, order_type=OrderType.STOP_LIMIT, price=Decimal(limit), stop_price=Decimal("1.10000")
+        )
+        await connector.submit(stop_limit)
+        return link.sent[-1][0]
+
+    message = asyncio.run(scenario())
+    assert isinstance(message, oa.ProtoOANewOrderReq)
+    assert (message.orderType, message.stopPrice, message.slippageInPoints) == (
+        model.STOP_LIMIT,
+        1.1,
+        slippage,
+    )
+
+
+@pytest.mark.parametrize(("side", "limit"), [(Side.BUY, "1.09900"), (Side.SELL, "1.10100")])
+def test_a_stop_limit_whose_limit_lies_on_the_near_side_of_its_stop_is_refused_never_moved(
+    side: Side, limit: str
+) -> None:
+    """cTrader's slippageInPoints puts the limit beyond the stop, against the trader: a buy limit below its
+    stop (a sell's above) cannot be said, and sending the distance would move the limit across the stop."""
+
+    async def scenario() -> tuple[ScriptedLink, list[VenueReport]]:
+        link = ScriptedLink(symbols)
+        connector, delivered = await started(link)
+        stop_limit = order(
+            side=side, order_type=OrderType.STOP_LIMIT, price=Decimal(limit), stop_price=Decimal("1.10000")
+        )
+        await connector.submit(stop_limit)
+        return link, delivered
+
+    link, delivered = asyncio.run(scenario())
+    assert not any(isinstance(m, oa.ProtoOANewOrderReq) for m, _ in link.sent)
+    refusal = delivered[-1]
+    assert isinstance(refusal, RequestRefused) and refusal.request_id == "CL1"
+    assert "limit must be" in refusal.text and str(limit) in refusal.text
+
+
+def test_an_order_sent_and_unanswered_is_awaited_while_unlisted_then_unknown_as_sent_never_resendable() -> (
+    None
+):
+    """A slow venue may execute it after its order list was made: not listed is no proof it never came,
+    for twice the request timeout after it was sent; then it is unknown, marked sent (never sent again)."""
+
+    def answer(message: Message, msg_id: str | None) -> Message | None:
+        if isinstance(message, oa.ProtoOAOrderListReq):
+            return oa.ProtoOAOrderListRes(ctidTraderAccountId=CTID, hasMore=False)
+        return symbols(message, msg_id)  # the new order: written, never answered
+
+    async def scenario() -> tuple[BaseException | None, Any]:
+        clock = [1000.0]
+        link = ScriptedLink(answer)
+        connector = OpenApiConnector(
+            "desk",
+            settings(request_timeout_seconds=5.0),
+            cast(OpenApiLink, link),
+            Metrics(account="desk"),
+            clock=lambda: clock[0],
+        )
+        delivered: list[VenueReport] = []
+        await connector.start(delivered.append)
+        assert link.on_state is not None
+        link.on_state(True, None)
+        async with asyncio.timeout(30):
+            while not delivered:
+                await asyncio.sleep(0)
+        await connector.submit(order())
+        clock[0] += 9.9  # within twice the request timeout
+        try:
+            await connector.order_status(order())
+            awaited: BaseException | None = None
+        except AnswerAwaited as exc:
+            awaited = exc
+        clock[0] += 0.2
+        return awaited, await connector.order_status(order())
+
+    awaited, later = asyncio.run(scenario())
+    assert awaited is not None and "never answered" in str(awaited)
+    assert isinstance(later, OrderUnknown) and later.sent

@@ -49,6 +49,7 @@ from fixadapter.model.enums import (
     OrderType,
     RequestKind,
     SessionState,
+    Side,
     TimeInForce,
     VenueRequest,
 )
@@ -508,7 +509,7 @@ class OpenApiConnector:
             stop = _given(order.stop_price, "stop_price")
             message.orderType = model.STOP_LIMIT
             message.stopPrice = spec.price(stop, "stop_price")
-            message.slippageInPoints = spec.points(_given(order.price, "price") - stop)
+            message.slippageInPoints = _slippage(spec, order.side, _given(order.price, "price"), stop)
         else:
             raise ValueError(f"order type {kind} is not one the Open API connector sends")
         if order.time_in_force is not None:
@@ -537,7 +538,8 @@ class OpenApiConnector:
             # As on a new one: the trigger, and the limit as a distance from it.
             stop = _given(request.stop_price or order.stop_price, "stop_price")
             message.stopPrice = spec.price(stop, "stop_price")
-            message.slippageInPoints = spec.points(_given(request.price or order.price, "price") - stop)
+            limit = _given(request.price or order.price, "price")
+            message.slippageInPoints = _slippage(spec, order.side, limit, stop)
         else:
             if request.price is not None:
                 message.limitPrice = spec.price(request.price)
@@ -800,6 +802,21 @@ def _retrieved(task: asyncio.Task[None]) -> None:
     error = task.exception()
     if error is not None:
         log.warning("Open API request ended without an answer: %s", error)
+
+
+def _slippage(spec: SymbolSpec, side: Side, limit: Decimal, stop: Decimal) -> int:
+    """A stop-limit's limit as cTrader takes it: slippageInPoints beyond the stop, against the trader
+    (above it for a buy, below for a sell). A limit on the other side cannot be said, so it is refused,
+    never moved to the side the venue would read."""
+    beyond = limit - stop if side is Side.BUY else stop - limit
+    if beyond < 0:
+        where = "below" if side is Side.BUY else "above"
+        raise ValueError(
+            f"{spec.name}: a {side} stop-limit's limit price {limit} is {where} its stop price {stop}; the "
+            f"Open API sets the limit as a distance beyond the stop (slippageInPoints), so a {side}'s limit "
+            f"must be {'at or above' if side is Side.BUY else 'at or below'} its stop"
+        )
+    return spec.points(beyond)
 
 
 def _given(value: object, name: str) -> Decimal:
