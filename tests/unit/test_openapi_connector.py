@@ -12,9 +12,10 @@ from typing import Any, cast
 import pytest
 from google.protobuf.message import Message
 
+from fixadapter.connectors.openapi import connector as connector_module
 from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.connector import OpenApiConnector
-from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected
+from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected, RequestTimeout
 from fixadapter.connectors.openapi.link import OpenApiLink
 from fixadapter.errors import AnswerAwaited, SessionError, SessionNotReady
 from fixadapter.metrics import Metrics
@@ -405,3 +406,47 @@ def test_an_order_sent_and_unanswered_is_awaited_while_unlisted_then_unknown_as_
     awaited, later = asyncio.run(scenario())
     assert awaited is not None and "never answered" in str(awaited)
     assert isinstance(later, OrderUnknown) and later.sent
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ErrorResponse("ProtoOASymbolsListReq", "m1", "SERVER_IS_UNDER_MAINTENANCE", answer_payload_type=0),
+        RequestTimeout("ProtoOASymbolsListReq", "m1", 2.0, sent=True, queued_ahead=0),
+    ],
+    ids=["refused", "unanswered"],
+)
+def test_symbols_that_fail_to_load_are_asked_for_again_until_the_account_is_announced_up(
+    monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    """An account authorised whose symbol list was refused or went unanswered is never left not ready
+    with nothing trying: the engine hears why, and the list is asked for again."""
+    monkeypatch.setattr(connector_module, "SYMBOLS_RETRY_SECONDS", (0.0, 0.0))
+    refusals = [failure]
+
+    def answer(message: Message, msg_id: str | None) -> Message | BaseException | None:
+        if isinstance(message, oa.ProtoOASymbolsListReq) and refusals:
+            return refusals.pop()
+        return symbols(message, msg_id)
+
+    async def scenario() -> list[VenueReport]:
+        link = ScriptedLink(answer)
+        connector = OpenApiConnector("desk", settings(), cast(OpenApiLink, link), Metrics(account="desk"))
+        delivered: list[VenueReport] = []
+        await connector.start(delivered.append)
+        assert link.on_state is not None
+        link.on_state(True, None)
+        async with asyncio.timeout(30):  # a bound only a connector that gave up reaches
+            while not any(
+                isinstance(r, ConnectionStatus) and r.state is SessionState.LOGGED_ON for r in delivered
+            ):
+                await asyncio.sleep(0)
+        return delivered
+
+    delivered = asyncio.run(scenario())
+    assert [r.state for r in delivered if isinstance(r, ConnectionStatus)] == [
+        SessionState.LOGGED_OUT,
+        SessionState.LOGGED_ON,
+    ]
+    down = delivered[0]
+    assert isinstance(down, ConnectionStatus) and "symbols not loaded" in (down.text or "")

@@ -103,6 +103,7 @@ NOT_FOUND = frozenset({"ORDER_NOT_FOUND", "OA_ORDER_NOT_FOUND", "ENTITY_NOT_FOUN
 REMEMBERED_REQUESTS = 20_000  # clientMsgIds kept to tie late refusals to their request
 ORDER_LIST_MARGIN = timedelta(minutes=5)  # the venue's clock and ours may differ a little
 SYMBOL_BATCH = 500  # symbol ids per ProtoOASymbolByIdReq
+SYMBOLS_RETRY_SECONDS = (1.0, 30.0)  # the first wait after symbols failed to load, doubling up to the last
 
 
 def record_session(account: str) -> str:
@@ -199,13 +200,20 @@ class OpenApiConnector:
         self._emit(self._status(SessionState.LOGGED_OUT, reason))  # down, or still down for a new reason
 
     async def _announce_up(self) -> None:
-        try:
-            await self._load_symbols()
-        except (OpenApiError, SessionError) as error:
-            log.warning(
-                "Open API account %d: symbols not loaded (%s); the connection is cycled", self._ctid, error
-            )
-            return
+        """Symbols, then LOGGED_ON. Symbols that fail to load (a timeout, a refusal) are asked for again,
+        with a doubling wait, while the account stays authorised: the account is never left not ready
+        with nothing trying (the engine hears why meanwhile)."""
+        wait, longest = SYMBOLS_RETRY_SECONDS
+        while True:
+            try:
+                await self._load_symbols()
+                break
+            except (OpenApiError, SessionError, SessionNotReady) as error:  # a timeout is SessionNotReady
+                why = f"symbols not loaded ({error}); asked again in {wait:g}s"
+                log.warning("Open API account %d: %s", self._ctid, why)
+                self._emit(self._status(SessionState.LOGGED_OUT, why))
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest)
         self._up = True
         self._emit(self._status(SessionState.LOGGED_ON, None))
 
