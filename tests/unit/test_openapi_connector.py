@@ -33,6 +33,7 @@ from fixadapter.model.reconciliation import OrderUnknown
 from fixadapter.model.reports import ConnectionStatus, ExecutionReport, RequestRefused, VenueReport
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
+from fixadapter.protocols.openapi.generated.OpenApiCommonMessages_pb2 import ProtoMessage
 from fixadapter.protocols.openapi.messages import decode, encode
 
 CTID = 20_000_001
@@ -450,3 +451,48 @@ def test_symbols_that_fail_to_load_are_asked_for_again_until_the_account_is_anno
     ]
     down = delivered[0]
     assert isinstance(down, ConnectionStatus) and "symbols not loaded" in (down.text or "")
+
+
+def _with_execution_type(event: oa.ProtoOAExecutionEvent, value: int) -> bytes:
+    """The event as the server would frame it, its executionType (field 3) set to `value` on the wire."""
+    body = event.SerializeToString()
+    known = bytes([0x18, event.executionType])
+    assert body.count(known) == 1
+    payload = body.replace(known, bytes([0x18, value]))
+    return ProtoMessage(
+        payloadType=oa.ProtoOAExecutionEvent().payloadType, payload=payload
+    ).SerializeToString()
+
+
+def test_an_execution_event_with_a_type_our_protos_lack_is_not_guessed_its_order_applied_as_a_status() -> (
+    None
+):
+    """Reference Appendix B: an enum value we do not know reads as the enum's default (here ORDER_ACCEPTED).
+    The event is not taken for what it is not; its order's own state (filled, all of it read) is."""
+
+    async def scenario() -> list[VenueReport]:
+        link = ScriptedLink(symbols)
+        _, delivered = await started(link)
+        filled = model.ProtoOAOrder(
+            orderId=7,
+            tradeData=model.ProtoOATradeData(symbolId=1, volume=1_000_000, tradeSide=model.BUY),
+            orderType=model.MARKET,
+            orderStatus=model.ORDER_STATUS_FILLED,
+            executedVolume=1_000_000,
+            clientOrderId="CL1",
+        )
+        event = oa.ProtoOAExecutionEvent(
+            ctidTraderAccountId=CTID, executionType=model.ORDER_FILLED, order=filled
+        )
+        assert link.on_frame is not None
+        link.on_frame(decode(_with_execution_type(event, 99)))
+        return delivered
+
+    report = asyncio.run(scenario())[-1]
+    assert isinstance(report, ExecutionReport)
+    assert (report.kind, report.status, report.cum_qty, report.cl_ord_id) == (
+        ExecKind.STATUS,
+        OrderStatus.FILLED,
+        Decimal(10000),
+        "CL1",
+    )

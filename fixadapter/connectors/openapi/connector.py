@@ -74,7 +74,7 @@ from fixadapter.model.reports import (
 from fixadapter.model.requests import DEFAULT_ACCOUNT
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
-from fixadapter.protocols.openapi.messages import Decoded, payload_type_of
+from fixadapter.protocols.openapi.messages import Decoded, UnknownKind, payload_type_of
 
 __all__ = ["CAPABILITIES", "CONNECTOR_NAME", "OpenApiConnector"]
 
@@ -668,7 +668,9 @@ class OpenApiConnector:
         answered = self._sent.get(decoded.client_msg_id or "")
         if answered is not None:
             self._answered(answered.cl_ord_id)
-        if isinstance(message, oa.ProtoOAExecutionEvent):
+        if isinstance(message, oa.ProtoOAExecutionEvent) and _untrusted(decoded):
+            self._on_untrusted_execution(message, _untrusted(decoded))
+        elif isinstance(message, oa.ProtoOAExecutionEvent):
             self._on_execution(message, self._sent.get(decoded.client_msg_id or ""))
         elif isinstance(message, oa.ProtoOAOrderErrorEvent):
             self._on_order_error(message, decoded.client_msg_id)
@@ -728,6 +730,25 @@ class OpenApiConnector:
         )
         if report is not None:
             self._emit(report)
+
+    def _on_untrusted_execution(self, event: oa.ProtoOAExecutionEvent, untrusted: list[str]) -> None:
+        """An event with a value our protos lack, or a required field missing (reference, Appendix B):
+        what it says is not guessed. Its order's own state, when all of it was read, is applied as the
+        venue's view of the order (a status report: fills follow from its executed volume); else nothing
+        is applied and the order's status is found by the in-flight watch or the next reconciliation."""
+        self._metrics.openapi_errors.labels("UNTRUSTED_EVENT").inc()
+        where = ", ".join(untrusted)
+        intact = event.HasField("order") and not any(".order" in path for path in untrusted)
+        if not intact:
+            log.warning("Open API execution event not applied: it holds what we cannot read (%s)", where)
+            return
+        log.warning(
+            "Open API execution event with what we cannot read (%s): its order %d applied as a status",
+            where,
+            event.order.orderId,
+        )
+        self._answered(event.order.clientOrderId)
+        self._emit(mapping.status_report(event.order, self._digits(event.order.tradeData.symbolId)))
 
     def _protection(self, position: model.ProtoOAPosition, sent: _Sent | None) -> PositionProtection:
         digits = self._digits(position.tradeData.symbolId)
@@ -810,6 +831,17 @@ def _retrieved(task: asyncio.Task[None]) -> None:
     error = task.exception()
     if error is not None:
         log.warning("Open API request ended without an answer: %s", error)
+
+
+def _untrusted(decoded: Decoded) -> list[str]:
+    """Where a frame holds an enum value our protos lack, or lacks a required field: the value read
+    there is a default, not what the venue said."""
+    enums = [
+        f"{u.path}.{u.field_name or u.field_number}={u.value}"
+        for u in decoded.unknowns
+        if u.kind is UnknownKind.ENUM_VALUE
+    ]
+    return enums + [f"{path} missing" for path in decoded.missing_required]
 
 
 def _slippage(spec: SymbolSpec, side: Side, limit: Decimal, stop: Decimal) -> int:
