@@ -74,6 +74,7 @@ class Capabilities:
     # stop loss; carry a comment.
     stop_limit: bool = False
     order_protection: bool = False
+    market_absolute_protection: bool = False  # with order_protection: a market order's SL/TP as prices
     order_comment: bool = False
     # The times in force a new order may name explicitly. One equal to the venue's default for the order
     # (market: IOC, with expire_time: GTD, else GTC) is always taken: it asks nothing the venue would not do.

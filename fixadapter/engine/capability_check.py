@@ -17,10 +17,9 @@ def order_refusal(request: NewOrder, capabilities: Capabilities) -> str | None:
     name = capabilities.name
     if request.order_type is OrderType.STOP_LIMIT and not capabilities.stop_limit:
         return f"order_type stop_limit: the {name} connector cannot send a stop-limit order; {ELSEWHERE}"
-    if not capabilities.order_protection:
-        for field in (*PROTECTION_FIELDS, "trailing_stop_loss"):
-            if getattr(request, field):
-                return f"{field}: the {name} connector cannot set SL/TP on an order; {ELSEWHERE}"
+    protection = _protection_refusal(request, capabilities)
+    if protection is not None:
+        return protection
     if request.comment is not None and not capabilities.order_comment:
         return f"comment: the {name} connector cannot send a comment with an order; use label, or {ELSEWHERE}"
     asked = request.time_in_force
@@ -31,6 +30,23 @@ def order_refusal(request: NewOrder, capabilities: Capabilities) -> str | None:
                 f"time_in_force {asked}: the {name} connector cannot ask for it (the venue makes this order "
                 f"{default}); leave time_in_force out, or {ELSEWHERE}"
             )
+    return None
+
+
+def _protection_refusal(request: NewOrder, capabilities: Capabilities) -> str | None:
+    name = capabilities.name
+    if not capabilities.order_protection:
+        for field in (*PROTECTION_FIELDS, "trailing_stop_loss"):
+            if getattr(request, field):
+                return f"{field}: the {name} connector cannot set SL/TP on an order; {ELSEWHERE}"
+    elif request.order_type is OrderType.MARKET and not capabilities.market_absolute_protection:
+        for field in ("stop_loss", "take_profit"):
+            if getattr(request, field) is not None:
+                return (
+                    f"{field}: the {name} connector cannot set an absolute {field} on a market order (the "
+                    f"venue takes only distances there); give {field}_distance, or amend the position's "
+                    "protection after the fill"
+                )
     return None
 
 

@@ -465,6 +465,24 @@ def test_a_stop_loss_on_the_wrong_side_is_refused_with_ids_zero_and_the_request_
     run(scenario())
 
 
+def test_an_absolute_stop_loss_or_take_profit_on_a_market_order_is_refused_distances_are_taken(
+    sim: SimProcess,
+):
+    """The proto says absolute stopLoss/takeProfit are not supported for MARKET orders."""
+
+    async def scenario() -> None:
+        client, ctid, _ = await authorised(sim)
+        async with client:
+            for field in ("stopLoss", "takeProfit"):
+                refused = (await client.answer(client.send(new_order(ctid, **{field: 1.0})))).message
+                assert isinstance(refused, messages.ProtoOAOrderErrorEvent), field
+                assert refused.errorCode == "INVALID_REQUEST" and "relativeStopLoss" in refused.description
+            taken = (await client.answer(client.send(new_order(ctid, relativeStopLoss=500)))).message
+            assert isinstance(taken, messages.ProtoOAExecutionEvent)
+
+    run(scenario())
+
+
 def test_volumes_off_whole_units_or_the_symbol_step_are_refused_as_bad_volume(sim: SimProcess):
     async def scenario() -> None:
         client, ctid, _ = await authorised(sim)

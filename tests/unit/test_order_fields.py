@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from fixadapter.connectors.base import Capabilities
 from fixadapter.connectors.fix.connector import CAPABILITIES as FIX
+from fixadapter.connectors.openapi.connector import CAPABILITIES as OPEN_API_CONNECTOR
 from fixadapter.engine.capability_check import close_refusal, order_refusal, protection_refusal
 from fixadapter.engine.identity import differences, order_terms
 from fixadapter.model.enums import OrderType, TimeInForce
@@ -192,6 +193,22 @@ def test_the_fix_connector_declares_none_of_the_open_api_capabilities() -> None:
         "amend_position_protection: the FIX connector cannot set SL/TP on a position"
     )
     assert close_refusal(OPEN_API) is None and protection_refusal(OPEN_API) is None
+
+
+@pytest.mark.parametrize("field", ["stop_loss", "take_profit"])
+def test_the_open_api_refuses_an_absolute_stop_on_a_market_order_and_says_to_give_a_distance(
+    field: str,
+) -> None:
+    """The proto: absolute stopLoss/takeProfit are "not supported for MARKET orders"; distances are."""
+    market = order(order_type="market", price=None, **{field: D("1.0")})
+    refusal = order_refusal(market, OPEN_API_CONNECTOR)
+    assert refusal is not None and refusal.startswith(
+        f"{field}: the Open API connector cannot set an absolute"
+    )
+    assert f"give {field}_distance" in refusal
+    distance = order(order_type="market", price=None, **{f"{field}_distance": D("0.00500")})
+    assert order_refusal(distance, OPEN_API_CONNECTOR) is None
+    assert order_refusal(order(**{field: D("1.0")}), OPEN_API_CONNECTOR) is None  # a limit order's: taken
 
 
 # -- a retry with the same ClOrdID ----------------------------------------------------------------------

@@ -88,6 +88,7 @@ CAPABILITIES = Capabilities(
     message_capture=True,
     stop_limit=True,
     order_protection=True,
+    market_absolute_protection=False,  # the proto: absolute SL/TP "not supported for MARKET orders"
     order_comment=True,
     time_in_force=frozenset(
         {TimeInForce.GOOD_TILL_CANCEL, TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.GOOD_TILL_DATE}

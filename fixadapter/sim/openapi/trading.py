@@ -485,7 +485,14 @@ def _protection(
     request: messages.ProtoOANewOrderReq, side: Side, reference: Decimal
 ) -> tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]:
     """(stopLoss, takeProfit, relativeStopLoss, relativeTakeProfit) of a new order, checked against the
-    price it would execute at."""
+    price it would execute at. A market order's may only be distances (the proto: absolute ones are "not
+    supported for MARKET orders")."""
+    if request.orderType == model.MARKET and (request.HasField("stopLoss") or request.HasField("takeProfit")):
+        raise OrderRefused(
+            "INVALID_REQUEST",
+            "stopLoss and takeProfit are not supported for MARKET orders: use relativeStopLoss and "
+            "relativeTakeProfit",
+        )
     stop_loss = _optional_price(request, "stopLoss")
     take_profit = _optional_price(request, "takeProfit")
     _check_stops(side, reference, stop_loss, take_profit)
