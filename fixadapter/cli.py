@@ -107,6 +107,12 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="drop an Open API client that sent nothing for this long",
     )
     p.add_argument(
+        "--openapi-list-chunk",
+        type=int,
+        default=1000,
+        help="orders in one Open API order list answer; a window with more is truncated (hasMore)",
+    )
+    p.add_argument(
         "--openapi-heartbeat-seconds",
         type=float,
         default=10.0,
@@ -504,6 +510,7 @@ def _simulate(args: argparse.Namespace) -> int:
         openapi_client_secret=SecretStr(openapi_secret),
         openapi_idle_seconds=args.openapi_idle_seconds,
         openapi_heartbeat_seconds=args.openapi_heartbeat_seconds,
+        openapi_list_chunk=args.openapi_list_chunk,
         balance=args.balance,
         leverage=args.leverage,
         **(

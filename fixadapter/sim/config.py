@@ -129,6 +129,8 @@ class SimConfig(BaseModel):
     openapi_idle_seconds: Annotated[float, Field(gt=0)] = 30.0  # a silent client is dropped after this
     openapi_heartbeat_seconds: Annotated[float, Field(gt=0)] = 10.0  # sent when the server was silent
     openapi_max_frame: Annotated[int, Field(ge=1024)] = 1024 * 1024  # a client's frame above it: dropped
+    # Orders in one ProtoOAOrderListRes; a window with more is truncated to the oldest, hasMore set.
+    openapi_list_chunk: Annotated[int, Field(ge=1)] = 1000
     openapi_broker_name: str = "fixadapter simulator"
     balance: Annotated[Decimal, Field(gt=0)] = Decimal("100000.00")  # each account's, in USD
     leverage: Annotated[int, Field(ge=1)] = 100  # 1:leverage

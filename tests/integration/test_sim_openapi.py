@@ -272,6 +272,26 @@ def test_a_market_order_is_accepted_then_filled_with_its_deal_and_position_on_ev
     run(scenario())
 
 
+def test_an_order_list_longer_than_the_servers_chunk_is_cut_short_and_says_so(tmp_path: Path):
+    """hasMore: "true if truncated" (reference, ProtoOAOrderListRes): a client must not read a cut list
+    as the whole."""
+    small = SimProcess(log_path=tmp_path / "sim.log", extra_args=("--openapi-list-chunk", "2")).start()
+
+    async def scenario() -> tuple[int, bool]:
+        client, ctid, _ = await authorised(small)
+        async with client:
+            for _ in range(3):
+                placed = await client.answer(client.send(new_order(ctid)))
+                assert isinstance(placed.message, messages.ProtoOAExecutionEvent)
+            listed = await client.request(messages.ProtoOAOrderListReq(ctidTraderAccountId=ctid))
+            return len(listed.order), listed.hasMore
+
+    try:
+        assert asyncio.run(scenario()) == (2, True)
+    finally:
+        small.stop()
+
+
 def test_an_order_placed_over_fix_is_in_open_api_reconcile_with_the_same_ids_and_the_reverse(
     sim: SimProcess, make_config: ConfigFactory
 ):

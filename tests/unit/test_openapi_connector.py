@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.connector import OpenApiConnector
 from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, NotConnected, RequestTimeout
 from fixadapter.connectors.openapi.link import OpenApiLink
-from fixadapter.errors import AnswerAwaited, SessionError, SessionNotReady
+from fixadapter.errors import AnswerAwaited, SessionError, SessionNotReady, VenueRefused
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import (
     ExecKind,
@@ -29,7 +30,7 @@ from fixadapter.model.enums import (
     VenueRequest,
 )
 from fixadapter.model.orders import Order, OrderRequest
-from fixadapter.model.reconciliation import OrderUnknown
+from fixadapter.model.reconciliation import OrderStatusReport, OrderUnknown
 from fixadapter.model.reports import ConnectionStatus, ExecutionReport, RequestRefused, VenueReport
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.generated import OpenApiModelMessages_pb2 as model
@@ -496,3 +497,60 @@ def test_an_execution_event_with_a_type_our_protos_lack_is_not_guessed_its_order
         Decimal(10000),
         "CL1",
     )
+
+
+def _listing(*answers: oa.ProtoOAOrderListRes) -> tuple[Answer, list[oa.ProtoOAOrderListReq]]:
+    """A link whose order lists are `answers`, one per request, in turn; the requests kept."""
+    asked: list[oa.ProtoOAOrderListReq] = []
+    left = list(answers)
+
+    def answer(message: Message, msg_id: str | None) -> Message | None:
+        if isinstance(message, oa.ProtoOAOrderListReq):
+            asked.append(message)
+            return left.pop(0)
+        return symbols(message, msg_id)
+
+    return answer, asked
+
+
+def _listed(*orders: model.ProtoOAOrder, more: bool) -> oa.ProtoOAOrderListRes:
+    return oa.ProtoOAOrderListRes(ctidTraderAccountId=CTID, order=list(orders), hasMore=more)
+
+
+def _venue_order(cl_ord_id: str) -> model.ProtoOAOrder:
+    trade = model.ProtoOATradeData(symbolId=1, volume=1_000_000, tradeSide=model.BUY)
+    return model.ProtoOAOrder(
+        orderId=9,
+        tradeData=trade,
+        orderType=model.MARKET,
+        orderStatus=model.ORDER_STATUS_FILLED,
+        executedVolume=1_000_000,
+        clientOrderId=cl_ord_id,
+    )
+
+
+def test_an_order_list_cut_short_that_does_not_name_the_order_is_asked_again_around_its_creation() -> None:
+    answer, asked = _listing(
+        _listed(_venue_order("OTHER"), more=True), _listed(_venue_order("CL1"), more=False)
+    )
+
+    async def scenario() -> Any:
+        connector, _ = await started(ScriptedLink(answer))
+        return await connector.order_status(order(created_at=datetime.now(UTC) - timedelta(hours=1)))
+
+    status = asyncio.run(scenario())
+    assert isinstance(status, OrderStatusReport) and status.report.status is OrderStatus.FILLED
+    assert len(asked) == 2 and asked[1].toTimestamp < asked[0].toTimestamp
+
+
+def test_an_order_list_cut_short_never_makes_an_order_unknown() -> None:
+    """Unknown could have it sent a second time: a list that is cut short proves nothing, so the venue is
+    said not to be able to tell (the watch asks again, and flags the order unknown if that lasts)."""
+    answer, _ = _listing(_listed(more=True), _listed(more=True))
+
+    async def scenario() -> None:
+        connector, _ = await started(ScriptedLink(answer))
+        await connector.order_status(order())
+
+    with pytest.raises(VenueRefused, match="cut short"):
+        asyncio.run(scenario())

@@ -325,15 +325,7 @@ class OpenApiConnector:
             answer = expect(answer, oa.ProtoOAOrderDetailsRes)
             return OrderStatusReport(mapping.status_report(answer.order, self._digits(order.symbol_id)))
         since = order.created_at - ORDER_LIST_MARGIN
-        answer = await self._ask(
-            oa.ProtoOAOrderListReq(
-                ctidTraderAccountId=self._ctid,
-                fromTimestamp=mapping.timestamp_ms(since),
-                toTimestamp=mapping.timestamp_ms(datetime.now(UTC) + ORDER_LIST_MARGIN),
-            )
-        )
-        answer = expect(answer, oa.ProtoOAOrderListRes)
-        found = [o for o in answer.order if o.clientOrderId == order.cl_ord_id]
+        found = await self._listed(order, since)
         written = self._unanswered.get(order.cl_ord_id)
         if not found and written is not None and self._clock() - written < self._patience:
             raise self._awaited(order.cl_ord_id, since)
@@ -348,6 +340,32 @@ class OpenApiConnector:
             )
         latest = max(found, key=lambda o: o.utcLastUpdateTimestamp)
         return OrderStatusReport(mapping.status_report(latest, self._digits(order.symbol_id)))
+
+    async def _listed(self, order: Order, since: datetime) -> list[model.ProtoOAOrder]:
+        """The venue's orders named by our clientOrderId, from its order list since `since`. A list cut
+        short (hasMore) that does not name it proves nothing: the minutes around the order's creation are
+        asked for alone, to find it; not found there either, the venue cannot say (VenueRefused), never
+        "unknown" (which could have the order sent a second time)."""
+        windows = (
+            (since, datetime.now(UTC) + ORDER_LIST_MARGIN),
+            (since, order.created_at + ORDER_LIST_MARGIN),
+        )
+        for number, (start, end) in enumerate(windows):
+            answer = await self._ask(
+                oa.ProtoOAOrderListReq(
+                    ctidTraderAccountId=self._ctid,
+                    fromTimestamp=mapping.timestamp_ms(start),
+                    toTimestamp=mapping.timestamp_ms(end),
+                )
+            )
+            answer = expect(answer, oa.ProtoOAOrderListRes)
+            found = [o for o in answer.order if o.clientOrderId == order.cl_ord_id]
+            if found or (number == 0 and not answer.hasMore):
+                return found
+        raise VenueRefused(
+            f"{order.cl_ord_id}: the venue's order list is cut short (hasMore) and does not name it, nor "
+            "does the list of the minutes around its creation: its status cannot be told from the list"
+        )
 
     @property
     def _patience(self) -> float:

@@ -221,12 +221,15 @@ class RequestHandlers:
         request = message_of(decoded, messages.ProtoOAOrderListReq)
         start, end = _window(request)
         venue = self.server.desk(request.ctidTraderAccountId).venue
-        answer = messages.ProtoOAOrderListRes(ctidTraderAccountId=request.ctidTraderAccountId, hasMore=False)
-        answer.order.extend(
-            convert.order(order)
-            for order in venue.all_orders()
-            if start <= convert.millis(order.transact_time) <= end
+        listed = sorted(
+            (order for order in venue.all_orders() if start <= convert.millis(order.transact_time) <= end),
+            key=lambda order: order.transact_time,
         )
+        chunk = self.server.config.openapi_list_chunk
+        answer = messages.ProtoOAOrderListRes(
+            ctidTraderAccountId=request.ctidTraderAccountId, hasMore=len(listed) > chunk
+        )
+        answer.order.extend(convert.order(order) for order in listed[:chunk])
         self.reply(connection, decoded, answer)
 
     def _order_details(self, connection: Connection, decoded: Decoded) -> None:
