@@ -4,13 +4,20 @@ wrong key says.
 It specifies: a saved pair loads back equal from a new store on the same file; the file holds no token
 byte in clear and is 0600; grants of one file are kept apart; a write cut before the rename leaves the
 previous content whole (and no temp file); a missing, malformed or wrong key is an error naming
-FIXADAPTER_OPENAPI_TOKEN_KEY and how to make a key, showing neither the key nor a token.
+FIXADAPTER_OPENAPI_TOKEN_KEY and how to make a key, showing neither the key nor a token. A rotation runs
+every store call off the event loop, in order (lock, mark, refresh, store, unlock), and a rotation cancelled
+while waiting for the lock still frees it once taken; a late refresh answer replaces the pair it spent,
+never a newer login's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import threading
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +33,8 @@ from fixadapter.connectors.openapi.tokens import (
     TokenKeyError,
     TokenPair,
     grant_key,
+    rotate,
+    store_late_answer,
 )
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -135,3 +144,87 @@ def test_pair_repr_shows_no_token() -> None:
 
     assert "access-token-AAAA" not in text
     assert "refresh-token-RRRR" not in text
+
+
+class ThreadRecordingStore:
+    """A store in memory that records each call with whether it ran on the event loop's thread; its lock
+    is taken only once `unlock` is set."""
+
+    def __init__(self, pair: TokenPair) -> None:
+        self.pairs = {KEY: pair}
+        self.calls: list[tuple[str, bool]] = []
+        self.loop_thread = threading.get_ident()
+        self.unlock = threading.Event()
+        self.unlock.set()
+
+    def _record(self, call: str) -> None:
+        self.calls.append((call, threading.get_ident() == self.loop_thread))
+
+    def load(self, key: str) -> TokenPair | None:
+        self._record("load")
+        return self.pairs.get(key)
+
+    def save(self, key: str, pair: TokenPair) -> None:
+        self._record("save marked" if pair.refresh_started_at else "save")
+        self.pairs[key] = pair
+
+    def acquire_refresh(self, key: str, wait: float) -> Callable[[], None]:
+        assert self.unlock.wait(wait)
+        self._record("lock")
+        return lambda: self._record("unlock")
+
+
+def test_rotate_runs_every_store_call_off_the_event_loop_and_in_order() -> None:
+    store = ThreadRecordingStore(make_pair())
+
+    async def obtain(refresh_token: SecretStr) -> TokenPair:
+        store.calls.append(("obtain", True))
+        return make_pair("access-new", "refresh-new")
+
+    assert asyncio.run(rotate(store, KEY, obtain)) == make_pair("access-new", "refresh-new")
+    assert store.calls == [
+        ("lock", False),
+        ("load", False),
+        ("save marked", False),
+        ("obtain", True),
+        ("save", False),
+        ("unlock", False),
+    ]
+
+
+def test_a_rotate_cancelled_while_waiting_for_the_lock_frees_it_once_taken() -> None:
+    store = ThreadRecordingStore(make_pair())
+    store.unlock.clear()
+
+    async def obtain(refresh_token: SecretStr) -> TokenPair:
+        raise AssertionError("a cancelled rotation refreshed")
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(rotate(store, KEY, obtain, lock_wait=5.0))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        store.unlock.set()
+        for _ in range(500):
+            if ("unlock", False) in store.calls:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert store.calls == [("lock", False), ("unlock", False)]
+
+
+def test_a_late_refresh_answer_replaces_the_pair_it_spent_but_not_a_newer_login() -> None:
+    spent = make_pair("access-old", "refresh-old")
+    late = make_pair("access-late", "refresh-late")
+    store = ThreadRecordingStore(replace(spent, refresh_started_at=T0))
+
+    assert asyncio.run(store_late_answer(store, KEY, spent.refresh_token, late)) == late
+    assert store.pairs[KEY] == late
+
+    login = make_pair("access-login", "refresh-login")
+    store.pairs[KEY] = login
+    assert asyncio.run(store_late_answer(store, KEY, spent.refresh_token, late)) == login
+    assert store.pairs[KEY] == login
+    assert all(not on_loop for _, on_loop in store.calls)

@@ -39,6 +39,7 @@ __all__ = [
     "TokenStore",
     "grant_key",
     "rotate",
+    "store_late_answer",
 ]
 
 TOKEN_KEY_ENV = "FIXADAPTER_OPENAPI_TOKEN_KEY"  # noqa: S105 - the variable's name, not a key
@@ -237,18 +238,59 @@ async def rotate(
     The old pair is first marked `refresh_started_at`: if the process dies after the server rotated but
     before the new pair was stored, the next load says so (the old refresh token is then spent, and only
     a new login helps), instead of failing later with a bare "invalid token".
+
+    The store's calls (file I/O with fsync, Redis round trips) run in a thread: a slow store must not
+    freeze the event loop, which carries every session of the adapter.
     """
-    release = await asyncio.to_thread(store.acquire_refresh, key, lock_wait)
+    release = await _acquire(store, key, lock_wait)
     try:
         return await _rotate_locked(store, key, obtain, seen)
     finally:
-        release()
+        await asyncio.to_thread(release)
+
+
+async def store_late_answer(
+    store: TokenStore, key: str, spent: SecretStr, fresh: TokenPair, lock_wait: float = REFRESH_LOCK_SECONDS
+) -> TokenPair:
+    """Store `fresh`, the answer to a refresh of `spent` that came after its request timed out, and return
+    the pair now stored.
+
+    The server rotated the pair when it answered, so `spent` is dead and `fresh` holds the only live refresh
+    token: it is stored, under the refresh lock as `rotate` does, unless the stored pair is no longer the
+    spent one (a new login meanwhile: that newer pair is kept and returned)."""
+    release = await _acquire(store, key, lock_wait)
+    try:
+        current = await asyncio.to_thread(store.load, key)
+        if current is not None and current.refresh_token != spent:
+            log.warning("a late refresh answer for %s came after a newer pair was stored: keeping that", key)
+            return current
+        await asyncio.to_thread(store.save, key, fresh)
+        log.info("stored the late refresh answer for %s (access token expires %s)", key, fresh.expires_at)
+        return fresh
+    finally:
+        await asyncio.to_thread(release)
+
+
+async def _acquire(store: TokenStore, key: str, wait: float) -> Callable[[], None]:
+    """The store's refresh lock, taken in a thread; a caller cancelled meanwhile still has it released
+    once taken (else the lock, held by a thread nobody waits for, would block every later refresh)."""
+    taking = asyncio.ensure_future(asyncio.to_thread(store.acquire_refresh, key, wait))
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        taking.add_done_callback(_release_when_taken)
+        raise
+
+
+def _release_when_taken(taking: asyncio.Future[Callable[[], None]]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        asyncio.get_running_loop().run_in_executor(None, taking.result())
 
 
 async def _rotate_locked(
     store: TokenStore, key: str, obtain: Callable[[SecretStr], Awaitable[TokenPair]], seen: TokenPair | None
 ) -> TokenPair:
-    current = store.load(key)
+    current = await asyncio.to_thread(store.load, key)
     if current is None:
         raise TokenFileError(f"no Open API token stored for {key}: run `fixadapter openapi login` first")
     if (
@@ -265,8 +307,8 @@ async def _rotate_locked(
             key,
             current.refresh_started_at,
         )
-    store.save(key, replace(current, refresh_started_at=datetime.now(UTC)))
+    await asyncio.to_thread(store.save, key, replace(current, refresh_started_at=datetime.now(UTC)))
     fresh = await obtain(current.refresh_token)
-    store.save(key, fresh)
+    await asyncio.to_thread(store.save, key, fresh)
     log.info("stored the rotated token pair for %s (access token expires %s)", key, fresh.expires_at)
     return fresh
