@@ -283,14 +283,15 @@ def test_an_order_sent_before_a_cut_and_executed_late_is_found_after_the_reconne
     sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The connection is cut while the venue still holds the order unexecuted. Reconciliation after the
-    reconnect does not find it yet: it leaves it to the in-flight watch (trading resumes) instead of
-    sending it again; the venue executes it late (its answer lost with the old connection), and the watch
-    finds it filled."""
+    reconnect does not find it yet: within `lost_order_settle_seconds` of the loss it leaves it to the
+    in-flight watch (trading resumes) instead of sending it again; the venue executes it late (its answer
+    lost with the old connection), and the watch finds it filled."""
     grant(sim, tmp_path / "tokens.fernet")
     resent = "was stored but never reached the venue"
+    settings = config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2}, lost_order_settle_seconds=3600)
 
     async def scenario() -> tuple[OrderStatus, int]:
-        async with Adapter(config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2})) as adapter:
+        async with Adapter(settings) as adapter:
             await adapter.wait_ready(WAIT)
             await asyncio.to_thread(sim.control, "/openapi/hold", {"payload_type": "PROTO_OA_NEW_ORDER_REQ"})
             order = await adapter.submit(
@@ -309,6 +310,34 @@ def test_an_order_sent_before_a_cut_and_executed_late_is_found_after_the_reconne
     with caplog.at_level(logging.INFO):
         final, at_venue = asyncio.run(scenario())
     assert resent not in caplog.text, "the order was sent a second time"
+    assert final is OrderStatus.FILLED
+    assert at_venue == 1
+
+
+def test_an_order_lost_with_its_connection_and_still_unlisted_after_the_settle_time_is_sent_again_once(
+    sim: SimProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written, then the connection cut before the venue took it: once the venue still does not list it
+    `lost_order_settle_seconds` after the loss, it never arrived, and a young order is sent again."""
+    grant(sim, tmp_path / "tokens.fernet")
+    settings = config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2}, lost_order_settle_seconds=1)
+
+    async def scenario() -> tuple[OrderStatus, int]:
+        async with Adapter(settings) as adapter:
+            await adapter.wait_ready(WAIT)
+            muted = {"payload_type": "PROTO_OA_NEW_ORDER_REQ", "count": 1}  # lost as the cut would lose it
+            await asyncio.to_thread(sim.control, "/openapi/mute", muted)
+            order = await adapter.submit(
+                NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000)
+            )
+            await asyncio.to_thread(sim.control, "/openapi/cut", {})
+            final = await until_final(adapter, order.cl_ord_id)
+        state = await asyncio.to_thread(sim.control, "/state")
+        return final, sum(o["cl_ord_id"] == order.cl_ord_id for o in state["orders"])
+
+    with caplog.at_level(logging.INFO):
+        final, at_venue = asyncio.run(scenario())
+    assert "was stored but never reached the venue" in caplog.text
     assert final is OrderStatus.FILLED
     assert at_venue == 1
 

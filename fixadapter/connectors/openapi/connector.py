@@ -149,8 +149,9 @@ class OpenApiConnector:
         self._position_symbols: dict[str, int] = {}  # position id -> symbol id, from what the venue said
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: set[str] = set()  # ClOrdIDs whose new order waits in the writer's queue
-        # ClOrdIDs whose new order reached the connection and has had no answer: when it was written.
-        self._unanswered: OrderedDict[str, float] = OrderedDict()
+        # ClOrdIDs whose new order reached the connection and has had no answer: when it was written, and
+        # when that connection was lost (None: it was not).
+        self._unanswered: OrderedDict[str, _Unanswered] = OrderedDict()
         self._awaiting_said: set[str] = set()
         self._sends = itertools.count(1)
         self._up = False
@@ -307,8 +308,9 @@ class OpenApiConnector:
         and "unknown" would have it rejected, or sent a second time while the first is about to go.
         RequestStillQueued says so; the watch asks again later. Nor for an order whose request was sent
         and never answered: a slow venue may execute it after the list was made, so one it does not list
-        is AnswerAwaited for twice the request timeout, then unknown as sent (rejected, never sent
-        again)."""
+        is AnswerAwaited: on a connection still up, for twice the request timeout, then unknown as sent
+        (rejected, never sent again: a venue swallowed it); on a connection lost after the send, for
+        `lost_order_settle_seconds` after the loss, then unknown (it never arrived: sent again if young)."""
         if order.cl_ord_id in self._queued:
             raise RequestStillQueued(
                 f"{order.cl_ord_id}: its request is still queued here for the rate limit"
@@ -326,17 +328,16 @@ class OpenApiConnector:
             return OrderStatusReport(mapping.status_report(answer.order, self._digits(order.symbol_id)))
         since = order.created_at - ORDER_LIST_MARGIN
         found = await self._listed(order, since)
-        written = self._unanswered.get(order.cl_ord_id)
-        if not found and written is not None and self._clock() - written < self._patience:
-            raise self._awaited(order.cl_ord_id, since)
-        self._unanswered.pop(order.cl_ord_id, None)
-        self._awaiting_said.discard(order.cl_ord_id)
+        unanswered = self._unanswered.get(order.cl_ord_id)
+        if not found and unanswered is not None and self._clock() < self._awaited_until(unanswered):
+            raise self._awaited(order.cl_ord_id, since, unanswered)
+        self._answered(order.cl_ord_id)
         if not found:
             return OrderUnknown(
                 order.cl_ord_id,
                 f"ORDER_NOT_FOUND: no order with clientOrderId {order.cl_ord_id} among the account's orders "
                 f"since {since.isoformat(timespec='seconds')}",
-                sent=written is not None,
+                sent=unanswered is not None and unanswered.lost_at is None,
             )
         latest = max(found, key=lambda o: o.utcLastUpdateTimestamp)
         return OrderStatusReport(mapping.status_report(latest, self._digits(order.symbol_id)))
@@ -367,13 +368,15 @@ class OpenApiConnector:
             "does the list of the minutes around its creation: its status cannot be told from the list"
         )
 
-    @property
-    def _patience(self) -> float:
-        """How long a sent, unanswered order the venue does not list is waited for: twice the time its
-        answer was waited for (a venue slower than that is not believed to execute it still)."""
-        return 2 * self._settings.request_timeout_seconds
+    def _awaited_until(self, unanswered: _Unanswered) -> float:
+        """Until when a sent, unanswered order the venue does not list is waited for: twice its answer's
+        timeout on a connection still up (a venue slower than that is not believed to execute it still),
+        or the settle time after the connection that carried it was lost."""
+        if unanswered.lost_at is not None:
+            return unanswered.lost_at + self._settings.lost_order_settle_seconds
+        return unanswered.written_at + 2 * self._settings.request_timeout_seconds
 
-    def _awaited(self, cl_ord_id: str, since: datetime) -> AnswerAwaited:
+    def _awaited(self, cl_ord_id: str, since: datetime, unanswered: _Unanswered) -> AnswerAwaited:
         text = (
             f"{cl_ord_id}: its new order was sent and never answered, and the venue lists no order with "
             f"that clientOrderId since {since.isoformat(timespec='seconds')}: it may still be executed, so "
@@ -381,12 +384,13 @@ class OpenApiConnector:
         )
         if cl_ord_id not in self._awaiting_said:  # said once per order
             self._awaiting_said.add(cl_ord_id)
-            log.warning(
-                "Open API: %s; asked again, and rejected (not sent again) if still unlisted %gs after it "
-                "was sent",
-                text,
-                self._patience,
+            then = (
+                "rejected (not sent again) if still unlisted"
+                if unanswered.lost_at is None
+                else "taken as never received (sent again if young enough) if still unlisted"
             )
+            wait = self._awaited_until(unanswered) - self._clock()
+            log.warning("Open API: %s; asked again, and %s in %.0fs", text, then, wait)
         return AnswerAwaited(text)
 
     async def cancel_unknown(self, request: OrderRequest) -> ExecutionReport:
@@ -640,12 +644,7 @@ class OpenApiConnector:
             except ConnectionLost as error:
                 if not error.sent:
                     raise _NotSent(f"Open API {name} for {sent.request_id} not sent: {error}") from None
-                log.warning(
-                    "Open API %s for %s: the connection was lost after it was sent; its fate is found by "
-                    "reconciliation, never by sending it again",
-                    name,
-                    sent.request_id,
-                )
+                self._lost_after_send(name, sent)
                 return
             except RequestTimeout as error:
                 if not error.sent:
@@ -655,8 +654,19 @@ class OpenApiConnector:
             self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
             return
 
+    def _lost_after_send(self, name: str, sent: _Sent) -> None:
+        unanswered = self._unanswered.get(sent.cl_ord_id)
+        if unanswered is not None:
+            unanswered.lost_at = self._clock()
+        log.warning(
+            "Open API %s for %s: the connection was lost after it was sent; its fate is found by "
+            "reconciliation, never by sending it again while the venue may still have it",
+            name,
+            sent.request_id,
+        )
+
     def _await_answer(self, cl_ord_id: str) -> None:
-        self._unanswered[cl_ord_id] = self._clock()
+        self._unanswered[cl_ord_id] = _Unanswered(self._clock())
         self._unanswered.move_to_end(cl_ord_id)
         while len(self._unanswered) > REMEMBERED_REQUESTS:
             self._awaiting_said.discard(self._unanswered.popitem(last=False)[0])
@@ -850,6 +860,12 @@ def _retrieved(task: asyncio.Task[None]) -> None:
     error = task.exception()
     if error is not None:
         log.warning("Open API request ended without an answer: %s", error)
+
+
+@dataclass
+class _Unanswered:
+    written_at: float  # the connector's clock
+    lost_at: float | None = None  # its connection lost after it was written
 
 
 def _untrusted(decoded: Decoded) -> list[str]:
