@@ -407,7 +407,7 @@ def _openapi_login(args: argparse.Namespace) -> int:
             open_browser=webbrowser.open if args.open_browser and not args.paste else None,
         )
     )
-    print(login_summary(app, result))
+    print(login_summary(app, result, listing=not args.no_list))
     if args.no_list:
         return 0
     return _print_accounts(args, app.client_id, app.client_secret, result.pair.access_token)

@@ -346,6 +346,19 @@ def password_env(account: str) -> str:
     return f"{ENV_PREFIX}ACCOUNTS__{account.upper()}__FIX__PASSWORD"
 
 
+class OpenApiApplication(_Section):
+    """The Open API application every `openapi` account uses unless it names its own: what `fixadapter
+    openapi login` reads too (FIXADAPTER_OPENAPI__CLIENT_ID, __CLIENT_SECRET, __TOKEN_FILE), so the
+    secret is set once for the login and every account."""
+
+    client_id: str | None = Field(None, description="the application's, from openapi.ctrader.com/apps")
+    client_secret: SecretStr | None = Field(None, description="from FIXADAPTER_OPENAPI__CLIENT_SECRET only")
+    token_file: Path | None = Field(None, description="the encrypted token file of `openapi login`")
+
+
+SHARED_OPENAPI_KEYS = ("client_id", "client_secret", "token_file")
+
+
 class AccountEntry(_Section):
     """One account the daemon trades: its name (in events, HTTP answers, metrics and the store's rows),
     how it is reached, and optionally limits and market data of its own."""
@@ -377,6 +390,9 @@ class AccountEntry(_Section):
 
 class AdapterConfig(_Section):
     accounts: Annotated[tuple[AccountEntry, ...], Field(min_length=1)]
+    openapi: OpenApiApplication = Field(
+        OpenApiApplication(), description="the Open API application's settings every openapi account shares"
+    )
     store: StoreConfig = StoreConfig()
     orders: OrdersConfig = OrdersConfig()
     market_data: MarketDataConfig = MarketDataConfig()
@@ -401,6 +417,25 @@ class AdapterConfig(_Section):
             data = {k: v for k, v in data.items() if k != "account"}
             data["accounts"] = [{"name": DEFAULT_ACCOUNT, "fix": fix}]
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_application(cls, data: Any) -> Any:
+        """Each `openapi` account takes the application's client id, secret and token file from the
+        top-level `openapi` section where it gives none of its own."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("openapi"), Mapping):
+            return data
+        shared = {k: v for k, v in data["openapi"].items() if k in SHARED_OPENAPI_KEYS and v is not None}
+        accounts = data.get("accounts")
+        if not shared or not isinstance(accounts, list | tuple):
+            return data
+        filled = []
+        for entry in accounts:
+            section = entry.get("openapi") if isinstance(entry, Mapping) else None
+            filled.append(
+                {**entry, "openapi": {**shared, **section}} if isinstance(section, Mapping) else entry
+            )
+        return {**data, "accounts": filled}
 
     @model_validator(mode="after")
     def _distinct_accounts(self) -> Self:
@@ -564,6 +599,13 @@ def _describe(
                 f"  {where} is not set: set the environment variable {_variable_for(path)} (never the file)"
             )
             continue
+        if loc and loc[-1] == "client_secret" and item["type"] == "missing":
+            lines.append(
+                f"  {where} is not set: set the environment variable FIXADAPTER_OPENAPI__CLIENT_SECRET (the "
+                f"application's, for every Open API account) or {_variable_for(path)} (this account's), "
+                "never the file"
+            )
+            continue
         message = str(item["msg"])
         variable = sources.get(tuple(part.lower() for part in path))
         lines.append(
@@ -709,6 +751,18 @@ def _warn_password_in_file(path: Path, data: Mapping[str, Any]) -> None:
         if isinstance(fix, Mapping) and fix.get("password") not in (None, ""):
             name = str(entry.get("name"))
             found.append((f"the password of account {name}", password_env(name)))
+        openapi = entry.get("openapi") if isinstance(entry, Mapping) else None
+        if isinstance(openapi, Mapping) and openapi.get("client_secret") not in (None, ""):
+            name = str(entry.get("name"))
+            found.append(
+                (
+                    f"the Open API client secret of account {name}",
+                    f"{ENV_PREFIX}ACCOUNTS__{name.upper()}__OPENAPI__CLIENT_SECRET",
+                )
+            )
+    shared = data.get("openapi")
+    if isinstance(shared, Mapping) and shared.get("client_secret") not in (None, ""):
+        found.append(("the Open API client secret", f"{ENV_PREFIX}OPENAPI__CLIENT_SECRET"))
     for where, variable in found:
         log.warning(
             "config file %s holds %s in clear, for anyone who can read the file or a copy of it; remove "

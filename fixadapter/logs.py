@@ -64,6 +64,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     handler._fixadapter = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    if root.level > logging.DEBUG:  # alembic's "Context impl" lines at every start; upgrades say their own
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     install_mask_on_all_handlers()
 
 

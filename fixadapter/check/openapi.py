@@ -103,7 +103,7 @@ class _Steps:
         try:
             await self._authorised_steps()
         finally:
-            await self.transport.close("fixadapter check is done")
+            await self.transport.close("fixadapter check is done", expected=True)
 
     async def _authorised_steps(self) -> None:
         if not await self._application_auth():

@@ -124,7 +124,8 @@ async def metrics_text(http: aiohttp.ClientSession) -> str:
 
 
 def assert_compliance_has_both(tmp_path: Path) -> None:
-    """The FIX sessions of alice and the Open API frames of bob in the one hash-chained record."""
+    """The FIX sessions of alice and the Open API frames of bob in the one hash-chained record, every frame
+    of bob's under its session (its logout at the stop too: never a chain of its own)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"sqlite:///{tmp_path / 'desk-fix.db'}")
@@ -134,3 +135,4 @@ def assert_compliance_has_both(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert {"alice:TRADE", "bob:OPENAPI"} <= sessions
+    assert "OPENAPI" not in sessions

@@ -462,3 +462,74 @@ def test_a_password_in_the_file_is_warned_about_naming_the_accounts_own_variable
 
     assert "FIXADAPTER_ACCOUNTS__HEDGE__FIX__PASSWORD" in caplog.text
     assert "in-the-file" not in caplog.text
+
+
+# -- the Open API application's settings, shared by its accounts ---------------------------------------
+
+LOGIN_SECRET = {"FIXADAPTER_OPENAPI__CLIENT_SECRET": "app-s3cret"}  # what `openapi login` reads
+
+
+def openapi_accounts(*names: str, **own: Any) -> dict[str, Any]:
+    return {
+        "accounts": [
+            {"name": name, "openapi": {"ctid_trader_account_id": 20000001 + n, "client_id": "app", **own}}
+            for n, name in enumerate(names)
+        ]
+    }
+
+
+def test_the_login_tools_client_secret_variable_is_the_secret_of_every_open_api_account() -> None:
+    """One variable for the login and the daemon: exported for `openapi login`, it must not break a
+    config (it named a section the config did not have)."""
+    config = build_config(openapi_accounts("main", "hedge"), LOGIN_SECRET)
+    assert [a.openapi.client_secret.get_secret_value() for a in config.accounts if a.openapi] == [
+        "app-s3cret",
+        "app-s3cret",
+    ]
+    fix_only = build_config({"account": account()}, {**ENVIRON, **LOGIN_SECRET})
+    assert fix_only.accounts[0].fix is not None
+
+
+def test_an_accounts_own_open_api_settings_win_over_the_applications() -> None:
+    own = {"FIXADAPTER_ACCOUNTS__MAIN__OPENAPI__CLIENT_SECRET": "own-s3cret", **LOGIN_SECRET}
+    data = {
+        **openapi_accounts("main"),
+        "openapi": {"client_id": "shared-app", "token_file": "var/shared.fernet"},
+    }
+    data["accounts"][0]["openapi"].pop("client_id")
+    (entry,) = build_config(data, own).accounts
+    assert entry.openapi is not None
+    assert entry.openapi.client_secret.get_secret_value() == "own-s3cret"
+    assert (entry.openapi.client_id, str(entry.openapi.token_file)) == ("shared-app", "var/shared.fernet")
+
+
+def test_a_missing_open_api_secret_names_both_variables_that_can_set_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        build_config(openapi_accounts("main"), {})
+    text = str(refused.value)
+    assert "FIXADAPTER_OPENAPI__CLIENT_SECRET" in text
+    assert "FIXADAPTER_ACCOUNTS__MAIN__OPENAPI__CLIENT_SECRET" in text
+
+
+@pytest.mark.parametrize(
+    ("where", "variable"),
+    [
+        ("application", "FIXADAPTER_OPENAPI__CLIENT_SECRET"),
+        ("account", "FIXADAPTER_ACCOUNTS__MAIN__OPENAPI__CLIENT_SECRET"),
+    ],
+)
+def test_an_open_api_client_secret_in_the_file_is_warned_about_naming_its_variable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str, variable: str
+) -> None:
+    path = tmp_path / "openapi.yaml"
+    data = openapi_accounts("main")
+    secret = "in-the-file"  # noqa: S105 - what the test looks for
+    if where == "application":
+        data["openapi"] = {"client_secret": secret}
+    else:
+        data["accounts"][0]["openapi"]["client_secret"] = secret
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    load_config(path, {})
+
+    assert variable in caplog.text
+    assert secret not in caplog.text

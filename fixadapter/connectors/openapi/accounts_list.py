@@ -68,7 +68,7 @@ async def list_accounts(
     except Exception as error:
         raise AccountListError(f"listing the accounts failed: {error}") from None
     finally:
-        await transport.close("accounts listed")
+        await transport.close("accounts listed", expected=True)
     listed = expect(answer, oa.ProtoOAGetAccountListByAccessTokenRes)
     accounts = [
         ListedAccount(

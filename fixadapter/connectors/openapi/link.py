@@ -158,6 +158,7 @@ class OpenApiLink:
         self._stopping = False
         self._connected = asyncio.Event()
         self._recorder: WireRecorder | None = None
+        self._left: Seat | None = None  # the seat unseated last: its logout is recorded as its own
         self._late: dict[str, _LateRefresh] = {}  # by clientMsgId, on the current connection
         self._refresh_ids = itertools.count(1)
         self._background: set[asyncio.Task[None]] = set()
@@ -189,6 +190,8 @@ class OpenApiLink:
     async def unseat(self, ctid: int) -> None:
         """Log the account out (bounded wait) and forget it; the last seat closes the link."""
         seat = self._seats.pop(ctid, None)
+        if seat is not None:
+            self._left = seat  # its logout's frames, and the link's last ones, are still its own to record
         transport = self._transport
         if seat is not None and seat.up and transport is not None and transport.is_open:
             with contextlib.suppress(OpenApiError, TimeoutError):
@@ -210,9 +213,10 @@ class OpenApiLink:
             return
         seat = None
         if message is not None and _has_account(message):
-            seat = self._seats.get(message.ctidTraderAccountId)  # type: ignore[attr-defined]
+            ctid = message.ctidTraderAccountId  # type: ignore[attr-defined]
+            seat = self._seats.get(ctid) or (self._left if self._left and self._left.ctid == ctid else None)
         if seat is None:
-            seat = next(iter(self._seats.values()), None)
+            seat = next(iter(self._seats.values()), self._left)
         recorder.offer_frame(seat.record_as if seat is not None else "OPENAPI", direction.value, frame)
 
     # --- lifetime --------------------------------------------------------------------------------------
@@ -233,7 +237,7 @@ class OpenApiLink:
         self._stopping = True
         transport = self._transport
         if transport is not None:
-            await transport.close("the adapter is stopping")
+            await transport.close("the adapter is stopping", expected=True)
         task = self._task
         if task is not None:
             await cancel_and_wait(task)

@@ -114,15 +114,22 @@ async def _exchange_and_store(
     return LoginResult(key, pair)
 
 
-def login_summary(app: OpenApiAppConfig, result: LoginResult, now: datetime | None = None) -> str:
-    """What was stored, in words: no token, only where, for what and until when."""
+def login_summary(
+    app: OpenApiAppConfig, result: LoginResult, now: datetime | None = None, *, listing: bool = True
+) -> str:
+    """What was stored, in words: no token, only where, for what and until when (`listing`: the accounts
+    are listed next)."""
     days = result.pair.seconds_left(now or datetime.now(UTC)) / 86400
-    return "\n".join(
-        [
-            f"Stored the token pair for {result.key} (scope {app.scope.value}) in {app.token_file}, "
-            "encrypted with FIXADAPTER_OPENAPI_TOKEN_KEY.",
-            f"Access token expires {result.pair.expires_at.isoformat(timespec='seconds')} "
-            f"(in {days:.1f} days); the refresh token is kept to renew it.",
-            "The accounts this token reaches follow (`fixadapter openapi accounts` lists them again).",
-        ]
-    )
+    lines = [
+        f"Stored the token pair for {result.key} (scope {app.scope.value}) in {app.token_file}, "
+        "encrypted with FIXADAPTER_OPENAPI_TOKEN_KEY.",
+        f"Access token expires {result.pair.expires_at.isoformat(timespec='seconds')} "
+        f"(in {days:.1f} days); the refresh token is kept to renew it.",
+    ]
+    if listing:
+        lines.append(
+            "The accounts this token reaches follow (`fixadapter openapi accounts` lists them again)."
+        )
+    else:
+        lines.append("`fixadapter openapi accounts` lists the accounts this token reaches.")
+    return "\n".join(lines)

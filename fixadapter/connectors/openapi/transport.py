@@ -276,9 +276,10 @@ class OpenApiTransport:
         finally:
             self._forget(pending)
 
-    async def close(self, reason: str) -> None:
-        """Close the connection (idempotent); waiting requests fail with `reason`."""
-        self._shutdown(reason)
+    async def close(self, reason: str, *, expected: bool = False) -> None:
+        """Close the connection (idempotent); waiting requests fail with `reason`. `expected`: our own
+        close at the end of the work (said as information, not as a warning)."""
+        self._shutdown(reason, expected=expected)
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         if tasks:
@@ -311,13 +312,14 @@ class OpenApiTransport:
         if future.done() and not future.cancelled():
             future.exception()  # retrieved: a caller cancelled at that moment leaves no asyncio warning
 
-    def _shutdown(self, reason: str) -> None:
+    def _shutdown(self, reason: str, *, expected: bool = False) -> None:
         """Synchronous, so the reader and writer tasks can call it on themselves."""
         if self.close_reason is not None:
             return
         self.close_reason = reason
         if self._writer is not None:
-            log.warning("Open API connection to %s closed: %s", self.where, reason)
+            level = logging.INFO if expected else logging.WARNING
+            log.log(level, "Open API connection to %s closed: %s", self.where, reason)
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
