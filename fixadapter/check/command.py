@@ -10,7 +10,10 @@ from pathlib import Path
 
 from fixadapter.check.report import Report
 from fixadapter.config import AdapterConfig, load_config
-from fixadapter.logs import configure_logging
+from fixadapter.errors import ConfigError
+from fixadapter.logs import configure_logging, mask_secrets
+
+EXIT_INVALID_CONFIG = 2  # the README's promise: 0 passed, 1 a step failed, 2 the config itself is invalid
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -51,8 +54,12 @@ def _print(line: str) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    names = [config.account(args.account).name] if args.account else config.account_names
+    try:
+        config = load_config(args.config)
+        names = [config.account(args.account).name] if args.account else config.account_names
+    except ConfigError as invalid:
+        sys.stderr.write(mask_secrets(f"fixadapter check: {invalid}") + "\n")
+        return EXIT_INVALID_CONFIG
     configure_logging(args.log_level)
     report = Report(out=_print)
     return asyncio.run(check_accounts(config, names, report, args.timeout, args.refresh_token))

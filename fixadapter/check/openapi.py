@@ -115,7 +115,15 @@ class _Steps:
             for step in ("account auth", "trader", "symbols", "reconcile", "account logout"):
                 self.report.skipped(step, "no usable token")
             return
-        if not await self._account_auth(pair):
+        authorised = await self._account_auth(pair, last_try=False)
+        if (
+            authorised is None
+        ):  # the server calls it expired: refreshed and tried once more, as the daemon does
+            key = grant_key(self.settings.client_id, self.settings.grant)
+            state = "refused by the server as expired"
+            fresh = await self._refresh(token_store(self.settings), key, pair, state, Timer())
+            authorised = fresh is not None and bool(await self._account_auth(fresh, last_try=True))
+        if not authorised:
             for step in ("trader", "symbols", "reconcile", "account logout"):
                 self.report.skipped(step, "the account is not authorised")
             return
@@ -226,7 +234,9 @@ class _Steps:
         )
         return fresh
 
-    async def _account_auth(self, pair: TokenPair) -> bool:
+    async def _account_auth(self, pair: TokenPair, *, last_try: bool) -> bool | None:
+        """True authorised, False refused (said), None: the server called the token expired and this was
+        not the last try (nothing said: the caller refreshes it and tries again)."""
         timer = Timer()
         try:
             await self.ask(
@@ -235,6 +245,8 @@ class _Steps:
                 )
             )
         except ErrorResponse as refused:
+            if refused.error_code in TOKEN_EXPIRED_CODES and not last_try:
+                return None
             text = _auth_refusal(self.ctid, refused.error_code, self.settings)
             advice = (
                 f"run `{LOGIN_COMMAND}`: the token is no longer valid"

@@ -367,5 +367,26 @@ def test_an_expired_open_api_token_is_refreshed_or_said_to_be_dead(sim: SimProce
     result.shows_none_of(*_tokens(live), *_tokens(fresh), *_tokens(dead), env[next(iter(env))])
 
 
+def test_a_token_the_server_calls_expired_before_its_time_is_refreshed_and_the_account_authorised(
+    sim: SimProcess, tmp_path: Path
+):
+    """As the daemon does: the server's word wins over the expiry stored with the pair."""
+    token_file = tmp_path / "tokens.bin"
+    live = grant(sim, token_file)
+    sim.control("/openapi/expire_token", {"access_token": live.access_token.get_secret_value()})
+    openapi, env = openapi_account(sim, token_file)
+
+    result = check(tmp_path, {"accounts": [{"name": "desk", "openapi": openapi}]}, env)
+    assert result.code == 0, result.out
+    tokens = [line for line in result.out.splitlines() if STEP.match(line) and STEP.match(line)[2] == "token"]
+    assert (
+        len(tokens) == 2 and "refused by the server as expired: refreshed, the new one expires" in tokens[1]
+    )
+    assert result.step("account auth")[0] == "OK"
+    fresh = FileTokenStore(token_file).load(grant_key("fixadapter-sim"))
+    assert fresh is not None and fresh.refresh_token != live.refresh_token
+    result.shows_none_of(*_tokens(live), *_tokens(fresh), env[next(iter(env))])
+
+
 def _tokens(pair: TokenPair) -> tuple[str, str]:
     return pair.access_token.get_secret_value(), pair.refresh_token.get_secret_value()

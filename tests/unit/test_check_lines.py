@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from fixadapter.check.fix import refusal
 from fixadapter.check.report import Outcome, Report, Step
 from fixadapter.config import AccountConfig, build_config
@@ -64,3 +68,15 @@ def test_a_line_is_padded_timed_masked_and_followed_by_what_to_do():
         "  OK      positions         0 open",
     ]
     assert [step.name for step in report.failures()] == ["TRADE logon"]
+
+
+def test_check_exits_2_naming_the_key_when_the_config_itself_is_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README: 0 every step passed, 1 a step failed, 2 the config itself is invalid."""
+    from fixadapter.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("account:\n  host: 127.0.0.1\n  trade_prot: 5202\n", encoding="utf-8")
+    assert main(["check", "--config", str(path)]) == 2
+    assert "trade_prot" in capsys.readouterr().err
