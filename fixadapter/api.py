@@ -242,7 +242,11 @@ class Adapter:
 
     def _market(self) -> MarketData:
         if self.market is None:
-            raise MarketDataError("this connector offers no market data")
+            raise MarketDataError(
+                f"account {self.account}'s {self.connector.capabilities.name} connector offers no market "
+                "data yet (Open API spots and depth come with a later release): subscribe on a FIX "
+                "account's adapter, whose QUOTE session serves them"
+            )
         return self.market
 
     async def subscribe(self, symbol: str, depth: bool = False, wait: bool = True) -> Subscription:

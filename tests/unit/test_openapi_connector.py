@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -554,3 +555,27 @@ def test_an_order_list_cut_short_never_makes_an_order_unknown() -> None:
 
     with pytest.raises(VenueRefused, match="cut short"):
         asyncio.run(scenario())
+
+
+def test_asking_an_open_api_account_for_market_data_says_where_market_data_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from fixadapter.api import Adapter
+    from fixadapter.config import build_config
+    from fixadapter.errors import MarketDataError
+
+    monkeypatch.setenv("FIXADAPTER_OPENAPI_TOKEN_KEY", Fernet.generate_key().decode())
+    config = build_config(
+        {
+            "accounts": [{"name": "main", "openapi": {"ctid_trader_account_id": CTID, "client_id": "app"}}],
+            "store": {"url": f"sqlite:///{tmp_path / 'a.db'}"},
+            "compliance": {"directory": str(tmp_path / "log")},
+        },
+        environ={"FIXADAPTER_OPENAPI__CLIENT_SECRET": "app-s3cret"},
+    )
+    with pytest.raises(
+        MarketDataError, match=r"account main's Open API connector offers no market data.*FIX"
+    ):
+        asyncio.run(Adapter(config).subscribe("EURUSD"))
