@@ -496,7 +496,11 @@ class MessageRecorder:
         return self._writer.flush(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Take no more messages; write what is buffered (to the spill when the database still fails)."""
+        """Take no more messages; write what is buffered (to the spill when the database still fails). A
+        recorder that never started (its directory was another's) has nothing to write and no lock."""
+        if self._lock_fd is None and self._writer.buffered == 0:
+            self._writer.close(timeout)
+            return
         self._open()
         self._writer.close(timeout)
 
@@ -512,7 +516,8 @@ class MessageRecorder:
             os.close(fd)
             raise StoreError(
                 f"another adapter records FIX messages into {self.directory}: give each its own "
-                "compliance.directory"
+                "compliance.directory (a `fixadapter order` beside a running daemon: give it a config of its "
+                "own, or send the order through the daemon)"
             ) from None
         self._lock_fd = fd
         if self._engine is not None:
