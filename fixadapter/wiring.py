@@ -221,11 +221,13 @@ def _openapi_connector(
             else:
                 alarms.raise_alarm("openapi_token", grant, text)
 
+        same_app = (link.limiter for link in links.values() if link.key.client_id == settings.client_id)
         link = links[key] = OpenApiLink(
             settings,
             _token_store(settings),
             counter=MetricsFrameCounter(metrics),
             on_token_alarm=token_alarm,
+            limiter=next(same_app, None),  # one budget per application (reference 1.7, the strict reading)
         )
     return OpenApiConnector(name, settings, link, metrics)
 

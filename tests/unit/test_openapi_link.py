@@ -11,10 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.connectors.openapi.link import OpenApiLink
+from fixadapter.connectors.openapi.rate_limit import RateLimiter
 from fixadapter.connectors.openapi.tokens import TokenPair, grant_key
 from fixadapter.protocols.openapi.generated import OpenApiMessages_pb2 as oa
 from fixadapter.protocols.openapi.messages import Decoded
@@ -141,6 +143,38 @@ def test_garbage_from_the_server_reconnects_and_reauthorises_saying_why_it_went_
     run(certificates, MemoryTokens(pair("a")), Venue(), scenario)
 
 
+def test_a_reconnect_spends_the_same_request_budget_rather_than_a_fresh_one(
+    certificates: tuple[Path, Path, Path],
+) -> None:
+    """Reference 1.7, read strictly (per application): the server may still count the last second's
+    requests of the connection that just ended. (The budget's clock stands still here, so no request
+    leaves the window while the test runs.)"""
+
+    async def main() -> tuple[int, int]:
+        async with Server(certificates, Venue().answer) as server:
+            budget = RateLimiter(clock=lambda: 0.0)
+            link = OpenApiLink(
+                settings(server.port, certificates[0]), MemoryTokens(pair("a")), limiter=budget
+            )
+            states = States()
+            link.seat(CTID, lambda _frame: None, states)
+            link.start()
+            try:
+                await eventually(lambda: states.ups() == 1, "the account authorised")
+                first = budget.budget().overall_used
+                await server.send(b"GET / HTTP/1.1\r\n\r\n")
+                await eventually(
+                    lambda: states.ups() == 2, "the account authorised again on a new connection"
+                )
+                return first, budget.budget().overall_used
+            finally:
+                await link.stop()
+
+    first, after = asyncio.run(main())
+    assert first >= 2  # application and account auth
+    assert after >= first + 2  # the new connection's auths, booked on the same budget
+
+
 def test_the_server_disconnecting_the_account_gets_it_authorised_again_on_the_same_connection(
     certificates: tuple[Path, Path, Path],
 ) -> None:
@@ -234,3 +268,33 @@ def test_nothing_is_asked_before_the_connection_is_up(certificates: tuple[Path, 
             raise AssertionError("a request went out with no connection")
 
     asyncio.run(scenario())
+
+
+def test_the_accounts_of_one_application_share_one_request_budget_across_its_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Demo and live are two servers, so two links; read strictly, the limit is the application's."""
+    from cryptography.fernet import Fernet
+
+    from fixadapter.config import build_config
+    from fixadapter.wiring import build_desk
+
+    monkeypatch.setenv("FIXADAPTER_OPENAPI_TOKEN_KEY", Fernet.generate_key().decode())
+
+    def account(name: str, ctid: int, environment: str, client_id: str) -> dict[str, object]:
+        section = {"ctid_trader_account_id": ctid, "environment": environment, "client_id": client_id}
+        return {"name": name, "openapi": section}
+
+    accounts = [
+        account("demo", 1, "demo", "app"),
+        account("live", 2, "live", "app"),
+        account("other", 3, "demo", "app2"),
+    ]
+    config = build_config(
+        {"accounts": accounts, "store": {"url": f"sqlite:///{tmp_path / 'a.db'}"}},
+        environ={"FIXADAPTER_OPENAPI__CLIENT_SECRET": "s3cret"},
+    )
+    links = {name: parts.connector._link for name, parts in build_desk(config).accounts.items()}  # type: ignore[attr-defined]
+    assert links["demo"] is not links["live"]
+    assert links["demo"].limiter is links["live"].limiter
+    assert links["other"].limiter is not links["demo"].limiter

@@ -49,6 +49,7 @@ from fixadapter.connectors.openapi.errors import (
     RequestTimeout,
     expect,
 )
+from fixadapter.connectors.openapi.rate_limit import RateLimiter
 from fixadapter.connectors.openapi.tokens import TokenPair, TokenStore, grant_key, rotate, store_late_answer
 from fixadapter.connectors.openapi.transport import OpenApiTransport, TransportSettings, client_context
 from fixadapter.engine.tasks import cancel_and_wait
@@ -140,9 +141,12 @@ class OpenApiLink:
         on_token_alarm: Callable[[str, str | None], None] | None = None,
         context: ssl.SSLContext | None = None,
         rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         """`settings`: the first seat's section (server, application and timings are the link's);
-        `on_token_alarm(grant, text)`: raise (text) or clear (None) the alarm of a grant."""
+        `on_token_alarm(grant, text)`: raise (text) or clear (None) the alarm of a grant. `limiter`: the
+        application's request budget (reference 1.7, read strictly: per application), kept across
+        reconnects and shared by the application's links; a budget of its own when None."""
         self.settings = settings
         self.key = LinkKey(settings.server, settings.port, settings.client_id)
         self._secret: SecretStr = settings.client_secret
@@ -152,6 +156,7 @@ class OpenApiLink:
         self._context = context
         self._rng = rng or random.Random()
         self._seats: dict[int, Seat] = {}
+        self.limiter = limiter or RateLimiter()
         self._grants: dict[str, _Grant] = {}
         self._transport: OpenApiTransport | None = None
         self._task: asyncio.Task[None] | None = None
@@ -290,6 +295,7 @@ class OpenApiLink:
             ),
             counter=self._counter,
             tap=self._tap,
+            limiter=self.limiter,
         )
         self._transport = transport
         try:

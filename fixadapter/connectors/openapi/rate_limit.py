@@ -1,7 +1,9 @@
-"""Proactive request shaping for one Open API connection: never give the server a reason to refuse.
+"""Proactive request shaping for one Open API application: never give the server a reason to refuse.
 
 The server allows 50 requests/s and 5 historical requests/s per connection (reference 1.7; older docs say
-per application: we shape per connection, and a connector with one connection per environment meets both).
+per application). One budget serves every connection of an application, its reconnects and its demo and
+live links alike, so the stricter reading is met: a reconnect does not start a fresh budget while the
+server may still count the last second's requests.
 Exceeding them costs REQUEST_FREQUENCY_EXCEEDED or BLOCKED_PAYLOAD_TYPE with a retryAfter, so the writer
 asks this limiter before every send instead of discovering the limit from errors.
 
@@ -99,7 +101,7 @@ class Budget:
 
 
 class RateLimiter:
-    """The per-connection budget: `wait` says when a request may go, `record` books one that went."""
+    """An application's budget: `wait` says when a request may go, `record` books one that went."""
 
     def __init__(
         self,

@@ -155,7 +155,10 @@ class OpenApiTransport:
         tap: Tap | None = None,
         server_hostname: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        """`limiter`: the budget this connection spends, shared with the connections before it (and other
+        links of the application) so that a reconnect does not start a fresh one; its own otherwise."""
         self.host = host
         self.port = port
         self._context = context
@@ -165,7 +168,7 @@ class OpenApiTransport:
         self._counter: FrameCounter = counter or NullFrameCounter()
         self._tap = tap
         self._clock = clock
-        self._limiter = RateLimiter(
+        self._limiter = limiter or RateLimiter(
             self.settings.overall_rate, self.settings.historical_rate, self.settings.rate_window, clock
         )
         self._queue: OutgoingQueue[_Request] = OutgoingQueue()
