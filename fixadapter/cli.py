@@ -360,9 +360,13 @@ def _print_accounts(args: argparse.Namespace, client_id: str, secret: SecretStr,
             list_accounts(client_id, secret, token, args.openapi_host, args.openapi_port, args.ca_file)
         )
     except AccountListError as error:
-        print(f"{error}; list them later with `fixadapter openapi accounts`", file=sys.stderr)
+        print(
+            f"{error}; once that is fixed, `fixadapter openapi accounts` (with the same --client-id, "
+            "--openapi-host and --ca-file) lists them",
+            file=sys.stderr,
+        )
         return 1
-    print(format_accounts(listed, can_trade))
+    print(format_accounts(listed, can_trade, args.openapi_host))
     return 0
 
 

@@ -82,8 +82,10 @@ async def list_accounts(
     return accounts, listed.permissionScope == model.SCOPE_TRADE
 
 
-def format_accounts(accounts: list[ListedAccount], can_trade: bool) -> str:
-    """A table for people: what to put in each account's `openapi` section."""
+def format_accounts(accounts: list[ListedAccount], can_trade: bool, server: str | None = None) -> str:
+    """A table for people: what to put in each account's `openapi` section. `server`: the host asked,
+    when it is none of cTrader's (a simulator): the accounts are reached there, with `host:` set."""
+    other = server if server is not None and server not in DEFAULT_HOSTS.values() else None
     if not accounts:
         return "This token reaches no account: grant access to at least one account when logging in."
     lines = [
@@ -96,10 +98,11 @@ def format_accounts(accounts: list[ListedAccount], can_trade: bool) -> str:
         login = str(account.trader_login) if account.trader_login is not None else "-"
         lines.append(
             f"  {account.ctid_trader_account_id:>22}  {login:>10}  {account.environment.value:<11}  "
-            f"{account.host:<22}  {account.broker or '-'}"
+            f"{other or account.host:<22}  {account.broker or '-'}"
         )
+    host = f", host: {other}" if other else ""
     lines.append(
-        "Each account's config: `openapi: {ctid_trader_account_id: ..., environment: ...}`; a live account "
-        "is refused on the demo server and the reverse."
+        f"Each account's config: `openapi: {{ctid_trader_account_id: ..., environment: ...{host}}}`; a live "
+        "account is refused on the demo server and the reverse."
     )
     return "\n".join(lines)
