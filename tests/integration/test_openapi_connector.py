@@ -348,7 +348,7 @@ def test_an_order_sent_and_never_answered_nor_listed_is_rejected_after_twice_the
     """A request the venue swallows (reference 4.2, OpenApiPy#47): once the venue still does not list the
     order twice the request timeout after it was sent, it is rejected with that reason, not sent again."""
     grant(sim, tmp_path / "tokens.fernet")
-    settings = config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2}, request_timeout_seconds=1.0)
+    settings = config(sim, tmp_path, orders={"inflight_timeout_seconds": 0.2}, request_timeout_seconds=3.0)
 
     async def scenario() -> tuple[OrderStatus, str, int]:
         async with Adapter(settings) as adapter:
