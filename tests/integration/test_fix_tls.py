@@ -191,7 +191,8 @@ def test_an_order_placed_while_tls_is_down_is_refused_with_the_tls_reason(
             await until(
                 lambda: sample(adapter, "fixadapter_tls_failures_total", session="TRADE", reason="unknown_ca")
             )
-            assert "unknown ca" in adapter.readiness()
+            # The counter moves on the forwarder's thread; the session's reason reaches the loop after it.
+            await until(lambda: "unknown ca" in adapter.readiness(), what="the TLS reason in readiness")
             with pytest.raises(SessionNotReady, match="unknown ca"):
                 await adapter.submit(market_buy())
 
