@@ -219,10 +219,12 @@ def test_a_burst_of_200_requests_is_answered_without_a_rate_limit_error(
 def test_a_connection_cut_with_orders_in_flight_loses_and_doubles_none(
     sim: SimProcess, tmp_path: Path, run: int
 ) -> None:
+    """Orders the cut lost are found unlisted after a short settle time here (the default waits a minute
+    and then rejects them): sent again, each reaches the venue once."""
     grant(sim, tmp_path / "tokens.fernet")
 
     async def scenario() -> None:
-        async with Adapter(config(sim, tmp_path)) as adapter:
+        async with Adapter(config(sim, tmp_path, lost_order_settle_seconds=1)) as adapter:
             await adapter.wait_ready(WAIT)
             submits = [
                 adapter.submit(NewOrder(symbol="EURUSD", side="buy", order_type="market", quantity=1000))

@@ -579,3 +579,59 @@ def test_asking_an_open_api_account_for_market_data_says_where_market_data_comes
         MarketDataError, match=r"account main's Open API connector offers no market data.*FIX"
     ):
         asyncio.run(Adapter(config).subscribe("EURUSD"))
+
+
+class _CutInDrain(ScriptedLink):
+    """The new order goes to the socket and the connection dies before the write reports done: the
+    transport's ConnectionLost(sent=True), with on_sent never called."""
+
+    async def request(self, message: Message, **options: Any) -> Message:
+        if isinstance(message, oa.ProtoOANewOrderReq):
+            self.sent.append((message, options.get("client_msg_id")))
+            await asyncio.sleep(0)
+            raise ConnectionLost("ProtoOANewOrderReq", options.get("client_msg_id") or "", "reset", sent=True)
+        return await super().request(message, **options)
+
+
+def test_an_order_lost_while_its_write_was_draining_is_awaited_for_the_settle_time_not_unknown_at_once() -> (
+    None
+):
+    """Otherwise the engine would send it again at once while the venue may have it."""
+
+    def answer(message: Message, msg_id: str | None) -> Message | None:
+        if isinstance(message, oa.ProtoOAOrderListReq):
+            return oa.ProtoOAOrderListRes(ctidTraderAccountId=CTID, hasMore=False)  # not listed (yet)
+        return symbols(message, msg_id)
+
+    async def scenario() -> tuple[BaseException | None, Any]:
+        clock = [1000.0]
+        link = _CutInDrain(answer)
+        connector = OpenApiConnector(
+            "desk",
+            settings(lost_order_settle_seconds=5.0),
+            cast(OpenApiLink, link),
+            Metrics(account="desk"),
+            clock=lambda: clock[0],
+        )
+        delivered: list[VenueReport] = []
+        await connector.start(delivered.append)
+        assert link.on_state is not None
+        link.on_state(True, None)
+        async with asyncio.timeout(30):
+            while not delivered:
+                await asyncio.sleep(0)
+        await asyncio.wait({asyncio.ensure_future(connector.submit(order()))}, timeout=5)
+        for task in list(connector._tasks):
+            await asyncio.gather(task, return_exceptions=True)
+        clock[0] += 1.0  # within the settle time
+        try:
+            await connector.order_status(order())
+            awaited: BaseException | None = None
+        except AnswerAwaited as exc:
+            awaited = exc
+        clock[0] += 5.0  # past it: never arrived, so unknown and not sent (the engine may send it again)
+        return awaited, await connector.order_status(order())
+
+    awaited, later = asyncio.run(scenario())
+    assert awaited is not None
+    assert isinstance(later, OrderUnknown) and not later.sent

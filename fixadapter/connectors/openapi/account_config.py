@@ -65,10 +65,11 @@ class OpenApiAccountConfig(BaseModel):
     dead_after_seconds: Seconds = Field(45.0, description="no byte received this long: reconnect")
     request_timeout_seconds: Seconds = 30.0
     lost_order_settle_seconds: Seconds = Field(
-        5.0,
+        60.0,
         description="a new order whose connection was lost after it was sent, and that the venue does not "
-        "list, is awaited this long after the loss (a venue may still execute it); then it counts as never "
-        "received (sent again if young enough, else rejected)",
+        "list, is awaited this long after the loss (a slow venue, often why the connection died, may still "
+        "execute it); then it counts as never received: sent again if younger than "
+        "orders.resend_unreceived_within_seconds, else rejected",
     )
     connect_timeout_seconds: Seconds = 15.0
     reconnect_min_seconds: Seconds = 1.0

@@ -649,14 +649,26 @@ class OpenApiConnector:
             except RequestTimeout as error:
                 if not error.sent:
                     raise _NotSent(str(error)) from None
-                log.warning("%s; the order's fate is asked of the venue by the in-flight watch", error)
+                self._timed_out_after_send(error, sent)
                 return
             self._metrics.openapi_request_seconds.labels(name).observe(self._clock() - started)
             return
 
+    def _timed_out_after_send(self, error: RequestTimeout, sent: _Sent) -> None:
+        if sent.kind in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION) and (
+            sent.cl_ord_id not in self._unanswered
+        ):
+            self._await_answer(sent.cl_ord_id)  # sent, though its write never reported done
+        log.warning("%s; the order's fate is asked of the venue by the in-flight watch", error)
+
     def _lost_after_send(self, name: str, sent: _Sent) -> None:
-        unanswered = self._unanswered.get(sent.cl_ord_id)
-        if unanswered is not None:
+        """Its connection died after the request went to it (on_sent may not have run: lost during the
+        socket's drain): awaited from now on, never taken for unsent."""
+        if sent.kind in (VenueRequest.NEW_ORDER, VenueRequest.CLOSE_POSITION):
+            unanswered = self._unanswered.get(sent.cl_ord_id)
+            if unanswered is None:
+                self._await_answer(sent.cl_ord_id)
+                unanswered = self._unanswered[sent.cl_ord_id]
             unanswered.lost_at = self._clock()
         log.warning(
             "Open API %s for %s: the connection was lost after it was sent; its fate is found by "
