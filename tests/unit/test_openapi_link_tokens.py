@@ -255,3 +255,100 @@ def test_a_refresh_refused_for_good_raises_the_login_alarm(certificates: Certifi
         assert not rig.links[0].is_up(CTID)
 
     run(certificates, registry, tokens, scenario)
+
+
+def test_another_link_of_the_grant_does_not_spend_the_refresh_token_a_late_answer_may_still_rotate(
+    certificates: Certificates,
+) -> None:
+    """Link 0's refresh timed out (the server rotated the pair; its answer is late). Link 1 shares the
+    grant: invalidated, it finds the stored pair marked as being refreshed and waits, rather than spend
+    refresh-0 again and raise a login alarm while link 0's answer may still bring the live pair."""
+    registry, tokens = Registry(), SharedTokens(generation(0))
+
+    async def scenario(rig: Rig) -> None:
+        await eventually(lambda: all(s.ups() == 1 for s in rig.states), "both links authorised")
+        await refresh_unanswered(rig, registry)
+        waits = "was not answered"
+        await eventually(
+            lambda: len(registry.refreshes) > 1 or any(waits in (why or "") for _, why in rig.states[1].seen),
+            "link 1, invalidated, refreshed again or waited for the pending answer",
+        )
+        spent = [token for _, token in registry.refreshes]
+        assert spent == ["refresh-0"], f"refresh tokens sent: {spent}"
+        assert not rig.login_alarms()
+
+    run(certificates, registry, tokens, scenario, links=2, request_timeout_seconds=0.5)
+
+
+class FlakyTokens(SharedTokens):
+    """A shared store (Redis, say) whose reads fail `failures` times: a blip."""
+
+    def __init__(self, first: TokenPair, failures: int) -> None:
+        super().__init__(first)
+        self.failures = failures
+
+    def load(self, key: str) -> TokenPair | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TokenFileError("cannot read the token store at redis: ConnectionError")
+        return super().load(key)
+
+
+def test_a_token_store_that_cannot_be_read_at_connect_is_asked_again_and_the_account_comes_up(
+    certificates: Certificates,
+) -> None:
+    registry, tokens = Registry(), FlakyTokens(generation(0), failures=1)
+
+    async def scenario(rig: Rig) -> None:
+        await eventually(lambda: rig.links[0].is_up(CTID), "the account authorised once the store answers")
+
+    run(certificates, registry, tokens, scenario)
+
+
+def test_a_token_store_that_cannot_be_read_during_a_reauthorisation_is_asked_again(
+    certificates: Certificates,
+) -> None:
+    """Another daemon rotated the pair and the session is invalidated while the store is unreadable for
+    two reads: the seat comes back once the store answers (the seats' retry, every reconnect_max_seconds)."""
+    registry, tokens = Registry(), FlakyTokens(generation(0), failures=0)
+
+    async def scenario(rig: Rig) -> None:
+        link = rig.links[0]
+        await eventually(lambda: link.is_up(CTID), "authorised")
+        tokens.failures = 2
+        registry.generation += 1
+        tokens.pairs[KEY] = generation(1)
+        registry._invalidate_sessions()
+        await eventually(lambda: not link.is_up(CTID), "invalidated")
+        await eventually(lambda: link.is_up(CTID), "the account authorised again once the store answers")
+
+    run(certificates, registry, tokens, scenario)
+
+
+def test_stop_lets_a_late_refresh_answer_being_stored_finish_and_leaves_no_task_behind(
+    certificates: Certificates,
+) -> None:
+    """The late answer holds the only live refresh token: cancelled by the loop's end, it would be lost."""
+    registry, tokens = Registry(), SharedTokens(generation(0))
+    leftover: list[int] = []
+
+    async def scenario(rig: Rig) -> None:
+        await refresh_unanswered(rig, registry)
+        link = rig.links[0]
+        assert tokens._lock.acquire(timeout=5)  # another process holds the refresh lock for a moment
+        release = threading.Timer(0.3, tokens._lock.release)
+        try:
+            await rig.server.send(registry.held.pop())
+            await eventually(
+                lambda: any("_take_late_answer" in repr(t.get_coro()) for t in link._background),
+                "the late answer is being stored",
+            )
+            release.start()
+            await link.stop()
+            leftover.append(sum(1 for task in link._background if not task.done()))
+        finally:
+            release.join()
+
+    run(certificates, registry, tokens, scenario, request_timeout_seconds=0.5)
+    assert leftover == [0]
+    assert tokens.refresh_token() == "refresh-1"  # the late answer's pair, stored

@@ -26,9 +26,11 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from fixadapter.connectors.openapi import tokens
+from fixadapter.connectors.openapi.errors import ConnectionLost, ErrorResponse, RequestTimeout
 from fixadapter.connectors.openapi.tokens import (
     TOKEN_KEY_ENV,
     FileTokenStore,
+    RefreshPending,
     TokenFileError,
     TokenKeyError,
     TokenPair,
@@ -228,3 +230,43 @@ def test_a_late_refresh_answer_replaces_the_pair_it_spent_but_not_a_newer_login(
     assert asyncio.run(store_late_answer(store, KEY, spent.refresh_token, late)) == login
     assert store.pairs[KEY] == login
     assert all(not on_loop for _, on_loop in store.calls)
+
+
+@pytest.mark.parametrize(
+    ("failure", "pending"),
+    [
+        (RequestTimeout("ProtoOARefreshTokenReq", "r1", 90.0, sent=True, queued_ahead=0), True),
+        (ConnectionLost("ProtoOARefreshTokenReq", "r1", "reset", sent=True), True),
+        (
+            ErrorResponse(
+                "ProtoOARefreshTokenReq", "r1", "REQUEST_FREQUENCY_EXCEEDED", answer_payload_type=0
+            ),
+            False,
+        ),
+        (ConnectionLost("ProtoOARefreshTokenReq", "r1", "reset", sent=False), False),
+    ],
+    ids=["timed out", "cut after sending", "refused", "never sent"],
+)
+def test_a_refresh_whose_answer_may_still_come_holds_its_refresh_token_back_from_everyone(
+    failure: Exception, pending: bool
+) -> None:
+    """Sent and unanswered, the server may have rotated the pair: nobody (another link, another daemon)
+    spends that refresh token again while the answer may come. Refused or never sent, nothing is held."""
+    store = ThreadRecordingStore(make_pair())
+
+    async def fails(refresh_token: SecretStr) -> TokenPair:
+        raise failure
+
+    async def succeeds(refresh_token: SecretStr) -> TokenPair:
+        return make_pair("access-new", "refresh-new")
+
+    with pytest.raises(type(failure)):
+        asyncio.run(rotate(store, KEY, fails))
+    stored = store.pairs[KEY]
+    assert (stored.answer_awaited_until is not None) is pending
+    if pending:
+        with pytest.raises(RefreshPending, match="not spent again before"):
+            asyncio.run(rotate(store, KEY, succeeds))
+    else:
+        assert stored.refresh_started_at is None
+        assert asyncio.run(rotate(store, KEY, succeeds)).refresh_token.get_secret_value() == "refresh-new"

@@ -50,7 +50,14 @@ from fixadapter.connectors.openapi.errors import (
     expect,
 )
 from fixadapter.connectors.openapi.rate_limit import RateLimiter
-from fixadapter.connectors.openapi.tokens import TokenPair, TokenStore, grant_key, rotate, store_late_answer
+from fixadapter.connectors.openapi.tokens import (
+    RefreshPending,
+    TokenPair,
+    TokenStore,
+    grant_key,
+    rotate,
+    store_late_answer,
+)
 from fixadapter.connectors.openapi.transport import OpenApiTransport, TransportSettings, client_context
 from fixadapter.engine.tasks import cancel_and_wait
 from fixadapter.errors import FixAdapterError
@@ -73,6 +80,7 @@ LATE_REFRESH_SECONDS = 300.0  # how long a refresh that timed out holds back ano
 KEEP_FRESH_SECONDS = (1.0, 3600.0)  # the token keeper's shortest and longest sleep
 LOGIN_COMMAND = "fixadapter openapi login"
 LOGOUT_SECONDS = 5.0
+BACKGROUND_STOP_SECONDS = 10.0  # at stop, for a late refresh answer being stored (then cancelled)
 HEARTBEAT = 51  # ProtoHeartbeatEvent
 
 
@@ -167,6 +175,9 @@ class OpenApiLink:
         self._late: dict[str, _LateRefresh] = {}  # by clientMsgId, on the current connection
         self._refresh_ids = itertools.count(1)
         self._background: set[asyncio.Task[None]] = set()
+        self._retries: dict[
+            str, asyncio.TimerHandle
+        ] = {}  # by grant: its retry after a refresh failed for now
         self.connects = 0
         self.last_failure: str | None = None
 
@@ -239,7 +250,12 @@ class OpenApiLink:
             )
 
     async def stop(self) -> None:
+        """Close the connection and end every task of the link. A late refresh answer being stored is let
+        finish first (bounded): it holds the only live refresh token."""
         self._stopping = True
+        for retry in self._retries.values():
+            retry.cancel()
+        self._retries.clear()
         transport = self._transport
         if transport is not None:
             await transport.close("the adapter is stopping", expected=True)
@@ -247,6 +263,13 @@ class OpenApiLink:
         if task is not None:
             await cancel_and_wait(task)
         self._task = None
+        background = set(self._background)
+        if background:
+            _, late = await asyncio.wait(background, timeout=BACKGROUND_STOP_SECONDS)
+            for work in late:
+                work.cancel()
+            if late:
+                await asyncio.wait(late)
 
     def is_up(self, ctid: int) -> bool:
         seat = self._seats.get(ctid)
@@ -363,6 +386,9 @@ class OpenApiLink:
         except TokenAlarm as alarm:
             self._set_up(seat, False, str(alarm))
             return
+        except FixAdapterError as error:  # the token store could not be read (Redis down, a file error)
+            self._set_up(seat, False, f"the token store could not be read ({error}): tried again shortly")
+            return
         except OpenApiError as error:
             self._set_up(seat, False, f"account auth failed: {error}")
             return
@@ -415,6 +441,7 @@ class OpenApiLink:
 
     def _retry_grant(self, key: str) -> None:
         """Authorise again the seats of a grant that are down (its refresh failed for now, or came late)."""
+        self._retries.pop(key, None)
         transport = self._transport
         if transport is None or not transport.is_open or not self._connected.is_set():
             return  # the next connection authorises every seat
@@ -485,7 +512,7 @@ class OpenApiLink:
             fresh = await rotate(self._tokens, key, obtain, seen=used)
         except ErrorResponse as refused:
             raise self._failed(key, *self._refusal(key, refused)) from None
-        except OpenApiError as error:
+        except (OpenApiError, RefreshPending) as error:
             delay = self._back_off(key)
             text = f"the token of {key} could not be refreshed ({error}): retrying in {delay:.1f} s"
             raise self._failed(key, RefreshDeferred(text), retry=True) from None
@@ -530,7 +557,12 @@ class OpenApiLink:
             self._on_token_alarm(key, str(failure))
         if retry:
             loop = asyncio.get_running_loop()
-            loop.call_later(max(0.0, grant.retry_at - loop.time()), self._retry_grant, key)
+            earlier = self._retries.pop(key, None)
+            if earlier is not None:
+                earlier.cancel()
+            self._retries[key] = loop.call_later(
+                max(0.0, grant.retry_at - loop.time()), self._retry_grant, key
+            )
         return failure
 
     def _raise_if_deferred(self, key: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
+from fixadapter.connectors.openapi.errors import ConnectionLost, RequestTimeout
 from fixadapter.errors import FixAdapterError
 from fixadapter.private_files import FILE_MODE, narrow, private_dir
 
@@ -47,10 +48,16 @@ MAKE_KEY_COMMAND = 'python -c "from cryptography.fernet import Fernet; print(Fer
 log = logging.getLogger("fixadapter.openapi.tokens")
 LOCK_POLL_SECONDS = 0.05
 REFRESH_LOCK_SECONDS = 60.0
+PENDING_REFRESH_SECONDS = 300.0  # how long an unanswered refresh's answer may still come
 
 
 class TokenKeyError(FixAdapterError):
     """The encryption key is missing, malformed or not the one the file was written with."""
+
+
+class RefreshPending(FixAdapterError):
+    """Another link or process sent a refresh of this pair whose answer may still come (the server then
+    rotated it): its refresh token is not spent again before that answer could have been stored."""
 
 
 class TokenFileError(FixAdapterError):
@@ -59,13 +66,16 @@ class TokenFileError(FixAdapterError):
 
 @dataclass(frozen=True)
 class TokenPair:
-    """One grant's tokens. `refresh_started_at` is set while a refresh is under way (see `rotate`)."""
+    """One grant's tokens. `refresh_started_at` is set while a refresh is under way (see `rotate`);
+    `answer_awaited_until`, when a refresh went out and its answer did not come (it may still, with the
+    rotated pair): nobody spends this refresh token again before then."""
 
     access_token: SecretStr
     refresh_token: SecretStr
     expires_at: datetime
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a token
     refresh_started_at: datetime | None = None
+    answer_awaited_until: datetime | None = None
 
     def seconds_left(self, now: datetime | None = None) -> float:
         """Seconds until the access token expires (negative once it has)."""
@@ -87,17 +97,22 @@ class TokenPair:
             "expires_at": self.expires_at.isoformat(),
             "token_type": self.token_type,
             "refresh_started_at": self.refresh_started_at.isoformat() if self.refresh_started_at else None,
+            "answer_awaited_until": (
+                self.answer_awaited_until.isoformat() if self.answer_awaited_until else None
+            ),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TokenPair:
         started = data.get("refresh_started_at")
+        awaited = data.get("answer_awaited_until")
         return cls(
             SecretStr(str(data["access_token"])),
             SecretStr(str(data["refresh_token"])),
             datetime.fromisoformat(str(data["expires_at"])),
             str(data.get("token_type") or "bearer"),
             datetime.fromisoformat(str(started)) if started else None,
+            datetime.fromisoformat(str(awaited)) if awaited else None,
         )
 
 
@@ -300,15 +315,38 @@ async def _rotate_locked(
     ):
         log.info("the token pair of %s was refreshed by another process: using its pair", key)
         return current
+    awaited = current.answer_awaited_until
+    if awaited is not None and datetime.now(UTC) < awaited:
+        raise RefreshPending(
+            f"a refresh of {key} went out and was not answered; its answer may still come until "
+            f"{awaited:%H:%M:%S} UTC: its refresh token is not spent again before then"
+        )
     if current.refresh_started_at is not None:
+        started = current.refresh_started_at
         log.warning(
             "a refresh of %s started %s never stored its answer; if the server rotated the pair then, this "
             "refresh is refused and only `fixadapter openapi login` helps",
             key,
-            current.refresh_started_at,
+            started,
         )
     await asyncio.to_thread(store.save, key, replace(current, refresh_started_at=datetime.now(UTC)))
-    fresh = await obtain(current.refresh_token)
+    try:
+        fresh = await obtain(current.refresh_token)
+    except Exception as error:
+        if _may_have_rotated(error):  # sent, unanswered: its answer may still come (link.py takes it)
+            until = datetime.now(UTC) + timedelta(seconds=PENDING_REFRESH_SECONDS)
+            pending = replace(current, refresh_started_at=datetime.now(UTC), answer_awaited_until=until)
+            await asyncio.to_thread(store.save, key, pending)
+        else:  # answered without a pair, or never sent: nothing is pending
+            await asyncio.to_thread(store.save, key, replace(current, refresh_started_at=None))
+        raise
     await asyncio.to_thread(store.save, key, fresh)
     log.info("stored the rotated token pair for %s (access token expires %s)", key, fresh.expires_at)
     return fresh
+
+
+def _may_have_rotated(error: BaseException) -> bool:
+    """Whether a refresh that failed may still have rotated the pair at the server: it was sent and its
+    answer never came (a timeout, the connection lost after the send). A refusal, or a request never
+    sent, rotated nothing."""
+    return isinstance(error, RequestTimeout | ConnectionLost) and error.sent
