@@ -81,6 +81,7 @@ class _Lane:
         self._room = asyncio.Event()
         self._room.set()
         self._closed = False
+        self.closed = asyncio.Event()  # set by close(): a server waiting for anything ends
         self._idle = False  # its server waits in take() for the next command
         # Set by the server: hands a command on at once, True when it did (a hop of the loop fewer).
         self.direct: Callable[[Taken], bool] | None = None
@@ -119,6 +120,7 @@ class _Lane:
     def close(self) -> None:
         """Take and put no more (what is left stays unacknowledged: the next start gets it)."""
         self._closed = True
+        self.closed.set()
         self._arrived.set()
         self._room.set()
         if self.on_close is not None:
@@ -256,23 +258,27 @@ class CommandDispatcher:
         """What the reader could not hand on itself: each command once the account trades and has room."""
         while not failed.is_set():
             item = await lane.take()
-            if item is None or not await self._until_ready(adapter):
+            if item is None or not await self._until_ready(adapter, lane):
                 return
             if not await commands.add(command_lanes(item[0]), item):
                 return  # the lane closed while the account had no room: the item stays queued
 
-    async def _until_ready(self, adapter: Adapter) -> bool:
-        """Wait until the account trades again (True), or the dispatcher stops (False)."""
+    async def _until_ready(self, adapter: Adapter, lane: _Lane) -> bool:
+        """Wait until the account trades again (True), or the dispatcher stops or the lane closes (False:
+        another lane's failure must not wait for this account to trade again)."""
         if adapter.engine.ready:
-            return not self._stopping.is_set()
-        ready = asyncio.ensure_future(adapter.engine.until_ready())
-        stopping = asyncio.ensure_future(self._stopping.wait())
+            return not self._stopping.is_set() and not lane.closed.is_set()
+        waits = {
+            asyncio.ensure_future(adapter.engine.until_ready()),
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(lane.closed.wait()),
+        }
         try:
-            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            ready.cancel()
-            stopping.cancel()
-        return not self._stopping.is_set()
+            for wait in waits:
+                wait.cancel()
+        return not self._stopping.is_set() and not lane.closed.is_set()
 
     async def _account_of(self, command: AnyCommand, delivery: Delivery) -> str | None:
         """The account the command is for; None once it is refused (no such account) and acknowledged."""

@@ -193,9 +193,9 @@ def test_a_command_read_while_its_account_has_nothing_waiting_is_handed_on_by_th
         served: list[str] = []
         until_ready = dispatcher._until_ready
 
-        async def serving(adapter: Any) -> bool:
+        async def serving(adapter: Any, lane: Any) -> bool:
             served.append("server")
-            return await until_ready(adapter)
+            return await until_ready(adapter, lane)
 
         monkeypatch.setattr(dispatcher, "_until_ready", serving)
         running = asyncio.ensure_future(dispatcher.run())
@@ -317,3 +317,49 @@ def test_a_stop_during_a_refusals_acknowledgement_lets_it_finish_so_the_refusal_
     source, events = asyncio.run(scenario())
     assert source.acked == ["1-0", "2-0"]
     assert len(events) == 2  # one refusal each
+
+
+def test_a_failure_in_one_account_ends_the_dispatcher_while_another_account_waits_to_trade(
+    sqlite_store: OrderStore,
+) -> None:
+    """Account b does not trade and its server waits with b's command; a's command fails unexpectedly:
+    the dispatcher ends (its supervisor runs it again) instead of waiting until b trades, maybe hours."""
+
+    async def scenario() -> tuple[bool, list[str]]:
+        metrics = Metrics()
+        venue_a, venue_b = Venue(), Venue()
+        venue_a.fail.add("submit A1")
+        b_trading = asyncio.Event()
+        adapters = {}
+        for name, venue in (("a", venue_a), ("b", venue_b)):
+            engine = engine_on(sqlite_store)
+            adapters[name] = SimpleNamespace(
+                account=name,
+                metrics=metrics,
+                engine=engine,
+                order=venue.order,
+                submit=venue.submit,
+                cancel=venue.cancel,
+            )
+        adapters["b"].engine.ready = False
+        adapters["b"].engine.until_ready = b_trading.wait
+        commands = [
+            submit("B1").model_copy(update={"account": "b"}),
+            submit("A1").model_copy(update={"account": "a"}),
+        ]
+        source = Commands(*map(encode, commands))
+        dispatcher = CommandDispatcher(adapters, source, Published(), metrics)  # type: ignore[arg-type]
+        running = asyncio.ensure_future(dispatcher.run())
+        try:
+            await until(lambda: "broke submit A1" in venue_a.log, "A1 did not break")
+            await asyncio.wait({running}, timeout=STEP_SECONDS)
+            return running.done(), venue_b.log
+        finally:
+            b_trading.set()
+            adapters["b"].engine.ready = True
+            dispatcher.stop_taking()
+            await asyncio.gather(running, return_exceptions=True)
+
+    ended, b_log = asyncio.run(scenario())
+    assert ended, "the dispatcher still waits for account b to trade after account a's command failed"
+    assert b_log == []  # b's command never ran: unacknowledged, it comes back
