@@ -125,8 +125,13 @@ def order(**fields: Any) -> Order:
     return Order(**{**base, **fields})
 
 
-async def started(link: ScriptedLink, **extra: Any) -> tuple[OpenApiConnector, list[VenueReport]]:
-    connector = OpenApiConnector("desk", settings(**extra), cast(OpenApiLink, link), Metrics(account="desk"))
+async def started(
+    link: ScriptedLink, clock: Callable[[], float] | None = None, **extra: Any
+) -> tuple[OpenApiConnector, list[VenueReport]]:
+    options = {} if clock is None else {"clock": clock}
+    connector = OpenApiConnector(
+        "desk", settings(**extra), cast(OpenApiLink, link), Metrics(account="desk"), **options
+    )
     delivered: list[VenueReport] = []
     await connector.start(delivered.append)
     assert link.on_state is not None
@@ -382,20 +387,7 @@ def test_an_order_sent_and_unanswered_is_awaited_while_unlisted_then_unknown_as_
     async def scenario() -> tuple[BaseException | None, Any]:
         clock = [1000.0]
         link = ScriptedLink(answer)
-        connector = OpenApiConnector(
-            "desk",
-            settings(request_timeout_seconds=5.0),
-            cast(OpenApiLink, link),
-            Metrics(account="desk"),
-            clock=lambda: clock[0],
-        )
-        delivered: list[VenueReport] = []
-        await connector.start(delivered.append)
-        assert link.on_state is not None
-        link.on_state(True, None)
-        async with asyncio.timeout(30):
-            while not delivered:
-                await asyncio.sleep(0)
+        connector, _ = await started(link, clock=lambda: clock[0], request_timeout_seconds=5.0)
         await connector.submit(order())
         clock[0] += 9.9  # within twice the request timeout
         try:
@@ -606,20 +598,7 @@ def test_an_order_lost_while_its_write_was_draining_is_awaited_for_the_settle_ti
     async def scenario() -> tuple[BaseException | None, Any]:
         clock = [1000.0]
         link = _CutInDrain(answer)
-        connector = OpenApiConnector(
-            "desk",
-            settings(lost_order_settle_seconds=5.0),
-            cast(OpenApiLink, link),
-            Metrics(account="desk"),
-            clock=lambda: clock[0],
-        )
-        delivered: list[VenueReport] = []
-        await connector.start(delivered.append)
-        assert link.on_state is not None
-        link.on_state(True, None)
-        async with asyncio.timeout(30):
-            while not delivered:
-                await asyncio.sleep(0)
+        connector, _ = await started(link, clock=lambda: clock[0], lost_order_settle_seconds=5.0)
         await asyncio.wait({asyncio.ensure_future(connector.submit(order()))}, timeout=5)
         for task in list(connector._tasks):
             await asyncio.gather(task, return_exceptions=True)
