@@ -33,6 +33,9 @@ from fixadapter.store.repository import OrderStore
 STRATEGIES = ("alpha", "beta")
 
 
+DROPPED_REPORTS = 20  # the venue's first execution reports that never leave (orders in flight at the kill)
+
+
 def write_config(
     tmp_path: Path, sim: SimProcess, redis_url: str, prefix: str, store_url: str | None = None, **daemon: Any
 ) -> Path:
@@ -152,6 +155,10 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
         await desk.start()
         for name, client in desk.clients.items():  # queued before the daemon even runs
             desk.limits[name].append(await client.submit(resting()))
+        # The venue executes every order but its first reports never leave, and it leaves status queries
+        # unanswered until the restart: whenever the kill comes, orders are in flight, however fast the
+        # daemon got through the rest (a kill timed by the fills alone came too late on a quiet machine).
+        sim.control("/scenario", {"drop_reports": DROPPED_REPORTS, "silent": ["H"]})
         daemon = start_daemon(config, sim.password, log)
         try:
             for i in range(60):
@@ -165,6 +172,7 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
             assert desk.count(desk.markets, OrderStatus.FILLED) < 60, (
                 "the kill came too late to test anything"
             )
+            sim.control("/scenario", {"silent": []})  # the venue answers again: reconciliation can ask
             daemon = start_daemon(config, sim.password, log)
 
             await until(
