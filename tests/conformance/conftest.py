@@ -70,6 +70,14 @@ class ConnectorFactory(Protocol):
         """The next `count` requests never reach the venue, and status queries about them are answered."""
         ...
 
+    @property
+    def resends_swallowed_orders(self) -> bool:
+        """Whether an order the venue never answered, and does not list, is sent again while young. Over
+        FIX, one QuickFIX refused or lost is; over the Open API an order written to a live connection is
+        never sent again (the venue may have it: a slow one executes it late), it is rejected as
+        unanswered."""
+        ...
+
 
 @dataclass(frozen=True)
 class FixFactory:
@@ -109,6 +117,10 @@ class FixFactory:
     def swallow_next_requests(self, sim: SimProcess, count: int) -> None:
         sim.control("/scenario", {"ignore_requests": count})
 
+    @property
+    def resends_swallowed_orders(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True)
 class OpenApiFactory:
@@ -123,7 +135,8 @@ class OpenApiFactory:
     def adapter(self, sim: SimProcess, store_url: str, orders: Mapping[str, object]) -> Adapter:
         token_file = Path(store_url.removeprefix("sqlite:///")).with_suffix(".tokens")
         grant(sim, token_file)
-        account = {"name": "default", "openapi": openapi_settings(sim, token_file)}
+        # A request the venue swallows is awaited twice the request timeout before it is given up: 5 s here.
+        account = {"name": "default", "openapi": openapi_settings(sim, token_file, request_timeout_seconds=5)}
         config = build_config(
             {"accounts": [account], "store": {"url": store_url}, "orders": dict(orders)}, environ={}
         )
@@ -149,6 +162,10 @@ class OpenApiFactory:
 
     def swallow_next_requests(self, sim: SimProcess, count: int) -> None:
         sim.control("/scenario", {"ignore_requests": count})
+
+    @property
+    def resends_swallowed_orders(self) -> bool:
+        return False
 
 
 FACTORIES: list[ConnectorFactory] = [FixFactory(), OpenApiFactory()]
