@@ -152,7 +152,6 @@ class OpenApiConnector:
         # ClOrdIDs whose new order reached the connection and has had no answer: when it was written, and
         # when that connection was lost (None: it was not).
         self._unanswered: OrderedDict[str, _Unanswered] = OrderedDict()
-        self._awaiting_said: set[str] = set()
         self._sends = itertools.count(1)
         self._up = False
         self._announce: asyncio.Task[None] | None = None
@@ -382,8 +381,8 @@ class OpenApiConnector:
             f"that clientOrderId since {since.isoformat(timespec='seconds')}: it may still be executed, so "
             "it is neither sent again nor closed yet"
         )
-        if cl_ord_id not in self._awaiting_said:  # said once per order
-            self._awaiting_said.add(cl_ord_id)
+        if not unanswered.said:  # said once per order
+            unanswered.said = True
             then = (
                 "rejected (not sent again) if still unlisted"
                 if unanswered.lost_at is None
@@ -681,11 +680,10 @@ class OpenApiConnector:
         self._unanswered[cl_ord_id] = _Unanswered(self._clock())
         self._unanswered.move_to_end(cl_ord_id)
         while len(self._unanswered) > REMEMBERED_REQUESTS:
-            self._awaiting_said.discard(self._unanswered.popitem(last=False)[0])
+            self._unanswered.popitem(last=False)
 
     def _answered(self, cl_ord_id: str) -> None:
         self._unanswered.pop(cl_ord_id, None)
-        self._awaiting_said.discard(cl_ord_id)
 
     def _requeued(self, sent: _Sent) -> None:
         """A new order refused for the rate limit is not at the venue: it waits here to be sent again."""
@@ -878,6 +876,7 @@ def _retrieved(task: asyncio.Task[None]) -> None:
 class _Unanswered:
     written_at: float  # the connector's clock
     lost_at: float | None = None  # its connection lost after it was written
+    said: bool = False  # the wait was logged (once per order)
 
 
 def _untrusted(decoded: Decoded) -> list[str]:
