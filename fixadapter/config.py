@@ -33,6 +33,7 @@ from fixadapter.connectors.fix.kinds import SessionKind
 from fixadapter.connectors.openapi.account_config import OpenApiAccountConfig
 from fixadapter.errors import ConfigError
 from fixadapter.model.requests import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, STRATEGY_PATTERN
+from fixadapter.private_files import sqlite_path
 from fixadapter.risk.limits import RiskConfig
 
 ENV_PREFIX = "FIXADAPTER_"
@@ -117,9 +118,43 @@ class AccountConfig(_Section):
         return f"{self.host}:{self.port(kind)}{' (TLS)' if self.tls(kind) else ''}"
 
 
+class JournalConfig(_Section):
+    """The order journal (store/journal.py): new orders are durable in it before they are sent."""
+
+    enabled: Annotated[
+        bool,
+        Field(description="journal new orders the adapter names; off: every write waits for the store"),
+    ] = True
+    directory: Annotated[
+        str | None,
+        Field(
+            description="where the journal lives, a directory per account, on local disk; default: beside "
+            "a SQLite store's file (<file>.journal); a store on a database server needs it set"
+        ),
+    ] = None
+    fsync: Annotated[
+        bool,
+        Field(
+            description="flush each record to the disk: it survives an OS crash too, not only the "
+            "process's; costs the disk's flush time on every order"
+        ),
+    ] = False
+
+    def directory_for(self, url: str) -> Path | None:
+        """The journal's directory for a store at `url`, or None when the journal is off (also for an
+        in-memory store, which keeps nothing across a restart, and a server with no directory set)."""
+        if not self.enabled:
+            return None
+        if self.directory is not None:
+            return Path(self.directory)
+        database = sqlite_path(url)
+        return None if database is None else database.with_name(database.name + ".journal")
+
+
 class StoreConfig(_Section):
     url: str = "sqlite:///var/fixadapter.db"
     echo: bool = False
+    journal: JournalConfig = JournalConfig()
 
 
 class OrdersConfig(_Section):

@@ -22,7 +22,9 @@ VARIABLE = "FIXADAPTER_CRASH_AT"
 
 class CrashPoint(enum.StrEnum):
     ORDER_STORED_BEFORE_SEND = "order_stored_before_send"
-    """A new order's insert is committed; its message is not yet sent to the venue."""
+    """A new order is durable (journaled, or its insert committed); its message is not yet sent."""
+    JOURNALED_BEFORE_STORE = "journaled_before_store"
+    """The store thread is about to write a journaled record (its order may be at the venue already)."""
     REPORT_RECEIVED_BEFORE_STORE = "report_received_before_store"
     """An execution report is taken from the inbox; nothing of it is stored yet."""
     BATCH_BEFORE_COMMIT = "batch_before_commit"

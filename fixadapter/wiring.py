@@ -20,6 +20,7 @@ from fixadapter.compliance.capture import MessageRecorder, build_recorder
 from fixadapter.config import AdapterConfig
 from fixadapter.connectors.base import MarketDataConnector, MessageCaptureConnector, TradeConnector
 from fixadapter.crash_points import CrashPoints, crash_points_from
+from fixadapter.engine.claims import CommandIds
 from fixadapter.engine.instruments import Catalog
 from fixadapter.engine.market_data import MarketData
 from fixadapter.engine.orders import OrderEngine
@@ -29,6 +30,7 @@ from fixadapter.metrics import Metrics
 from fixadapter.model.market import Book, Quote
 from fixadapter.ops_metrics import register_process_collectors
 from fixadapter.store.depth import DepthRecorder
+from fixadapter.store.journal import Journal
 from fixadapter.store.reads import StoreReader
 from fixadapter.store.repository import OrderStore
 
@@ -76,6 +78,7 @@ def build_account(
     fix_host: FixHost | None = None,
     openapi_links: dict[LinkKey, OpenApiLink] | None = None,
     crash_points: CrashPoints | None = None,
+    command_ids: CommandIds | None = None,
 ) -> AccountParts:
     """`account`: which configured account (None: the only one). Alone, an account gets metrics of its
     own, a compliance record of its own (when its connector captures messages), a FIX initiator or an
@@ -123,6 +126,8 @@ def build_account(
         pre_trade=pre_trade,
         catalog=catalog,
         crash_points=crash_points,
+        journal=_journal(config, name),
+        command_ids=command_ids,
     )
     # People's reads (HTTP, `orders()`) on a thread and connection of their own, never the engine's.
     reads = StoreReader(config.store.url, shared=(engine.store, engine.store_thread))
@@ -140,6 +145,13 @@ def build_account(
         depth_recorder=depth_recorder,
         crash_points=crash_points,
     )
+
+
+def _journal(config: AdapterConfig, account: str) -> Journal | None:
+    directory = config.store.journal.directory_for(config.store.url)
+    if directory is None:
+        return None
+    return Journal(directory / account, fsync=config.store.journal.fsync)
 
 
 def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] | None = None) -> DeskParts:
@@ -169,6 +181,7 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
     recorder = build_recorder(config, shared) if captures else None
     host = _fix_host(config, fix_accounts)
     links: dict[LinkKey, OpenApiLink] = {}
+    command_ids = CommandIds()  # a strategy's command ids span the accounts
     accounts = {
         name: build_account(
             config,
@@ -179,6 +192,7 @@ def build_desk(config: AdapterConfig, connectors: Mapping[str, TradeConnector] |
             fix_host=host,
             openapi_links=links,
             crash_points=crash_points,
+            command_ids=command_ids,
         )
         for name in config.account_names
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
+from fixadapter.engine.claims import SeenIds
 from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import ClientIdInUse
@@ -37,6 +38,9 @@ class KnownOrders:
         self._by_venue_id: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._live_mark: dict[str, int] = {}  # ClOrdID -> arrival of the last live report applied to it
+        # Every client id the store held at start (filled by the engine with a journal) and every one seen
+        # since: what is not in it is certainly unused (claims.py).
+        self.seen_ids = SeenIds()
 
     def lock(self, cl_ord_id: str) -> asyncio.Lock:
         """One lock per order, held by each read-change-write of it: no change overwrites another."""
@@ -64,6 +68,8 @@ class KnownOrders:
 
     def remember(self, order: Order) -> None:
         self.track(order)
+        if order.cl_ord_id not in self._orders:
+            self.seen_ids.add(order.cl_ord_id)
         self._orders[order.cl_ord_id] = order
         self._orders.move_to_end(order.cl_ord_id)
         if order.order_id:
@@ -120,6 +126,12 @@ class KnownOrders:
 
     def add_request(self, request: OrderRequest) -> None:
         self._by_request[request.request_id] = request
+        self.seen_ids.add(request.request_id)
+
+    def certainly_unused(self, client_id: str) -> bool:
+        """True when no order or request has used `client_id`, known without the store (almost always
+        for a new id); False when it may have been (the store knows)."""
+        return client_id not in self.seen_ids and client_id not in self._orders
 
     def request(self, request_id: str) -> OrderRequest | None:
         """A cancel/replace request from memory (every one recovered at start or made since)."""

@@ -16,10 +16,12 @@ from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import TradeConnector
 from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
 from fixadapter.engine.capability_check import order_refusal
+from fixadapter.engine.claims import CommandIds
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventFanout
 from fixadapter.engine.identity import differences, order_terms
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.journaling import Journaling
 from fixadapter.engine.known_orders import KnownOrders
 from fixadapter.engine.pre_trade import PreTrade
 from fixadapter.engine.readiness import Readiness
@@ -66,8 +68,12 @@ class OrderEntry:
         metrics: Metrics,
         pre_trade: PreTrade | None = None,
         crash_points: CrashPoints = NO_CRASH,
+        journaling: Journaling | None = None,
+        command_ids: CommandIds | None = None,
     ) -> None:
         self.pre_trade = pre_trade
+        self._journaling = journaling
+        self._command_ids = command_ids or CommandIds()
         self._crash_points = crash_points
         self._store = store
         self._db = db
@@ -108,11 +114,20 @@ class OrderEntry:
         return order
 
     async def _record_command(self, command: CommandUse) -> None:
+        if not await self.first_use_of_command(command):
+            raise CommandIdReused(command.command_id)
+
+    async def first_use_of_command(self, command: CommandUse) -> bool:
+        """Record a command id: True when new or a redelivery of the same command, False when used for
+        another. One journaled and not yet in the store (by any engine of the daemon) is answered here."""
+        pending = self._command_ids.pending_digest(command)
+        if pending is not None:
+            return pending == command.digest
         first = await self._db.run(
             self._store.first_use_of_command, command.strategy, command.command_id, command.digest
         )
-        if not first:
-            raise CommandIdReused(command.command_id)
+        self._command_ids.seen(command)
+        return first
 
     async def _submit(self, request: NewOrder, command: CommandUse | None) -> tuple[Order, bool]:
         """The order, and whether `command` was recorded with it (a new order's insert)."""
@@ -130,34 +145,78 @@ class OrderEntry:
                 raise
             return await self._same_order(stored, request), False
         order = Order(
-            cl_ord_id=request.cl_ord_id or self._ids.next(),
+            cl_ord_id=request.cl_ord_id or self._new_id(),
             symbol_id=instrument.symbol_id,
             symbol=instrument.name,
             **request.model_dump(include={*ORDER_TERMS, "strategy"}),
         )
         self._known.track(order)  # counted before the first await: concurrent submits see it
         try:
-            inserted = await self._db.run(self._store.insert_order, order, order_terms(order), command)
-            stored = None if inserted else await self._db.run(self._store.get_order, order.cl_ord_id)
-            if not inserted and stored is None:
-                raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
-            if stored is not None:
-                stored = await self._same_order(stored, request)
+            stored = await self._persist(order, request, command)
         except OrderRejected:
             self._known.track(order.moved_to(OrderStatus.REJECTED))
             raise
         if stored is not None:
             self._known.track(stored)
             return stored, False
+        return await self._send_new(order), command is not None
+
+    async def _persist(self, order: Order, request: NewOrder, command: CommandUse | None) -> Order | None:
+        """Make the new order durable and claim its id; the order stored before under that id instead,
+        when there is one (a retry)."""
+        journaling = self._journaling
+        if journaling is not None and self._certainly_new(order, command):
+            # Nothing to ask the store: the ids are claimed here, and journaled the order is durable.
+            try:
+                position = journaling.new_order(order, order_terms(order), command)
+            except StoreError:  # nothing was written: the order is not counted any more
+                self._known.track(order.moved_to(OrderStatus.REJECTED))
+                raise
+            self._known.seen_ids.add(order.cl_ord_id)
+            if command is not None:
+                self._command_ids.claim(command, lambda: journaling.written(position))
+            return None
+        if command is not None:
+            pending = self._command_ids.pending_digest(command)
+            if pending is not None and pending != command.digest:  # journaled, perhaps by another account
+                raise CommandIdReused(command.command_id)
+        inserted = await self._db.run(self._store.insert_order, order, order_terms(order), command)
+        if command is not None:
+            self._command_ids.seen(command)
+        if inserted:
+            return None
+        stored = await self._db.run(self._store.get_order, order.cl_ord_id)
+        if stored is None:
+            raise OrderRejected(f"ClOrdID {order.cl_ord_id} collides with an existing order")
+        return await self._same_order(stored, request)
+
+    def _certainly_new(self, order: Order, command: CommandUse | None) -> bool:
+        """Whether the order's ClOrdID and its command's id are unused, known without the store (a
+        redelivered or retried command, or a rare false positive, asks the store)."""
+        if not self._known.certainly_unused(order.cl_ord_id):
+            return False
+        return command is None or (
+            self._command_ids.certainly_new(command) and self._command_ids.pending_digest(command) is None
+        )
+
+    def _new_id(self) -> str:
+        """An id of the allocator's that no order in memory has (a strategy may have given one as its own)."""
+        while True:
+            cl_ord_id = self._ids.next()
+            if self._known.cached(cl_ord_id) is None and self._known.request(cl_ord_id) is None:
+                return cl_ord_id
+
+    async def _send_new(self, order: Order) -> Order:
+        """A new order, durable, goes out."""
         self._known.remember(order)
         self._fanout.publish(OrderEvent(kind=OrderEventKind.SUBMITTED, order=order))
         self._crash_points.hit(CrashPoint.ORDER_STORED_BEFORE_SEND)
         try:
             await self.send_when_ready(order)
         except SessionError as exc:
-            return await self.reject_unsent(order, str(exc)), True
+            return await self.reject_unsent(order, str(exc))
         self._metrics.orders_submitted.inc()
-        return order, True
+        return order
 
     async def _stored(self, cl_ord_id: str | None) -> Order | None:
         return None if cl_ord_id is None else await self._db.run(self._store.get_order, cl_ord_id)

@@ -23,12 +23,14 @@ from typing import Any, TypeVar
 from fixadapter.config import OrdersConfig
 from fixadapter.connectors.base import Capabilities, TradeConnector
 from fixadapter.crash_points import NO_CRASH, CrashPoint, CrashPoints
+from fixadapter.engine.claims import CommandIds
 from fixadapter.engine.executions import Executions
 from fixadapter.engine.fanout import EventCallback, EventFanout
 from fixadapter.engine.identity import shown
 from fixadapter.engine.inbox import Arrival, Inbox
 from fixadapter.engine.inflight import watch_in_flight
 from fixadapter.engine.instruments import Catalog
+from fixadapter.engine.journaling import Journaling
 from fixadapter.engine.keyed_lanes import KeyedLanes
 from fixadapter.engine.known_orders import KnownOrders
 from fixadapter.engine.order_entry import OrderEntry
@@ -68,6 +70,7 @@ from fixadapter.model.requests import (
     NewOrder,
     ReplaceOrder,
 )
+from fixadapter.store.journal import Journal
 from fixadapter.store.repository import OrderStore
 
 __all__ = ["OrderEngine", "SessionCallback"]
@@ -90,9 +93,13 @@ class OrderEngine:
         pre_trade: PreTrade | None = None,
         catalog: Catalog | None = None,
         crash_points: CrashPoints = NO_CRASH,
+        journal: Journal | None = None,
+        command_ids: CommandIds | None = None,
     ) -> None:
         """`catalog`: the instruments, shared with pre-trade risk and market data (wiring.py);
-        `crash_points`: where a crash test kills the process (crash_points.py)."""
+        `crash_points`: where a crash test kills the process (crash_points.py); `journal`: the account's
+        order journal (None: every write waits for the store); `command_ids`: the daemon's strategies' command
+        ids, shared by its engines (claims.py)."""
         self.store = store
         self.catalog = catalog if catalog is not None else Catalog()
         self.metrics = metrics
@@ -137,6 +144,8 @@ class OrderEngine:
         )
         self._refusals = Refusals(self._known, self._recorder, metrics)
         self._entry_ids = ids or IdAllocator()
+        self._journaling = None if journal is None else Journaling(journal, store, self._store_thread)
+        self._command_ids = command_ids or CommandIds()
         self._entry = OrderEntry(
             store=store,
             db=self._store_thread,
@@ -153,6 +162,8 @@ class OrderEngine:
             metrics=metrics,
             pre_trade=pre_trade,
             crash_points=crash_points,
+            journaling=self._journaling,
+            command_ids=self._command_ids,
         )
         self._position_entry = PositionEntry(
             store=store,
@@ -198,6 +209,9 @@ class OrderEngine:
         self._inbox.bind(self._loop)
         db = self._store_thread.run
         await db(self.store.create_schema)
+        if self._journaling is not None:
+            await self._journaling.start()  # what the store lacks, before anything reads it
+            await self._load_claims()
         recovered = await db(self.store.open_orders)
         for order in recovered:
             self._known.remember(order)
@@ -225,6 +239,15 @@ class OrderEngine:
             )
         await self._connector.start(self.deliver)
 
+    async def _load_claims(self) -> None:
+        """Every id the store holds into the filters that let new ids skip the store (claims.py)."""
+        started = time.monotonic()
+        ids = await self._store_thread.run(self.store.each_client_id, self._known.seen_ids.add)
+        await self._command_ids.load_once(self.store.each_command_id, self._store_thread.run)
+        elapsed = time.monotonic() - started
+        if elapsed > 1.0:
+            log.warning("the ids the store holds (%d) loaded in %.1fs", ids, elapsed)
+
     async def stop(self) -> None:
         """Log out, then handle every report that arrived, then close the store."""
         self._readiness.clear()
@@ -236,6 +259,8 @@ class OrderEngine:
             await self._handle(report, arrived)
             self._inbox.done(arrived)
         await self._store_thread.stop()
+        if self._journaling is not None:
+            self._journaling.close()
         self.store.close()
 
     def deliver(self, report: VenueReport) -> None:
@@ -245,7 +270,7 @@ class OrderEngine:
     async def first_use_of_command(self, strategy: str, command_id: str, digest: str) -> bool:
         """Whether a strategy's command id is new or a redelivery of the same command (OrderStore); on the
         store thread's asyncio path, so the ids of a burst share its commits and its wake-ups."""
-        return await self._store_thread.run(self.store.first_use_of_command, strategy, command_id, digest)
+        return await self._entry.first_use_of_command(CommandUse(strategy, command_id, digest))
 
     @property
     def store_thread(self) -> Executor:

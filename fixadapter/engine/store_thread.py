@@ -16,6 +16,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_BATCH = 256  # calls in one transaction: bounds how long the first of them waits for the commit
+RETRY_FIRST_SECONDS = 0.1  # a posted call that failed is run again after this, then twice as long...
+RETRY_MAX_SECONDS = 5.0
+STOP_RETRY_SECONDS = 5.0  # ...and, once the thread is asked to stop, for this long at most
 
 
 class Batching(Protocol):
@@ -48,6 +52,8 @@ class _Call:
     waiter: asyncio.Future[Any] | None = None
     result: Any = None
     error: BaseException | None = None
+    posted: bool = False  # nobody waits (`post`): run until it succeeds, since the journal holds it
+    position: int = 0  # a posted call's journal position
 
     def starts(self) -> bool:
         """False for a call whose caller gave up before it ran (dropped). An asyncio caller that gives up
@@ -77,6 +83,7 @@ class StoreThread(Executor):
         self._crash_points = crash_points
         self._max_batch = max_batch
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self.applied = 0  # the journal position of the last posted call committed (read from any thread)
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="fixadapter-store", daemon=True)
@@ -97,6 +104,13 @@ class StoreThread(Executor):
         waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._put(_Call(fn, args, kwargs, waiter=waiter))
         return await waiter
+
+    def post(self, position: int, fn: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+        """`fn(*args, **kwargs)` on the store thread with nobody waiting: the writes of the journal record
+        at `position`. It keeps its place among the calls (a read asked for later sees it) and is run
+        again until it succeeds, holding back the calls after it: it must be idempotent (the journal
+        position it notes makes it so). `applied` reaches `position` once it is committed."""
+        self._put(_Call(fn, args, kwargs, posted=True, position=position))
 
     def _put(self, call: _Call) -> _Call:
         with self._lock:
@@ -136,9 +150,15 @@ class StoreThread(Executor):
                     log.exception("store thread: a batch of %d call(s) failed as a whole", len(group))
                     for call in group:
                         call.result, call.error = None, exc
+                self._note_applied(group)
             _deliver(calls)
             if stop:
                 return
+
+    def _note_applied(self, group: list[_Call]) -> None:
+        for call in group:
+            if call.posted and call.error is None and call.position > self.applied:
+                self.applied = call.position
 
     def _waiting(self) -> Iterator[_Call | None]:
         for _ in range(self._max_batch - 1):
@@ -169,15 +189,52 @@ class StoreThread(Executor):
         except CommitUnconfirmed as exc:  # may have landed: nothing runs again, every caller hears it
             for call in group:
                 call.result, call.error = None, exc
+                if call.posted:  # but a journaled record, whose position says whether it landed
+                    call.error = None
+                    self._run_alone(call)
         else:
             self._crash_points.hit(CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER)  # answered by _work, after
         self.metrics.store_batch_calls.observe(len(group))
 
     def _run_alone(self, call: _Call) -> None:
         self._execute(call)
+        if call.posted and call.error is not None:
+            self._until_done(call)
+
+    def _until_done(self, call: _Call) -> None:
+        """Run a posted call again, with a growing pause, until it succeeds (the database is back)."""
+        pause, failures, started = RETRY_FIRST_SECONDS, 1, time.monotonic()
+        while call.error is not None and not self._closing_for(started):
+            if failures == 1 or failures % 10 == 0:
+                log.error(
+                    "store thread: writing a journaled record failed %d time(s) (%s); retried every %.1fs, "
+                    "every store call waits behind it: check the database",
+                    failures,
+                    call.error,
+                    pause,
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_SECONDS)
+            call.error = None
+            self._execute(call)
+            failures += 1
+        if call.error is not None:
+            log.error(
+                "store thread: stopping with a journaled record not written (%s): it is written from the "
+                "journal at the next start",
+                call.error,
+            )
+        else:
+            log.warning("store thread: the journaled record was written after %d failure(s)", failures - 1)
+
+    def _closing_for(self, started: float) -> bool:
+        """Stopping, and the retries had their grace: the journal keeps the record for the next start."""
+        return self._closed and time.monotonic() - started > STOP_RETRY_SECONDS
 
     def _execute(self, call: _Call) -> None:
         """Runs the call; a BatchAborted goes on to the batch (outside one, it cannot be raised)."""
+        if call.posted:
+            self._crash_points.hit(CrashPoint.JOURNALED_BEFORE_STORE)
         timer = self.metrics.store_seconds.labels(getattr(call.fn, "__name__", "other"))
         with timer.time():
             try:

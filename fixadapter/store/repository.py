@@ -48,6 +48,7 @@ from fixadapter.store.sqlite_wal import use_wal
 log = logging.getLogger("fixadapter.store")
 T = TypeVar("T")
 
+STREAM_CHUNK = 10_000  # rows fetched at a time when every id is read at start
 _ORDER_COLUMNS = tuple(column.name for column in schema.orders.columns)
 
 # The hot writes as fixed statements with their values passed as parameters: SQLAlchemy compiles each
@@ -226,6 +227,15 @@ def _event_from(row: Any) -> OrderEvent:
     )
 
 
+def _stream(conn: Connection, query: Select[Any], sink: Callable[[Any], object], whole: bool = False) -> int:
+    """Each row of `query` (its first column, or the row when `whole`) to `sink`, fetched in chunks."""
+    count = 0
+    for row in conn.execution_options(yield_per=STREAM_CHUNK).execute(query):
+        sink(row if whole else row[0])
+        count += 1
+    return count
+
+
 class BatchAborted(BaseException):
     """A call inside a store batch failed. A BaseException, so that a store method's own handlers (which
     expect a transaction of their own to retry in) let it through to the batch's runner."""
@@ -366,6 +376,95 @@ class OrderStore:
                 raise _in_use("ClOrdID", order.cl_ord_id, usage) from exc
             raise UnstorableData(f"order {order.cl_ord_id} violates a constraint: {exc.orig}") from exc
 
+    # -- the order journal (store/journal.py) -------------------------------------------------------
+
+    def journal_position(self) -> int:
+        """How far the account's journal is applied here; 0 before its first record (the row is made)."""
+        table = schema.journal_positions
+        query = select(table.c.position).where(table.c.account == self.account)
+
+        def work(conn: Connection) -> int:
+            found = conn.execute(query).scalar()
+            if found is None:
+                conn.execute(insert(table), {"account": self.account, "position": 0})
+                return 0
+            return int(found)
+
+        return self._run(work)
+
+    def _advance(self, conn: Connection, position: int) -> bool:
+        """Note `position` as applied; False when it was before (a record applied already: a replay after
+        a commit the database did not confirm)."""
+        table = schema.journal_positions
+        moved = conn.execute(
+            update(table)
+            .where(table.c.account == self.account, table.c.position < position)
+            .values(position=position)
+        )
+        return bool(moved.rowcount)
+
+    def apply_journaled_order(
+        self,
+        order: Order,
+        terms: dict[str, Any] | None,
+        command: CommandUse | None,
+        position: int,
+        payload: bytes,
+    ) -> None:
+        """A new order from the journal: the command id placing it, its ClOrdID's claim and its row, with
+        the journal position, in one transaction. The engine claimed both ids before journaling, so the
+        database refusing the rows is a defect: they are set aside whole (logged), never retried, and the
+        journal goes on."""
+        account = self.account
+        command_row = None if command is None else _command_row(command)
+        claim = {
+            "account": account,
+            "client_id": order.cl_ord_id,
+            "cl_ord_id": order.cl_ord_id,
+            "kind": "order",
+            "terms": None if terms is None else json.dumps(terms, sort_keys=True),
+            "created_at": order.created_at,
+        }
+        order_row = _order_row(account, order)
+
+        def work(conn: Connection) -> None:
+            if self._advance(conn, position):
+                if command_row is not None:
+                    self._insert_command_id.execute(conn, command_row)
+                self._insert_claim.execute(conn, claim)
+                self._insert_order.execute(conn, order_row)
+
+        try:
+            self._run(work)
+        except (IntegrityError, UnstorableData) as exc:
+            self._set_aside_journaled("journal:order", order.cl_ord_id, payload, position, exc)
+
+    def _set_aside_journaled(
+        self, kind: str, key: str, payload: bytes, position: int, error: BaseException
+    ) -> None:
+        log.error(
+            "order journal: the database refused the record of %s (%s): set aside in reports_set_aside; "
+            "the order is traded from memory, check the store",
+            key,
+            error,
+        )
+
+        def work(conn: Connection) -> None:
+            if self._advance(conn, position):
+                conn.execute(
+                    insert(schema.reports_set_aside),
+                    {
+                        "account": self.account,
+                        "received_at": datetime.now(UTC),
+                        "report_type": kind,
+                        "dedupe_key": _escaped(key),
+                        "raw": _escaped(payload.decode("utf-8", "replace")),
+                        "error": _escaped(str(error)),
+                    },
+                )
+
+        self._run(work)
+
     def first_use_of_command(self, strategy: str, command_id: str, digest: str) -> bool:
         """Record a strategy's command id for the command's `digest`; True when new or when used for the
         same digest (a redelivery), False when used for another command (a strategy's bug: refused, never
@@ -405,6 +504,23 @@ class OrderStore:
             )
             self._legacy_requests = conn.execute(unclaimed).first() is not None
         return self._legacy_requests
+
+    def each_client_id(self, sink: Callable[[str], object]) -> int:
+        """Hand every id the account has used to `sink`: claims, and the orders and requests of stores made
+        before claims existed (some ids twice); how many were handed. Streamed, for a store of millions."""
+        account = self.account
+        queries = (
+            select(schema.client_ids.c.client_id).where(schema.client_ids.c.account == account),
+            select(schema.orders.c.cl_ord_id).where(schema.orders.c.account == account),
+            select(schema.order_requests.c.request_id).where(schema.order_requests.c.account == account),
+        )
+        return self._run(lambda conn: sum(_stream(conn, query, sink) for query in queries))
+
+    def each_command_id(self, sink: Callable[[str, str], object]) -> int:
+        """Hand every strategy's recorded command id to `sink(strategy, command_id)`; how many."""
+        ids = schema.queue_command_ids.c
+        query = select(ids.strategy, ids.command_id)
+        return self._run(lambda conn: _stream(conn, query, lambda row: sink(row[0], row[1]), whole=True))
 
     def client_id_usage(self, client_id: str) -> tuple[str, str] | None:
         """(kind, cl_ord_id) of what used `client_id`: an order ('order') or a cancel/replace of one."""

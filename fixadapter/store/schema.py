@@ -231,6 +231,16 @@ queue_command_ids = Table(
     Column("first_seen", UtcDateTime, nullable=False),
 )
 
+# How far each account's order journal has been applied (store/journal.py): the position of the last
+# record whose writes are in this database, noted in the same transaction as those writes.
+journal_positions = Table(
+    "journal_positions",
+    metadata,
+    _account(),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account", name="pk_journal_positions"),
+)
+
 # Depth snapshots: append-only, read by symbol and time (latest, replay) and purged by time (retention).
 # `id` keeps insertion order for equal times; on SQLite it must be INTEGER to alias the rowid.
 market_depth = Table(
@@ -264,5 +274,6 @@ STORE_TABLES = (
     positions,
     instruments,
     queue_command_ids,
+    journal_positions,
     market_depth,
 )

@@ -28,6 +28,7 @@ from fixadapter.model.orders import Order
 from fixadapter.model.requests import NewOrder
 from fixadapter.queue.schema import OrderUpdate
 from fixadapter.sim.process import SimProcess
+from fixadapter.store.journal import Journal
 from fixadapter.store.repository import OrderStore
 
 STRATEGIES = ("alpha", "beta")
@@ -45,7 +46,11 @@ def write_config(
         yaml.safe_dump(
             {
                 "account": account,
-                "store": {"url": store_url or f"sqlite:///{tmp_path / 'daemon.db'}"},
+                # The journal named, so a PostgreSQL store has one too (beside a SQLite file it has anyway).
+                "store": {
+                    "url": store_url or f"sqlite:///{tmp_path / 'daemon.db'}",
+                    "journal": {"directory": str(tmp_path / "journal")},
+                },
                 "orders": {"inflight_timeout_seconds": 1.0, "reconcile_timeout_seconds": 5},
                 "daemon": {
                     "queue": {
@@ -208,10 +213,12 @@ def test_sigkill_with_orders_in_flight_then_restart_loses_none_doubles_none_and_
 
 # Each point fires a few orders into the burst (its count-th time), with orders queued, stored, on the
 # wire, reports in and events unpublished around it. A burst reaches each point this often at least:
-# order_stored_before_send 20 (once per order), report_received_before_store 36, the batch points 9 and
+# order_stored_before_send 20 (once per order), journaled_before_store 20 (once per order journaled: its
+# store write may come after its send), report_received_before_store 36, the batch points 9 and
 # report_stored_before_publish 6 (fewer when more calls or events go together).
 CRASH_COUNTS = {
     CrashPoint.ORDER_STORED_BEFORE_SEND: 5,
+    CrashPoint.JOURNALED_BEFORE_STORE: 10,
     CrashPoint.REPORT_RECEIVED_BEFORE_STORE: 8,
     CrashPoint.BATCH_BEFORE_COMMIT: 3,
     CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER: 3,
@@ -238,6 +245,11 @@ def stored_orders(store_url: str) -> dict[str, Order]:
         return {order.cl_ord_id: order for order in store.orders()}
     finally:
         store.close()
+
+
+def journaled(tmp_path: Path) -> list[bytes]:
+    """The records of the daemon's order journal (new orders durable there before the store has them)."""
+    return [entry.payload for entry in Journal(tmp_path / "journal" / "default").read_after(0)]
 
 
 def check_every_order(desk: Desk, venue_orders: list[dict[str, Any]], stored: dict[str, Order]) -> None:
@@ -300,7 +312,9 @@ def test_killed_at_a_crash_point_then_restarted_loses_none_doubles_none_and_tell
                 f"{daemon.returncode}); daemon log:\n{log.read_text()[-4000:]}"
             )
             assert f"crash point {point.value} reached" in log.read_text()
-            assert stored_orders(store_url), "the crash came before any order was stored"
+            assert stored_orders(store_url) or journaled(tmp_path), (
+                "the crash came before any order was durable"
+            )
             assert not desk.within(FILLED_OR_REJECTED, WORKING_OR_REJECTED), (
                 "the crash came too late to test anything"
             )

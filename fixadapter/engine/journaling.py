@@ -1,0 +1,94 @@
+"""Writes that go to the account's order journal first and reach the SQL store behind the engine's back.
+
+A new order whose ClOrdID the engine knows is new (one it allocated itself) is journaled on the event loop
+and sent at once: the store thread inserts it in its own time (`StoreThread.post`, in order with every
+other store call, so a read asked for afterwards finds it). At start, before anything reads the store, the
+records the store lacks (a crash after the journal write) are applied from the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fixadapter.engine.store_thread import StoreThread
+from fixadapter.errors import StoreError
+from fixadapter.model.orders import Order
+from fixadapter.model.requests import CommandUse
+from fixadapter.store.journal import Journal, segment_of
+from fixadapter.store.repository import OrderStore
+
+log = logging.getLogger("fixadapter.engine")
+
+PROGRESS_EVERY = 10_000  # records applied at start between progress lines
+
+
+class Journaling:
+    def __init__(self, journal: Journal, store: OrderStore, db: StoreThread) -> None:
+        self._journal = journal
+        self._store = store
+        self._db = db
+
+    async def start(self) -> None:
+        """Apply what the store lacks, then open the journal for appending (on the store thread)."""
+        await self._db.run(self._replay)
+
+    def _replay(self) -> int:
+        applied = self._store.journal_position()
+        count = 0
+        for entry in self._journal.read_after(applied):
+            self._apply(entry.payload, entry.position)
+            count += 1
+            if count % PROGRESS_EVERY == 0:
+                log.warning("order journal: %d record(s) applied to the store so far", count)
+        if count:
+            log.warning(
+                "order journal of %s: %d record(s) the store lacked (written before the last stop) applied",
+                self._store.account,
+                count,
+            )
+        self._journal.open()
+        self._journal.discard_before(self._journal.position)
+        return count
+
+    def _apply(self, payload: bytes, position: int) -> None:
+        try:
+            record: dict[str, Any] = json.loads(payload)
+            kind = record["kind"]
+            if kind != "order":
+                raise ValueError(f"unknown record kind {kind!r}")
+            order = Order.model_validate(record["order"])
+            used = record.get("command")
+            command = None if used is None else CommandUse(*used)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"order journal in {self._journal.directory}: a record at position {position} cannot be read "
+                f"({exc}); it was written by another fixadapter version? Apply it with that version, or move "
+                "the journal aside once the store is checked"
+            ) from exc
+        self._store.apply_journaled_order(order, record.get("terms"), command, position, payload)
+
+    def written(self, position: int) -> bool:
+        """Whether the store has the record at `position` (any thread)."""
+        return self._db.applied >= position
+
+    def new_order(self, order: Order, terms: dict[str, Any], command: CommandUse | None) -> int:
+        """Journal a new order and the command placing it (durable when this returns) and have the store
+        insert them behind; the record's position."""
+        payload = b'{"kind":"order","order":%s,"terms":%s,"command":%s}' % (
+            order.model_dump_json().encode(),
+            json.dumps(terms).encode(),
+            json.dumps(
+                None if command is None else [command.strategy, command.command_id, command.digest]
+            ).encode(),
+        )
+        segment = segment_of(self._journal.position)
+        position = self._journal.append(payload)
+        self._db.post(position, self._store.apply_journaled_order, order, terms, command, position, payload)
+        if segment_of(position) != segment:  # a new segment: the old ones go once applied
+            self._db.post(0, self._journal.discard_before, position)
+        return position
+
+    def close(self) -> None:
+        self._journal.close()

@@ -1,0 +1,218 @@
+"""The order journal: records read back in order from any position; a record cut short at the end is cut
+off, damage before the end is refused; segments roll over and go once applied; a failed write leaves no
+torn record behind. The store is maintained from it exactly once, whatever the crash (SQLite and, when
+FIXADAPTER_TEST_POSTGRES_URL is set, PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixadapter.engine.identity import order_terms
+from fixadapter.engine.journaling import Journaling
+from fixadapter.engine.store_thread import StoreThread
+from fixadapter.errors import StoreError
+from fixadapter.metrics import Metrics
+from fixadapter.model.enums import OrderStatus
+from fixadapter.store.journal import Journal, JournalDamaged, segment_of
+from fixadapter.store.repository import OrderStore
+from tests.unit.conftest import make_order
+
+
+def appended(directory: Path, payloads: list[bytes], **options: Any) -> list[int]:
+    journal = Journal(directory, **options)
+    journal.open()
+    try:
+        return [journal.append(payload) for payload in payloads]
+    finally:
+        journal.close()
+
+
+def read(directory: Path, after: int = 0) -> list[bytes]:
+    return [entry.payload for entry in Journal(directory).read_after(after)]
+
+
+def test_records_read_back_in_order_and_from_any_position(tmp_path: Path) -> None:
+    payloads = [f"record {n}".encode() for n in range(5)]
+    positions = appended(tmp_path, payloads)
+    assert positions == sorted(positions)
+    assert read(tmp_path) == payloads
+    assert read(tmp_path, after=positions[2]) == payloads[3:]
+    assert read(tmp_path, after=positions[-1]) == []
+
+
+def test_appending_after_a_restart_goes_on_where_the_journal_ended(tmp_path: Path) -> None:
+    first = appended(tmp_path, [b"one", b"two"])
+    second = appended(tmp_path, [b"three"])
+    assert second[0] > first[-1]
+    assert read(tmp_path) == [b"one", b"two", b"three"]
+
+
+@pytest.mark.parametrize("cut", [1, 5, 9], ids=["in the header", "in the payload", "the last byte"])
+def test_a_record_cut_short_at_the_end_is_cut_off_and_the_next_one_follows_the_good_ones(
+    tmp_path: Path, cut: int
+) -> None:
+    appended(tmp_path, [b"kept", b"cut short"])
+    [segment] = tmp_path.iterdir()
+    data = segment.read_bytes()
+    segment.write_bytes(data[: len(data) - cut])  # the process died in the middle of its write
+    assert read(tmp_path) == [b"kept"]
+    appended(tmp_path, [b"after"])
+    assert read(tmp_path) == [b"kept", b"after"]
+
+
+def test_a_damaged_record_with_records_after_it_is_refused_not_skipped(tmp_path: Path) -> None:
+    appended(tmp_path, [b"first", b"second", b"third"])
+    [segment] = tmp_path.iterdir()
+    data = bytearray(segment.read_bytes())
+    data[10] ^= 0xFF  # inside the first record's payload
+    segment.write_bytes(bytes(data))
+    with pytest.raises(JournalDamaged, match="damaged at byte 0"):
+        read(tmp_path)
+
+
+def test_segments_roll_over_and_the_applied_ones_are_deleted(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, segment_bytes=64)
+    journal.open()
+    positions = [journal.append(b"x" * 60) for _ in range(6)]
+    assert len(journal.segments()) == 6  # each record fills a segment past 64 bytes
+    assert [entry.payload for entry in journal.read_after(0)] == [b"x" * 60] * 6
+    assert journal.discard_before(positions[3]) == 3
+    assert journal.segments() == [segment_of(p) for p in positions[3:]]
+    assert [entry.position for entry in journal.read_after(positions[3])] == positions[4:]
+    journal.close()
+
+
+def test_a_write_that_fails_half_way_leaves_no_torn_record_and_the_journal_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.append(b"before")
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        monkeypatch.setattr(os, "write", failing)
+        return real_write(fd, data[: len(data) // 2])
+
+    def failing(_fd: int, _data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(StoreError, match=r"No space left on device.*nothing was sent"):
+        journal.append(b"refused record")
+    monkeypatch.setattr(os, "write", real_write)
+    journal.append(b"after")
+    journal.close()
+    assert read(tmp_path) == [b"before", b"after"]
+
+
+def test_the_journal_files_are_private(tmp_path: Path) -> None:
+    appended(tmp_path / "journal", [b"secret-free but private"])
+    assert (tmp_path / "journal").stat().st_mode & 0o777 == 0o700
+    [segment] = (tmp_path / "journal").iterdir()
+    assert segment.stat().st_mode & 0o777 == 0o600
+
+
+# -- the store maintained from the journal ----------------------------------------------------------
+
+
+@pytest.fixture
+def thread() -> Iterator[StoreThread]:
+    running = StoreThread(Metrics())
+    yield running
+    running.shutdown()
+
+
+def journaled(store: OrderStore, thread: StoreThread, directory: Path, cl_ord_ids: list[str]) -> None:
+    """New orders journaled as the engine does, the store written behind (then the thread drained)."""
+
+    async def run() -> None:
+        journaling = Journaling(Journal(directory), store, thread)
+        await journaling.start()
+        for cl_ord_id in cl_ord_ids:
+            order = make_order(cl_ord_id=cl_ord_id)
+            journaling.new_order(order, order_terms(order), None)
+        await thread.run(lambda: None)  # every posted write before it is done
+        journaling.close()
+
+    asyncio.run(run())
+
+
+def test_a_journaled_order_reaches_the_store_with_its_claim_and_terms(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    journaled(store, thread, tmp_path, ["ord-1", "ord-2"])
+    assert [o.cl_ord_id for o in store.orders()] == ["ord-1", "ord-2"]
+    assert store.client_id_usage("ord-1") == ("order", "ord-1")
+    assert store.order_terms("ord-2") == order_terms(make_order(cl_ord_id="ord-2"))
+    assert store.journal_position() > 0
+
+
+def test_orders_journaled_but_never_stored_are_applied_at_the_next_start_exactly_once(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    for cl_ord_id in ("ord-1", "ord-2"):  # the process died after the journal write, before the store
+        order = make_order(cl_ord_id=cl_ord_id)
+        journal.append(b'{"kind":"order","order":%s,"terms":null}' % order.model_dump_json().encode())
+    journal.close()
+    journaled(store, thread, tmp_path, [])
+    journaled(store, thread, tmp_path, ["ord-3"])  # a second start applies nothing again
+    assert [o.cl_ord_id for o in store.orders()] == ["ord-1", "ord-2", "ord-3"]
+    assert {o.status for o in store.orders()} == {OrderStatus.PENDING_NEW}
+
+
+def test_a_record_applied_again_after_an_unconfirmed_commit_is_not_applied_twice(
+    store: OrderStore, tmp_path: Path
+) -> None:
+    order = make_order(cl_ord_id="ord-1")
+    store.journal_position()
+    store.apply_journaled_order(order, None, None, 100, b"{}")
+    store.apply_journaled_order(order, None, None, 100, b"{}")  # the store thread's rerun: it landed before
+    assert [o.cl_ord_id for o in store.orders()] == ["ord-1"]
+    assert store.reports_set_aside() == []
+
+
+def test_a_record_the_database_refuses_is_set_aside_and_the_journal_goes_on(
+    store: OrderStore, tmp_path: Path
+) -> None:
+    store.journal_position()
+    store.apply_journaled_order(make_order(cl_ord_id="ord-1"), None, None, 100, b'{"order": "ord-1"}')
+    store.apply_journaled_order(make_order(cl_ord_id="ord-1"), None, None, 200, b'{"order": "ord-1 again"}')
+    store.apply_journaled_order(make_order(cl_ord_id="ord-2"), None, None, 300, b'{"order": "ord-2"}')
+    assert [o.cl_ord_id for o in store.orders()] == ["ord-1", "ord-2"]
+    [aside] = store.reports_set_aside()
+    assert (aside["report_type"], aside["dedupe_key"], aside["raw"]) == (
+        "journal:order",
+        "ord-1",
+        '{"order": "ord-1 again"}',
+    )
+    assert store.journal_position() == 300
+
+
+def test_a_posted_write_that_fails_is_retried_and_holds_back_the_calls_after_it(
+    store: OrderStore, thread: StoreThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fixadapter.engine.store_thread.RETRY_FIRST_SECONDS", 0.01)
+    failures = [2]
+    lock = threading.Lock()
+
+    def flaky(cl_ord_id: str) -> None:
+        with lock:
+            if failures[0]:
+                failures[0] -= 1
+                raise StoreError("database is down")
+        store.insert_order(make_order(cl_ord_id=cl_ord_id))
+
+    thread.post(1, flaky, "ord-1")
+    found = thread.submit(store.get_order, "ord-1").result(30)  # asked after: sees the write
+    assert found is not None and found.cl_ord_id == "ord-1"
+    assert failures == [0]
