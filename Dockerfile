@@ -29,8 +29,8 @@ RUN python -m pip install --no-cache-dir --no-index --find-links /wheels 'fixada
  && rm -rf /wheels
 COPY sessions.cfg ./sessions.cfg
 COPY spec ./spec
-# var/: the SQLite store and the compliance log files by default (store.url sqlite:///var/fixadapter.db,
-# compliance.directory var/fixlog, relative to /app): keep it on a volume.
+# var/: the SQLite store, its order journal and the compliance log files by default (store.url
+# sqlite:///var/fixadapter.db, compliance.directory var/fixlog, relative to /app): keep it on a volume.
 RUN mkdir -p /app/var && chown -R fixadapter /app/var
 VOLUME ["/app/var"]
 USER fixadapter

@@ -77,3 +77,12 @@ def sqlite_path(url: str) -> Path | None:
         return None
     path = url.removeprefix("sqlite:///").partition("?")[0]
     return None if path in ("", ":memory:") else Path(path)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush a directory's entries (a file made or renamed in it) to the disk."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

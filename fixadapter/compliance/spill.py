@@ -29,7 +29,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from fixadapter.compliance.records import FixRecord
 from fixadapter.compliance.table import fix_messages_spill
 from fixadapter.compliance.writer import ComplianceWriter
-from fixadapter.private_files import open_private, private_dir
+from fixadapter.private_files import fsync_directory, open_private, private_dir
 from fixadapter.store.writer import Interrupted, store_isolating
 
 log = logging.getLogger("fixadapter.compliance.spill")
@@ -39,14 +39,6 @@ REJECTED = "rejected.jsonl"
 Rejected = Callable[[str, str], None]  # (what: the record or line, why)
 
 _s = fix_messages_spill.c
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -90,7 +82,7 @@ class Spill:
             path = self.directory / (name or spill_name())
             self._appending = (path, open_private(path))
             self._files.append(path)
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         path, handle = self._appending
         handle.write(b"".join(record.model_dump_json().encode() + b"\n" for record in records))
         handle.flush()
@@ -198,7 +190,7 @@ class Spill:
             self._appending[1].close()
             self._appending = None
         reading.path.unlink()
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         self._files.pop(0)
         log.info("compliance: %s fully loaded (%d lines) and removed", reading.path.name, reading.line)
         try:

@@ -16,7 +16,7 @@ from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import StoreError
 from fixadapter.model.orders import Order
 from fixadapter.model.requests import CommandUse
-from fixadapter.store.journal import Journal, segment_of
+from fixadapter.store.journal import Journal, JournalBusy, segment_of
 from fixadapter.store.repository import OrderStore
 
 log = logging.getLogger("fixadapter.engine")
@@ -29,10 +29,18 @@ class Journaling:
         self._journal = journal
         self._store = store
         self._db = db
+        self.active = False  # the journal is this process's: new orders may go to it
 
     async def start(self) -> None:
-        """Apply what the store lacks, then open the journal for appending (on the store thread)."""
+        """Apply what the store lacks, then open the journal for appending (on the store thread). When
+        another process holds it (a running daemon), this one writes every order through the store."""
+        try:
+            await self._db.run(self._journal.lock)
+        except JournalBusy as busy:
+            log.warning("%s: this process writes every order through the store instead", busy)
+            return
         await self._db.run(self._replay)
+        self.active = True
 
     def _replay(self) -> int:
         applied = self._store.journal_position()
@@ -91,4 +99,5 @@ class Journaling:
         return position
 
     def close(self) -> None:
+        self.active = False
         self._journal.close()

@@ -165,7 +165,7 @@ class OrderEntry:
         """Make the new order durable and claim its id; the order stored before under that id instead,
         when there is one (a retry)."""
         journaling = self._journaling
-        if journaling is not None and self._certainly_new(order, command):
+        if journaling is not None and journaling.active and self._certainly_new(order, command):
             # Nothing to ask the store: the ids are claimed here, and journaled the order is durable.
             try:
                 position = journaling.new_order(order, order_terms(order), command)

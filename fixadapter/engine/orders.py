@@ -211,7 +211,8 @@ class OrderEngine:
         await db(self.store.create_schema)
         if self._journaling is not None:
             await self._journaling.start()  # what the store lacks, before anything reads it
-            await self._load_claims()
+            if self._journaling.active:
+                await self._load_claims()
         recovered = await db(self.store.open_orders)
         for order in recovered:
             self._known.remember(order)

@@ -18,6 +18,7 @@ A position is one integer, `segment << 40 | end offset`, so positions of later r
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import struct
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixadapter.errors import StoreError
-from fixadapter.private_files import private_dir
+from fixadapter.private_files import fsync_directory, private_dir
 
 log = logging.getLogger("fixadapter.store")
 
@@ -40,6 +41,10 @@ SUFFIX = ".journal"
 
 class JournalDamaged(StoreError):
     """A record before the journal's end does not read back: the file was damaged, not cut short."""
+
+
+class JournalBusy(StoreError):
+    """Another process holds the journal (a daemon trading the account while a command runs)."""
 
 
 def position_of(segment: int, offset: int) -> int:
@@ -64,8 +69,24 @@ class Journal:
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._segment = 0
         self._offset = 0
+
+    def lock(self) -> None:
+        """Hold the journal for this process (before reading it): one writer only, or positions would
+        interleave. Raises JournalBusy while another process holds it; released by `close` or the end
+        of the process, however it ends."""
+        if self._lock_fd is not None:
+            return
+        private_dir(self.directory)
+        fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalBusy(f"the order journal in {self.directory} is held by another process") from None
+        self._lock_fd = fd
 
     # -- reading (at start, before any append) -------------------------------------------------------
 
@@ -136,7 +157,7 @@ class Journal:
         fd = self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._offset = os.fstat(fd).st_size
         if self.fsync:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         return fd
 
     @property
@@ -207,6 +228,9 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
 
 def _torn_at(data: bytes, offset: int) -> str | None:
@@ -229,11 +253,3 @@ def _reaches_end(data: bytes, offset: int) -> bool:
         return True
     length: int = HEADER.unpack_from(data, offset)[0]
     return offset + HEADER.size + length >= len(data)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -176,6 +176,18 @@ def _order_row(account: str, order: Order) -> dict[str, Any]:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _claim_row(account: str, order: Order, terms: dict[str, Any] | None) -> dict[str, Any]:
+    """A new order's claim on its ClOrdID, with the terms a retry is compared with."""
+    return {
+        "account": account,
+        "client_id": order.cl_ord_id,
+        "cl_ord_id": order.cl_ord_id,
+        "kind": "order",
+        "terms": None if terms is None else json.dumps(terms, sort_keys=True),
+        "created_at": order.created_at,
+    }
+
+
 def _model(model: type[M], values: dict[str, Any]) -> M:
     """A model from a row: the row's `account` goes in only where the model has the field (the store
     already chose the rows by account)."""
@@ -338,14 +350,7 @@ class OrderStore:
         stores nothing."""
         account = self.account
         command_row = None if command is None else _command_row(command)
-        claim = {
-            "account": account,
-            "client_id": order.cl_ord_id,
-            "cl_ord_id": order.cl_ord_id,
-            "kind": "order",
-            "terms": None if terms is None else json.dumps(terms, sort_keys=True),
-            "created_at": order.created_at,
-        }
+        claim = _claim_row(account, order, terms)
 
         def work(conn: Connection) -> bool:
             # The claim's key refuses an id used before (handled below); only a request stored before
@@ -417,14 +422,7 @@ class OrderStore:
         journal goes on."""
         account = self.account
         command_row = None if command is None else _command_row(command)
-        claim = {
-            "account": account,
-            "client_id": order.cl_ord_id,
-            "cl_ord_id": order.cl_ord_id,
-            "kind": "order",
-            "terms": None if terms is None else json.dumps(terms, sort_keys=True),
-            "created_at": order.created_at,
-        }
+        claim = _claim_row(account, order, terms)
         order_row = _order_row(account, order)
 
         def work(conn: Connection) -> None:

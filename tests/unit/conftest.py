@@ -71,3 +71,19 @@ def postgresql_store(pg_schema_url: str) -> Iterator[OrderStore]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest) -> OrderStore:
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'orders.db'}"
+
+
+@pytest.fixture
+def postgresql_url(pg_schema_url: str) -> str:
+    return pg_schema_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Where an engine's store is: a new SQLite file, or a PostgreSQL schema of the test's own."""
+    return str(request.getfixturevalue(f"{request.param}_url"))

@@ -123,16 +123,6 @@ def order_flow() -> Flow:
     return flow
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'log.db'}"
-
-
-@pytest.fixture
-def postgresql_url(pg_schema_url: str) -> str:
-    return pg_schema_url
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def blank_url(request: pytest.FixtureRequest) -> str:
     """An empty database: SQLite (the default store) or PostgreSQL (production)."""

@@ -11,7 +11,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,21 +55,6 @@ class FlakyStore(OrderStore):
                 self.failed_twice.set()
             raise StoreError("database error: OperationalError: connection refused")
         return super().record_execution(*args, **kwargs)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'orders.db'}"
-
-
-@pytest.fixture
-def postgresql_url(pg_schema_url: str) -> str:
-    return pg_schema_url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
 
 
 Scenario = Callable[[OrderEngine], Awaitable[None]]

@@ -20,7 +20,7 @@ from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import StoreError
 from fixadapter.metrics import Metrics
 from fixadapter.model.enums import OrderStatus
-from fixadapter.store.journal import Journal, JournalDamaged, segment_of
+from fixadapter.store.journal import Journal, JournalBusy, JournalDamaged, segment_of
 from fixadapter.store.repository import OrderStore
 from tests.unit.conftest import make_order
 
@@ -120,6 +120,17 @@ def test_the_journal_files_are_private(tmp_path: Path) -> None:
     assert segment.stat().st_mode & 0o777 == 0o600
 
 
+def test_one_process_holds_a_journal_at_a_time(tmp_path: Path) -> None:
+    holder = Journal(tmp_path)
+    holder.lock()
+    other = Journal(tmp_path)
+    with pytest.raises(JournalBusy, match="held by another process"):
+        other.lock()
+    holder.close()
+    other.lock()  # released with its holder
+    other.close()
+
+
 # -- the store maintained from the journal ----------------------------------------------------------
 
 
@@ -168,6 +179,24 @@ def test_orders_journaled_but_never_stored_are_applied_at_the_next_start_exactly
     journaled(store, thread, tmp_path, ["ord-3"])  # a second start applies nothing again
     assert [o.cl_ord_id for o in store.orders()] == ["ord-1", "ord-2", "ord-3"]
     assert {o.status for o in store.orders()} == {OrderStatus.PENDING_NEW}
+
+
+def test_with_the_journal_held_by_another_process_nothing_is_replayed_or_journaled(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    holder = Journal(tmp_path)
+    holder.lock()
+    holder.open()
+    holder.append(b'{"kind":"order","order":%s}' % make_order(cl_ord_id="theirs").model_dump_json().encode())
+
+    async def run() -> bool:
+        journaling = Journaling(Journal(tmp_path), store, thread)
+        await journaling.start()
+        return journaling.active
+
+    assert asyncio.run(run()) is False  # its orders go through the store
+    assert store.orders() == []  # the holder's records are the holder's to apply
+    holder.close()
 
 
 def test_a_record_applied_again_after_an_unconfirmed_commit_is_not_applied_twice(
