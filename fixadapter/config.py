@@ -123,8 +123,11 @@ class JournalConfig(_Section):
 
     enabled: Annotated[
         bool,
-        Field(description="journal new orders the adapter names; off: every write waits for the store"),
-    ] = True
+        Field(
+            description="journal new orders (off: every write waits for the store); off by default until "
+            "it pays in a burst (README, Benchmarks)"
+        ),
+    ] = False
     directory: Annotated[
         str | None,
         Field(

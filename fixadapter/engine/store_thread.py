@@ -35,6 +35,9 @@ MAX_BATCH = 256  # calls in one transaction: bounds how long the first of them w
 RETRY_FIRST_SECONDS = 0.1  # a posted call that failed is run again after this, then twice as long...
 RETRY_MAX_SECONDS = 5.0
 STOP_RETRY_SECONDS = 5.0  # ...and, once the thread is asked to stop, for this long at most
+# Journaled writes in hand and nobody waiting: how long to wait for more to share their commit. The
+# journal has them already; only a read asked meanwhile (it ends the wait) could notice the delay.
+POSTED_LINGER_SECONDS = 0.005
 
 
 class Batching(Protocol):
@@ -140,6 +143,8 @@ class StoreThread(Executor):
             if first is None:
                 return
             waiting = [first, *self._waiting()]
+            if all(call is not None and call.posted for call in waiting):
+                waiting += self._more_posted(len(waiting))
             stop = waiting[-1] is None
             # A call whose caller gave up before it ran is dropped (an asyncio caller cancelled).
             calls = [c for c in waiting if c is not None and c.starts()]
@@ -160,8 +165,35 @@ class StoreThread(Executor):
             if call.posted and call.error is None and call.position > self.applied:
                 self.applied = call.position
 
+    def _more_posted(self, taken: int) -> Iterator[_Call | None]:
+        """Nobody waits for the calls in hand (journaled writes): wait up to POSTED_LINGER_SECONDS for
+        more, so the writes of a burst share a commit rather than paying one each. A call somebody waits
+        for ends the wait at once."""
+        deadline = time.monotonic() + POSTED_LINGER_SECONDS
+        while taken < self._max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                call = self._calls.get(timeout=remaining)
+            except queue.Empty:
+                return
+            yield call
+            taken += 1
+            if call is None:
+                return
+            if not call.posted:
+                for more in self._waiting_up_to(self._max_batch - taken):
+                    yield more
+                    if more is None:
+                        return
+                return
+
     def _waiting(self) -> Iterator[_Call | None]:
-        for _ in range(self._max_batch - 1):
+        return self._waiting_up_to(self._max_batch - 1)
+
+    def _waiting_up_to(self, count: int) -> Iterator[_Call | None]:
+        for _ in range(count):
             try:
                 call = self._calls.get_nowait()
             except queue.Empty:
@@ -178,9 +210,7 @@ class StoreThread(Executor):
             return
         try:
             with store.batch():
-                for call in group:
-                    self._execute(call)
-                self._crash_points.hit(CrashPoint.BATCH_BEFORE_COMMIT)
+                self._execute_batch(group)
         except BatchAborted:  # rolled back: certain, so each call runs again alone
             for call in group:
                 call.result, call.error = None, None
@@ -194,7 +224,42 @@ class StoreThread(Executor):
                     self._run_alone(call)
         else:
             self._crash_points.hit(CrashPoint.BATCH_COMMITTED_BEFORE_ANSWER)  # answered by _work, after
+            self._retry_posted(group)
         self.metrics.store_batch_calls.observe(len(group))
+
+    def _execute_batch(self, group: list[_Call]) -> None:
+        """The calls of a batch, in order, inside its transaction (not committed yet)."""
+        for run in _bulk_runs(group):
+            if len(run) > 1:
+                self._execute_bulk(run)
+            else:
+                self._execute(run[0])
+        self._crash_points.hit(CrashPoint.BATCH_BEFORE_COMMIT)
+
+    def _retry_posted(self, group: list[_Call]) -> None:
+        """A journaled write that failed before reaching the database (the batch committed without it)
+        is run again on its own until it succeeds."""
+        for call in group:
+            if call.posted and call.error is not None:
+                self._run_alone(call)
+
+    def _execute_bulk(self, run: list[_Call]) -> None:
+        """Consecutive journaled writes of one kind as one call of the store's bulk form (in a batch): a
+        failure makes the batch run again call by call, where each is handled as always."""
+        first = run[0]
+        owner = getattr(first.fn, "__self__", None)
+        bulk = getattr(owner, _bulk_name(first) or "", None)
+        if bulk is None:
+            raise BatchAborted(RuntimeError(f"no bulk form of {first.fn}"))
+        for _ in run:
+            self._crash_points.hit(CrashPoint.JOURNALED_BEFORE_STORE)
+        with self.metrics.store_seconds.labels(bulk.__name__).time():
+            try:
+                bulk([call.args for call in run])
+            except BatchAborted:
+                raise
+            except Exception as exc:
+                raise BatchAborted(exc) from exc
 
     def _run_alone(self, call: _Call) -> None:
         self._execute(call)
@@ -257,6 +322,31 @@ def _groups(calls: list[_Call]) -> Iterator[list[_Call]]:
             group = []
     if group:
         yield group
+
+
+def _bulk_name(call: _Call) -> str | None:
+    """The store's bulk form of a journaled write (its `BULK` names them), None for any other call."""
+    if not call.posted:
+        return None
+    owner = getattr(call.fn, "__self__", None)
+    bulk: dict[str, str] = getattr(owner, "BULK", {})
+    return bulk.get(getattr(call.fn, "__name__", ""))
+
+
+def _bulk_runs(group: list[_Call]) -> Iterator[list[_Call]]:
+    """The group in order, consecutive journaled writes with the same bulk form together."""
+    run: list[_Call] = []
+    for call in group:
+        name = _bulk_name(call)
+        if run and (name is None or name != _bulk_name(run[0])):
+            yield run
+            run = []
+        if name is None:
+            yield [call]
+        else:
+            run.append(call)
+    if run:
+        yield run
 
 
 def _deliver(calls: list[_Call]) -> None:

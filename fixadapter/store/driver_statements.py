@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, ResourceClosedError
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 Processor = Callable[[Any], Any] | None
 
@@ -47,10 +47,12 @@ class DriverStatement:
     def __init__(self, statement: UpdateBase, dialect: Dialect) -> None:
         self._statement = statement
         self._dialect = dialect
+        self._counts = isinstance(statement, Update)
         self._rendered: dict[tuple[str, ...], _Rendered] = {}
 
     def execute(self, conn: Connection, values: Mapping[str, Any]) -> int | None:
-        """Run in `conn`'s transaction; the new row's primary key for an INSERT (None for an UPDATE)."""
+        """Run in `conn`'s transaction; the new row's primary key for an INSERT, the rows changed for an
+        UPDATE."""
         rendered = self._rendered.get(tuple(values))
         if rendered is None:
             rendered = self._rendered[tuple(values)] = self._render(tuple(values))
@@ -65,6 +67,8 @@ class DriverStatement:
             if rendered.returns_key:
                 row = cursor.fetchone()
                 return None if row is None else int(row[0])
+            if self._counts:
+                return int(cursor.rowcount)
             return int(cursor.lastrowid) if rendered.reads_lastrowid else None
         except dbapi.Error as exc:
             gone = self._dialect.is_disconnect(exc, connection, cursor)

@@ -46,10 +46,10 @@ def write_config(
         yaml.safe_dump(
             {
                 "account": account,
-                # The journal named, so a PostgreSQL store has one too (beside a SQLite file it has anyway).
+                # With the order journal (named, so a PostgreSQL store has one too): its crash points.
                 "store": {
                     "url": store_url or f"sqlite:///{tmp_path / 'daemon.db'}",
-                    "journal": {"directory": str(tmp_path / "journal")},
+                    "journal": {"enabled": True, "directory": str(tmp_path / "journal")},
                 },
                 "orders": {"inflight_timeout_seconds": 1.0, "reconcile_timeout_seconds": 5},
                 "daemon": {
