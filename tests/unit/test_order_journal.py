@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from fixadapter.engine.identity import order_terms
 from fixadapter.engine.journaling import Journaling
@@ -245,3 +246,49 @@ def test_a_posted_write_that_fails_is_retried_and_holds_back_the_calls_after_it(
     found = thread.submit(store.get_order, "ord-1").result(30)  # asked after: sees the write
     assert found is not None and found.cl_ord_id == "ord-1"
     assert failures == [0]
+
+
+def held(thread: StoreThread) -> threading.Event:
+    """Hold the store thread until the event is set, so what is posted meanwhile is found together."""
+    entered, release = threading.Event(), threading.Event()
+    thread.submit(lambda: (entered.set(), release.wait(30)))
+    assert entered.wait(30)
+    return release
+
+
+def post_orders(store: OrderStore, thread: StoreThread, items: list[tuple[str, int]]) -> None:
+    for cl_ord_id, position in items:
+        order = make_order(cl_ord_id=cl_ord_id)
+        thread.post(position, store.apply_journaled_order, order, None, None, position, b"{}")
+
+
+def test_journaled_orders_found_together_are_written_in_bulk_with_one_commit(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    store.journal_position()
+    counted = [0]
+    event.listen(store.engine, "commit", lambda _conn: counted.__setitem__(0, counted[0] + 1))
+    release = held(thread)
+    post_orders(store, thread, [(f"ord-{n}", 100 + n) for n in range(50)])
+    release.set()
+    thread.submit(lambda: None).result(30)
+    assert counted[0] == 1
+    assert len(store.orders()) == 50
+    assert store.journal_position() == 149
+    assert thread.applied == 149
+    bulk = thread.metrics.value("fixadapter_store_seconds_count", {"operation": "apply_journaled_orders"})
+    assert bulk == 1
+
+
+def test_a_bulk_write_that_fails_is_written_record_by_record_and_the_refused_one_set_aside(
+    store: OrderStore, thread: StoreThread
+) -> None:
+    store.journal_position()
+    store.apply_journaled_order(make_order(cl_ord_id="ord-2"), None, None, 50, b"{}")  # its id is taken
+    release = held(thread)
+    post_orders(store, thread, [("ord-1", 100), ("ord-2", 101), ("ord-3", 102)])
+    release.set()
+    thread.submit(lambda: None).result(30)
+    assert sorted(o.cl_ord_id for o in store.orders()) == ["ord-1", "ord-2", "ord-3"]
+    assert [row["dedupe_key"] for row in store.reports_set_aside()] == ["ord-2"]
+    assert store.journal_position() == 102
