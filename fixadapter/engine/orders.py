@@ -82,6 +82,23 @@ STORE_OUTAGE_ALARM_SECONDS = 3.0  # a head report waiting this long for the data
 Handler = Callable[[Any, int | None], Awaitable[None]]
 
 
+LOAD_PROGRESS_EVERY = 1_000_000  # ids read into the filters at start between two progress lines
+
+
+def _with_progress(sink: Callable[[str], None]) -> Callable[[str], None]:
+    """`sink`, logging how many ids it took every LOAD_PROGRESS_EVERY (a store of millions takes seconds)."""
+    taken = 0
+
+    def counted(client_id: str) -> None:
+        nonlocal taken
+        sink(client_id)
+        taken += 1
+        if taken % LOAD_PROGRESS_EVERY == 0:
+            log.warning("reading the ids the store holds: %d so far", taken)
+
+    return counted
+
+
 class OrderEngine:
     def __init__(
         self,
@@ -243,7 +260,8 @@ class OrderEngine:
     async def _load_claims(self) -> None:
         """Every id the store holds into the filters that let new ids skip the store (claims.py)."""
         started = time.monotonic()
-        ids = await self._store_thread.run(self.store.each_client_id, self._known.seen_ids.add)
+        sink = _with_progress(self._known.seen_ids.add)
+        ids = await self._store_thread.run(self.store.each_client_id, sink)
         await self._command_ids.load_once(self.store.each_command_id, self._store_thread.run)
         elapsed = time.monotonic() - started
         if elapsed > 1.0:

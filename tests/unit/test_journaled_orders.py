@@ -190,3 +190,25 @@ def test_orders_journaled_before_a_crash_are_in_the_store_and_known_after_the_re
     run(store_url, tmp_path, after)
     assert sorted(o.cl_ord_id for o in store.orders()) == ["A-0", "A-1", "A-2"]
     store.close()
+
+
+def test_reading_the_ids_the_store_holds_at_start_shows_progress(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("fixadapter.engine.orders.LOAD_PROGRESS_EVERY", 2)
+    store = OrderStore(store_url)
+    store.create_schema()
+    for n in range(5):
+        store.insert_order(make_order(cl_ord_id=f"OLD-{n}"))
+    store.close()
+
+    async def scenario(desk: Desk) -> None:
+        assert not desk.engines["default"]._known.certainly_unused("OLD-3")
+
+    with caplog.at_level("WARNING", logger="fixadapter.engine"):
+        run(store_url, tmp_path, scenario)
+    progress = [r.getMessage() for r in caplog.records if "reading the ids" in r.getMessage()]
+    assert progress[:2] == [
+        "reading the ids the store holds: 2 so far",
+        "reading the ids the store holds: 4 so far",
+    ]
