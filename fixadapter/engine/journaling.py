@@ -77,6 +77,12 @@ class Journaling:
             ) from exc
         self._store.apply_journaled_order(order, record.get("terms"), command, position, payload)
 
+    def _discard_before(self, position: int) -> None:
+        try:
+            self._journal.discard_before(position)
+        except OSError as exc:  # kept: a later rotation or start deletes them
+            log.warning("order journal: applied segments not deleted (%s); retried at the next rotation", exc)
+
     def written(self, position: int) -> bool:
         """Whether the store has the record at `position` (any thread)."""
         return self._db.applied >= position
@@ -94,8 +100,8 @@ class Journaling:
         segment = segment_of(self._journal.position)
         position = self._journal.append(payload)
         self._db.post(position, self._store.apply_journaled_order, order, terms, command, position, payload)
-        if segment_of(position) != segment:  # a new segment: the old ones go once applied
-            self._db.post(0, self._journal.discard_before, position)
+        if segment_of(position) != segment:  # a new segment: the old ones go once applied (after them)
+            self._db.submit(self._discard_before, position)
         return position
 
     def close(self) -> None:

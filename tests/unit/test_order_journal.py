@@ -292,3 +292,24 @@ def test_a_bulk_write_that_fails_is_written_record_by_record_and_the_refused_one
     assert sorted(o.cl_ord_id for o in store.orders()) == ["ord-1", "ord-2", "ord-3"]
     assert [row["dedupe_key"] for row in store.reports_set_aside()] == ["ord-2"]
     assert store.journal_position() == 102
+
+
+def test_segments_the_store_has_applied_are_deleted_as_the_journal_rolls_over(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    async def run() -> list[int]:
+        journal = Journal(tmp_path, segment_bytes=1000)  # an order's record is about 700 bytes
+        journaling = Journaling(journal, store, thread)
+        await journaling.start()
+        for n in range(6):
+            order = make_order(cl_ord_id=f"ord-{n}")
+            journaling.new_order(order, order_terms(order), None)
+        await thread.run(lambda: None)
+        segments = journal.segments()
+        journaling.close()
+        return segments
+
+    segments = asyncio.run(run())
+    assert len(store.orders()) == 6
+    assert len(segments) <= 2  # the rolled-over ones are gone once applied; the newest is kept
+    assert [entry.payload for entry in Journal(tmp_path).read_after(store.journal_position())] == []
