@@ -39,6 +39,11 @@ class Journaling:
         except JournalBusy as busy:
             log.warning("%s: this process writes every order through the store instead", busy)
             return
+        except OSError as exc:
+            raise StoreError(
+                f"the order journal in {self._journal.directory} cannot be opened ({exc}): give the "
+                "daemon's user that directory, or set store.journal.directory to one it owns"
+            ) from exc
         await self._db.run(self._replay)
         self.active = True
 

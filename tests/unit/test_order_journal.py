@@ -313,3 +313,16 @@ def test_segments_the_store_has_applied_are_deleted_as_the_journal_rolls_over(
     assert len(store.orders()) == 6
     assert len(segments) <= 2  # the rolled-over ones are gone once applied; the newest is kept
     assert [entry.payload for entry in Journal(tmp_path).read_after(store.journal_position())] == []
+
+
+def test_a_journal_directory_that_cannot_be_made_stops_the_start_saying_what_to_do(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the journal's directory should be")
+
+    async def run() -> None:
+        await Journaling(Journal(blocker / "default"), store, thread).start()
+
+    with pytest.raises(StoreError, match=r"cannot be opened.*set store.journal.directory"):
+        asyncio.run(run())
