@@ -1,13 +1,15 @@
 """The README's "Connect to your broker" walkthrough runs as written: its first shell block (the simulator)
 in the background, its second (the config and two checks) in bash, in an empty directory.
 
-The walkthrough uses the simulator's default ports (5201, 5202, 5280, 5035, 5290); the test is skipped
-when one of them is taken on this machine, rather than run against someone else's process.
+The walkthrough uses the simulator's default ports (5201, 5202, 5280, 5035, 5290). Two runs of the suite
+on one machine (two clones, a stress run) take turns through a lock file; the test is skipped when a port
+is still taken by someone else's process, rather than run against it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import select
@@ -15,7 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,7 @@ from fixadapter.sim.runner import READY_LINE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DEFAULT_PORTS = (5201, 5202, 5280, 5035, 5290)
+LOCK_WAIT_SECONDS = 600.0  # the walkthrough takes well under a minute, even on a loaded machine
 
 
 def section_blocks(title: str, language: str) -> list[str]:
@@ -58,7 +63,28 @@ def wait_ready(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
             seen += chunk
 
 
-def test_the_connect_to_your_broker_walkthrough_runs_as_written(tmp_path: Path):
+@pytest.fixture
+def default_ports() -> Iterator[None]:
+    """The machine's default simulator ports for this test alone: another run of it waits its turn."""
+    with open(Path(tempfile.gettempdir()) / "fixadapter-default-ports.lock", "a+b") as lock:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"another test run held the default ports for {LOCK_WAIT_SECONDS}s")
+                time.sleep(0.5)
+        yield
+        # The simulator may exit after its shell: the next run must find the ports free.
+        free_by = time.monotonic() + 15
+        while any(port_taken(port) for port in DEFAULT_PORTS) and time.monotonic() < free_by:
+            time.sleep(0.2)
+    # the lock is released as the file closes
+
+
+def test_the_connect_to_your_broker_walkthrough_runs_as_written(tmp_path: Path, default_ports: None):
     taken = [port for port in DEFAULT_PORTS if port_taken(port)]
     if taken:
         pytest.skip(f"the simulator's default ports {taken} are in use on this machine")
