@@ -49,17 +49,25 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def wait_ready(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_ready(process: subprocess.Popen[bytes], errors: Path, timeout: float = 60.0) -> None:
+    """Until the simulator says it is ready; if it ends or hangs, fail with what it wrote on stderr."""
     assert process.stdout is not None
     seen = b""
     deadline = time.monotonic() + timeout
     while READY_LINE.encode() not in seen:
         remaining = deadline - time.monotonic()
-        assert remaining > 0, f"the simulator did not get ready: {seen!r}"
+        assert remaining > 0, (
+            f"the simulator did not get ready: {seen!r}; stderr: {errors.read_text()[-3000:]}"
+        )
         readable, _, _ = select.select([process.stdout], [], [], remaining)
         if readable:
             chunk = os.read(process.stdout.fileno(), 65536)
-            assert chunk, f"the simulator ended: {seen!r}"
+            if not chunk:
+                process.wait(15)
+                raise AssertionError(
+                    f"the simulator ended (exit {process.returncode}): {seen!r}; stderr: "
+                    f"{errors.read_text()[-3000:]}"
+                )
             seen += chunk
 
 
@@ -97,16 +105,18 @@ def test_the_connect_to_your_broker_walkthrough_runs_as_written(tmp_path: Path, 
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(
-        ["bash", "-c", simulator],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    errors = tmp_path / "simulator.err"
+    with open(errors, "wb") as stderr:
+        process = subprocess.Popen(
+            ["bash", "-c", simulator],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
-        wait_ready(process)
+        wait_ready(process, errors)
         run = subprocess.run(
             ["bash", "-c", checks],
             cwd=work,
