@@ -38,9 +38,9 @@ class KnownOrders:
         self._by_venue_id: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._live_mark: dict[str, int] = {}  # ClOrdID -> arrival of the last live report applied to it
-        # Every client id the store held at start (filled by the engine with a journal) and every one seen
-        # since: what is not in it is certainly unused (claims.py).
-        self.seen_ids = SeenIds()
+        # With a journal: every client id the store held at start and every one seen since, so what is
+        # not in it is certainly unused (claims.py). None without one (nothing asks).
+        self.seen_ids: SeenIds | None = None
 
     def lock(self, cl_ord_id: str) -> asyncio.Lock:
         """One lock per order, held by each read-change-write of it: no change overwrites another."""
@@ -68,7 +68,7 @@ class KnownOrders:
 
     def remember(self, order: Order) -> None:
         self.track(order)
-        if order.cl_ord_id not in self._orders:
+        if self.seen_ids is not None and order.cl_ord_id not in self._orders:
             self.seen_ids.add(order.cl_ord_id)
         self._orders[order.cl_ord_id] = order
         self._orders.move_to_end(order.cl_ord_id)
@@ -126,12 +126,20 @@ class KnownOrders:
 
     def add_request(self, request: OrderRequest) -> None:
         self._by_request[request.request_id] = request
-        self.seen_ids.add(request.request_id)
+        if self.seen_ids is not None:
+            self.seen_ids.add(request.request_id)
 
     def certainly_unused(self, client_id: str) -> bool:
         """True when no order or request has used `client_id`, known without the store (almost always
         for a new id); False when it may have been (the store knows)."""
-        return client_id not in self.seen_ids and client_id not in self._orders
+        seen = self.seen_ids
+        return seen is not None and client_id not in seen and client_id not in self._orders
+
+    def keep_seen_ids(self) -> SeenIds:
+        """Start keeping the ids seen (an engine with a journal, before it loads those the store holds)."""
+        if self.seen_ids is None:
+            self.seen_ids = SeenIds()
+        return self.seen_ids
 
     def request(self, request_id: str) -> OrderRequest | None:
         """A cancel/replace request from memory (every one recovered at start or made since)."""

@@ -172,7 +172,7 @@ class OrderEntry:
             except StoreError:  # nothing was written: the order is not counted any more
                 self._known.track(order.moved_to(OrderStatus.REJECTED))
                 raise
-            self._known.seen_ids.add(order.cl_ord_id)
+            self._known.keep_seen_ids().add(order.cl_ord_id)
             if command is not None:
                 self._command_ids.claim(command, lambda: journaling.written(position))
             return None

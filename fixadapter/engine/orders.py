@@ -260,7 +260,7 @@ class OrderEngine:
     async def _load_claims(self) -> None:
         """Every id the store holds into the filters that let new ids skip the store (claims.py)."""
         started = time.monotonic()
-        sink = _with_progress(self._known.seen_ids.add)
+        sink = _with_progress(self._known.keep_seen_ids().add)
         ids = await self._store_thread.run(self.store.each_client_id, sink)
         await self._command_ids.load_once(self.store.each_command_id, self._store_thread.run)
         elapsed = time.monotonic() - started
