@@ -81,8 +81,11 @@ def default_ports() -> Iterator[None]:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.skip(f"another test run held the default ports for {LOCK_WAIT_SECONDS}s")
+                if time.monotonic() > deadline:  # a run that never let go: stuck, which is a failure
+                    pytest.fail(
+                        f"another test run held {lock.name} (the default ports) for "
+                        f"{LOCK_WAIT_SECONDS:.0f}s: is a test run stuck on this machine?"
+                    )
                 time.sleep(0.5)
         yield
         # The simulator may exit after its shell: the next run must find the ports free.
