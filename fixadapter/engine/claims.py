@@ -15,7 +15,7 @@ see it yet.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,13 +43,6 @@ class SeenIds:
             self._in_last = 0
         self._filters[-1].add(key)
         self._in_last += 1
-
-    def update(self, keys: Iterable[str]) -> int:
-        count = 0
-        for key in keys:
-            self.add(key)
-            count += 1
-        return count
 
     def __contains__(self, key: str) -> bool:
         return any(key in bloom for bloom in self._filters)
@@ -111,16 +104,12 @@ class CommandIds:
 
     def seen(self, use: CommandUse) -> None:
         """`use` was recorded by the store itself: seen from now on."""
-        self._seen.add(command_key(use.strategy, use.command_id))
+        self.seen_key(use.strategy, use.command_id)
 
     def _evict(self) -> None:
         """Forget the pending ids the store has now (a store that is behind keeps its own pending)."""
         for key in [key for key, entry in self._pending.items() if entry.written()]:
             del self._pending[key]
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
 
 
 class Runner(Protocol):

@@ -1,16 +1,17 @@
 """Writes that go to the account's order journal first and reach the SQL store behind the engine's back.
 
-A new order whose ClOrdID the engine knows is new (one it allocated itself) is journaled on the event loop
-and sent at once: the store thread inserts it in its own time (`StoreThread.post`, in order with every
+A new order whose ids the engine knows are unused (claims.py) is journaled on the event loop and sent at
+once: the store thread inserts it in its own time (`StoreThread.post`, in order with every
 other store call, so a read asked for afterwards finds it). At start, before anything reads the store, the
 records the store lacks (a crash after the journal write) are applied from the journal.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fixadapter.engine.store_thread import StoreThread
 from fixadapter.errors import StoreError
@@ -22,6 +23,17 @@ from fixadapter.store.repository import OrderStore
 log = logging.getLogger("fixadapter.engine")
 
 PROGRESS_EVERY = 10_000  # records applied at start between progress lines
+
+
+class JournaledOrder(BaseModel):
+    """A journal record: a new order, the terms a retry is compared with, the command that placed it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["order"] = "order"
+    order: Order
+    terms: dict[str, str | None] | None = None
+    command: CommandUse | None = None
 
 
 class Journaling:
@@ -67,20 +79,15 @@ class Journaling:
 
     def _apply(self, payload: bytes, position: int) -> None:
         try:
-            record: dict[str, Any] = json.loads(payload)
-            kind = record["kind"]
-            if kind != "order":
-                raise ValueError(f"unknown record kind {kind!r}")
-            order = Order.model_validate(record["order"])
-            used = record.get("command")
-            command = None if used is None else CommandUse(*used)
-        except (ValueError, KeyError, TypeError) as exc:
+            record = JournaledOrder.model_validate_json(payload)
+        except ValidationError as exc:
             raise StoreError(
                 f"order journal in {self._journal.directory}: a record at position {position} cannot be read "
-                f"({exc}); it was written by another fixadapter version? Apply it with that version, or move "
-                "the journal aside once the store is checked"
+                f"({exc.error_count()} error(s), first: {exc.errors()[0]['msg']}); it was written by another "
+                "fixadapter version? Apply it with that version, or move the journal aside once the store "
+                "is checked"
             ) from exc
-        self._store.apply_journaled_order(order, record.get("terms"), command, position, payload)
+        self._store.apply_journaled_order(record.order, record.terms, record.command, position, payload)
 
     def _discard_before(self, position: int) -> None:
         try:
@@ -95,13 +102,7 @@ class Journaling:
     def new_order(self, order: Order, terms: dict[str, Any], command: CommandUse | None) -> int:
         """Journal a new order and the command placing it (durable when this returns) and have the store
         insert them behind; the record's position."""
-        payload = b'{"kind":"order","order":%s,"terms":%s,"command":%s}' % (
-            order.model_dump_json().encode(),
-            json.dumps(terms).encode(),
-            json.dumps(
-                None if command is None else [command.strategy, command.command_id, command.digest]
-            ).encode(),
-        )
+        payload = JournaledOrder(order=order, terms=terms, command=command).model_dump_json().encode()
         segment = segment_of(self._journal.position)
         position = self._journal.append(payload)
         self._db.post(position, self._store.apply_journaled_order, order, terms, command, position, payload)

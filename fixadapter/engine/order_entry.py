@@ -195,9 +195,7 @@ class OrderEntry:
         redelivered or retried command, or a rare false positive, asks the store)."""
         if not self._known.certainly_unused(order.cl_ord_id):
             return False
-        return command is None or (
-            self._command_ids.certainly_new(command) and self._command_ids.pending_digest(command) is None
-        )
+        return command is None or self._command_ids.certainly_new(command)  # a pending id is seen too
 
     def _new_id(self) -> str:
         """An id of the allocator's that no order in memory has (a strategy may have given one as its own)."""

@@ -326,3 +326,16 @@ def test_a_journal_directory_that_cannot_be_made_stops_the_start_saying_what_to_
 
     with pytest.raises(StoreError, match=r"cannot be opened.*set store.journal.directory"):
         asyncio.run(run())
+
+
+def test_a_record_that_does_not_read_as_an_order_stops_the_start_saying_what_to_do(
+    store: OrderStore, thread: StoreThread, tmp_path: Path
+) -> None:
+    appended(tmp_path, [b'{"kind":"order","order":{"cl_ord_id":"ord-1"}}'])  # no symbol, side...
+
+    async def run() -> None:
+        await Journaling(Journal(tmp_path), store, thread).start()
+
+    with pytest.raises(StoreError, match=r"cannot be read .* move the journal aside"):
+        asyncio.run(run())
+    assert store.orders() == []
